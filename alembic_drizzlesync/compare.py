@@ -1,0 +1,92 @@
+"""The autogenerate comparator: emits our operations next to the table DDL.
+
+It runs at the lowest priority of the "schema" comparison, after Alembic's
+own comparators have put `CreateTableOp`/`DropTableOp`/`ModifyTableOps`
+into the script, so that it can place each operation where it must go:
+capture is enabled right after the table is created and disabled right
+before it is dropped, and autogenerate's reversal of the list gives a
+downgrade in the mirrored order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alembic.autogenerate.api import AutogenContext
+from alembic.operations import ops as alembic_ops
+from alembic.util import PriorityDispatchResult
+
+from . import ops
+from .config import SyncConfig
+from .sqlscripts import LIBRARY_VERSION
+from .state import TableKey, desired_tables, read_installed
+
+CONFIG_OPTION = "drizzlesync_config"
+"""The `context.configure()` option under which env.py hands us the config."""
+
+_COLUMN_OPS = (alembic_ops.AddColumnOp, alembic_ops.DropColumnOp, alembic_ops.AlterColumnOp)
+
+
+def compare_sync_state(
+    autogen_context: AutogenContext, upgrade_ops: alembic_ops.UpgradeOps, schemas: Any
+) -> PriorityDispatchResult:
+    config: SyncConfig | None = autogen_context.opts.get(CONFIG_OPTION)
+    connection = autogen_context.connection
+    if config is None or connection is None:
+        return PriorityDispatchResult.CONTINUE
+    default_schema = connection.dialect.default_schema_name or "public"
+    library = config.library_schema
+    wanted = desired_tables(autogen_context.metadata, config, default_schema)
+    installed = read_installed(connection, library)
+    if installed.version is None and not wanted:
+        return PriorityDispatchResult.CONTINUE
+
+    def key_of(schema: str | None, table: str) -> TableKey:
+        return (schema or default_schema, table)
+
+    def schema_arg(key: TableKey) -> str | None:
+        return None if key[0] == default_schema else key[0]
+
+    ddl = upgrade_ops.ops
+    created = {key_of(o.schema, o.table_name): o for o in ddl if isinstance(o, alembic_ops.CreateTableOp)}
+    dropped = {key_of(o.schema, o.table_name): o for o in ddl if isinstance(o, alembic_ops.DropTableOp)}
+    reshaped = {
+        key_of(o.schema, o.table_name)
+        for o in ddl
+        if isinstance(o, alembic_ops.ModifyTableOps) and any(isinstance(c, _COLUMN_OPS) for c in o.ops)
+    }
+    shape_changed = False
+
+    for key in sorted(set(installed.tables) - set(wanted)):
+        disable = ops.DisableSyncOp(key[1], schema_arg(key), installed.tables[key], library)
+        _insert_before(ddl, dropped.get(key), disable)
+        shape_changed = True
+    for key in sorted(set(wanted) - set(installed.tables)):
+        enable = ops.EnableSyncOp(key[1], schema_arg(key), wanted[key], library)
+        _insert_after(ddl, created.get(key), enable)
+        shape_changed = True
+    for key in sorted(set(wanted) & set(installed.tables)):
+        if wanted[key] != installed.tables[key]:
+            ddl.append(
+                ops.SetSyncScopeOp(key[1], schema_arg(key), wanted[key], installed.tables[key], library)
+            )
+            shape_changed = True
+        if key in reshaped:
+            shape_changed = True
+
+    if installed.version is None:
+        ddl.insert(0, ops.InstallOp(LIBRARY_VERSION, library))
+    elif installed.version < LIBRARY_VERSION:
+        steps = range(installed.version, LIBRARY_VERSION)
+        ddl[0:0] = [ops.UpgradeOp(version, version + 1, library) for version in steps]
+    if shape_changed:
+        ddl.append(ops.BumpSchemaVersionOp(installed.schema_version + 1, library))
+    return PriorityDispatchResult.CONTINUE
+
+
+def _insert_after(ddl: list[Any], anchor: Any, op: ops.SyncOperation) -> None:
+    ddl.insert(ddl.index(anchor) + 1, op) if anchor is not None else ddl.append(op)
+
+
+def _insert_before(ddl: list[Any], anchor: Any, op: ops.SyncOperation) -> None:
+    ddl.insert(ddl.index(anchor), op) if anchor is not None else ddl.append(op)

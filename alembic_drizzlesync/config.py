@@ -1,0 +1,219 @@
+"""The `[tool.drizzlesync]` configuration: read once, validated, typed.
+
+Every mistake is reported as a `ConfigError` whose message starts with the
+offending key (`tool.drizzlesync.tables."public.todos".scope: ...`) so that a
+user can fix it without reading our source.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_SCHEMA = "public"
+ROOT_KEY = "tool.drizzlesync"
+
+# The library schema is spliced into SQL text, so it is kept to plain lower-case words.
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_PATTERN = re.compile(r"^(?:[^.\s]+\.)?[^.\s]+$")
+_NAMING = ("camel", "preserve")
+_TIMESTAMP_MODES = ("date", "string")
+
+
+class ConfigError(ValueError):
+    """Configuration that cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True)
+class TableRule:
+    """Per-table settings from `[tool.drizzlesync.tables."schema.table"]` or `Table.info`."""
+
+    sync: bool = True
+    scope: str | None = None
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    library_schema: str = "drizzlesync"
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    tables: Mapping[str, TableRule] = field(default_factory=dict)
+    output: Path | None = None
+    naming: str = "camel"
+    timestamp_mode: str = "date"
+    user_scopes_query: str | None = None
+
+    def wants(self, schema: str | None, table: str) -> bool:
+        """Is `schema.table` selected for sync by name, glob and excludes?"""
+        name = qualified_name(schema, table)
+        rule = self.tables.get(name)
+        if rule is not None:
+            return rule.sync
+        if any(_glob_matches(pattern, name) for pattern in self.exclude):
+            return False
+        return any(_glob_matches(pattern, name) for pattern in self.include)
+
+    def rule_for(self, schema: str | None, table: str) -> TableRule:
+        return self.tables.get(qualified_name(schema, table), TableRule())
+
+    def refined_by(self, schema: str | None, table: str, info: Mapping[str, Any]) -> TableRule | None:
+        """The rule for one table once its `Table.info["drizzlesync"]` is applied.
+
+        Returns None when the table is not synced. `info` wins over pyproject,
+        because it sits next to the model it describes.
+        """
+        name = qualified_name(schema, table)
+        key = f'Table.info["drizzlesync"] of {name}'
+        raw = info.get("drizzlesync")
+        base = self.rule_for(schema, table)
+        wanted = self.wants(schema, table)
+        if raw is None:
+            return base if wanted else None
+        if isinstance(raw, bool):
+            return base if raw else None
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{key}: expected a bool or a mapping, got {type(raw).__name__}")
+        rule = _table_rule(key, raw, default_sync=True)
+        return rule if rule.sync else None
+
+
+def qualified_name(schema: str | None, table: str) -> str:
+    return f"{schema or DEFAULT_SCHEMA}.{table}"
+
+
+def split_name(name: str) -> tuple[str, str]:
+    schema, _, table = name.rpartition(".")
+    return (schema or DEFAULT_SCHEMA, table)
+
+
+def _glob_matches(pattern: str, name: str) -> bool:
+    if "." not in pattern:
+        pattern = f"{DEFAULT_SCHEMA}.{pattern}"
+    return fnmatch.fnmatchcase(name, pattern)
+
+
+def _check_pattern(key: str, pattern: Any) -> str:
+    if not isinstance(pattern, str):
+        raise ConfigError(f"{key}: expected a string, got {pattern!r}")
+    if not _PATTERN.match(pattern):
+        raise ConfigError(f"{key}: {pattern!r} is not a table name or glob such as 'todos' or 'app.*'")
+    if pattern.count("[") != pattern.count("]"):
+        raise ConfigError(f"{key}: {pattern!r} has an unbalanced '[' in its glob")
+    return pattern
+
+
+def _patterns(key: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise ConfigError(f"{key}: expected a list of table names or globs")
+    return tuple(_check_pattern(f"{key}[{i}]", p) for i, p in enumerate(value))
+
+
+def _string(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def _choice(key: str, value: Any, choices: Iterable[str]) -> str:
+    options = tuple(choices)
+    if value not in options:
+        raise ConfigError(f"{key}: expected one of {', '.join(options)}, got {value!r}")
+    return str(value)
+
+
+def _reject_unknown(key: str, raw: Mapping[str, Any], known: Iterable[str]) -> None:
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ConfigError(f"{key}.{unknown[0]}: unknown key (known keys: {', '.join(sorted(known))})")
+
+
+def _table_rule(key: str, raw: Mapping[str, Any], default_sync: bool) -> TableRule:
+    _reject_unknown(key, raw, ("sync", "scope"))
+    sync = raw.get("sync", default_sync)
+    if not isinstance(sync, bool):
+        raise ConfigError(f"{key}.sync: expected true or false, got {sync!r}")
+    scope = raw.get("scope")
+    if scope is not None:
+        scope = _string(f"{key}.scope", scope)
+        if ";" in scope:
+            raise ConfigError(f"{key}.scope: a scope rule is one SQL expression, without ';'")
+    return TableRule(sync=sync, scope=scope)
+
+
+def parse_config(raw: Mapping[str, Any]) -> SyncConfig:
+    """Validate the mapping found under `[tool.drizzlesync]`."""
+    known = (
+        "schema",
+        "include",
+        "exclude",
+        "tables",
+        "output",
+        "naming",
+        "timestamp_mode",
+        "user_scopes_query",
+    )
+    _reject_unknown(ROOT_KEY, raw, known)
+    library_schema = _string(f"{ROOT_KEY}.schema", raw.get("schema", "drizzlesync"))
+    if not _IDENTIFIER.match(library_schema):
+        raise ConfigError(
+            f"{ROOT_KEY}.schema: {library_schema!r} must be a lower-case SQL identifier (a-z, 0-9, _)"
+        )
+    tables_raw = raw.get("tables", {})
+    if not isinstance(tables_raw, Mapping):
+        raise ConfigError(f"{ROOT_KEY}.tables: expected a table of per-table settings")
+    tables: dict[str, TableRule] = {}
+    for name, rule in tables_raw.items():
+        key = f'{ROOT_KEY}.tables."{name}"'
+        _check_pattern(key, name)
+        if any(ch in name for ch in "*?["):
+            raise ConfigError(f"{key}: per-table settings need an exact table name, not a glob")
+        if not isinstance(rule, Mapping):
+            raise ConfigError(f'{key}: expected a table such as {{ scope = "..." }}')
+        tables[qualified_name(*split_name(name))] = _table_rule(key, rule, default_sync=True)
+    output = raw.get("output")
+    users = raw.get("user_scopes_query")
+    return SyncConfig(
+        library_schema=library_schema,
+        include=_patterns(f"{ROOT_KEY}.include", raw.get("include", [])),
+        exclude=_patterns(f"{ROOT_KEY}.exclude", raw.get("exclude", [])),
+        tables=tables,
+        output=Path(_string(f"{ROOT_KEY}.output", output)) if output is not None else None,
+        naming=_choice(f"{ROOT_KEY}.naming", raw.get("naming", "camel"), _NAMING),
+        timestamp_mode=_choice(
+            f"{ROOT_KEY}.timestamp_mode", raw.get("timestamp_mode", "date"), _TIMESTAMP_MODES
+        ),
+        user_scopes_query=_string(f"{ROOT_KEY}.user_scopes_query", users) if users else None,
+    )
+
+
+def load_config(pyproject: Path) -> SyncConfig:
+    """Read `[tool.drizzlesync]` from a pyproject.toml; relative paths are resolved against it."""
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{pyproject}: file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{pyproject}: not valid TOML: {exc}") from None
+    raw = data.get("tool", {}).get("drizzlesync")
+    if raw is None:
+        raise ConfigError(f"{pyproject}: no [{ROOT_KEY}] section")
+    config = parse_config(raw)
+    if config.output is not None and not config.output.is_absolute():
+        config = replace(config, output=pyproject.parent / config.output)
+    return config
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest pyproject.toml at or above `start`."""
+    for directory in (start, *start.parents):
+        candidate = directory / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None

@@ -1,0 +1,71 @@
+"""The one line in env.py: `context.configure(**with_drizzlesync(...))`.
+
+It takes the keyword arguments the user already passes to
+`context.configure()` and returns them with DrizzleSync wired in: our
+autogenerate plugin added to `autogenerate_plugins`, the library schema kept
+out of autogenerate's sight, and the configuration handed to the
+comparator. Hooks the user passed are kept and still called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from alembic import context
+
+from . import render  # noqa: F401  (registers op.* and their renderers)
+from .compare import CONFIG_OPTION
+from .config import ConfigError, SyncConfig, find_pyproject, load_config
+
+PLUGIN_NAME = "drizzlesync"
+DEFAULT_PLUGINS = ["alembic.autogenerate.*"]
+
+
+def with_drizzlesync(*, drizzlesync: SyncConfig | Path | str | None = None, **options: Any) -> dict[str, Any]:
+    """Return `options` for `context.configure()` with DrizzleSync registered.
+
+    `drizzlesync` is a config object, a path to a pyproject.toml, or None to
+    use the nearest pyproject.toml above the alembic.ini in use.
+    """
+    config = _resolve_config(drizzlesync)
+    plugins = list(options.get("autogenerate_plugins") or DEFAULT_PLUGINS)
+    if PLUGIN_NAME not in plugins:
+        plugins.append(PLUGIN_NAME)
+    options["autogenerate_plugins"] = plugins
+    options["include_name"] = _hide_library_schema(config, options.get("include_name"))
+    options[CONFIG_OPTION] = config
+    return options
+
+
+def _resolve_config(given: SyncConfig | Path | str | None) -> SyncConfig:
+    if isinstance(given, SyncConfig):
+        return given
+    if given is not None:
+        return load_config(Path(given))
+    ini = context.config.config_file_name
+    start = Path(ini).resolve().parent if ini else Path.cwd()
+    pyproject = find_pyproject(start)
+    if pyproject is None:
+        raise ConfigError(
+            f"no pyproject.toml with [tool.drizzlesync] found at or above {start}; "
+            "pass with_drizzlesync(drizzlesync=...) explicitly"
+        )
+    return load_config(pyproject)
+
+
+IncludeName = Callable[[str | None, str, dict[str, Any]], bool]
+
+
+def _hide_library_schema(config: SyncConfig, user_filter: IncludeName | None) -> IncludeName:
+    """Keep autogenerate from proposing to drop the tables of our own schema."""
+
+    def include_name(name: str | None, type_: str, parent_names: dict[str, Any]) -> bool:
+        if type_ == "schema" and name == config.library_schema:
+            return False
+        if type_ == "table" and parent_names.get("schema_name") == config.library_schema:
+            return False
+        return user_filter(name, type_, parent_names) if user_filter else True
+
+    return include_name

@@ -1,0 +1,49 @@
+"""How our operations appear in revision scripts written by autogenerate.
+
+One renderer serves every operation: it writes `op.<name>(<args>)` from the
+operation's constructor arguments, leaving out the ones at their default, so
+revision files read like something typed by hand.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from alembic.autogenerate import renderers
+from alembic.autogenerate.api import AutogenContext
+
+from . import ops
+
+# Operation class -> the name it has on `op.`.
+OP_NAMES: dict[type[ops.SyncOperation], str] = {
+    ops.InstallOp: "install_drizzlesync",
+    ops.UninstallOp: "uninstall_drizzlesync",
+    ops.UpgradeOp: "upgrade_drizzlesync",
+    ops.EnableSyncOp: "enable_sync",
+    ops.DisableSyncOp: "disable_sync",
+    ops.SetSyncScopeOp: "set_sync_scope",
+    ops.BumpSchemaVersionOp: "bump_sync_schema_version",
+    ops.RevertSchemaVersionOp: "revert_sync_schema_version",
+}
+
+# Arguments written positionally when present; everything else is a keyword.
+_POSITIONAL = ("table_name", "version", "from_version", "to_version")
+
+
+def render_op(autogen_context: AutogenContext, op: ops.SyncOperation) -> str:
+    autogen_context.imports.add("import alembic_drizzlesync.ops  # noqa: F401  (registers op.enable_sync…)")
+    signature = inspect.signature(type(op).__init__)
+    args: list[str] = []
+    for name, parameter in signature.parameters.items():
+        if name == "self":
+            continue
+        value = getattr(op, name)
+        if name in _POSITIONAL:
+            args.append(repr(value))
+        elif value != parameter.default:
+            args.append(f"{name}={value!r}")
+    return f"op.{OP_NAMES[type(op)]}({', '.join(args)})"
+
+
+for _op_class in OP_NAMES:
+    renderers.dispatch_for(_op_class)(render_op)

@@ -1,0 +1,81 @@
+"""The library's own SQL, rendered from `templates/sql/v<N>/` and cut into statements.
+
+Scripts are split here rather than sent whole because a driver may run them
+with the extended query protocol, which takes one statement at a time; and in
+`--sql` mode Alembic then terminates each one, giving a script psql can apply.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import jinja2
+
+LIBRARY_VERSION = 1
+"""The version of the SQL objects this release installs."""
+
+TEMPLATE_ROOT = Path(__file__).parent / "templates"
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_ROOT),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def render(name: str, **context: object) -> str:
+    return _environment().get_template(name).render(**context)
+
+
+def split_statements(script: str) -> list[str]:
+    """Cut a script at top-level semicolons, keeping `$tag$ … $tag$` bodies whole.
+
+    Comment-only lines are dropped; our scripts keep their comments for people
+    reading the templates, and the database does not need them.
+    """
+    statements: list[str] = []
+    current: list[str] = []
+    quote: str | None = None
+    for line in script.splitlines():
+        stripped = line.strip()
+        if quote is None and (not stripped or stripped.startswith("--")):
+            continue
+        current.append(line)
+        for token in _dollar_tags(line):
+            quote = None if quote == token else (quote or token)
+        if quote is None and stripped.endswith(";"):
+            statements.append("\n".join(current).rstrip().rstrip(";"))
+            current = []
+    if current:
+        statements.append("\n".join(current).rstrip().rstrip(";"))
+    return statements
+
+
+def _dollar_tags(line: str) -> list[str]:
+    tags: list[str] = []
+    start = line.find("$")
+    while start != -1:
+        end = line.find("$", start + 1)
+        if end == -1:
+            break
+        tag = line[start : end + 1]
+        if tag == "$$" or tag[1:-1].isidentifier():
+            tags.append(tag)
+            start = line.find("$", end + 1)
+        else:
+            start = end
+    return tags
+
+
+def library_script(kind: str, version: int, schema: str) -> list[str]:
+    """Statements of `install`, `uninstall`, `upgrade` or `downgrade` for one version."""
+    return split_statements(render(f"sql/v{version}/{kind}.sql.j2", schema=schema))
+
+
+def available_versions() -> list[int]:
+    return sorted(int(path.name[1:]) for path in (TEMPLATE_ROOT / "sql").iterdir() if path.name[1:].isdigit())
