@@ -1,0 +1,96 @@
+"""Helpers the tests share: applying operations and reading the catalog back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alembic.operations import MigrateOperation, Operations
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Connection
+
+import alembic_drizzlesync.ops  # noqa: F401  (registers op.* for Operations)
+
+
+def apply_ops(url: str, *operations: MigrateOperation) -> None:
+    """Run operations the way a migration does, in one transaction."""
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        runner = Operations(MigrationContext.configure(conn))
+        for operation in operations:
+            runner.invoke(operation)
+    engine.dispose()
+
+
+def execute(url: str, *statements: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+    engine.dispose()
+
+
+CATALOG_QUERIES = {
+    "schemas": """
+        SELECT nspname FROM pg_namespace
+        WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema' ORDER BY 1""",
+    "relations": """
+        SELECT n.nspname, c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema' ORDER BY 1, 2""",
+    "columns": """
+        SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+               pg_get_expr(d.adbin, d.adrelid), a.attidentity
+        FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+        WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v')
+          AND n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema' ORDER BY 1, 2, 3""",
+    "constraints": """
+        SELECT n.nspname, c.relname, k.conname, pg_get_constraintdef(k.oid)
+        FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname NOT LIKE 'pg\\_%' ORDER BY 1, 2, 3""",
+    "indexes": """
+        SELECT schemaname, tablename, indexname, indexdef FROM pg_indexes
+        WHERE schemaname NOT LIKE 'pg\\_%' AND schemaname <> 'information_schema' ORDER BY 1, 2, 3""",
+    "functions": """
+        SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid), pg_get_functiondef(p.oid)
+        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema' ORDER BY 1, 2, 3""",
+    # Trigger arguments carry registry ids, which identity columns hand out anew after a
+    # downgrade; the dump compares triggers with that id masked.
+    "triggers": """
+        SELECT c.relname, t.tgname,
+               regexp_replace(pg_get_triggerdef(t.oid), 'capture\\(''\\d+''\\)', 'capture(N)')
+        FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal ORDER BY 1, 2""",
+    "synced_tables": """
+        SELECT schema_name, table_name, pk_columns::text, scope_rule
+        FROM drizzlesync.synced_table ORDER BY 1, 2""",
+    "schema_versions": "SELECT version FROM drizzlesync.schema_version ORDER BY 1",
+}
+
+
+def catalog_dump(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Everything a migration can change, as comparable rows."""
+    engine = create_engine(url)
+    dump: dict[str, list[tuple[Any, ...]]] = {}
+    with engine.connect() as conn:
+        installed = conn.execute(text("SELECT to_regclass('drizzlesync.synced_table')")).scalar()
+        for name, query in CATALOG_QUERIES.items():
+            if name in ("synced_tables", "schema_versions") and installed is None:
+                continue
+            dump[name] = [tuple(row) for row in conn.execute(text(query))]
+    engine.dispose()
+    return dump
+
+
+def change_log(conn: Connection) -> list[tuple[Any, ...]]:
+    """(table, op, pk, scope_before, scope_after, client_id) in log order."""
+    rows = conn.execute(
+        text(
+            "SELECT s.table_name, c.op, c.pk, c.scope_before, c.scope_after, c.client_id "
+            "FROM drizzlesync.change_log c JOIN drizzlesync.synced_table s ON s.id = c.table_id "
+            "ORDER BY c.seq"
+        )
+    )
+    return [tuple(row) for row in rows]

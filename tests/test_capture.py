@@ -1,0 +1,186 @@
+"""Change capture: every kind of statement logs exactly the keys it changed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Connection
+
+from alembic_drizzlesync import localdb
+from alembic_drizzlesync.ops import DisableSyncOp, EnableSyncOp, InstallOp
+from tests.support import apply_ops, change_log, execute
+
+SCHEMA = """
+CREATE TABLE todos (id integer PRIMARY KEY, team text NOT NULL, title text);
+CREATE SCHEMA "App Data";
+CREATE TABLE "App Data"."Größe Items" (
+    "Region" text, "ID" integer, "Menge" numeric, PRIMARY KEY ("Region", "ID")
+);
+CREATE TABLE pairs (id integer PRIMARY KEY DEFERRABLE INITIALLY DEFERRED, label text);
+CREATE TABLE no_key (value text);
+"""
+
+
+@pytest.fixture
+def conn(db_url: str) -> Iterator[Connection]:
+    execute(db_url, *SCHEMA.strip().split(";\n"))
+    apply_ops(
+        db_url,
+        InstallOp(),
+        EnableSyncOp("todos", scope="'team:' || team"),
+        EnableSyncOp("Größe Items", schema="App Data"),
+        EnableSyncOp("pairs", scope="label"),
+    )
+    engine = create_engine(db_url)
+    with engine.connect() as connection:
+        yield connection
+    engine.dispose()
+
+
+def run(conn: Connection, *statements: str) -> None:
+    """Run the statements in one transaction and commit it."""
+    for statement in statements:
+        conn.execute(text(statement))
+    conn.commit()
+
+
+def test_single_and_multi_row_inserts_log_one_entry_per_row(conn: Connection) -> None:
+    run(conn, "INSERT INTO todos VALUES (1, 'a', 'x')")
+    run(conn, "INSERT INTO todos VALUES (2, 'a', 'y'), (3, 'b', 'z')")
+    assert change_log(conn) == [
+        ("todos", "I", {"id": 1}, None, "team:a", None),
+        ("todos", "I", {"id": 2}, None, "team:a", None),
+        ("todos", "I", {"id": 3}, None, "team:b", None),
+    ]
+
+
+def test_insert_on_conflict_logs_each_row_once(conn: Connection) -> None:
+    run(conn, "INSERT INTO todos VALUES (1, 'a', 'x')")
+    run(
+        conn,
+        "INSERT INTO todos VALUES (1, 'b', 'changed'), (2, 'a', 'new') "
+        "ON CONFLICT (id) DO UPDATE SET team = excluded.team, title = excluded.title",
+    )
+    assert sorted(change_log(conn)[1:], key=lambda entry: entry[2]["id"]) == [
+        ("todos", "U", {"id": 1}, "team:a", "team:b", None),
+        ("todos", "I", {"id": 2}, None, "team:a", None),
+    ]
+
+
+def test_on_conflict_do_nothing_logs_nothing_for_the_existing_row(conn: Connection) -> None:
+    run(conn, "INSERT INTO todos VALUES (1, 'a', 'x')")
+    run(conn, "INSERT INTO todos VALUES (1, 'b', 'y') ON CONFLICT DO NOTHING")
+    assert len(change_log(conn)) == 1
+
+
+def test_copy_is_captured(db_url: str, conn: Connection) -> None:
+    with psycopg.connect(localdb.libpq_url(db_url), autocommit=True) as raw:
+        with raw.cursor().copy("COPY todos (id, team, title) FROM STDIN") as copy:
+            for i in range(1, 4):
+                copy.write_row((i, "c", f"row {i}"))
+    assert [entry[:3] for entry in change_log(conn)] == [
+        ("todos", "I", {"id": 1}),
+        ("todos", "I", {"id": 2}),
+        ("todos", "I", {"id": 3}),
+    ]
+
+
+def test_update_logs_changed_keys_with_scope_before_and_after(conn: Connection) -> None:
+    run(conn, "INSERT INTO todos VALUES (1, 'a', 'x'), (2, 'a', 'y'), (3, 'a', 'z')")
+    run(conn, "UPDATE todos SET team = 'b' WHERE id IN (1, 2)")
+    run(conn, "UPDATE todos SET title = 'none' WHERE false")
+    assert change_log(conn)[3:] == [
+        ("todos", "U", {"id": 1}, "team:a", "team:b", None),
+        ("todos", "U", {"id": 2}, "team:a", "team:b", None),
+    ]
+
+
+def test_primary_key_update_logs_both_keys(conn: Connection) -> None:
+    run(conn, "INSERT INTO todos VALUES (1, 'a', 'x'), (2, 'a', 'y')")
+    run(conn, "UPDATE todos SET id = id + 10")
+    moved = sorted(change_log(conn)[2:], key=lambda entry: (entry[2]["id"], entry[1]))
+    assert moved == [
+        ("todos", "D", {"id": 1}, "team:a", None, None),
+        ("todos", "D", {"id": 2}, "team:a", None, None),
+        ("todos", "I", {"id": 11}, None, "team:a", None),
+        ("todos", "I", {"id": 12}, None, "team:a", None),
+    ]
+
+
+def test_key_swap_is_paired_by_key_not_by_position(conn: Connection) -> None:
+    run(conn, "INSERT INTO pairs VALUES (1, 'a'), (2, 'b')")
+    run(conn, "UPDATE pairs SET id = 3 - id")
+    swapped = sorted(change_log(conn)[2:], key=lambda entry: entry[2]["id"])
+    # Key 1 now holds the row labelled b and key 2 the row labelled a.
+    assert swapped == [
+        ("pairs", "U", {"id": 1}, "a", "b", None),
+        ("pairs", "U", {"id": 2}, "b", "a", None),
+    ]
+
+
+def test_delete_and_truncate(conn: Connection) -> None:
+    run(conn, "INSERT INTO todos VALUES (1, 'a', 'x'), (2, 'b', 'y')")
+    run(conn, "DELETE FROM todos WHERE id = 1")
+    run(conn, "TRUNCATE todos")
+    assert change_log(conn)[2:] == [
+        ("todos", "D", {"id": 1}, "team:a", None, None),
+        ("todos", "T", None, None, None, None),
+    ]
+
+
+def test_composite_keys_non_public_schema_and_unusual_names(conn: Connection) -> None:
+    items = '"App Data"."Größe Items"'
+    run(conn, f"INSERT INTO {items} VALUES ('eu', 1, 2.5), ('us', 1, 3)")
+    run(conn, f'UPDATE {items} SET "Menge" = 4 WHERE "Region" = \'eu\'')
+    run(conn, f"DELETE FROM {items} WHERE \"Region\" = 'us'")
+    assert change_log(conn) == [
+        ("Größe Items", "I", {"ID": 1, "Region": "eu"}, None, None, None),
+        ("Größe Items", "I", {"ID": 1, "Region": "us"}, None, None, None),
+        ("Größe Items", "U", {"ID": 1, "Region": "eu"}, None, None, None),
+        ("Größe Items", "D", {"ID": 1, "Region": "us"}, None, None, None),
+    ]
+
+
+def test_one_statement_shares_the_transaction_id(conn: Connection) -> None:
+    conn.execute(text("INSERT INTO todos VALUES (1, 'a', 'x')"))
+    conn.execute(text("UPDATE todos SET title = 'y'"))
+    xid = conn.execute(text("SELECT pg_current_xact_id()::text")).scalar_one()
+    conn.commit()
+    txids = conn.execute(text("SELECT DISTINCT txid::text FROM drizzlesync.change_log")).scalars().all()
+    assert txids == [xid]
+
+
+def test_pushing_client_is_recorded_and_bulk_maintenance_can_skip(conn: Connection) -> None:
+    run(conn, "SET LOCAL drizzlesync.client_id = 'client-7'", "INSERT INTO todos VALUES (1, 'a', 'x')")
+    run(conn, "SET LOCAL drizzlesync.skip_capture = on", "INSERT INTO todos VALUES (2, 'a', 'x')")
+    run(conn, "INSERT INTO todos VALUES (3, 'a', 'x')")
+    assert change_log(conn) == [
+        ("todos", "I", {"id": 1}, None, "team:a", "client-7"),
+        ("todos", "I", {"id": 3}, None, "team:a", None),
+    ]
+
+
+def test_adding_a_column_keeps_capture_working(conn: Connection) -> None:
+    run(conn, "ALTER TABLE todos ADD COLUMN due date", "INSERT INTO todos VALUES (1, 'a', 'x', '2030-01-01')")
+    run(conn, "ALTER TABLE todos DROP COLUMN title", "UPDATE todos SET due = NULL")
+    assert [entry[1] for entry in change_log(conn)] == ["I", "U"]
+
+
+def test_disable_stops_capture(db_url: str, conn: Connection) -> None:
+    apply_ops(db_url, DisableSyncOp("todos", scope="'team:' || team"))
+    run(conn, "INSERT INTO todos VALUES (1, 'a', 'x')")
+    assert change_log(conn) == []
+
+
+def test_a_table_without_primary_key_is_refused_by_name(db_url: str, conn: Connection) -> None:
+    with pytest.raises(Exception, match=r"table public\.no_key has no primary key"):
+        apply_ops(db_url, EnableSyncOp("no_key"))
+
+
+def test_an_invalid_scope_rule_is_refused_when_enabling(db_url: str, conn: Connection) -> None:
+    execute(db_url, "CREATE TABLE notes (id integer PRIMARY KEY)")
+    with pytest.raises(Exception, match=r"scope rule 'team_id' of public\.notes is not a valid expression"):
+        apply_ops(db_url, EnableSyncOp("notes", scope="team_id"))
