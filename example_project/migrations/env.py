@@ -19,7 +19,12 @@ def database_url() -> str:
 
 def run_migrations_offline() -> None:
     context.configure(
-        **with_drizzlesync(url=database_url(), target_metadata=Base.metadata, literal_binds=True)
+        **with_drizzlesync(
+            url=database_url(),
+            target_metadata=Base.metadata,
+            literal_binds=True,
+            dialect_opts={"paramstyle": "named"},
+        )
     )
     with context.begin_transaction():
         context.run_migrations()
