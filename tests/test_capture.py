@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection
 
 from alembic_drizzlesync import localdb
-from alembic_drizzlesync.ops import DisableSyncOp, EnableSyncOp, InstallOp
+from alembic_drizzlesync.ops import DisableSyncOp, EnableSyncOp, InstallOp, SetSyncScopeOp
 from tests.support import apply_ops, change_log, execute
 
 SCHEMA = """
@@ -173,6 +173,13 @@ def test_disable_stops_capture(db_url: str, conn: Connection) -> None:
     apply_ops(db_url, DisableSyncOp("todos", scope="'team:' || team"))
     run(conn, "INSERT INTO todos VALUES (1, 'a', 'x')")
     assert change_log(conn) == []
+
+
+def test_a_new_scope_rule_applies_to_the_next_write(db_url: str, conn: Connection) -> None:
+    run(conn, "INSERT INTO todos VALUES (1, 'a', 'x')")
+    apply_ops(db_url, SetSyncScopeOp("todos", scope="'title:' || title", old_scope="'team:' || team"))
+    run(conn, "UPDATE todos SET title = 'y'")
+    assert change_log(conn)[1] == ("todos", "U", {"id": 1}, "title:x", "title:y", None)
 
 
 def test_a_table_without_primary_key_is_refused_by_name(db_url: str, conn: Connection) -> None:

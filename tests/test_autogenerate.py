@@ -1,0 +1,164 @@
+"""Autogenerate places the sync operations in the right order, and only when needed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alembic.autogenerate import produce_migrations, render_python_code
+from alembic.operations import Operations
+from alembic.operations import ops as alembic_ops
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Column, Integer, MetaData, Table, Text, create_engine
+
+from alembic_drizzlesync import ops, with_drizzlesync
+from alembic_drizzlesync.config import parse_config
+
+CONFIG = parse_config({"include": ["todos", "app.*"], "tables": {"todos": {"scope": "'team:' || team"}}})
+
+
+def models(*, todos: bool = True, extra_column: bool = False, scope: str | None = None) -> MetaData:
+    metadata = MetaData()
+    Table("users", metadata, Column("id", Integer, primary_key=True), Column("email", Text))
+    if todos:
+        columns = [Column("id", Integer, primary_key=True), Column("team", Text), Column("title", Text)]
+        if extra_column:
+            columns.append(Column("due", Text))
+        info = {"drizzlesync": {"scope": scope}} if scope else {}
+        Table("todos", metadata, *columns, info=info)
+    return metadata
+
+
+def autogenerate(url: str, metadata: MetaData) -> alembic_ops.MigrationScript:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        options = with_drizzlesync(target_metadata=metadata, drizzlesync=CONFIG)
+        context = MigrationContext.configure(conn, opts=options)
+        script = produce_migrations(context, metadata)
+    engine.dispose()
+    return script
+
+
+def migrate(url: str, metadata: MetaData) -> alembic_ops.MigrationScript:
+    """Autogenerate a revision and apply its upgrade, as `revision` + `upgrade` would."""
+    script = autogenerate(url, metadata)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        runner = Operations(MigrationContext.configure(conn))
+        assert script.upgrade_ops is not None
+        for operation in script.upgrade_ops.ops:
+            for step in operation.ops if isinstance(operation, alembic_ops.ModifyTableOps) else [operation]:
+                runner.invoke(step)
+    engine.dispose()
+    return script
+
+
+def kinds(op_list: list[Any]) -> list[str]:
+    names = []
+    for operation in op_list:
+        name = type(operation).__name__
+        table = getattr(operation, "table_name", None)
+        names.append(f"{name}:{table}" if table else name)
+    return names
+
+
+def test_first_revision_installs_then_enables_right_after_create(db_url: str) -> None:
+    script = autogenerate(db_url, models())
+    assert script.upgrade_ops is not None and script.downgrade_ops is not None
+    assert kinds(script.upgrade_ops.ops) == [
+        "InstallOp",
+        "CreateTableOp:todos",
+        "EnableSyncOp:todos",
+        "CreateTableOp:users",
+        "BumpSchemaVersionOp",
+    ]
+    assert kinds(script.downgrade_ops.ops) == [
+        "RevertSchemaVersionOp",
+        "DropTableOp:users",
+        "DisableSyncOp:todos",
+        "DropTableOp:todos",
+        "UninstallOp",
+    ]
+    code = render_python_code(script.upgrade_ops)
+    assert "op.install_drizzlesync(1)" in code
+    assert """op.enable_sync('todos', scope="'team:' || team")""" in code
+    assert "op.bump_sync_schema_version(1)" in code
+
+
+def test_nothing_to_do_after_upgrade(db_url: str) -> None:
+    migrate(db_url, models())
+    script = autogenerate(db_url, models())
+    assert script.upgrade_ops is not None and script.upgrade_ops.is_empty()
+
+
+def test_column_change_of_a_synced_table_bumps_the_schema_version(db_url: str) -> None:
+    migrate(db_url, models())
+    script = autogenerate(db_url, models(extra_column=True))
+    assert script.upgrade_ops is not None
+    assert kinds(script.upgrade_ops.ops) == ["ModifyTableOps:todos", "BumpSchemaVersionOp"]
+    assert script.upgrade_ops.ops[-1] == ops.BumpSchemaVersionOp(2)
+
+
+def test_column_change_of_an_unsynced_table_does_not_bump(db_url: str) -> None:
+    migrate(db_url, models())
+    metadata = models()
+    metadata.tables["users"].append_column(Column("name", Text))
+    script = autogenerate(db_url, metadata)
+    assert script.upgrade_ops is not None
+    assert kinds(script.upgrade_ops.ops) == ["ModifyTableOps:users"]
+
+
+def test_dropping_a_synced_table_disables_capture_first(db_url: str) -> None:
+    migrate(db_url, models())
+    script = migrate(db_url, models(todos=False))
+    assert script.upgrade_ops is not None and script.downgrade_ops is not None
+    upgrade = kinds(script.upgrade_ops.ops)
+    assert upgrade == ["DisableSyncOp:todos", "DropTableOp:todos", "BumpSchemaVersionOp"]
+    assert kinds(script.downgrade_ops.ops) == [
+        "RevertSchemaVersionOp",
+        "CreateTableOp:todos",
+        "EnableSyncOp:todos",
+    ]
+    # The disable keeps the scope so that its reverse restores capture exactly.
+    assert script.downgrade_ops.ops[2] == ops.EnableSyncOp("todos", scope="'team:' || team")
+    assert autogenerate(db_url, models(todos=False)).upgrade_ops.is_empty()  # type: ignore[union-attr]
+
+
+def test_table_info_overrides_the_scope_and_is_reversible(db_url: str) -> None:
+    migrate(db_url, models())
+    script = migrate(db_url, models(scope="'owner:' || id"))
+    assert script.upgrade_ops is not None and script.downgrade_ops is not None
+    assert script.upgrade_ops.ops == [
+        ops.SetSyncScopeOp("todos", scope="'owner:' || id", old_scope="'team:' || team"),
+        ops.BumpSchemaVersionOp(2),
+    ]
+    assert script.downgrade_ops.ops[-1] == ops.SetSyncScopeOp(
+        "todos", scope="'team:' || team", old_scope="'owner:' || id"
+    )
+    assert autogenerate(db_url, models(scope="'owner:' || id")).upgrade_ops.is_empty()  # type: ignore[union-attr]
+
+
+def test_library_schema_is_invisible_to_autogenerate(db_url: str) -> None:
+    migrate(db_url, models())
+    script = autogenerate(db_url, models())
+    assert script.upgrade_ops is not None
+    assert not any(isinstance(o, alembic_ops.DropTableOp) for o in script.upgrade_ops.ops)
+
+
+def test_user_include_name_is_still_called(db_url: str) -> None:
+    seen: list[tuple[str | None, str]] = []
+
+    def include_name(name: str | None, type_: str, parent_names: dict[str, Any]) -> bool:
+        seen.append((name, type_))
+        return name != "users"
+
+    options = with_drizzlesync(target_metadata=models(), drizzlesync=CONFIG, include_name=include_name)
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        migrate(db_url, models())
+        script = produce_migrations(MigrationContext.configure(conn, opts=options), MetaData())
+    engine.dispose()
+    assert ("users", "table") in seen
+    # With empty models the comparator disables todos; the hidden users table is left alone.
+    assert script.upgrade_ops is not None
+    assert "DropTableOp:users" not in kinds(script.upgrade_ops.ops)
+    assert "DisableSyncOp:todos" in kinds(script.upgrade_ops.ops)
