@@ -57,11 +57,8 @@ CATALOG_QUERIES = {
         SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid), pg_get_functiondef(p.oid)
         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
         WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema' ORDER BY 1, 2, 3""",
-    # Trigger arguments carry registry ids, which identity columns hand out anew after a
-    # downgrade; the dump compares triggers with that id masked.
     "triggers": """
-        SELECT c.relname, t.tgname,
-               regexp_replace(pg_get_triggerdef(t.oid), 'capture\\(''\\d+''\\)', 'capture(N)')
+        SELECT c.relname, t.tgname, pg_get_triggerdef(t.oid)
         FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal ORDER BY 1, 2""",
     "synced_tables": """
         SELECT schema_name, table_name, pk_columns::text, scope_rule
