@@ -1,15 +1,18 @@
 """What change capture costs a writer, side by side on one database.
 
-Three identical tables take the same load in interleaved rounds:
+Three identical tables (a to-do table: bigint key, an indexed team column,
+title, counter, timestamp) take the same load in interleaved rounds:
+
   off      no trigger at all
-  capture  DrizzleSync's statement-level capture (with a scope rule)
+  capture  DrizzleSync capture, with the scope rule 'team:' || team
   audit    the classic row-level audit trigger writing to_jsonb(NEW) per row
 
 Workloads: single-row INSERT and single-row UPDATE from 4 concurrent
-connections (each statement its own transaction, as an app writes), and one
-100,000-row INSERT ... SELECT. Prints throughput or time and the ratio to
-`off`. Usage: python bench/write_overhead.py [--seconds 3] [--rounds 3]
-(DATABASE_URL or DRIZZLESYNC_TEST_DATABASE_URL picks the server).
+connections, each statement its own transaction as an app writes, and one
+100,000-row INSERT ... SELECT. Prints the median of the rounds and the ratio
+to `off`. The server comes from DATABASE_URL, else as the tests find one.
+
+    python bench/write_overhead.py [--seconds 3] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -22,29 +25,35 @@ import statistics
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import psycopg
+from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine
 
 from alembic_drizzlesync import localdb
 from alembic_drizzlesync.ops import EnableSyncOp, InstallOp
-from alembic_drizzlesync.sqlscripts import LIBRARY_VERSION
 
 VARIANTS = ("off", "capture", "audit")
 WRITERS = 4
 PRELOADED = 20_000
 BULK_ROWS = 100_000
+BULK_FIRST_ID = 1_000_000_001
 
-SETUP = """
-CREATE TABLE {t} (id bigint PRIMARY KEY, team text NOT NULL, title text NOT NULL,
-                  n integer NOT NULL DEFAULT 0, updated_at timestamptz NOT NULL DEFAULT now());
-CREATE INDEX ON {t} (team);
-INSERT INTO {t} (id, team, title) SELECT g, 'team-' || (g % 50), 'row ' || g FROM generate_series(1, {rows}) g;
+TABLE = """
+CREATE TABLE t_{variant} (
+    id bigint PRIMARY KEY, team text NOT NULL, title text NOT NULL,
+    n integer NOT NULL DEFAULT 0, updated_at timestamptz NOT NULL DEFAULT now());
+CREATE INDEX ON t_{variant} (team);
+INSERT INTO t_{variant} (id, team, title)
+SELECT g, 'team-' || (g % 50), 'row ' || g FROM generate_series(1, {rows}) g;
 """
 
-AUDIT = """
-CREATE TABLE audit_log (id bigserial PRIMARY KEY, table_name text, op text, row_data jsonb,
-                        txid xid8 DEFAULT pg_current_xact_id(), at timestamptz DEFAULT now());
+AUDIT_TRIGGER = """
+CREATE TABLE audit_log (
+    id bigserial PRIMARY KEY, table_name text, op text, row_data jsonb,
+    txid xid8 DEFAULT pg_current_xact_id(), at timestamptz DEFAULT now());
 CREATE FUNCTION audit_row() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO audit_log (table_name, op, row_data) VALUES (TG_TABLE_NAME, TG_OP, to_jsonb(NEW));
@@ -53,42 +62,65 @@ END $$;
 CREATE TRIGGER audit AFTER INSERT OR UPDATE ON t_audit FOR EACH ROW EXECUTE FUNCTION audit_row();
 """
 
+Statement = Callable[[str, int], tuple[str, tuple[object, ...]]]
 
-def prepare(url: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
+
+@dataclass(frozen=True)
+class Workload:
+    label: str
+    target: str
+    statement: Statement | None  # None: the bulk insert, timed instead of counted
+
+
+def insert_one(table: str, fresh_id: int) -> tuple[str, tuple[object, ...]]:
+    return f"INSERT INTO {table} (id, team, title) VALUES (%s, 'team-1', 'hello')", (fresh_id,)
+
+
+def update_one(table: str, _: int) -> tuple[str, tuple[object, ...]]:
+    return (
+        f"UPDATE {table} SET n = n + 1, updated_at = now() WHERE id = %s",
+        (random.randint(1, PRELOADED),),
+    )
+
+
+WORKLOADS = (
+    Workload(f"single-row INSERT ({WRITERS} conn)", "capture/off >= 0.90", insert_one),
+    Workload(f"single-row UPDATE ({WRITERS} conn)", "capture/off >= 0.90", update_one),
+    Workload(f"bulk INSERT {BULK_ROWS:,} rows", "capture/off <= 2.0", None),
+)
+
+
+def prepare(sa_url: str) -> None:
+    with psycopg.connect(localdb.libpq_url(sa_url), autocommit=True) as conn:
         for variant in VARIANTS:
-            conn.execute(SETUP.format(t=f"t_{variant}", rows=PRELOADED))
-        conn.execute(AUDIT)
-    engine = create_engine(localdb.sqlalchemy_url(url))
+            conn.execute(TABLE.format(variant=variant, rows=PRELOADED))
+        conn.execute(AUDIT_TRIGGER)
+    engine = create_engine(sa_url)
     with engine.begin() as conn:
-        from alembic.operations import Operations
-        from alembic.runtime.migration import MigrationContext
-
         runner = Operations(MigrationContext.configure(conn))
-        runner.invoke(InstallOp(LIBRARY_VERSION))
+        runner.invoke(InstallOp())
         runner.invoke(EnableSyncOp("t_capture", scope="'team:' || team"))
     engine.dispose()
 
 
-def throughput(url: str, seconds: float, statement: Callable[[int], tuple[str, tuple[object, ...]]]) -> float:
-    """Statements per second from WRITERS connections, each statement autocommitted."""
+def statements_per_second(url: str, table: str, seconds: float, statement: Statement) -> float:
     counts = [0] * WRITERS
-    start = threading.Barrier(WRITERS + 1)
+    ready = threading.Barrier(WRITERS + 1)
     stop = threading.Event()
 
     def writer(slot: int) -> None:
+        fresh_ids = itertools.count(10_000_000 * (slot + 1) + random.randrange(1_000_000))
         with psycopg.connect(url, autocommit=True) as conn:
-            ids = itertools.count(10_000_000 * (slot + 1) + random.randrange(1_000_000))
-            start.wait()
+            ready.wait()
             while not stop.is_set():
-                query, params = statement(next(ids))
+                query, params = statement(table, next(fresh_ids))
                 conn.execute(query, params, prepare=True)
                 counts[slot] += 1
 
     threads = [threading.Thread(target=writer, args=(slot,)) for slot in range(WRITERS)]
     for thread in threads:
         thread.start()
-    start.wait()
+    ready.wait()
     began = time.perf_counter()
     time.sleep(seconds)
     stop.set()
@@ -98,64 +130,58 @@ def throughput(url: str, seconds: float, statement: Callable[[int], tuple[str, t
 
 
 def bulk_insert_seconds(url: str, table: str) -> float:
+    last_id = BULK_FIRST_ID + BULK_ROWS - 1
     with psycopg.connect(url, autocommit=True) as conn:
         began = time.perf_counter()
         conn.execute(
-            f"INSERT INTO {table} (id, team, title) "
-            f"SELECT g, 'team-' || (g % 50), 'bulk ' || g FROM generate_series(1000000001, {1000000000 + BULK_ROWS}) g"
+            f"INSERT INTO {table} (id, team, title) SELECT g, 'team-' || (g % 50), 'bulk ' || g "
+            f"FROM generate_series({BULK_FIRST_ID}, {last_id}) g"
         )
         elapsed = time.perf_counter() - began
-        conn.execute(f"DELETE FROM {table} WHERE id > 1000000000")
+        conn.execute(f"DELETE FROM {table} WHERE id >= {BULK_FIRST_ID}")
         conn.execute("TRUNCATE audit_log, drizzlesync.change_log")
         conn.execute("VACUUM ANALYZE")
     return elapsed
 
 
+def measure(url: str, workload: Workload, variant: str, seconds: float) -> float:
+    table = f"t_{variant}"
+    if workload.statement is None:
+        return bulk_insert_seconds(url, table)
+    return statements_per_second(url, table, seconds, workload.statement)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each throughput run")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is reported")
     args = parser.parse_args()
 
     server = os.environ.get("DATABASE_URL") or localdb.find_server()
     with localdb.temporary_database(server, prefix="drizzlesync_bench") as sa_url:
+        prepare(sa_url)
         url = localdb.libpq_url(sa_url)
-        prepare(url)
         with psycopg.connect(url) as conn:
-            sync_commit = conn.execute("SHOW synchronous_commit").fetchone()
-            version = conn.execute("SHOW server_version").fetchone()
-        print(f"PostgreSQL {version[0] if version else '?'}, synchronous_commit={sync_commit[0] if sync_commit else '?'}, "
-              f"{WRITERS} writers, {args.rounds} rounds of {args.seconds:g}s, median shown\n")
+            settings = conn.execute("SELECT version(), current_setting('synchronous_commit')").fetchone()
+        print(f"{settings[0] if settings else '?'}")
+        print(f"synchronous_commit={settings[1] if settings else '?'}; {args.rounds} rounds, median shown\n")
 
-        results: dict[str, dict[str, list[float]]] = {w: {v: [] for v in VARIANTS} for w in ("insert", "update", "bulk")}
+        samples: dict[tuple[str, str], list[float]] = {(w.label, v): [] for w in WORKLOADS for v in VARIANTS}
         for _ in range(args.rounds):
-            for variant in VARIANTS:
-                table = f"t_{variant}"
-                results["insert"][variant].append(
-                    throughput(url, args.seconds, lambda i, t=table: (
-                        f"INSERT INTO {t} (id, team, title) VALUES (%s, 'team-1', 'hello')", (i,)))
-                )
-                results["update"][variant].append(
-                    throughput(url, args.seconds, lambda i, t=table: (
-                        f"UPDATE {t} SET n = n + 1, updated_at = now() WHERE id = %s",
-                        (random.randint(1, PRELOADED),)))
-                )
-                results["bulk"][variant].append(bulk_insert_seconds(url, table))
+            for workload in WORKLOADS:
+                for variant in VARIANTS:
+                    samples[(workload.label, variant)].append(measure(url, workload, variant, args.seconds))
 
-        print(f"{'workload':<28}{'off':>12}{'capture':>12}{'audit':>12}{'capture/off':>14}{'audit/off':>12}  target")
-        for workload, unit, target in (
-            ("insert", "stmt/s", "capture/off >= 0.90"),
-            ("update", "stmt/s", "capture/off >= 0.90"),
-            ("bulk", "s", "capture/off <= 2.0"),
-        ):
-            med = {v: statistics.median(results[workload][v]) for v in VARIANTS}
-            label = {
-                "insert": "single-row INSERT (4 conn)",
-                "update": "single-row UPDATE (4 conn)",
-                "bulk": f"bulk INSERT {BULK_ROWS:,} rows",
-            }[workload]
-            cells = "".join(f"{med[v]:>10.{2 if unit == 's' else 0}f}{unit[0] if unit == 's' else '':<2}" for v in VARIANTS)
-            print(f"{label:<28}{cells}{med['capture'] / med['off']:>14.2f}{med['audit'] / med['off']:>12.2f}  {target}")
+        columns = "".join(f"{v:>10}" for v in VARIANTS)
+        print(f"{'workload':<30}{columns}{'capture/off':>13}{'audit/off':>11}  target")
+        for workload in WORKLOADS:
+            median = {v: statistics.median(samples[(workload.label, v)]) for v in VARIANTS}
+            shape = "{:>9.2f}s" if workload.statement is None else "{:>8.0f}/s"
+            cells = "".join(shape.format(median[v]) for v in VARIANTS)
+            ratios = f"{median['capture'] / median['off']:>13.2f}{median['audit'] / median['off']:>11.2f}"
+            print(f"{workload.label:<30}{cells}{ratios}  {workload.target}")
 
 
 if __name__ == "__main__":
