@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from alembic.autogenerate import produce_migrations
 from alembic.operations import MigrateOperation, Operations
+from alembic.operations import ops as alembic_ops
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, text
+from sqlalchemy import MetaData, create_engine, text
 from sqlalchemy.engine import Connection
 
-import alembic_drizzlesync.ops  # noqa: F401  (registers op.* for Operations)
+from alembic_drizzlesync import with_drizzlesync
+from alembic_drizzlesync.config import SyncConfig
 
 
 def apply_ops(url: str, *operations: MigrateOperation) -> None:
@@ -91,3 +94,24 @@ def change_log(conn: Connection) -> list[tuple[Any, ...]]:
         )
     )
     return [tuple(row) for row in rows]
+
+
+def autogenerate(url: str, metadata: MetaData, config: SyncConfig) -> alembic_ops.MigrationScript:
+    """What `alembic revision --autogenerate` would write, as operation objects."""
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        options = with_drizzlesync(target_metadata=metadata, drizzlesync=config)
+        script = produce_migrations(MigrationContext.configure(conn, opts=options), metadata)
+    engine.dispose()
+    return script
+
+
+def migrate(url: str, metadata: MetaData, config: SyncConfig) -> alembic_ops.MigrationScript:
+    """Autogenerate a revision and apply its upgrade, as `revision` + `upgrade` would."""
+    script = autogenerate(url, metadata, config)
+    assert script.upgrade_ops is not None
+    steps: list[MigrateOperation] = []
+    for operation in script.upgrade_ops.ops:
+        steps.extend(operation.ops if isinstance(operation, alembic_ops.ModifyTableOps) else [operation])
+    apply_ops(url, *steps)
+    return script

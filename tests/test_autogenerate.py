@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from alembic.autogenerate import produce_migrations, render_python_code
-from alembic.operations import Operations
 from alembic.operations import ops as alembic_ops
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Integer, MetaData, Table, Text, create_engine
 
 from alembic_drizzlesync import ops, with_drizzlesync
 from alembic_drizzlesync.config import parse_config
+from tests.support import autogenerate, migrate
 
 CONFIG = parse_config({"include": ["todos", "app.*"], "tables": {"todos": {"scope": "'team:' || team"}}})
 
@@ -28,30 +28,6 @@ def models(*, todos: bool = True, extra_column: bool = False, scope: str | None 
     return metadata
 
 
-def autogenerate(url: str, metadata: MetaData) -> alembic_ops.MigrationScript:
-    engine = create_engine(url)
-    with engine.connect() as conn:
-        options = with_drizzlesync(target_metadata=metadata, drizzlesync=CONFIG)
-        context = MigrationContext.configure(conn, opts=options)
-        script = produce_migrations(context, metadata)
-    engine.dispose()
-    return script
-
-
-def migrate(url: str, metadata: MetaData) -> alembic_ops.MigrationScript:
-    """Autogenerate a revision and apply its upgrade, as `revision` + `upgrade` would."""
-    script = autogenerate(url, metadata)
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        runner = Operations(MigrationContext.configure(conn))
-        assert script.upgrade_ops is not None
-        for operation in script.upgrade_ops.ops:
-            for step in operation.ops if isinstance(operation, alembic_ops.ModifyTableOps) else [operation]:
-                runner.invoke(step)
-    engine.dispose()
-    return script
-
-
 def kinds(op_list: list[Any]) -> list[str]:
     names = []
     for operation in op_list:
@@ -62,7 +38,7 @@ def kinds(op_list: list[Any]) -> list[str]:
 
 
 def test_first_revision_installs_then_enables_right_after_create(db_url: str) -> None:
-    script = autogenerate(db_url, models())
+    script = autogenerate(db_url, models(), CONFIG)
     assert script.upgrade_ops is not None and script.downgrade_ops is not None
     assert kinds(script.upgrade_ops.ops) == [
         "InstallOp",
@@ -85,31 +61,31 @@ def test_first_revision_installs_then_enables_right_after_create(db_url: str) ->
 
 
 def test_nothing_to_do_after_upgrade(db_url: str) -> None:
-    migrate(db_url, models())
-    script = autogenerate(db_url, models())
+    migrate(db_url, models(), CONFIG)
+    script = autogenerate(db_url, models(), CONFIG)
     assert script.upgrade_ops is not None and script.upgrade_ops.is_empty()
 
 
 def test_column_change_of_a_synced_table_bumps_the_schema_version(db_url: str) -> None:
-    migrate(db_url, models())
-    script = autogenerate(db_url, models(extra_column=True))
+    migrate(db_url, models(), CONFIG)
+    script = autogenerate(db_url, models(extra_column=True), CONFIG)
     assert script.upgrade_ops is not None
     assert kinds(script.upgrade_ops.ops) == ["ModifyTableOps:todos", "BumpSchemaVersionOp"]
     assert script.upgrade_ops.ops[-1] == ops.BumpSchemaVersionOp(2)
 
 
 def test_column_change_of_an_unsynced_table_does_not_bump(db_url: str) -> None:
-    migrate(db_url, models())
+    migrate(db_url, models(), CONFIG)
     metadata = models()
     metadata.tables["users"].append_column(Column("name", Text))
-    script = autogenerate(db_url, metadata)
+    script = autogenerate(db_url, metadata, CONFIG)
     assert script.upgrade_ops is not None
     assert kinds(script.upgrade_ops.ops) == ["ModifyTableOps:users"]
 
 
 def test_dropping_a_synced_table_disables_capture_first(db_url: str) -> None:
-    migrate(db_url, models())
-    script = migrate(db_url, models(todos=False))
+    migrate(db_url, models(), CONFIG)
+    script = migrate(db_url, models(todos=False), CONFIG)
     assert script.upgrade_ops is not None and script.downgrade_ops is not None
     upgrade = kinds(script.upgrade_ops.ops)
     assert upgrade == ["DisableSyncOp:todos", "DropTableOp:todos", "BumpSchemaVersionOp"]
@@ -120,12 +96,12 @@ def test_dropping_a_synced_table_disables_capture_first(db_url: str) -> None:
     ]
     # The disable keeps the scope so that its reverse restores capture exactly.
     assert script.downgrade_ops.ops[2] == ops.EnableSyncOp("todos", scope="'team:' || team")
-    assert autogenerate(db_url, models(todos=False)).upgrade_ops.is_empty()  # type: ignore[union-attr]
+    assert autogenerate(db_url, models(todos=False), CONFIG).upgrade_ops.is_empty()  # type: ignore[union-attr]
 
 
 def test_table_info_overrides_the_scope_and_is_reversible(db_url: str) -> None:
-    migrate(db_url, models())
-    script = migrate(db_url, models(scope="'owner:' || id"))
+    migrate(db_url, models(), CONFIG)
+    script = migrate(db_url, models(scope="'owner:' || id"), CONFIG)
     assert script.upgrade_ops is not None and script.downgrade_ops is not None
     assert script.upgrade_ops.ops == [
         ops.SetSyncScopeOp("todos", scope="'owner:' || id", old_scope="'team:' || team"),
@@ -134,12 +110,12 @@ def test_table_info_overrides_the_scope_and_is_reversible(db_url: str) -> None:
     assert script.downgrade_ops.ops[-1] == ops.SetSyncScopeOp(
         "todos", scope="'team:' || team", old_scope="'owner:' || id"
     )
-    assert autogenerate(db_url, models(scope="'owner:' || id")).upgrade_ops.is_empty()  # type: ignore[union-attr]
+    assert autogenerate(db_url, models(scope="'owner:' || id"), CONFIG).upgrade_ops.is_empty()  # type: ignore[union-attr]
 
 
 def test_library_schema_is_invisible_to_autogenerate(db_url: str) -> None:
-    migrate(db_url, models())
-    script = autogenerate(db_url, models())
+    migrate(db_url, models(), CONFIG)
+    script = autogenerate(db_url, models(), CONFIG)
     assert script.upgrade_ops is not None
     assert not any(isinstance(o, alembic_ops.DropTableOp) for o in script.upgrade_ops.ops)
 
@@ -154,7 +130,7 @@ def test_user_include_name_is_still_called(db_url: str) -> None:
     options = with_drizzlesync(target_metadata=models(), drizzlesync=CONFIG, include_name=include_name)
     engine = create_engine(db_url)
     with engine.connect() as conn:
-        migrate(db_url, models())
+        migrate(db_url, models(), CONFIG)
         script = produce_migrations(MigrationContext.configure(conn, opts=options), MetaData())
     engine.dispose()
     assert ("users", "table") in seen
