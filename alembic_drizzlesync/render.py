@@ -14,17 +14,16 @@ from alembic.autogenerate.api import AutogenContext
 
 from . import ops
 
-# Operation class -> the name it has on `op.`.
-OP_NAMES: dict[type[ops.SyncOperation], str] = {
-    ops.InstallOp: "install_drizzlesync",
-    ops.UninstallOp: "uninstall_drizzlesync",
-    ops.UpgradeOp: "upgrade_drizzlesync",
-    ops.EnableSyncOp: "enable_sync",
-    ops.DisableSyncOp: "disable_sync",
-    ops.SetSyncScopeOp: "set_sync_scope",
-    ops.BumpSchemaVersionOp: "bump_sync_schema_version",
-    ops.RevertSchemaVersionOp: "revert_sync_schema_version",
-}
+OPERATIONS: tuple[type[ops.SyncOperation], ...] = (
+    ops.InstallOp,
+    ops.UninstallOp,
+    ops.UpgradeOp,
+    ops.EnableSyncOp,
+    ops.DisableSyncOp,
+    ops.SetSyncScopeOp,
+    ops.BumpSchemaVersionOp,
+    ops.RevertSchemaVersionOp,
+)
 
 # Arguments written positionally when present; everything else is a keyword.
 _POSITIONAL = ("table_name", "version", "from_version", "to_version")
@@ -42,8 +41,8 @@ def render_op(autogen_context: AutogenContext, op: ops.SyncOperation) -> str:
             args.append(repr(value))
         elif value != parameter.default:
             args.append(f"{name}={value!r}")
-    return f"op.{OP_NAMES[type(op)]}({', '.join(args)})"
+    return f"op.{op.op_name}({', '.join(args)})"
 
 
-for _op_class in OP_NAMES:
+for _op_class in OPERATIONS:
     renderers.dispatch_for(_op_class)(render_op)

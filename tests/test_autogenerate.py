@@ -94,6 +94,8 @@ def test_dropping_a_synced_table_disables_capture_first(db_url: str) -> None:
         "CreateTableOp:todos",
         "EnableSyncOp:todos",
     ]
+    # What `alembic check` reports for it:
+    assert ("disable_sync", "todos", None, "'team:' || team") in script.upgrade_ops.as_diffs()
     # The disable keeps the scope so that its reverse restores capture exactly.
     assert script.downgrade_ops.ops[2] == ops.EnableSyncOp("todos", scope="'team:' || team")
     assert autogenerate(db_url, models(todos=False), CONFIG).upgrade_ops.is_empty()  # type: ignore[union-attr]
