@@ -6,6 +6,9 @@ module (which needs all of Alembic) is loaded only when autogenerate runs.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from alembic.util import DispatchPriority
@@ -25,3 +28,15 @@ def setup(plugin: Plugin) -> None:
     plugin.add_autogenerate_comparator(
         compare_sync_state, "schema", "drizzlesync", priority=DispatchPriority.LAST
     )
+
+
+class _PluginModule(ModuleType):
+    """Alembic 1.18.0 to 1.20.0 iterate an entry point's target as a list of
+    plugin modules; 1.20.1 and later take the module itself. Being a module
+    that iterates to itself serves both without a deprecation warning."""
+
+    def __iter__(self) -> Iterator[ModuleType]:
+        return iter((self,))
+
+
+sys.modules[__name__].__class__ = _PluginModule
