@@ -182,6 +182,24 @@ def test_a_new_scope_rule_applies_to_the_next_write(db_url: str, conn: Connectio
     assert change_log(conn)[1] == ("todos", "U", {"id": 1}, "title:x", "title:y", None)
 
 
+def test_partitioned_tables_are_captured_on_the_parent(db_url: str, conn: Connection) -> None:
+    execute(
+        db_url,
+        "CREATE TABLE events (id integer, region text, PRIMARY KEY (region, id)) PARTITION BY LIST (region)",
+        "CREATE TABLE events_eu PARTITION OF events FOR VALUES IN ('eu')",
+        "CREATE TABLE events_us PARTITION OF events FOR VALUES IN ('us')",
+    )
+    apply_ops(db_url, EnableSyncOp("events", scope="region"))
+    run(conn, "INSERT INTO events VALUES (1, 'eu'), (2, 'us')")
+    run(conn, "UPDATE events SET region = 'us' WHERE id = 1")
+    assert sorted(change_log(conn), key=lambda entry: (entry[1], entry[2]["id"])) == [
+        ("events", "D", {"id": 1, "region": "eu"}, "eu", None, None),
+        ("events", "I", {"id": 1, "region": "eu"}, None, "eu", None),
+        ("events", "I", {"id": 1, "region": "us"}, None, "us", None),
+        ("events", "I", {"id": 2, "region": "us"}, None, "us", None),
+    ]
+
+
 def test_a_table_without_primary_key_is_refused_by_name(db_url: str, conn: Connection) -> None:
     with pytest.raises(Exception, match=r"table public\.no_key has no primary key"):
         apply_ops(db_url, EnableSyncOp("no_key"))
