@@ -1,0 +1,11 @@
+"""The sync processor: push and pull served from the SQL functions the migrations install.
+
+`SyncProcessor` is framework-agnostic; `asgi.create_app` (the `server`
+extra) wraps it in a Starlette app.
+"""
+
+from .errors import SyncError
+from .processor import Identity, Response, ScopeResolver, SyncProcessor, query_scopes
+from .protocol import Limits
+
+__all__ = ["Identity", "Limits", "Response", "ScopeResolver", "SyncError", "SyncProcessor", "query_scopes"]

@@ -1,0 +1,181 @@
+"""The framework-agnostic sync processor: an identity and a request body in, a status and JSON out.
+
+It is deliberately thin. The protocol lives in the SQL functions that the
+migrations installed (`templates/sql/v1/sync.sql.j2`); this class checks the
+request's shape, resolves the user's scope keys, calls one function in a
+transaction of the isolation it needs, and turns database errors into the
+protocol's error responses: DZ<status> errors raised by those functions
+verbatim, transient ones (serialization, deadlock, lost connection) as 503 so
+that the client retries, and anything else re-raised as the bug it is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+
+from ..config import SyncConfig
+from .errors import SyncError
+from .protocol import DEFAULT_LIMITS, Limits, PullRequest, PushRequest, parse_json, parse_pull, parse_push
+
+_TRANSIENT_CLASSES = ("08", "40", "53", "57")
+_TRANSIENT_STATES = ("55P03",)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is asking, as the host's authentication established it."""
+
+    user_id: str
+    claims: Mapping[str, Any] = field(default_factory=dict)
+
+
+ScopeResolver = Callable[[Connection, Identity], Sequence[str]]
+"""Returns the scope keys a user holds; runs in the request's transaction and snapshot."""
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: dict[str, Any]
+
+
+def query_scopes(query: str | None) -> ScopeResolver:
+    """A resolver running the configured `user_scopes_query` with `:user_id` bound.
+
+    Without a query the user holds no scope keys: scoped tables stay private
+    and only tables without a scope rule are served.
+    """
+
+    def resolve(connection: Connection, identity: Identity) -> Sequence[str]:
+        if query is None:
+            return []
+        rows = connection.execute(text(query), {"user_id": identity.user_id}).scalars()
+        return [str(key) for key in rows if key is not None]
+
+    return resolve
+
+
+class SyncProcessor:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        scopes: ScopeResolver,
+        library_schema: str = "drizzlesync",
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> None:
+        self.engine = engine
+        self.scopes = scopes
+        self.limits = limits
+        self._push_sql = text(
+            f"SELECT {library_schema}.push(:user_id, CAST(:keys AS text[]), :client_id, :schema_version, "
+            "CAST(:mutations AS jsonb))"
+        )
+        self._pull_sql = text(
+            f"SELECT {library_schema}.pull(:user_id, CAST(:keys AS text[]), :client_id, :schema_version, "
+            ":cursor, :limit)"
+        )
+
+    @classmethod
+    def from_config(
+        cls, engine: Engine, config: SyncConfig, limits: Limits = DEFAULT_LIMITS
+    ) -> SyncProcessor:
+        return cls(
+            engine,
+            scopes=query_scopes(config.user_scopes_query),
+            library_schema=config.library_schema,
+            limits=limits,
+        )
+
+    def push(self, identity: Identity | None, body: bytes) -> Response:
+        """Apply a push batch; READ COMMITTED so that concurrent pushes apply in arrival order."""
+        return self._serve(identity, body, self._push)
+
+    def pull(self, identity: Identity | None, body: bytes) -> Response:
+        """Read changes; REPEATABLE READ so that every statement of the pull sees one snapshot."""
+        return self._serve(identity, body, self._pull)
+
+    def _serve(
+        self, identity: Identity | None, body: bytes, run: Callable[[Identity, Any], dict[str, Any]]
+    ) -> Response:
+        try:
+            if identity is None:
+                raise SyncError(401, "unauthenticated", "sign in to sync")
+            if len(body) > self.limits.max_body_bytes:
+                raise request_too_large(self.limits.max_body_bytes)
+            return Response(200, run(identity, parse_json(body)))
+        except SyncError as error:
+            return Response(error.status, error.body())
+        except DBAPIError as error:
+            mapped = _database_error(error)
+            if mapped is None:
+                raise
+            return Response(mapped.status, mapped.body())
+
+    def _push(self, identity: Identity, payload: Any) -> dict[str, Any]:
+        request: PushRequest = parse_push(payload, self.limits)
+        with self.engine.connect() as connection:
+            connection = connection.execution_options(isolation_level="READ COMMITTED")
+            with connection.begin():
+                result = connection.execute(
+                    self._push_sql,
+                    {
+                        "user_id": identity.user_id,
+                        "keys": list(self.scopes(connection, identity)),
+                        "client_id": request.client_id,
+                        "schema_version": request.schema_version,
+                        "mutations": json.dumps(request.mutations),
+                    },
+                ).scalar_one()
+        return dict(result)
+
+    def _pull(self, identity: Identity, payload: Any) -> dict[str, Any]:
+        request: PullRequest = parse_pull(payload, self.limits)
+        with self.engine.connect() as connection:
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+            with connection.begin():
+                result = connection.execute(
+                    self._pull_sql,
+                    {
+                        "user_id": identity.user_id,
+                        "keys": list(self.scopes(connection, identity)),
+                        "client_id": request.client_id,
+                        "schema_version": request.schema_version,
+                        "cursor": request.cursor,
+                        "limit": request.limit,
+                    },
+                ).scalar_one()
+        return dict(result)
+
+
+def request_too_large(limit: int) -> SyncError:
+    return SyncError(
+        413, "request_too_large", f"the request body exceeds {limit} bytes", None, {"maxBytes": limit}
+    )
+
+
+def _database_error(error: DBAPIError) -> SyncError | None:
+    original = error.orig
+    if not isinstance(original, psycopg.Error):
+        return None
+    state = original.sqlstate or ""
+    if state.startswith("DZ") and state[2:].isdigit():
+        detail = json.loads(original.diag.message_detail or "{}")
+        code = detail.pop("code", "rejected")
+        path = detail.pop("path", None)
+        return SyncError(int(state[2:]), code, original.diag.message_primary or code, path, detail)
+    if (
+        state[:2] in _TRANSIENT_CLASSES
+        or state in _TRANSIENT_STATES
+        or isinstance(original, psycopg.OperationalError)
+    ):
+        return SyncError(503, "temporarily_unavailable", "the database is busy or unreachable; retry")
+    return None

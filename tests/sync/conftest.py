@@ -1,0 +1,91 @@
+"""Fixtures of the sync tests: the example project migrated to head, served over real HTTP.
+
+Migrating takes a second, so it happens once per session into a template
+database; every test gets its own copy (CREATE DATABASE … TEMPLATE).
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import uvicorn
+from alembic import command
+from alembic.config import Config
+from psycopg import sql
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine
+
+from alembic_drizzlesync import localdb
+from alembic_drizzlesync.config import load_config
+from alembic_drizzlesync.sync import Limits, SyncProcessor
+from alembic_drizzlesync.sync.asgi import bearer_user_for_development, create_app
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "example_project"
+
+
+@pytest.fixture(scope="session")
+def migrated_template(pg_server: str) -> Iterator[str]:
+    url = localdb.create_database(pg_server, prefix="drizzlesync_synctemplate")
+    sys.path.insert(0, str(EXAMPLE))
+    try:
+        config = Config(str(EXAMPLE / "alembic.ini"))
+        config.set_main_option("sqlalchemy.url", url)
+        command.upgrade(config, "head")
+    finally:
+        sys.path.remove(str(EXAMPLE))
+        sys.modules.pop("app.models", None)
+        sys.modules.pop("app", None)
+    yield url
+    localdb.drop_database(url)
+
+
+@pytest.fixture
+def synced_db(pg_server: str, migrated_template: str) -> Iterator[str]:
+    """A libpq URL of a fresh copy of the migrated example database."""
+    template = localdb.sqlalchemy_url(migrated_template).database or ""
+    url = localdb.create_database(pg_server, prefix="drizzlesync_sync")
+    name = localdb.sqlalchemy_url(url).database or ""
+    with psycopg.connect(localdb.libpq_url(pg_server), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
+        )
+    yield localdb.libpq_url(url)
+    localdb.drop_database(url)
+
+
+@pytest.fixture
+def engine(synced_db: str) -> Iterator[Engine]:
+    engine = create_engine(localdb.sqlalchemy_url(synced_db), pool_size=8, max_overflow=8)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def processor(engine: Engine) -> SyncProcessor:
+    config = load_config(EXAMPLE / "pyproject.toml")
+    return SyncProcessor.from_config(engine, config, Limits(max_body_bytes=64 * 1024, max_mutations=50))
+
+
+@pytest.fixture
+def server_url(processor: SyncProcessor) -> Iterator[str]:
+    """The sync app behind a real uvicorn on a free port."""
+    app = create_app(processor, bearer_user_for_development)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(5)

@@ -1,0 +1,58 @@
+"""Rows of the example app, written straight through SQL as a server-side writer would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+
+def user(db: psycopg.Connection[Any], name: str) -> str:
+    row = db.execute(
+        "INSERT INTO users (email, name) VALUES (%s, %s) RETURNING id::text", (f"{name}@example.com", name)
+    ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def team(db: psycopg.Connection[Any], name: str) -> str:
+    row = db.execute("INSERT INTO teams (name) VALUES (%s) RETURNING id::text", (name,)).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def join(db: psycopg.Connection[Any], user_id: str, team_id: str) -> None:
+    db.execute("INSERT INTO memberships (user_id, team_id) VALUES (%s, %s)", (user_id, team_id))
+
+
+def leave(db: psycopg.Connection[Any], user_id: str, team_id: str) -> None:
+    db.execute("DELETE FROM memberships WHERE user_id = %s AND team_id = %s", (user_id, team_id))
+
+
+def todo(db: psycopg.Connection[Any], team_id: str, title: str) -> str:
+    row = db.execute(
+        "INSERT INTO todos (team_id, title) VALUES (%s, %s) RETURNING id::text", (team_id, title)
+    ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def visible_rows(db: psycopg.Connection[Any], user_id: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every synced row the user's scopes cover, keyed like `SyncClient.rows`."""
+    from syncclient import PRIMARY_KEYS, row_key
+
+    keys = [
+        r[0]
+        for r in db.execute(
+            "SELECT 'team:' || team_id FROM memberships WHERE user_id::text = %s", (user_id,)
+        ).fetchall()
+    ]
+    scope_column = {"teams": "id", "memberships": "team_id", "projects": "team_id", "todos": "team_id"}
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for table in PRIMARY_KEYS:
+        for (image,) in db.execute(
+            f"SELECT to_jsonb(t) FROM {table} AS t WHERE 'team:' || t.{scope_column[table]} = ANY(%s)",
+            (keys,),
+        ):
+            rows[row_key(table, image)] = image
+    return rows

@@ -1,0 +1,220 @@
+"""Pull: bootstrap, paging, deletes, scope moves, gap-freedom under concurrent commits, resets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import seed
+from syncclient import SyncClient, row_key
+
+
+@pytest.fixture
+def db(synced_db: str) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(synced_db, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def http(server_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server_url) as client:
+        yield client
+
+
+def test_bootstrap_is_paged_and_complete(db: psycopg.Connection[Any], http: httpx.Client) -> None:
+    alice = seed.user(db, "alice")
+    team = seed.team(db, "A")
+    seed.join(db, alice, team)
+    for i in range(25):
+        seed.todo(db, team, f"todo {i}")
+    client = SyncClient(http, alice, "alice-1")
+    pages = 0
+    while client.pull(limit=4)["hasMore"]:
+        pages += 1
+        assert len(client.received) <= 4 * pages
+    assert pages == 6  # 27 rows (team, membership, 25 todos) in pages of 4
+    assert client.rows == seed.visible_rows(db, alice)
+
+
+def test_updates_deletes_and_move_outs_arrive(db: psycopg.Connection[Any], http: httpx.Client) -> None:
+    alice = seed.user(db, "alice")
+    mine, theirs = seed.team(db, "A"), seed.team(db, "B")
+    seed.join(db, alice, mine)
+    kept, deleted, moved = (seed.todo(db, mine, title) for title in ("kept", "deleted", "moved"))
+    client = SyncClient(http, alice, "alice-1")
+    client.pull_all()
+    db.execute("UPDATE todos SET done = true WHERE id = %s", (kept,))
+    db.execute("DELETE FROM todos WHERE id = %s", (deleted,))
+    db.execute("UPDATE todos SET team_id = %s WHERE id = %s", (theirs, moved))
+    client.pull_all()
+    assert client.rows[row_key("todos", {"id": kept})]["done"] is True
+    assert row_key("todos", {"id": deleted}) not in client.rows
+    assert row_key("todos", {"id": moved}) not in client.rows
+    assert client.rows == seed.visible_rows(db, alice)
+
+
+def test_losing_and_gaining_a_scope(db: psycopg.Connection[Any], http: httpx.Client) -> None:
+    alice = seed.user(db, "alice")
+    a, b = seed.team(db, "A"), seed.team(db, "B")
+    seed.join(db, alice, a)
+    seed.join(db, alice, b)
+    in_b = seed.todo(db, b, "in b")
+    client = SyncClient(http, alice, "alice-1")
+    client.pull_all()
+    assert row_key("todos", {"id": in_b}) in client.rows
+
+    seed.leave(db, alice, b)
+    moved_out_meanwhile = seed.todo(db, b, "created after leaving")
+    client.pull_all(limit=1)
+    assert not any(row.get("team_id") == b or row.get("id") == b for row in client.rows.values())
+    assert client.rows == seed.visible_rows(db, alice)
+    assert all(c["row"].get("team_id") != b for c in client.received[-5:] if c["op"] == "upsert")
+
+    seed.join(db, alice, b)
+    client.pull_all(limit=2)
+    assert row_key("todos", {"id": moved_out_meanwhile}) in client.rows
+    assert client.rows == seed.visible_rows(db, alice)
+
+
+def test_row_moved_out_of_a_lost_scope_during_the_scope_change_is_deleted(
+    db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
+    alice = seed.user(db, "alice")
+    a, b, c = seed.team(db, "A"), seed.team(db, "B"), seed.team(db, "C")
+    seed.join(db, alice, a)
+    seed.join(db, alice, b)
+    travelling = seed.todo(db, b, "travelling")
+    client = SyncClient(http, alice, "alice-1")
+    client.pull_all()
+    seed.leave(db, alice, b)
+    db.execute("UPDATE todos SET team_id = %s WHERE id = %s", (c, travelling))
+    client.pull_all(limit=1)
+    assert row_key("todos", {"id": travelling}) not in client.rows
+    assert client.rows == seed.visible_rows(db, alice)
+
+
+def naive_pull(db: psycopg.Connection[Any], after_seq: int) -> tuple[set[str], int]:
+    """The cursor this project exists to avoid: everything with a larger identity value."""
+    rows = db.execute(
+        "SELECT seq, pk->>'id' FROM drizzlesync.change_log AS c "
+        "JOIN drizzlesync.synced_table AS s ON s.id = c.table_id "
+        "WHERE s.table_name = 'todos' AND seq > %s ORDER BY seq",
+        (after_seq,),
+    ).fetchall()
+    return {row[1] for row in rows}, max((row[0] for row in rows), default=after_seq)
+
+
+def test_naive_seq_cursor_loses_a_commit_that_ours_delivers(
+    db: psycopg.Connection[Any], http: httpx.Client, synced_db: str
+) -> None:
+    alice = seed.user(db, "alice")
+    team = seed.team(db, "A")
+    seed.join(db, alice, team)
+    client = SyncClient(http, alice, "alice-1")
+    client.pull_all()
+    naive_seen, naive_cursor = naive_pull(db, 0)
+
+    with psycopg.connect(synced_db) as long_running:
+        early = seed.todo(long_running, team, "written first, committed last")  # lower seq, still open
+        late = seed.todo(db, team, "written second, committed first")
+        client.pull_all()
+        seen, naive_cursor = naive_pull(db, naive_cursor)
+        naive_seen |= seen
+        assert row_key("todos", {"id": late}) in client.rows, "an open transaction held back a committed one"
+        long_running.commit()
+
+    client.pull_all()
+    seen, naive_cursor = naive_pull(db, naive_cursor)
+    naive_seen |= seen
+    assert early not in naive_seen, "the naive cursor was expected to skip the late commit"
+    assert late in naive_seen
+    assert row_key("todos", {"id": early}) in client.rows
+    assert client.rows == seed.visible_rows(db, alice)
+
+
+def test_last_mutation_id_comes_with_its_effects(db: psycopg.Connection[Any], http: httpx.Client) -> None:
+    alice = seed.user(db, "alice")
+    team = seed.team(db, "A")
+    seed.join(db, alice, team)
+    client = SyncClient(http, alice, "alice-1")
+    client.pull_all()
+    (mutation,) = client.stage(
+        [
+            {
+                "table": "todos",
+                "op": "put",
+                "pk": {"id": "00000000-0000-4000-8000-000000000001"},
+                "values": {"team_id": team, "title": "mine"},
+            }
+        ]
+    )
+    client.push()
+    client.pull_all()
+    assert client.last_mutation_id == mutation
+    assert row_key("todos", {"id": "00000000-0000-4000-8000-000000000001"}) in client.rows
+
+
+def test_unknown_and_foreign_cursors_reset(db: psycopg.Connection[Any], http: httpx.Client) -> None:
+    alice, bob = seed.user(db, "alice"), seed.user(db, "bob")
+    client = SyncClient(http, alice, "alice-1")
+    client.pull_all()
+    good = client.cursor
+    assert good is not None
+    epoch, _, cursor_id = good.partition(".")
+    for cursor in (
+        f"{epoch}.00000000-0000-4000-8000-000000000000",
+        f"00000000-0000-4000-8000-000000000000.{cursor_id}",
+    ):
+        client.cursor = cursor
+        assert client.pull()["reset"] is True
+    thief = SyncClient(http, bob, "bob-1", cursor=good)
+    assert thief.pull()["reset"] is True
+    client.cursor = "not a cursor"
+    response = client.post("/pull", {"protocol": 1, "schemaVersion": 1, "clientId": "alice-1", "cursor": "x"})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_cursor"
+
+
+def test_truncate_resets_clients(db: psycopg.Connection[Any], http: httpx.Client) -> None:
+    alice = seed.user(db, "alice")
+    team = seed.team(db, "A")
+    seed.join(db, alice, team)
+    seed.todo(db, team, "soon gone")
+    client = SyncClient(http, alice, "alice-1")
+    client.pull_all()
+    db.execute("TRUNCATE todos")
+    client.pull_all()
+    assert client.resets == 1
+    assert client.rows == seed.visible_rows(db, alice)
+
+
+def test_compaction_keeps_what_live_cursors_need_and_resets_expired_ones(
+    db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
+    # Other databases of the cluster may hold the xmin horizon back, so this
+    # checks what compaction keeps and whom it resets, not how much it deletes.
+    alice = seed.user(db, "alice")
+    team = seed.team(db, "A")
+    seed.join(db, alice, team)
+    client = SyncClient(http, alice, "alice-1")
+    client.pull_all()
+    pending = seed.todo(db, team, "not pulled yet")
+    db.execute("SELECT * FROM drizzlesync.compact('1 hour')")
+    behind = db.execute(
+        "SELECT bool_and(pg_snapshot_xmin(p.base) > c.compacted_through) "
+        "FROM drizzlesync.pull_cursor AS p, drizzlesync.compaction AS c"
+    ).fetchone()
+    assert behind == (True,)
+    client.pull_all()
+    assert row_key("todos", {"id": pending}) in client.rows
+    assert client.resets == 0
+
+    seed.todo(db, team, "pulled after expiry")
+    expired = db.execute("SELECT * FROM drizzlesync.compact('0 seconds')").fetchone()
+    assert expired is not None and expired[0] >= 1
+    client.pull_all()
+    assert client.resets == 1
+    assert client.rows == seed.visible_rows(db, alice)

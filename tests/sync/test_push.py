@@ -1,0 +1,236 @@
+"""Push: exactly once, per-column last-writer-wins, deletes win, atomic transactions, rejections, scopes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import seed
+from psycopg import sql
+from syncclient import ResponseLost, SyncClient
+
+
+@pytest.fixture
+def db(synced_db: str) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(synced_db, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def http(server_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server_url) as client:
+        yield client
+
+
+@pytest.fixture
+def world(db: psycopg.Connection[Any]) -> dict[str, str]:
+    """Alice and Bob share team A; Carol alone is in team B."""
+    names = {name: seed.user(db, name) for name in ("alice", "bob", "carol")}
+    names["a"], names["b"] = seed.team(db, "A"), seed.team(db, "B")
+    seed.join(db, names["alice"], names["a"])
+    seed.join(db, names["bob"], names["a"])
+    seed.join(db, names["carol"], names["b"])
+    return names
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def put_todo(team: str, title: str, todo_id: str | None = None) -> dict[str, Any]:
+    return {
+        "table": "todos",
+        "op": "put",
+        "pk": {"id": todo_id or new_id()},
+        "values": {"team_id": team, "title": title},
+    }
+
+
+def patch(todo_id: str, **values: Any) -> dict[str, Any]:
+    return {"table": "todos", "op": "patch", "pk": {"id": todo_id}, "values": values}
+
+
+def todo(db: psycopg.Connection[Any], todo_id: str) -> tuple[Any, ...] | None:
+    return db.execute("SELECT title, done, team_id::text FROM todos WHERE id = %s", (todo_id,)).fetchone()
+
+
+def applied_by(db: psycopg.Connection[Any], client_id: str) -> int:
+    row = db.execute(
+        "SELECT count(*) FROM drizzlesync.change_log WHERE client_id = %s", (client_id,)
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_replayed_and_reordered_batches_apply_once(
+    db: psycopg.Connection[Any], http: httpx.Client, world: dict[str, str]
+) -> None:
+    client = SyncClient(http, world["alice"], "alice-1")
+    client.stage([put_todo(world["a"], "one"), put_todo(world["a"], "two")])
+    client.stage([put_todo(world["a"], "three")])
+    client.stage([put_todo(world["a"], "four")])
+    first, second = client.outbox[:2], client.outbox[2:]
+    body = {"protocol": 1, "schemaVersion": 1, "clientId": "alice-1"}
+
+    early = client.post("/push", {**body, "mutations": second})
+    assert early.status_code == 409
+    assert early.json()["error"]["code"] == "mutation_gap"
+    assert early.json()["error"]["lastMutationId"] == 0
+    assert applied_by(db, "alice-1") == 0
+
+    for _ in range(2):
+        response = client.post("/push", {**body, "mutations": first})
+        assert response.json() == {"lastMutationId": 2, "rejected": []}
+    assert applied_by(db, "alice-1") == 2
+
+    with pytest.raises(ResponseLost):
+        client.push(drop=True)
+    client.push(duplicate=True)
+    assert client.outbox == []
+    assert applied_by(db, "alice-1") == 4
+    assert db.execute("SELECT count(*) FROM todos").fetchone() == (4,)
+
+
+def test_patches_merge_per_column_and_the_later_write_wins(
+    db: psycopg.Connection[Any], http: httpx.Client, world: dict[str, str]
+) -> None:
+    alice, bob = SyncClient(http, world["alice"], "alice-1"), SyncClient(http, world["bob"], "bob-1")
+    todo_id = new_id()
+    alice.stage([put_todo(world["a"], "draft", todo_id)])
+    alice.push()
+    alice.stage([patch(todo_id, title="alice's title")])
+    bob.stage([patch(todo_id, done=True)])
+    alice.push()
+    bob.push()
+    assert todo(db, todo_id) == ("alice's title", True, world["a"])
+    bob.stage([patch(todo_id, title="bob's title")])
+    alice.stage([patch(todo_id, title="alice again")])
+    bob.push()
+    alice.push()
+    assert todo(db, todo_id) == ("alice again", True, world["a"])
+
+
+def test_deletes_win_over_later_patches(
+    db: psycopg.Connection[Any], http: httpx.Client, world: dict[str, str]
+) -> None:
+    alice, bob = SyncClient(http, world["alice"], "alice-1"), SyncClient(http, world["bob"], "bob-1")
+    todo_id = seed.todo(db, world["a"], "contested")
+    alice.stage([{"table": "todos", "op": "delete", "pk": {"id": todo_id}}])
+    (late,) = bob.stage([patch(todo_id, done=True)])
+    alice.push()
+    bob.push()
+    assert todo(db, todo_id) is None
+    assert bob.rejected == {late: "not_found"}
+
+
+def test_a_client_transaction_applies_whole_or_not_at_all(
+    db: psycopg.Connection[Any], http: httpx.Client, world: dict[str, str]
+) -> None:
+    client = SyncClient(http, world["alice"], "alice-1")
+    kept_id = new_id()
+    good, bad = client.stage(
+        [put_todo(world["a"], "fine"), put_todo(world["a"], "x") | {"values": {"title": "x"}}]
+    )
+    (after,) = client.stage([put_todo(world["a"], "after", kept_id)])
+    response = client.push()
+    assert response is not None and response.status_code == 200
+    assert response.json()["lastMutationId"] == after
+    assert client.rejected == {good: "transaction_rolled_back", bad: "constraint_violation"}
+    assert db.execute("SELECT title FROM todos").fetchall() == [("after",)]
+
+
+def test_rejections_stay_visible_when_the_response_was_lost(
+    db: psycopg.Connection[Any], http: httpx.Client, world: dict[str, str]
+) -> None:
+    client = SyncClient(http, world["alice"], "alice-1")
+    (foreign,) = client.stage([put_todo(world["b"], "into carol's team")])
+    with pytest.raises(ResponseLost):
+        client.push(drop=True)
+    client.push()
+    assert client.rejected == {foreign: "forbidden"}
+    assert db.execute("SELECT count(*) FROM todos").fetchone() == (0,)
+
+
+def test_every_row_is_checked_against_scope_before_and_after(
+    db: psycopg.Connection[Any], http: httpx.Client, world: dict[str, str]
+) -> None:
+    carols = seed.todo(db, world["b"], "carol's")
+    alices = seed.todo(db, world["a"], "alice's")
+    client = SyncClient(http, world["alice"], "alice-1")
+    ids = client.stage([patch(carols, title="hijacked")])
+    ids += client.stage([{"table": "todos", "op": "delete", "pk": {"id": carols}}])
+    ids += client.stage([put_todo(world["a"], "overwrite", carols)])
+    ids += client.stage([patch(alices, team_id=world["b"])])
+    ids += client.stage([put_todo(world["b"], "planted")])
+    client.push()
+    assert client.rejected == dict.fromkeys(ids, "forbidden")
+    assert todo(db, carols) == ("carol's", False, world["b"])
+    assert todo(db, alices) == ("alice's", False, world["a"])
+    assert db.execute("SELECT count(*) FROM todos").fetchone() == (2,)
+
+
+def test_pushes_are_recorded_with_the_pushing_client(
+    db: psycopg.Connection[Any], http: httpx.Client, world: dict[str, str]
+) -> None:
+    client = SyncClient(http, world["alice"], "alice-1")
+    todo_id = new_id()
+    client.stage([put_todo(world["a"], "mine", todo_id)])
+    client.push()
+    seed.todo(db, world["a"], "from SQL")
+    rows = db.execute(
+        "SELECT pk->>'id', client_id FROM drizzlesync.change_log WHERE op = 'I' AND table_id = "
+        "(SELECT id FROM drizzlesync.synced_table WHERE table_name = 'todos') ORDER BY seq"
+    ).fetchall()
+    assert rows[0] == (todo_id, "alice-1")
+    assert rows[1][1] is None
+
+
+def test_unsupported_schema_version_is_refused_and_nothing_applied(
+    db: psycopg.Connection[Any], http: httpx.Client, world: dict[str, str]
+) -> None:
+    client = SyncClient(http, world["alice"], "alice-1")
+    client.stage([put_todo(world["a"], "from the future")])
+    for path, extra in (("/push", {"mutations": client.outbox}), ("/pull", {"cursor": None})):
+        response = client.post(path, {"protocol": 1, "schemaVersion": 2, "clientId": "alice-1", **extra})
+        assert response.status_code == 409
+        error = response.json()["error"]
+        assert error["code"] == "schema_version_unsupported"
+        assert error["supported"] == {"min": 1, "max": 1}
+    assert db.execute("SELECT count(*) FROM todos").fetchone() == (0,)
+    assert db.execute("SELECT count(*) FROM drizzlesync.client").fetchone() == (0,)
+
+
+def test_a_client_id_belongs_to_one_user(
+    db: psycopg.Connection[Any], http: httpx.Client, world: dict[str, str]
+) -> None:
+    SyncClient(http, world["alice"], "shared").pull_all()
+    impostor = SyncClient(http, world["bob"], "shared")
+    impostor.stage([put_todo(world["a"], "as alice")])
+    for response in (
+        impostor.push(),
+        impostor.post("/pull", {"protocol": 1, "schemaVersion": 1, "clientId": "shared"}),
+    ):
+        assert response is not None and response.status_code == 403
+        assert response.json()["error"]["code"] == "client_id_taken"
+    assert db.execute("SELECT count(*) FROM todos").fetchone() == (0,)
+
+
+def test_a_temporary_failure_is_503_and_applies_nothing(
+    db: psycopg.Connection[Any], synced_db: str, world: dict[str, str], server_url: str
+) -> None:
+    todo_id = seed.todo(db, world["a"], "locked")
+    # Sessions opened from now on (the processor's pool has none yet) give up waiting for a lock.
+    db.execute(sql.SQL("ALTER DATABASE {} SET lock_timeout = '200ms'").format(sql.Identifier(db.info.dbname)))
+    with psycopg.connect(synced_db) as holder, httpx.Client(base_url=server_url) as http:
+        holder.execute("SELECT * FROM todos WHERE id = %s FOR UPDATE", (todo_id,))
+        client = SyncClient(http, world["alice"], "alice-1")
+        client.stage([put_todo(world["a"], "first"), patch(todo_id, done=True)])
+        response = client.push()
+    assert response is not None and response.status_code == 503
+    assert response.json()["error"]["code"] == "temporarily_unavailable"
+    assert db.execute("SELECT count(*) FROM todos").fetchone() == (1,)
+    assert db.execute("SELECT count(*) FROM drizzlesync.client WHERE last_mutation_id > 0").fetchone() == (0,)
