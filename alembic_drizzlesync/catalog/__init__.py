@@ -3,4 +3,13 @@
 from .model import Catalog, Column, PgType, SyncedTable, Table
 from .reader import list_schemas, read_catalog, read_registry
 
-__all__ = ["Catalog", "Column", "PgType", "SyncedTable", "Table", "list_schemas", "read_catalog", "read_registry"]
+__all__ = [
+    "Catalog",
+    "Column",
+    "PgType",
+    "SyncedTable",
+    "Table",
+    "list_schemas",
+    "read_catalog",
+    "read_registry",
+]

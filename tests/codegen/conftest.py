@@ -1,0 +1,62 @@
+"""Fixtures of the codegen tests: the broad fixture schema, generated output, pinned Node tools."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from alembic_drizzlesync.codegen.generate import Options, generate
+from alembic_drizzlesync.codegen.output import write_files
+from alembic_drizzlesync.localdb import libpq_url
+
+HERE = Path(__file__).parent
+NODE_DIR = HERE.parent / "node"
+FIXTURE_SQL = HERE / "fixture.sql"
+
+
+@pytest.fixture
+def fixture_url(db_url: str) -> str:
+    """A database holding the broad fixture schema, DrizzleSync not installed."""
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        conn.execute(FIXTURE_SQL.read_text(encoding="utf-8"))  # type: ignore[arg-type]
+    return db_url
+
+
+@pytest.fixture
+def connect(fixture_url: str) -> Iterator[psycopg.Connection[object]]:
+    with psycopg.connect(libpq_url(fixture_url), autocommit=True) as conn:
+        yield conn  # type: ignore[misc]
+
+
+def generate_into(url: str, out: Path, options: Options | None = None) -> dict[str, str]:
+    with psycopg.connect(libpq_url(url)) as conn:
+        files = generate(conn, out, options or Options())
+    write_files(out, files)
+    return files
+
+
+@pytest.fixture(scope="session")
+def node_modules() -> Path:
+    """tests/node/node_modules with the pinned drizzle-orm, typescript and sql.js (npm ci once)."""
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("Node.js and npm are needed to check the generated TypeScript")
+    modules = NODE_DIR / "node_modules"
+    if not (modules / ".package-lock.json").exists():
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True, capture_output=True)
+    return modules
+
+
+def tsc(project: Path, node_modules: Path) -> subprocess.CompletedProcess[str]:
+    """Run the pinned tsc on `project` (a directory with a tsconfig.json)."""
+    return subprocess.run(
+        ["node", str(node_modules / "typescript" / "bin" / "tsc"), "-p", str(project)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
