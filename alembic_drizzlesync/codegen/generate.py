@@ -52,6 +52,7 @@ def generate(conn: psycopg.Connection[Any], out: Path, options: Options) -> dict
     selection = SyncConfig(include=options.tables) if options.tables else None
     catalog = read_catalog(conn, schemas, selection.wants if selection else None)
     registry = read_registry(conn, options.library_schema)
+    synced: dict[tuple[str, str], str | None]
     if registry is None:
         synced = {table.key: None for table in catalog.tables}
         server_version = None

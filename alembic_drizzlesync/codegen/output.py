@@ -44,7 +44,7 @@ def write_files(out: Path, files: dict[str, str]) -> list[str]:
 
 def diff_files(out: Path, files: dict[str, str]) -> str:
     """A unified diff from the files on disk to the ones just generated ('' when up to date)."""
-    chunks = []
+    chunks: list[str] = []
     for relative, content in sorted(files.items()):
         target = out / relative
         current = target.read_text(encoding="utf-8") if target.exists() else ""
