@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -41,24 +42,25 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _options(args: argparse.Namespace) -> tuple[Path, Options]:
+    """Flags first; a `[tool.drizzlesync]` above the working directory fills in the rest."""
     pyproject = find_pyproject(Path.cwd())
     config = None
     if pyproject is not None:
         try:
             config = load_config(pyproject)
-        except ConfigError:
-            config = None
+        except ConfigError as exc:
+            print(f"drizzlesync: ignoring {pyproject}: {exc}", file=sys.stderr)
     out = args.out or (config.output if config else None)
     if out is None:
         raise SystemExit("drizzlesync: --out is required (no [tool.drizzlesync] output found)")
-    base = Options.from_config(config) if config else Options()
-    return out, Options(
-        schemas=tuple(s.strip() for s in args.schemas.split(",")) if args.schemas else None,
-        tables=tuple(args.tables),
-        naming=args.naming or base.naming,
-        timestamp_mode=args.timestamp_mode or base.timestamp_mode,
-        library_schema=base.library_schema,
-    )
+    overrides: dict[str, Any] = {"tables": tuple(args.tables)}
+    if args.schemas:
+        overrides["schemas"] = tuple(s.strip() for s in args.schemas.split(","))
+    if args.naming:
+        overrides["naming"] = args.naming
+    if args.timestamp_mode:
+        overrides["timestamp_mode"] = args.timestamp_mode
+    return out, Options.from_config(config, **overrides) if config else Options(**overrides)
 
 
 def _files(args: argparse.Namespace) -> tuple[Path, dict[str, str]]:

@@ -31,30 +31,42 @@ HISTORY = "client-migrations/history.json"
 
 @dataclass(frozen=True)
 class Options:
-    """What to generate. `schemas` None: every user schema but the library's own."""
+    """What to generate.
+
+    `schemas` None means every user schema but the library's own; `tables`
+    narrows that to some globs. Without a DrizzleSync registry in the
+    database, `sync_unregistered` decides whether every table with a primary
+    key is synced (the CLI trying DrizzleSync out) or none (an Alembic
+    project that has not installed it, or was downgraded below it).
+    """
 
     schemas: tuple[str, ...] | None = None
     tables: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ("*.alembic_version",)
     naming: str = "camel"
     timestamp_mode: str = "date"
     library_schema: str = "drizzlesync"
+    sync_unregistered: bool = True
 
     @classmethod
-    def from_config(cls, config: SyncConfig) -> Options:
-        return cls(
-            naming=config.naming, timestamp_mode=config.timestamp_mode, library_schema=config.library_schema
-        )
+    def from_config(cls, config: SyncConfig, **overrides: Any) -> Options:
+        settings = {
+            "naming": config.naming,
+            "timestamp_mode": config.timestamp_mode,
+            "library_schema": config.library_schema,
+        }
+        return cls(**{**settings, **overrides})
 
 
 def generate(conn: psycopg.Connection[Any], out: Path, options: Options) -> dict[str, str]:
     """Every output file, by path relative to `out`; `out` is read for the client migration history."""
     schemas = options.schemas or [s for s in list_schemas(conn) if s != options.library_schema]
-    selection = SyncConfig(include=options.tables) if options.tables else None
-    catalog = read_catalog(conn, schemas, selection.wants if selection else None)
+    selection = SyncConfig(include=options.tables or ("*.*",), exclude=options.ignore)
+    catalog = read_catalog(conn, schemas, selection.wants)
     registry = read_registry(conn, options.library_schema)
     synced: dict[tuple[str, str], str | None]
     if registry is None:
-        synced = {table.key: None for table in catalog.tables}
+        synced = {table.key: None for table in catalog.tables} if options.sync_unregistered else {}
         server_version = None
     else:
         tables, version = registry

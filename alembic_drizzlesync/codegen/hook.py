@@ -54,7 +54,7 @@ def codegen_hook(config: SyncConfig) -> OnVersionApply:
 
 def _regenerate(conn: Connection, dbapi: Any, config: SyncConfig) -> None:
     assert config.output is not None
-    options = Options.from_config(config)
+    options = Options.from_config(config, sync_unregistered=False)
     if isinstance(dbapi, psycopg.Connection):
         files = generate(dbapi, config.output, options)
     else:  # another driver: read through a connection of our own, now that the migration is committed
