@@ -156,8 +156,12 @@ def _value(column: ColumnShape, row: str) -> str:
     return f"CASE WHEN {ref} IS NULL THEN NULL ELSE hex({ref}) END" if column.storage == "BLOB" else ref
 
 
-def _json_object(columns: tuple[ColumnShape, ...], row: str) -> str:
-    return "json_object(" + ", ".join(f"{literal(c.name)}, {_value(c, row)}" for c in columns) + ")"
+def _json_object(columns: tuple[ColumnShape, ...], row: str, indent: str = "    ") -> str:
+    """`json_object('a', NEW."a", …)`, one pair a line when there are more than two."""
+    pairs = [f"{literal(c.name)}, {_value(c, row)}" for c in columns]
+    if len(pairs) <= 2:
+        return f"json_object({', '.join(pairs)})"
+    return "json_object(\n" + ",\n".join(f"{indent}  {pair}" for pair in pairs) + f"\n{indent})"
 
 
 def _outbox_insert(shape: TableShape, op: str, row: str, values: str) -> str:

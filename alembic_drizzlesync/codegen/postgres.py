@@ -5,13 +5,14 @@ from __future__ import annotations
 from ..catalog.model import Check, Enum, ForeignKey, Identity, Index, IndexPart, Unique
 from .naming import ts_string
 from .plan import ColumnPlan, Plan, TablePlan
-from .tsmodule import TsModule, column_ref
+from .tsmodule import TsModule, column_ref, object_literal
 
 _INT_MAX = {"int2": 32767, "int4": 2147483647, "int8": 9223372036854775807}
 
 
 class PostgresSchemaGenerator(TsModule):
     template = "ts/schema.postgres.ts.j2"
+    core_module = "drizzle-orm/pg-core"
 
     def __init__(self, plan: Plan) -> None:
         super().__init__()
@@ -98,8 +99,10 @@ class PostgresSchemaGenerator(TsModule):
         extras = []
         if len(source.primary_key) > 1:
             columns = ", ".join(column_ref("table", table.column(c)) for c in source.primary_key)
-            name = ts_string(source.primary_key_name or "")
-            extras.append(f"{self.use('primaryKey')}({{ name: {name}, columns: [{columns}] }})")
+            config = object_literal(
+                [("name", ts_string(source.primary_key_name or "")), ("columns", f"[{columns}]")], "    "
+            )
+            extras.append(f"{self.use('primaryKey')}({config})")
         extras += [self.render_foreign_key(table, fk) for fk in source.foreign_keys]
         extras += [self.render_unique(table, unique) for unique in source.uniques]
         extras += [self.render_index(table, index) for index in source.indexes]
@@ -112,10 +115,12 @@ class PostgresSchemaGenerator(TsModule):
         if target is None:  # a table outside the generated schemas: nothing to point at
             return f"// {fk.name}: references {fk.target_schema}.{fk.target_table}, which is not generated"
         foreign = ", ".join(column_ref(target.variable, target.column(c)) for c in fk.target_columns)
-        text = (
-            f"{self.use('foreignKey')}({{ name: {ts_string(fk.name)}, "
-            f"columns: [{columns}], foreignColumns: [{foreign}] }})"
-        )
+        config = [
+            ("name", ts_string(fk.name)),
+            ("columns", f"[{columns}]"),
+            ("foreignColumns", f"[{foreign}]"),
+        ]
+        text = f"{self.use('foreignKey')}({object_literal(config, '    ')})"
         for event, action in (("onUpdate", fk.on_update), ("onDelete", fk.on_delete)):
             if action != "no action":
                 text += f".{event}({ts_string(action)})"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .naming import ts_string
 from .plan import ColumnPlan, Plan, SqliteIndex, TablePlan
-from .tsmodule import TsModule, column_ref
+from .tsmodule import TsModule, column_ref, object_literal
 from .typemap import TIMESTAMP
 
 BYTES_TYPE = "bytes"
@@ -18,6 +18,7 @@ BYTES_TYPE = "bytes"
 
 class SqliteSchemaGenerator(TsModule):
     template = "ts/schema.sqlite.ts.j2"
+    core_module = "drizzle-orm/sqlite-core"
 
     def __init__(self, plan: Plan) -> None:
         super().__init__()
@@ -69,7 +70,9 @@ class SqliteSchemaGenerator(TsModule):
         extras = []
         if len(table.table.primary_key) > 1:
             columns = ", ".join(column_ref("table", table.column(c)) for c in table.table.primary_key)
-            extras.append(f"{self.use('primaryKey')}({{ columns: [{columns}] }})")
+            extras.append(
+                f"{self.use('primaryKey')}({object_literal([('columns', f'[{columns}]')], '    ')})"
+            )
         extras += [self.render_index(table, index) for index in table.sqlite_indexes]
         return extras
 

@@ -19,6 +19,8 @@ class CustomType:
 
     sql: str
     ts_type: str
+    note: str
+    """The doc comment of its definition: why it is custom."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,16 @@ INT, FLOAT, TEXT, BOOL, JSON, TIMESTAMP, BYTES = "int", "float", "text", "bool",
 
 _SQLITE_TEXT = Builder("text")
 _SQLITE_JSON = Builder("text", (("mode", '"json"'),))
-_SQLITE_BYTES = Builder("bytes", custom=CustomType("blob", "Uint8Array"))
+_SQLITE_BYTES = Builder(
+    "bytes",
+    custom=CustomType("blob", "Uint8Array", "Blobs as Uint8Array: sqlite-core's blob() gives Node's Buffer."),
+)
+_PG_BYTEA = Builder(
+    "bytea",
+    custom=CustomType(
+        "bytea", "Uint8Array", "Postgres `bytea` as Uint8Array: pg-core has no builder for it."
+    ),
+)
 
 _INTEGERS = {"int2": "smallint", "int4": "integer", "int8": "bigint"}
 _SERIALS = {"int2": "smallserial", "int4": "serial", "int8": "bigserial"}
@@ -139,11 +150,10 @@ def _scalar(column: Column, type_: PgType, timestamp_mode: str) -> Mapping:
             Builder("interval", _config(fields=fields, precision=_first(mods))), _SQLITE_TEXT, "string", TEXT
         )
     if name == "bytea":
-        pg = Builder("bytea", custom=CustomType("bytea", "Uint8Array"))
-        return Mapping(pg, _SQLITE_BYTES, "Uint8Array", BYTES)
-    return Mapping(
-        Builder(name, custom=CustomType(type_.element_sql, "string")), _SQLITE_TEXT, "string", TEXT
-    )
+        return Mapping(_PG_BYTEA, _SQLITE_BYTES, "Uint8Array", BYTES)
+    note = f"Postgres `{type_.element_sql}`, read and written as text: pg-core has no builder for it."
+    custom = CustomType(type_.element_sql, "string", note)
+    return Mapping(Builder(name, custom=custom), _SQLITE_TEXT, "string", TEXT)
 
 
 def _timestamp(type_: PgType, timestamp_mode: str) -> Mapping:

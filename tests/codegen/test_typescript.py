@@ -28,6 +28,8 @@ TSCONFIG = {
         "moduleResolution": "Bundler",
         "lib": ["ES2022", "DOM"],
         "skipLibCheck": True,
+        "verbatimModuleSyntax": True,
+        "noUnusedLocals": True,
         "types": [],
     },
     "include": ["**/*.ts"],

@@ -43,7 +43,11 @@ WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
   SELECT "tx", 'public.memberships', 'put', json_object('user_id', NEW."user_id", 'team_id', NEW."team_id"),
-    json_object('user_id', NEW."user_id", 'team_id', NEW."team_id", 'role', NEW."role")
+    json_object(
+      'user_id', NEW."user_id",
+      'team_id', NEW."team_id",
+      'role', NEW."role"
+    )
   FROM "_sync_state";
 END`,
       `CREATE TRIGGER "memberships_outbox_delete" AFTER DELETE ON "memberships"
@@ -73,7 +77,11 @@ BEGIN
   FROM "_sync_state";
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
   SELECT "tx", 'public.memberships', 'put', json_object('user_id', NEW."user_id", 'team_id', NEW."team_id"),
-    json_object('user_id', NEW."user_id", 'team_id', NEW."team_id", 'role', NEW."role")
+    json_object(
+      'user_id', NEW."user_id",
+      'team_id', NEW."team_id",
+      'role', NEW."role"
+    )
   FROM "_sync_state";
 END`,
       `CREATE TABLE "projects" (
@@ -88,7 +96,11 @@ WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
   SELECT "tx", 'public.projects', 'put', json_object('id', NEW."id"),
-    json_object('id', NEW."id", 'team_id', NEW."team_id", 'name', NEW."name")
+    json_object(
+      'id', NEW."id",
+      'team_id', NEW."team_id",
+      'name', NEW."name"
+    )
   FROM "_sync_state";
 END`,
       `CREATE TRIGGER "projects_outbox_delete" AFTER DELETE ON "projects"
@@ -119,7 +131,11 @@ BEGIN
   FROM "_sync_state";
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
   SELECT "tx", 'public.projects', 'put', json_object('id', NEW."id"),
-    json_object('id', NEW."id", 'team_id', NEW."team_id", 'name', NEW."name")
+    json_object(
+      'id', NEW."id",
+      'team_id', NEW."team_id",
+      'name', NEW."name"
+    )
   FROM "_sync_state";
 END`,
       `CREATE TABLE "teams" (
@@ -180,7 +196,14 @@ WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
   SELECT "tx", 'public.todos', 'put', json_object('id', NEW."id"),
-    json_object('id', NEW."id", 'team_id', NEW."team_id", 'project_id', NEW."project_id", 'title', NEW."title", 'done', NEW."done", 'updated_at', NEW."updated_at")
+    json_object(
+      'id', NEW."id",
+      'team_id', NEW."team_id",
+      'project_id', NEW."project_id",
+      'title', NEW."title",
+      'done', NEW."done",
+      'updated_at', NEW."updated_at"
+    )
   FROM "_sync_state";
 END`,
       `CREATE TRIGGER "todos_outbox_delete" AFTER DELETE ON "todos"
@@ -214,7 +237,14 @@ BEGIN
   FROM "_sync_state";
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
   SELECT "tx", 'public.todos', 'put', json_object('id', NEW."id"),
-    json_object('id', NEW."id", 'team_id', NEW."team_id", 'project_id', NEW."project_id", 'title', NEW."title", 'done', NEW."done", 'updated_at', NEW."updated_at")
+    json_object(
+      'id', NEW."id",
+      'team_id', NEW."team_id",
+      'project_id', NEW."project_id",
+      'title', NEW."title",
+      'done', NEW."done",
+      'updated_at', NEW."updated_at"
+    )
   FROM "_sync_state";
 END`,
     ],

@@ -33,7 +33,11 @@ WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
   SELECT "tx", 'public.memberships', 'put', json_object('user_id', NEW."user_id", 'team_id', NEW."team_id"),
-    json_object('user_id', NEW."user_id", 'team_id', NEW."team_id", 'role', NEW."role")
+    json_object(
+      'user_id', NEW."user_id",
+      'team_id', NEW."team_id",
+      'role', NEW."role"
+    )
   FROM "_sync_state";
 END;
 
@@ -66,7 +70,11 @@ BEGIN
   FROM "_sync_state";
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
   SELECT "tx", 'public.memberships', 'put', json_object('user_id', NEW."user_id", 'team_id', NEW."team_id"),
-    json_object('user_id', NEW."user_id", 'team_id', NEW."team_id", 'role', NEW."role")
+    json_object(
+      'user_id', NEW."user_id",
+      'team_id', NEW."team_id",
+      'role', NEW."role"
+    )
   FROM "_sync_state";
 END;
 
@@ -84,7 +92,11 @@ WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
   SELECT "tx", 'public.projects', 'put', json_object('id', NEW."id"),
-    json_object('id', NEW."id", 'team_id', NEW."team_id", 'name', NEW."name")
+    json_object(
+      'id', NEW."id",
+      'team_id', NEW."team_id",
+      'name', NEW."name"
+    )
   FROM "_sync_state";
 END;
 
@@ -118,7 +130,11 @@ BEGIN
   FROM "_sync_state";
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
   SELECT "tx", 'public.projects', 'put', json_object('id', NEW."id"),
-    json_object('id', NEW."id", 'team_id', NEW."team_id", 'name', NEW."name")
+    json_object(
+      'id', NEW."id",
+      'team_id', NEW."team_id",
+      'name', NEW."name"
+    )
   FROM "_sync_state";
 END;
 
@@ -187,7 +203,14 @@ WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
   SELECT "tx", 'public.todos', 'put', json_object('id', NEW."id"),
-    json_object('id', NEW."id", 'team_id', NEW."team_id", 'project_id', NEW."project_id", 'title', NEW."title", 'done', NEW."done", 'updated_at', NEW."updated_at")
+    json_object(
+      'id', NEW."id",
+      'team_id', NEW."team_id",
+      'project_id', NEW."project_id",
+      'title', NEW."title",
+      'done', NEW."done",
+      'updated_at', NEW."updated_at"
+    )
   FROM "_sync_state";
 END;
 
@@ -224,7 +247,14 @@ BEGIN
   FROM "_sync_state";
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
   SELECT "tx", 'public.todos', 'put', json_object('id', NEW."id"),
-    json_object('id', NEW."id", 'team_id', NEW."team_id", 'project_id', NEW."project_id", 'title', NEW."title", 'done', NEW."done", 'updated_at', NEW."updated_at")
+    json_object(
+      'id', NEW."id",
+      'team_id', NEW."team_id",
+      'project_id', NEW."project_id",
+      'title', NEW."title",
+      'done', NEW."done",
+      'updated_at', NEW."updated_at"
+    )
   FROM "_sync_state";
 END;
 
