@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import logging
-import shutil
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alembic import command
 from alembic.config import Config
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "example_project"
+from .conftest import EXAMPLE_OUTPUT
 
 SECOND_REVISION = '''
 """todos get notes"""
@@ -38,21 +35,14 @@ def downgrade() -> None:
 
 
 @pytest.fixture
-def project(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A copy of the example project with a second revision, writing into its own directory."""
-    root = tmp_path / "example"
-    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("web", "__pycache__"))
-    (root / "migrations" / "versions" / "0002_todo_notes.py").write_text(SECOND_REVISION)
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    monkeypatch.chdir(root)
-    monkeypatch.syspath_prepend(str(root))
-    yield root
-    sys.modules.pop("app.models", None)
-    sys.modules.pop("app", None)
+def project(example_copy: Path) -> Path:
+    """The example project with a second revision that adds a synced column."""
+    (example_copy / "migrations" / "versions" / "0002_todo_notes.py").write_text(SECOND_REVISION)
+    return example_copy
 
 
 def output(project: Path) -> Path:
-    return project / "web" / "src" / "db" / "generated"
+    return project / EXAMPLE_OUTPUT
 
 
 def generations(caplog: pytest.LogCaptureFixture) -> int:
