@@ -129,9 +129,12 @@ class TsModule(ABC):
 
     def render_custom_type(self, custom: CustomType, variable: str) -> str:
         self.use("customType")
+        driver = custom.driver_type or custom.ts_type
+        from_driver = f"  fromDriver: {custom.from_driver},\n" if custom.from_driver else ""
         return (
             f"/** {custom.note} */\n"
-            f"const {variable} = customType<{{ data: {custom.ts_type}; driverData: {custom.ts_type} }}>({{\n"
+            f"const {variable} = customType<{{ data: {custom.ts_type}; driverData: {driver} }}>({{\n"
             f"  dataType: () => {ts_string(custom.sql)},\n"
+            f"{from_driver}"
             "});"
         )

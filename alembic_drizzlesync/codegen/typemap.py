@@ -21,6 +21,9 @@ class CustomType:
     ts_type: str
     note: str
     """The doc comment of its definition: why it is custom."""
+    driver_type: str | None = None
+    """What drivers may hand over instead of `ts_type`, normalised by `from_driver`."""
+    from_driver: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,15 @@ _PG_BYTEA = Builder(
         "bytea", "Uint8Array", "Postgres `bytea` as Uint8Array: pg-core has no builder for it."
     ),
 )
+
+# node-postgres parses these types itself; their custom types turn what it returns back into text.
+_DRIVER_SHAPES = {
+    "oid": ("string | number", "(value) => String(value)"),
+    "circle": (
+        "string | { x: number; y: number; radius: number }",
+        '(value) => (typeof value === "string" ? value : `<(${value.x},${value.y}),${value.radius}>`)',
+    ),
+}
 
 _INTEGERS = {"int2": "smallint", "int4": "integer", "int8": "bigint"}
 _SERIALS = {"int2": "smallserial", "int4": "serial", "int8": "bigserial"}
@@ -152,7 +164,7 @@ def _scalar(column: Column, type_: PgType, timestamp_mode: str) -> Mapping:
     if name == "bytea":
         return Mapping(_PG_BYTEA, _SQLITE_BYTES, "Uint8Array", BYTES)
     note = f"Postgres `{type_.element_sql}`, read and written as text: pg-core has no builder for it."
-    custom = CustomType(type_.element_sql, "string", note)
+    custom = CustomType(type_.element_sql, "string", note, *_DRIVER_SHAPES.get(name, (None, None)))
     return Mapping(Builder(name, custom=custom), _SQLITE_TEXT, "string", TEXT)
 
 

@@ -11,8 +11,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from alembic_drizzlesync.catalog import list_schemas, read_catalog
 from alembic_drizzlesync.codegen.generate import Options, generate
 from alembic_drizzlesync.codegen.output import write_files
+from alembic_drizzlesync.codegen.plan import Plan, build_plan
 from alembic_drizzlesync.localdb import libpq_url
 
 HERE = Path(__file__).parent
@@ -54,6 +56,14 @@ def generate_into(url: str, out: Path, options: Options | None = None) -> dict[s
         files = generate(conn, out, options or Options())
     write_files(out, files)
     return files
+
+
+def fixture_plan(url: str, options: Options | None = None) -> Plan:
+    """The plan `generate` makes of a database without DrizzleSync: every table synced."""
+    options = options or Options()
+    with psycopg.connect(libpq_url(url)) as conn:
+        catalog = read_catalog(conn, list_schemas(conn))
+    return build_plan(catalog, {t.key: None for t in catalog.tables}, options.naming, options.timestamp_mode)
 
 
 @pytest.fixture(scope="session")

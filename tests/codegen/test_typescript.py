@@ -10,14 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import psycopg
-
-from alembic_drizzlesync.catalog import list_schemas, read_catalog
 from alembic_drizzlesync.codegen.generate import Options
 from alembic_drizzlesync.codegen.naming import ts_string
-from alembic_drizzlesync.codegen.plan import build_plan
 
-from .conftest import generate_into, tsc
+from .conftest import fixture_plan, generate_into, tsc
 
 TSCONFIG = {
     "compilerOptions": {
@@ -42,9 +38,7 @@ EQUAL = (
 
 
 def type_equality_module(url: str, options: Options) -> str:
-    with psycopg.connect(url.replace("+psycopg", "")) as conn:
-        catalog = read_catalog(conn, list_schemas(conn))
-    plan = build_plan(catalog, {t.key: None for t in catalog.tables}, options.naming, options.timestamp_mode)
+    plan = fixture_plan(url, options)
     lines = ['import * as pg from "./schema.postgres";\nimport * as lite from "./schema.sqlite";\n', EQUAL]
     for table in plan.synced:
         lossy = " | ".join(ts_string(c.key) for c in table.columns if not c.mapping.same_type) or "never"
