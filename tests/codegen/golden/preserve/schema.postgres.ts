@@ -75,8 +75,9 @@ const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
 });
 
 /** Postgres `circle`, read and written as text: pg-core has no builder for it. */
-const circle = customType<{ data: string; driverData: string }>({
+const circle = customType<{ data: string; driverData: string | { x: number; y: number; radius: number } }>({
   dataType: () => "circle",
+  fromDriver: (value) => (typeof value === "string" ? value : `<(${value.x},${value.y}),${value.radius}>`),
 });
 
 /** Postgres `citext`, read and written as text: pg-core has no builder for it. */
@@ -120,8 +121,9 @@ const numrange = customType<{ data: string; driverData: string }>({
 });
 
 /** Postgres `oid`, read and written as text: pg-core has no builder for it. */
-const oid = customType<{ data: string; driverData: string }>({
+const oid = customType<{ data: string; driverData: string | number }>({
   dataType: () => "oid",
+  fromDriver: (value) => String(value),
 });
 
 /** Postgres `path`, read and written as text: pg-core has no builder for it. */

@@ -8,8 +8,58 @@ export type WireCodec =
   | "text" // text ↔ string
   | "bool" // 0/1 ↔ boolean
   | "json" // JSON text ↔ JSON value
-  | "timestamp" // epoch milliseconds ↔ ISO 8601 string
+  | "timestamp" // epoch milliseconds ↔ ISO 8601 string (UTC when it names no zone)
   | "bytes"; // blob ↔ base64 string (hex in the outbox)
+
+interface Codec {
+  /** A wire value (not null) as SQLite stores it. */
+  fromWire(value: unknown): unknown;
+  /** A stored value, or its outbox form, (not null) as it goes on the wire. */
+  toWire(value: unknown): unknown;
+}
+
+const same: Codec = { fromWire: (value) => value, toWire: (value) => value };
+
+const zoned = /(?:[zZ]|[+-]\d\d(?::?\d\d)?)$/;
+
+function base64(bytes: Uint8Array): string {
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}
+
+function hexBytes(hex: string): Uint8Array {
+  return Uint8Array.from(hex.match(/../g) ?? [], (pair) => parseInt(pair, 16));
+}
+
+export const wireCodecs: { readonly [C in WireCodec]: Codec } = {
+  int: same,
+  float: {
+    fromWire: (value) => (typeof value === "string" ? Number(value) : value),
+    toWire: (value) => (typeof value === "number" && !Number.isFinite(value) ? String(value) : value),
+  },
+  text: same,
+  bool: { fromWire: (value) => (value ? 1 : 0), toWire: (value) => value === 1 },
+  json: { fromWire: (value) => JSON.stringify(value), toWire: (value) => JSON.parse(String(value)) },
+  timestamp: {
+    fromWire: (value) => Date.parse(zoned.test(String(value)) ? String(value) : `${String(value)}Z`),
+    toWire: (value) => new Date(Number(value)).toISOString(),
+  },
+  bytes: {
+    fromWire: (value) => Uint8Array.from(atob(String(value)), (char) => char.charCodeAt(0)),
+    toWire: (value) => base64(typeof value === "string" ? hexBytes(value) : (value as Uint8Array)),
+  },
+};
+
+/** A wire value as SQLite stores it (null stays null). */
+export function fromWire(codec: WireCodec, value: unknown): unknown {
+  return value === null ? null : wireCodecs[codec].fromWire(value);
+}
+
+/** A stored or outbox value as it goes on the wire (null stays null). */
+export function toWire(codec: WireCodec, value: unknown): unknown {
+  return value === null ? null : wireCodecs[codec].toWire(value);
+}
 
 export interface ColumnMeta {
   /** The Postgres column, as named on the wire. */
