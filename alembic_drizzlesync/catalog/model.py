@@ -7,7 +7,7 @@ be compared, hashed and snapshotted as plain data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,6 @@ class PgType:
     name: str
     schema: str
     sql: str
-    category: str
     modifiers: tuple[int, ...] = ()
     dimensions: int = 0
     enum_values: tuple[str, ...] | None = None
@@ -118,9 +117,6 @@ class Table:
     def key(self) -> tuple[str, str]:
         return (self.schema, self.name)
 
-    def column(self, name: str) -> Column:
-        return next(column for column in self.columns if column.name == name)
-
 
 @dataclass(frozen=True)
 class Enum:
@@ -145,8 +141,3 @@ class Catalog:
     tables: tuple[Table, ...]
     enums: tuple[Enum, ...]
     default_schema: str = "public"
-    schema_version: int | None = None
-    synced: tuple[SyncedTable, ...] | None = field(default=None)
-
-    def table(self, schema: str, name: str) -> Table | None:
-        return next((t for t in self.tables if t.schema == schema and t.name == name), None)

@@ -95,7 +95,6 @@ class _TypeResolver:
             name=row.name,
             schema=row.schema,
             sql=self.sql[(row.oid, typmod)] + "[]" * dimensions,
-            category=row.category,
             modifiers=_modifiers(row.name, typmod),
             dimensions=dimensions,
             enum_values=row.enum_values if row.kind == "e" else None,

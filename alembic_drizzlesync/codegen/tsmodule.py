@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+from ..catalog.model import Column
 from ..sqlscripts import render
 from .naming import is_identifier, property_key, ts_string
 from .plan import ColumnPlan, TablePlan
@@ -37,6 +38,12 @@ def doc_comment(text: str | None, indent: str = "") -> str:
         return f"{indent}/** {lines[0]} */\n"
     body = "".join(f"{indent} * {line}".rstrip() + "\n" for line in lines)
     return f"{indent}/**\n{body}{indent} */\n"
+
+
+def column_note(column: Column) -> str | None:
+    """A column's comment, and the domain it was declared with: both schemas show the base type."""
+    domain = f"Postgres domain `{column.type.domain}`." if column.type.domain else None
+    return "\n\n".join(part for part in (column.comment, domain) if part) or None
 
 
 def column_ref(owner: str, column: ColumnPlan) -> str:
@@ -107,7 +114,7 @@ class TsModule(ABC):
         each other, which TypeScript refuses (TS7022).
         """
         columns = "".join(
-            doc_comment(column.column.comment, "    ")
+            doc_comment(column_note(column.column), "    ")
             + f"    {property_key(column.key)}: {self.render_column(table, column)},\n"
             for column in table.columns
         )

@@ -179,7 +179,11 @@ export const authUsers = authSchema.table(
   "users",
   {
     id: uuid().primaryKey().defaultRandom(),
-    /** Unique, case-insensitive */
+    /**
+     * Unique, case-insensitive
+     *
+     * Postgres domain `email`.
+     */
     email: citext().notNull(),
     role: authRoleEnum().notNull().default("member"),
     createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
@@ -205,6 +209,7 @@ export const arrays = pgTable(
     matrix: integer().array().array(),
     cube: text().array().array().array(),
     texts: text().array().default(sql`ARRAY['a'::text, 'b'::text]`),
+    /** Postgres domain `tags`. */
     tagged: text().array(),
     stamps: timestamp({ withTimezone: true, mode: "string" }).array(),
     flags: boolean().array(),
@@ -362,6 +367,7 @@ export const numbers = pgTable(
     num: numeric(),
     price: numeric({ precision: 10, scale: 2 }).default("0.00"),
     cash: money(),
+    /** Postgres domain `positive_int`. */
     pos: integer(),
     counter: integer().notNull().generatedByDefaultAsIdentity({ startWith: 100, increment: 10 }),
     doubled: integer().generatedAlwaysAs(sql`("int" * 2)`),
@@ -399,6 +405,7 @@ export const texts = pgTable(
     c1: char2(),
     n: name(),
     ci: citext(),
+    /** Postgres domain `email`. */
     e: citext(),
     x: xml(),
     m: moodEnum().notNull().default("ok"),

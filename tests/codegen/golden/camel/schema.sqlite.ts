@@ -21,7 +21,11 @@ export const authUsers = sqliteTable(
   "auth_users",
   {
     id: text().primaryKey().$defaultFn(() => crypto.randomUUID()),
-    /** Unique, case-insensitive */
+    /**
+     * Unique, case-insensitive
+     *
+     * Postgres domain `email`.
+     */
     email: text().notNull(),
     role: text({ enum: ["admin", "member"] }).notNull().default("member"),
     createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull().$defaultFn(() => new Date()),
@@ -49,6 +53,7 @@ export const arrays = sqliteTable(
     matrix: text({ mode: "json" }).$type<number[][]>(),
     cube: text({ mode: "json" }).$type<string[][][]>(),
     texts: text({ mode: "json" }).$type<string[]>(),
+    /** Postgres domain `tags`. */
     tagged: text({ mode: "json" }).$type<string[]>(),
     stamps: text({ mode: "json" }).$type<string[]>(),
     flags: text({ mode: "json" }).$type<boolean[]>(),
@@ -187,6 +192,7 @@ export const numbers = sqliteTable(
     num: text(),
     price: text().default("0.00"),
     cash: text(),
+    /** Postgres domain `positive_int`. */
     pos: integer(),
     counter: integer().notNull(),
     doubled: integer(),
@@ -219,6 +225,7 @@ export const texts = sqliteTable(
     c1: text(),
     n: text(),
     ci: text(),
+    /** Postgres domain `email`. */
     e: text(),
     x: text(),
     m: text({ enum: ["sad", "ok", "happy", "it's \"fine\""] }).notNull().default("ok"),
