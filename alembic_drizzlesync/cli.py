@@ -1,27 +1,25 @@
-"""The `drizzlesync` command, a list of feature modules that each add their subcommands.
-
-A module in COMMAND_MODULES exposes `register(subparsers)` and gives each of
-its subparsers a `handler(args) -> int` default; features add commands
-without touching each other's code.
-"""
+"""The `drizzlesync` command: a thin dispatcher over the subcommands each part defines."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import logging
 from collections.abc import Sequence
 
-COMMAND_MODULES = ("alembic_drizzlesync.sync.cli",)
+from .codegen import cli as codegen_cli
+from .sync import cli as sync_cli
+
+COMMAND_MODULES = (codegen_cli, sync_cli)
+"""Each module adds its subcommands with `add_commands(subparsers)`; each
+subcommand sets a `handler(args) -> int` default."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="drizzlesync")
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    logging.basicConfig(level=logging.WARNING, format="drizzlesync: %(message)s")
+    parser = argparse.ArgumentParser(prog="drizzlesync", description=__doc__)
+    subparsers = parser.add_subparsers(required=True, metavar="command")
+    for module in COMMAND_MODULES:
+        module.add_commands(subparsers)
     args = parser.parse_args(argv)
-    return int(args.handler(args))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    result: int = args.handler(args)
+    return result

@@ -3,8 +3,9 @@
 It takes the keyword arguments the user already passes to
 `context.configure()` and returns them with DrizzleSync wired in: our
 autogenerate plugin added to `autogenerate_plugins`, the library schema kept
-out of autogenerate's sight, and the configuration handed to the
-comparator. Hooks the user passed are kept and still called.
+out of autogenerate's sight, the configuration handed to the
+comparator, and code generation run after each online upgrade or downgrade
+(see `codegen.hook`). Hooks the user passed are kept and still called.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from alembic import context
 
 from . import render  # noqa: F401  (registers op.* and their renderers)
+from .codegen.hook import chain, codegen_hook
 from .compare import CONFIG_OPTION
 from .config import ConfigError, SyncConfig, find_pyproject, load_config
 
@@ -35,6 +37,7 @@ def with_drizzlesync(*, drizzlesync: SyncConfig | Path | str | None = None, **op
         plugins.append(PLUGIN_NAME)
     options["autogenerate_plugins"] = plugins
     options["include_name"] = _hide_library_schema(config, options.get("include_name"))
+    options["on_version_apply"] = chain(codegen_hook(config), options.get("on_version_apply"))
     options[CONFIG_OPTION] = config
     return options
 

@@ -15,7 +15,7 @@ from ..localdb import sqlalchemy_url
 DEFAULT_RETENTION = "30 days"
 
 
-def register(subparsers: Any) -> None:
+def add_commands(subparsers: Any) -> None:
     """Add this module's subcommands to the `drizzlesync` parser."""
     serve = subparsers.add_parser(
         "serve",

@@ -1,0 +1,15 @@
+"""Introspection of a live Postgres into a neutral model (see `model`)."""
+
+from .model import Catalog, Column, PgType, SyncedTable, Table
+from .reader import list_schemas, read_catalog, read_registry
+
+__all__ = [
+    "Catalog",
+    "Column",
+    "PgType",
+    "SyncedTable",
+    "Table",
+    "list_schemas",
+    "read_catalog",
+    "read_registry",
+]

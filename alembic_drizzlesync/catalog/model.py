@@ -1,0 +1,143 @@
+"""The neutral model of a live database that code generation reads.
+
+It holds what the catalog says and nothing about TypeScript, so that each
+generator decides on its own how to spell a type, and so that the model can
+be compared, hashed and snapshotted as plain data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PgType:
+    """A column type with domains resolved and array dimensions counted.
+
+    `name` is the base type's name (`int4`, `varchar`, `mood`), `schema` its
+    namespace, `sql` the type as `format_type()` spells it (`character
+    varying(20)[]`), so that a generator without a builder for it can still
+    write it out exactly.
+    """
+
+    name: str
+    schema: str
+    sql: str
+    modifiers: tuple[int, ...] = ()
+    dimensions: int = 0
+    enum_values: tuple[str, ...] | None = None
+    domain: str | None = None
+
+    @property
+    def element_sql(self) -> str:
+        """The SQL of one element: `sql` without its trailing `[]`s."""
+        return self.sql.removesuffix("[]" * self.dimensions)
+
+
+@dataclass(frozen=True)
+class Identity:
+    always: bool
+    start: int
+    increment: int
+    min_value: int
+    max_value: int
+    cache: int
+    cycle: bool
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: PgType
+    nullable: bool
+    default: str | None = None
+    identity: Identity | None = None
+    serial: bool = False
+    generated: str | None = None
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    name: str
+    columns: tuple[str, ...]
+    target_schema: str
+    target_table: str
+    target_columns: tuple[str, ...]
+    on_update: str
+    on_delete: str
+
+
+@dataclass(frozen=True)
+class Unique:
+    name: str
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    expression: str
+
+
+@dataclass(frozen=True)
+class IndexPart:
+    """One key of an index: a column name, or an expression when `column` is None."""
+
+    expression: str
+    column: str | None
+    descending: bool = False
+    nulls_first: bool = False
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    unique: bool
+    method: str
+    parts: tuple[IndexPart, ...]
+    where: str | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    schema: str
+    name: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...] = ()
+    primary_key_name: str | None = None
+    uniques: tuple[Unique, ...] = ()
+    indexes: tuple[Index, ...] = ()
+    foreign_keys: tuple[ForeignKey, ...] = ()
+    checks: tuple[Check, ...] = ()
+    partitioned: bool = False
+    comment: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.schema, self.name)
+
+
+@dataclass(frozen=True)
+class Enum:
+    schema: str
+    name: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SyncedTable:
+    """A row of the DrizzleSync registry, or a table chosen by CLI flags."""
+
+    schema: str
+    name: str
+    scope: str | None = None
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Tables and enums of the introspected schemas, in a stable order."""
+
+    tables: tuple[Table, ...]
+    enums: tuple[Enum, ...]
+    default_schema: str = "public"

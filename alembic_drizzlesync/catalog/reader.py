@@ -1,0 +1,247 @@
+"""Read the live catalog into the neutral model with a fixed number of queries."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from . import queries
+from .model import (
+    Catalog,
+    Check,
+    Column,
+    Enum,
+    ForeignKey,
+    Identity,
+    Index,
+    IndexPart,
+    PgType,
+    SyncedTable,
+    Table,
+    Unique,
+)
+
+Row = dict[str, Any]
+
+_FK_ACTIONS = {"a": "no action", "r": "restrict", "c": "cascade", "n": "set null", "d": "set default"}
+# typmod layouts: most types store `value + 4` (VARHDRSZ); these store the value itself.
+_PLAIN_TYPMOD = {"timestamp", "timestamptz", "time", "timetz", "bit", "varbit"}
+_VARHDR_TYPMOD = {"varchar", "bpchar"}
+
+
+def _modifiers(name: str, typmod: int) -> tuple[int, ...]:
+    """The numbers inside the parentheses of `varchar(20)`, `numeric(10,2)`, `time(3)`."""
+    if typmod < 0:
+        return ()
+    if name in _PLAIN_TYPMOD:
+        return (typmod,)
+    if name in _VARHDR_TYPMOD:
+        return (typmod - 4,)
+    if name == "numeric":
+        packed = typmod - 4
+        return ((packed >> 16) & 0xFFFF, packed & 0xFFFF)
+    if name == "interval" and typmod & 0xFFFF != 0xFFFF:
+        return (typmod & 0xFFFF,)
+    return ()
+
+
+@dataclass(frozen=True)
+class _TypeRow:
+    oid: int
+    schema: str
+    name: str
+    kind: str
+    category: str
+    element: int | None
+    base: int | None
+    base_typmod: int
+    base_dimensions: int
+    enum_values: tuple[str, ...]
+
+
+class _TypeResolver:
+    """Resolves a column's (type oid, typmod, dims) through domains and arrays to a `PgType`."""
+
+    def __init__(self, rows: Iterable[Row]) -> None:
+        self.types = {
+            row["oid"]: _TypeRow(**{**row, "enum_values": tuple(row["enum_values"])}) for row in rows
+        }
+        self.sql: dict[tuple[int, int], str] = {}
+
+    def base_of(self, oid: int, typmod: int, dimensions: int) -> tuple[_TypeRow, int, int, str | None]:
+        """Follow domains and arrays down to the element type; returns (type, typmod, dims, domain)."""
+        domain: str | None = None
+        row = self.types[oid]
+        while True:
+            if row.base is not None:
+                domain = domain or row.name
+                dimensions = max(dimensions, row.base_dimensions)
+                typmod = row.base_typmod
+                row = self.types[row.base]
+            elif row.element is not None:
+                dimensions = max(dimensions, 1)
+                row = self.types[row.element]
+            else:
+                return row, typmod, dimensions, domain
+
+    def resolve(self, oid: int, typmod: int, dimensions: int) -> PgType:
+        row, typmod, dimensions, domain = self.base_of(oid, typmod, dimensions)
+        return PgType(
+            name=row.name,
+            schema=row.schema,
+            sql=self.sql[(row.oid, typmod)] + "[]" * dimensions,
+            modifiers=_modifiers(row.name, typmod),
+            dimensions=dimensions,
+            enum_values=row.enum_values if row.kind == "e" else None,
+            domain=domain,
+        )
+
+
+def list_schemas(conn: psycopg.Connection[Any]) -> list[str]:
+    """Every user schema: not pg_*, not information_schema."""
+    return [row[0] for row in conn.execute(queries.SCHEMAS)]
+
+
+def read_catalog(
+    conn: psycopg.Connection[Any],
+    schemas: Sequence[str],
+    include: Callable[[str, str], bool] | None = None,
+    default_schema: str = "public",
+) -> Catalog:
+    """Introspect the tables of `schemas` (partitioned parents, not their partitions).
+
+    `include(schema, table)` narrows the selection further, before the other
+    queries run, so that a few tables of a large schema cost little.
+    """
+    cur = conn.cursor(row_factory=dict_row)
+    tables = [
+        row
+        for row in cur.execute(queries.TABLES, {"schemas": list(schemas)})
+        if include is None or include(row["schema"], row["name"])
+    ]
+    oids = [row["oid"] for row in tables]
+    columns = cur.execute(queries.COLUMNS, {"oids": oids}).fetchall()
+    resolver = _TypeResolver(
+        cur.execute(queries.TYPES, {"oids": sorted({c["type_oid"] for c in columns})}).fetchall()
+    )
+    pairs = sorted(
+        {resolver.base_of(c["type_oid"], c["typmod"], c["dimensions"])[:2] for c in columns},
+        key=lambda pair: (pair[0].oid, pair[1]),
+    )
+    formatted = cur.execute(
+        queries.FORMAT_TYPES, {"oids": [t.oid for t, _ in pairs], "typmods": [m for _, m in pairs]}
+    ).fetchall()
+    resolver.sql = {(row["oid"], row["typmod"]): row["sql"] for row in formatted}
+    constraints = _by_table(cur.execute(queries.CONSTRAINTS, {"oids": oids}).fetchall())
+    indexes = _by_table(cur.execute(queries.INDEXES, {"oids": oids}).fetchall())
+    columns_of = _by_table(columns)
+    model = tuple(
+        _table(row, columns_of[row["oid"]], constraints[row["oid"]], indexes[row["oid"]], resolver)
+        for row in tables
+    )
+    enums = {
+        (column.type.schema, column.type.name): Enum(column.type.schema, column.type.name, values)
+        for table in model
+        for column in table.columns
+        if (values := column.type.enum_values) is not None
+    }
+    return Catalog(
+        tables=model, enums=tuple(enums[key] for key in sorted(enums)), default_schema=default_schema
+    )
+
+
+def _by_table(rows: Iterable[Row]) -> defaultdict[int, list[Row]]:
+    grouped: defaultdict[int, list[Row]] = defaultdict(list)
+    for row in rows:
+        grouped[row["table_oid"]].append(row)
+    return grouped
+
+
+def _table(
+    row: Row, columns: list[Row], constraints: list[Row], indexes: list[Row], resolver: _TypeResolver
+) -> Table:
+    primary = next((c for c in constraints if c["kind"] == "p"), None)
+    return Table(
+        schema=row["schema"],
+        name=row["name"],
+        columns=tuple(_column(c, resolver) for c in columns),
+        primary_key=tuple(primary["columns"]) if primary else (),
+        primary_key_name=primary["name"] if primary else None,
+        uniques=tuple(Unique(c["name"], tuple(c["columns"])) for c in constraints if c["kind"] == "u"),
+        indexes=tuple(_index(i) for i in indexes),
+        foreign_keys=tuple(_foreign_key(c) for c in constraints if c["kind"] == "f"),
+        checks=tuple(Check(c["name"], c["expression"]) for c in constraints if c["kind"] == "c"),
+        partitioned=row["partitioned"],
+        comment=row["comment"],
+    )
+
+
+def _column(row: Row, resolver: _TypeResolver) -> Column:
+    identity = None
+    if row["identity"]:
+        identity = Identity(
+            always=row["identity"] == "a",
+            start=row["seqstart"],
+            increment=row["seqincrement"],
+            min_value=row["seqmin"],
+            max_value=row["seqmax"],
+            cache=row["seqcache"],
+            cycle=row["seqcycle"],
+        )
+    generated = row["generated"] == "s"
+    return Column(
+        name=row["name"],
+        type=resolver.resolve(row["type_oid"], row["typmod"], row["dimensions"]),
+        nullable=row["nullable"],
+        default=None if generated else row["default"],
+        identity=identity,
+        serial=row["serial"],
+        generated=row["default"] if generated else None,
+        comment=row["comment"],
+    )
+
+
+def _foreign_key(row: Row) -> ForeignKey:
+    return ForeignKey(
+        name=row["name"],
+        columns=tuple(row["columns"]),
+        target_schema=row["target_schema"],
+        target_table=row["target_table"],
+        target_columns=tuple(row["target_columns"]),
+        on_update=_FK_ACTIONS[row["on_update"]],
+        on_delete=_FK_ACTIONS[row["on_delete"]],
+    )
+
+
+def _index(row: Row) -> Index:
+    parts = tuple(
+        IndexPart(
+            expression=expression, column=column, descending=bool(option & 1), nulls_first=bool(option & 2)
+        )
+        for expression, column, option in zip(row["expressions"], row["columns"], row["options"], strict=True)
+    )
+    return Index(row["name"], row["unique"], row["method"], parts, row["predicate"])
+
+
+def read_registry(
+    conn: psycopg.Connection[Any], library_schema: str
+) -> tuple[tuple[SyncedTable, ...], int] | None:
+    """The synced tables and current schema version, or None when DrizzleSync is not installed."""
+    present = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL", (f"{library_schema}.synced_table",)
+    ).fetchone()
+    if not present or not present[0]:
+        return None
+    rows = conn.execute(
+        f"SELECT schema_name::text, table_name::text, scope_rule FROM {library_schema}.synced_table "
+        "ORDER BY schema_name, table_name"
+    ).fetchall()
+    version = conn.execute(
+        f"SELECT coalesce(max(version), 0) FROM {library_schema}.schema_version"
+    ).fetchone()
+    return tuple(SyncedTable(*row) for row in rows), int(version[0]) if version else 0

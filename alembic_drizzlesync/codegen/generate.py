@@ -1,0 +1,98 @@
+"""One generation: introspect, plan, render every output file in memory.
+
+Nothing here writes to disk (see `output`), so `check` and `generate` share
+every step, and a failure leaves the previous files as they were.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from ..catalog import list_schemas, read_catalog, read_registry
+from ..config import SyncConfig
+from ..sqlscripts import render
+from . import client_migrations as cm
+from .meta import render_sync_meta
+from .plan import build_plan
+from .postgres import PostgresSchemaGenerator
+from .sqlite import SqliteSchemaGenerator
+from .tsmodule import HEADER, template_body
+
+log = logging.getLogger(__name__)
+
+HISTORY = "client-migrations/history.json"
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to generate.
+
+    `schemas` None means every user schema but the library's own; `tables`
+    narrows that to some globs. Without a DrizzleSync registry in the
+    database, `sync_unregistered` decides whether every table with a primary
+    key is synced (the CLI trying DrizzleSync out) or none (an Alembic
+    project that has not installed it, or was downgraded below it).
+    """
+
+    schemas: tuple[str, ...] | None = None
+    tables: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ("*.alembic_version",)
+    naming: str = "camel"
+    timestamp_mode: str = "date"
+    library_schema: str = "drizzlesync"
+    sync_unregistered: bool = True
+
+    @classmethod
+    def from_config(cls, config: SyncConfig, **overrides: Any) -> Options:
+        settings = {
+            "naming": config.naming,
+            "timestamp_mode": config.timestamp_mode,
+            "library_schema": config.library_schema,
+        }
+        return cls(**{**settings, **overrides})
+
+
+def generate(conn: psycopg.Connection[Any], out: Path, options: Options) -> dict[str, str]:
+    """Every output file, by path relative to `out`; `out` is read for the client migration history."""
+    schemas = options.schemas or [s for s in list_schemas(conn) if s != options.library_schema]
+    selection = SyncConfig(include=options.tables or ("*.*",), exclude=options.ignore)
+    catalog = read_catalog(conn, schemas, selection.wants)
+    registry = read_registry(conn, options.library_schema)
+    synced: dict[tuple[str, str], str | None]
+    if registry is None:
+        synced = {table.key: None for table in catalog.tables} if options.sync_unregistered else {}
+        server_version = None
+    else:
+        tables, version = registry
+        synced = {(t.schema, t.name): t.scope for t in tables}
+        server_version = version or None
+    plan = build_plan(catalog, synced, options.naming, options.timestamp_mode)
+    shapes = cm.shapes_of(plan)
+    history_file = out / HISTORY
+    previous = history_file.read_text(encoding="utf-8") if history_file.exists() else None
+    history = cm.record(cm.read_history(previous), server_version, shapes)
+    current = history[-1]
+    steps = cm.steps(history)
+    files = {
+        "schema.postgres.ts": PostgresSchemaGenerator(plan).render(),
+        "schema.sqlite.ts": SqliteSchemaGenerator(plan).render(),
+        "sync-meta.ts": render_sync_meta(plan, current.version, current.hash),
+        "client-migrations.ts": render_client_migrations(steps),
+        HISTORY: cm.render_history(history),
+    }
+    for version, statements in steps:
+        files[f"client-migrations/{version:04d}.sql"] = render(
+            "sqlite/step.sql.j2", version=version, statements=statements
+        )
+    return files
+
+
+def render_client_migrations(steps: Sequence[tuple[int, list[str]]]) -> str:
+    escaped = [(version, [template_body(s) for s in statements]) for version, statements in steps]
+    return render("ts/client-migrations.ts.j2", header=HEADER, steps=escaped)

@@ -1,0 +1,60 @@
+"""Putting generated files on disk, and comparing them with what is there.
+
+Writes are atomic (a temporary file renamed over the old one) and skipped
+when the content is unchanged, so a dev server watching the directory only
+reloads for a real change. Step files of versions no longer in the history
+(after a downgrade) are removed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tempfile
+from pathlib import Path
+
+STEP_DIRECTORY = "client-migrations"
+
+
+def _stale(out: Path, files: dict[str, str]) -> list[Path]:
+    directory = out / STEP_DIRECTORY
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.glob("*.sql") if f"{STEP_DIRECTORY}/{p.name}" not in files)
+
+
+def write_files(out: Path, files: dict[str, str]) -> list[str]:
+    """Write what changed; returns the relative paths written or removed."""
+    changed = []
+    for relative, content in sorted(files.items()):
+        target = out / relative
+        if target.exists() and target.read_text(encoding="utf-8") == content:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(content)
+        os.replace(temporary, target)
+        changed.append(relative)
+    for path in _stale(out, files):
+        path.unlink()
+        changed.append(f"{STEP_DIRECTORY}/{path.name}")
+    return changed
+
+
+def diff_files(out: Path, files: dict[str, str]) -> str:
+    """A unified diff from the files on disk to the ones just generated ('' when up to date)."""
+    chunks: list[str] = []
+    for relative, content in sorted(files.items()):
+        target = out / relative
+        current = target.read_text(encoding="utf-8") if target.exists() else ""
+        if current != content:
+            chunks += difflib.unified_diff(
+                current.splitlines(keepends=True),
+                content.splitlines(keepends=True),
+                f"a/{relative}",
+                f"b/{relative}",
+            )
+    for path in _stale(out, files):
+        chunks.append(f"stale file: {path.relative_to(out)}\n")
+    return "".join(chunks)

@@ -1,0 +1,175 @@
+"""The generation plan: every table, column and type with its generated names decided once.
+
+Both schema files, sync-meta and the client migrations read the same plan,
+so a table is `authUsers` in all of them and a column keeps one key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping as MappingOf
+from dataclasses import dataclass
+
+from ..catalog.model import Catalog, Column, Table
+from .defaults import Default, read_default
+from .naming import TABLE_MEMBERS, camel_case, find_free_name, identifier
+from .typemap import CustomType, Mapping, map_column
+
+log = logging.getLogger(__name__)
+
+DRIZZLE_NAMES = frozenset(
+    """
+    AnyPgColumn bigint bigserial boolean bytes char check cidr customType date doublePrecision foreignKey
+    index inet integer interval json jsonb line macaddr macaddr8 numeric pgEnum pgSchema pgTable
+    PgTableExtraConfigValue point
+    primaryKey real serial smallint smallserial sql sqliteTable text time timestamp unique uniqueIndex
+    uuid varchar
+    """.split()
+)
+"""Names the generated modules import or define; no table, enum or schema may take them."""
+
+SQLITE_RESERVED = frozenset({"_sync_outbox", "_sync_state"})
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    column: Column
+    key: str
+    sqlite_name: str
+    mapping: Mapping
+    default: Default | None
+
+    @property
+    def pushed(self) -> bool:
+        """Does the client send this column? Generated columns are computed by the server."""
+        return self.column.generated is None
+
+
+@dataclass(frozen=True)
+class SqliteIndex:
+    """A plain index on the client: Postgres' indexes and unique constraints over columns.
+
+    Uniqueness stays with the server, which enforces it; a client that pulls
+    rows in pieces must never reject one for a transient duplicate.
+    """
+
+    name: str
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TablePlan:
+    table: Table
+    variable: str
+    sqlite_name: str
+    columns: tuple[ColumnPlan, ...]
+    synced: bool
+    scope: str | None
+    sqlite_indexes: tuple[SqliteIndex, ...] = ()
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.table.schema}.{self.table.name}"
+
+    def column(self, name: str) -> ColumnPlan:
+        return next(c for c in self.columns if c.column.name == name)
+
+
+@dataclass(frozen=True)
+class Plan:
+    tables: tuple[TablePlan, ...]
+    schemas: MappingOf[str, str]
+    """Non-default schema name → the `pgSchema` constant."""
+    enums: MappingOf[tuple[str, str], str]
+    custom_types: MappingOf[CustomType, str]
+    """The `customType`s of the Postgres schema; SQLite needs only `bytes`."""
+    default_schema: str
+    catalog: Catalog
+
+    @property
+    def synced(self) -> tuple[TablePlan, ...]:
+        return tuple(t for t in self.tables if t.synced)
+
+    def table(self, schema: str, name: str) -> TablePlan | None:
+        return next((t for t in self.tables if t.table.schema == schema and t.table.name == name), None)
+
+
+def _flat(schema: str, name: str, default_schema: str) -> str:
+    return name if schema == default_schema else f"{schema}_{name}"
+
+
+def build_plan(
+    catalog: Catalog, synced: MappingOf[tuple[str, str], str | None], naming: str, timestamp_mode: str
+) -> Plan:
+    """Decide every generated name; `synced` maps the tables to sync to their scope rule."""
+    default = catalog.default_schema
+    taken = set(DRIZZLE_NAMES)
+    schemas = sorted({t.schema for t in catalog.tables} - {default})
+    schema_vars = {s: find_free_name(identifier(camel_case(s)) + "Schema", taken) for s in schemas}
+    enum_vars = {
+        (e.schema, e.name): find_free_name(
+            identifier(camel_case(_flat(e.schema, e.name, default))) + "Enum", taken
+        )
+        for e in catalog.enums
+    }
+    sqlite_taken = {name.lower() for name in SQLITE_RESERVED}
+    tables: list[TablePlan] = []
+    custom: dict[CustomType, str] = {}
+    for table in catalog.tables:
+        flat = _flat(table.schema, table.name, default)
+        is_synced = table.key in synced
+        if is_synced and not table.primary_key:
+            log.warning("%s.%s has no primary key: kept on the Postgres side, left out of SQLite", *table.key)
+            is_synced = False
+        variable = find_free_name(identifier(flat if naming == "preserve" else camel_case(flat)), taken)
+        sqlite_name = _sqlite_name(flat, sqlite_taken) if is_synced else flat
+        columns = _columns(table, naming, timestamp_mode)
+        indexes = _sqlite_indexes(table, columns, sqlite_taken, default) if is_synced else ()
+        for column in columns:
+            builder = column.mapping.pg
+            if builder.custom is not None:
+                custom.setdefault(builder.custom, builder.function)
+        tables.append(
+            TablePlan(table, variable, sqlite_name, columns, is_synced, synced.get(table.key), indexes)
+        )
+    custom_vars = {
+        c: find_free_name(identifier(camel_case(name)), taken)
+        for c, name in sorted(custom.items(), key=lambda item: item[0].sql)
+    }
+    return Plan(tuple(tables), schema_vars, enum_vars, custom_vars, default, catalog)
+
+
+def _sqlite_name(flat: str, taken: set[str]) -> str:
+    base = f"pg_{flat}" if flat.lower().startswith("sqlite_") else flat
+    return find_free_name(base, taken, reserved=(), fold=str.lower)
+
+
+def _sqlite_indexes(
+    table: Table, columns: tuple[ColumnPlan, ...], taken: set[str], default_schema: str
+) -> tuple[SqliteIndex, ...]:
+    sqlite_names = {c.column.name: c.sqlite_name for c in columns}
+    keyed = [(u.name, u.columns) for u in table.uniques]
+    keyed += [(i.name, tuple(p.column or "" for p in i.parts)) for i in table.indexes]
+    return tuple(
+        SqliteIndex(
+            _sqlite_name(_flat(table.schema, name, default_schema), taken),
+            tuple(sqlite_names[c] for c in keys),
+        )
+        for name, keys in keyed
+        if all(keys)
+    )
+
+
+def _columns(table: Table, naming: str, timestamp_mode: str) -> tuple[ColumnPlan, ...]:
+    keys = set(TABLE_MEMBERS)
+    sqlite_names: set[str] = set()
+    plans = []
+    for column in table.columns:
+        mapping = map_column(column, timestamp_mode)
+        key = find_free_name(camel_case(column.name) if naming == "camel" else column.name, keys, reserved=())
+        sqlite_name = find_free_name(column.name, sqlite_names, reserved=(), fold=str.lower)
+        default = None
+        if column.default is not None and not column.serial:
+            default = read_default(column.default, mapping, column.type.dimensions > 0)
+        plans.append(ColumnPlan(column, key, sqlite_name, mapping, default))
+    return tuple(plans)

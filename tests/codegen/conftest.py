@@ -1,0 +1,88 @@
+"""Fixtures of the codegen tests: the broad fixture schema, generated output, pinned Node tools."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from alembic_drizzlesync.catalog import list_schemas, read_catalog
+from alembic_drizzlesync.codegen.generate import Options, generate
+from alembic_drizzlesync.codegen.output import write_files
+from alembic_drizzlesync.codegen.plan import Plan, build_plan
+from alembic_drizzlesync.localdb import libpq_url
+
+HERE = Path(__file__).parent
+NODE_DIR = HERE.parent / "node"
+FIXTURE_SQL = HERE / "fixture.sql"
+EXAMPLE = HERE.parents[1] / "example_project"
+EXAMPLE_OUTPUT = Path("web/src/db/generated")
+
+
+@pytest.fixture
+def fixture_url(db_url: str) -> str:
+    """A database holding the broad fixture schema, DrizzleSync not installed."""
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        conn.execute(FIXTURE_SQL.read_text(encoding="utf-8"))  # type: ignore[arg-type]
+    return db_url
+
+
+@pytest.fixture
+def connect(fixture_url: str) -> Iterator[psycopg.Connection[object]]:
+    with psycopg.connect(libpq_url(fixture_url), autocommit=True) as conn:
+        yield conn  # type: ignore[misc]
+
+
+@pytest.fixture
+def example_copy(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A copy of the example project without its generated files, migrating `db_url`."""
+    root = tmp_path / "example"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("web", "__pycache__"))
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.chdir(root)
+    monkeypatch.syspath_prepend(str(root))
+    yield root
+    sys.modules.pop("app.models", None)
+    sys.modules.pop("app", None)
+
+
+def generate_into(url: str, out: Path, options: Options | None = None) -> dict[str, str]:
+    with psycopg.connect(libpq_url(url)) as conn:
+        files = generate(conn, out, options or Options())
+    write_files(out, files)
+    return files
+
+
+def fixture_plan(url: str, options: Options | None = None) -> Plan:
+    """The plan `generate` makes of a database without DrizzleSync: every table synced."""
+    options = options or Options()
+    with psycopg.connect(libpq_url(url)) as conn:
+        catalog = read_catalog(conn, list_schemas(conn))
+    return build_plan(catalog, {t.key: None for t in catalog.tables}, options.naming, options.timestamp_mode)
+
+
+@pytest.fixture(scope="session")
+def node_modules() -> Path:
+    """tests/node/node_modules with the pinned drizzle-orm, typescript and sql.js (npm ci once)."""
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("Node.js and npm are needed to check the generated TypeScript")
+    modules = NODE_DIR / "node_modules"
+    if not (modules / ".package-lock.json").exists():
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True, capture_output=True)
+    return modules
+
+
+def tsc(project: Path, node_modules: Path) -> subprocess.CompletedProcess[str]:
+    """Run the pinned tsc on `project` (a directory with a tsconfig.json)."""
+    return subprocess.run(
+        ["node", str(node_modules / "typescript" / "bin" / "tsc"), "-p", str(project)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )

@@ -1,0 +1,97 @@
+"""`drizzlesync generate` and `check` from flags alone, on a database without DrizzleSync."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from alembic_drizzlesync.cli import main
+from alembic_drizzlesync.localdb import libpq_url
+
+
+@pytest.fixture(autouse=True)
+def no_pyproject(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run where no pyproject.toml is in reach: flags alone must do."""
+    monkeypatch.chdir(tmp_path)
+
+
+def snapshot(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def test_generate_from_flags_alone(
+    fixture_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    out = tmp_path / "gen"
+    assert main(["generate", "--url", fixture_url, "--out", str(out)]) == 0
+    assert "public.audit_log has no primary key" in caplog.text
+    assert "export const auditLog = pgTable(" in (out / "schema.postgres.ts").read_text()
+    assert "auditLog" not in (out / "schema.sqlite.ts").read_text()
+    assert "export const schemaVersion = 1;" in (out / "sync-meta.ts").read_text()
+
+
+def test_schemas_and_table_globs_narrow_the_output(fixture_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "gen"
+    main(
+        [
+            "generate",
+            "--url",
+            fixture_url,
+            "--out",
+            str(out),
+            "--schemas",
+            "auth,public",
+            "--tables",
+            "auth.*",
+            "orgs",
+        ]
+    )
+    postgres = (out / "schema.postgres.ts").read_text()
+    assert "export const authUsers = authSchema.table(" in postgres
+    assert "export const orgs = pgTable(" in postgres
+    assert "export const numbers" not in postgres and "Sales Data" not in postgres
+
+
+def test_generation_is_deterministic_and_idempotent(fixture_url: str, tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    main(["generate", "--url", fixture_url, "--out", str(first)])
+    main(["generate", "--url", fixture_url, "--out", str(second)])
+    assert snapshot(first) == snapshot(second)
+    mtimes = {p: p.stat().st_mtime_ns for p in first.rglob("*") if p.is_file()}
+    main(["generate", "--url", fixture_url, "--out", str(first)])
+    assert {p: p.stat().st_mtime_ns for p in first.rglob("*") if p.is_file()} == mtimes
+
+
+def test_check_fails_with_a_diff_when_stale(
+    fixture_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "gen"
+    main(["generate", "--url", fixture_url, "--out", str(out)])
+    assert main(["check", "--url", fixture_url, "--out", str(out)]) == 0
+    capsys.readouterr()
+    with psycopg.connect(libpq_url(fixture_url), autocommit=True) as conn:
+        conn.execute("ALTER TABLE orgs ADD COLUMN motto text")
+    assert main(["check", "--url", fixture_url, "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert "+    motto: text()," in captured.out
+    assert "--- a/schema.postgres.ts" in captured.out
+    assert "out of date" in captured.err
+
+
+def test_the_console_script_runs(fixture_url: str, tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "drizzlesync"
+    result = subprocess.run(
+        [str(script), "check", "--url", fixture_url, "--out", str(tmp_path / "missing")],
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "+++ b/sync-meta.ts" in result.stdout
+    assert "drizzlesync: public.audit_log has no primary key" in result.stderr

@@ -1,0 +1,101 @@
+"""Client migrations in a real SQLite: the outbox triggers, and N → N+1 with pending rows kept."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import psycopg
+
+from alembic_drizzlesync.localdb import libpq_url
+
+from .conftest import generate_into
+
+
+def migrate(db: sqlite3.Connection, out: Path) -> int:
+    """What the client runtime does: run every step above the stored schema version."""
+    has_state = db.execute("SELECT 1 FROM sqlite_master WHERE name = '_sync_state'").fetchone()
+    current = db.execute("SELECT schema_version FROM _sync_state").fetchone()[0] if has_state else 0
+    for step in sorted((out / "client-migrations").glob("*.sql")):
+        if int(step.stem) > current:
+            db.executescript(f"BEGIN;\n{step.read_text()}\nCOMMIT;")
+    return int(db.execute("SELECT schema_version FROM _sync_state").fetchone()[0])
+
+
+def outbox(db: sqlite3.Connection) -> list[tuple[str, str, dict[str, object], dict[str, object] | None]]:
+    rows = db.execute('SELECT "table", op, pk, "values" FROM _sync_outbox ORDER BY id').fetchall()
+    return [(t, op, json.loads(pk), json.loads(v) if v else None) for t, op, pk, v in rows]
+
+
+def test_outbox_records_puts_changed_columns_and_deletes(fixture_url: str, tmp_path: Path) -> None:
+    generate_into(fixture_url, tmp_path)
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    assert migrate(db, tmp_path) == 1
+    db.execute("INSERT INTO orgs (id, name, slug) VALUES (1, 'Acme', 'acme')")
+    db.execute("UPDATE orgs SET name = 'Acme Inc', slug = slug WHERE id = 1")
+    db.execute("UPDATE orgs SET slug = 'acme' WHERE id = 1")  # no change: nothing to send
+    db.execute("UPDATE orgs SET id = 2 WHERE id = 1")
+    db.execute("UPDATE _sync_state SET applying = 1")
+    db.execute("INSERT INTO orgs (id, name, slug) VALUES (9, 'pulled', 'p')")
+    db.execute("UPDATE _sync_state SET applying = 0")
+    db.execute("DELETE FROM orgs WHERE id = 2")
+    assert outbox(db) == [
+        (
+            "public.orgs",
+            "put",
+            {"id": 1},
+            {"id": 1, "owner_membership": None, "name": "Acme", "slug": "acme"},
+        ),
+        ("public.orgs", "patch", {"id": 1}, {"name": "Acme Inc"}),
+        ("public.orgs", "delete", {"id": 1}, None),
+        (
+            "public.orgs",
+            "put",
+            {"id": 2},
+            {"id": 2, "owner_membership": None, "name": "Acme Inc", "slug": "acme"},
+        ),
+        ("public.orgs", "delete", {"id": 2}, None),
+    ]
+
+
+def test_generated_columns_are_not_pushed_and_blobs_travel_as_hex(fixture_url: str, tmp_path: Path) -> None:
+    generate_into(fixture_url, tmp_path)
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    migrate(db, tmp_path)
+    db.execute("INSERT INTO texts (id, t, m, moods, label) VALUES ('a', 'x', 'ok', '[]', 'X')")
+    db.execute("INSERT INTO misc (id, flag, jb, data) VALUES (1, 1, '{}', x'00ff')")
+    (_, _, _, text_values), (_, _, _, misc_values) = outbox(db)
+    assert text_values is not None and "label" not in text_values
+    assert misc_values is not None and misc_values["data"] == "00FF"
+
+
+def test_a_new_schema_version_keeps_pending_outbox_rows(fixture_url: str, tmp_path: Path) -> None:
+    generate_into(fixture_url, tmp_path)
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    migrate(db, tmp_path)
+    db.execute("INSERT INTO orgs (id, name, slug) VALUES (1, 'Acme', 'acme')")
+    db.execute("UPDATE _sync_state SET cursor = 'c1'")
+    pending = outbox(db)
+    with psycopg.connect(libpq_url(fixture_url), autocommit=True) as conn:
+        conn.execute(
+            "ALTER TABLE orgs ADD COLUMN motto text DEFAULT 'ship it', DROP COLUMN owner_membership CASCADE"
+        )
+        conn.execute("CREATE TABLE notes (id integer PRIMARY KEY, body text)")
+    generate_into(fixture_url, tmp_path)
+    assert sorted(p.name for p in (tmp_path / "client-migrations").glob("*.sql")) == ["0001.sql", "0002.sql"]
+    assert migrate(db, tmp_path) == 2
+    assert outbox(db) == pending
+    assert db.execute("SELECT id, name, motto FROM orgs").fetchall() == [(1, "Acme", "ship it")]
+    assert db.execute("SELECT cursor FROM _sync_state").fetchone() == (None,)
+    db.execute("UPDATE orgs SET motto = 'later' WHERE id = 1")
+    db.execute("INSERT INTO notes VALUES (1, 'hi')")
+    assert outbox(db)[-2:] == [
+        ("public.orgs", "patch", {"id": 1}, {"motto": "later"}),
+        ("public.notes", "put", {"id": 1}, {"id": 1, "body": "hi"}),
+    ]
+    fresh = sqlite3.connect(":memory:", isolation_level=None)
+    assert migrate(fresh, tmp_path) == 2
+    assert [r[1] for r in fresh.execute("PRAGMA table_info(orgs)")] == [
+        r[1] for r in db.execute("PRAGMA table_info(orgs)")
+    ]

@@ -1,0 +1,89 @@
+"""The generated TypeScript compiles under `tsc --strict` with the pinned drizzle-orm.
+
+The type-level check is generated here from the plan: for every synced
+table, the select types of the two schemas must be equal once the columns
+documented as lossy in type are left out.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from alembic_drizzlesync.codegen.generate import Options
+from alembic_drizzlesync.codegen.naming import ts_string
+
+from .conftest import fixture_plan, generate_into, tsc
+
+TSCONFIG = {
+    "compilerOptions": {
+        "strict": True,
+        "noEmit": True,
+        "target": "ES2022",
+        "module": "ESNext",
+        "moduleResolution": "Bundler",
+        "lib": ["ES2022", "DOM"],
+        "skipLibCheck": True,
+        "verbatimModuleSyntax": True,
+        "noUnusedLocals": True,
+        "types": [],
+    },
+    "include": ["**/*.ts"],
+}
+
+EQUAL = (
+    "type Equal<A, B> =\n"
+    "  (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;\n"
+)
+
+
+def type_equality_module(url: str, options: Options) -> str:
+    plan = fixture_plan(url, options)
+    lines = ['import * as pg from "./schema.postgres";\nimport * as lite from "./schema.sqlite";\n', EQUAL]
+    for table in plan.synced:
+        lossy = " | ".join(ts_string(c.key) for c in table.columns if not c.mapping.same_type) or "never"
+        select = "typeof {0}.{1}.$inferSelect".format
+        lines.append(
+            f"export const {table.variable}Equal: Equal<Omit<{select('pg', table.variable)}, {lossy}>, "
+            f"Omit<{select('lite', table.variable)}, {lossy}>> = true;\n"
+        )
+    return "".join(lines)
+
+
+def compile_generated(url: str, out: Path, node_modules: Path, options: Options) -> None:
+    generate_into(url, out, options)
+    (out / "node_modules").symlink_to(node_modules)
+    (out / "tsconfig.json").write_text(json.dumps(TSCONFIG))
+    (out / "equal-types.ts").write_text(type_equality_module(url, options))
+    result = tsc(out, node_modules)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_fixture_schema_compiles_with_equal_select_types(
+    fixture_url: str, tmp_path: Path, node_modules: Path
+) -> None:
+    compile_generated(fixture_url, tmp_path, node_modules, Options())
+
+
+def test_preserved_names_and_string_timestamps_compile(
+    fixture_url: str, tmp_path: Path, node_modules: Path
+) -> None:
+    compile_generated(
+        fixture_url, tmp_path, node_modules, Options(naming="preserve", timestamp_mode="string")
+    )
+
+
+def test_a_type_mismatch_fails_the_equality_check(
+    fixture_url: str, tmp_path: Path, node_modules: Path
+) -> None:
+    """The check itself can fail: break one SQLite column type and tsc must object."""
+    generate_into(fixture_url, tmp_path)
+    (tmp_path / "node_modules").symlink_to(node_modules)
+    (tmp_path / "tsconfig.json").write_text(json.dumps(TSCONFIG))
+    (tmp_path / "equal-types.ts").write_text(type_equality_module(fixture_url, Options()))
+    sqlite = tmp_path / "schema.sqlite.ts"
+    sqlite.write_text(sqlite.read_text().replace("    doc: text(),", "    doc: integer(),"))
+    result = tsc(tmp_path, node_modules)
+    assert result.returncode != 0
+    assert "equal-types.ts" in result.stdout
+    assert "schema.sqlite.ts" not in result.stdout
