@@ -20,7 +20,11 @@ def models(*, todos: bool = True, extra_column: bool = False, scope: str | None 
     metadata = MetaData()
     Table("users", metadata, Column("id", Integer, primary_key=True), Column("email", Text))
     if todos:
-        columns = [Column("id", Integer, primary_key=True), Column("team", Text), Column("title", Text)]
+        columns: list[Column[Any]] = [
+            Column("id", Integer, primary_key=True),
+            Column("team", Text),
+            Column("title", Text),
+        ]
         if extra_column:
             columns.append(Column("due", Text))
         info = {"drizzlesync": {"scope": scope}} if scope else {}

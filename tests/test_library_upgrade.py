@@ -61,10 +61,12 @@ def installed(url: str) -> tuple[int, bool]:
     return version, has_note
 
 
-def test_autogenerate_emits_the_upgrade_first_and_it_reverses(db_url: str, release_2: None) -> None:
-    compare.LIBRARY_VERSION = 1  # the revision that first installed DrizzleSync
-    migrate(db_url, models(), CONFIG)
-    compare.LIBRARY_VERSION = 2
+def test_autogenerate_emits_the_upgrade_first_and_it_reverses(
+    db_url: str, release_2: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as release_1:  # the revision that first installed DrizzleSync
+        release_1.setattr(compare, "LIBRARY_VERSION", 1)
+        migrate(db_url, models(), CONFIG)
     assert installed(db_url) == (1, False)
 
     script = autogenerate(db_url, models(), CONFIG)
