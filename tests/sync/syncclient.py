@@ -97,6 +97,8 @@ class SyncClient:
             "limit": limit,
         }
         response = self.post("/pull", body, drop=drop, duplicate=duplicate)
+        if response.status_code == 503:  # a transient conflict: nothing happened, pull again
+            return {"hasMore": True, "reset": False, "changes": []}
         assert response.status_code == 200, response.text
         result: dict[str, Any] = response.json()
         if result["reset"]:

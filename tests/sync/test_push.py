@@ -234,3 +234,26 @@ def test_a_temporary_failure_is_503_and_applies_nothing(
     assert response.json()["error"]["code"] == "temporarily_unavailable"
     assert db.execute("SELECT count(*) FROM todos").fetchone() == (1,)
     assert db.execute("SELECT count(*) FROM drizzlesync.client WHERE last_mutation_id > 0").fetchone() == (0,)
+
+
+def test_a_batch_of_patches_keeps_each_rows_own_columns_and_rejects_only_the_bad_one(
+    db: psycopg.Connection[Any], http: httpx.Client, world: dict[str, str]
+) -> None:
+    first, second = seed.todo(db, world["a"], "first"), seed.todo(db, world["a"], "second")
+    carols = seed.todo(db, world["b"], "carol's")
+    client = SyncClient(http, world["alice"], "alice-1")
+    client.stage([patch(first, title="renamed")])
+    client.stage([patch(second, done=True)])
+    client.push()
+    assert client.rejected == {}
+    assert todo(db, first) == ("renamed", False, world["a"])
+    assert todo(db, second) == ("second", True, world["a"])
+
+    client.stage([patch(first, done=True)])
+    (foreign,) = client.stage([patch(carols, done=True)])
+    client.stage([patch(second, title="again")])
+    client.push()
+    assert client.rejected == {foreign: "forbidden"}
+    assert todo(db, first) == ("renamed", True, world["a"])
+    assert todo(db, second) == ("again", True, world["a"])
+    assert todo(db, carols) == ("carol's", False, world["b"])

@@ -1,0 +1,251 @@
+"""Sync benchmarks, measured side by side in one run; prints a table of ratios.
+
+    python bench/sync.py [--database-url URL] [--rows 100000] [--patches 10000] [--log-rows 10000000]
+
+1. Pull of `--rows` changed rows, paged, against a plain `SELECT` of the same
+   rows as JSON (target: at most 1.5x).
+2. Push of `--patches` patch mutations against the same changes as plain
+   batched upserts (target: at most 2x).
+3. A 100-change pull against a change log of `--log-rows` entries, against one
+   of 10,000 (target: at most 2x).
+
+The SQL functions are called directly through psycopg, as every host does;
+each figure is the best of a few repetitions. Databases are created on the
+server and dropped afterwards; the example project's migrations set them up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from alembic import command
+from alembic.config import Config
+
+from alembic_drizzlesync import localdb
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "example_project"
+PAGE = 5000
+BATCH = 1000
+SCOPES = "SELECT array_agg('team:' || team_id) FROM memberships WHERE user_id = %s"
+
+
+def best(run: Callable[[], object], repeat: int, setup: Callable[[], object] = lambda: None) -> float:
+    """The fastest of `repeat` runs, each after an untimed `setup`."""
+    times = []
+    for _ in range(repeat):
+        setup()
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+@contextmanager
+def migrated_database(server: str) -> Iterator[str]:
+    with localdb.temporary_database(server, prefix="drizzlesync_bench") as url:
+        sys.path.insert(0, str(EXAMPLE))
+        config = Config(str(EXAMPLE / "alembic.ini"))
+        config.set_main_option("sqlalchemy.url", url)
+        command.upgrade(config, "head")
+        sys.path.remove(str(EXAMPLE))
+        for name in ("app.models", "app"):
+            sys.modules.pop(name, None)
+        yield localdb.libpq_url(url)
+
+
+class Client:
+    """A client of one user, calling the protocol functions like a host does."""
+
+    def __init__(self, url: str, user: str) -> None:
+        self.conn = psycopg.connect(url)
+        self.user = user
+        self.client_id = f"bench-{uuid.uuid4().hex[:8]}"
+        self.cursor: str | None = None
+        self.next_id = 1
+
+    def pull_page(self, cursor: str | None, limit: int) -> dict[str, Any]:
+        self.conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        with self.conn.transaction():
+            row = self.conn.execute(SCOPES, (self.user,)).fetchone()
+            keys = row[0] if row and row[0] else []
+            result = self.conn.execute(
+                "SELECT drizzlesync.pull(%s, %s, %s, 1, %s, %s)",
+                (self.user, keys, self.client_id, cursor, limit),
+            ).fetchone()
+        assert result is not None
+        page: dict[str, Any] = result[0]
+        return page
+
+    def pull_all(self, cursor: str | None, limit: int = PAGE) -> tuple[str, int]:
+        changes = 0
+        while True:
+            page = self.pull_page(cursor, limit)
+            changes += len(page["changes"])
+            cursor = page["cursor"]
+            if not page["hasMore"]:
+                assert cursor is not None
+                return cursor, changes
+
+    def push(self, mutations: list[dict[str, Any]]) -> None:
+        self.conn.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
+        with self.conn.transaction():
+            row = self.conn.execute(SCOPES, (self.user,)).fetchone()
+            keys = row[0] if row and row[0] else []
+            self.conn.execute(
+                "SELECT drizzlesync.push(%s, %s, %s, 1, %s::jsonb)",
+                (self.user, keys, self.client_id, json.dumps(mutations)),
+            )
+
+
+def seed_team(db: psycopg.Connection[Any]) -> tuple[str, str]:
+    user = db.execute(
+        "INSERT INTO users (email, name) VALUES (gen_random_uuid() || '@bench', 'b') RETURNING id::text"
+    ).fetchone()
+    team = db.execute("INSERT INTO teams (name) VALUES ('bench') RETURNING id::text").fetchone()
+    assert user and team
+    db.execute("INSERT INTO memberships (user_id, team_id) VALUES (%s, %s)", (user[0], team[0]))
+    return str(user[0]), str(team[0])
+
+
+def bench_pull(url: str, rows: int, repeat: int) -> tuple[float, float]:
+    with psycopg.connect(url, autocommit=True) as db:
+        user, team = seed_team(db)
+        db.execute(
+            "INSERT INTO todos (team_id, title) SELECT %s, 'todo ' || i FROM generate_series(1, %s) AS i",
+            (team, rows),
+        )
+        client = Client(url, user)
+        client.cursor, _ = client.pull_all(None)
+
+        def touch_every_row() -> None:
+            db.execute("UPDATE todos SET done = NOT done WHERE team_id = %s", (team,))
+
+        def pull() -> None:
+            client.cursor, changes = client.pull_all(client.cursor)
+            assert changes == rows, changes
+
+        def select() -> None:
+            row = db.execute(
+                "SELECT coalesce(json_agg(to_jsonb(t)), '[]') FROM todos AS t WHERE team_id = %s", (team,)
+            ).fetchone()
+            assert row is not None and len(row[0]) == rows
+
+        return best(pull, repeat, setup=touch_every_row), best(select, repeat)
+
+
+def bench_push(url: str, patches: int, repeat: int) -> tuple[float, float]:
+    with psycopg.connect(url, autocommit=True) as db:
+        user, team = seed_team(db)
+        db.execute(
+            "INSERT INTO todos (team_id, title) SELECT %s, 'todo ' || i FROM generate_series(1, %s) AS i",
+            (team, patches),
+        )
+        ids = [str(r[0]) for r in db.execute("SELECT id FROM todos WHERE team_id = %s", (team,))]
+        rounds = iter(range(1_000_000))
+
+        def push() -> None:
+            client = Client(url, user)
+            r = next(rounds)
+            for start in range(0, patches, BATCH):
+                client.push(
+                    [
+                        {
+                            "id": i + 1,
+                            "tx": i + 1,
+                            "table": "todos",
+                            "op": "patch",
+                            "pk": {"id": todo},
+                            "values": {"title": f"push {r} {i}"},
+                        }
+                        for i, todo in enumerate(ids[start : start + BATCH], start=start)
+                    ]
+                )
+            client.conn.close()
+
+        def upsert() -> None:
+            r = next(rounds)
+            for start in range(0, patches, BATCH):
+                batch = [
+                    {"id": todo, "team_id": team, "title": f"upsert {r} {i}"}
+                    for i, todo in enumerate(ids[start : start + BATCH], start=start)
+                ]
+                with db.transaction():
+                    db.execute(
+                        "INSERT INTO todos (id, team_id, title) "
+                        "SELECT id, team_id, title FROM jsonb_to_recordset(%s::jsonb) "
+                        "AS r(id uuid, team_id uuid, title text) "
+                        "ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title",
+                        (json.dumps(batch),),
+                    )
+
+        return best(push, repeat), best(upsert, repeat)
+
+
+def bench_log_size(server: str, log_rows: int, repeat: int) -> float:
+    """Time of a pull of 100 fresh changes with `log_rows` older entries in the log."""
+    with migrated_database(server) as url, psycopg.connect(url, autocommit=True) as db:
+        user, team = seed_team(db)
+        db.execute(
+            "INSERT INTO drizzlesync.change_log (table_id, op, pk, scope_after) "
+            "SELECT s.id, 'I', jsonb_build_object('id', gen_random_uuid()), 'team:elsewhere' "
+            "FROM drizzlesync.synced_table AS s, generate_series(1, %s) WHERE s.table_name = 'todos'",
+            (log_rows,),
+        )
+        db.execute("VACUUM ANALYZE drizzlesync.change_log")
+        db.execute(
+            "INSERT INTO todos (team_id, title) SELECT %s, 'new' FROM generate_series(1, 100)", (team,)
+        )
+        client = Client(url, user)
+        client.cursor, _ = client.pull_all(None)
+
+        def touch_100_rows() -> None:
+            db.execute("UPDATE todos SET done = NOT done WHERE team_id = %s", (team,))
+
+        def pull() -> None:
+            client.cursor, changes = client.pull_all(client.cursor, limit=1000)
+            assert changes == 100, changes
+
+        return best(pull, repeat, setup=touch_100_rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--database-url", default=None, help="a server to create databases on")
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--patches", type=int, default=10_000)
+    parser.add_argument("--log-rows", type=int, default=10_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    server = args.database_url or localdb.find_server()
+
+    with migrated_database(server) as url:
+        pull, select = bench_pull(url, args.rows, args.repeat)
+        push, upsert = bench_push(url, args.patches, args.repeat)
+    small = bench_log_size(server, 10_000, args.repeat * 2)
+    big = bench_log_size(server, args.log_rows, args.repeat * 2)
+
+    rows = [
+        (f"pull {args.rows:,} changed rows (pages of {PAGE})", pull, "plain SELECT as JSON", select, 1.5),
+        (f"push {args.patches:,} patches (batches of {BATCH})", push, "batched upserts", upsert, 2.0),
+        (f"100-change pull, {args.log_rows:,}-entry log", big, "10,000-entry log", small, 2.0),
+    ]
+    print(f"{'measured':<46} {'s':>8}   {'baseline':<22} {'s':>8} {'ratio':>7} {'target':>7}")
+    for name, ours, base_name, base, target in rows:
+        ratio = ours / base
+        print(f"{name:<46} {ours:8.3f}   {base_name:<22} {base:8.3f} {ratio:6.2f}x {target:6.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,127 @@
+"""The ASGI app as users mount it: under a prefix of a parent app, with CORS and a body-size limit."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from types import ModuleType
+
+import httpx
+import psycopg
+import pytest
+import seed
+from sqlalchemy.engine import Engine
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from alembic_drizzlesync.sync import Limits, SyncProcessor, query_scopes
+from alembic_drizzlesync.sync.asgi import bearer_user_for_development, create_app
+
+pytestmark = pytest.mark.anyio
+EXAMPLE = Path(__file__).resolve().parents[2] / "example_project"
+ORIGIN = "https://app.example.com"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def parent(engine: Engine) -> Starlette:
+    processor = SyncProcessor(
+        engine,
+        scopes=query_scopes("SELECT 'team:' || team_id FROM memberships WHERE user_id::text = :user_id"),
+        limits=Limits(max_body_bytes=2000),
+    )
+    sync = create_app(processor, bearer_user_for_development, cors_origins=[ORIGIN])
+    return Starlette(routes=[Mount("/api/sync", app=sync)])
+
+
+@pytest.fixture
+async def client(parent: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=parent), base_url="http://test") as c:
+        yield c
+
+
+@pytest.fixture
+def alice(synced_db: str) -> str:
+    with psycopg.connect(synced_db, autocommit=True) as db:
+        user, team = seed.user(db, "alice"), seed.team(db, "A")
+        seed.join(db, user, team)
+        seed.todo(db, team, "hello")
+    return user
+
+
+PULL = {"protocol": 1, "schemaVersion": 1, "clientId": "browser", "cursor": None}
+
+
+async def test_mounted_app_serves_pull(client: httpx.AsyncClient, alice: str) -> None:
+    response = await client.post("/api/sync/pull", json=PULL, headers={"authorization": f"Bearer {alice}"})
+    assert response.status_code == 200
+    assert {c["table"] for c in response.json()["changes"]} == {"teams", "memberships", "todos"}
+
+
+async def test_cors_preflight_and_response_headers(client: httpx.AsyncClient, alice: str) -> None:
+    preflight = await client.options(
+        "/api/sync/push",
+        headers={
+            "origin": ORIGIN,
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "authorization, content-type",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == ORIGIN
+    response = await client.post(
+        "/api/sync/pull", json=PULL, headers={"authorization": f"Bearer {alice}", "origin": ORIGIN}
+    )
+    assert response.headers["access-control-allow-origin"] == ORIGIN
+    stranger = await client.options(
+        "/api/sync/push", headers={"origin": "https://evil.example", "access-control-request-method": "POST"}
+    )
+    assert "access-control-allow-origin" not in stranger.headers
+
+
+async def test_bodies_over_the_limit_are_413_even_when_streamed(
+    client: httpx.AsyncClient, alice: str
+) -> None:
+    big = json.dumps({**PULL, "pad": "x" * 5000}).encode()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(big), 500):
+            yield big[start : start + 500]
+
+    headers = {"authorization": f"Bearer {alice}"}
+    declared = await client.post("/api/sync/push", content=big, headers=headers)
+    streamed = await client.post("/api/sync/push", content=chunks(), headers=headers)
+    for response in (declared, streamed):
+        assert response.status_code == 413
+        assert response.json()["error"]["code"] == "request_too_large"
+
+
+async def test_requests_without_identity_are_401(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/sync/pull", json=PULL)
+    assert response.status_code == 401
+    assert response.json() == {"error": {"code": "unauthenticated", "message": "sign in to sync"}}
+
+
+@pytest.fixture
+def example_app_module(monkeypatch: pytest.MonkeyPatch, synced_db: str) -> Iterator[ModuleType]:
+    monkeypatch.setenv("DATABASE_URL", synced_db)
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+    import app.sync_server as module
+
+    yield module
+    for name in ("app.sync_server", "app"):
+        sys.modules.pop(name, None)
+
+
+async def test_the_example_project_serves_sync(example_app_module: ModuleType, alice: str) -> None:
+    app = example_app_module.app
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+        response = await c.post("/sync/pull", json=PULL, headers={"authorization": f"Bearer {alice}"})
+    assert response.status_code == 200
+    assert any(change["table"] == "todos" for change in response.json()["changes"])
