@@ -7,7 +7,9 @@ import sqlite3
 from pathlib import Path
 
 import psycopg
+import pytest
 
+from alembic_drizzlesync.codegen import client_migrations as cm
 from alembic_drizzlesync.localdb import libpq_url
 
 from .conftest import generate_into
@@ -99,3 +101,19 @@ def test_a_new_schema_version_keeps_pending_outbox_rows(fixture_url: str, tmp_pa
     assert [r[1] for r in fresh.execute("PRAGMA table_info(orgs)")] == [
         r[1] for r in db.execute("PRAGMA table_info(orgs)")
     ]
+
+
+def test_a_shape_change_without_a_version_bump_rewrites_the_step_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    shape = cm.TableShape("t", "public.t", (cm.ColumnShape("id", "INTEGER", True, None, True),), ("id",), ())
+    wider = cm.TableShape(
+        "t", "public.t", (*shape.columns, cm.ColumnShape("x", "TEXT", False, None, True)), ("id",), ()
+    )
+    history = cm.record(cm.record([], 1, (shape,)), 2, (shape,))
+    assert [v.version for v in history] == [1, 2] and not caplog.records
+    history = cm.record(history, 2, (wider,))
+    assert [v.version for v in history] == [1, 2] and history[-1].tables == (wider,)
+    assert "schema version is still 2" in caplog.text
+    assert [v.version for v in cm.record(history, 1, (shape,))] == [1]
+    assert [v.version for v in cm.record(history, None, (shape,))] == [1, 2, 3]
