@@ -41,8 +41,9 @@ class ColumnPlan:
 
     @property
     def pushed(self) -> bool:
-        """Does the client send this column? Generated columns are computed by the server."""
-        return self.column.generated is None
+        """Does the client send this column? Not when the server computes it."""
+        identity = self.column.identity
+        return self.column.generated is None and not (identity is not None and identity.always)
 
 
 @dataclass(frozen=True)

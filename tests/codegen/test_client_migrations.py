@@ -117,3 +117,27 @@ def test_a_shape_change_without_a_version_bump_rewrites_the_step_with_a_warning(
     assert "schema version is still 2" in caplog.text
     assert [v.version for v in cm.record(history, 1, (shape,))] == [1]
     assert [v.version for v in cm.record(history, None, (shape,))] == [1, 2, 3]
+
+
+def test_index_changes_keep_the_cursor_and_type_changes_are_not_copied(
+    fixture_url: str, tmp_path: Path
+) -> None:
+    generate_into(fixture_url, tmp_path)
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    migrate(db, tmp_path)
+    db.execute("INSERT INTO users (id, auth_id, name) VALUES (1, 'a', 'Ann')")
+    db.execute("UPDATE _sync_state SET cursor = 'c1'")
+    with psycopg.connect(libpq_url(fixture_url), autocommit=True) as conn:
+        conn.execute("CREATE INDEX users_name_idx ON users (name)")
+    generate_into(fixture_url, tmp_path)
+    assert migrate(db, tmp_path) == 2
+    assert db.execute("SELECT cursor FROM _sync_state").fetchone() == ("c1",)
+    assert db.execute(
+        "SELECT name FROM sqlite_master WHERE tbl_name = 'users' AND type = 'index'"
+    ).fetchall() == [("users_name_idx",)]
+    with psycopg.connect(libpq_url(fixture_url), autocommit=True) as conn:
+        conn.execute("ALTER TABLE users DROP COLUMN auth_id, ADD COLUMN auth_id integer")
+    generate_into(fixture_url, tmp_path)
+    assert migrate(db, tmp_path) == 3
+    assert db.execute("SELECT id, name, auth_id FROM users").fetchall() == [(1, "Ann", None)]
+    assert db.execute("SELECT cursor FROM _sync_state").fetchone() == (None,)

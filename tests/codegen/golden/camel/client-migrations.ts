@@ -1090,7 +1090,6 @@ BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
   SELECT "tx", 'public.users', 'put', json_object('id', NEW."id"),
     json_object(
-      'id', NEW."id",
       'auth_id', NEW."auth_id",
       'manager_id', NEW."manager_id",
       'name', NEW."name"
@@ -1127,7 +1126,6 @@ BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
   SELECT "tx", 'public.users', 'put', json_object('id', NEW."id"),
     json_object(
-      'id', NEW."id",
       'auth_id', NEW."auth_id",
       'manager_id', NEW."manager_id",
       'name', NEW."name"

@@ -88,7 +88,7 @@ export interface TableMeta {
 export const schemaVersion = 1;
 
 /** A digest of the synced shape, to tell two builds of one version apart. */
-export const schemaHash = "eb4923b7f92007ae";
+export const schemaHash = "9233a9609aa249e2";
 
 export const syncTables = {
   Sales_Data_users: {
@@ -333,7 +333,7 @@ export const syncTables = {
     primaryKey: ["id"],
     scope: null,
     columns: [
-      { name: "id", key: "id", column: "id", codec: "int", nullable: false, pushed: true },
+      { name: "id", key: "id", column: "id", codec: "int", nullable: false, pushed: false },
       { name: "auth_id", key: "auth_id", column: "auth_id", codec: "text", nullable: true, pushed: true },
       { name: "manager_id", key: "manager_id", column: "manager_id", codec: "int", nullable: true, pushed: true },
       { name: "name", key: "name", column: "name", codec: "text", nullable: false, pushed: true },

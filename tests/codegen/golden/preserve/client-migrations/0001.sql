@@ -1159,7 +1159,6 @@ BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
   SELECT "tx", 'public.users', 'put', json_object('id', NEW."id"),
     json_object(
-      'id', NEW."id",
       'auth_id', NEW."auth_id",
       'manager_id', NEW."manager_id",
       'name', NEW."name"
@@ -1199,7 +1198,6 @@ BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
   SELECT "tx", 'public.users', 'put', json_object('id', NEW."id"),
     json_object(
-      'id', NEW."id",
       'auth_id', NEW."auth_id",
       'manager_id', NEW."manager_id",
       'name', NEW."name"
