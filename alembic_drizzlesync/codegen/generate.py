@@ -6,7 +6,6 @@ every step, and a failure leaves the previous files as they were.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +22,6 @@ from .plan import build_plan
 from .postgres import PostgresSchemaGenerator
 from .sqlite import SqliteSchemaGenerator
 from .tsmodule import HEADER, template_body
-
-log = logging.getLogger(__name__)
 
 HISTORY = "client-migrations/history.json"
 

@@ -17,16 +17,15 @@ from .typemap import CustomType, Mapping, map_column
 
 log = logging.getLogger(__name__)
 
-DRIZZLE_NAMES = frozenset(
+RESERVED_NAMES = frozenset(
     """
-    AnyPgColumn bigint bigserial boolean bytes char check cidr customType date doublePrecision foreignKey
-    index inet integer interval json jsonb line macaddr macaddr8 numeric pgEnum pgSchema pgTable
-    PgTableExtraConfigValue point
-    primaryKey real serial smallint smallserial sql sqliteTable text time timestamp unique uniqueIndex
-    uuid varchar
+    bigint bigserial boolean bytes char check cidr customType date doublePrecision foreignKey index inet
+    integer interval json jsonb line macaddr macaddr8 numeric pgEnum pgSchema pgTable PgTableExtraConfigValue
+    point primaryKey real serial smallint smallserial sql sqliteTable text time timestamp unique uniqueIndex
+    uuid varchar crypto Date Uint8Array
     """.split()
 )
-"""Names the generated modules import or define; no table, enum or schema may take them."""
+"""Names the generated modules import, define or use as globals: no table, enum or schema may take them."""
 
 SQLITE_RESERVED = frozenset({"_sync_outbox", "_sync_state"})
 
@@ -104,8 +103,8 @@ def build_plan(
 ) -> Plan:
     """Decide every generated name; `synced` maps the tables to sync to their scope rule."""
     default = catalog.default_schema
-    taken = set(DRIZZLE_NAMES)
-    schemas = sorted({t.schema for t in catalog.tables} - {default})
+    taken = set(RESERVED_NAMES)
+    schemas = sorted(({t.schema for t in catalog.tables} | {e.schema for e in catalog.enums}) - {default})
     schema_vars = {s: find_free_name(identifier(camel_case(s)) + "Schema", taken) for s in schemas}
     enum_vars = {
         (e.schema, e.name): find_free_name(

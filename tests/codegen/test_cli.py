@@ -55,6 +55,10 @@ def test_schemas_and_table_globs_narrow_the_output(fixture_url: str, tmp_path: P
     assert "export const authUsers = authSchema.table(" in postgres
     assert "export const orgs = pgTable(" in postgres
     assert "export const numbers" not in postgres and "Sales Data" not in postgres
+    main(["generate", "--url", fixture_url, "--out", str(out), "--schemas", "public", "--tables", "texts"])
+    postgres = (out / "schema.postgres.ts").read_text()
+    assert 'export const authSchema = pgSchema("auth");' in postgres  # for the enum of texts.r
+    assert "r: authRoleEnum()," in postgres and "export const authUsers" not in postgres
 
 
 def test_generation_is_deterministic_and_idempotent(fixture_url: str, tmp_path: Path) -> None:
