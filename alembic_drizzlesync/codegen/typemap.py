@@ -57,10 +57,9 @@ INT, FLOAT, TEXT, BOOL, JSON, TIMESTAMP, BYTES = "int", "float", "text", "bool",
 
 _SQLITE_TEXT = Builder("text")
 _SQLITE_JSON = Builder("text", (("mode", '"json"'),))
-_SQLITE_BYTES = Builder(
-    "bytes",
-    custom=CustomType("blob", "Uint8Array", "Blobs as Uint8Array: sqlite-core's blob() gives Node's Buffer."),
-)
+BLOB = CustomType("blob", "Uint8Array", "Blobs as Uint8Array: sqlite-core's blob() gives Node's Buffer.")
+"""The one custom type of the SQLite side."""
+SQLITE_BYTES = Builder("bytes", custom=BLOB)
 _PG_BYTEA = Builder(
     "bytea",
     custom=CustomType(
@@ -162,7 +161,7 @@ def _scalar(column: Column, type_: PgType, timestamp_mode: str) -> Mapping:
             Builder("interval", _config(fields=fields, precision=_first(mods))), _SQLITE_TEXT, "string", TEXT
         )
     if name == "bytea":
-        return Mapping(_PG_BYTEA, _SQLITE_BYTES, "Uint8Array", BYTES)
+        return Mapping(_PG_BYTEA, SQLITE_BYTES, "Uint8Array", BYTES)
     note = f"Postgres `{type_.element_sql}`, read and written as text: pg-core has no builder for it."
     custom = CustomType(type_.element_sql, "string", note, *_DRIVER_SHAPES.get(name, (None, None)))
     return Mapping(Builder(name, custom=custom), _SQLITE_TEXT, "string", TEXT)
