@@ -1,4 +1,4 @@
-"""Values survive Postgres → wire → SQLite → drizzle, in Node with sql.js.
+"""Values survive Postgres → wire → SQLite → drizzle, in Node with sql.js; local writes reach the outbox.
 
 The server's side of the wire is written here in SQL, one expression per
 codec, as docs/codegen.md describes it; the client's side is the generated
@@ -134,3 +134,4 @@ def test_edge_values_round_trip_through_the_wire(
     assert report["mismatches"] == [], json.dumps(report["mismatches"], indent=1)
     assert report["outboxAfterPull"] == 0
     assert report["compared"] > 150
+    assert report["outbox"] == [["patch", '{"id":1}', '{"small":7}']]

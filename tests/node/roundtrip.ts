@@ -3,7 +3,7 @@
 // the wire rows are applied to SQLite (sql.js) the way a pull applies them, read back through
 // drizzle, and compared. Prints a JSON report on stdout.
 import { readFileSync } from "node:fs";
-import { getTableColumns, type Table } from "drizzle-orm";
+import { eq, getTableColumns, type Table } from "drizzle-orm";
 import { drizzle as drizzlePg } from "drizzle-orm/node-postgres";
 import { drizzle as drizzleSqlJs } from "drizzle-orm/sql-js";
 import pg from "pg";
@@ -77,4 +77,9 @@ for (const key of Object.keys(wire)) {
   });
 }
 await client.end();
-console.log(JSON.stringify({ compared, mismatches, outboxAfterPull }));
+
+// A local write through drizzle lands in the outbox with exactly the column it changed.
+const [first] = liteDb.select().from(liteSchema.numbers).orderBy(liteSchema.numbers.id).all();
+liteDb.update(liteSchema.numbers).set({ small: 7, dbl: first.dbl }).where(eq(liteSchema.numbers.id, first.id)).run();
+const outbox = sqlite.exec('SELECT "op", "pk", "values" FROM "_sync_outbox"')[0].values;
+console.log(JSON.stringify({ compared, mismatches, outboxAfterPull, outbox }));
