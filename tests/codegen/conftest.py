@@ -28,14 +28,8 @@ EXAMPLE_OUTPUT = Path("web/src/db/generated")
 def fixture_url(db_url: str) -> str:
     """A database holding the broad fixture schema, DrizzleSync not installed."""
     with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
-        conn.execute(FIXTURE_SQL.read_text(encoding="utf-8"))  # type: ignore[arg-type]
+        conn.execute(FIXTURE_SQL.read_text(encoding="utf-8"))
     return db_url
-
-
-@pytest.fixture
-def connect(fixture_url: str) -> Iterator[psycopg.Connection[object]]:
-    with psycopg.connect(libpq_url(fixture_url), autocommit=True) as conn:
-        yield conn  # type: ignore[misc]
 
 
 @pytest.fixture

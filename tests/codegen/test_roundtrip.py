@@ -12,6 +12,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -79,7 +80,7 @@ def wire_sql(column: ColumnPlan) -> sql.Composable:
     return sql.SQL("to_jsonb({})").format(ref)
 
 
-def wire_rows(conn: psycopg.Connection[object], table: TablePlan) -> list[object]:
+def wire_rows(conn: psycopg.Connection[Any], table: TablePlan) -> list[object]:
     pairs = sql.SQL(", ").join(
         sql.SQL("{}, {}").format(sql.Literal(c.column.name), wire_sql(c)) for c in table.columns
     )
@@ -93,10 +94,10 @@ def test_edge_values_round_trip_through_the_wire(
     fixture_url: str, tmp_path: Path, node_modules: Path
 ) -> None:
     with psycopg.connect(libpq_url(fixture_url), autocommit=True) as conn:
-        conn.execute(EDGE_ROWS)  # type: ignore[arg-type]
+        conn.execute(EDGE_ROWS)
         plan = fixture_plan(fixture_url)
         tables = [t for t in plan.synced if t.table.name in TABLES and t.table.schema == "public"]
-        wire = {t.variable: wire_rows(conn, t) for t in tables}  # type: ignore[arg-type]
+        wire = {t.variable: wire_rows(conn, t) for t in tables}
     skip = [f"{t.variable}.{c.key}" for t in tables for c in t.columns if not c.mapping.same_type]
     generate_into(fixture_url, tmp_path / "gen")
     shutil.copy(NODE_DIR / "roundtrip.ts", tmp_path)
