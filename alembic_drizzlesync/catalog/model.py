@@ -88,6 +88,8 @@ class IndexPart:
     column: str | None
     descending: bool = False
     nulls_first: bool = False
+    opclass: str | None = None
+    """The operator class, when it is not the type's default (`text_pattern_ops`)."""
 
 
 @dataclass(frozen=True)

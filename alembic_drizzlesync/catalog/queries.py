@@ -95,7 +95,11 @@ SELECT i.indrelid AS table_oid, ic.relname AS name, i.indisunique AS unique, am.
              LEFT JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[k - 1]
              ORDER BY k) AS columns,
        ARRAY(SELECT i.indoption[k - 1]::int FROM generate_series(1, i.indnkeyatts) AS k
-             ORDER BY k) AS options
+             ORDER BY k) AS options,
+       ARRAY(SELECT CASE WHEN NOT opc.opcdefault THEN opc.opcname::text END
+             FROM generate_series(1, i.indnkeyatts) AS k
+             JOIN pg_opclass AS opc ON opc.oid = i.indclass[k - 1]
+             ORDER BY k) AS opclasses
 FROM pg_index AS i
 JOIN pg_class AS ic ON ic.oid = i.indexrelid
 JOIN pg_am AS am ON am.oid = ic.relam

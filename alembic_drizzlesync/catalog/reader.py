@@ -219,11 +219,12 @@ def _foreign_key(row: Row) -> ForeignKey:
 
 
 def _index(row: Row) -> Index:
+    keys = zip(row["expressions"], row["columns"], row["options"], row["opclasses"], strict=True)
     parts = tuple(
         IndexPart(
-            expression=expression, column=column, descending=bool(option & 1), nulls_first=bool(option & 2)
+            expression, column, descending=bool(option & 1), nulls_first=bool(option & 2), opclass=opclass
         )
-        for expression, column, option in zip(row["expressions"], row["columns"], row["options"], strict=True)
+        for expression, column, option, opclass in keys
     )
     return Index(row["name"], row["unique"], row["method"], parts, row["predicate"])
 

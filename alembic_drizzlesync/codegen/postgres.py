@@ -139,6 +139,8 @@ class PostgresSchemaGenerator(TsModule):
 
     def render_index_part(self, table: TablePlan, part: IndexPart) -> str:
         text = column_ref("table", table.column(part.column)) if part.column else self.sql(part.expression)
+        if part.opclass:
+            text += f".op({ts_string(part.opclass)})"
         if part.descending:
             text += ".desc()"
         if part.nulls_first != part.descending:

@@ -133,8 +133,10 @@ CREATE TABLE "class" (
     "123abc" text,
     "camelCase" text,
     camel_case text,
-    "_" text
+    "_" text,
+    "__proto__" text
 );
+CREATE TABLE "__proto__" (id integer PRIMARY KEY);
 CREATE TABLE "integer" ("pgTable" integer PRIMARY KEY, "sql" text);
 CREATE TABLE "Mixed Case Table" (id integer PRIMARY KEY, "Name" text);
 CREATE TABLE "Sales Data".users (id integer PRIMARY KEY, region text);
@@ -161,6 +163,7 @@ ALTER TABLE orgs ADD CONSTRAINT orgs_owner_fkey FOREIGN KEY (owner_membership) R
 CREATE INDEX memberships_since_idx ON memberships (since DESC NULLS LAST);
 CREATE UNIQUE INDEX orgs_lower_name_idx ON orgs (lower(name)) WHERE slug <> '';
 CREATE INDEX misc_doc_idx ON misc USING gin (doc);
+CREATE INDEX orgs_slug_pattern_idx ON orgs (slug text_pattern_ops DESC NULLS LAST);
 
 CREATE TABLE composite_refs (
     id integer PRIMARY KEY,

@@ -201,6 +201,13 @@ export const mixedCaseTable = pgTable(
   },
 );
 
+export const proto = pgTable(
+  "__proto__",
+  {
+    id: integer().primaryKey(),
+  },
+);
+
 export const arrays = pgTable(
   "arrays",
   {
@@ -249,6 +256,7 @@ export const class_ = pgTable(
     camelCase: text(),
     camelCase2: text("camel_case"),
     _2: text("_"),
+    proto: text("__proto__"),
   },
 );
 
@@ -390,6 +398,7 @@ export const orgs = pgTable(
     }),
     unique("orgs_slug_key").on(table.slug),
     uniqueIndex("orgs_lower_name_idx").on(sql`lower(name)`).where(sql`slug <> ''::text`),
+    index("orgs_slug_pattern_idx").on(table.slug.op("text_pattern_ops").desc().nullsLast()),
     check("orgs_name_check", sql`length(name) > 0`),
   ],
 );

@@ -201,6 +201,13 @@ export const Mixed_Case_Table = pgTable(
   },
 );
 
+export const __proto__2 = pgTable(
+  "__proto__",
+  {
+    id: integer().primaryKey(),
+  },
+);
+
 export const arrays = pgTable(
   "arrays",
   {
@@ -249,6 +256,7 @@ export const class_ = pgTable(
     camelCase: text(),
     camel_case: text(),
     _2: text("_"),
+    __proto__2: text("__proto__"),
   },
 );
 
@@ -390,6 +398,7 @@ export const orgs = pgTable(
     }),
     unique("orgs_slug_key").on(table.slug),
     uniqueIndex("orgs_lower_name_idx").on(sql`lower(name)`).where(sql`slug <> ''::text`),
+    index("orgs_slug_pattern_idx").on(table.slug.op("text_pattern_ops").desc().nullsLast()),
     check("orgs_name_check", sql`length(name) > 0`),
   ],
 );

@@ -44,6 +44,14 @@ export const Mixed_Case_Table = sqliteTable(
   },
 );
 
+/** Postgres public.__proto__ */
+export const __proto__2 = sqliteTable(
+  "__proto__",
+  {
+    id: integer().primaryKey(),
+  },
+);
+
 /** Postgres public.arrays */
 export const arrays = sqliteTable(
   "arrays",
@@ -87,6 +95,7 @@ export const class_ = sqliteTable(
     camelCase: text(),
     camel_case: text(),
     _2: text("_"),
+    __proto__2: text("__proto__"),
   },
 );
 
@@ -210,6 +219,7 @@ export const orgs = sqliteTable(
   },
   (table) => [
     index("orgs_slug_key").on(table.slug),
+    index("orgs_slug_pattern_idx").on(table.slug),
   ],
 );
 

@@ -88,7 +88,7 @@ export interface TableMeta {
 export const schemaVersion = 1;
 
 /** A digest of the synced shape, to tell two builds of one version apart. */
-export const schemaHash = "9233a9609aa249e2";
+export const schemaHash = "a6eee92b19b1b055";
 
 export const syncTables = {
   Sales_Data_users: {
@@ -121,6 +121,15 @@ export const syncTables = {
     columns: [
       { name: "id", key: "id", column: "id", codec: "int", nullable: false, pushed: true },
       { name: "Name", key: "Name", column: "Name", codec: "text", nullable: true, pushed: true },
+    ],
+  },
+  __proto__2: {
+    name: "public.__proto__",
+    sqliteTable: "__proto__",
+    primaryKey: ["id"],
+    scope: null,
+    columns: [
+      { name: "id", key: "id", column: "id", codec: "int", nullable: false, pushed: true },
     ],
   },
   arrays: {
@@ -169,6 +178,7 @@ export const syncTables = {
       { name: "camelCase", key: "camelCase", column: "camelCase", codec: "text", nullable: true, pushed: true },
       { name: "camel_case", key: "camel_case", column: "camel_case", codec: "text", nullable: true, pushed: true },
       { name: "_", key: "_2", column: "_", codec: "text", nullable: true, pushed: true },
+      { name: "__proto__", key: "__proto__2", column: "__proto__", codec: "text", nullable: true, pushed: true },
     ],
   },
   composite_refs: {

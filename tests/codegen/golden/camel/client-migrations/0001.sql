@@ -181,6 +181,42 @@ BEGIN
   FROM "_sync_state";
 END;
 
+CREATE TABLE "__proto__" (
+  "id" INTEGER NOT NULL,
+  PRIMARY KEY ("id")
+) STRICT;
+
+CREATE TRIGGER "__proto___outbox_insert" AFTER INSERT ON "__proto__"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'public.__proto__', 'put', json_object('id', NEW."id"),
+    json_object('id', NEW."id")
+  FROM "_sync_state";
+END;
+
+CREATE TRIGGER "__proto___outbox_delete" AFTER DELETE ON "__proto__"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'public.__proto__', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+END;
+
+CREATE TRIGGER "__proto___outbox_rekey" AFTER UPDATE ON "__proto__"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'public.__proto__', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'public.__proto__', 'put', json_object('id', NEW."id"),
+    json_object('id', NEW."id")
+  FROM "_sync_state";
+END;
+
 CREATE TABLE "arrays" (
   "id" INTEGER NOT NULL,
   "ints" TEXT,
@@ -326,6 +362,7 @@ CREATE TABLE "class" (
   "camelCase" TEXT,
   "camel_case" TEXT,
   "_" TEXT,
+  "__proto__" TEXT,
   PRIMARY KEY ("default")
 ) STRICT;
 
@@ -344,7 +381,8 @@ BEGIN
       '123abc', NEW."123abc",
       'camelCase', NEW."camelCase",
       'camel_case', NEW."camel_case",
-      '_', NEW."_"
+      '_', NEW."_",
+      '__proto__', NEW."__proto__"
     )
   FROM "_sync_state";
 END;
@@ -360,7 +398,7 @@ END;
 
 CREATE TRIGGER "class_outbox_update" AFTER UPDATE ON "class"
 WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."default" IS OLD."default"
-  AND (NEW."function" IS NOT OLD."function" OR NEW."user name" IS NOT OLD."user name" OR NEW."it's" IS NOT OLD."it's" OR NEW."say ""hi""" IS NOT OLD."say ""hi""" OR NEW."größe" IS NOT OLD."größe" OR NEW."123abc" IS NOT OLD."123abc" OR NEW."camelCase" IS NOT OLD."camelCase" OR NEW."camel_case" IS NOT OLD."camel_case" OR NEW."_" IS NOT OLD."_")
+  AND (NEW."function" IS NOT OLD."function" OR NEW."user name" IS NOT OLD."user name" OR NEW."it's" IS NOT OLD."it's" OR NEW."say ""hi""" IS NOT OLD."say ""hi""" OR NEW."größe" IS NOT OLD."größe" OR NEW."123abc" IS NOT OLD."123abc" OR NEW."camelCase" IS NOT OLD."camelCase" OR NEW."camel_case" IS NOT OLD."camel_case" OR NEW."_" IS NOT OLD."_" OR NEW."__proto__" IS NOT OLD."__proto__")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
   SELECT "tx", 'public.class', 'patch', json_object('default', NEW."default"),
@@ -373,7 +411,8 @@ BEGIN
       UNION ALL SELECT '123abc' AS "column", NEW."123abc" AS "value" WHERE NEW."123abc" IS NOT OLD."123abc"
       UNION ALL SELECT 'camelCase' AS "column", NEW."camelCase" AS "value" WHERE NEW."camelCase" IS NOT OLD."camelCase"
       UNION ALL SELECT 'camel_case' AS "column", NEW."camel_case" AS "value" WHERE NEW."camel_case" IS NOT OLD."camel_case"
-      UNION ALL SELECT '_' AS "column", NEW."_" AS "value" WHERE NEW."_" IS NOT OLD."_"))
+      UNION ALL SELECT '_' AS "column", NEW."_" AS "value" WHERE NEW."_" IS NOT OLD."_"
+      UNION ALL SELECT '__proto__' AS "column", NEW."__proto__" AS "value" WHERE NEW."__proto__" IS NOT OLD."__proto__"))
   FROM "_sync_state";
 END;
 
@@ -396,7 +435,8 @@ BEGIN
       '123abc', NEW."123abc",
       'camelCase', NEW."camelCase",
       'camel_case', NEW."camel_case",
-      '_', NEW."_"
+      '_', NEW."_",
+      '__proto__', NEW."__proto__"
     )
   FROM "_sync_state";
 END;
@@ -901,6 +941,8 @@ CREATE TABLE "orgs" (
 ) STRICT;
 
 CREATE INDEX "orgs_slug_key" ON "orgs" ("slug");
+
+CREATE INDEX "orgs_slug_pattern_idx" ON "orgs" ("slug");
 
 CREATE TRIGGER "orgs_outbox_insert" AFTER INSERT ON "orgs"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
