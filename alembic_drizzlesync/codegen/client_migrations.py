@@ -80,7 +80,7 @@ def table_shape(table: TablePlan) -> TableShape:
     sqlite_name = {c.column.name: c.sqlite_name for c in table.columns}
     return TableShape(
         name=table.sqlite_name,
-        source=table.qualified_name,
+        source=table.wire_name,
         columns=tuple(
             ColumnShape(
                 name=c.sqlite_name,

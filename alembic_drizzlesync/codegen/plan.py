@@ -71,6 +71,14 @@ class TablePlan:
     def qualified_name(self) -> str:
         return f"{self.table.schema}.{self.table.name}"
 
+    @property
+    def wire_name(self) -> str:
+        """The table's name in pushes, pulls and the outbox: bare in `public`, qualified elsewhere.
+
+        It is the sync processor's `wire_name()`, so both ends spell a table alike.
+        """
+        return self.table.name if self.table.schema == "public" else self.qualified_name
+
     def column(self, name: str) -> ColumnPlan:
         return next(c for c in self.columns if c.column.name == name)
 

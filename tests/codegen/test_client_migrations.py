@@ -44,20 +44,20 @@ def test_outbox_records_puts_changed_columns_and_deletes(fixture_url: str, tmp_p
     db.execute("DELETE FROM orgs WHERE id = 2")
     assert outbox(db) == [
         (
-            "public.orgs",
+            "orgs",
             "put",
             {"id": 1},
             {"id": 1, "owner_membership": None, "name": "Acme", "slug": "acme"},
         ),
-        ("public.orgs", "patch", {"id": 1}, {"name": "Acme Inc"}),
-        ("public.orgs", "delete", {"id": 1}, None),
+        ("orgs", "patch", {"id": 1}, {"name": "Acme Inc"}),
+        ("orgs", "delete", {"id": 1}, None),
         (
-            "public.orgs",
+            "orgs",
             "put",
             {"id": 2},
             {"id": 2, "owner_membership": None, "name": "Acme Inc", "slug": "acme"},
         ),
-        ("public.orgs", "delete", {"id": 2}, None),
+        ("orgs", "delete", {"id": 2}, None),
     ]
 
 
@@ -93,8 +93,8 @@ def test_a_new_schema_version_keeps_pending_outbox_rows(fixture_url: str, tmp_pa
     db.execute("UPDATE orgs SET motto = 'later' WHERE id = 1")
     db.execute("INSERT INTO notes VALUES (1, 'hi')")
     assert outbox(db)[-2:] == [
-        ("public.orgs", "patch", {"id": 1}, {"motto": "later"}),
-        ("public.notes", "put", {"id": 1}, {"id": 1, "body": "hi"}),
+        ("orgs", "patch", {"id": 1}, {"motto": "later"}),
+        ("notes", "put", {"id": 1}, {"id": 1, "body": "hi"}),
     ]
     fresh = sqlite3.connect(":memory:", isolation_level=None)
     assert migrate(fresh, tmp_path) == 2

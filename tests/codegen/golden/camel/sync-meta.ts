@@ -75,7 +75,7 @@ export interface ColumnMeta {
 }
 
 export interface TableMeta {
-  /** The Postgres table as `schema.table`: the name used on the wire and in the outbox. */
+  /** The name on the wire and in the outbox: the Postgres table, qualified outside `public`. */
   readonly name: string;
   readonly sqliteTable: string;
   readonly primaryKey: readonly string[];
@@ -88,7 +88,7 @@ export interface TableMeta {
 export const schemaVersion = 1;
 
 /** A digest of the synced shape, to tell two builds of one version apart. */
-export const schemaHash = "a6eee92b19b1b055";
+export const schemaHash = "1b81a42d89dcacc6";
 
 export const syncTables = {
   salesDataUsers: {
@@ -114,7 +114,7 @@ export const syncTables = {
     ],
   },
   mixedCaseTable: {
-    name: "public.Mixed Case Table",
+    name: "Mixed Case Table",
     sqliteTable: "Mixed Case Table",
     primaryKey: ["id"],
     scope: null,
@@ -124,7 +124,7 @@ export const syncTables = {
     ],
   },
   proto: {
-    name: "public.__proto__",
+    name: "__proto__",
     sqliteTable: "__proto__",
     primaryKey: ["id"],
     scope: null,
@@ -133,7 +133,7 @@ export const syncTables = {
     ],
   },
   arrays: {
-    name: "public.arrays",
+    name: "arrays",
     sqliteTable: "arrays",
     primaryKey: ["id"],
     scope: null,
@@ -154,7 +154,7 @@ export const syncTables = {
     ],
   },
   authUsers2: {
-    name: "public.auth_users",
+    name: "auth_users",
     sqliteTable: "auth_users2",
     primaryKey: ["id"],
     scope: null,
@@ -163,7 +163,7 @@ export const syncTables = {
     ],
   },
   class_: {
-    name: "public.class",
+    name: "class",
     sqliteTable: "class",
     primaryKey: ["default"],
     scope: null,
@@ -182,7 +182,7 @@ export const syncTables = {
     ],
   },
   compositeRefs: {
-    name: "public.composite_refs",
+    name: "composite_refs",
     sqliteTable: "composite_refs",
     primaryKey: ["id"],
     scope: null,
@@ -193,7 +193,7 @@ export const syncTables = {
     ],
   },
   events: {
-    name: "public.events",
+    name: "events",
     sqliteTable: "events",
     primaryKey: ["id", "at"],
     scope: null,
@@ -204,7 +204,7 @@ export const syncTables = {
     ],
   },
   integer2: {
-    name: "public.integer",
+    name: "integer",
     sqliteTable: "integer",
     primaryKey: ["pgTable"],
     scope: null,
@@ -214,7 +214,7 @@ export const syncTables = {
     ],
   },
   memberships: {
-    name: "public.memberships",
+    name: "memberships",
     sqliteTable: "memberships",
     primaryKey: ["org_id", "user_id"],
     scope: null,
@@ -226,7 +226,7 @@ export const syncTables = {
     ],
   },
   misc: {
-    name: "public.misc",
+    name: "misc",
     sqliteTable: "misc",
     primaryKey: ["id"],
     scope: null,
@@ -263,7 +263,7 @@ export const syncTables = {
     ],
   },
   numbers: {
-    name: "public.numbers",
+    name: "numbers",
     sqliteTable: "numbers",
     primaryKey: ["id"],
     scope: null,
@@ -285,7 +285,7 @@ export const syncTables = {
     ],
   },
   orgs: {
-    name: "public.orgs",
+    name: "orgs",
     sqliteTable: "orgs",
     primaryKey: ["id"],
     scope: null,
@@ -297,7 +297,7 @@ export const syncTables = {
     ],
   },
   texts: {
-    name: "public.texts",
+    name: "texts",
     sqliteTable: "texts",
     primaryKey: ["id"],
     scope: null,
@@ -319,7 +319,7 @@ export const syncTables = {
     ],
   },
   times: {
-    name: "public.times",
+    name: "times",
     sqliteTable: "times",
     primaryKey: ["id"],
     scope: null,
@@ -338,7 +338,7 @@ export const syncTables = {
     ],
   },
   users: {
-    name: "public.users",
+    name: "users",
     sqliteTable: "users",
     primaryKey: ["id"],
     scope: null,

@@ -75,7 +75,7 @@ export interface ColumnMeta {
 }
 
 export interface TableMeta {
-  /** The Postgres table as `schema.table`: the name used on the wire and in the outbox. */
+  /** The name on the wire and in the outbox: the Postgres table, qualified outside `public`. */
   readonly name: string;
   readonly sqliteTable: string;
   readonly primaryKey: readonly string[];
@@ -88,11 +88,11 @@ export interface TableMeta {
 export const schemaVersion = 1;
 
 /** A digest of the synced shape, to tell two builds of one version apart. */
-export const schemaHash = "80ec2197dc873d30";
+export const schemaHash = "4bfc640f4d8567e9";
 
 export const syncTables = {
   memberships: {
-    name: "public.memberships",
+    name: "memberships",
     sqliteTable: "memberships",
     primaryKey: ["user_id", "team_id"],
     scope: "'team:' || team_id",
@@ -103,7 +103,7 @@ export const syncTables = {
     ],
   },
   projects: {
-    name: "public.projects",
+    name: "projects",
     sqliteTable: "projects",
     primaryKey: ["id"],
     scope: "'team:' || team_id",
@@ -114,7 +114,7 @@ export const syncTables = {
     ],
   },
   teams: {
-    name: "public.teams",
+    name: "teams",
     sqliteTable: "teams",
     primaryKey: ["id"],
     scope: "'team:' || id",
@@ -124,7 +124,7 @@ export const syncTables = {
     ],
   },
   todos: {
-    name: "public.todos",
+    name: "todos",
     sqliteTable: "todos",
     primaryKey: ["id"],
     scope: "'team:' || team_id",
