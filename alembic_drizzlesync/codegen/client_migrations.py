@@ -37,6 +37,8 @@ def literal(value: str) -> str:
 @dataclass(frozen=True)
 class ColumnShape:
     name: str
+    wire_name: str
+    """The Postgres column: outbox keys use it, so only values need converting for the wire."""
     storage: str
     not_null: bool
     default: str | None
@@ -84,6 +86,7 @@ def table_shape(table: TablePlan) -> TableShape:
         columns=tuple(
             ColumnShape(
                 name=c.sqlite_name,
+                wire_name=c.column.name,
                 storage=STORAGE[c.mapping.sqlite.function],
                 not_null=not c.column.nullable,
                 default=_sqlite_default(c),
@@ -159,7 +162,7 @@ def _value(column: ColumnShape, row: str) -> str:
 
 def _json_object(columns: tuple[ColumnShape, ...], row: str, indent: str = "    ") -> str:
     """`json_object('a', NEW."a", …)`, one pair a line when there are more than two."""
-    pairs = [f"{literal(c.name)}, {_value(c, row)}" for c in columns]
+    pairs = [f"{literal(c.wire_name)}, {_value(c, row)}" for c in columns]
     if len(pairs) <= 2:
         return f"json_object({', '.join(pairs)})"
     return "json_object(\n" + ",\n".join(f"{indent}  {pair}" for pair in pairs) + f"\n{indent})"
@@ -203,7 +206,7 @@ def render_triggers(shape: TableShape) -> list[str]:
     if changeable:
         changed = [f"NEW.{quote(c.name)} IS NOT OLD.{quote(c.name)}" for c in changeable]
         pairs = "\n      UNION ALL ".join(
-            f'SELECT {literal(c.name)} AS "column", {_value(c, "NEW")} AS "value" WHERE {test}'
+            f'SELECT {literal(c.wire_name)} AS "column", {_value(c, "NEW")} AS "value" WHERE {test}'
             for c, test in zip(changeable, changed, strict=True)
         )
         patch = f'(SELECT json_group_object("column", "value") FROM (\n      {pairs}))'

@@ -138,7 +138,7 @@ CREATE TABLE "class" (
 );
 CREATE TABLE "__proto__" (id integer PRIMARY KEY);
 CREATE TABLE "integer" ("pgTable" integer PRIMARY KEY, "sql" text);
-CREATE TABLE "Mixed Case Table" (id integer PRIMARY KEY, "Name" text);
+CREATE TABLE "Mixed Case Table" (id integer PRIMARY KEY, "Name" text, name text);
 CREATE TABLE "Sales Data".users (id integer PRIMARY KEY, region text);
 CREATE TABLE auth_users (id integer PRIMARY KEY);
 

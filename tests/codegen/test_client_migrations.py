@@ -106,9 +106,9 @@ def test_a_new_schema_version_keeps_pending_outbox_rows(fixture_url: str, tmp_pa
 def test_a_shape_change_without_a_version_bump_rewrites_the_step_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    shape = cm.TableShape("t", "public.t", (cm.ColumnShape("id", "INTEGER", True, None, True),), ("id",), ())
+    shape = cm.TableShape("t", "t", (cm.ColumnShape("id", "id", "INTEGER", True, None, True),), ("id",), ())
     wider = cm.TableShape(
-        "t", "public.t", (*shape.columns, cm.ColumnShape("x", "TEXT", False, None, True)), ("id",), ()
+        "t", "t", (*shape.columns, cm.ColumnShape("x", "x", "TEXT", False, None, True)), ("id",), ()
     )
     history = cm.record(cm.record([], 1, (shape,)), 2, (shape,))
     assert [v.version for v in history] == [1, 2] and not caplog.records
@@ -141,3 +141,19 @@ def test_index_changes_keep_the_cursor_and_type_changes_are_not_copied(
     assert migrate(db, tmp_path) == 3
     assert db.execute("SELECT id, name, auth_id FROM users").fetchall() == [(1, "Ann", None)]
     assert db.execute("SELECT cursor FROM _sync_state").fetchone() == (None,)
+
+
+def test_outbox_keys_are_postgres_names_when_sqlite_needs_other_ones(
+    fixture_url: str, tmp_path: Path
+) -> None:
+    """SQLite ignores case: "Name" and name cannot both be columns there, but stay apart on the wire."""
+    generate_into(fixture_url, tmp_path)
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    migrate(db, tmp_path)
+    assert [r[1] for r in db.execute('PRAGMA table_info("Mixed Case Table")')] == ["id", "Name", "name2"]
+    db.execute("""INSERT INTO "Mixed Case Table" VALUES (1, 'upper', 'lower')""")
+    db.execute("""UPDATE "Mixed Case Table" SET name2 = 'changed'""")
+    assert outbox(db) == [
+        ("Mixed Case Table", "put", {"id": 1}, {"id": 1, "Name": "upper", "name": "lower"}),
+        ("Mixed Case Table", "patch", {"id": 1}, {"name": "changed"}),
+    ]

@@ -198,6 +198,7 @@ export const mixedCaseTable = pgTable(
   {
     id: integer().primaryKey(),
     name: text("Name"),
+    name2: text("name"),
   },
 );
 

@@ -41,6 +41,7 @@ export const mixedCaseTable = sqliteTable(
   {
     id: integer().primaryKey(),
     name: text("Name"),
+    name2: text(),
   },
 );
 

@@ -88,7 +88,7 @@ export interface TableMeta {
 export const schemaVersion = 1;
 
 /** A digest of the synced shape, to tell two builds of one version apart. */
-export const schemaHash = "1b81a42d89dcacc6";
+export const schemaHash = "9457667e601e83c1";
 
 export const syncTables = {
   salesDataUsers: {
@@ -121,6 +121,7 @@ export const syncTables = {
     columns: [
       { name: "id", key: "id", column: "id", codec: "int", nullable: false, pushed: true },
       { name: "Name", key: "name", column: "Name", codec: "text", nullable: true, pushed: true },
+      { name: "name", key: "name2", column: "name2", codec: "text", nullable: true, pushed: true },
     ],
   },
   proto: {

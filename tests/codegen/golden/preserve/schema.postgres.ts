@@ -198,6 +198,7 @@ export const Mixed_Case_Table = pgTable(
   {
     id: integer().primaryKey(),
     Name: text(),
+    name: text(),
   },
 );
 

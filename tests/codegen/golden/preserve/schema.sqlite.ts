@@ -41,6 +41,7 @@ export const Mixed_Case_Table = sqliteTable(
   {
     id: integer().primaryKey(),
     Name: text(),
+    name: text("name2"),
   },
 );
 

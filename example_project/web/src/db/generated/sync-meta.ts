@@ -88,7 +88,7 @@ export interface TableMeta {
 export const schemaVersion = 1;
 
 /** A digest of the synced shape, to tell two builds of one version apart. */
-export const schemaHash = "4bfc640f4d8567e9";
+export const schemaHash = "83f12152f42fc782";
 
 export const syncTables = {
   memberships: {

@@ -136,6 +136,7 @@ END;
 CREATE TABLE "Mixed Case Table" (
   "id" INTEGER NOT NULL,
   "Name" TEXT,
+  "name2" TEXT,
   PRIMARY KEY ("id")
 ) STRICT;
 
@@ -144,7 +145,11 @@ WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
   SELECT "tx", 'Mixed Case Table', 'put', json_object('id', NEW."id"),
-    json_object('id', NEW."id", 'Name', NEW."Name")
+    json_object(
+      'id', NEW."id",
+      'Name', NEW."Name",
+      'name', NEW."name2"
+    )
   FROM "_sync_state";
 END;
 
@@ -159,12 +164,13 @@ END;
 
 CREATE TRIGGER "Mixed Case Table_outbox_update" AFTER UPDATE ON "Mixed Case Table"
 WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
-  AND (NEW."Name" IS NOT OLD."Name")
+  AND (NEW."Name" IS NOT OLD."Name" OR NEW."name2" IS NOT OLD."name2")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
   SELECT "tx", 'Mixed Case Table', 'patch', json_object('id', NEW."id"),
     (SELECT json_group_object("column", "value") FROM (
-      SELECT 'Name' AS "column", NEW."Name" AS "value" WHERE NEW."Name" IS NOT OLD."Name"))
+      SELECT 'Name' AS "column", NEW."Name" AS "value" WHERE NEW."Name" IS NOT OLD."Name"
+      UNION ALL SELECT 'name' AS "column", NEW."name2" AS "value" WHERE NEW."name2" IS NOT OLD."name2"))
   FROM "_sync_state";
 END;
 
@@ -177,7 +183,11 @@ BEGIN
   FROM "_sync_state";
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
   SELECT "tx", 'Mixed Case Table', 'put', json_object('id', NEW."id"),
-    json_object('id', NEW."id", 'Name', NEW."Name")
+    json_object(
+      'id', NEW."id",
+      'Name', NEW."Name",
+      'name', NEW."name2"
+    )
   FROM "_sync_state";
 END;
 
