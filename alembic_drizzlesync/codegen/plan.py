@@ -27,7 +27,8 @@ RESERVED_NAMES = frozenset(
 )
 """Names the generated modules import, define or use as globals: no table, enum or schema may take them."""
 
-SQLITE_RESERVED = frozenset({"_sync_outbox", "_sync_state"})
+OUTBOX_TABLE, STATE_TABLE = "_sync_outbox", "_sync_state"
+"""The client's own tables (templates/sqlite/sync_tables.sql.j2); no synced table may take their names."""
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ def build_plan(
         )
         for e in catalog.enums
     }
-    sqlite_taken = {name.lower() for name in SQLITE_RESERVED}
+    sqlite_taken = {OUTBOX_TABLE, STATE_TABLE}
     tables: list[TablePlan] = []
     custom: dict[CustomType, str] = {}
     for table in catalog.tables:

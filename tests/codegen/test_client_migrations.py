@@ -9,7 +9,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from alembic_drizzlesync.codegen import client_migrations as cm
+from alembic_drizzlesync.codegen.client.history import record
+from alembic_drizzlesync.codegen.client.shape import ColumnShape, TableShape
 from alembic_drizzlesync.localdb import libpq_url
 
 from .conftest import generate_into
@@ -106,17 +107,17 @@ def test_a_new_schema_version_keeps_pending_outbox_rows(fixture_url: str, tmp_pa
 def test_a_shape_change_without_a_version_bump_rewrites_the_step_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    shape = cm.TableShape("t", "t", (cm.ColumnShape("id", "id", "INTEGER", True, None, True),), ("id",), ())
-    wider = cm.TableShape(
-        "t", "t", (*shape.columns, cm.ColumnShape("x", "x", "TEXT", False, None, True)), ("id",), ()
+    shape = TableShape("t", "t", (ColumnShape("id", "id", "INTEGER", True, None, True),), ("id",), ())
+    wider = TableShape(
+        "t", "t", (*shape.columns, ColumnShape("x", "x", "TEXT", False, None, True)), ("id",), ()
     )
-    history = cm.record(cm.record([], 1, (shape,)), 2, (shape,))
+    history = record(record([], 1, (shape,)), 2, (shape,))
     assert [v.version for v in history] == [1, 2] and not caplog.records
-    history = cm.record(history, 2, (wider,))
+    history = record(history, 2, (wider,))
     assert [v.version for v in history] == [1, 2] and history[-1].tables == (wider,)
     assert "schema version is still 2" in caplog.text
-    assert [v.version for v in cm.record(history, 1, (shape,))] == [1]
-    assert [v.version for v in cm.record(history, None, (shape,))] == [1, 2, 3]
+    assert [v.version for v in record(history, 1, (shape,))] == [1]
+    assert [v.version for v in record(history, None, (shape,))] == [1, 2, 3]
 
 
 def test_index_changes_keep_the_cursor_and_type_changes_are_not_copied(
