@@ -183,7 +183,7 @@ def map_column(column: Column, timestamp_mode: str) -> Mapping:
     """The builders, TypeScript type and codec of `column`.
 
     Arrays are JSON on SQLite. Their elements must then be JSON values, so
-    timestamp arrays use string mode on both sides, and bytea arrays (base64
+    timestamp arrays use string mode on both sides, and bytea arrays (hex
     strings in JSON) are the one array that differs in type.
     """
     type_ = column.type
