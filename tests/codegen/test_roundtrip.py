@@ -9,8 +9,6 @@ the schemas (the lossy ones) are left out of the comparison.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,7 @@ from psycopg import sql
 from alembic_drizzlesync.codegen.plan import ColumnPlan, TablePlan
 from alembic_drizzlesync.localdb import libpq_url
 
-from .conftest import NODE_DIR, fixture_plan, generate_into, tsc
+from .conftest import fixture_plan, generate_into, run_script
 
 EDGE_ROWS = """
 INSERT INTO numbers (small, "int", big, "real", dbl, num, price, cash, pos)
@@ -98,38 +96,11 @@ def test_edge_values_round_trip_through_the_wire(
         wire = {t.variable: wire_rows(conn, t) for t in tables}
     skip = [f"{t.variable}.{c.key}" for t in tables for c in t.columns if not c.mapping.same_type]
     generate_into(fixture_url, tmp_path / "gen")
-    shutil.copy(NODE_DIR / "roundtrip.ts", tmp_path)
-    (tmp_path / "node_modules").symlink_to(node_modules)
-    (tmp_path / "package.json").write_text('{"type": "module"}')
-    (tmp_path / "tsconfig.json").write_text(
-        json.dumps(
-            {
-                "compilerOptions": {
-                    "strict": True,
-                    "target": "ES2022",
-                    "module": "NodeNext",
-                    "lib": ["ES2022", "DOM"],
-                    "skipLibCheck": True,
-                    "outDir": "dist",
-                },
-                "files": ["roundtrip.ts"],
-            }
-        )
-    )
-    compiled = tsc(tmp_path, node_modules)
-    assert compiled.returncode == 0, compiled.stdout
     (tmp_path / "wire.json").write_text(json.dumps(wire))
     (tmp_path / "skip.json").write_text(json.dumps(skip))
-    run = subprocess.run(
-        ["node", "dist/roundtrip.js", "wire.json", "skip.json"],
-        cwd=tmp_path,
-        env={"DATABASE_URL": libpq_url(fixture_url), "PATH": "/usr/bin:/bin:/usr/local/bin"},
-        capture_output=True,
-        text=True,
-        check=False,
+    report = run_script(
+        tmp_path, "roundtrip", node_modules, "wire.json", "skip.json", DATABASE_URL=libpq_url(fixture_url)
     )
-    assert run.returncode == 0, run.stderr
-    report = json.loads(run.stdout)
     assert report["mismatches"] == [], json.dumps(report["mismatches"], indent=1)
     assert report["outboxAfterPull"] == 0
     assert report["compared"] > 150
