@@ -52,7 +52,7 @@ WITH RECURSIVE closure(oid) AS (
                                (CASE WHEN t.typcategory = 'A' THEN nullif(t.typelem, 0) END)) AS v(next)
     WHERE v.next IS NOT NULL
 )
-SELECT t.oid, n.nspname AS schema, t.typname AS name, t.typtype AS kind, t.typcategory AS category,
+SELECT t.oid, n.nspname AS schema, t.typname AS name, t.typtype AS kind,
        CASE WHEN t.typcategory = 'A' THEN t.typelem END AS element,
        nullif(t.typbasetype, 0) AS base, t.typtypmod AS base_typmod, t.typndims AS base_dimensions,
        ARRAY(SELECT e.enumlabel::text FROM pg_enum AS e WHERE e.enumtypid = t.oid

@@ -56,7 +56,6 @@ class _TypeRow:
     schema: str
     name: str
     kind: str
-    category: str
     element: int | None
     base: int | None
     base_typmod: int
@@ -72,6 +71,7 @@ class _TypeResolver:
             row["oid"]: _TypeRow(**{**row, "enum_values": tuple(row["enum_values"])}) for row in rows
         }
         self.sql: dict[tuple[int, int], str] = {}
+        """`format_type()` of each (base type, typmod) in use, read once they are all known."""
 
     def base_of(self, oid: int, typmod: int, dimensions: int) -> tuple[_TypeRow, int, int, str | None]:
         """Follow domains and arrays down to the element type; returns (type, typmod, dims, domain)."""
