@@ -74,7 +74,7 @@ export interface ColumnMeta {
   readonly column: string;
   readonly codec: WireCodec;
   readonly nullable: boolean;
-  /** False for generated columns: the server computes them and the client never sends them. */
+  /** False for columns the server computes (generated, identity ALWAYS): the client never sends them. */
   readonly pushed: boolean;
 }
 
