@@ -116,6 +116,9 @@ def test_a_shape_change_without_a_version_bump_rewrites_the_step_with_a_warning(
     history = record(history, 2, (wider,))
     assert [v.version for v in history] == [1, 2] and history[-1].tables == (wider,)
     assert "schema version is still 2" in caplog.text
+    indexed = TableShape("t", "t", wider.columns, ("id",), (("t_x_idx", ("x",)),))
+    caplog.clear()
+    assert record(history, 2, (indexed,))[-1].tables == (indexed,) and not caplog.records
     assert [v.version for v in record(history, 1, (shape,))] == [1]
     assert [v.version for v in record(history, None, (shape,))] == [1, 2, 3]
 

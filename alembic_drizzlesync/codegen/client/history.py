@@ -41,7 +41,10 @@ def record(
     The version is the server's when DrizzleSync is installed; otherwise the
     last recorded one, plus one if the shape changed. Versions above it are
     dropped (a downgrade), and a version recorded with another shape is
-    replaced, with a warning: clients already at it will not migrate again.
+    replaced. That deserves a warning when the tables or their columns
+    changed, since clients already at that version will not migrate again;
+    not when only indexes did, which autogenerate does not bump the version
+    for and which change no data.
     """
     digest = shape_hash(tables)
     last = history[-1] if history else None
@@ -49,13 +52,17 @@ def record(
         server_version = 1 if last is None else last.version + (last.hash != digest)
     kept = [v for v in history if v.version < server_version]
     replaced = next((v for v in history if v.version == server_version and v.hash != digest), None)
-    if replaced is not None:
+    if replaced is not None and _without_indexes(replaced.tables) != _without_indexes(tables):
         log.warning(
             "the synced shape changed but the schema version is still %d: installed clients will not "
             "migrate; bump it with op.bump_sync_schema_version()",
             server_version,
         )
     return [*kept, Version(server_version, digest, tables)]
+
+
+def _without_indexes(tables: tuple[TableShape, ...]) -> list[tuple[object, ...]]:
+    return [(t.name, t.source, t.columns, t.primary_key) for t in tables]
 
 
 def migration_steps(history: list[Version]) -> list[tuple[int, list[str]]]:
