@@ -10,7 +10,7 @@ import logging
 from collections.abc import Mapping as MappingOf
 from dataclasses import dataclass
 
-from ..catalog.model import Catalog, Column, Table
+from ..catalog.model import Catalog, Column, Sequence, Table, View
 from .defaults import Default, read_default
 from .naming import TABLE_MEMBERS, camel_case, find_free_name, identifier
 from .typemap import CustomType, Mapping, map_column
@@ -20,9 +20,9 @@ log = logging.getLogger(__name__)
 RESERVED_NAMES = frozenset(
     """
     bigint bigserial boolean bytes char check cidr customType date doublePrecision foreignKey index inet
-    integer interval json jsonb line macaddr macaddr8 numeric pgEnum pgSchema pgTable PgTableExtraConfigValue
-    point primaryKey real serial smallint smallserial sql sqliteTable text time timestamp unique uniqueIndex
-    uuid varchar crypto Date Uint8Array __proto__
+    integer interval json jsonb line macaddr macaddr8 numeric pgEnum pgMaterializedView pgSchema pgSequence
+    pgTable PgTableExtraConfigValue pgView point primaryKey real serial smallint smallserial sql sqliteTable
+    text time timestamp unique uniqueIndex uuid varchar crypto Date Uint8Array __proto__
     """.split()
 )
 """Names the generated modules import, define or use as globals: no table, enum or schema may take them."""
@@ -85,8 +85,18 @@ class TablePlan:
 
 
 @dataclass(frozen=True)
+class ViewPlan:
+    view: View
+    variable: str
+    columns: tuple[ColumnPlan, ...]
+
+
+@dataclass(frozen=True)
 class Plan:
     tables: tuple[TablePlan, ...]
+    views: tuple[ViewPlan, ...]
+    sequences: MappingOf[Sequence, str]
+    """Each sequence of its own → its `pgSequence` constant."""
     schemas: MappingOf[str, str]
     """Non-default schema name → the `pgSchema` constant."""
     enums: MappingOf[tuple[str, str], str]
@@ -132,20 +142,38 @@ def build_plan(
             is_synced = False
         variable = find_free_name(identifier(flat if naming == "preserve" else camel_case(flat)), taken)
         sqlite_name = _sqlite_name(flat, sqlite_taken) if is_synced else flat
-        columns = _columns(table, naming, timestamp_mode)
+        columns = _columns(table.columns, naming, timestamp_mode)
         indexes = _sqlite_indexes(table, columns, sqlite_taken, default) if is_synced else ()
-        for column in columns:
-            builder = column.mapping.pg
-            if builder.custom is not None:
-                custom.setdefault(builder.custom, builder.function)
+        _collect_custom_types(columns, custom)
         tables.append(
             TablePlan(table, variable, sqlite_name, columns, is_synced, synced.get(table.key), indexes)
         )
+    views = []
+    for view in catalog.views:
+        flat = _flat(view.schema, view.name, default)
+        variable = find_free_name(identifier(flat if naming == "preserve" else camel_case(flat)), taken)
+        columns = _columns(view.columns, naming, timestamp_mode)
+        _collect_custom_types(columns, custom)
+        views.append(ViewPlan(view, variable, columns))
+    sequences = {
+        sequence: find_free_name(
+            identifier(camel_case(_flat(sequence.schema, sequence.name, default))), taken
+        )
+        for sequence in catalog.sequences
+    }
     custom_vars = {
         c: find_free_name(identifier(camel_case(name)), taken)
         for c, name in sorted(custom.items(), key=lambda item: item[0].sql)
     }
-    return Plan(tuple(tables), schema_vars, enum_vars, custom_vars, default, catalog)
+    return Plan(tuple(tables), tuple(views), sequences, schema_vars, enum_vars, custom_vars, default, catalog)
+
+
+def _collect_custom_types(columns: tuple[ColumnPlan, ...], custom: dict[CustomType, str]) -> None:
+    """Note the custom types `columns` need, each under the name of the first type that needed it."""
+    for column in columns:
+        builder = column.mapping.pg
+        if builder.custom is not None:
+            custom.setdefault(builder.custom, builder.function)
 
 
 def _sqlite_name(flat: str, taken: set[str]) -> str:
@@ -169,11 +197,11 @@ def _sqlite_indexes(
     )
 
 
-def _columns(table: Table, naming: str, timestamp_mode: str) -> tuple[ColumnPlan, ...]:
+def _columns(columns: tuple[Column, ...], naming: str, timestamp_mode: str) -> tuple[ColumnPlan, ...]:
     keys = set(TABLE_MEMBERS)
     sqlite_names: set[str] = set()
     plans = []
-    for column in table.columns:
+    for column in columns:
         mapping = map_column(column, timestamp_mode)
         key = find_free_name(camel_case(column.name) if naming == "camel" else column.name, keys, reserved=())
         sqlite_name = find_free_name(column.name, sqlite_names, reserved=(), fold=str.lower)

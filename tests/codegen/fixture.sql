@@ -183,3 +183,11 @@ CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO (
 
 -- Kept on the Postgres side only: no primary key.
 CREATE TABLE audit_log (at timestamptz NOT NULL DEFAULT now(), message text);
+
+-- Views and sequences of their own (not synced; generated on the Postgres side).
+CREATE SEQUENCE invoice_number START WITH 1000 INCREMENT BY 10;
+CREATE SEQUENCE auth.ticket AS smallint MAXVALUE 9999 CYCLE;
+CREATE VIEW active_texts AS SELECT id, t AS "text `quoted` ${x}", m, moods, x FROM texts WHERE m <> 'sad';
+COMMENT ON VIEW active_texts IS 'Texts that are not sad';
+CREATE MATERIALIZED VIEW auth.member_count AS
+    SELECT role, count(*) AS members, max(created_at) AS last_joined FROM auth.users GROUP BY role;
