@@ -19,12 +19,13 @@ from ..sqlscripts import render
 from .client.history import migration_steps, read_history, record, render_history
 from .client.shape import shapes_of
 from .meta import render_sync_meta
+from .output import STEP_DIRECTORY
 from .plan import build_plan
 from .postgres import PostgresSchemaGenerator
 from .sqlite import SqliteSchemaGenerator
 from .tsmodule import HEADER, template_body
 
-HISTORY = "client-migrations/history.json"
+HISTORY = f"{STEP_DIRECTORY}/history.json"
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def generate(conn: psycopg.Connection[Any], out: Path, options: Options) -> dict
         HISTORY: render_history(history),
     }
     for version, statements in steps:
-        files[f"client-migrations/{version:04d}.sql"] = render(
+        files[f"{STEP_DIRECTORY}/{version:04d}.sql"] = render(
             "sqlite/step.sql.j2", version=version, statements=statements
         )
     return files
