@@ -35,14 +35,19 @@ class PgType:
 
 
 @dataclass(frozen=True)
-class Identity:
-    always: bool
+class SequenceOptions:
     start: int
     increment: int
     min_value: int
     max_value: int
     cache: int
     cycle: bool
+
+
+@dataclass(frozen=True)
+class Identity:
+    always: bool
+    options: SequenceOptions
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,8 @@ class IndexPart:
     column: str | None
     descending: bool = False
     nulls_first: bool = False
+    opclass: str | None = None
+    """The operator class, when it is not the type's default (`text_pattern_ops`)."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,28 @@ class Table:
 
 
 @dataclass(frozen=True)
+class View:
+    """A view or materialized view: typed columns over a query Postgres keeps the text of."""
+
+    schema: str
+    name: str
+    columns: tuple[Column, ...]
+    definition: str
+    materialized: bool = False
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class Sequence:
+    """A sequence of its own: the ones serial and identity columns own are part of those columns."""
+
+    schema: str
+    name: str
+    type_name: str
+    options: SequenceOptions
+
+
+@dataclass(frozen=True)
 class Enum:
     schema: str
     name: str
@@ -136,8 +165,10 @@ class SyncedTable:
 
 @dataclass(frozen=True)
 class Catalog:
-    """Tables and enums of the introspected schemas, in a stable order."""
+    """Tables, views, sequences and enums of the introspected schemas, in a stable order."""
 
     tables: tuple[Table, ...]
     enums: tuple[Enum, ...]
+    views: tuple[View, ...] = ()
+    sequences: tuple[Sequence, ...] = ()
     default_schema: str = "public"

@@ -10,12 +10,30 @@ WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'
 ORDER BY nspname
 """
 
-TABLES = """
-SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind = 'p' AS partitioned,
-       obj_description(c.oid, 'pg_class') AS comment
+# Tables, views and materialized views; objects an extension created are the extension's business.
+RELATIONS = """
+SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind AS kind,
+       obj_description(c.oid, 'pg_class') AS comment,
+       CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid, true) END AS definition
 FROM pg_class AS c
 JOIN pg_namespace AS n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname = ANY(%(schemas)s)
+WHERE c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition AND n.nspname = ANY(%(schemas)s)
+  AND NOT EXISTS (SELECT 1 FROM pg_depend AS d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY n.nspname, c.relname
+"""
+
+# Sequences no column owns (serial and identity sequences belong to their column).
+SEQUENCES = """
+SELECT n.nspname AS schema, c.relname AS name, t.typname AS type_name,
+       s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle
+FROM pg_sequence AS s
+JOIN pg_class AS c ON c.oid = s.seqrelid
+JOIN pg_namespace AS n ON n.oid = c.relnamespace
+JOIN pg_type AS t ON t.oid = s.seqtypid
+WHERE n.nspname = ANY(%(schemas)s)
+  AND NOT EXISTS (SELECT 1 FROM pg_depend AS d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i', 'e'))
 ORDER BY n.nspname, c.relname
 """
 
@@ -52,7 +70,7 @@ WITH RECURSIVE closure(oid) AS (
                                (CASE WHEN t.typcategory = 'A' THEN nullif(t.typelem, 0) END)) AS v(next)
     WHERE v.next IS NOT NULL
 )
-SELECT t.oid, n.nspname AS schema, t.typname AS name, t.typtype AS kind, t.typcategory AS category,
+SELECT t.oid, n.nspname AS schema, t.typname AS name, t.typtype AS kind,
        CASE WHEN t.typcategory = 'A' THEN t.typelem END AS element,
        nullif(t.typbasetype, 0) AS base, t.typtypmod AS base_typmod, t.typndims AS base_dimensions,
        ARRAY(SELECT e.enumlabel::text FROM pg_enum AS e WHERE e.enumtypid = t.oid
@@ -95,7 +113,11 @@ SELECT i.indrelid AS table_oid, ic.relname AS name, i.indisunique AS unique, am.
              LEFT JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[k - 1]
              ORDER BY k) AS columns,
        ARRAY(SELECT i.indoption[k - 1]::int FROM generate_series(1, i.indnkeyatts) AS k
-             ORDER BY k) AS options
+             ORDER BY k) AS options,
+       ARRAY(SELECT CASE WHEN NOT opc.opcdefault THEN opc.opcname::text END
+             FROM generate_series(1, i.indnkeyatts) AS k
+             JOIN pg_opclass AS opc ON opc.oid = i.indclass[k - 1]
+             ORDER BY k) AS opclasses
 FROM pg_index AS i
 JOIN pg_class AS ic ON ic.oid = i.indexrelid
 JOIN pg_am AS am ON am.oid = ic.relam

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,9 +21,12 @@ from .model import (
     Index,
     IndexPart,
     PgType,
+    Sequence,
+    SequenceOptions,
     SyncedTable,
     Table,
     Unique,
+    View,
 )
 
 Row = dict[str, Any]
@@ -56,7 +59,6 @@ class _TypeRow:
     schema: str
     name: str
     kind: str
-    category: str
     element: int | None
     base: int | None
     base_typmod: int
@@ -72,6 +74,7 @@ class _TypeResolver:
             row["oid"]: _TypeRow(**{**row, "enum_values": tuple(row["enum_values"])}) for row in rows
         }
         self.sql: dict[tuple[int, int], str] = {}
+        """`format_type()` of each (base type, typmod) in use, read once they are all known."""
 
     def base_of(self, oid: int, typmod: int, dimensions: int) -> tuple[_TypeRow, int, int, str | None]:
         """Follow domains and arrays down to the element type; returns (type, typmod, dims, domain)."""
@@ -109,22 +112,23 @@ def list_schemas(conn: psycopg.Connection[Any]) -> list[str]:
 
 def read_catalog(
     conn: psycopg.Connection[Any],
-    schemas: Sequence[str],
+    schemas: Collection[str],
     include: Callable[[str, str], bool] | None = None,
     default_schema: str = "public",
 ) -> Catalog:
-    """Introspect the tables of `schemas` (partitioned parents, not their partitions).
+    """Introspect the tables, views and sequences of `schemas` (partitioned parents, not partitions).
 
-    `include(schema, table)` narrows the selection further, before the other
+    `include(schema, name)` narrows the selection further, before the other
     queries run, so that a few tables of a large schema cost little.
     """
     cur = conn.cursor(row_factory=dict_row)
-    tables = [
+    selected = {"schemas": list(schemas)}
+    relations = [
         row
-        for row in cur.execute(queries.TABLES, {"schemas": list(schemas)})
+        for row in cur.execute(queries.RELATIONS, selected)
         if include is None or include(row["schema"], row["name"])
     ]
-    oids = [row["oid"] for row in tables]
+    oids = [row["oid"] for row in relations]
     columns = cur.execute(queries.COLUMNS, {"oids": oids}).fetchall()
     resolver = _TypeResolver(
         cur.execute(queries.TYPES, {"oids": sorted({c["type_oid"] for c in columns})}).fetchall()
@@ -139,19 +143,51 @@ def read_catalog(
     resolver.sql = {(row["oid"], row["typmod"]): row["sql"] for row in formatted}
     constraints = _by_table(cur.execute(queries.CONSTRAINTS, {"oids": oids}).fetchall())
     indexes = _by_table(cur.execute(queries.INDEXES, {"oids": oids}).fetchall())
-    columns_of = _by_table(columns)
-    model = tuple(
-        _table(row, columns_of[row["oid"]], constraints[row["oid"]], indexes[row["oid"]], resolver)
-        for row in tables
+    columns_of = {oid: tuple(_column(c, resolver) for c in rows) for oid, rows in _by_table(columns).items()}
+    tables = tuple(
+        _table(row, columns_of.get(row["oid"], ()), constraints[row["oid"]], indexes[row["oid"]])
+        for row in relations
+        if row["kind"] in ("r", "p")
+    )
+    views = tuple(
+        View(
+            row["schema"],
+            row["name"],
+            columns_of.get(row["oid"], ()),
+            _view_query(row["definition"]),
+            row["kind"] == "m",
+            row["comment"],
+        )
+        for row in relations
+        if row["kind"] in ("v", "m")
+    )
+    sequences = tuple(
+        Sequence(row["schema"], row["name"], row["type_name"], _sequence_options(row))
+        for row in cur.execute(queries.SEQUENCES, selected)
+        if include is None or include(row["schema"], row["name"])
     )
     enums = {
         (column.type.schema, column.type.name): Enum(column.type.schema, column.type.name, values)
-        for table in model
-        for column in table.columns
+        for columns in (*(t.columns for t in tables), *(v.columns for v in views))
+        for column in columns
         if (values := column.type.enum_values) is not None
     }
-    return Catalog(
-        tables=model, enums=tuple(enums[key] for key in sorted(enums)), default_schema=default_schema
+    return Catalog(tables, tuple(enums[key] for key in sorted(enums)), views, sequences, default_schema)
+
+
+def _view_query(definition: str) -> str:
+    """`pg_get_viewdef` output without its leading space and closing semicolon."""
+    return definition.strip().removesuffix(";")
+
+
+def _sequence_options(row: Row) -> SequenceOptions:
+    return SequenceOptions(
+        start=row["seqstart"],
+        increment=row["seqincrement"],
+        min_value=row["seqmin"],
+        max_value=row["seqmax"],
+        cache=row["seqcache"],
+        cycle=row["seqcycle"],
     )
 
 
@@ -162,37 +198,25 @@ def _by_table(rows: Iterable[Row]) -> defaultdict[int, list[Row]]:
     return grouped
 
 
-def _table(
-    row: Row, columns: list[Row], constraints: list[Row], indexes: list[Row], resolver: _TypeResolver
-) -> Table:
+def _table(row: Row, columns: tuple[Column, ...], constraints: list[Row], indexes: list[Row]) -> Table:
     primary = next((c for c in constraints if c["kind"] == "p"), None)
     return Table(
         schema=row["schema"],
         name=row["name"],
-        columns=tuple(_column(c, resolver) for c in columns),
+        columns=columns,
         primary_key=tuple(primary["columns"]) if primary else (),
         primary_key_name=primary["name"] if primary else None,
         uniques=tuple(Unique(c["name"], tuple(c["columns"])) for c in constraints if c["kind"] == "u"),
         indexes=tuple(_index(i) for i in indexes),
         foreign_keys=tuple(_foreign_key(c) for c in constraints if c["kind"] == "f"),
         checks=tuple(Check(c["name"], c["expression"]) for c in constraints if c["kind"] == "c"),
-        partitioned=row["partitioned"],
+        partitioned=row["kind"] == "p",
         comment=row["comment"],
     )
 
 
 def _column(row: Row, resolver: _TypeResolver) -> Column:
-    identity = None
-    if row["identity"]:
-        identity = Identity(
-            always=row["identity"] == "a",
-            start=row["seqstart"],
-            increment=row["seqincrement"],
-            min_value=row["seqmin"],
-            max_value=row["seqmax"],
-            cache=row["seqcache"],
-            cycle=row["seqcycle"],
-        )
+    identity = Identity(row["identity"] == "a", _sequence_options(row)) if row["identity"] else None
     generated = row["generated"] == "s"
     return Column(
         name=row["name"],
@@ -219,11 +243,12 @@ def _foreign_key(row: Row) -> ForeignKey:
 
 
 def _index(row: Row) -> Index:
+    keys = zip(row["expressions"], row["columns"], row["options"], row["opclasses"], strict=True)
     parts = tuple(
         IndexPart(
-            expression=expression, column=column, descending=bool(option & 1), nulls_first=bool(option & 2)
+            expression, column, descending=bool(option & 1), nulls_first=bool(option & 2), opclass=opclass
         )
-        for expression, column, option in zip(row["expressions"], row["columns"], row["options"], strict=True)
+        for expression, column, option, opclass in keys
     )
     return Index(row["name"], row["unique"], row["method"], parts, row["predicate"])
 

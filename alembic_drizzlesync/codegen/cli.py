@@ -8,6 +8,7 @@ existing database before it has an Alembic project; with a pyproject's
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,11 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         ("check", run_check, "exit 1 with a diff when the generated files are out of date"),
     ):
         parser = subparsers.add_parser(name, help=summary, description=summary)
-        parser.add_argument("--url", required=True, help="Postgres URL of the database to read")
+        parser.add_argument(
+            "--url",
+            default=os.environ.get("DATABASE_URL"),
+            help="Postgres URL to read (default: $DATABASE_URL)",
+        )
         parser.add_argument("--out", type=Path, help="output directory (default: [tool.drizzlesync] output)")
         parser.add_argument("--schemas", help="comma-separated schemas (default: all but the library's)")
         parser.add_argument(
@@ -50,6 +55,8 @@ def _options(args: argparse.Namespace) -> tuple[Path, Options]:
             config = load_config(pyproject)
         except ConfigError as exc:
             print(f"drizzlesync: ignoring {pyproject}: {exc}", file=sys.stderr)
+    if not args.url:
+        raise SystemExit("drizzlesync: --url is required (or set DATABASE_URL)")
     out = args.out or (config.output if config else None)
     if out is None:
         raise SystemExit("drizzlesync: --out is required (no [tool.drizzlesync] output found)")

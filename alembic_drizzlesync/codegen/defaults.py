@@ -33,7 +33,7 @@ class Default:
 
 def read_default(expression: str, mapping: Mapping, is_array: bool) -> Default:
     """Classify one `pg_get_expr` default for a column of the given mapping."""
-    if expression in _NOW and mapping.ts_type in ("Date", "string") and mapping.pg.function == "timestamp":
+    if expression in _NOW and mapping.pg.function == "timestamp":
         return Default("now")
     if expression in _RANDOM_UUID and mapping.pg.function == "uuid":
         return Default("random")

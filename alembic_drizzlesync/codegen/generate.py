@@ -6,7 +6,6 @@ every step, and a failure leaves the previous files as they were.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,16 +16,16 @@ import psycopg
 from ..catalog import list_schemas, read_catalog, read_registry
 from ..config import SyncConfig
 from ..sqlscripts import render
-from . import client_migrations as cm
+from .client.history import migration_steps, read_history, record, render_history
+from .client.shape import shapes_of
 from .meta import render_sync_meta
+from .output import STEP_DIRECTORY
 from .plan import build_plan
 from .postgres import PostgresSchemaGenerator
 from .sqlite import SqliteSchemaGenerator
 from .tsmodule import HEADER, template_body
 
-log = logging.getLogger(__name__)
-
-HISTORY = "client-migrations/history.json"
+HISTORY = f"{STEP_DIRECTORY}/history.json"
 
 
 @dataclass(frozen=True)
@@ -73,21 +72,21 @@ def generate(conn: psycopg.Connection[Any], out: Path, options: Options) -> dict
         synced = {(t.schema, t.name): t.scope for t in tables}
         server_version = version or None
     plan = build_plan(catalog, synced, options.naming, options.timestamp_mode)
-    shapes = cm.shapes_of(plan)
+    shapes = shapes_of(plan)
     history_file = out / HISTORY
     previous = history_file.read_text(encoding="utf-8") if history_file.exists() else None
-    history = cm.record(cm.read_history(previous), server_version, shapes)
+    history = record(read_history(previous), server_version, shapes)
     current = history[-1]
-    steps = cm.steps(history)
+    steps = migration_steps(history)
     files = {
         "schema.postgres.ts": PostgresSchemaGenerator(plan).render(),
         "schema.sqlite.ts": SqliteSchemaGenerator(plan).render(),
         "sync-meta.ts": render_sync_meta(plan, current.version, current.hash),
         "client-migrations.ts": render_client_migrations(steps),
-        HISTORY: cm.render_history(history),
+        HISTORY: render_history(history),
     }
     for version, statements in steps:
-        files[f"client-migrations/{version:04d}.sql"] = render(
+        files[f"{STEP_DIRECTORY}/{version:04d}.sql"] = render(
             "sqlite/step.sql.j2", version=version, statements=statements
         )
     return files

@@ -12,7 +12,7 @@ def render_sync_meta(plan: Plan, version: int, digest: str) -> str:
     tables = [
         {
             "key": property_key(table.variable),
-            "name": ts_string(table.qualified_name),
+            "name": ts_string(table.wire_name),
             "sqlite": ts_string(table.sqlite_name),
             "primary_key": [ts_string(name) for name in table.table.primary_key],
             "scope": ts_string(table.scope) if table.scope is not None else "null",

@@ -22,8 +22,10 @@ JS_RESERVED = frozenset(
 )
 """Words that cannot name a `const` in a TypeScript module."""
 
-TABLE_MEMBERS = frozenset({"_", "$inferSelect", "$inferInsert", "$columns", "getSQL", "enableRLS"})
-"""Properties drizzle puts on a table object next to its columns."""
+TABLE_MEMBERS = frozenset(
+    {"_", "$inferSelect", "$inferInsert", "$columns", "getSQL", "enableRLS", "__proto__"}
+)
+"""Keys no column may take: what drizzle puts on a table object, and the one an object literal swallows."""
 
 _WORD = re.compile(r"[^\W_]+")
 _QUOTES = re.compile(r"['\"`’]")

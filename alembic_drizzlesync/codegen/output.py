@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 STEP_DIRECTORY = "client-migrations"
+"""Where the client migration steps and their history live, inside the output directory."""
 
 
 def _stale(out: Path, files: dict[str, str]) -> list[Path]:
@@ -32,9 +33,13 @@ def write_files(out: Path, files: dict[str, str]) -> list[str]:
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(content)
-        os.replace(temporary, target)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(content)
+            os.replace(temporary, target)
+        except BaseException:
+            os.unlink(temporary)
+            raise
         changed.append(relative)
     for path in _stale(out, files):
         path.unlink()

@@ -10,25 +10,25 @@ import logging
 from collections.abc import Mapping as MappingOf
 from dataclasses import dataclass
 
-from ..catalog.model import Catalog, Column, Table
+from ..catalog.model import Catalog, Column, Sequence, Table, View
 from .defaults import Default, read_default
 from .naming import TABLE_MEMBERS, camel_case, find_free_name, identifier
 from .typemap import CustomType, Mapping, map_column
 
 log = logging.getLogger(__name__)
 
-DRIZZLE_NAMES = frozenset(
+RESERVED_NAMES = frozenset(
     """
-    AnyPgColumn bigint bigserial boolean bytes char check cidr customType date doublePrecision foreignKey
-    index inet integer interval json jsonb line macaddr macaddr8 numeric pgEnum pgSchema pgTable
-    PgTableExtraConfigValue point
-    primaryKey real serial smallint smallserial sql sqliteTable text time timestamp unique uniqueIndex
-    uuid varchar
+    bigint bigserial boolean bytes char check cidr customType date doublePrecision foreignKey index inet
+    integer interval json jsonb line macaddr macaddr8 numeric pgEnum pgMaterializedView pgSchema pgSequence
+    pgTable PgTableExtraConfigValue pgView point primaryKey real serial smallint smallserial sql sqliteTable
+    text time timestamp unique uniqueIndex uuid varchar crypto Date Uint8Array __proto__
     """.split()
 )
-"""Names the generated modules import or define; no table, enum or schema may take them."""
+"""Names the generated modules import, define or use as globals: no table, enum or schema may take them."""
 
-SQLITE_RESERVED = frozenset({"_sync_outbox", "_sync_state"})
+OUTBOX_TABLE, STATE_TABLE = "_sync_outbox", "_sync_state"
+"""The client's own tables (templates/sqlite/sync_tables.sql.j2); no synced table may take their names."""
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,9 @@ class ColumnPlan:
 
     @property
     def pushed(self) -> bool:
-        """Does the client send this column? Generated columns are computed by the server."""
-        return self.column.generated is None
+        """Does the client send this column? Not when the server computes it."""
+        identity = self.column.identity
+        return self.column.generated is None and not (identity is not None and identity.always)
 
 
 @dataclass(frozen=True)
@@ -71,13 +72,31 @@ class TablePlan:
     def qualified_name(self) -> str:
         return f"{self.table.schema}.{self.table.name}"
 
+    @property
+    def wire_name(self) -> str:
+        """The table's name in pushes, pulls and the outbox: bare in `public`, qualified elsewhere.
+
+        It is the sync processor's `wire_name()`, so both ends spell a table alike.
+        """
+        return self.table.name if self.table.schema == "public" else self.qualified_name
+
     def column(self, name: str) -> ColumnPlan:
         return next(c for c in self.columns if c.column.name == name)
 
 
 @dataclass(frozen=True)
+class ViewPlan:
+    view: View
+    variable: str
+    columns: tuple[ColumnPlan, ...]
+
+
+@dataclass(frozen=True)
 class Plan:
     tables: tuple[TablePlan, ...]
+    views: tuple[ViewPlan, ...]
+    sequences: MappingOf[Sequence, str]
+    """Each sequence of its own → its `pgSequence` constant."""
     schemas: MappingOf[str, str]
     """Non-default schema name → the `pgSchema` constant."""
     enums: MappingOf[tuple[str, str], str]
@@ -103,8 +122,8 @@ def build_plan(
 ) -> Plan:
     """Decide every generated name; `synced` maps the tables to sync to their scope rule."""
     default = catalog.default_schema
-    taken = set(DRIZZLE_NAMES)
-    schemas = sorted({t.schema for t in catalog.tables} - {default})
+    taken = set(RESERVED_NAMES)
+    schemas = sorted(({t.schema for t in catalog.tables} | {e.schema for e in catalog.enums}) - {default})
     schema_vars = {s: find_free_name(identifier(camel_case(s)) + "Schema", taken) for s in schemas}
     enum_vars = {
         (e.schema, e.name): find_free_name(
@@ -112,7 +131,7 @@ def build_plan(
         )
         for e in catalog.enums
     }
-    sqlite_taken = {name.lower() for name in SQLITE_RESERVED}
+    sqlite_taken = {OUTBOX_TABLE, STATE_TABLE}
     tables: list[TablePlan] = []
     custom: dict[CustomType, str] = {}
     for table in catalog.tables:
@@ -123,20 +142,38 @@ def build_plan(
             is_synced = False
         variable = find_free_name(identifier(flat if naming == "preserve" else camel_case(flat)), taken)
         sqlite_name = _sqlite_name(flat, sqlite_taken) if is_synced else flat
-        columns = _columns(table, naming, timestamp_mode)
+        columns = _columns(table.columns, naming, timestamp_mode)
         indexes = _sqlite_indexes(table, columns, sqlite_taken, default) if is_synced else ()
-        for column in columns:
-            builder = column.mapping.pg
-            if builder.custom is not None:
-                custom.setdefault(builder.custom, builder.function)
+        _collect_custom_types(columns, custom)
         tables.append(
             TablePlan(table, variable, sqlite_name, columns, is_synced, synced.get(table.key), indexes)
         )
+    views = []
+    for view in catalog.views:
+        flat = _flat(view.schema, view.name, default)
+        variable = find_free_name(identifier(flat if naming == "preserve" else camel_case(flat)), taken)
+        columns = _columns(view.columns, naming, timestamp_mode)
+        _collect_custom_types(columns, custom)
+        views.append(ViewPlan(view, variable, columns))
+    sequences = {
+        sequence: find_free_name(
+            identifier(camel_case(_flat(sequence.schema, sequence.name, default))), taken
+        )
+        for sequence in catalog.sequences
+    }
     custom_vars = {
         c: find_free_name(identifier(camel_case(name)), taken)
         for c, name in sorted(custom.items(), key=lambda item: item[0].sql)
     }
-    return Plan(tuple(tables), schema_vars, enum_vars, custom_vars, default, catalog)
+    return Plan(tuple(tables), tuple(views), sequences, schema_vars, enum_vars, custom_vars, default, catalog)
+
+
+def _collect_custom_types(columns: tuple[ColumnPlan, ...], custom: dict[CustomType, str]) -> None:
+    """Note the custom types `columns` need, each under the name of the first type that needed it."""
+    for column in columns:
+        builder = column.mapping.pg
+        if builder.custom is not None:
+            custom.setdefault(builder.custom, builder.function)
 
 
 def _sqlite_name(flat: str, taken: set[str]) -> str:
@@ -160,11 +197,11 @@ def _sqlite_indexes(
     )
 
 
-def _columns(table: Table, naming: str, timestamp_mode: str) -> tuple[ColumnPlan, ...]:
+def _columns(columns: tuple[Column, ...], naming: str, timestamp_mode: str) -> tuple[ColumnPlan, ...]:
     keys = set(TABLE_MEMBERS)
     sqlite_names: set[str] = set()
     plans = []
-    for column in table.columns:
+    for column in columns:
         mapping = map_column(column, timestamp_mode)
         key = find_free_name(camel_case(column.name) if naming == "camel" else column.name, keys, reserved=())
         sqlite_name = find_free_name(column.name, sqlite_names, reserved=(), fold=str.lower)

@@ -2,12 +2,44 @@
 
 from __future__ import annotations
 
-from ..catalog.model import Check, Enum, ForeignKey, Identity, Index, IndexPart, Unique
-from .naming import ts_string
-from .plan import ColumnPlan, Plan, TablePlan
-from .tsmodule import TsModule, column_ref, object_literal
+from ..catalog.model import (
+    Check,
+    Enum,
+    ForeignKey,
+    Identity,
+    Index,
+    IndexPart,
+    Sequence,
+    SequenceOptions,
+    Unique,
+)
+from .naming import property_key, ts_string
+from .plan import ColumnPlan, Plan, TablePlan, ViewPlan
+from .tsmodule import TsModule, column_note, column_ref, doc_comment, object_literal
 
 _INT_MAX = {"int2": 32767, "int4": 2147483647, "int8": 9223372036854775807}
+_SAFE_INTEGER = 2**53 - 1
+
+
+def sequence_options(options: SequenceOptions, type_name: str) -> list[tuple[str, str]]:
+    """The options of a sequence or identity that differ from Postgres' defaults for its type.
+
+    Numbers beyond JavaScript's safe integers are written as strings, which drizzle also takes.
+    """
+    ascending = options.increment > 0
+    values = [
+        ("startWith", options.start, options.min_value if ascending else options.max_value),
+        ("increment", options.increment, 1),
+        ("minValue", options.min_value, 1 if ascending else -_INT_MAX[type_name] - 1),
+        ("maxValue", options.max_value, _INT_MAX[type_name] if ascending else -1),
+        ("cache", options.cache, 1),
+        ("cycle", options.cycle, False),
+    ]
+    return [
+        (key, str(value).lower() if isinstance(value, bool) or abs(value) <= _SAFE_INTEGER else f'"{value}"')
+        for key, value, default in values
+        if value != default
+    ]
 
 
 class PostgresSchemaGenerator(TsModule):
@@ -21,8 +53,12 @@ class PostgresSchemaGenerator(TsModule):
     def render(self) -> str:
         blocks = [self.render_schema(name, variable) for name, variable in self.plan.schemas.items()]
         blocks += [self.render_enum(enum) for enum in self.plan.catalog.enums]
+        blocks += [
+            self.render_sequence(sequence, variable) for sequence, variable in self.plan.sequences.items()
+        ]
         blocks += [self.render_custom_type(c, variable) for c, variable in self.plan.custom_types.items()]
         blocks += [self.render_table(table) for table in self.plan.tables]
+        blocks += [self.render_view(view) for view in self.plan.views]
         return self.render_file(blocks)
 
     def render_schema(self, name: str, variable: str) -> str:
@@ -34,6 +70,23 @@ class PostgresSchemaGenerator(TsModule):
         variable = self.plan.enums[(enum.schema, enum.name)]
         return f"export const {variable} = {owner}({ts_string(enum.name)}, [{values}]);"
 
+    def render_sequence(self, sequence: Sequence, variable: str) -> str:
+        owner = self._owner(sequence.schema, "pgSequence", "sequence")
+        options = sequence_options(sequence.options, sequence.type_name)
+        config = f", {object_literal(options)}" if options else ""
+        return f"export const {variable} = {owner}({ts_string(sequence.name)}{config});"
+
+    def render_view(self, view: ViewPlan) -> str:
+        source = view.view
+        kind = ("pgMaterializedView", "materializedView") if source.materialized else ("pgView", "view")
+        owner = self._owner(source.schema, *kind)
+        columns = "".join(
+            f"{doc_comment(column_note(c.column), '  ')}  {property_key(c.key)}: {self.render_type(c)},\n"
+            for c in view.columns
+        )
+        body = f"{owner}({ts_string(source.name)}, {{\n{columns}}}).as({self.sql(source.definition)})"
+        return f"{doc_comment(source.comment)}export const {view.variable} = {body};"
+
     def render_table(self, table: TablePlan) -> str:
         comment = table.table.comment
         if table.table.partitioned:
@@ -43,7 +96,8 @@ class PostgresSchemaGenerator(TsModule):
         extras_type = "PgTableExtraConfigValue" if table.table.foreign_keys else None
         return self.table_block(table, owner, table.table.name, comment, extras_type)
 
-    def render_column(self, table: TablePlan, column: ColumnPlan) -> str:
+    def render_type(self, column: ColumnPlan) -> str:
+        """The builder call that gives a column its type: `varchar("name", { length: 20 }).array()`."""
         builder = column.mapping.pg
         if builder.enum is not None:
             function = self.plan.enums[builder.enum]
@@ -51,9 +105,12 @@ class PostgresSchemaGenerator(TsModule):
             function = self.plan.custom_types[builder.custom]
         else:
             function = self.use(builder.function)
+        dimensions = column.column.type.dimensions
+        return self.call(function, column.column.name, column.key, builder) + ".array()" * dimensions
+
+    def render_column(self, table: TablePlan, column: ColumnPlan) -> str:
         source = column.column
-        parts = [self.call(function, source.name, column.key, builder)]
-        parts += [".array()"] * source.type.dimensions
+        parts = [self.render_type(column)]
         if table.table.primary_key == (source.name,):
             parts.append(".primaryKey()")
         elif not source.nullable:
@@ -67,21 +124,9 @@ class PostgresSchemaGenerator(TsModule):
         return "".join(parts)
 
     def render_identity(self, identity: Identity, type_name: str) -> str:
-        options = [
-            (
-                "startWith",
-                identity.start,
-                identity.min_value if identity.increment > 0 else identity.max_value,
-            ),
-            ("increment", identity.increment, 1),
-            ("minValue", identity.min_value, 1 if identity.increment > 0 else -_INT_MAX[type_name] - 1),
-            ("maxValue", identity.max_value, _INT_MAX[type_name] if identity.increment > 0 else -1),
-            ("cache", identity.cache, 1),
-            ("cycle", identity.cycle, False),
-        ]
-        config = ", ".join(f"{k}: {str(v).lower()}" for k, v, default in options if v != default)
         kind = "Always" if identity.always else "ByDefault"
-        return f".generated{kind}AsIdentity({{ {config} }})" if config else f".generated{kind}AsIdentity()"
+        options = sequence_options(identity.options, type_name)
+        return f".generated{kind}AsIdentity({object_literal(options) if options else ''})"
 
     def render_default(self, column: ColumnPlan) -> str:
         default = column.default
@@ -139,6 +184,8 @@ class PostgresSchemaGenerator(TsModule):
 
     def render_index_part(self, table: TablePlan, part: IndexPart) -> str:
         text = column_ref("table", table.column(part.column)) if part.column else self.sql(part.expression)
+        if part.opclass:
+            text += f".op({ts_string(part.opclass)})"
         if part.descending:
             text += ".desc()"
         if part.nulls_first != part.descending:

@@ -10,10 +10,7 @@ from __future__ import annotations
 from .naming import ts_string
 from .plan import ColumnPlan, Plan, SqliteIndex, TablePlan
 from .tsmodule import TsModule, column_ref, object_literal
-from .typemap import TIMESTAMP
-
-BYTES_TYPE = "bytes"
-"""The one custom type of the SQLite side: blobs as `Uint8Array`, which browsers have (Buffer is Node's)."""
+from .typemap import BLOB, SQLITE_BYTES, TIMESTAMP
 
 
 class SqliteSchemaGenerator(TsModule):
@@ -26,11 +23,10 @@ class SqliteSchemaGenerator(TsModule):
 
     def render(self) -> str:
         tables = [self.render_table(table) for table in self.plan.synced]
-        customs = {
-            c.mapping.sqlite.custom for t in self.plan.synced for c in t.columns if c.mapping.sqlite.custom
-        }
-        blocks = [self.render_custom_type(custom, BYTES_TYPE) for custom in customs]
-        return self.render_file(blocks + tables)
+        columns = [column for table in self.plan.synced for column in table.columns]
+        if not any(column.mapping.sqlite == SQLITE_BYTES for column in columns):
+            return self.render_file(tables)
+        return self.render_file([self.render_custom_type(BLOB, SQLITE_BYTES.function), *tables])
 
     def render_table(self, table: TablePlan) -> str:
         comment = f"Postgres {table.qualified_name}" + (
@@ -41,7 +37,7 @@ class SqliteSchemaGenerator(TsModule):
     def render_column(self, table: TablePlan, column: ColumnPlan) -> str:
         mapping = column.mapping
         builder = mapping.sqlite
-        function = BYTES_TYPE if builder.custom is not None else self.use(builder.function)
+        function = builder.function if builder.custom is not None else self.use(builder.function)
         parts = [self.call(function, column.sqlite_name, column.key, builder)]
         if mapping.sqlite_type is not None:
             parts.append(f".$type<{mapping.sqlite_type}>()")

@@ -54,7 +54,7 @@ def column_ref(owner: str, column: ColumnPlan) -> str:
 def object_literal(entries: tuple[tuple[str, str], ...] | list[tuple[str, str]], indent: str = "") -> str:
     """`{ a: 1, b: 2 }` on one line when it fits, else one entry a line under `indent`."""
     inline = "{ " + ", ".join(f"{key}: {value}" for key, value in entries) + " }"
-    if len(indent) + len(inline) <= WIDTH - 30:
+    if len(indent) + len(inline) <= WIDTH - 30:  # room for the call around it: `foreignKey(…).onDelete(…)`
         return inline
     return "{\n" + "".join(f"{indent}  {key}: {value},\n" for key, value in entries) + indent + "}"
 

@@ -1,8 +1,9 @@
 """The type map: one Postgres column type to its drizzle builders, TypeScript type and wire codec.
 
 It is the table of DESIGN.md written as code. The rule it keeps: for a
-column the pg-core and sqlite-core builders infer the same TypeScript type,
-except in the cases listed as `lossy`, which docs/codegen.md repeats for users.
+column the pg-core and sqlite-core builders infer the same TypeScript type
+(`Mapping.same_type`); the one exception, and the values that lose
+precision on the way, are listed in docs/codegen.md.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class Mapping:
     ts_type: str
     codec: str
     sqlite_type: str | None = None
-    lossy: str | None = None
+    """A `$type<…>()` for the SQLite column, where its builder alone would infer less."""
 
     @property
     def same_type(self) -> bool:
@@ -56,10 +57,9 @@ INT, FLOAT, TEXT, BOOL, JSON, TIMESTAMP, BYTES = "int", "float", "text", "bool",
 
 _SQLITE_TEXT = Builder("text")
 _SQLITE_JSON = Builder("text", (("mode", '"json"'),))
-_SQLITE_BYTES = Builder(
-    "bytes",
-    custom=CustomType("blob", "Uint8Array", "Blobs as Uint8Array: sqlite-core's blob() gives Node's Buffer."),
-)
+BLOB = CustomType("blob", "Uint8Array", "Blobs as Uint8Array: sqlite-core's blob() gives Node's Buffer.")
+"""The one custom type of the SQLite side."""
+SQLITE_BYTES = Builder("bytes", custom=BLOB)
 _PG_BYTEA = Builder(
     "bytea",
     custom=CustomType(
@@ -78,8 +78,8 @@ _DRIVER_SHAPES = {
 
 _INTEGERS = {"int2": "smallint", "int4": "integer", "int8": "bigint"}
 _SERIALS = {"int2": "smallserial", "int4": "serial", "int8": "bigserial"}
-_STRING_BUILDERS = {"text": "text", "uuid": "uuid", "inet": "inet", "cidr": "cidr", "macaddr": "macaddr"}
-_STRING_BUILDERS["macaddr8"] = "macaddr8"
+_STRING_BUILDERS = frozenset({"text", "uuid", "inet", "cidr", "macaddr", "macaddr8"})
+"""Types with a pg-core builder of their own name that reads and writes strings."""
 _JSON_LIKE = {
     "json": ("json", "unknown"),
     "jsonb": ("jsonb", "unknown"),
@@ -128,8 +128,7 @@ def _scalar(column: Column, type_: PgType, timestamp_mode: str) -> Mapping:
     if name in _INTEGERS:
         builders = _SERIALS if column.serial else _INTEGERS
         config = _config(mode="number") if name == "int8" else ()
-        lossy = "integers beyond ±2^53 lose precision (JavaScript numbers)" if name == "int8" else None
-        return Mapping(Builder(builders[name], config), Builder("integer"), "number", INT, lossy=lossy)
+        return Mapping(Builder(builders[name], config), Builder("integer"), "number", INT)
     if name in ("float4", "float8"):
         builder = "real" if name == "float4" else "doublePrecision"
         return Mapping(Builder(builder), Builder("real"), "number", FLOAT)
@@ -144,7 +143,7 @@ def _scalar(column: Column, type_: PgType, timestamp_mode: str) -> Mapping:
         builder = "varchar" if name == "varchar" else "char"
         return Mapping(Builder(builder, _config(length=_first(mods))), _SQLITE_TEXT, "string", TEXT)
     if name in _STRING_BUILDERS:
-        return Mapping(Builder(_STRING_BUILDERS[name]), _SQLITE_TEXT, "string", TEXT)
+        return Mapping(Builder(name), _SQLITE_TEXT, "string", TEXT)
     if name in _JSON_LIKE:
         builder, ts_type = _JSON_LIKE[name]
         sqlite_type = None if ts_type == "unknown" else ts_type
@@ -162,7 +161,7 @@ def _scalar(column: Column, type_: PgType, timestamp_mode: str) -> Mapping:
             Builder("interval", _config(fields=fields, precision=_first(mods))), _SQLITE_TEXT, "string", TEXT
         )
     if name == "bytea":
-        return Mapping(_PG_BYTEA, _SQLITE_BYTES, "Uint8Array", BYTES)
+        return Mapping(_PG_BYTEA, SQLITE_BYTES, "Uint8Array", BYTES)
     note = f"Postgres `{type_.element_sql}`, read and written as text: pg-core has no builder for it."
     custom = CustomType(type_.element_sql, "string", note, *_DRIVER_SHAPES.get(name, (None, None)))
     return Mapping(Builder(name, custom=custom), _SQLITE_TEXT, "string", TEXT)
@@ -176,16 +175,15 @@ def _timestamp(type_: PgType, timestamp_mode: str) -> Mapping:
     )
     if timestamp_mode == "string":
         return Mapping(Builder("timestamp", config), _SQLITE_TEXT, "string", TEXT)
-    lossy = "microseconds are cut to milliseconds (JavaScript Date)"
     sqlite = Builder("integer", (("mode", '"timestamp_ms"'),))
-    return Mapping(Builder("timestamp", config), sqlite, "Date", TIMESTAMP, lossy=lossy)
+    return Mapping(Builder("timestamp", config), sqlite, "Date", TIMESTAMP)
 
 
 def map_column(column: Column, timestamp_mode: str) -> Mapping:
     """The builders, TypeScript type and codec of `column`.
 
     Arrays are JSON on SQLite. Their elements must then be JSON values, so
-    timestamp arrays use string mode on both sides, and bytea arrays (base64
+    timestamp arrays use string mode on both sides, and bytea arrays (hex
     strings in JSON) are the one array that differs in type.
     """
     type_ = column.type
@@ -197,15 +195,5 @@ def map_column(column: Column, timestamp_mode: str) -> Mapping:
     )
     brackets = "[]" * dims
     element_type = f"({element.ts_type})" if "|" in element.ts_type else element.ts_type
-    if element.codec == BYTES:
-        return Mapping(
-            element.pg,
-            _SQLITE_JSON,
-            element_type + brackets,
-            JSON,
-            sqlite_type=f"string{brackets}",
-            lossy="bytea arrays are base64 strings on SQLite",
-        )
-    return Mapping(
-        element.pg, _SQLITE_JSON, element_type + brackets, JSON, sqlite_type=element_type + brackets
-    )
+    stored_type = f"string{brackets}" if element.codec == BYTES else element_type + brackets
+    return Mapping(element.pg, _SQLITE_JSON, element_type + brackets, JSON, sqlite_type=stored_type)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -28,14 +31,8 @@ EXAMPLE_OUTPUT = Path("web/src/db/generated")
 def fixture_url(db_url: str) -> str:
     """A database holding the broad fixture schema, DrizzleSync not installed."""
     with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
-        conn.execute(FIXTURE_SQL.read_text(encoding="utf-8"))  # type: ignore[arg-type]
+        conn.execute(FIXTURE_SQL.read_text(encoding="utf-8"))
     return db_url
-
-
-@pytest.fixture
-def connect(fixture_url: str) -> Iterator[psycopg.Connection[object]]:
-    with psycopg.connect(libpq_url(fixture_url), autocommit=True) as conn:
-        yield conn  # type: ignore[misc]
 
 
 @pytest.fixture
@@ -76,6 +73,35 @@ def node_modules() -> Path:
     if not (modules / ".package-lock.json").exists():
         subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True, capture_output=True)
     return modules
+
+
+def run_script(directory: Path, script: str, node_modules: Path, *args: str, **env: str) -> dict[str, Any]:
+    """Compile tests/node/<script>.ts into `directory` (next to generated code) and run it with Node.
+
+    The script prints one JSON report on stdout, which is returned.
+    """
+    shutil.copy(NODE_DIR / f"{script}.ts", directory)
+    (directory / "node_modules").symlink_to(node_modules)
+    (directory / "package.json").write_text('{"type": "module"}')
+    options = {"strict": True, "target": "ES2022", "module": "NodeNext", "lib": ["ES2022", "DOM"]}
+    config = {
+        "compilerOptions": {**options, "skipLibCheck": True, "outDir": "dist"},
+        "files": [f"{script}.ts"],
+    }
+    (directory / "tsconfig.json").write_text(json.dumps(config))
+    compiled = tsc(directory, node_modules)
+    assert compiled.returncode == 0, compiled.stdout
+    run = subprocess.run(
+        ["node", f"dist/{script}.js", *args],
+        cwd=directory,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    report: dict[str, Any] = json.loads(run.stdout)
+    return report
 
 
 def tsc(project: Path, node_modules: Path) -> subprocess.CompletedProcess[str]:

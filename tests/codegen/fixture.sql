@@ -133,10 +133,12 @@ CREATE TABLE "class" (
     "123abc" text,
     "camelCase" text,
     camel_case text,
-    "_" text
+    "_" text,
+    "__proto__" text
 );
+CREATE TABLE "__proto__" (id integer PRIMARY KEY);
 CREATE TABLE "integer" ("pgTable" integer PRIMARY KEY, "sql" text);
-CREATE TABLE "Mixed Case Table" (id integer PRIMARY KEY, "Name" text);
+CREATE TABLE "Mixed Case Table" (id integer PRIMARY KEY, "Name" text, name text);
 CREATE TABLE "Sales Data".users (id integer PRIMARY KEY, region text);
 CREATE TABLE auth_users (id integer PRIMARY KEY);
 
@@ -161,6 +163,7 @@ ALTER TABLE orgs ADD CONSTRAINT orgs_owner_fkey FOREIGN KEY (owner_membership) R
 CREATE INDEX memberships_since_idx ON memberships (since DESC NULLS LAST);
 CREATE UNIQUE INDEX orgs_lower_name_idx ON orgs (lower(name)) WHERE slug <> '';
 CREATE INDEX misc_doc_idx ON misc USING gin (doc);
+CREATE INDEX orgs_slug_pattern_idx ON orgs (slug text_pattern_ops DESC NULLS LAST);
 
 CREATE TABLE composite_refs (
     id integer PRIMARY KEY,
@@ -180,3 +183,11 @@ CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO (
 
 -- Kept on the Postgres side only: no primary key.
 CREATE TABLE audit_log (at timestamptz NOT NULL DEFAULT now(), message text);
+
+-- Views and sequences of their own (not synced; generated on the Postgres side).
+CREATE SEQUENCE invoice_number START WITH 1000 INCREMENT BY 10;
+CREATE SEQUENCE auth.ticket AS smallint MAXVALUE 9999 CYCLE;
+CREATE VIEW active_texts AS SELECT id, t AS "text `quoted` ${x}", m, moods, x FROM texts WHERE m <> 'sad';
+COMMENT ON VIEW active_texts IS 'Texts that are not sad';
+CREATE MATERIALIZED VIEW auth.member_count AS
+    SELECT role, count(*) AS members, max(created_at) AS last_joined FROM auth.users GROUP BY role;

@@ -55,6 +55,10 @@ def test_schemas_and_table_globs_narrow_the_output(fixture_url: str, tmp_path: P
     assert "export const authUsers = authSchema.table(" in postgres
     assert "export const orgs = pgTable(" in postgres
     assert "export const numbers" not in postgres and "Sales Data" not in postgres
+    main(["generate", "--url", fixture_url, "--out", str(out), "--schemas", "public", "--tables", "texts"])
+    postgres = (out / "schema.postgres.ts").read_text()
+    assert 'export const authSchema = pgSchema("auth");' in postgres  # for the enum of texts.r
+    assert "r: authRoleEnum()," in postgres and "export const authUsers" not in postgres
 
 
 def test_generation_is_deterministic_and_idempotent(fixture_url: str, tmp_path: Path) -> None:
@@ -83,15 +87,23 @@ def test_check_fails_with_a_diff_when_stale(
     assert "out of date" in captured.err
 
 
-def test_the_console_script_runs(fixture_url: str, tmp_path: Path) -> None:
-    script = Path(sys.executable).parent / "drizzlesync"
-    result = subprocess.run(
-        [str(script), "check", "--url", fixture_url, "--out", str(tmp_path / "missing")],
-        capture_output=True,
-        text=True,
-        env={**os.environ},
-        check=False,
-    )
-    assert result.returncode == 1
-    assert "+++ b/sync-meta.ts" in result.stdout
-    assert "drizzlesync: public.audit_log has no primary key" in result.stderr
+def test_the_console_script_agrees_across_processes(fixture_url: str, tmp_path: Path) -> None:
+    """Another interpreter, another hash seed: `check` finds the files up to date, byte for byte."""
+    out = tmp_path / "gen"
+    main(["generate", "--url", fixture_url, "--out", str(out)])
+
+    def check(target: Path) -> subprocess.CompletedProcess[str]:
+        script = Path(sys.executable).parent / "drizzlesync"
+        return subprocess.run(
+            [str(script), "check", "--url", fixture_url, "--out", str(target)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": "12345"},
+            check=False,
+        )
+
+    assert check(out).returncode == 0
+    stale = check(tmp_path / "missing")
+    assert stale.returncode == 1
+    assert "+++ b/sync-meta.ts" in stale.stdout
+    assert "drizzlesync: public.audit_log has no primary key" in stale.stderr

@@ -7,7 +7,10 @@ import sqlite3
 from pathlib import Path
 
 import psycopg
+import pytest
 
+from alembic_drizzlesync.codegen.client.history import record
+from alembic_drizzlesync.codegen.client.shape import ColumnShape, TableShape
 from alembic_drizzlesync.localdb import libpq_url
 
 from .conftest import generate_into
@@ -42,20 +45,20 @@ def test_outbox_records_puts_changed_columns_and_deletes(fixture_url: str, tmp_p
     db.execute("DELETE FROM orgs WHERE id = 2")
     assert outbox(db) == [
         (
-            "public.orgs",
+            "orgs",
             "put",
             {"id": 1},
             {"id": 1, "owner_membership": None, "name": "Acme", "slug": "acme"},
         ),
-        ("public.orgs", "patch", {"id": 1}, {"name": "Acme Inc"}),
-        ("public.orgs", "delete", {"id": 1}, None),
+        ("orgs", "patch", {"id": 1}, {"name": "Acme Inc"}),
+        ("orgs", "delete", {"id": 1}, None),
         (
-            "public.orgs",
+            "orgs",
             "put",
             {"id": 2},
             {"id": 2, "owner_membership": None, "name": "Acme Inc", "slug": "acme"},
         ),
-        ("public.orgs", "delete", {"id": 2}, None),
+        ("orgs", "delete", {"id": 2}, None),
     ]
 
 
@@ -91,11 +94,70 @@ def test_a_new_schema_version_keeps_pending_outbox_rows(fixture_url: str, tmp_pa
     db.execute("UPDATE orgs SET motto = 'later' WHERE id = 1")
     db.execute("INSERT INTO notes VALUES (1, 'hi')")
     assert outbox(db)[-2:] == [
-        ("public.orgs", "patch", {"id": 1}, {"motto": "later"}),
-        ("public.notes", "put", {"id": 1}, {"id": 1, "body": "hi"}),
+        ("orgs", "patch", {"id": 1}, {"motto": "later"}),
+        ("notes", "put", {"id": 1}, {"id": 1, "body": "hi"}),
     ]
     fresh = sqlite3.connect(":memory:", isolation_level=None)
     assert migrate(fresh, tmp_path) == 2
     assert [r[1] for r in fresh.execute("PRAGMA table_info(orgs)")] == [
         r[1] for r in db.execute("PRAGMA table_info(orgs)")
+    ]
+
+
+def test_a_shape_change_without_a_version_bump_rewrites_the_step_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    shape = TableShape("t", "t", (ColumnShape("id", "id", "INTEGER", True, None, True),), ("id",), ())
+    wider = TableShape(
+        "t", "t", (*shape.columns, ColumnShape("x", "x", "TEXT", False, None, True)), ("id",), ()
+    )
+    history = record(record([], 1, (shape,)), 2, (shape,))
+    assert [v.version for v in history] == [1, 2] and not caplog.records
+    history = record(history, 2, (wider,))
+    assert [v.version for v in history] == [1, 2] and history[-1].tables == (wider,)
+    assert "schema version is still 2" in caplog.text
+    indexed = TableShape("t", "t", wider.columns, ("id",), (("t_x_idx", ("x",)),))
+    caplog.clear()
+    assert record(history, 2, (indexed,))[-1].tables == (indexed,) and not caplog.records
+    assert [v.version for v in record(history, 1, (shape,))] == [1]
+    assert [v.version for v in record(history, None, (shape,))] == [1, 2, 3]
+
+
+def test_index_changes_keep_the_cursor_and_type_changes_are_not_copied(
+    fixture_url: str, tmp_path: Path
+) -> None:
+    generate_into(fixture_url, tmp_path)
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    migrate(db, tmp_path)
+    db.execute("INSERT INTO users (id, auth_id, name) VALUES (1, 'a', 'Ann')")
+    db.execute("UPDATE _sync_state SET cursor = 'c1'")
+    with psycopg.connect(libpq_url(fixture_url), autocommit=True) as conn:
+        conn.execute("CREATE INDEX users_name_idx ON users (name)")
+    generate_into(fixture_url, tmp_path)
+    assert migrate(db, tmp_path) == 2
+    assert db.execute("SELECT cursor FROM _sync_state").fetchone() == ("c1",)
+    assert db.execute(
+        "SELECT name FROM sqlite_master WHERE tbl_name = 'users' AND type = 'index'"
+    ).fetchall() == [("users_name_idx",)]
+    with psycopg.connect(libpq_url(fixture_url), autocommit=True) as conn:
+        conn.execute("ALTER TABLE users DROP COLUMN auth_id, ADD COLUMN auth_id integer")
+    generate_into(fixture_url, tmp_path)
+    assert migrate(db, tmp_path) == 3
+    assert db.execute("SELECT id, name, auth_id FROM users").fetchall() == [(1, "Ann", None)]
+    assert db.execute("SELECT cursor FROM _sync_state").fetchone() == (None,)
+
+
+def test_outbox_keys_are_postgres_names_when_sqlite_needs_other_ones(
+    fixture_url: str, tmp_path: Path
+) -> None:
+    """SQLite ignores case: "Name" and name cannot both be columns there, but stay apart on the wire."""
+    generate_into(fixture_url, tmp_path)
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    migrate(db, tmp_path)
+    assert [r[1] for r in db.execute('PRAGMA table_info("Mixed Case Table")')] == ["id", "Name", "name2"]
+    db.execute("""INSERT INTO "Mixed Case Table" VALUES (1, 'upper', 'lower')""")
+    db.execute("""UPDATE "Mixed Case Table" SET name2 = 'changed'""")
+    assert outbox(db) == [
+        ("Mixed Case Table", "put", {"id": 1}, {"id": 1, "Name": "upper", "name": "lower"}),
+        ("Mixed Case Table", "patch", {"id": 1}, {"name": "changed"}),
     ]

@@ -102,3 +102,20 @@ def test_a_failing_migration_writes_nothing_and_user_hooks_still_run(project: Pa
     command.upgrade(config, "0001")
     assert (project / "applied.txt").read_text() == "00010001"
     assert (output(project) / "sync-meta.ts").exists()
+
+
+def test_a_transaction_per_migration_generates_after_each_commit(
+    project: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    env = project / "migrations" / "env.py"
+    env.write_text(
+        env.read_text().replace(
+            "with_drizzlesync(connection=connection, target_metadata=Base.metadata)",
+            "with_drizzlesync(connection=connection, target_metadata=Base.metadata,"
+            " transaction_per_migration=True)",
+        )
+    )
+    caplog.set_level(logging.INFO, logger="alembic_drizzlesync")
+    command.upgrade(Config(str(project / "alembic.ini")), "head")
+    assert generations(caplog) == 2
+    assert "schemaVersion = 2;" in (output(project) / "sync-meta.ts").read_text()

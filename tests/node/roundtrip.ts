@@ -3,7 +3,7 @@
 // the wire rows are applied to SQLite (sql.js) the way a pull applies them, read back through
 // drizzle, and compared. Prints a JSON report on stdout.
 import { readFileSync } from "node:fs";
-import { getTableColumns, type Table } from "drizzle-orm";
+import { eq, getTableColumns, type Table } from "drizzle-orm";
 import { drizzle as drizzlePg } from "drizzle-orm/node-postgres";
 import { drizzle as drizzleSqlJs } from "drizzle-orm/sql-js";
 import pg from "pg";
@@ -11,7 +11,7 @@ import initSqlJs from "sql.js";
 import { clientMigrations } from "./gen/client-migrations.js";
 import * as pgSchema from "./gen/schema.postgres.js";
 import * as liteSchema from "./gen/schema.sqlite.js";
-import { fromWire, syncTables, type TableMeta } from "./gen/sync-meta.js";
+import { fromWire, syncTables, toWire, type TableMeta } from "./gen/sync-meta.js";
 
 type Row = Record<string, unknown>;
 const [wireFile, skipFile] = process.argv.slice(2);
@@ -77,4 +77,19 @@ for (const key of Object.keys(wire)) {
   });
 }
 await client.end();
-console.log(JSON.stringify({ compared, mismatches, outboxAfterPull }));
+
+// Local writes through drizzle land in the outbox with exactly the columns they changed,
+// and toWire turns the outbox values into what the server takes.
+const [first] = liteDb.select().from(liteSchema.numbers).orderBy(liteSchema.numbers.id).all();
+liteDb.update(liteSchema.numbers).set({ small: 7, dbl: first.dbl }).where(eq(liteSchema.numbers.id, first.id)).run();
+liteDb.update(liteSchema.misc).set({ data: new Uint8Array([1, 254]) }).where(eq(liteSchema.misc.id, 1)).run();
+const outbox = sqlite.exec('SELECT "table", "op", "pk", "values" FROM "_sync_outbox" ORDER BY "id"')[0].values;
+const pushed = outbox.map(([table, op, pk, values]) => {
+  const meta = Object.values(syncTables).find((t: TableMeta) => t.name === table)!;
+  const wireValues = Object.entries(JSON.parse(String(values)) as Row).map(([name, value]) => {
+    const column = meta.columns.find((c) => c.name === name)!;
+    return [name, toWire(column.codec, value)];
+  });
+  return [table, op, JSON.parse(String(pk)), Object.fromEntries(wireValues)];
+});
+console.log(JSON.stringify({ compared, mismatches, outboxAfterPull, pushed }));

@@ -41,6 +41,15 @@ export const mixedCaseTable = sqliteTable(
   {
     id: integer().primaryKey(),
     name: text("Name"),
+    name2: text(),
+  },
+);
+
+/** Postgres public.__proto__ */
+export const proto = sqliteTable(
+  "__proto__",
+  {
+    id: integer().primaryKey(),
   },
 );
 
@@ -87,6 +96,7 @@ export const class_ = sqliteTable(
     camelCase: text(),
     camelCase2: text("camel_case"),
     _2: text("_"),
+    proto: text("__proto__"),
   },
 );
 
@@ -210,6 +220,7 @@ export const orgs = sqliteTable(
   },
   (table) => [
     index("orgs_slug_key").on(table.slug),
+    index("orgs_slug_pattern_idx").on(table.slug),
   ],
 );
 

@@ -24,8 +24,10 @@ import {
   numeric,
   pgEnum,
   pgSchema,
+  pgSequence,
   pgTable,
   type PgTableExtraConfigValue,
+  pgView,
   point,
   primaryKey,
   real,
@@ -48,6 +50,10 @@ export const authSchema = pgSchema("auth");
 export const authRoleEnum = authSchema.enum("role", ["admin", "member"]);
 
 export const moodEnum = pgEnum("mood", ["sad", "ok", "happy", "it's \"fine\""]);
+
+export const authTicket = authSchema.sequence("ticket", { maxValue: 9999, cycle: true });
+
+export const invoiceNumber = pgSequence("invoice_number", { startWith: 1000, increment: 10 });
 
 /** Postgres `"char"`, read and written as text: pg-core has no builder for it. */
 const char2 = customType<{ data: string; driverData: string }>({
@@ -198,6 +204,14 @@ export const Mixed_Case_Table = pgTable(
   {
     id: integer().primaryKey(),
     Name: text(),
+    name: text(),
+  },
+);
+
+export const __proto__2 = pgTable(
+  "__proto__",
+  {
+    id: integer().primaryKey(),
   },
 );
 
@@ -249,6 +263,7 @@ export const class_ = pgTable(
     camelCase: text(),
     camel_case: text(),
     _2: text("_"),
+    __proto__2: text("__proto__"),
   },
 );
 
@@ -390,6 +405,7 @@ export const orgs = pgTable(
     }),
     unique("orgs_slug_key").on(table.slug),
     uniqueIndex("orgs_lower_name_idx").on(sql`lower(name)`).where(sql`slug <> ''::text`),
+    index("orgs_slug_pattern_idx").on(table.slug.op("text_pattern_ops").desc().nullsLast()),
     check("orgs_name_check", sql`length(name) > 0`),
   ],
 );
@@ -453,4 +469,29 @@ export const users = pgTable(
     }).onDelete("set null"),
   ],
 );
+
+export const auth_member_count = authSchema.materializedView("member_count", {
+  role: authRoleEnum(),
+  members: bigint({ mode: "number" }),
+  last_joined: timestamp({ withTimezone: true, mode: "date" }),
+}).as(sql`SELECT users.role,
+    count(*) AS members,
+    max(users.created_at) AS last_joined
+   FROM auth.users
+  GROUP BY users.role`);
+
+/** Texts that are not sad */
+export const active_texts = pgView("active_texts", {
+  id: uuid(),
+  "text `quoted` ${x}": text(),
+  m: moodEnum(),
+  moods: moodEnum().array(),
+  x: xml(),
+}).as(sql`SELECT texts.id,
+    texts.t AS "text \`quoted\` \${x}",
+    texts.m,
+    texts.moods,
+    texts.x
+   FROM texts
+  WHERE texts.m <> 'sad'::mood`);
 

@@ -41,6 +41,15 @@ export const Mixed_Case_Table = sqliteTable(
   {
     id: integer().primaryKey(),
     Name: text(),
+    name: text("name2"),
+  },
+);
+
+/** Postgres public.__proto__ */
+export const __proto__2 = sqliteTable(
+  "__proto__",
+  {
+    id: integer().primaryKey(),
   },
 );
 
@@ -87,6 +96,7 @@ export const class_ = sqliteTable(
     camelCase: text(),
     camel_case: text(),
     _2: text("_"),
+    __proto__2: text("__proto__"),
   },
 );
 
@@ -210,6 +220,7 @@ export const orgs = sqliteTable(
   },
   (table) => [
     index("orgs_slug_key").on(table.slug),
+    index("orgs_slug_pattern_idx").on(table.slug),
   ],
 );
 

@@ -42,7 +42,7 @@ export const clientMigrations: readonly ClientMigration[] = [
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.memberships', 'put', json_object('user_id', NEW."user_id", 'team_id', NEW."team_id"),
+  SELECT "tx", 'memberships', 'put', json_object('user_id', NEW."user_id", 'team_id', NEW."team_id"),
     json_object(
       'user_id', NEW."user_id",
       'team_id', NEW."team_id",
@@ -54,7 +54,7 @@ END`,
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.memberships', 'delete', json_object('user_id', OLD."user_id", 'team_id', OLD."team_id"),
+  SELECT "tx", 'memberships', 'delete', json_object('user_id', OLD."user_id", 'team_id', OLD."team_id"),
     NULL
   FROM "_sync_state";
 END`,
@@ -63,7 +63,7 @@ WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."user_id" IS OLD."user_i
   AND (NEW."role" IS NOT OLD."role")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.memberships', 'patch', json_object('user_id', NEW."user_id", 'team_id', NEW."team_id"),
+  SELECT "tx", 'memberships', 'patch', json_object('user_id', NEW."user_id", 'team_id', NEW."team_id"),
     (SELECT json_group_object("column", "value") FROM (
       SELECT 'role' AS "column", NEW."role" AS "value" WHERE NEW."role" IS NOT OLD."role"))
   FROM "_sync_state";
@@ -72,11 +72,11 @@ END`,
 WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."user_id" IS OLD."user_id" AND NEW."team_id" IS OLD."team_id")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.memberships', 'delete', json_object('user_id', OLD."user_id", 'team_id', OLD."team_id"),
+  SELECT "tx", 'memberships', 'delete', json_object('user_id', OLD."user_id", 'team_id', OLD."team_id"),
     NULL
   FROM "_sync_state";
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.memberships', 'put', json_object('user_id', NEW."user_id", 'team_id', NEW."team_id"),
+  SELECT "tx", 'memberships', 'put', json_object('user_id', NEW."user_id", 'team_id', NEW."team_id"),
     json_object(
       'user_id', NEW."user_id",
       'team_id', NEW."team_id",
@@ -95,7 +95,7 @@ END`,
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.projects', 'put', json_object('id', NEW."id"),
+  SELECT "tx", 'projects', 'put', json_object('id', NEW."id"),
     json_object(
       'id', NEW."id",
       'team_id', NEW."team_id",
@@ -107,7 +107,7 @@ END`,
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.projects', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'projects', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
 END`,
@@ -116,7 +116,7 @@ WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
   AND (NEW."team_id" IS NOT OLD."team_id" OR NEW."name" IS NOT OLD."name")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.projects', 'patch', json_object('id', NEW."id"),
+  SELECT "tx", 'projects', 'patch', json_object('id', NEW."id"),
     (SELECT json_group_object("column", "value") FROM (
       SELECT 'team_id' AS "column", NEW."team_id" AS "value" WHERE NEW."team_id" IS NOT OLD."team_id"
       UNION ALL SELECT 'name' AS "column", NEW."name" AS "value" WHERE NEW."name" IS NOT OLD."name"))
@@ -126,11 +126,11 @@ END`,
 WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.projects', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'projects', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.projects', 'put', json_object('id', NEW."id"),
+  SELECT "tx", 'projects', 'put', json_object('id', NEW."id"),
     json_object(
       'id', NEW."id",
       'team_id', NEW."team_id",
@@ -147,7 +147,7 @@ END`,
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.teams', 'put', json_object('id', NEW."id"),
+  SELECT "tx", 'teams', 'put', json_object('id', NEW."id"),
     json_object('id', NEW."id", 'name', NEW."name")
   FROM "_sync_state";
 END`,
@@ -155,7 +155,7 @@ END`,
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.teams', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'teams', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
 END`,
@@ -164,7 +164,7 @@ WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
   AND (NEW."name" IS NOT OLD."name")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.teams', 'patch', json_object('id', NEW."id"),
+  SELECT "tx", 'teams', 'patch', json_object('id', NEW."id"),
     (SELECT json_group_object("column", "value") FROM (
       SELECT 'name' AS "column", NEW."name" AS "value" WHERE NEW."name" IS NOT OLD."name"))
   FROM "_sync_state";
@@ -173,11 +173,11 @@ END`,
 WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.teams', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'teams', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.teams', 'put', json_object('id', NEW."id"),
+  SELECT "tx", 'teams', 'put', json_object('id', NEW."id"),
     json_object('id', NEW."id", 'name', NEW."name")
   FROM "_sync_state";
 END`,
@@ -195,7 +195,7 @@ END`,
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.todos', 'put', json_object('id', NEW."id"),
+  SELECT "tx", 'todos', 'put', json_object('id', NEW."id"),
     json_object(
       'id', NEW."id",
       'team_id', NEW."team_id",
@@ -210,7 +210,7 @@ END`,
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.todos', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'todos', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
 END`,
@@ -219,7 +219,7 @@ WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
   AND (NEW."team_id" IS NOT OLD."team_id" OR NEW."project_id" IS NOT OLD."project_id" OR NEW."title" IS NOT OLD."title" OR NEW."done" IS NOT OLD."done" OR NEW."updated_at" IS NOT OLD."updated_at")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.todos', 'patch', json_object('id', NEW."id"),
+  SELECT "tx", 'todos', 'patch', json_object('id', NEW."id"),
     (SELECT json_group_object("column", "value") FROM (
       SELECT 'team_id' AS "column", NEW."team_id" AS "value" WHERE NEW."team_id" IS NOT OLD."team_id"
       UNION ALL SELECT 'project_id' AS "column", NEW."project_id" AS "value" WHERE NEW."project_id" IS NOT OLD."project_id"
@@ -232,11 +232,11 @@ END`,
 WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.todos', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'todos', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.todos', 'put', json_object('id', NEW."id"),
+  SELECT "tx", 'todos', 'put', json_object('id', NEW."id"),
     json_object(
       'id', NEW."id",
       'team_id', NEW."team_id",

@@ -136,6 +136,7 @@ END;
 CREATE TABLE "Mixed Case Table" (
   "id" INTEGER NOT NULL,
   "Name" TEXT,
+  "name2" TEXT,
   PRIMARY KEY ("id")
 ) STRICT;
 
@@ -143,8 +144,12 @@ CREATE TRIGGER "Mixed Case Table_outbox_insert" AFTER INSERT ON "Mixed Case Tabl
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.Mixed Case Table', 'put', json_object('id', NEW."id"),
-    json_object('id', NEW."id", 'Name', NEW."Name")
+  SELECT "tx", 'Mixed Case Table', 'put', json_object('id', NEW."id"),
+    json_object(
+      'id', NEW."id",
+      'Name', NEW."Name",
+      'name', NEW."name2"
+    )
   FROM "_sync_state";
 END;
 
@@ -152,19 +157,20 @@ CREATE TRIGGER "Mixed Case Table_outbox_delete" AFTER DELETE ON "Mixed Case Tabl
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.Mixed Case Table', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'Mixed Case Table', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
 END;
 
 CREATE TRIGGER "Mixed Case Table_outbox_update" AFTER UPDATE ON "Mixed Case Table"
 WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
-  AND (NEW."Name" IS NOT OLD."Name")
+  AND (NEW."Name" IS NOT OLD."Name" OR NEW."name2" IS NOT OLD."name2")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.Mixed Case Table', 'patch', json_object('id', NEW."id"),
+  SELECT "tx", 'Mixed Case Table', 'patch', json_object('id', NEW."id"),
     (SELECT json_group_object("column", "value") FROM (
-      SELECT 'Name' AS "column", NEW."Name" AS "value" WHERE NEW."Name" IS NOT OLD."Name"))
+      SELECT 'Name' AS "column", NEW."Name" AS "value" WHERE NEW."Name" IS NOT OLD."Name"
+      UNION ALL SELECT 'name' AS "column", NEW."name2" AS "value" WHERE NEW."name2" IS NOT OLD."name2"))
   FROM "_sync_state";
 END;
 
@@ -172,12 +178,52 @@ CREATE TRIGGER "Mixed Case Table_outbox_rekey" AFTER UPDATE ON "Mixed Case Table
 WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.Mixed Case Table', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'Mixed Case Table', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.Mixed Case Table', 'put', json_object('id', NEW."id"),
-    json_object('id', NEW."id", 'Name', NEW."Name")
+  SELECT "tx", 'Mixed Case Table', 'put', json_object('id', NEW."id"),
+    json_object(
+      'id', NEW."id",
+      'Name', NEW."Name",
+      'name', NEW."name2"
+    )
+  FROM "_sync_state";
+END;
+
+CREATE TABLE "__proto__" (
+  "id" INTEGER NOT NULL,
+  PRIMARY KEY ("id")
+) STRICT;
+
+CREATE TRIGGER "__proto___outbox_insert" AFTER INSERT ON "__proto__"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", '__proto__', 'put', json_object('id', NEW."id"),
+    json_object('id', NEW."id")
+  FROM "_sync_state";
+END;
+
+CREATE TRIGGER "__proto___outbox_delete" AFTER DELETE ON "__proto__"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", '__proto__', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+END;
+
+CREATE TRIGGER "__proto___outbox_rekey" AFTER UPDATE ON "__proto__"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", '__proto__', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", '__proto__', 'put', json_object('id', NEW."id"),
+    json_object('id', NEW."id")
   FROM "_sync_state";
 END;
 
@@ -202,7 +248,7 @@ CREATE TRIGGER "arrays_outbox_insert" AFTER INSERT ON "arrays"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.arrays', 'put', json_object('id', NEW."id"),
+  SELECT "tx", 'arrays', 'put', json_object('id', NEW."id"),
     json_object(
       'id', NEW."id",
       'ints', NEW."ints",
@@ -225,7 +271,7 @@ CREATE TRIGGER "arrays_outbox_delete" AFTER DELETE ON "arrays"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.arrays', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'arrays', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
 END;
@@ -235,7 +281,7 @@ WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
   AND (NEW."ints" IS NOT OLD."ints" OR NEW."matrix" IS NOT OLD."matrix" OR NEW."cube" IS NOT OLD."cube" OR NEW."texts" IS NOT OLD."texts" OR NEW."tagged" IS NOT OLD."tagged" OR NEW."stamps" IS NOT OLD."stamps" OR NEW."flags" IS NOT OLD."flags" OR NEW."blobs" IS NOT OLD."blobs" OR NEW."docs" IS NOT OLD."docs" OR NEW."nums" IS NOT OLD."nums" OR NEW."moods" IS NOT OLD."moods" OR NEW."roles" IS NOT OLD."roles")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.arrays', 'patch', json_object('id', NEW."id"),
+  SELECT "tx", 'arrays', 'patch', json_object('id', NEW."id"),
     (SELECT json_group_object("column", "value") FROM (
       SELECT 'ints' AS "column", NEW."ints" AS "value" WHERE NEW."ints" IS NOT OLD."ints"
       UNION ALL SELECT 'matrix' AS "column", NEW."matrix" AS "value" WHERE NEW."matrix" IS NOT OLD."matrix"
@@ -256,11 +302,11 @@ CREATE TRIGGER "arrays_outbox_rekey" AFTER UPDATE ON "arrays"
 WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.arrays', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'arrays', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.arrays', 'put', json_object('id', NEW."id"),
+  SELECT "tx", 'arrays', 'put', json_object('id', NEW."id"),
     json_object(
       'id', NEW."id",
       'ints', NEW."ints",
@@ -288,7 +334,7 @@ CREATE TRIGGER "auth_users2_outbox_insert" AFTER INSERT ON "auth_users2"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.auth_users', 'put', json_object('id', NEW."id"),
+  SELECT "tx", 'auth_users', 'put', json_object('id', NEW."id"),
     json_object('id', NEW."id")
   FROM "_sync_state";
 END;
@@ -297,7 +343,7 @@ CREATE TRIGGER "auth_users2_outbox_delete" AFTER DELETE ON "auth_users2"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.auth_users', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'auth_users', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
 END;
@@ -306,11 +352,11 @@ CREATE TRIGGER "auth_users2_outbox_rekey" AFTER UPDATE ON "auth_users2"
 WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.auth_users', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'auth_users', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.auth_users', 'put', json_object('id', NEW."id"),
+  SELECT "tx", 'auth_users', 'put', json_object('id', NEW."id"),
     json_object('id', NEW."id")
   FROM "_sync_state";
 END;
@@ -326,6 +372,7 @@ CREATE TABLE "class" (
   "camelCase" TEXT,
   "camel_case" TEXT,
   "_" TEXT,
+  "__proto__" TEXT,
   PRIMARY KEY ("default")
 ) STRICT;
 
@@ -333,7 +380,7 @@ CREATE TRIGGER "class_outbox_insert" AFTER INSERT ON "class"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.class', 'put', json_object('default', NEW."default"),
+  SELECT "tx", 'class', 'put', json_object('default', NEW."default"),
     json_object(
       'default', NEW."default",
       'function', NEW."function",
@@ -344,7 +391,8 @@ BEGIN
       '123abc', NEW."123abc",
       'camelCase', NEW."camelCase",
       'camel_case', NEW."camel_case",
-      '_', NEW."_"
+      '_', NEW."_",
+      '__proto__', NEW."__proto__"
     )
   FROM "_sync_state";
 END;
@@ -353,17 +401,17 @@ CREATE TRIGGER "class_outbox_delete" AFTER DELETE ON "class"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.class', 'delete', json_object('default', OLD."default"),
+  SELECT "tx", 'class', 'delete', json_object('default', OLD."default"),
     NULL
   FROM "_sync_state";
 END;
 
 CREATE TRIGGER "class_outbox_update" AFTER UPDATE ON "class"
 WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."default" IS OLD."default"
-  AND (NEW."function" IS NOT OLD."function" OR NEW."user name" IS NOT OLD."user name" OR NEW."it's" IS NOT OLD."it's" OR NEW."say ""hi""" IS NOT OLD."say ""hi""" OR NEW."größe" IS NOT OLD."größe" OR NEW."123abc" IS NOT OLD."123abc" OR NEW."camelCase" IS NOT OLD."camelCase" OR NEW."camel_case" IS NOT OLD."camel_case" OR NEW."_" IS NOT OLD."_")
+  AND (NEW."function" IS NOT OLD."function" OR NEW."user name" IS NOT OLD."user name" OR NEW."it's" IS NOT OLD."it's" OR NEW."say ""hi""" IS NOT OLD."say ""hi""" OR NEW."größe" IS NOT OLD."größe" OR NEW."123abc" IS NOT OLD."123abc" OR NEW."camelCase" IS NOT OLD."camelCase" OR NEW."camel_case" IS NOT OLD."camel_case" OR NEW."_" IS NOT OLD."_" OR NEW."__proto__" IS NOT OLD."__proto__")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.class', 'patch', json_object('default', NEW."default"),
+  SELECT "tx", 'class', 'patch', json_object('default', NEW."default"),
     (SELECT json_group_object("column", "value") FROM (
       SELECT 'function' AS "column", NEW."function" AS "value" WHERE NEW."function" IS NOT OLD."function"
       UNION ALL SELECT 'user name' AS "column", NEW."user name" AS "value" WHERE NEW."user name" IS NOT OLD."user name"
@@ -373,7 +421,8 @@ BEGIN
       UNION ALL SELECT '123abc' AS "column", NEW."123abc" AS "value" WHERE NEW."123abc" IS NOT OLD."123abc"
       UNION ALL SELECT 'camelCase' AS "column", NEW."camelCase" AS "value" WHERE NEW."camelCase" IS NOT OLD."camelCase"
       UNION ALL SELECT 'camel_case' AS "column", NEW."camel_case" AS "value" WHERE NEW."camel_case" IS NOT OLD."camel_case"
-      UNION ALL SELECT '_' AS "column", NEW."_" AS "value" WHERE NEW."_" IS NOT OLD."_"))
+      UNION ALL SELECT '_' AS "column", NEW."_" AS "value" WHERE NEW."_" IS NOT OLD."_"
+      UNION ALL SELECT '__proto__' AS "column", NEW."__proto__" AS "value" WHERE NEW."__proto__" IS NOT OLD."__proto__"))
   FROM "_sync_state";
 END;
 
@@ -381,11 +430,11 @@ CREATE TRIGGER "class_outbox_rekey" AFTER UPDATE ON "class"
 WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."default" IS OLD."default")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.class', 'delete', json_object('default', OLD."default"),
+  SELECT "tx", 'class', 'delete', json_object('default', OLD."default"),
     NULL
   FROM "_sync_state";
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.class', 'put', json_object('default', NEW."default"),
+  SELECT "tx", 'class', 'put', json_object('default', NEW."default"),
     json_object(
       'default', NEW."default",
       'function', NEW."function",
@@ -396,7 +445,8 @@ BEGIN
       '123abc', NEW."123abc",
       'camelCase', NEW."camelCase",
       'camel_case', NEW."camel_case",
-      '_', NEW."_"
+      '_', NEW."_",
+      '__proto__', NEW."__proto__"
     )
   FROM "_sync_state";
 END;
@@ -412,7 +462,7 @@ CREATE TRIGGER "composite_refs_outbox_insert" AFTER INSERT ON "composite_refs"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.composite_refs', 'put', json_object('id', NEW."id"),
+  SELECT "tx", 'composite_refs', 'put', json_object('id', NEW."id"),
     json_object(
       'id', NEW."id",
       'org_id', NEW."org_id",
@@ -425,7 +475,7 @@ CREATE TRIGGER "composite_refs_outbox_delete" AFTER DELETE ON "composite_refs"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.composite_refs', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'composite_refs', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
 END;
@@ -435,7 +485,7 @@ WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
   AND (NEW."org_id" IS NOT OLD."org_id" OR NEW."user_id" IS NOT OLD."user_id")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.composite_refs', 'patch', json_object('id', NEW."id"),
+  SELECT "tx", 'composite_refs', 'patch', json_object('id', NEW."id"),
     (SELECT json_group_object("column", "value") FROM (
       SELECT 'org_id' AS "column", NEW."org_id" AS "value" WHERE NEW."org_id" IS NOT OLD."org_id"
       UNION ALL SELECT 'user_id' AS "column", NEW."user_id" AS "value" WHERE NEW."user_id" IS NOT OLD."user_id"))
@@ -446,11 +496,11 @@ CREATE TRIGGER "composite_refs_outbox_rekey" AFTER UPDATE ON "composite_refs"
 WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.composite_refs', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'composite_refs', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.composite_refs', 'put', json_object('id', NEW."id"),
+  SELECT "tx", 'composite_refs', 'put', json_object('id', NEW."id"),
     json_object(
       'id', NEW."id",
       'org_id', NEW."org_id",
@@ -470,7 +520,7 @@ CREATE TRIGGER "events_outbox_insert" AFTER INSERT ON "events"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.events', 'put', json_object('id', NEW."id", 'at', NEW."at"),
+  SELECT "tx", 'events', 'put', json_object('id', NEW."id", 'at', NEW."at"),
     json_object(
       'id', NEW."id",
       'at', NEW."at",
@@ -483,7 +533,7 @@ CREATE TRIGGER "events_outbox_delete" AFTER DELETE ON "events"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.events', 'delete', json_object('id', OLD."id", 'at', OLD."at"),
+  SELECT "tx", 'events', 'delete', json_object('id', OLD."id", 'at', OLD."at"),
     NULL
   FROM "_sync_state";
 END;
@@ -493,7 +543,7 @@ WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id" AND NEW
   AND (NEW."payload" IS NOT OLD."payload")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.events', 'patch', json_object('id', NEW."id", 'at', NEW."at"),
+  SELECT "tx", 'events', 'patch', json_object('id', NEW."id", 'at', NEW."at"),
     (SELECT json_group_object("column", "value") FROM (
       SELECT 'payload' AS "column", NEW."payload" AS "value" WHERE NEW."payload" IS NOT OLD."payload"))
   FROM "_sync_state";
@@ -503,11 +553,11 @@ CREATE TRIGGER "events_outbox_rekey" AFTER UPDATE ON "events"
 WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id" AND NEW."at" IS OLD."at")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.events', 'delete', json_object('id', OLD."id", 'at', OLD."at"),
+  SELECT "tx", 'events', 'delete', json_object('id', OLD."id", 'at', OLD."at"),
     NULL
   FROM "_sync_state";
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.events', 'put', json_object('id', NEW."id", 'at', NEW."at"),
+  SELECT "tx", 'events', 'put', json_object('id', NEW."id", 'at', NEW."at"),
     json_object(
       'id', NEW."id",
       'at', NEW."at",
@@ -526,7 +576,7 @@ CREATE TRIGGER "integer_outbox_insert" AFTER INSERT ON "integer"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.integer', 'put', json_object('pgTable', NEW."pgTable"),
+  SELECT "tx", 'integer', 'put', json_object('pgTable', NEW."pgTable"),
     json_object('pgTable', NEW."pgTable", 'sql', NEW."sql")
   FROM "_sync_state";
 END;
@@ -535,7 +585,7 @@ CREATE TRIGGER "integer_outbox_delete" AFTER DELETE ON "integer"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.integer', 'delete', json_object('pgTable', OLD."pgTable"),
+  SELECT "tx", 'integer', 'delete', json_object('pgTable', OLD."pgTable"),
     NULL
   FROM "_sync_state";
 END;
@@ -545,7 +595,7 @@ WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."pgTable" IS OLD."pgTabl
   AND (NEW."sql" IS NOT OLD."sql")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.integer', 'patch', json_object('pgTable', NEW."pgTable"),
+  SELECT "tx", 'integer', 'patch', json_object('pgTable', NEW."pgTable"),
     (SELECT json_group_object("column", "value") FROM (
       SELECT 'sql' AS "column", NEW."sql" AS "value" WHERE NEW."sql" IS NOT OLD."sql"))
   FROM "_sync_state";
@@ -555,11 +605,11 @@ CREATE TRIGGER "integer_outbox_rekey" AFTER UPDATE ON "integer"
 WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."pgTable" IS OLD."pgTable")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.integer', 'delete', json_object('pgTable', OLD."pgTable"),
+  SELECT "tx", 'integer', 'delete', json_object('pgTable', OLD."pgTable"),
     NULL
   FROM "_sync_state";
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.integer', 'put', json_object('pgTable', NEW."pgTable"),
+  SELECT "tx", 'integer', 'put', json_object('pgTable', NEW."pgTable"),
     json_object('pgTable', NEW."pgTable", 'sql', NEW."sql")
   FROM "_sync_state";
 END;
@@ -580,7 +630,7 @@ CREATE TRIGGER "memberships_outbox_insert" AFTER INSERT ON "memberships"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.memberships', 'put', json_object('org_id', NEW."org_id", 'user_id', NEW."user_id"),
+  SELECT "tx", 'memberships', 'put', json_object('org_id', NEW."org_id", 'user_id', NEW."user_id"),
     json_object(
       'org_id', NEW."org_id",
       'user_id', NEW."user_id",
@@ -594,7 +644,7 @@ CREATE TRIGGER "memberships_outbox_delete" AFTER DELETE ON "memberships"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.memberships', 'delete', json_object('org_id', OLD."org_id", 'user_id', OLD."user_id"),
+  SELECT "tx", 'memberships', 'delete', json_object('org_id', OLD."org_id", 'user_id', OLD."user_id"),
     NULL
   FROM "_sync_state";
 END;
@@ -604,7 +654,7 @@ WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."org_id" IS OLD."org_id"
   AND (NEW."id" IS NOT OLD."id" OR NEW."since" IS NOT OLD."since")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.memberships', 'patch', json_object('org_id', NEW."org_id", 'user_id', NEW."user_id"),
+  SELECT "tx", 'memberships', 'patch', json_object('org_id', NEW."org_id", 'user_id', NEW."user_id"),
     (SELECT json_group_object("column", "value") FROM (
       SELECT 'id' AS "column", NEW."id" AS "value" WHERE NEW."id" IS NOT OLD."id"
       UNION ALL SELECT 'since' AS "column", NEW."since" AS "value" WHERE NEW."since" IS NOT OLD."since"))
@@ -615,11 +665,11 @@ CREATE TRIGGER "memberships_outbox_rekey" AFTER UPDATE ON "memberships"
 WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."org_id" IS OLD."org_id" AND NEW."user_id" IS OLD."user_id")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.memberships', 'delete', json_object('org_id', OLD."org_id", 'user_id', OLD."user_id"),
+  SELECT "tx", 'memberships', 'delete', json_object('org_id', OLD."org_id", 'user_id', OLD."user_id"),
     NULL
   FROM "_sync_state";
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.memberships', 'put', json_object('org_id', NEW."org_id", 'user_id', NEW."user_id"),
+  SELECT "tx", 'memberships', 'put', json_object('org_id', NEW."org_id", 'user_id', NEW."user_id"),
     json_object(
       'org_id', NEW."org_id",
       'user_id', NEW."user_id",
@@ -668,7 +718,7 @@ CREATE TRIGGER "misc_outbox_insert" AFTER INSERT ON "misc"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.misc', 'put', json_object('id', NEW."id"),
+  SELECT "tx", 'misc', 'put', json_object('id', NEW."id"),
     json_object(
       'id', NEW."id",
       'flag', NEW."flag",
@@ -707,7 +757,7 @@ CREATE TRIGGER "misc_outbox_delete" AFTER DELETE ON "misc"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.misc', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'misc', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
 END;
@@ -717,7 +767,7 @@ WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
   AND (NEW."flag" IS NOT OLD."flag" OR NEW."data" IS NOT OLD."data" OR NEW."j" IS NOT OLD."j" OR NEW."jb" IS NOT OLD."jb" OR NEW."u" IS NOT OLD."u" OR NEW."ip" IS NOT OLD."ip" OR NEW."net" IS NOT OLD."net" OR NEW."mac" IS NOT OLD."mac" OR NEW."mac8" IS NOT OLD."mac8" OR NEW."b" IS NOT OLD."b" OR NEW."vb" IS NOT OLD."vb" OR NEW."doc" IS NOT OLD."doc" OR NEW."q" IS NOT OLD."q" OR NEW."p" IS NOT OLD."p" OR NEW."l" IS NOT OLD."l" OR NEW."ls" IS NOT OLD."ls" OR NEW."bx" IS NOT OLD."bx" OR NEW."pa" IS NOT OLD."pa" OR NEW."pg" IS NOT OLD."pg" OR NEW."ci" IS NOT OLD."ci" OR NEW."ir" IS NOT OLD."ir" OR NEW."nr" IS NOT OLD."nr" OR NEW."tr" IS NOT OLD."tr" OR NEW."dr" IS NOT OLD."dr" OR NEW."im" IS NOT OLD."im" OR NEW."o" IS NOT OLD."o" OR NEW."rc" IS NOT OLD."rc" OR NEW."lsn" IS NOT OLD."lsn")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.misc', 'patch', json_object('id', NEW."id"),
+  SELECT "tx", 'misc', 'patch', json_object('id', NEW."id"),
     (SELECT json_group_object("column", "value") FROM (
       SELECT 'flag' AS "column", NEW."flag" AS "value" WHERE NEW."flag" IS NOT OLD."flag"
       UNION ALL SELECT 'data' AS "column", CASE WHEN NEW."data" IS NULL THEN NULL ELSE hex(NEW."data") END AS "value" WHERE NEW."data" IS NOT OLD."data"
@@ -754,11 +804,11 @@ CREATE TRIGGER "misc_outbox_rekey" AFTER UPDATE ON "misc"
 WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.misc', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'misc', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.misc', 'put', json_object('id', NEW."id"),
+  SELECT "tx", 'misc', 'put', json_object('id', NEW."id"),
     json_object(
       'id', NEW."id",
       'flag', NEW."flag",
@@ -815,7 +865,7 @@ CREATE TRIGGER "numbers_outbox_insert" AFTER INSERT ON "numbers"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.numbers', 'put', json_object('id', NEW."id"),
+  SELECT "tx", 'numbers', 'put', json_object('id', NEW."id"),
     json_object(
       'id', NEW."id",
       'small', NEW."small",
@@ -838,7 +888,7 @@ CREATE TRIGGER "numbers_outbox_delete" AFTER DELETE ON "numbers"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.numbers', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'numbers', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
 END;
@@ -848,7 +898,7 @@ WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
   AND (NEW."small" IS NOT OLD."small" OR NEW."int" IS NOT OLD."int" OR NEW."big" IS NOT OLD."big" OR NEW."big_serial" IS NOT OLD."big_serial" OR NEW."small_serial" IS NOT OLD."small_serial" OR NEW."real" IS NOT OLD."real" OR NEW."dbl" IS NOT OLD."dbl" OR NEW."num" IS NOT OLD."num" OR NEW."price" IS NOT OLD."price" OR NEW."cash" IS NOT OLD."cash" OR NEW."pos" IS NOT OLD."pos" OR NEW."counter" IS NOT OLD."counter")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.numbers', 'patch', json_object('id', NEW."id"),
+  SELECT "tx", 'numbers', 'patch', json_object('id', NEW."id"),
     (SELECT json_group_object("column", "value") FROM (
       SELECT 'small' AS "column", NEW."small" AS "value" WHERE NEW."small" IS NOT OLD."small"
       UNION ALL SELECT 'int' AS "column", NEW."int" AS "value" WHERE NEW."int" IS NOT OLD."int"
@@ -869,11 +919,11 @@ CREATE TRIGGER "numbers_outbox_rekey" AFTER UPDATE ON "numbers"
 WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.numbers', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'numbers', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.numbers', 'put', json_object('id', NEW."id"),
+  SELECT "tx", 'numbers', 'put', json_object('id', NEW."id"),
     json_object(
       'id', NEW."id",
       'small', NEW."small",
@@ -902,11 +952,13 @@ CREATE TABLE "orgs" (
 
 CREATE INDEX "orgs_slug_key" ON "orgs" ("slug");
 
+CREATE INDEX "orgs_slug_pattern_idx" ON "orgs" ("slug");
+
 CREATE TRIGGER "orgs_outbox_insert" AFTER INSERT ON "orgs"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.orgs', 'put', json_object('id', NEW."id"),
+  SELECT "tx", 'orgs', 'put', json_object('id', NEW."id"),
     json_object(
       'id', NEW."id",
       'owner_membership', NEW."owner_membership",
@@ -920,7 +972,7 @@ CREATE TRIGGER "orgs_outbox_delete" AFTER DELETE ON "orgs"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.orgs', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'orgs', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
 END;
@@ -930,7 +982,7 @@ WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
   AND (NEW."owner_membership" IS NOT OLD."owner_membership" OR NEW."name" IS NOT OLD."name" OR NEW."slug" IS NOT OLD."slug")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.orgs', 'patch', json_object('id', NEW."id"),
+  SELECT "tx", 'orgs', 'patch', json_object('id', NEW."id"),
     (SELECT json_group_object("column", "value") FROM (
       SELECT 'owner_membership' AS "column", NEW."owner_membership" AS "value" WHERE NEW."owner_membership" IS NOT OLD."owner_membership"
       UNION ALL SELECT 'name' AS "column", NEW."name" AS "value" WHERE NEW."name" IS NOT OLD."name"
@@ -942,11 +994,11 @@ CREATE TRIGGER "orgs_outbox_rekey" AFTER UPDATE ON "orgs"
 WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.orgs', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'orgs', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.orgs', 'put', json_object('id', NEW."id"),
+  SELECT "tx", 'orgs', 'put', json_object('id', NEW."id"),
     json_object(
       'id', NEW."id",
       'owner_membership', NEW."owner_membership",
@@ -978,7 +1030,7 @@ CREATE TRIGGER "texts_outbox_insert" AFTER INSERT ON "texts"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.texts', 'put', json_object('id', NEW."id"),
+  SELECT "tx", 'texts', 'put', json_object('id', NEW."id"),
     json_object(
       'id', NEW."id",
       't', NEW."t",
@@ -1001,7 +1053,7 @@ CREATE TRIGGER "texts_outbox_delete" AFTER DELETE ON "texts"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.texts', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'texts', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
 END;
@@ -1011,7 +1063,7 @@ WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
   AND (NEW."t" IS NOT OLD."t" OR NEW."v" IS NOT OLD."v" OR NEW."v_any" IS NOT OLD."v_any" OR NEW."c" IS NOT OLD."c" OR NEW."c1" IS NOT OLD."c1" OR NEW."n" IS NOT OLD."n" OR NEW."ci" IS NOT OLD."ci" OR NEW."e" IS NOT OLD."e" OR NEW."x" IS NOT OLD."x" OR NEW."m" IS NOT OLD."m" OR NEW."moods" IS NOT OLD."moods" OR NEW."r" IS NOT OLD."r")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.texts', 'patch', json_object('id', NEW."id"),
+  SELECT "tx", 'texts', 'patch', json_object('id', NEW."id"),
     (SELECT json_group_object("column", "value") FROM (
       SELECT 't' AS "column", NEW."t" AS "value" WHERE NEW."t" IS NOT OLD."t"
       UNION ALL SELECT 'v' AS "column", NEW."v" AS "value" WHERE NEW."v" IS NOT OLD."v"
@@ -1032,11 +1084,11 @@ CREATE TRIGGER "texts_outbox_rekey" AFTER UPDATE ON "texts"
 WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.texts', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'texts', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.texts', 'put', json_object('id', NEW."id"),
+  SELECT "tx", 'texts', 'put', json_object('id', NEW."id"),
     json_object(
       'id', NEW."id",
       't', NEW."t",
@@ -1074,7 +1126,7 @@ CREATE TRIGGER "times_outbox_insert" AFTER INSERT ON "times"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.times', 'put', json_object('id', NEW."id"),
+  SELECT "tx", 'times', 'put', json_object('id', NEW."id"),
     json_object(
       'id', NEW."id",
       'ts', NEW."ts",
@@ -1095,7 +1147,7 @@ CREATE TRIGGER "times_outbox_delete" AFTER DELETE ON "times"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.times', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'times', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
 END;
@@ -1105,7 +1157,7 @@ WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
   AND (NEW."ts" IS NOT OLD."ts" OR NEW."ts3" IS NOT OLD."ts3" OR NEW."tstz" IS NOT OLD."tstz" OR NEW."tstz0" IS NOT OLD."tstz0" OR NEW."d" IS NOT OLD."d" OR NEW."t" IS NOT OLD."t" OR NEW."t2" IS NOT OLD."t2" OR NEW."ttz" IS NOT OLD."ttz" OR NEW."i" IS NOT OLD."i" OR NEW."i_ds" IS NOT OLD."i_ds")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.times', 'patch', json_object('id', NEW."id"),
+  SELECT "tx", 'times', 'patch', json_object('id', NEW."id"),
     (SELECT json_group_object("column", "value") FROM (
       SELECT 'ts' AS "column", NEW."ts" AS "value" WHERE NEW."ts" IS NOT OLD."ts"
       UNION ALL SELECT 'ts3' AS "column", NEW."ts3" AS "value" WHERE NEW."ts3" IS NOT OLD."ts3"
@@ -1124,11 +1176,11 @@ CREATE TRIGGER "times_outbox_rekey" AFTER UPDATE ON "times"
 WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.times', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'times', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.times', 'put', json_object('id', NEW."id"),
+  SELECT "tx", 'times', 'put', json_object('id', NEW."id"),
     json_object(
       'id', NEW."id",
       'ts', NEW."ts",
@@ -1157,9 +1209,8 @@ CREATE TRIGGER "users_outbox_insert" AFTER INSERT ON "users"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.users', 'put', json_object('id', NEW."id"),
+  SELECT "tx", 'users', 'put', json_object('id', NEW."id"),
     json_object(
-      'id', NEW."id",
       'auth_id', NEW."auth_id",
       'manager_id', NEW."manager_id",
       'name', NEW."name"
@@ -1171,7 +1222,7 @@ CREATE TRIGGER "users_outbox_delete" AFTER DELETE ON "users"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.users', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'users', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
 END;
@@ -1181,7 +1232,7 @@ WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
   AND (NEW."auth_id" IS NOT OLD."auth_id" OR NEW."manager_id" IS NOT OLD."manager_id" OR NEW."name" IS NOT OLD."name")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.users', 'patch', json_object('id', NEW."id"),
+  SELECT "tx", 'users', 'patch', json_object('id', NEW."id"),
     (SELECT json_group_object("column", "value") FROM (
       SELECT 'auth_id' AS "column", NEW."auth_id" AS "value" WHERE NEW."auth_id" IS NOT OLD."auth_id"
       UNION ALL SELECT 'manager_id' AS "column", NEW."manager_id" AS "value" WHERE NEW."manager_id" IS NOT OLD."manager_id"
@@ -1193,13 +1244,12 @@ CREATE TRIGGER "users_outbox_rekey" AFTER UPDATE ON "users"
 WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.users', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'users', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.users', 'put', json_object('id', NEW."id"),
+  SELECT "tx", 'users', 'put', json_object('id', NEW."id"),
     json_object(
-      'id', NEW."id",
       'auth_id', NEW."auth_id",
       'manager_id', NEW."manager_id",
       'name', NEW."name"

@@ -32,7 +32,7 @@ CREATE TRIGGER "memberships_outbox_insert" AFTER INSERT ON "memberships"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.memberships', 'put', json_object('user_id', NEW."user_id", 'team_id', NEW."team_id"),
+  SELECT "tx", 'memberships', 'put', json_object('user_id', NEW."user_id", 'team_id', NEW."team_id"),
     json_object(
       'user_id', NEW."user_id",
       'team_id', NEW."team_id",
@@ -45,7 +45,7 @@ CREATE TRIGGER "memberships_outbox_delete" AFTER DELETE ON "memberships"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.memberships', 'delete', json_object('user_id', OLD."user_id", 'team_id', OLD."team_id"),
+  SELECT "tx", 'memberships', 'delete', json_object('user_id', OLD."user_id", 'team_id', OLD."team_id"),
     NULL
   FROM "_sync_state";
 END;
@@ -55,7 +55,7 @@ WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."user_id" IS OLD."user_i
   AND (NEW."role" IS NOT OLD."role")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.memberships', 'patch', json_object('user_id', NEW."user_id", 'team_id', NEW."team_id"),
+  SELECT "tx", 'memberships', 'patch', json_object('user_id', NEW."user_id", 'team_id', NEW."team_id"),
     (SELECT json_group_object("column", "value") FROM (
       SELECT 'role' AS "column", NEW."role" AS "value" WHERE NEW."role" IS NOT OLD."role"))
   FROM "_sync_state";
@@ -65,11 +65,11 @@ CREATE TRIGGER "memberships_outbox_rekey" AFTER UPDATE ON "memberships"
 WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."user_id" IS OLD."user_id" AND NEW."team_id" IS OLD."team_id")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.memberships', 'delete', json_object('user_id', OLD."user_id", 'team_id', OLD."team_id"),
+  SELECT "tx", 'memberships', 'delete', json_object('user_id', OLD."user_id", 'team_id', OLD."team_id"),
     NULL
   FROM "_sync_state";
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.memberships', 'put', json_object('user_id', NEW."user_id", 'team_id', NEW."team_id"),
+  SELECT "tx", 'memberships', 'put', json_object('user_id', NEW."user_id", 'team_id', NEW."team_id"),
     json_object(
       'user_id', NEW."user_id",
       'team_id', NEW."team_id",
@@ -91,7 +91,7 @@ CREATE TRIGGER "projects_outbox_insert" AFTER INSERT ON "projects"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.projects', 'put', json_object('id', NEW."id"),
+  SELECT "tx", 'projects', 'put', json_object('id', NEW."id"),
     json_object(
       'id', NEW."id",
       'team_id', NEW."team_id",
@@ -104,7 +104,7 @@ CREATE TRIGGER "projects_outbox_delete" AFTER DELETE ON "projects"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.projects', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'projects', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
 END;
@@ -114,7 +114,7 @@ WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
   AND (NEW."team_id" IS NOT OLD."team_id" OR NEW."name" IS NOT OLD."name")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.projects', 'patch', json_object('id', NEW."id"),
+  SELECT "tx", 'projects', 'patch', json_object('id', NEW."id"),
     (SELECT json_group_object("column", "value") FROM (
       SELECT 'team_id' AS "column", NEW."team_id" AS "value" WHERE NEW."team_id" IS NOT OLD."team_id"
       UNION ALL SELECT 'name' AS "column", NEW."name" AS "value" WHERE NEW."name" IS NOT OLD."name"))
@@ -125,11 +125,11 @@ CREATE TRIGGER "projects_outbox_rekey" AFTER UPDATE ON "projects"
 WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.projects', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'projects', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.projects', 'put', json_object('id', NEW."id"),
+  SELECT "tx", 'projects', 'put', json_object('id', NEW."id"),
     json_object(
       'id', NEW."id",
       'team_id', NEW."team_id",
@@ -148,7 +148,7 @@ CREATE TRIGGER "teams_outbox_insert" AFTER INSERT ON "teams"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.teams', 'put', json_object('id', NEW."id"),
+  SELECT "tx", 'teams', 'put', json_object('id', NEW."id"),
     json_object('id', NEW."id", 'name', NEW."name")
   FROM "_sync_state";
 END;
@@ -157,7 +157,7 @@ CREATE TRIGGER "teams_outbox_delete" AFTER DELETE ON "teams"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.teams', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'teams', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
 END;
@@ -167,7 +167,7 @@ WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
   AND (NEW."name" IS NOT OLD."name")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.teams', 'patch', json_object('id', NEW."id"),
+  SELECT "tx", 'teams', 'patch', json_object('id', NEW."id"),
     (SELECT json_group_object("column", "value") FROM (
       SELECT 'name' AS "column", NEW."name" AS "value" WHERE NEW."name" IS NOT OLD."name"))
   FROM "_sync_state";
@@ -177,11 +177,11 @@ CREATE TRIGGER "teams_outbox_rekey" AFTER UPDATE ON "teams"
 WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.teams', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'teams', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.teams', 'put', json_object('id', NEW."id"),
+  SELECT "tx", 'teams', 'put', json_object('id', NEW."id"),
     json_object('id', NEW."id", 'name', NEW."name")
   FROM "_sync_state";
 END;
@@ -202,7 +202,7 @@ CREATE TRIGGER "todos_outbox_insert" AFTER INSERT ON "todos"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.todos', 'put', json_object('id', NEW."id"),
+  SELECT "tx", 'todos', 'put', json_object('id', NEW."id"),
     json_object(
       'id', NEW."id",
       'team_id', NEW."team_id",
@@ -218,7 +218,7 @@ CREATE TRIGGER "todos_outbox_delete" AFTER DELETE ON "todos"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.todos', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'todos', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
 END;
@@ -228,7 +228,7 @@ WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
   AND (NEW."team_id" IS NOT OLD."team_id" OR NEW."project_id" IS NOT OLD."project_id" OR NEW."title" IS NOT OLD."title" OR NEW."done" IS NOT OLD."done" OR NEW."updated_at" IS NOT OLD."updated_at")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.todos', 'patch', json_object('id', NEW."id"),
+  SELECT "tx", 'todos', 'patch', json_object('id', NEW."id"),
     (SELECT json_group_object("column", "value") FROM (
       SELECT 'team_id' AS "column", NEW."team_id" AS "value" WHERE NEW."team_id" IS NOT OLD."team_id"
       UNION ALL SELECT 'project_id' AS "column", NEW."project_id" AS "value" WHERE NEW."project_id" IS NOT OLD."project_id"
@@ -242,11 +242,11 @@ CREATE TRIGGER "todos_outbox_rekey" AFTER UPDATE ON "todos"
 WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.todos', 'delete', json_object('id', OLD."id"),
+  SELECT "tx", 'todos', 'delete', json_object('id', OLD."id"),
     NULL
   FROM "_sync_state";
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
-  SELECT "tx", 'public.todos', 'put', json_object('id', NEW."id"),
+  SELECT "tx", 'todos', 'put', json_object('id', NEW."id"),
     json_object(
       'id', NEW."id",
       'team_id', NEW."team_id",

@@ -1,0 +1,75 @@
+"""history.json: the SQLite shape recorded for each schema version, and the steps between them."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+
+from .shape import TableShape, shape_hash
+from .steps import render_step
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Version:
+    version: int
+    hash: str
+    tables: tuple[TableShape, ...]
+
+
+def read_history(text: str | None) -> list[Version]:
+    if not text:
+        return []
+    return [
+        Version(v["version"], v["hash"], tuple(TableShape.from_json(t) for t in v["tables"]))
+        for v in json.loads(text)["versions"]
+    ]
+
+
+def render_history(history: list[Version]) -> str:
+    data = {"format": 1, "versions": [asdict(v) for v in history]}
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def record(
+    history: list[Version], server_version: int | None, tables: tuple[TableShape, ...]
+) -> list[Version]:
+    """The history once the current shape is recorded under its schema version.
+
+    The version is the server's when DrizzleSync is installed; otherwise the
+    last recorded one, plus one if the shape changed. Versions above it are
+    dropped (a downgrade), and a version recorded with another shape is
+    replaced. That deserves a warning when the tables or their columns
+    changed, since clients already at that version will not migrate again;
+    not when only indexes did, which autogenerate does not bump the version
+    for and which change no data.
+    """
+    digest = shape_hash(tables)
+    last = history[-1] if history else None
+    if server_version is None:
+        server_version = 1 if last is None else last.version + (last.hash != digest)
+    kept = [v for v in history if v.version < server_version]
+    replaced = next((v for v in history if v.version == server_version and v.hash != digest), None)
+    if replaced is not None and _without_indexes(replaced.tables) != _without_indexes(tables):
+        log.warning(
+            "the synced shape changed but the schema version is still %d: installed clients will not "
+            "migrate; bump it with op.bump_sync_schema_version()",
+            server_version,
+        )
+    return [*kept, Version(server_version, digest, tables)]
+
+
+def _without_indexes(tables: tuple[TableShape, ...]) -> list[tuple[object, ...]]:
+    return [(t.name, t.source, t.columns, t.primary_key) for t in tables]
+
+
+def migration_steps(history: list[Version]) -> list[tuple[int, list[str]]]:
+    """(version, statements) for every recorded version, the first from an empty database."""
+    previous: tuple[TableShape, ...] | None = None
+    result = []
+    for version in history:
+        result.append((version.version, render_step(previous, version.tables, version.version)))
+        previous = version.tables
+    return result

@@ -1,0 +1,92 @@
+"""The SQLite shape of the synced tables: what a client migration step is computed from.
+
+Shapes are plain data, saved in history.json, so that the next generation
+can diff against what clients actually have, not against today's database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ..plan import ColumnPlan, Plan, TablePlan
+from .quoting import literal
+
+STORAGE = {"integer": "INTEGER", "real": "REAL", "text": "TEXT", "bytes": "BLOB"}
+"""sqlite-core builder → the column type of a STRICT table."""
+
+
+@dataclass(frozen=True)
+class ColumnShape:
+    name: str
+    wire_name: str
+    """The Postgres column: outbox keys use it, so only values need converting for the wire."""
+    storage: str
+    not_null: bool
+    default: str | None
+    pushed: bool
+
+
+@dataclass(frozen=True)
+class TableShape:
+    name: str
+    source: str
+    columns: tuple[ColumnShape, ...]
+    primary_key: tuple[str, ...]
+    indexes: tuple[tuple[str, tuple[str, ...]], ...]
+
+    @staticmethod
+    def from_json(raw: dict[str, Any]) -> TableShape:
+        return TableShape(
+            name=raw["name"],
+            source=raw["source"],
+            columns=tuple(ColumnShape(**c) for c in raw["columns"]),
+            primary_key=tuple(raw["primary_key"]),
+            indexes=tuple((name, tuple(columns)) for name, columns in raw["indexes"]),
+        )
+
+
+def _sqlite_default(column: ColumnPlan) -> str | None:
+    default = column.default
+    if default is None or default.kind != "literal":
+        return None
+    value = json.loads(default.ts)
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return literal(value)
+    return literal(json.dumps(value, separators=(",", ":")))
+
+
+def table_shape(table: TablePlan) -> TableShape:
+    sqlite_name = {c.column.name: c.sqlite_name for c in table.columns}
+    return TableShape(
+        name=table.sqlite_name,
+        source=table.wire_name,
+        columns=tuple(
+            ColumnShape(
+                name=c.sqlite_name,
+                wire_name=c.column.name,
+                storage=STORAGE[c.mapping.sqlite.function],
+                not_null=not c.column.nullable,
+                default=_sqlite_default(c),
+                pushed=c.pushed,
+            )
+            for c in table.columns
+        ),
+        primary_key=tuple(sqlite_name[c] for c in table.table.primary_key),
+        indexes=tuple((index.name, index.columns) for index in table.sqlite_indexes),
+    )
+
+
+def shapes_of(plan: Plan) -> tuple[TableShape, ...]:
+    return tuple(table_shape(table) for table in plan.synced)
+
+
+def shape_hash(shapes: tuple[TableShape, ...]) -> str:
+    canonical = json.dumps([asdict(s) for s in shapes], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
