@@ -4,7 +4,7 @@ Without DATABASE_URL it starts a throw-away embedded Postgres, so it runs on
 a machine with nothing but Python. It then runs `alembic upgrade head`
 (which installs change capture and regenerates web/src/db/generated/),
 seeds a user in a team, proves a push and a pull over HTTP, and serves
-/push and /pull until interrupted (`--check` stops after the proof).
+/sync/push and /sync/pull until interrupted (`--check` stops after the proof).
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, text
 
 from alembic_drizzlesync import load_config, localdb
-from alembic_drizzlesync.sync.asgi import bearer_user_for_development, create_app
-from alembic_drizzlesync.sync.processor import SyncProcessor
 
 HERE = Path(__file__).resolve().parent
 
@@ -79,10 +77,11 @@ def seed(engine: Engine) -> tuple[str, str]:
     return str(user), str(team)
 
 
-def serve_in_background(engine: Engine, port: int) -> uvicorn.Server:
-    processor = SyncProcessor.from_config(engine, load_config(HERE / "pyproject.toml"))
-    app = create_app(processor, bearer_user_for_development, cors_origins=["http://localhost:5173"])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+def serve_in_background(url: str, port: int) -> uvicorn.Server:
+    """The example app's own sync server (app/sync_server.py), on a thread."""
+    from app.sync_server import build
+
+    server = uvicorn.Server(uvicorn.Config(build(url), host="127.0.0.1", port=port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
         time.sleep(0.05)
@@ -111,13 +110,13 @@ def prove_sync(base: str, user: str, team: str, schema_version: int) -> None:
                 ],
             },
         )
-        print(f"\nPOST /push  -> {push.status_code} {push.json()}")
+        print(f"\nPOST /sync/push -> {push.status_code} {push.json()}")
         push.raise_for_status()
         pull = http.post("/pull", json={**envelope, "cursor": None, "limit": 100})
         pull.raise_for_status()
         body = pull.json()
         print(
-            f"POST /pull  -> {pull.status_code}, {len(body['changes'])} changes, lastMutationId "
+            f"POST /sync/pull -> {pull.status_code}, {len(body['changes'])} changes, lastMutationId "
             f"{body['lastMutationId']}, hasMore {body['hasMore']}"
         )
         for change in body["changes"]:
@@ -139,8 +138,8 @@ def main() -> int:
     assert config.output is not None
     schema_version = show_installation(engine, config.output)
     user, team = seed(engine)
-    server = serve_in_background(engine, args.port)
-    base = f"http://127.0.0.1:{args.port}"
+    server = serve_in_background(url, args.port)
+    base = f"http://127.0.0.1:{args.port}/sync"
     prove_sync(base, user, team, schema_version)
     if not args.check:
         print(f"\nServing {base}/push and {base}/pull (Authorization: Bearer {user}); Ctrl-C stops.")

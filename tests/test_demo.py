@@ -28,5 +28,5 @@ def test_demo_migrates_generates_and_syncs(db_url: str) -> None:
     assert result.returncode == 0, result.stderr
     assert "client schema version 1" in result.stdout
     assert "schema.sqlite.ts" in result.stdout
-    assert "POST /push  -> 200 {'rejected': [], 'lastMutationId': 1}" in result.stdout
+    assert "POST /sync/push -> 200 {'rejected': [], 'lastMutationId': 1}" in result.stdout
     assert "upsert todos" in result.stdout
