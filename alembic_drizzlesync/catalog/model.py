@@ -11,6 +11,12 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class Check:
+    name: str
+    expression: str
+
+
+@dataclass(frozen=True)
 class PgType:
     """A column type with domains resolved and array dimensions counted.
 
@@ -27,6 +33,8 @@ class PgType:
     dimensions: int = 0
     enum_values: tuple[str, ...] | None = None
     domain: str | None = None
+    domain_checks: tuple[Check, ...] = ()
+    """Checks of the domains the column is declared with, over `VALUE` (not those of array elements)."""
 
     @property
     def element_sql(self) -> str:
@@ -77,12 +85,6 @@ class ForeignKey:
 class Unique:
     name: str
     columns: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    expression: str
 
 
 @dataclass(frozen=True)

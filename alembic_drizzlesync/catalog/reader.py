@@ -64,45 +64,69 @@ class _TypeRow:
     base_typmod: int
     base_dimensions: int
     enum_values: tuple[str, ...]
+    checks: tuple[Check, ...]
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    row: _TypeRow
+    typmod: int
+    dimensions: int
+    domain: str | None
+    checks: tuple[Check, ...]
 
 
 class _TypeResolver:
     """Resolves a column's (type oid, typmod, dims) through domains and arrays to a `PgType`."""
 
     def __init__(self, rows: Iterable[Row]) -> None:
-        self.types = {
-            row["oid"]: _TypeRow(**{**row, "enum_values": tuple(row["enum_values"])}) for row in rows
-        }
+        self.types = {row["oid"]: _type_row(row) for row in rows}
         self.sql: dict[tuple[int, int], str] = {}
         """`format_type()` of each (base type, typmod) in use, read once they are all known."""
 
-    def base_of(self, oid: int, typmod: int, dimensions: int) -> tuple[_TypeRow, int, int, str | None]:
-        """Follow domains and arrays down to the element type; returns (type, typmod, dims, domain)."""
+    def base_of(self, oid: int, typmod: int, dimensions: int) -> _Resolved:
+        """Follow domains and arrays down to the element type.
+
+        Checks are kept from the domains above the first array only: below
+        it they constrain elements, which a check on the column cannot say.
+        """
         domain: str | None = None
+        checks: tuple[Check, ...] = ()
+        in_elements = False
         row = self.types[oid]
         while True:
             if row.base is not None:
                 domain = domain or row.name
+                checks += () if in_elements else row.checks
                 dimensions = max(dimensions, row.base_dimensions)
                 typmod = row.base_typmod
                 row = self.types[row.base]
             elif row.element is not None:
+                in_elements = True
                 dimensions = max(dimensions, 1)
                 row = self.types[row.element]
             else:
-                return row, typmod, dimensions, domain
+                return _Resolved(row, typmod, dimensions, domain, checks)
 
     def resolve(self, oid: int, typmod: int, dimensions: int) -> PgType:
-        row, typmod, dimensions, domain = self.base_of(oid, typmod, dimensions)
+        found = self.base_of(oid, typmod, dimensions)
         return PgType(
-            name=row.name,
-            schema=row.schema,
-            sql=self.sql[(row.oid, typmod)] + "[]" * dimensions,
-            modifiers=_modifiers(row.name, typmod),
-            dimensions=dimensions,
-            enum_values=row.enum_values if row.kind == "e" else None,
-            domain=domain,
+            name=found.row.name,
+            schema=found.row.schema,
+            sql=self.sql[(found.row.oid, found.typmod)] + "[]" * found.dimensions,
+            modifiers=_modifiers(found.row.name, found.typmod),
+            dimensions=found.dimensions,
+            enum_values=found.row.enum_values if found.row.kind == "e" else None,
+            domain=found.domain,
+            domain_checks=found.checks,
         )
+
+
+def _type_row(row: Row) -> _TypeRow:
+    checks = tuple(
+        Check(n, e) for n, e in zip(row.pop("check_names"), row.pop("check_expressions"), strict=True)
+    )
+    return _TypeRow(**{**row, "enum_values": tuple(row["enum_values"]), "checks": checks})
 
 
 def list_schemas(conn: psycopg.Connection[Any]) -> list[str]:
@@ -133,12 +157,10 @@ def read_catalog(
     resolver = _TypeResolver(
         cur.execute(queries.TYPES, {"oids": sorted({c["type_oid"] for c in columns})}).fetchall()
     )
-    pairs = sorted(
-        {resolver.base_of(c["type_oid"], c["typmod"], c["dimensions"])[:2] for c in columns},
-        key=lambda pair: (pair[0].oid, pair[1]),
-    )
+    resolved = [resolver.base_of(c["type_oid"], c["typmod"], c["dimensions"]) for c in columns]
+    pairs = sorted({(found.row.oid, found.typmod) for found in resolved})
     formatted = cur.execute(
-        queries.FORMAT_TYPES, {"oids": [t.oid for t, _ in pairs], "typmods": [m for _, m in pairs]}
+        queries.FORMAT_TYPES, {"oids": [oid for oid, _ in pairs], "typmods": [typmod for _, typmod in pairs]}
     ).fetchall()
     resolver.sql = {(row["oid"], row["typmod"]): row["sql"] for row in formatted}
     constraints = _by_table(cur.execute(queries.CONSTRAINTS, {"oids": oids}).fetchall())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from ..catalog.model import (
     Check,
     Enum,
@@ -15,10 +17,20 @@ from ..catalog.model import (
 )
 from .naming import property_key, ts_string
 from .plan import ColumnPlan, Plan, TablePlan, ViewPlan
+from .quoting import quote
 from .tsmodule import TsModule, column_note, column_ref, doc_comment, object_literal
 
 _INT_MAX = {"int2": 32767, "int4": 2147483647, "int8": 9223372036854775807}
 _SAFE_INTEGER = 2**53 - 1
+
+
+_DOMAIN_VALUE = re.compile(r"""('(?:[^']|'')*'|"(?:[^"]|"")*")|\bVALUE\b""")
+
+
+def _on_column(check: Check, column: str) -> Check:
+    """A domain's check as a check of one column: `VALUE` (outside quotes) becomes the column."""
+    expression = _DOMAIN_VALUE.sub(lambda m: m.group(1) or quote(column), check.expression)
+    return Check(f"{column}_{check.name}", expression)
 
 
 def sequence_options(options: SequenceOptions, type_name: str) -> list[tuple[str, str]]:
@@ -152,6 +164,11 @@ class PostgresSchemaGenerator(TsModule):
         extras += [self.render_unique(table, unique) for unique in source.uniques]
         extras += [self.render_index(table, index) for index in source.indexes]
         extras += [self.render_check(check) for check in source.checks]
+        extras += [
+            self.render_check(_on_column(check, column.column.name))
+            for column in table.columns
+            for check in column.column.type.domain_checks
+        ]
         return extras
 
     def render_foreign_key(self, table: TablePlan, fk: ForeignKey) -> str:

@@ -71,7 +71,10 @@ def node_modules() -> Path:
         pytest.skip("Node.js and npm are needed to check the generated TypeScript")
     modules = NODE_DIR / "node_modules"
     if not (modules / ".package-lock.json").exists():
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True, capture_output=True)
+        installed = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, capture_output=True, text=True, check=False
+        )
+        assert installed.returncode == 0, f"npm ci in {NODE_DIR} failed:\n{installed.stderr}"
     return modules
 
 

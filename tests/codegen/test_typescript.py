@@ -8,12 +8,13 @@ documented as lossy in type are left out.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from alembic_drizzlesync.codegen.generate import Options
 from alembic_drizzlesync.codegen.naming import ts_string
 
-from .conftest import fixture_plan, generate_into, tsc
+from .conftest import EXAMPLE, EXAMPLE_OUTPUT, fixture_plan, generate_into, tsc
 
 TSCONFIG = {
     "compilerOptions": {
@@ -50,40 +51,48 @@ def type_equality_module(url: str, options: Options) -> str:
     return "".join(lines)
 
 
-def compile_generated(url: str, out: Path, node_modules: Path, options: Options) -> None:
+def typescript_project(directory: Path, node_modules: Path) -> Path:
+    (directory / "node_modules").symlink_to(node_modules)
+    (directory / "tsconfig.json").write_text(json.dumps(TSCONFIG))
+    return directory
+
+
+def generated_project(url: str, out: Path, node_modules: Path, options: Options) -> Path:
+    """Generated files plus the type-level equality check, ready for tsc."""
     generate_into(url, out, options)
-    (out / "node_modules").symlink_to(node_modules)
-    (out / "tsconfig.json").write_text(json.dumps(TSCONFIG))
     (out / "equal-types.ts").write_text(type_equality_module(url, options))
-    result = tsc(out, node_modules)
-    assert result.returncode == 0, result.stdout + result.stderr
+    return typescript_project(out, node_modules)
 
 
 def test_fixture_schema_compiles_with_equal_select_types(
     fixture_url: str, tmp_path: Path, node_modules: Path
 ) -> None:
-    compile_generated(fixture_url, tmp_path, node_modules, Options())
+    result = tsc(generated_project(fixture_url, tmp_path, node_modules, Options()), node_modules)
+    assert result.returncode == 0, result.stdout
 
 
 def test_preserved_names_and_string_timestamps_compile(
     fixture_url: str, tmp_path: Path, node_modules: Path
 ) -> None:
-    compile_generated(
-        fixture_url, tmp_path, node_modules, Options(naming="preserve", timestamp_mode="string")
-    )
+    options = Options(naming="preserve", timestamp_mode="string")
+    result = tsc(generated_project(fixture_url, tmp_path, node_modules, options), node_modules)
+    assert result.returncode == 0, result.stdout
+
+
+def test_the_example_projects_output_compiles(tmp_path: Path, node_modules: Path) -> None:
+    shutil.copytree(EXAMPLE / EXAMPLE_OUTPUT, tmp_path / "generated")
+    result = tsc(typescript_project(tmp_path / "generated", node_modules), node_modules)
+    assert result.returncode == 0, result.stdout
 
 
 def test_a_type_mismatch_fails_the_equality_check(
     fixture_url: str, tmp_path: Path, node_modules: Path
 ) -> None:
     """The check itself can fail: break one SQLite column type and tsc must object."""
-    generate_into(fixture_url, tmp_path)
-    (tmp_path / "node_modules").symlink_to(node_modules)
-    (tmp_path / "tsconfig.json").write_text(json.dumps(TSCONFIG))
-    (tmp_path / "equal-types.ts").write_text(type_equality_module(fixture_url, Options()))
-    sqlite = tmp_path / "schema.sqlite.ts"
+    project = generated_project(fixture_url, tmp_path, node_modules, Options())
+    sqlite = project / "schema.sqlite.ts"
     sqlite.write_text(sqlite.read_text().replace("    doc: text(),", "    doc: integer(),"))
-    result = tsc(tmp_path, node_modules)
+    result = tsc(project, node_modules)
     assert result.returncode != 0
     assert "equal-types.ts" in result.stdout
     assert "schema.sqlite.ts" not in result.stdout

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..plan import ColumnPlan, Plan, TablePlan
-from .quoting import literal
+from ..quoting import literal
 
 STORAGE = {"integer": "INTEGER", "real": "REAL", "text": "TEXT", "bytes": "BLOB"}
 """sqlite-core builder → the column type of a STRICT table."""

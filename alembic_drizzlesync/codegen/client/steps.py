@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from ...sqlscripts import render, split_statements
 from ..plan import STATE_TABLE
-from .quoting import quote
+from ..quoting import quote
 from .shape import TableShape
 from .triggers import render_triggers
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..plan import OUTBOX_TABLE, STATE_TABLE
-from .quoting import literal, quote
+from ..quoting import literal, quote
 from .shape import ColumnShape, TableShape
 
 

@@ -386,7 +386,15 @@ export const numbers = pgTable(
     pos: integer(),
     counter: integer().notNull().generatedByDefaultAsIdentity({ startWith: 100, increment: 10 }),
     doubled: integer().generatedAlwaysAs(sql`("int" * 2)`),
+    /** Postgres domain `code`. */
+    code: text().default("ABC"),
+    /** Postgres domain `positive_int`. */
+    positives: integer().array(),
   },
+  (table) => [
+    check("pos_positive_int_check", sql`"pos" > 0`),
+    check("code_code_check", sql`"code" ~ '^[A-Z]+$'::text AND "code" <> 'VALUE'::text`),
+  ],
 );
 
 export const orgs = pgTable(

@@ -206,6 +206,10 @@ export const numbers = sqliteTable(
     pos: integer(),
     counter: integer().notNull(),
     doubled: integer(),
+    /** Postgres domain `code`. */
+    code: text().default("ABC"),
+    /** Postgres domain `positive_int`. */
+    positives: text({ mode: "json" }).$type<number[]>(),
   },
 );
 

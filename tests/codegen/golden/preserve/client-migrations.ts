@@ -807,6 +807,8 @@ END`,
   "pos" INTEGER,
   "counter" INTEGER NOT NULL,
   "doubled" INTEGER,
+  "code" TEXT DEFAULT 'ABC',
+  "positives" TEXT,
   PRIMARY KEY ("id")
 ) STRICT`,
       `CREATE TRIGGER "numbers_outbox_insert" AFTER INSERT ON "numbers"
@@ -827,7 +829,9 @@ BEGIN
       'price', NEW."price",
       'cash', NEW."cash",
       'pos', NEW."pos",
-      'counter', NEW."counter"
+      'counter', NEW."counter",
+      'code', NEW."code",
+      'positives', NEW."positives"
     )
   FROM "_sync_state";
 END`,
@@ -841,7 +845,7 @@ BEGIN
 END`,
       `CREATE TRIGGER "numbers_outbox_update" AFTER UPDATE ON "numbers"
 WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
-  AND (NEW."small" IS NOT OLD."small" OR NEW."int" IS NOT OLD."int" OR NEW."big" IS NOT OLD."big" OR NEW."big_serial" IS NOT OLD."big_serial" OR NEW."small_serial" IS NOT OLD."small_serial" OR NEW."real" IS NOT OLD."real" OR NEW."dbl" IS NOT OLD."dbl" OR NEW."num" IS NOT OLD."num" OR NEW."price" IS NOT OLD."price" OR NEW."cash" IS NOT OLD."cash" OR NEW."pos" IS NOT OLD."pos" OR NEW."counter" IS NOT OLD."counter")
+  AND (NEW."small" IS NOT OLD."small" OR NEW."int" IS NOT OLD."int" OR NEW."big" IS NOT OLD."big" OR NEW."big_serial" IS NOT OLD."big_serial" OR NEW."small_serial" IS NOT OLD."small_serial" OR NEW."real" IS NOT OLD."real" OR NEW."dbl" IS NOT OLD."dbl" OR NEW."num" IS NOT OLD."num" OR NEW."price" IS NOT OLD."price" OR NEW."cash" IS NOT OLD."cash" OR NEW."pos" IS NOT OLD."pos" OR NEW."counter" IS NOT OLD."counter" OR NEW."code" IS NOT OLD."code" OR NEW."positives" IS NOT OLD."positives")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
   SELECT "tx", 'numbers', 'patch', json_object('id', NEW."id"),
@@ -857,7 +861,9 @@ BEGIN
       UNION ALL SELECT 'price' AS "column", NEW."price" AS "value" WHERE NEW."price" IS NOT OLD."price"
       UNION ALL SELECT 'cash' AS "column", NEW."cash" AS "value" WHERE NEW."cash" IS NOT OLD."cash"
       UNION ALL SELECT 'pos' AS "column", NEW."pos" AS "value" WHERE NEW."pos" IS NOT OLD."pos"
-      UNION ALL SELECT 'counter' AS "column", NEW."counter" AS "value" WHERE NEW."counter" IS NOT OLD."counter"))
+      UNION ALL SELECT 'counter' AS "column", NEW."counter" AS "value" WHERE NEW."counter" IS NOT OLD."counter"
+      UNION ALL SELECT 'code' AS "column", NEW."code" AS "value" WHERE NEW."code" IS NOT OLD."code"
+      UNION ALL SELECT 'positives' AS "column", NEW."positives" AS "value" WHERE NEW."positives" IS NOT OLD."positives"))
   FROM "_sync_state";
 END`,
       `CREATE TRIGGER "numbers_outbox_rekey" AFTER UPDATE ON "numbers"
@@ -882,7 +888,9 @@ BEGIN
       'price', NEW."price",
       'cash', NEW."cash",
       'pos', NEW."pos",
-      'counter', NEW."counter"
+      'counter', NEW."counter",
+      'code', NEW."code",
+      'positives', NEW."positives"
     )
   FROM "_sync_state";
 END`,

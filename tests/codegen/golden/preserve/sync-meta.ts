@@ -92,7 +92,7 @@ export interface TableMeta {
 export const schemaVersion = 1;
 
 /** A digest of the synced shape, to tell two builds of one version apart. */
-export const schemaHash = "9457667e601e83c1";
+export const schemaHash = "f940ab9fb6ea9f54";
 
 export const syncTables = {
   Sales_Data_users: {
@@ -287,6 +287,8 @@ export const syncTables = {
       { name: "pos", key: "pos", column: "pos", codec: "int", nullable: true, pushed: true },
       { name: "counter", key: "counter", column: "counter", codec: "int", nullable: false, pushed: true },
       { name: "doubled", key: "doubled", column: "doubled", codec: "int", nullable: true, pushed: false },
+      { name: "code", key: "code", column: "code", codec: "text", nullable: true, pushed: true },
+      { name: "positives", key: "positives", column: "positives", codec: "json", nullable: true, pushed: true },
     ],
   },
   orgs: {

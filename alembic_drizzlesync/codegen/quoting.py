@@ -1,4 +1,4 @@
-"""SQLite identifiers and string literals, spliced into generated DDL."""
+"""SQL identifiers and string literals, spliced into generated SQL (SQLite and Postgres quote alike)."""
 
 from __future__ import annotations
 
