@@ -144,3 +144,16 @@ def test_user_include_name_is_still_called(db_url: str) -> None:
     assert script.upgrade_ops is not None
     assert "DropTableOp:users" not in kinds(script.upgrade_ops.ops)
     assert "DisableSyncOp:todos" in kinds(script.upgrade_ops.ops)
+
+
+def test_user_hooks_survive_registration() -> None:
+    def process_revision_directives(context: Any, revision: Any, directives: Any) -> None:
+        pass
+
+    options = with_drizzlesync(
+        drizzlesync=CONFIG,
+        process_revision_directives=process_revision_directives,
+        autogenerate_plugins=["alembic.autogenerate.tables"],
+    )
+    assert options["process_revision_directives"] is process_revision_directives
+    assert options["autogenerate_plugins"] == ["alembic.autogenerate.tables", "drizzlesync"]
