@@ -21,6 +21,7 @@ PRIMARY_KEYS = {
     "memberships": ("user_id", "team_id"),
     "projects": ("id",),
     "todos": ("id",),
+    "users": ("id",),  # synced, without a scope rule, by one test
 }
 SCHEMA_VERSION = 1
 

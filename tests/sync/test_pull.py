@@ -218,3 +218,17 @@ def test_compaction_keeps_what_live_cursors_need_and_resets_expired_ones(
     client.pull_all()
     assert client.resets == 1
     assert client.rows == seed.visible_rows(db, alice)
+
+
+def test_a_table_without_scope_rule_is_served_to_every_user(
+    db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
+    alice, bob = seed.user(db, "alice"), seed.user(db, "bob")
+    db.execute("SELECT drizzlesync.enable_sync('public', 'users')")
+    for user in (alice, bob):
+        client = SyncClient(http, user, f"{user}-1")
+        client.pull_all(limit=1)
+        assert {row["email"] for key, row in client.rows.items() if key[0] == "users"} == {
+            "alice@example.com",
+            "bob@example.com",
+        }

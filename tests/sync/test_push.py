@@ -257,3 +257,28 @@ def test_a_batch_of_patches_keeps_each_rows_own_columns_and_rejects_only_the_bad
     assert todo(db, first) == ("renamed", True, world["a"])
     assert todo(db, second) == ("again", True, world["a"])
     assert todo(db, carols) == ("carol's", False, world["b"])
+
+
+def test_composite_primary_keys(
+    db: psycopg.Connection[Any], http: httpx.Client, world: dict[str, str]
+) -> None:
+    client = SyncClient(http, world["alice"], "alice-1")
+    key = {"user_id": world["carol"], "team_id": world["a"]}
+    client.stage([{"table": "memberships", "op": "put", "pk": key, "values": {"role": "guest"}}])
+    client.stage([{"table": "memberships", "op": "patch", "pk": key, "values": {"role": "admin"}}])
+    client.push()
+    assert client.rejected == {}
+    row = db.execute(
+        "SELECT role FROM memberships WHERE user_id = %s AND team_id = %s", (world["carol"], world["a"])
+    )
+    assert row.fetchone() == ("admin",)
+    client.stage([{"table": "memberships", "op": "delete", "pk": key}])
+    (partial,) = client.stage([{"table": "memberships", "op": "delete", "pk": {"user_id": world["carol"]}}])
+    response = client.push()
+    assert response is not None and response.status_code == 400
+    assert response.json()["error"] == {
+        "code": "invalid_pk",
+        "message": "pk must name exactly the primary key columns of the table",
+        "path": "mutations[1].pk",
+    }
+    assert partial == client.outbox[-1]["id"]
