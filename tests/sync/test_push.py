@@ -11,7 +11,7 @@ import psycopg
 import pytest
 import seed
 from psycopg import sql
-from syncclient import ResponseLost, SyncClient
+from syncclient import ResponseLost, SyncClient, row_key
 
 
 @pytest.fixture
@@ -282,3 +282,40 @@ def test_composite_primary_keys(
         "path": "mutations[1].pk",
     }
     assert partial == client.outbox[-1]["id"]
+
+
+def test_rows_of_rejected_mutations_come_back_to_an_optimistic_client(
+    db: psycopg.Connection[Any], http: httpx.Client, world: dict[str, str]
+) -> None:
+    """A client that wrote its mutations locally gets the server's rows back for the rejected ones."""
+    mine = seed.todo(db, world["a"], "mine")
+    client = SyncClient(http, world["alice"], "alice-1")
+    client.pull_all()
+    planted, ghost = new_id(), new_id()
+    optimistic = [
+        put_todo(world["b"], "planted in carol's team", planted),
+        patch(mine, title=None),  # NOT NULL: rejected
+        patch(ghost, title="never existed"),
+    ]
+    for mutation in optimistic:
+        client.stage([mutation])
+        row = {"id": mutation["pk"]["id"], "team_id": world["a"], **mutation["values"]}
+        client.rows[row_key("todos", row)] = row  # what the client's local database now holds
+    client.push()
+    assert set(client.rejected.values()) == {"forbidden", "constraint_violation", "not_found"}
+    client.pull_all()
+    assert client.rows == seed.visible_rows(db, world["alice"])
+    assert db.execute(
+        "SELECT count(*) FROM drizzlesync.change_log WHERE client_id = 'alice-1'"
+    ).fetchone() == (3,)
+
+
+def test_a_key_that_fits_no_row_is_rejected_and_never_breaks_pulls(
+    db: psycopg.Connection[Any], http: httpx.Client, world: dict[str, str]
+) -> None:
+    client = SyncClient(http, world["alice"], "alice-1")
+    (bad,) = client.stage([patch("not-a-uuid", title="x")])
+    client.push()
+    assert client.rejected == {bad: "invalid_value"}
+    client.pull_all()
+    assert client.rows == seed.visible_rows(db, world["alice"])
