@@ -93,7 +93,7 @@ def client_loop(client: SyncClient, teams: list[str], rng: random.Random, stop: 
                     ]
                 )
             )
-        client.stage(mutations[: rng.randint(1, len(mutations))])
+        client.stage(mutations[: rng.randint(1, len(mutations))], optimistic=True)
         fault = rng.choice(["none", "none", "drop", "duplicate"])
         try:
             client.push(drop=fault == "drop", duplicate=fault == "duplicate")
