@@ -21,7 +21,8 @@ PRIMARY_KEYS = {
     "memberships": ("user_id", "team_id"),
     "projects": ("id",),
     "todos": ("id",),
-    "users": ("id",),  # synced, without a scope rule, by one test
+    "users": ("id",),  # synced without a scope rule by one test
+    "app.Notes": ("id",),  # and this one by another
 }
 SCHEMA_VERSION = 1
 

@@ -319,3 +319,17 @@ def test_a_key_that_fits_no_row_is_rejected_and_never_breaks_pulls(
     assert client.rejected == {bad: "invalid_value"}
     client.pull_all()
     assert client.rows == seed.visible_rows(db, world["alice"])
+
+
+def test_tables_outside_public_are_named_schema_dot_table(
+    db: psycopg.Connection[Any], http: httpx.Client, world: dict[str, str]
+) -> None:
+    db.execute("CREATE SCHEMA app")
+    db.execute('CREATE TABLE app."Notes" (id integer PRIMARY KEY, body text NOT NULL)')
+    db.execute("SELECT drizzlesync.enable_sync('app', 'Notes')")
+    client = SyncClient(http, world["alice"], "alice-1")
+    client.stage([{"table": "app.Notes", "op": "put", "pk": {"id": 7}, "values": {"body": "hello"}}])
+    client.push()
+    assert client.rejected == {}
+    result = client.pull()
+    assert {"table": "app.Notes", "op": "upsert", "row": {"id": 7, "body": "hello"}} in result["changes"]
