@@ -232,3 +232,17 @@ def test_a_table_without_scope_rule_is_served_to_every_user(
             "alice@example.com",
             "bob@example.com",
         }
+
+
+def test_restores_reset_clients(db: psycopg.Connection[Any], http: httpx.Client) -> None:
+    alice = seed.user(db, "alice")
+    client = SyncClient(http, alice, "alice-1")
+    client.pull_all()
+    # A logical restore into another cluster: the cursor names a transaction not reached yet.
+    db.execute("UPDATE drizzlesync.pull_cursor SET created_xid = '4000000000000'")
+    client.pull_all()
+    assert client.resets == 1
+    # The documented step after any restore: a new epoch.
+    db.execute("UPDATE drizzlesync.installation SET epoch = gen_random_uuid()")
+    client.pull_all()
+    assert client.resets == 2
