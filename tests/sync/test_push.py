@@ -333,3 +333,15 @@ def test_tables_outside_public_are_named_schema_dot_table(
     assert client.rejected == {}
     result = client.pull()
     assert {"table": "app.Notes", "op": "upsert", "row": {"id": 7, "body": "hello"}} in result["changes"]
+
+
+def test_two_spellings_of_one_key_in_a_batch_both_apply(
+    db: psycopg.Connection[Any], http: httpx.Client, world: dict[str, str]
+) -> None:
+    todo_id = seed.todo(db, world["a"], "original")
+    client = SyncClient(http, world["alice"], "alice-1")
+    client.stage([patch(todo_id, title="renamed")])
+    client.stage([patch(todo_id.upper(), done=True)])
+    client.push()
+    assert client.rejected == {}
+    assert todo(db, todo_id) == ("renamed", True, world["a"])
