@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import uuid
@@ -53,9 +54,8 @@ def best(run: Callable[[], object], repeat: int, setup: Callable[[], object] = l
 def migrated_database(server: str) -> Iterator[str]:
     with localdb.temporary_database(server, prefix="drizzlesync_bench") as url:
         sys.path.insert(0, str(EXAMPLE))
-        config = Config(str(EXAMPLE / "alembic.ini"))
-        config.set_main_option("sqlalchemy.url", url)
-        command.upgrade(config, "head")
+        os.environ["DATABASE_URL"] = url  # the example's env.py reads it first
+        command.upgrade(Config(str(EXAMPLE / "alembic.ini")), "head")
         sys.path.remove(str(EXAMPLE))
         for name in ("app.models", "app"):
             sys.modules.pop(name, None)

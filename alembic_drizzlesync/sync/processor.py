@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -64,6 +64,12 @@ def query_scopes(query: str | None) -> ScopeResolver:
 
 
 class SyncProcessor:
+    """Serves push and pull for any host; `scopes` decides which scope keys a user holds.
+
+    It owns no connection: each request checks one out of `engine`'s pool
+    for a single transaction, so hosts may call it from any thread.
+    """
+
     def __init__(
         self,
         engine: Engine,
@@ -122,35 +128,47 @@ class SyncProcessor:
 
     def _push(self, identity: Identity, payload: Any) -> dict[str, Any]:
         request: PushRequest = parse_push(payload, self.limits)
-        with self.engine.connect() as connection:
-            connection = connection.execution_options(isolation_level="READ COMMITTED")
-            with connection.begin():
-                result = connection.execute(
-                    self._push_sql,
-                    {
-                        "user_id": identity.user_id,
-                        "keys": list(self.scopes(connection, identity)),
-                        "client_id": request.client_id,
-                        "schema_version": request.schema_version,
-                        "mutations": json.dumps(request.mutations),
-                    },
-                ).scalar_one()
-        return dict(result)
+        return self._call(
+            self._push_sql,
+            "READ COMMITTED",
+            identity,
+            request.client_id,
+            request.schema_version,
+            {"mutations": json.dumps(request.mutations)},
+        )
 
     def _pull(self, identity: Identity, payload: Any) -> dict[str, Any]:
         request: PullRequest = parse_pull(payload, self.limits)
+        return self._call(
+            self._pull_sql,
+            "REPEATABLE READ",
+            identity,
+            request.client_id,
+            request.schema_version,
+            {"cursor": request.cursor, "limit": request.limit},
+        )
+
+    def _call(
+        self,
+        statement: TextClause,
+        isolation: str,
+        identity: Identity,
+        client_id: str,
+        schema_version: int,
+        params: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Resolve the scope keys and call a protocol function, in one transaction and snapshot."""
         with self.engine.connect() as connection:
-            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+            connection = connection.execution_options(isolation_level=isolation)
             with connection.begin():
                 result = connection.execute(
-                    self._pull_sql,
+                    statement,
                     {
                         "user_id": identity.user_id,
                         "keys": list(self.scopes(connection, identity)),
-                        "client_id": request.client_id,
-                        "schema_version": request.schema_version,
-                        "cursor": request.cursor,
-                        "limit": request.limit,
+                        "client_id": client_id,
+                        "schema_version": schema_version,
+                        **params,
                     },
                 ).scalar_one()
         return dict(result)

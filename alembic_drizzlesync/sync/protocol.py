@@ -127,7 +127,7 @@ def _header(
     payload: Any, required: tuple[str, ...], optional: tuple[str, ...]
 ) -> tuple[dict[str, Any], int, str]:
     obj = _fields(payload, "", ("protocol", "schemaVersion", "clientId", *required), optional)
-    if obj["protocol"] != PROTOCOL_VERSION or isinstance(obj["protocol"], bool):
+    if type(obj["protocol"]) is not int or obj["protocol"] != PROTOCOL_VERSION:
         raise SyncError(
             400,
             "protocol_unsupported",

@@ -33,15 +33,12 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "example_project"
 @pytest.fixture(scope="session")
 def migrated_template(pg_server: str) -> Iterator[str]:
     url = localdb.create_database(pg_server, prefix="drizzlesync_synctemplate")
-    sys.path.insert(0, str(EXAMPLE))
-    try:
-        config = Config(str(EXAMPLE / "alembic.ini"))
-        config.set_main_option("sqlalchemy.url", url)
-        command.upgrade(config, "head")
-    finally:
-        sys.path.remove(str(EXAMPLE))
-        sys.modules.pop("app.models", None)
-        sys.modules.pop("app", None)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DATABASE_URL", url)  # the example's env.py reads it first
+        patch.syspath_prepend(str(EXAMPLE))
+        command.upgrade(Config(str(EXAMPLE / "alembic.ini")), "head")
+    sys.modules.pop("app.models", None)
+    sys.modules.pop("app", None)
     yield url
     localdb.drop_database(url)
 

@@ -39,7 +39,7 @@ def todo(db: psycopg.Connection[Any], team_id: str, title: str) -> str:
 
 def visible_rows(db: psycopg.Connection[Any], user_id: str) -> dict[tuple[str, str], dict[str, Any]]:
     """Every synced row the user's scopes cover, keyed like `SyncClient.rows`."""
-    from syncclient import PRIMARY_KEYS, row_key
+    from syncclient import row_key
 
     keys = [
         r[0]
@@ -49,7 +49,7 @@ def visible_rows(db: psycopg.Connection[Any], user_id: str) -> dict[tuple[str, s
     ]
     scope_column = {"teams": "id", "memberships": "team_id", "projects": "team_id", "todos": "team_id"}
     rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for table in PRIMARY_KEYS:
+    for table in scope_column:
         for (image,) in db.execute(
             f"SELECT to_jsonb(t) FROM {table} AS t WHERE 'team:' || t.{scope_column[table]} = ANY(%s)",
             (keys,),

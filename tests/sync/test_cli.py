@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -39,3 +43,27 @@ def test_serve_and_compact_are_listed(capsys: pytest.CaptureFixture[str]) -> Non
         main(["--help"])
     out = capsys.readouterr().out
     assert "serve" in out and "compact" in out
+
+
+def test_serve_serves_the_configured_project(synced_db: str) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = ["serve", "--database-url", synced_db, "--pyproject", str(EXAMPLE_PYPROJECT), "--port", str(port)]
+    server = subprocess.Popen([sys.executable, "-m", "alembic_drizzlesync.cli", *args])
+    try:
+        with psycopg.connect(synced_db, autocommit=True) as db:
+            user, team = seed.user(db, "alice"), seed.team(db, "A")
+            seed.join(db, user, team)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+            for _ in range(100):
+                try:
+                    client = SyncClient(http, user, "alice-1")
+                    client.pull_all()
+                    break
+                except httpx.ConnectError:
+                    time.sleep(0.1)
+            assert {key[0] for key in client.rows} == {"teams", "memberships"}
+    finally:
+        server.terminate()
+        server.wait(10)

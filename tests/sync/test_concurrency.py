@@ -1,4 +1,4 @@
-"""Real concurrency: threads writing through SQL and through push while clients pull, then convergence.
+"""Real concurrency: threads writing through SQL and push while clients pull and the log is compacted.
 
 The hypothesis test interleaves steps one at a time; this one lets the
 database see truly simultaneous commits, lock waits, deadlocks and
@@ -60,6 +60,13 @@ def member_toggler(
                 seed.join(conn, user, team)
 
 
+def compactor(url: str, stop: threading.Event) -> None:
+    """Compaction running all along, as `drizzlesync compact` from cron would."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        while not stop.wait(0.3):
+            conn.execute("SELECT * FROM drizzlesync.compact('1 hour', 500)")
+
+
 def client_loop(client: SyncClient, teams: list[str], rng: random.Random, stop: threading.Event) -> None:
     while not stop.is_set():
         todos = [row["id"] for key, row in client.rows.items() if key[0] == "todos"]
@@ -86,7 +93,7 @@ def client_loop(client: SyncClient, teams: list[str], rng: random.Random, stop: 
                     ]
                 )
             )
-        client.stage(mutations[: rng.randint(1, len(mutations))])
+        client.stage(mutations[: rng.randint(1, len(mutations))], optimistic=True)
         fault = rng.choice(["none", "none", "drop", "duplicate"])
         try:
             client.push(drop=fault == "drop", duplicate=fault == "duplicate")
@@ -112,6 +119,7 @@ def test_concurrent_writers_and_clients_converge(synced_db: str, server_url: str
             lambda: writer(synced_db, teams, random.Random(1), stop),
             lambda: writer(synced_db, teams, random.Random(2), stop),
             lambda: member_toggler(synced_db, users, teams, random.Random(3), stop),
+            lambda: compactor(synced_db, stop),
             *(
                 lambda c=c, i=i: client_loop(c, teams, random.Random(10 + i), stop)
                 for i, c in enumerate(clients)

@@ -131,6 +131,7 @@ class World:
             seed.join(self.db, self.users[user], self.teams[team])
 
     def edit(self, client: int, kind: str, pick: int, team: int) -> None:
+        """Stage a mutation and write it locally at once, as a client does; some will be rejected."""
         c = self.clients[client]
         todos = sorted(key for key in c.rows if key[0] == "todos")
         target = c.rows[todos[pick % len(todos)]]["id"] if todos else None
@@ -141,26 +142,16 @@ class World:
             "values": {"team_id": self.teams[team], "title": self.title()},
         }
         if kind == "put" or target is None:
-            c.stage([put])
-        elif kind == "patch":
-            c.stage(
-                [{"table": "todos", "op": "patch", "pk": {"id": target}, "values": {"title": self.title()}}]
-            )
-        elif kind == "delete":
-            c.stage([{"table": "todos", "op": "delete", "pk": {"id": target}}])
-        elif kind == "move":
-            c.stage(
-                [
-                    {
-                        "table": "todos",
-                        "op": "patch",
-                        "pk": {"id": target},
-                        "values": {"team_id": self.teams[team]},
-                    }
-                ]
-            )
-        else:
-            c.stage([put, {"table": "todos", "op": "patch", "pk": {"id": target}, "values": {"done": True}}])
+            c.stage([put], optimistic=True)
+            return
+        change = {
+            "patch": {"op": "patch", "values": {"title": self.title()}},
+            "delete": {"op": "delete"},
+            "move": {"op": "patch", "values": {"team_id": self.teams[team]}},
+            "pair": {"op": "patch", "values": {"done": True}},
+        }[kind]
+        mutation = {"table": "todos", "pk": {"id": target}, **change}
+        c.stage([put, mutation] if kind == "pair" else [mutation], optimistic=True)
 
     def push(self, client: int, fault: str) -> None:
         try:

@@ -11,7 +11,7 @@ import httpx
 import psycopg
 import pytest
 import seed
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -138,6 +138,8 @@ def corruptions(names: dict[str, str]) -> st.SearchStrategy[tuple[str, Any]]:
     values_bad = st.builds(lambda name, v: {"title": "ok", name: v}, unknown_name, json_scalars)
     values_pk_mismatch = st.just({"id": "00000000-0000-4000-8000-000000000000"})
     ids_bad = st.sampled_from([[1, 1], [2, 1], [0, 1], [-5, 1], [1, 2**63]])
+    first, second = push["mutations"]
+    interleaved_transactions = [first, {**second, "tx": 2}, {**first, "id": 3}]
     pull = {"protocol": 1, "schemaVersion": 1, "clientId": "fuzz", "cursor": None, "limit": 10}
     return st.one_of(
         *(with_header(key) for key in ("protocol", "schemaVersion", "clientId", "mutations")),
@@ -150,7 +152,7 @@ def corruptions(names: dict[str, str]) -> st.SearchStrategy[tuple[str, Any]]:
         with_mutation("pk", not_an_object | st.just({}) | pk_extra | st.just({"team_id": names["team"]})),
         with_mutation("values", not_an_object | values_bad | values_pk_mismatch),
         with_mutation("extra", json_values),
-        with_mutation("title", st.text(max_size=3).map(lambda s: s + "\x00")),
+        with_mutation("values", st.text(max_size=3).map(lambda s: {"title": s + "\x00"})),
         st.sampled_from(["op", "pk", "values", "id", "tx", "table"]).flatmap(dropping),
         ids_bad.map(
             lambda ids: (
@@ -159,21 +161,7 @@ def corruptions(names: dict[str, str]) -> st.SearchStrategy[tuple[str, Any]]:
             )
         ),
         st.just(("/push", {**push, "mutations": [{**push["mutations"][0], "id": i} for i in range(1, 60)]})),
-        st.just(
-            ("/push", {**push, "mutations": push["mutations"] + [{**push["mutations"][0], "id": 3, "tx": 1}]})
-        ).map(
-            lambda pair: (
-                pair[0],
-                {
-                    **pair[1],
-                    "mutations": [
-                        *pair[1]["mutations"][:1],
-                        {**pair[1]["mutations"][1], "tx": 2},
-                        pair[1]["mutations"][2],
-                    ],
-                },
-            )
-        ),
+        st.just(("/push", {**push, "mutations": interleaved_transactions})),
         st.sampled_from(["limit", "cursor", "schemaVersion", "clientId", "protocol"]).flatmap(
             lambda key: PULL_FIELDS[key].map(lambda v: ("/pull", {**pull, key: v}))
         ),
@@ -209,39 +197,64 @@ RAW = st.one_of(
 )
 
 
-@settings(
-    max_examples=1100,
-    deadline=None,
-    database=None,
-    derandomize=True,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.filter_too_much,
-        HealthCheck.data_too_large,
-    ],
-)
-@given(data=st.data())
-def test_bad_requests_are_4xx_and_change_nothing(
-    data: st.DataObject, world: tuple[psycopg.Connection[Any], dict[str, str]], http: httpx.Client
+def fuzz_settings(examples: int) -> Any:
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.too_slow,
+            HealthCheck.filter_too_much,
+            HealthCheck.data_too_large,
+        ],
+    )
+
+
+def assert_refused(
+    db: psycopg.Connection[Any], http: httpx.Client, path: str, content: bytes, headers: dict[str, str]
 ) -> None:
-    db, names = world
+    """A 4xx with a JSON error, and not one row of the database changed."""
     before = fingerprint(db)
-    kind = data.draw(st.sampled_from(["json", "raw", "anonymous"]))
-    headers = {"authorization": f"Bearer {names['user']}", "content-type": "application/json"}
-    if kind == "json":
-        path, body = data.draw(corruptions(names))
-        content = json.dumps(body).encode()
-    elif kind == "raw":
-        path, content = data.draw(st.sampled_from(["/push", "/pull"])), data.draw(RAW)
-    else:
-        path, content = "/push", json.dumps(valid_push(names)).encode()
-        headers = data.draw(st.sampled_from([{}, {"authorization": "Bearer"}, {"authorization": "Basic x"}]))
     response = http.post(path, content=content, headers=headers)
     assert 400 <= response.status_code < 500, (path, content[:300], response.text)
     error = response.json()["error"]
     assert isinstance(error["code"], str) and isinstance(error["message"], str)
+    event(f"{response.status_code} {error['code']}")  # --hypothesis-show-statistics lists them
     assert fingerprint(db) == before, (path, content[:300], response.text)
+
+
+def signed_in(names: dict[str, str]) -> dict[str, str]:
+    return {"authorization": f"Bearer {names['user']}", "content-type": "application/json"}
+
+
+@fuzz_settings(900)
+@given(data=st.data())
+def test_wrong_json_requests_are_4xx_and_change_nothing(
+    data: st.DataObject, world: tuple[psycopg.Connection[Any], dict[str, str]], http: httpx.Client
+) -> None:
+    db, names = world
+    path, body = data.draw(corruptions(names))
+    assert_refused(db, http, path, json.dumps(body).encode(), signed_in(names))
+
+
+@fuzz_settings(150)
+@given(path=st.sampled_from(["/push", "/pull"]), content=RAW)
+def test_bodies_that_are_not_json_are_4xx_and_change_nothing(
+    path: str, content: bytes, world: tuple[psycopg.Connection[Any], dict[str, str]], http: httpx.Client
+) -> None:
+    db, names = world
+    assert_refused(db, http, path, content, signed_in(names))
+
+
+@fuzz_settings(20)
+@given(headers=st.sampled_from([{}, {"authorization": "Bearer"}, {"authorization": "Basic x"}]))
+def test_anonymous_requests_are_401_and_change_nothing(
+    headers: dict[str, str], world: tuple[psycopg.Connection[Any], dict[str, str]], http: httpx.Client
+) -> None:
+    db, names = world
+    assert_refused(db, http, "/push", json.dumps(valid_push(names)).encode(), headers)
 
 
 def test_the_valid_push_the_corruptions_start_from_is_accepted(

@@ -218,3 +218,31 @@ def test_compaction_keeps_what_live_cursors_need_and_resets_expired_ones(
     client.pull_all()
     assert client.resets == 1
     assert client.rows == seed.visible_rows(db, alice)
+
+
+def test_a_table_without_scope_rule_is_served_to_every_user(
+    db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
+    alice, bob = seed.user(db, "alice"), seed.user(db, "bob")
+    db.execute("SELECT drizzlesync.enable_sync('public', 'users')")
+    for user in (alice, bob):
+        client = SyncClient(http, user, f"{user}-1")
+        client.pull_all(limit=1)
+        assert {row["email"] for key, row in client.rows.items() if key[0] == "users"} == {
+            "alice@example.com",
+            "bob@example.com",
+        }
+
+
+def test_restores_reset_clients(db: psycopg.Connection[Any], http: httpx.Client) -> None:
+    alice = seed.user(db, "alice")
+    client = SyncClient(http, alice, "alice-1")
+    client.pull_all()
+    # A logical restore into another cluster: the cursor names a transaction not reached yet.
+    db.execute("UPDATE drizzlesync.pull_cursor SET created_xid = '4000000000000'")
+    client.pull_all()
+    assert client.resets == 1
+    # The documented step after any restore: a new epoch.
+    db.execute("UPDATE drizzlesync.installation SET epoch = gen_random_uuid()")
+    client.pull_all()
+    assert client.resets == 2

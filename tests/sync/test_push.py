@@ -11,7 +11,7 @@ import psycopg
 import pytest
 import seed
 from psycopg import sql
-from syncclient import ResponseLost, SyncClient
+from syncclient import ResponseLost, SyncClient, row_key
 
 
 @pytest.fixture
@@ -257,3 +257,91 @@ def test_a_batch_of_patches_keeps_each_rows_own_columns_and_rejects_only_the_bad
     assert todo(db, first) == ("renamed", True, world["a"])
     assert todo(db, second) == ("again", True, world["a"])
     assert todo(db, carols) == ("carol's", False, world["b"])
+
+
+def test_composite_primary_keys(
+    db: psycopg.Connection[Any], http: httpx.Client, world: dict[str, str]
+) -> None:
+    client = SyncClient(http, world["alice"], "alice-1")
+    key = {"user_id": world["carol"], "team_id": world["a"]}
+    client.stage([{"table": "memberships", "op": "put", "pk": key, "values": {"role": "guest"}}])
+    client.stage([{"table": "memberships", "op": "patch", "pk": key, "values": {"role": "admin"}}])
+    client.push()
+    assert client.rejected == {}
+    row = db.execute(
+        "SELECT role FROM memberships WHERE user_id = %s AND team_id = %s", (world["carol"], world["a"])
+    )
+    assert row.fetchone() == ("admin",)
+    client.stage([{"table": "memberships", "op": "delete", "pk": key}])
+    (partial,) = client.stage([{"table": "memberships", "op": "delete", "pk": {"user_id": world["carol"]}}])
+    response = client.push()
+    assert response is not None and response.status_code == 400
+    assert response.json()["error"] == {
+        "code": "invalid_pk",
+        "message": "pk must name exactly the primary key columns of the table",
+        "path": "mutations[1].pk",
+    }
+    assert partial == client.outbox[-1]["id"]
+
+
+def test_rows_of_rejected_mutations_come_back_to_an_optimistic_client(
+    db: psycopg.Connection[Any], http: httpx.Client, world: dict[str, str]
+) -> None:
+    """A client that wrote its mutations locally gets the server's rows back for the rejected ones."""
+    mine = seed.todo(db, world["a"], "mine")
+    client = SyncClient(http, world["alice"], "alice-1")
+    client.pull_all()
+    planted, ghost = new_id(), new_id()
+    optimistic = [
+        put_todo(world["b"], "planted in carol's team", planted),
+        patch(mine, title=None),  # NOT NULL: rejected
+        patch(ghost, title="never existed"),
+    ]
+    for mutation in optimistic:
+        client.stage([mutation])
+        row = {"id": mutation["pk"]["id"], "team_id": world["a"], **mutation["values"]}
+        client.rows[row_key("todos", row)] = row  # what the client's local database now holds
+    client.push()
+    assert set(client.rejected.values()) == {"forbidden", "constraint_violation", "not_found"}
+    client.pull_all()
+    assert client.rows == seed.visible_rows(db, world["alice"])
+    assert db.execute(
+        "SELECT count(*) FROM drizzlesync.change_log WHERE client_id = 'alice-1'"
+    ).fetchone() == (3,)
+
+
+def test_a_key_that_fits_no_row_is_rejected_and_never_breaks_pulls(
+    db: psycopg.Connection[Any], http: httpx.Client, world: dict[str, str]
+) -> None:
+    client = SyncClient(http, world["alice"], "alice-1")
+    (bad,) = client.stage([patch("not-a-uuid", title="x")])
+    client.push()
+    assert client.rejected == {bad: "invalid_value"}
+    client.pull_all()
+    assert client.rows == seed.visible_rows(db, world["alice"])
+
+
+def test_tables_outside_public_are_named_schema_dot_table(
+    db: psycopg.Connection[Any], http: httpx.Client, world: dict[str, str]
+) -> None:
+    db.execute("CREATE SCHEMA app")
+    db.execute('CREATE TABLE app."Notes" (id integer PRIMARY KEY, body text NOT NULL)')
+    db.execute("SELECT drizzlesync.enable_sync('app', 'Notes')")
+    client = SyncClient(http, world["alice"], "alice-1")
+    client.stage([{"table": "app.Notes", "op": "put", "pk": {"id": 7}, "values": {"body": "hello"}}])
+    client.push()
+    assert client.rejected == {}
+    result = client.pull()
+    assert {"table": "app.Notes", "op": "upsert", "row": {"id": 7, "body": "hello"}} in result["changes"]
+
+
+def test_two_spellings_of_one_key_in_a_batch_both_apply(
+    db: psycopg.Connection[Any], http: httpx.Client, world: dict[str, str]
+) -> None:
+    todo_id = seed.todo(db, world["a"], "original")
+    client = SyncClient(http, world["alice"], "alice-1")
+    client.stage([patch(todo_id, title="renamed")])
+    client.stage([patch(todo_id.upper(), done=True)])
+    client.push()
+    assert client.rejected == {}
+    assert todo(db, todo_id) == ("renamed", True, world["a"])
