@@ -23,3 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     result: int = args.handler(args)
     return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
