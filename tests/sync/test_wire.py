@@ -107,6 +107,14 @@ def test_pull_sends_the_codec_forms(http: httpx.Client) -> None:
     assert rows[2] == {name: (2 if name == "id" else None) for name in EXPECTED}
 
 
+def test_a_column_added_later_travels_in_its_wire_form(
+    http: httpx.Client, db: psycopg.Connection[Any]
+) -> None:
+    """Row images come from the catalog at pull time: no sync migration follows an ALTER TABLE."""
+    db.execute("ALTER TABLE wire_values ADD COLUMN late numeric DEFAULT 0.10")
+    assert pulled_rows(http)[1]["late"] == "0.10"
+
+
 @pytest.mark.parametrize("op", ["put", "patch"])
 def test_pushing_pulled_values_stores_the_originals(
     http: httpx.Client, db: psycopg.Connection[Any], op: str
