@@ -1,9 +1,9 @@
 """Values survive Postgres → wire → SQLite → drizzle, in Node with sql.js; local writes reach the outbox.
 
-The server's side of the wire is written here in SQL, one expression per
-codec, as docs/codegen.md describes it; the client's side is the generated
-`fromWire` of sync-meta.ts. Columns whose TypeScript type differs between
-the schemas (the lossy ones) are left out of the comparison.
+The server's side of the wire is a real pull of the installed sync
+functions; the client's side is the generated `fromWire` of sync-meta.ts.
+Columns whose TypeScript type differs between the schemas (the lossy ones)
+are left out of the comparison.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
-from alembic_drizzlesync.codegen.plan import ColumnPlan, TablePlan
+from alembic_drizzlesync.codegen.plan import TablePlan
 from alembic_drizzlesync.localdb import libpq_url
+from alembic_drizzlesync.sqlscripts import LIBRARY_VERSION, render, split_statements
 
 from .conftest import fixture_plan, generate_into, run_script
 
@@ -54,36 +54,33 @@ INSERT INTO arrays VALUES
 TABLES = ("numbers", "texts", "times", "misc", "arrays")
 
 
-def wire_sql(column: ColumnPlan) -> sql.Composable:
-    """The server's wire encoding of one column, by codec."""
-    ref = sql.Identifier(column.column.name)
-    type_ = column.column.type
-    if type_.dimensions:
-        textual = column.mapping.ts_type.startswith(("string", "("))
-        return sql.SQL("to_jsonb({}::text[])" if textual else "to_jsonb({})").format(ref)
-    if type_.name == "point":
-        return sql.SQL(
-            "CASE WHEN {0} IS NOT NULL THEN json_build_object('x', {0}[0], 'y', {0}[1]) END"
-        ).format(ref)
-    if type_.name == "line":
-        return sql.SQL(
-            "(SELECT json_build_object('a', p[1], 'b', p[2], 'c', p[3]) "
-            "FROM (SELECT string_to_array(trim(both '{{}}' FROM {}::text), ',')::float8[] AS p) AS parts "
-            "WHERE p IS NOT NULL)"
-        ).format(ref)
-    if type_.name in ("numeric", "timestamp", "timestamptz"):  # JSON would make numbers and ISO strings
-        return sql.SQL("to_jsonb({}::text)").format(ref)
-    return sql.SQL("to_jsonb({})").format(ref)
+def pulled_wire(conn: psycopg.Connection[Any], tables: list[TablePlan]) -> dict[str, list[object]]:
+    """The rows of `tables` as the server's pull sends them, by plan variable.
 
-
-def wire_rows(conn: psycopg.Connection[Any], table: TablePlan) -> list[object]:
-    pairs = sql.SQL(", ").join(
-        sql.SQL("{}, {}").format(sql.Literal(c.column.name), wire_sql(c)) for c in table.columns
-    )
-    query = sql.SQL("SELECT jsonb_build_object({}) FROM {}.{}").format(
-        pairs, sql.Identifier(table.table.schema), sql.Identifier(table.table.name)
-    )
-    return [row[0] for row in conn.execute(query)]
+    DrizzleSync is installed and the tables synced, and a bootstrap pull is
+    made through the SQL function every host calls, so that the wire values
+    are the server's own and cannot drift from what the client expects.
+    """
+    for statement in split_statements(render(f"sql/v{LIBRARY_VERSION}/install.sql.j2", schema="drizzlesync")):
+        conn.execute(statement)
+    conn.execute("INSERT INTO drizzlesync.schema_version (version) VALUES (1)")
+    for table in tables:
+        conn.execute("SELECT drizzlesync.enable_sync(%s, %s)", (table.table.schema, table.table.name))
+    variables = {table.table.name: table.variable for table in tables}
+    wire: dict[str, list[object]] = {variable: [] for variable in variables.values()}
+    cursor, more = None, True
+    while more:
+        with conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            row = conn.execute(
+                "SELECT drizzlesync.pull('tester', '{}', 'roundtrip', 1, %s, 1000)::text", (cursor,)
+            ).fetchone()
+        assert row is not None
+        page = json.loads(row[0])
+        for change in page["changes"]:
+            wire[variables[change["table"]]].append(change["row"])
+        cursor, more = page["cursor"], page["hasMore"]
+    return wire
 
 
 def test_edge_values_round_trip_through_the_wire(
@@ -93,7 +90,7 @@ def test_edge_values_round_trip_through_the_wire(
         conn.execute(EDGE_ROWS)
         plan = fixture_plan(fixture_url)
         tables = [t for t in plan.synced if t.table.name in TABLES and t.table.schema == "public"]
-        wire = {t.variable: wire_rows(conn, t) for t in tables}
+        wire = pulled_wire(conn, tables)
     skip = [f"{t.variable}.{c.key}" for t in tables for c in t.columns if not c.mapping.same_type]
     generate_into(fixture_url, tmp_path / "gen")
     (tmp_path / "wire.json").write_text(json.dumps(wire))

@@ -3,7 +3,8 @@
 
 /**
  * How a column travels between the SQLite store and the wire. The wire form
- * is what Postgres' `to_jsonb` gives and `jsonb_populate_record` takes.
+ * is mostly what Postgres' `to_jsonb` gives and `jsonb_populate_record` takes;
+ * numerics go as text, point and line as objects (docs/sync.md, "Wire format").
  */
 export type WireCodec =
   | "int" // integer ↔ number
