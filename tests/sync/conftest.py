@@ -12,7 +12,9 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import psycopg
 import pytest
 import uvicorn
@@ -86,3 +88,15 @@ def server_url(processor: SyncProcessor) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(5)
+
+
+@pytest.fixture
+def db(synced_db: str) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(synced_db, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def http(server_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server_url) as client:
+        yield client

@@ -6,6 +6,8 @@ from typing import Any
 
 import psycopg
 
+from tests.sync.syncclient import row_key
+
 
 def user(db: psycopg.Connection[Any], name: str) -> str:
     row = db.execute(
@@ -39,8 +41,6 @@ def todo(db: psycopg.Connection[Any], team_id: str, title: str) -> str:
 
 def visible_rows(db: psycopg.Connection[Any], user_id: str) -> dict[tuple[str, str], dict[str, Any]]:
     """Every synced row the user's scopes cover, keyed like `SyncClient.rows`."""
-    from syncclient import row_key
-
     keys = [
         r[0]
         for r in db.execute(

@@ -11,13 +11,13 @@ from types import ModuleType
 import httpx
 import psycopg
 import pytest
-import seed
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from alembic_drizzlesync.sync import Limits, SyncProcessor, query_scopes
 from alembic_drizzlesync.sync.asgi import bearer_user_for_development, create_app
+from tests.sync import seed
 
 pytestmark = pytest.mark.anyio
 EXAMPLE = Path(__file__).resolve().parents[2] / "example_project"

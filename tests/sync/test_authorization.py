@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import psycopg
-import pytest
-import seed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from syncclient import SyncClient
+
+from tests.sync import seed
+from tests.sync.syncclient import SyncClient
 
 MEMBERSHIPS = ({0}, {1}, {0, 2})
 action = st.tuples(
@@ -21,12 +20,6 @@ action = st.tuples(
     st.integers(0, 99),
     st.integers(0, 2),
 )
-
-
-@pytest.fixture
-def http(server_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server_url) as client:
-        yield client
 
 
 def team_of(db: psycopg.Connection[Any], todo_id: str) -> str | None:

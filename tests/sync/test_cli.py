@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-import seed
-from syncclient import SyncClient
 
 from alembic_drizzlesync.cli import main
+from tests.sync import seed
+from tests.sync.syncclient import SyncClient
 
 EXAMPLE_PYPROJECT = Path(__file__).resolve().parents[2] / "example_project" / "pyproject.toml"
 

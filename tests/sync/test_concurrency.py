@@ -16,8 +16,9 @@ from typing import Any
 
 import httpx
 import psycopg
-import seed
-from syncclient import ResponseLost, SyncClient
+
+from tests.sync import seed
+from tests.sync.syncclient import ResponseLost, SyncClient
 
 DURATION = 4.0
 

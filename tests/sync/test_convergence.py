@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import psycopg
-import pytest
-import seed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from syncclient import ResponseLost, SyncClient
+
+from tests.sync import seed
+from tests.sync.syncclient import ResponseLost, SyncClient
 
 TEAMS = 3
 USERS = 3
@@ -198,12 +197,6 @@ class World:
         for client in self.clients:
             expected = seed.visible_rows(self.db, client.user_id)
             assert client.rows == expected, f"{client.client_id} diverged"
-
-
-@pytest.fixture
-def http(server_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server_url) as client:
-        yield client
 
 
 @settings(

@@ -10,9 +10,10 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-import seed
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+
+from tests.sync import seed
 
 CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 TABLES = ("teams", "memberships", "projects", "todos")
@@ -68,12 +69,6 @@ def world(synced_db: str) -> Iterator[tuple[psycopg.Connection[Any], dict[str, s
         seed.join(db, user, team)
         todo = seed.todo(db, team, "existing")
         yield db, {"user": user, "team": team, "todo": todo}
-
-
-@pytest.fixture
-def http(server_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server_url) as client:
-        yield client
 
 
 def valid_push(names: dict[str, str]) -> dict[str, Any]:

@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
-import seed
 from psycopg import sql
-from syncclient import ResponseLost, SyncClient, row_key
 
-
-@pytest.fixture
-def db(synced_db: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(synced_db, autocommit=True) as conn:
-        yield conn
-
-
-@pytest.fixture
-def http(server_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server_url) as client:
-        yield client
+from tests.sync import seed
+from tests.sync.syncclient import ResponseLost, SyncClient, row_key
 
 
 @pytest.fixture

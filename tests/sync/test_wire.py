@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-import seed
 
 from alembic_drizzlesync.catalog import read_catalog
 from alembic_drizzlesync.codegen.typemap import map_column
+from tests.sync import seed
 
 TABLE = """
 CREATE TABLE wire_values (
