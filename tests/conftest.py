@@ -5,8 +5,26 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from alembic_drizzlesync import localdb
+
+# Property tests run a fixed, seeded set of examples: CI is repeatable, and a
+# failure found once is found again. Their fixtures are real databases and
+# servers, hence no deadline and function-scoped fixtures shared by examples.
+settings.register_profile(
+    "drizzlesync",
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.data_too_large,
+    ],
+)
+settings.load_profile("drizzlesync")
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection
@@ -76,12 +76,7 @@ def follow_log(conn: Connection, mirror: dict[tuple[str, int], Any], after_seq: 
     return after_seq
 
 
-@settings(
-    max_examples=60,
-    derandomize=True,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@settings(max_examples=60)
 @given(transactions=TRANSACTIONS)
 def test_dirty_keys_rebuild_the_table(conn: Connection, transactions: list[Any]) -> None:
     conn.rollback()

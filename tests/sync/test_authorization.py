@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import psycopg
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.sync import seed
@@ -31,13 +31,7 @@ def row_image(db: psycopg.Connection[Any], todo_id: str) -> Any:
     return db.execute("SELECT to_jsonb(t) FROM todos AS t WHERE id = %s", (todo_id,)).fetchone()
 
 
-@settings(
-    max_examples=15,
-    deadline=None,
-    database=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(max_examples=15)
 @given(actions=st.lists(action, min_size=5, max_size=25))
 def test_writes_and_reads_stay_inside_the_users_scopes(
     actions: list[tuple[int, str, int, int]], synced_db: str, http: httpx.Client

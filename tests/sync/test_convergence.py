@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import psycopg
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.sync import seed
@@ -199,17 +199,7 @@ class World:
             assert client.rows == expected, f"{client.client_id} diverged"
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    database=None,
-    derandomize=True,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-    ],
-)
+@settings(max_examples=25)
 @given(steps=st.lists(step, min_size=20, max_size=70))
 def test_clients_converge_to_their_scope_of_the_server(
     steps: list[tuple[Any, ...]], synced_db: str, http: httpx.Client

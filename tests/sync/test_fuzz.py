@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from tests.sync import seed
@@ -192,21 +192,6 @@ RAW = st.one_of(
 )
 
 
-def fuzz_settings(examples: int) -> Any:
-    return settings(
-        max_examples=examples,
-        deadline=None,
-        database=None,
-        derandomize=True,
-        suppress_health_check=[
-            HealthCheck.function_scoped_fixture,
-            HealthCheck.too_slow,
-            HealthCheck.filter_too_much,
-            HealthCheck.data_too_large,
-        ],
-    )
-
-
 def assert_refused(
     db: psycopg.Connection[Any], http: httpx.Client, path: str, content: bytes, headers: dict[str, str]
 ) -> None:
@@ -224,7 +209,7 @@ def signed_in(names: dict[str, str]) -> dict[str, str]:
     return {"authorization": f"Bearer {names['user']}", "content-type": "application/json"}
 
 
-@fuzz_settings(900)
+@settings(max_examples=900)
 @given(data=st.data())
 def test_wrong_json_requests_are_4xx_and_change_nothing(
     data: st.DataObject, world: tuple[psycopg.Connection[Any], dict[str, str]], http: httpx.Client
@@ -234,7 +219,7 @@ def test_wrong_json_requests_are_4xx_and_change_nothing(
     assert_refused(db, http, path, json.dumps(body).encode(), signed_in(names))
 
 
-@fuzz_settings(150)
+@settings(max_examples=150)
 @given(path=st.sampled_from(["/push", "/pull"]), content=RAW)
 def test_bodies_that_are_not_json_are_4xx_and_change_nothing(
     path: str, content: bytes, world: tuple[psycopg.Connection[Any], dict[str, str]], http: httpx.Client
@@ -243,7 +228,7 @@ def test_bodies_that_are_not_json_are_4xx_and_change_nothing(
     assert_refused(db, http, path, content, signed_in(names))
 
 
-@fuzz_settings(20)
+@settings(max_examples=20)
 @given(headers=st.sampled_from([{}, {"authorization": "Bearer"}, {"authorization": "Basic x"}]))
 def test_anonymous_requests_are_401_and_change_nothing(
     headers: dict[str, str], world: tuple[psycopg.Connection[Any], dict[str, str]], http: httpx.Client
