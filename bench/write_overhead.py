@@ -8,8 +8,8 @@ title, counter, timestamp) take the same load in interleaved rounds:
   audit    the classic row-level audit trigger writing to_jsonb(NEW) per row
 
 Workloads: single-row INSERT and single-row UPDATE from 4 concurrent
-connections, each statement its own transaction as an app writes, and one
-100,000-row INSERT ... SELECT. Prints the median of the rounds and the ratio
+connections (pgbench, each statement its own transaction as an app writes),
+and one 100,000-row INSERT ... SELECT. Prints the median of the rounds and the ratio
 to `off`. The server comes from DATABASE_URL, else as the tests find one.
 
     python bench/write_overhead.py [--seconds 3] [--rounds 3]
@@ -18,13 +18,12 @@ to `off`. The server comes from DATABASE_URL, else as the tests find one.
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
-import random
+import re
 import statistics
-import threading
+import subprocess
+import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
@@ -62,30 +61,25 @@ END $$;
 CREATE TRIGGER audit AFTER INSERT OR UPDATE ON t_audit FOR EACH ROW EXECUTE FUNCTION audit_row();
 """
 
-Statement = Callable[[str, int], tuple[str, tuple[object, ...]]]
+# pgbench scripts for the single-row workloads; {table} is filled in per variant.
+INSERT_ONE = """\\set id random(1000000, 900000000)
+INSERT INTO {table} (id, team, title) VALUES (:id, 'team-1', 'hello') ON CONFLICT DO NOTHING;
+"""
+UPDATE_ONE = f"""\\set id random(1, {PRELOADED})
+UPDATE {{table}} SET n = n + 1, updated_at = now() WHERE id = :id;
+"""
 
 
 @dataclass(frozen=True)
 class Workload:
     label: str
     target: str
-    statement: Statement | None  # None: the bulk insert, timed instead of counted
-
-
-def insert_one(table: str, fresh_id: int) -> tuple[str, tuple[object, ...]]:
-    return f"INSERT INTO {table} (id, team, title) VALUES (%s, 'team-1', 'hello')", (fresh_id,)
-
-
-def update_one(table: str, _: int) -> tuple[str, tuple[object, ...]]:
-    return (
-        f"UPDATE {table} SET n = n + 1, updated_at = now() WHERE id = %s",
-        (random.randint(1, PRELOADED),),
-    )
+    script: str | None  # None: the bulk insert, timed instead of counted
 
 
 WORKLOADS = (
-    Workload(f"single-row INSERT ({WRITERS} conn)", "capture/off >= 0.90", insert_one),
-    Workload(f"single-row UPDATE ({WRITERS} conn)", "capture/off >= 0.90", update_one),
+    Workload(f"single-row INSERT ({WRITERS} conn)", "capture/off >= 0.90", INSERT_ONE),
+    Workload(f"single-row UPDATE ({WRITERS} conn)", "capture/off >= 0.90", UPDATE_ONE),
     Workload(f"bulk INSERT {BULK_ROWS:,} rows", "capture/off <= 2.0", None),
 )
 
@@ -103,30 +97,35 @@ def prepare(sa_url: str) -> None:
     engine.dispose()
 
 
-def statements_per_second(url: str, table: str, seconds: float, statement: Statement) -> float:
-    counts = [0] * WRITERS
-    ready = threading.Barrier(WRITERS + 1)
-    stop = threading.Event()
-
-    def writer(slot: int) -> None:
-        fresh_ids = itertools.count(10_000_000 * (slot + 1) + random.randrange(1_000_000))
-        with psycopg.connect(url, autocommit=True) as conn:
-            ready.wait()
-            while not stop.is_set():
-                query, params = statement(table, next(fresh_ids))
-                conn.execute(query, params, prepare=True)
-                counts[slot] += 1
-
-    threads = [threading.Thread(target=writer, args=(slot,)) for slot in range(WRITERS)]
-    for thread in threads:
-        thread.start()
-    ready.wait()
-    began = time.perf_counter()
-    time.sleep(seconds)
-    stop.set()
-    for thread in threads:
-        thread.join()
-    return sum(counts) / (time.perf_counter() - began)
+def statements_per_second(url: str, table: str, seconds: float, script: str) -> float:
+    """pgbench's transactions per second: a C client, so the figure is the server's cost."""
+    with tempfile.NamedTemporaryFile("w", suffix=".sql") as file:
+        file.write(script.format(table=table))
+        file.flush()
+        result = subprocess.run(
+            [
+                "pgbench",
+                "-n",
+                "-M",
+                "prepared",
+                "-c",
+                str(WRITERS),
+                "-j",
+                "2",
+                "-T",
+                str(round(seconds)),
+                "-f",
+                file.name,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    match = re.search(r"tps = ([0-9.]+)", result.stdout)
+    if match is None:
+        raise RuntimeError(f"pgbench printed no tps:\n{result.stdout}\n{result.stderr}")
+    return float(match.group(1))
 
 
 def bulk_insert_seconds(url: str, table: str) -> float:
@@ -146,9 +145,9 @@ def bulk_insert_seconds(url: str, table: str) -> float:
 
 def measure(url: str, workload: Workload, variant: str, seconds: float) -> float:
     table = f"t_{variant}"
-    if workload.statement is None:
+    if workload.script is None:
         return bulk_insert_seconds(url, table)
-    return statements_per_second(url, table, seconds, workload.statement)
+    return statements_per_second(url, table, seconds, workload.script)
 
 
 def main() -> None:
@@ -178,7 +177,7 @@ def main() -> None:
         print(f"{'workload':<30}{columns}{'capture/off':>13}{'audit/off':>11}  target")
         for workload in WORKLOADS:
             median = {v: statistics.median(samples[(workload.label, v)]) for v in VARIANTS}
-            shape = "{:>9.2f}s" if workload.statement is None else "{:>8.0f}/s"
+            shape = "{:>9.2f}s" if workload.script is None else "{:>8.0f}/s"
             cells = "".join(shape.format(median[v]) for v in VARIANTS)
             ratios = f"{median['capture'] / median['off']:>13.2f}{median['audit'] / median['off']:>11.2f}"
             print(f"{workload.label:<30}{cells}{ratios}  {workload.target}")
