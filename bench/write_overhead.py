@@ -12,7 +12,7 @@ connections (pgbench, each statement its own transaction as an app writes),
 and one 100,000-row INSERT ... SELECT. Prints the median of the rounds and the ratio
 to `off`. The server comes from DATABASE_URL, else as the tests find one.
 
-    python bench/write_overhead.py [--seconds 3] [--rounds 3]
+    python bench/write_overhead.py [--seconds 3] [--rounds 3]     # needs pgbench (postgresql-client)
 """
 
 from __future__ import annotations
