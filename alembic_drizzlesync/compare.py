@@ -85,8 +85,9 @@ def compare_sync_state(
 
 
 def _insert_after(ddl: list[Any], anchor: Any, op: ops.SyncOperation) -> None:
-    ddl.insert(ddl.index(anchor) + 1, op) if anchor is not None else ddl.append(op)
+    """Right after the anchor's DDL, or at the end when this revision has none for the table."""
+    ddl.insert(ddl.index(anchor) + 1 if anchor is not None else len(ddl), op)
 
 
 def _insert_before(ddl: list[Any], anchor: Any, op: ops.SyncOperation) -> None:
-    ddl.insert(ddl.index(anchor), op) if anchor is not None else ddl.append(op)
+    ddl.insert(ddl.index(anchor) if anchor is not None else len(ddl), op)

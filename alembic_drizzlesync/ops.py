@@ -63,10 +63,14 @@ class SyncOperation(MigrateOperation):
 
 Op = TypeVar("Op", bound=type[SyncOperation])
 
+OPERATIONS: list[type[SyncOperation]] = []
+"""Every operation available as `op.<op_name>`, in the order they are defined."""
+
 
 def _register(cls: Op) -> Op:
     """Make the class available as `op.<op_name>` and give it its implementation."""
     Operations.register_operation(cls.op_name, "invoke_op")(cls)
+    OPERATIONS.append(cls)
 
     def run(operations: Operations, operation: SyncOperation) -> None:
         for statement in operation.statements():

@@ -14,17 +14,6 @@ from alembic.autogenerate.api import AutogenContext
 
 from . import ops
 
-OPERATIONS: tuple[type[ops.SyncOperation], ...] = (
-    ops.InstallOp,
-    ops.UninstallOp,
-    ops.UpgradeOp,
-    ops.EnableSyncOp,
-    ops.DisableSyncOp,
-    ops.SetSyncScopeOp,
-    ops.BumpSchemaVersionOp,
-    ops.RevertSchemaVersionOp,
-)
-
 # Arguments written positionally when present; everything else is a keyword.
 _POSITIONAL = ("table_name", "version", "from_version", "to_version")
 
@@ -44,5 +33,5 @@ def render_op(autogen_context: AutogenContext, op: ops.SyncOperation) -> str:
     return f"op.{op.op_name}({', '.join(args)})"
 
 
-for _op_class in OPERATIONS:
+for _op_class in ops.OPERATIONS:
     renderers.dispatch_for(_op_class)(render_op)

@@ -116,13 +116,17 @@ def seed_team(db: psycopg.Connection[Any]) -> tuple[str, str]:
     return str(user[0]), str(team[0])
 
 
+def add_todos(db: psycopg.Connection[Any], team: str, count: int) -> None:
+    db.execute(
+        "INSERT INTO todos (team_id, title) SELECT %s, 'todo ' || i FROM generate_series(1, %s) AS i",
+        (team, count),
+    )
+
+
 def bench_pull(url: str, rows: int, repeat: int) -> tuple[float, float]:
     with psycopg.connect(url, autocommit=True) as db:
         user, team = seed_team(db)
-        db.execute(
-            "INSERT INTO todos (team_id, title) SELECT %s, 'todo ' || i FROM generate_series(1, %s) AS i",
-            (team, rows),
-        )
+        add_todos(db, team, rows)
         client = Client(url, user)
         client.cursor, _ = client.pull_all(None)
 
@@ -145,10 +149,7 @@ def bench_pull(url: str, rows: int, repeat: int) -> tuple[float, float]:
 def bench_push(url: str, patches: int, repeat: int) -> tuple[float, float]:
     with psycopg.connect(url, autocommit=True) as db:
         user, team = seed_team(db)
-        db.execute(
-            "INSERT INTO todos (team_id, title) SELECT %s, 'todo ' || i FROM generate_series(1, %s) AS i",
-            (team, patches),
-        )
+        add_todos(db, team, patches)
         ids = [str(r[0]) for r in db.execute("SELECT id FROM todos WHERE team_id = %s", (team,))]
         rounds = iter(range(1_000_000))
 
