@@ -75,7 +75,3 @@ def _dollar_tags(line: str) -> list[str]:
 def library_script(kind: str, version: int, schema: str) -> list[str]:
     """Statements of `install`, `uninstall`, `upgrade` or `downgrade` for one version."""
     return split_statements(render(f"sql/v{version}/{kind}.sql.j2", schema=schema))
-
-
-def available_versions() -> list[int]:
-    return sorted(int(path.name[1:]) for path in (TEMPLATE_ROOT / "sql").iterdir() if path.name[1:].isdigit())
