@@ -51,6 +51,7 @@ class SyncClient:
     rejected: dict[int, str] = field(default_factory=dict)
     resets: int = 0
     received: list[dict[str, Any]] = field(default_factory=list)
+    schema_version: int = SCHEMA_VERSION
 
     def post(
         self, path: str, body: dict[str, Any], *, drop: bool = False, duplicate: bool = False
@@ -94,7 +95,7 @@ class SyncClient:
             return None
         body = {
             "protocol": 1,
-            "schemaVersion": SCHEMA_VERSION,
+            "schemaVersion": self.schema_version,
             "clientId": self.client_id,
             "mutations": self.outbox[:batch],
         }
@@ -109,7 +110,7 @@ class SyncClient:
     def pull(self, limit: int = 100, *, drop: bool = False, duplicate: bool = False) -> dict[str, Any]:
         body = {
             "protocol": 1,
-            "schemaVersion": SCHEMA_VERSION,
+            "schemaVersion": self.schema_version,
             "clientId": self.client_id,
             "cursor": self.cursor,
             "limit": limit,

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import psycopg
 
+from alembic_drizzlesync.ops import BumpSchemaVersionOp
 from tests.sync import seed
 from tests.sync.syncclient import SyncClient, row_key
 
@@ -233,3 +234,28 @@ def test_restores_reset_clients(db: psycopg.Connection[Any], http: httpx.Client)
     db.execute("UPDATE drizzlesync.installation SET epoch = gen_random_uuid()")
     client.pull_all()
     assert client.resets == 2
+
+
+def test_a_client_that_moves_to_a_new_schema_version_starts_over(
+    db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
+    alice = seed.user(db, "alice")
+    team = seed.team(db, "A")
+    seed.join(db, alice, team)
+    seed.todo(db, team, "before the migration")
+    client = SyncClient(http, alice, "alice-1")
+    client.pull_all()
+    # A migration as autogenerate writes it: the column, then the version bump.
+    db.execute("ALTER TABLE todos ADD COLUMN note text NOT NULL DEFAULT 'added'")
+    for statement in BumpSchemaVersionOp(2).statements():
+        db.execute(statement)
+    stale = client.post(
+        "/pull", {"protocol": 1, "schemaVersion": 1, "clientId": "alice-1", "cursor": client.cursor}
+    )
+    assert stale.status_code == 409
+    client.schema_version = 2
+    client.pull_all()
+    assert client.resets == 1
+    todos = [row for key, row in client.rows.items() if key[0] == "todos"]
+    assert [row["note"] for row in todos] == ["added"]
+    assert client.rows == seed.visible_rows(db, alice)
