@@ -246,6 +246,13 @@ def test_a_batch_of_patches_keeps_each_rows_own_columns_and_rejects_only_the_bad
     assert todo(db, second) == ("again", True, world["a"])
     assert todo(db, carols) == ("carol's", False, world["b"])
 
+    client.stage([patch(first, title="last")])
+    (moving_out,) = client.stage([patch(second, team_id=world["b"])])
+    client.push()
+    assert client.rejected == {foreign: "forbidden", moving_out: "forbidden"}
+    assert todo(db, first) == ("last", True, world["a"])
+    assert todo(db, second) == ("again", True, world["a"])
+
 
 def test_composite_primary_keys(
     db: psycopg.Connection[Any], http: httpx.Client, world: dict[str, str]
