@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import Response as HTTPResponse
 from starlette.routing import Route
 
 from .errors import SyncError
@@ -36,17 +36,16 @@ def create_app(
 
     def endpoint(
         handle: Callable[[Identity | None, bytes], Response],
-    ) -> Callable[[Request], Awaitable[JSONResponse]]:
-        async def serve(request: Request) -> JSONResponse:
+    ) -> Callable[[Request], Awaitable[HTTPResponse]]:
+        async def serve(request: Request) -> HTTPResponse:
             try:
                 identity = await _identity(authenticate, request)
                 if identity is None:
                     raise SyncError(401, "unauthenticated", "sign in to sync")
                 body = await _read_body(request, processor.limits.max_body_bytes)
             except SyncError as error:
-                return JSONResponse(error.body(), status_code=error.status)
-            response = await run_in_threadpool(handle, identity, body)
-            return JSONResponse(response.body, status_code=response.status)
+                return _send(Response.of(error.status, error.body()))
+            return _send(await run_in_threadpool(handle, identity, body))
 
         return serve
 
@@ -92,8 +91,12 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"error": {"code": "internal", "message": "internal server error"}}, status_code=500)
+def _send(response: Response) -> HTTPResponse:
+    return HTTPResponse(response.body, status_code=response.status, media_type="application/json")
+
+
+async def _internal_error(request: Request, exc: Exception) -> HTTPResponse:
+    return _send(Response.of(500, {"error": {"code": "internal", "message": "internal server error"}}))
 
 
 def bearer_user_for_development(request: Request) -> Identity | None:
