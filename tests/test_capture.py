@@ -121,6 +121,53 @@ def test_key_swap_is_paired_by_key_not_by_position(conn: Connection) -> None:
     ]
 
 
+def test_moving_one_key_among_several_logs_the_rest_as_updates(conn: Connection) -> None:
+    run(conn, "INSERT INTO todos VALUES (1, 'a', 'x'), (2, 'a', 'y'), (3, 'b', 'z')")
+    run(
+        conn,
+        "SET LOCAL drizzlesync.client_id = 'client-3'",
+        "UPDATE todos SET id = CASE WHEN id = 2 THEN 20 ELSE id END, team = 'c'",
+    )
+    moved = sorted(change_log(conn)[3:], key=lambda entry: (entry[2]["id"], entry[1]))
+    assert moved == [
+        ("todos", "U", {"id": 1}, "team:a", "team:c", "client-3"),
+        ("todos", "D", {"id": 2}, "team:a", None, "client-3"),
+        ("todos", "U", {"id": 3}, "team:b", "team:c", "client-3"),
+        ("todos", "I", {"id": 20}, None, "team:c", "client-3"),
+    ]
+
+
+def test_shifting_composite_keys_pairs_each_key_with_its_new_row(db_url: str, conn: Connection) -> None:
+    execute(
+        db_url,
+        "CREATE TABLE shifts (region text, id integer, label text, "
+        "PRIMARY KEY (region, id) DEFERRABLE INITIALLY DEFERRED)",
+    )
+    apply_ops(db_url, EnableSyncOp("shifts", scope="label"))
+    run(conn, "INSERT INTO shifts VALUES ('eu', 1, 'a'), ('eu', 2, 'b'), ('us', 1, 'c')")
+    run(conn, "UPDATE shifts SET id = id + 1 WHERE region = 'eu'")
+    # (eu, 2) was b and now holds a; (eu, 1) is gone; (eu, 3) is new; us is untouched.
+    shifted = sorted(change_log(conn)[3:], key=lambda entry: (entry[2]["region"], entry[2]["id"]))
+    assert shifted == [
+        ("shifts", "D", {"region": "eu", "id": 1}, "a", None, None),
+        ("shifts", "U", {"region": "eu", "id": 2}, "b", "a", None),
+        ("shifts", "I", {"region": "eu", "id": 3}, None, "b", None),
+    ]
+
+
+def test_an_equal_key_with_another_text_form_is_logged_as_moved(db_url: str, conn: Connection) -> None:
+    # Old and new rows are paired on the key's text form: numeric 1.0 and 1.00
+    # are one key to the table but two to the pairing, so both are logged.
+    # Pull deduplicates them as jsonb, where they are equal again.
+    execute(db_url, "CREATE TABLE amounts (value numeric PRIMARY KEY)")
+    apply_ops(db_url, EnableSyncOp("amounts"))
+    run(conn, "INSERT INTO amounts VALUES (1.0)")
+    run(conn, "UPDATE amounts SET value = 1.00")
+    logged = conn.execute(text("SELECT op, pk->>'value' FROM drizzlesync.change_log ORDER BY seq")).all()
+    assert sorted(tuple(row) for row in logged[1:]) == [("D", "1.0"), ("I", "1.00")]
+    assert conn.execute(text("SELECT count(DISTINCT pk) FROM drizzlesync.change_log")).scalar_one() == 1
+
+
 def test_delete_and_truncate(conn: Connection) -> None:
     run(conn, "INSERT INTO todos VALUES (1, 'a', 'x'), (2, 'b', 'y')")
     run(conn, "DELETE FROM todos WHERE id = 1")

@@ -105,9 +105,11 @@ def test_naive_seq_cursor_loses_a_commit_that_ours_delivers(
     client.pull_all()
     naive_seen, naive_cursor = naive_pull(db, 0)
 
-    with psycopg.connect(synced_db) as long_running:
+    # Sessions cache sequence numbers, so the later writer gets a session of
+    # its own: its numbers then come after those of the open transaction.
+    with psycopg.connect(synced_db) as long_running, psycopg.connect(synced_db, autocommit=True) as other:
         early = seed.todo(long_running, team, "written first, committed last")  # lower seq, still open
-        late = seed.todo(db, team, "written second, committed first")
+        late = seed.todo(other, team, "written second, committed first")
         client.pull_all()
         seen, naive_cursor = naive_pull(db, naive_cursor)
         naive_seen |= seen

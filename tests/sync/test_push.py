@@ -171,7 +171,7 @@ def test_pushes_are_recorded_with_the_pushing_client(
     seed.todo(db, world["a"], "from SQL")
     rows = db.execute(
         "SELECT pk->>'id', client_id FROM drizzlesync.change_log WHERE op = 'I' AND table_id = "
-        "(SELECT id FROM drizzlesync.synced_table WHERE table_name = 'todos') ORDER BY seq"
+        "(SELECT id FROM drizzlesync.synced_table WHERE table_name = 'todos') ORDER BY txid, seq"
     ).fetchall()
     assert rows[0] == (todo_id, "alice-1")
     assert rows[1][1] is None
