@@ -27,6 +27,13 @@ def join(db: psycopg.Connection[Any], user_id: str, team_id: str) -> None:
     db.execute("INSERT INTO memberships (user_id, team_id) VALUES (%s, %s)", (user_id, team_id))
 
 
+def member(db: psycopg.Connection[Any], user_name: str, team_name: str) -> tuple[str, str]:
+    """A new user who has joined a new team: (user id, team id)."""
+    user_id, team_id = user(db, user_name), team(db, team_name)
+    join(db, user_id, team_id)
+    return user_id, team_id
+
+
 def leave(db: psycopg.Connection[Any], user_id: str, team_id: str) -> None:
     db.execute("DELETE FROM memberships WHERE user_id = %s AND team_id = %s", (user_id, team_id))
 

@@ -13,9 +13,7 @@ from tests.sync.syncclient import SyncClient, row_key
 
 
 def test_bootstrap_is_paged_and_complete(db: psycopg.Connection[Any], http: httpx.Client) -> None:
-    alice = seed.user(db, "alice")
-    team = seed.team(db, "A")
-    seed.join(db, alice, team)
+    alice, team = seed.member(db, "alice", "A")
     for i in range(25):
         seed.todo(db, team, f"todo {i}")
     client = SyncClient(http, alice, "alice-1")
@@ -98,9 +96,7 @@ def naive_pull(db: psycopg.Connection[Any], after_seq: int) -> tuple[set[str], i
 def test_naive_seq_cursor_loses_a_commit_that_ours_delivers(
     db: psycopg.Connection[Any], http: httpx.Client, synced_db: str
 ) -> None:
-    alice = seed.user(db, "alice")
-    team = seed.team(db, "A")
-    seed.join(db, alice, team)
+    alice, team = seed.member(db, "alice", "A")
     client = SyncClient(http, alice, "alice-1")
     client.pull_all()
     naive_seen, naive_cursor = naive_pull(db, 0)
@@ -126,9 +122,7 @@ def test_naive_seq_cursor_loses_a_commit_that_ours_delivers(
 
 
 def test_last_mutation_id_comes_with_its_effects(db: psycopg.Connection[Any], http: httpx.Client) -> None:
-    alice = seed.user(db, "alice")
-    team = seed.team(db, "A")
-    seed.join(db, alice, team)
+    alice, team = seed.member(db, "alice", "A")
     client = SyncClient(http, alice, "alice-1")
     client.pull_all()
     (mutation,) = client.stage(
@@ -169,9 +163,7 @@ def test_unknown_and_foreign_cursors_reset(db: psycopg.Connection[Any], http: ht
 
 
 def test_truncate_resets_clients(db: psycopg.Connection[Any], http: httpx.Client) -> None:
-    alice = seed.user(db, "alice")
-    team = seed.team(db, "A")
-    seed.join(db, alice, team)
+    alice, team = seed.member(db, "alice", "A")
     seed.todo(db, team, "soon gone")
     client = SyncClient(http, alice, "alice-1")
     client.pull_all()
@@ -186,9 +178,7 @@ def test_compaction_keeps_what_live_cursors_need_and_resets_expired_ones(
 ) -> None:
     # Other databases of the cluster may hold the xmin horizon back, so this
     # checks what compaction keeps and whom it resets, not how much it deletes.
-    alice = seed.user(db, "alice")
-    team = seed.team(db, "A")
-    seed.join(db, alice, team)
+    alice, team = seed.member(db, "alice", "A")
     client = SyncClient(http, alice, "alice-1")
     client.pull_all()
     pending = seed.todo(db, team, "not pulled yet")
@@ -241,9 +231,7 @@ def test_restores_reset_clients(db: psycopg.Connection[Any], http: httpx.Client)
 def test_a_client_that_moves_to_a_new_schema_version_starts_over(
     db: psycopg.Connection[Any], http: httpx.Client
 ) -> None:
-    alice = seed.user(db, "alice")
-    team = seed.team(db, "A")
-    seed.join(db, alice, team)
+    alice, team = seed.member(db, "alice", "A")
     seed.todo(db, team, "before the migration")
     client = SyncClient(http, alice, "alice-1")
     client.pull_all()
