@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .config import ConfigError, SyncConfig, TableRule, load_config
-    from .environment import with_drizzlesync
+    from .plugin.environment import with_drizzlesync
 
 _EXPORTS = {
     "ConfigError": "config",
     "SyncConfig": "config",
     "TableRule": "config",
     "load_config": "config",
-    "with_drizzlesync": "environment",
+    "with_drizzlesync": "plugin.environment",
 }
 
 __all__ = ["ConfigError", "SyncConfig", "TableRule", "load_config", "with_drizzlesync"]

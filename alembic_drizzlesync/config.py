@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_SCHEMA = "public"
+DEFAULT_LIBRARY_SCHEMA = "drizzlesync"
+"""Where the library's own objects live unless `[tool.drizzlesync] schema` says otherwise."""
 ROOT_KEY = "tool.drizzlesync"
 
 # The library schema is spliced into SQL text, so it is kept to plain lower-case words.
@@ -39,7 +41,7 @@ class TableRule:
 
 @dataclass(frozen=True)
 class SyncConfig:
-    library_schema: str = "drizzlesync"
+    library_schema: str = DEFAULT_LIBRARY_SCHEMA
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     tables: Mapping[str, TableRule] = field(default_factory=dict)
@@ -160,7 +162,7 @@ def parse_config(raw: Mapping[str, Any]) -> SyncConfig:
         "user_scopes_query",
     )
     _reject_unknown(ROOT_KEY, raw, known)
-    library_schema = _string(f"{ROOT_KEY}.schema", raw.get("schema", "drizzlesync"))
+    library_schema = _string(f"{ROOT_KEY}.schema", raw.get("schema", DEFAULT_LIBRARY_SCHEMA))
     if not _IDENTIFIER.match(library_schema):
         raise ConfigError(
             f"{ROOT_KEY}.schema: {library_schema!r} must be a lower-case SQL identifier (a-z, 0-9, _)"

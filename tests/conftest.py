@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from alembic_drizzlesync import localdb
+from tests.support import EXAMPLE
 
 # Property tests run a fixed, seeded set of examples: CI is repeatable, and a
 # failure found once is found again. Their fixtures are real databases and
@@ -30,6 +34,19 @@ settings.load_profile("drizzlesync")
 @pytest.fixture(scope="session")
 def pg_server() -> str:
     return localdb.find_server()
+
+
+@pytest.fixture
+def example_copy(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A copy of the example project without its generated files, migrating `db_url`."""
+    root = tmp_path / "example"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("web", "__pycache__"))
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.chdir(root)
+    monkeypatch.syspath_prepend(str(root))
+    yield root
+    sys.modules.pop("app.models", None)
+    sys.modules.pop("app", None)
 
 
 @pytest.fixture

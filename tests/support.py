@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from alembic.autogenerate import produce_migrations
@@ -13,6 +14,10 @@ from sqlalchemy.engine import Connection
 
 from alembic_drizzlesync import with_drizzlesync
 from alembic_drizzlesync.config import SyncConfig
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "example_project"
+EXAMPLE_OUTPUT = Path("web/src/db/generated")
+"""Where the example project writes its generated files."""
 
 
 def apply_ops(url: str, *operations: MigrateOperation) -> None:

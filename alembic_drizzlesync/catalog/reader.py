@@ -23,7 +23,6 @@ from .model import (
     PgType,
     Sequence,
     SequenceOptions,
-    SyncedTable,
     Table,
     Unique,
     View,
@@ -273,22 +272,3 @@ def _index(row: Row) -> Index:
         for expression, column, option, opclass in keys
     )
     return Index(row["name"], row["unique"], row["method"], parts, row["predicate"])
-
-
-def read_registry(
-    conn: psycopg.Connection[Any], library_schema: str
-) -> tuple[tuple[SyncedTable, ...], int] | None:
-    """The synced tables and current schema version, or None when DrizzleSync is not installed."""
-    present = conn.execute(
-        "SELECT to_regclass(%s) IS NOT NULL", (f"{library_schema}.synced_table",)
-    ).fetchone()
-    if not present or not present[0]:
-        return None
-    rows = conn.execute(
-        f"SELECT schema_name::text, table_name::text, scope_rule FROM {library_schema}.synced_table "
-        "ORDER BY schema_name, table_name"
-    ).fetchall()
-    version = conn.execute(
-        f"SELECT coalesce(max(version), 0) FROM {library_schema}.schema_version"
-    ).fetchone()
-    return tuple(SyncedTable(*row) for row in rows), int(version[0]) if version else 0

@@ -15,9 +15,9 @@ import psycopg
 
 from ..catalog import list_schemas, read_catalog, read_registry
 from ..config import SyncConfig
-from ..sqlscripts import render
-from .client.history import migration_steps, read_history, record, render_history
-from .client.shape import shapes_of
+from ..templating import render
+from .client_migrations.history import migration_steps, read_history, record, render_history
+from .client_migrations.shape import shapes_of
 from .meta import render_sync_meta
 from .output import STEP_DIRECTORY
 from .plan import build_plan
@@ -62,15 +62,14 @@ def generate(conn: psycopg.Connection[Any], out: Path, options: Options) -> dict
     schemas = options.schemas or [s for s in list_schemas(conn) if s != options.library_schema]
     selection = SyncConfig(include=options.tables or ("*.*",), exclude=options.ignore)
     catalog = read_catalog(conn, schemas, selection.wants)
-    registry = read_registry(conn, options.library_schema)
+    registry = read_registry(lambda query: _scalar(conn, query), options.library_schema)
     synced: dict[tuple[str, str], str | None]
     if registry is None:
         synced = {table.key: None for table in catalog.tables} if options.sync_unregistered else {}
         server_version = None
     else:
-        tables, version = registry
-        synced = {(t.schema, t.name): t.scope for t in tables}
-        server_version = version or None
+        synced = registry.scopes
+        server_version = registry.schema_version or None
     plan = build_plan(catalog, synced, options.naming, options.timestamp_mode)
     shapes = shapes_of(plan)
     history_file = out / HISTORY
@@ -90,6 +89,11 @@ def generate(conn: psycopg.Connection[Any], out: Path, options: Options) -> dict
             "sqlite/step.sql.j2", version=version, statements=statements
         )
     return files
+
+
+def _scalar(conn: psycopg.Connection[Any], query: str) -> Any:
+    row = conn.execute(query).fetchone()
+    return row[0] if row else None
 
 
 def render_client_migrations(steps: Sequence[tuple[int, list[str]]]) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..sqlscripts import render
+from ..templating import render
 from .naming import property_key, ts_string
 from .plan import Plan
 from .tsmodule import HEADER

@@ -15,9 +15,9 @@ from ..catalog.model import (
     SequenceOptions,
     Unique,
 )
+from ..quoting import quote
 from .naming import property_key, ts_string
 from .plan import ColumnPlan, Plan, TablePlan, ViewPlan
-from .quoting import quote
 from .tsmodule import TsModule, column_note, column_ref, doc_comment, object_literal
 
 _INT_MAX = {"int2": 32767, "int4": 2147483647, "int8": 9223372036854775807}

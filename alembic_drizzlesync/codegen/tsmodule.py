@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 from ..catalog.model import Column
-from ..sqlscripts import render
+from ..templating import render
 from .naming import is_identifier, property_key, ts_string
 from .plan import ColumnPlan, TablePlan
 from .typemap import Builder, CustomType

@@ -1,6 +1,6 @@
 """The type map: one Postgres column type to its drizzle builders, TypeScript type and wire codec.
 
-It is the table of DESIGN.md written as code. The rule it keeps: for a
+It is the table of docs/codegen.md ("Type map") written as code. The rule it keeps: for a
 column the pg-core and sqlite-core builders infer the same TypeScript type
 (`Mapping.same_type`); the one exception, and the values that lose
 precision on the way, are listed in docs/codegen.md.

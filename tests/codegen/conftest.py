@@ -6,8 +6,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +21,6 @@ from alembic_drizzlesync.localdb import libpq_url
 HERE = Path(__file__).parent
 NODE_DIR = HERE.parent / "node"
 FIXTURE_SQL = HERE / "fixture.sql"
-EXAMPLE = HERE.parents[1] / "example_project"
-EXAMPLE_OUTPUT = Path("web/src/db/generated")
 
 
 @pytest.fixture
@@ -33,19 +29,6 @@ def fixture_url(db_url: str) -> str:
     with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
         conn.execute(FIXTURE_SQL.read_text(encoding="utf-8"))
     return db_url
-
-
-@pytest.fixture
-def example_copy(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A copy of the example project without its generated files, migrating `db_url`."""
-    root = tmp_path / "example"
-    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("web", "__pycache__"))
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    monkeypatch.chdir(root)
-    monkeypatch.syspath_prepend(str(root))
-    yield root
-    sys.modules.pop("app.models", None)
-    sys.modules.pop("app", None)
 
 
 def generate_into(url: str, out: Path, options: Options | None = None) -> dict[str, str]:

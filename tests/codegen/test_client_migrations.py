@@ -9,8 +9,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from alembic_drizzlesync.codegen.client.history import record
-from alembic_drizzlesync.codegen.client.shape import ColumnShape, TableShape
+from alembic_drizzlesync.codegen.client_migrations.history import record
+from alembic_drizzlesync.codegen.client_migrations.shape import ColumnShape, TableShape
 from alembic_drizzlesync.localdb import libpq_url
 
 from .conftest import generate_into

@@ -17,8 +17,9 @@ from alembic import command
 from alembic.config import Config
 
 from alembic_drizzlesync.codegen.generate import Options
+from tests.support import EXAMPLE, EXAMPLE_OUTPUT
 
-from .conftest import EXAMPLE, EXAMPLE_OUTPUT, HERE, generate_into
+from .conftest import HERE, generate_into
 
 UPDATE = os.environ.get("DRIZZLESYNC_UPDATE_GOLDEN") == "1"
 

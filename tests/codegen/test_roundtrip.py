@@ -16,7 +16,8 @@ import psycopg
 
 from alembic_drizzlesync.codegen.plan import TablePlan
 from alembic_drizzlesync.localdb import libpq_url
-from alembic_drizzlesync.sqlscripts import LIBRARY_VERSION, render, split_statements
+from alembic_drizzlesync.sql import LIBRARY_VERSION, split_statements
+from alembic_drizzlesync.templating import render
 
 from .conftest import fixture_plan, generate_into, run_script
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from alembic_drizzlesync.codegen.generate import Options
 from alembic_drizzlesync.codegen.naming import ts_string
+from tests.support import EXAMPLE, EXAMPLE_OUTPUT
 
-from .conftest import EXAMPLE, EXAMPLE_OUTPUT, fixture_plan, generate_into, tsc
+from .conftest import fixture_plan, generate_into, tsc
 
 TSCONFIG = {
     "compilerOptions": {

@@ -9,7 +9,7 @@ import pytest
 from alembic import command
 from alembic.config import Config
 
-from .conftest import EXAMPLE_OUTPUT
+from tests.support import EXAMPLE_OUTPUT
 
 SECOND_REVISION = '''
 """todos get notes"""

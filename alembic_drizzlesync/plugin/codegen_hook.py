@@ -21,10 +21,10 @@ import psycopg
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 
+from ..codegen.generate import Options, generate
+from ..codegen.output import write_files
 from ..config import SyncConfig
 from ..localdb import libpq_url
-from .generate import Options, generate
-from .output import write_files
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ...quoting import literal
 from ..plan import ColumnPlan, Plan, TablePlan
-from ..quoting import literal
 
 STORAGE = {"integer": "INTEGER", "real": "REAL", "text": "TEXT", "bytes": "BLOB"}
 """sqlite-core builder → the column type of a STRICT table."""

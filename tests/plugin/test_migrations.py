@@ -8,16 +8,13 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from alembic import command
 from alembic.config import Config
 
 from alembic_drizzlesync import localdb
-from tests.support import catalog_dump
-
-EXAMPLE = Path(__file__).resolve().parents[1] / "example_project"
+from tests.support import EXAMPLE, catalog_dump
 
 
 @pytest.fixture

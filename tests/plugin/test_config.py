@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, Text
 
 from alembic_drizzlesync.config import ConfigError, TableRule, load_config, parse_config
-from alembic_drizzlesync.state import desired_tables
+from alembic_drizzlesync.plugin.state import desired_tables
 
 
 def test_names_globs_and_excludes_select_tables() -> None:

@@ -6,9 +6,10 @@ import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
-DEMO = Path(__file__).resolve().parents[1] / "example_project" / "demo.py"
+from tests.support import EXAMPLE
+
+DEMO = EXAMPLE / "demo.py"
 
 
 def free_port() -> int:

@@ -1,35 +1,11 @@
-"""The library's own SQL, rendered from `templates/sql/v<N>/` and cut into statements.
+"""Cutting a SQL script into statements.
 
-Scripts are split here rather than sent whole because a driver may run them
+Scripts are split rather than sent whole because a driver may run them
 with the extended query protocol, which takes one statement at a time; and in
 `--sql` mode Alembic then terminates each one, giving a script psql can apply.
 """
 
 from __future__ import annotations
-
-from functools import cache
-from pathlib import Path
-
-import jinja2
-
-LIBRARY_VERSION = 1
-"""The version of the SQL objects this release installs."""
-
-TEMPLATE_ROOT = Path(__file__).parent / "templates"
-
-
-@cache
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATE_ROOT),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-
-
-def render(name: str, **context: object) -> str:
-    return _environment().get_template(name).render(**context)
 
 
 def split_statements(script: str) -> list[str]:
@@ -70,8 +46,3 @@ def _dollar_tags(line: str) -> list[str]:
         else:
             start = end
     return tags
-
-
-def library_script(kind: str, version: int, schema: str) -> list[str]:
-    """Statements of `install`, `uninstall`, `upgrade` or `downgrade` for one version."""
-    return split_statements(render(f"sql/v{version}/{kind}.sql.j2", schema=schema))

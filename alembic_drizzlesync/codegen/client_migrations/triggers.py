@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from ...quoting import literal, quote
 from ..plan import OUTBOX_TABLE, STATE_TABLE
-from ..quoting import literal, quote
 from .shape import ColumnShape, TableShape
 
 

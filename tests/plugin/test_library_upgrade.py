@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, create_engine, text
 
-from alembic_drizzlesync import compare, sqlscripts
+from alembic_drizzlesync import templating
 from alembic_drizzlesync.config import parse_config
 from alembic_drizzlesync.ops import UpgradeOp
+from alembic_drizzlesync.plugin import compare
 from tests.support import apply_ops, autogenerate, migrate
 
 UPGRADE = """
@@ -27,15 +28,15 @@ UPDATE {{ schema }}.installation SET version = 1;
 @pytest.fixture
 def release_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Pretend the installed package is a release whose SQL objects are at version 2."""
-    shutil.copytree(sqlscripts.TEMPLATE_ROOT, tmp_path, dirs_exist_ok=True)
+    shutil.copytree(templating.template_root(), tmp_path, dirs_exist_ok=True)
     (tmp_path / "sql" / "v2").mkdir()
     (tmp_path / "sql" / "v2" / "upgrade.sql.j2").write_text(UPGRADE)
     (tmp_path / "sql" / "v2" / "downgrade.sql.j2").write_text(DOWNGRADE)
-    monkeypatch.setattr(sqlscripts, "TEMPLATE_ROOT", tmp_path)
+    monkeypatch.setattr(templating, "template_root", lambda: tmp_path)
     monkeypatch.setattr(compare, "LIBRARY_VERSION", 2)
-    sqlscripts._environment.cache_clear()
+    templating.environment.cache_clear()
     yield
-    sqlscripts._environment.cache_clear()
+    templating.environment.cache_clear()
 
 
 CONFIG = parse_config({"include": ["todos"]})

@@ -16,10 +16,11 @@ from alembic.autogenerate.api import AutogenContext
 from alembic.operations import ops as alembic_ops
 from alembic.util import PriorityDispatchResult
 
-from . import ops
-from .config import SyncConfig
-from .sqlscripts import LIBRARY_VERSION
-from .state import TableKey, desired_tables, read_installed
+from .. import ops
+from ..catalog.registry import read_registry
+from ..config import SyncConfig
+from ..sql import LIBRARY_VERSION
+from .state import TableKey, desired_tables
 
 CONFIG_OPTION = "drizzlesync_config"
 """The `context.configure()` option under which env.py hands us the config."""
@@ -37,8 +38,8 @@ def compare_sync_state(
     default_schema = connection.dialect.default_schema_name or "public"
     library = config.library_schema
     wanted = desired_tables(autogen_context.metadata, config, default_schema)
-    installed = read_installed(connection, library)
-    if installed.version is None and not wanted:
+    registry = read_registry(lambda query: connection.exec_driver_sql(query).scalar(), library)
+    if registry is None and not wanted:
         return PriorityDispatchResult.CONTINUE
 
     def key_of(schema: str | None, table: str) -> TableKey:
@@ -55,32 +56,33 @@ def compare_sync_state(
         for o in ddl
         if isinstance(o, alembic_ops.ModifyTableOps) and any(isinstance(c, _COLUMN_OPS) for c in o.ops)
     }
+    installed = registry.scopes if registry else {}
     shape_changed = False
 
-    for key in sorted(set(installed.tables) - set(wanted)):
-        disable = ops.DisableSyncOp(key[1], schema_arg(key), installed.tables[key], library)
+    for key in sorted(set(installed) - set(wanted)):
+        disable = ops.DisableSyncOp(key[1], schema_arg(key), installed[key], library)
         _insert_before(ddl, dropped.get(key), disable)
         shape_changed = True
-    for key in sorted(set(wanted) - set(installed.tables)):
+    for key in sorted(set(wanted) - set(installed)):
         enable = ops.EnableSyncOp(key[1], schema_arg(key), wanted[key], library)
         _insert_after(ddl, created.get(key), enable)
         shape_changed = True
-    for key in sorted(set(wanted) & set(installed.tables)):
-        if wanted[key] != installed.tables[key]:
+    for key in sorted(set(wanted) & set(installed)):
+        if wanted[key] != installed[key]:
             ddl.append(
-                ops.SetSyncScopeOp(key[1], schema_arg(key), wanted[key], installed.tables[key], library)
+                ops.SetSyncScopeOp(key[1], schema_arg(key), wanted[key], installed[key], library)
             )
             shape_changed = True
         if key in reshaped:
             shape_changed = True
 
-    if installed.version is None:
+    if registry is None:
         ddl.insert(0, ops.InstallOp(LIBRARY_VERSION, library))
-    elif installed.version < LIBRARY_VERSION:
-        steps = range(installed.version, LIBRARY_VERSION)
+    elif registry.library_version < LIBRARY_VERSION:
+        steps = range(registry.library_version, LIBRARY_VERSION)
         ddl[0:0] = [ops.UpgradeOp(version, version + 1, library) for version in steps]
     if shape_changed:
-        ddl.append(ops.BumpSchemaVersionOp(installed.schema_version + 1, library))
+        ddl.append(ops.BumpSchemaVersionOp((registry.schema_version if registry else 0) + 1, library))
     return PriorityDispatchResult.CONTINUE
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ...sqlscripts import render, split_statements
+from ...quoting import quote
+from ...sql import split_statements
+from ...templating import render
 from ..plan import STATE_TABLE
-from ..quoting import quote
 from .shape import TableShape
 from .triggers import render_triggers
 

@@ -5,7 +5,7 @@ It takes the keyword arguments the user already passes to
 autogenerate plugin added to `autogenerate_plugins`, the library schema kept
 out of autogenerate's sight, the configuration handed to the
 comparator, and code generation run after each online upgrade or downgrade
-(see `codegen.hook`). Hooks the user passed are kept and still called.
+(see `codegen_hook`). Hooks the user passed are kept and still called.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Any
 
 from alembic import context
 
-from . import render  # noqa: F401  (registers op.* and their renderers)
-from .codegen.hook import chain, codegen_hook
+from ..config import ConfigError, SyncConfig, find_pyproject, load_config
+from . import renderers  # noqa: F401  (registers op.* and their renderers)
+from .codegen_hook import chain, codegen_hook
 from .compare import CONFIG_OPTION
-from .config import ConfigError, SyncConfig, find_pyproject, load_config
 
 PLUGIN_NAME = "drizzlesync"
 DEFAULT_PLUGINS = ["alembic.autogenerate.*"]

@@ -12,7 +12,7 @@ import inspect
 from alembic.autogenerate import renderers
 from alembic.autogenerate.api import AutogenContext
 
-from . import ops
+from .. import ops
 
 # Arguments written positionally when present; everything else is a keyword.
 _POSITIONAL = ("table_name", "version", "from_version", "to_version")
