@@ -92,8 +92,8 @@ class JWTAuthenticator:
             secret = environ.get(config.secret_env)
             if not secret:
                 raise ConfigError(
-                    f"{AUTH_KEY}.secret_env: the environment variable {config.secret_env} "
-                    "is not set; export the JWT secret in it"
+                    f"{AUTH_KEY}.secret_env (or --jwt-secret-env): {config.secret_env} is not set; "
+                    "export the JWT secret in that environment variable"
                 )
         return cls(
             secret=secret,
