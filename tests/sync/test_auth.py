@@ -5,16 +5,9 @@ Every failing token is a 401 with a code of its own and applies nothing.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import anyio
@@ -22,69 +15,23 @@ import httpx
 import jwt
 import psycopg
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from alembic_drizzlesync.config import AuthConfig, ConfigError, parse_config
 from alembic_drizzlesync.sync import SyncProcessor
 from alembic_drizzlesync.sync.asgi import create_app
 from alembic_drizzlesync.sync.tokens import JWTAuthenticator
 from tests.sync import seed
-
-SECRET = "a-test-secret-of-at-least-32-bytes!!"
-ISSUER = "https://issuer.example"
-AUDIENCE = "drizzlesync-tests"
-
-
-@dataclass
-class KeyServer:
-    """A JWKS endpoint whose key set a test may change; it counts the fetches."""
-
-    keys: list[dict[str, Any]] = field(default_factory=list)
-    fetches: int = 0
-    url: str = ""
-
-
-@pytest.fixture
-def jwks() -> Iterator[KeyServer]:
-    served = KeyServer()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
-            served.fetches += 1
-            body = json.dumps({"keys": served.keys}).encode()
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    served.url = f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield served
-    server.shutdown()
-    server.server_close()
-
-
-def es256_key(kid: str) -> tuple[ec.EllipticCurvePrivateKey, dict[str, Any]]:
-    private = ec.generate_private_key(ec.SECP256R1())
-    public: dict[str, Any] = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(private.public_key()))
-    return private, {**public, "kid": kid, "alg": "ES256", "use": "sig"}
-
-
-def claims(user: str, **changes: Any) -> dict[str, Any]:
-    now = int(time.time())
-    base: dict[str, Any] = {"sub": user, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 600}
-    base.update(changes)
-    return {name: value for name, value in base.items() if value is not None}
-
-
-def hs256(payload: dict[str, Any], secret: str = SECRET) -> str:
-    return jwt.encode(payload, secret, algorithm="HS256")
+from tests.sync.signing import (
+    AUDIENCE,
+    ISSUER,
+    SECRET,
+    KeyServer,
+    claims,
+    es256_key,
+    forged_none,
+    hmac_signed,
+    hs256,
+)
 
 
 @pytest.fixture
@@ -176,22 +123,6 @@ def test_a_rotated_key_is_fetched_on_its_unknown_kid(
         push(processor, auth, team, jwt.encode(claims(user), new, "ES256", {"kid": "new"})).status_code == 200
     )
     assert jwks.fetches == 2
-
-
-def hmac_signed(payload: dict[str, Any], key: bytes) -> str:
-    """An HS256 token signed by hand: PyJWT itself refuses a public key as an HMAC secret."""
-
-    def part(data: bytes) -> str:
-        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-    head = part(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "k1"}).encode())
-    body = part(json.dumps(payload).encode())
-    signature = hmac.new(key, f"{head}.{body}".encode(), hashlib.sha256).digest()
-    return f"{head}.{body}.{part(signature)}"
-
-
-def forged_none(user: str) -> str:
-    return jwt.encode(claims(user), None, algorithm="none")
 
 
 BAD_SECRET_TOKENS = {
