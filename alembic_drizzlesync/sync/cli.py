@@ -148,7 +148,7 @@ def _summary(
     lines = [
         f"drizzlesync serve: {address}/push and {address}/pull, schema version {version}",
         f"  auth: {auth_mode}",
-        "  scope keys: user_scopes_query"
+        f"  scope keys: {config.user_scopes_query}"
         if config.user_scopes_query
         else "  scope keys: none (no user_scopes_query): scoped tables stay private",
         f"  tables ({len(tables)}):",

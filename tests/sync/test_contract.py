@@ -15,15 +15,10 @@ import jsonschema_rs
 import psycopg
 import pytest
 
-from alembic_drizzlesync.sync.contract import contract, error_codes, schema_named, schemas
+from alembic_drizzlesync.sync.contract import contract, error_codes, schemas, validator
 from tests.sync import seed
 
 ROOT = Path(__file__).resolve().parents[2]
-REGISTRY = jsonschema_rs.Registry([(key, dict(schema)) for key, schema in schemas().items()])
-
-
-def validator(name: str) -> jsonschema_rs.Validator:
-    return jsonschema_rs.validator_for(dict(schema_named(name)), registry=REGISTRY)
 
 
 def annotations(node: Any) -> list[str]:

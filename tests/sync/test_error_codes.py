@@ -16,7 +16,6 @@ from typing import Any
 
 import anyio
 import httpx
-import jsonschema_rs
 import jwt
 import psycopg
 import pytest
@@ -27,7 +26,7 @@ from starlette.requests import Request
 from alembic_drizzlesync.config import load_config
 from alembic_drizzlesync.sync import Identity, Limits, SyncProcessor
 from alembic_drizzlesync.sync.asgi import Authenticate, bearer_user_for_development, create_app
-from alembic_drizzlesync.sync.contract import contract, error_codes, schema_named, schemas
+from alembic_drizzlesync.sync.contract import contract, error_codes, validator
 from alembic_drizzlesync.sync.tokens import JWTAuthenticator
 from tests.sync import seed
 from tests.sync.conftest import EXAMPLE
@@ -201,10 +200,7 @@ def send(
     return call
 
 
-ERROR_RESPONSE = jsonschema_rs.validator_for(
-    dict(schema_named("error-response")),
-    registry=jsonschema_rs.Registry([(key, dict(schema)) for key, schema in schemas().items()]),
-)
+ERROR_RESPONSE = validator("error-response")
 
 
 def test_every_listed_code_has_a_case() -> None:
