@@ -99,7 +99,11 @@ def _auth_config(args: argparse.Namespace, config: SyncConfig) -> AuthConfig | N
                 "--dev: trusts 'Bearer <user id>' and takes no JWT flags; drop one or the other"
             )
         return None
-    auth = AuthConfig(secret_env=args.jwt_secret_env, jwks_url=args.jwks_url) if key_flags else config.auth
+    auth = config.auth
+    if key_flags:
+        # A new key source; the file's algorithms belonged to the old one, its iss/aud/leeway still hold.
+        source = {"secret_env": args.jwt_secret_env, "jwks_url": args.jwks_url, "algorithms": ()}
+        auth = replace(auth, **source) if auth else AuthConfig(**source)
     if auth is None:
         raise ConfigError(
             "no authentication configured: add [tool.drizzlesync.auth] (secret_env or jwks_url), "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import subprocess
@@ -17,6 +18,8 @@ import psycopg
 import pytest
 
 from alembic_drizzlesync.cli import main
+from alembic_drizzlesync.config import AuthConfig, parse_config
+from alembic_drizzlesync.sync import cli as sync_cli
 from tests.sync import seed
 from tests.sync.syncclient import SyncClient
 
@@ -153,3 +156,25 @@ def test_serve_fails_at_start_with_the_cause_when_the_database_is_unreachable_or
         main([*args, "postgresql://127.0.0.1:9/x"])
     with pytest.raises(SystemExit, match="DrizzleSync is not installed in this database"):
         main([*args, db_url])
+
+
+def serve_args(*flags: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    sync_cli.add_commands(parser.add_subparsers())
+    return parser.parse_args(["serve", *flags])
+
+
+def test_serve_flags_override_the_pyproject_auth_one_setting_at_a_time() -> None:
+    config = parse_config({"auth": {"secret_env": "S", "issuer": "https://a", "audience": "x"}})
+    file_only = sync_cli._auth_config(serve_args(), config)
+    assert file_only == config.auth
+    assert sync_cli._auth_config(
+        serve_args("--jwt-audience", "y", "--jwt-leeway", "5"), config
+    ) == AuthConfig(secret_env="S", issuer="https://a", audience=("y",), leeway_seconds=5)
+    assert sync_cli._auth_config(serve_args("--jwks-url", "https://idp/jwks"), config) == AuthConfig(
+        jwks_url="https://idp/jwks", issuer="https://a", audience=("x",)
+    )
+    assert sync_cli._auth_config(serve_args("--jwt-secret-env", "T"), parse_config({})) == AuthConfig(
+        secret_env="T"
+    )
+    assert sync_cli._auth_config(serve_args("--dev"), config) is None
