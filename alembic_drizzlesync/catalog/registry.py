@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
+
 from ..quoting import literal, quote
 from .model import SyncedTable
 
@@ -42,6 +44,16 @@ class Registry:
     def scopes(self) -> dict[tuple[str, str], str | None]:
         """Each synced table's scope rule, keyed by `(schema, table)`."""
         return {(table.schema, table.name): table.scope for table in self.tables}
+
+
+def psycopg_fetch(conn: psycopg.Connection[Any]) -> Fetch:
+    """A `Fetch` over a psycopg connection (SQLAlchemy callers pass `exec_driver_sql(...).scalar`)."""
+
+    def fetch(query: str) -> Any:
+        row = conn.execute(query).fetchone()
+        return row[0] if row else None
+
+    return fetch
 
 
 def read_registry(fetch: Fetch, library_schema: str) -> Registry | None:

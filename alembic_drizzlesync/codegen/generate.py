@@ -13,7 +13,8 @@ from typing import Any
 
 import psycopg
 
-from ..catalog import list_schemas, read_catalog, read_registry
+from ..catalog import list_schemas, read_catalog
+from ..catalog.registry import psycopg_fetch, read_registry
 from ..config import SyncConfig
 from ..templating import render
 from .client_migrations.history import migration_steps, read_history, record, render_history
@@ -62,7 +63,7 @@ def generate(conn: psycopg.Connection[Any], out: Path, options: Options) -> dict
     schemas = options.schemas or [s for s in list_schemas(conn) if s != options.library_schema]
     selection = SyncConfig(include=options.tables or ("*.*",), exclude=options.ignore)
     catalog = read_catalog(conn, schemas, selection.wants)
-    registry = read_registry(lambda query: _scalar(conn, query), options.library_schema)
+    registry = read_registry(psycopg_fetch(conn), options.library_schema)
     synced: dict[tuple[str, str], str | None]
     if registry is None:
         synced = {table.key: None for table in catalog.tables} if options.sync_unregistered else {}
@@ -89,11 +90,6 @@ def generate(conn: psycopg.Connection[Any], out: Path, options: Options) -> dict
             "sqlite/step.sql.j2", version=version, statements=statements
         )
     return files
-
-
-def _scalar(conn: psycopg.Connection[Any], query: str) -> Any:
-    row = conn.execute(query).fetchone()
-    return row[0] if row else None
 
 
 def render_client_migrations(steps: Sequence[tuple[int, list[str]]]) -> str:

@@ -20,7 +20,8 @@ from typing import Any
 import psycopg
 from sqlalchemy import create_engine, text
 
-from ..catalog import SyncedTable, read_registry
+from ..catalog import SyncedTable
+from ..catalog.registry import Registry, psycopg_fetch, read_registry
 from ..commandline import add_project_options, database_url, project_config, required_project_config
 from ..config import AuthConfig, ConfigError, SyncConfig, qualified_name
 from ..localdb import libpq_url, sqlalchemy_url
@@ -128,11 +129,11 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _registry(url: str, library_schema: str) -> tuple[tuple[SyncedTable, ...], int]:
+def _registry(url: str, library_schema: str) -> Registry:
     """The synced tables and schema version, or SystemExit with the cause."""
     try:
         with psycopg.connect(libpq_url(url), connect_timeout=10) as conn:
-            found = read_registry(conn, library_schema)
+            found = read_registry(psycopg_fetch(conn), library_schema)
     except psycopg.Error as error:
         raise SystemExit(
             f"drizzlesync serve: cannot reach the database: {' '.join(str(error).split())}"
@@ -193,7 +194,8 @@ def serve_command(args: argparse.Namespace) -> int:
         jwt_auth = JWTAuthenticator.from_config(auth)
         authenticate, auth_mode = jwt_auth, jwt_auth.mode
     url = _engine_url(args)
-    tables, version = _registry(url, config.library_schema)
+    registry = _registry(url, config.library_schema)
+    tables, version = registry.tables, registry.schema_version
     lines, warnings = _summary(address, auth_mode, config, tables, version)
     if auth is None:
         warnings.insert(0, DEV_WARNING.format(url=address))
