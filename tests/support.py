@@ -62,7 +62,8 @@ CATALOG_QUERIES = {
         SELECT schemaname, tablename, indexname, indexdef FROM pg_indexes
         WHERE schemaname NOT LIKE 'pg\\_%' AND schemaname <> 'information_schema' ORDER BY 1, 2, 3""",
     "functions": """
-        SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid), pg_get_functiondef(p.oid)
+        SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid), p.prokind,
+               CASE WHEN p.prokind <> 'a' THEN pg_get_functiondef(p.oid) END  -- none for aggregates
         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
         WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema' ORDER BY 1, 2, 3""",
     "triggers": """
