@@ -88,11 +88,6 @@ def test_the_server_answers_what_the_response_schemas_say(http: httpx.Client, al
     assert {change["op"] for change in page["changes"]} <= {"upsert", "delete"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pull_response() and change() in templates/sql/v1 print json_build_object's '\"k\" : v' and "
-    "jsonb's '{\"k\": v}' beside to_json's compact rows (issue 9, item 6); the template owner switches them",
-)
 def test_pull_responses_are_compact_json_throughout(
     http: httpx.Client, db: psycopg.Connection[Any], alice: tuple[str, str]
 ) -> None:
