@@ -17,7 +17,14 @@ from sqlalchemy import text
 
 from .config import DEFAULT_LIBRARY_SCHEMA
 from .quoting import literal
-from .sql import LIBRARY_VERSION, library_script
+from .sql import (
+    LIBRARY_VERSION,
+    downgrade_script,
+    install_script,
+    uninstall_script,
+    upgrade_script,
+    user_scopes_script,
+)
 
 
 def _execute(operations: Operations, statement: str) -> None:
@@ -93,12 +100,15 @@ class InstallOp(LibraryOperation):
         return UninstallOp(self.version, self.library_schema)
 
     def statements(self) -> list[str]:
-        return library_script("install", self.version, self.library_schema)
+        return install_script(self.version, self.library_schema)
 
 
 @_register
 class UninstallOp(LibraryOperation):
-    """Drop the library schema; synced tables must have been disabled before."""
+    """Drop the library schema, whatever its version; synced tables must have been disabled before.
+
+    `version` is what the reverse installs again.
+    """
 
     op_name = "uninstall_drizzlesync"
 
@@ -106,7 +116,7 @@ class UninstallOp(LibraryOperation):
         return InstallOp(self.version, self.library_schema)
 
     def statements(self) -> list[str]:
-        return library_script("uninstall", self.version, self.library_schema)
+        return uninstall_script(self.library_schema)
 
 
 @_register
@@ -132,8 +142,33 @@ class UpgradeOp(SyncOperation):
 
     def statements(self) -> list[str]:
         if self.to_version > self.from_version:
-            return library_script("upgrade", self.to_version, self.library_schema)
-        return library_script("downgrade", self.from_version, self.library_schema)
+            return upgrade_script(self.to_version, self.library_schema)
+        return downgrade_script(self.from_version, self.library_schema)
+
+
+@_register
+class SetUserScopesOp(SyncOperation):
+    """Make `user_scopes` from a `user_scopes_query` (None: no user holds any key).
+
+    The query is written into the revision as configured, `old_query` (the
+    one installed before) makes it reversible; both are compiled when the
+    migration runs, into SQL that needs no database access to render.
+    """
+
+    op_name = "set_user_scopes"
+
+    def __init__(
+        self, query: str | None, old_query: str | None = None, library_schema: str = DEFAULT_LIBRARY_SCHEMA
+    ) -> None:
+        super().__init__(library_schema)
+        self.query = query
+        self.old_query = old_query
+
+    def reverse(self) -> SetUserScopesOp:
+        return SetUserScopesOp(self.old_query, self.query, self.library_schema)
+
+    def statements(self) -> list[str]:
+        return user_scopes_script(self.query, self.library_schema)
 
 
 class TableOperation(SyncOperation):

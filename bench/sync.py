@@ -36,7 +36,6 @@ from alembic_drizzlesync import localdb
 EXAMPLE = Path(__file__).resolve().parents[1] / "example_project"
 PAGE = 5000
 BATCH = 1000
-SCOPES = "SELECT array_agg('team:' || team_id) FROM memberships WHERE user_id = %s"
 
 
 def best(run: Callable[[], object], repeat: int, setup: Callable[[], object] = lambda: None) -> float:
@@ -75,11 +74,9 @@ class Client:
     def pull_page(self, cursor: str | None, limit: int) -> dict[str, Any]:
         self.conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with self.conn.transaction():
-            row = self.conn.execute(SCOPES, (self.user,)).fetchone()
-            keys = row[0] if row and row[0] else []
             result = self.conn.execute(
-                "SELECT drizzlesync.pull(%s, %s, %s, 1, %s, %s)",
-                (self.user, keys, self.client_id, cursor, limit),
+                "SELECT drizzlesync.pull(%s, '{}'::jsonb, %s, 1, %s, %s)",
+                (self.user, self.client_id, cursor, limit),
             ).fetchone()
         assert result is not None
         page: dict[str, Any] = result[0]
@@ -98,11 +95,9 @@ class Client:
     def push(self, mutations: list[dict[str, Any]]) -> None:
         self.conn.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
         with self.conn.transaction():
-            row = self.conn.execute(SCOPES, (self.user,)).fetchone()
-            keys = row[0] if row and row[0] else []
             self.conn.execute(
-                "SELECT drizzlesync.push(%s, %s, %s, 1, %s::jsonb)",
-                (self.user, keys, self.client_id, json.dumps(mutations)),
+                "SELECT drizzlesync.push(%s, '{}'::jsonb, %s, 1, %s::jsonb)",
+                (self.user, self.client_id, json.dumps(mutations)),
             )
 
 

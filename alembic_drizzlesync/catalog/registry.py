@@ -21,6 +21,8 @@ Fetch = Callable[[str], Any]
 _CONTENTS = """
 SELECT json_build_object(
     'version', (SELECT version FROM {schema}.installation),
+    -- Through the row's jsonb, which version 1 (without the column) reads as NULL.
+    'userScopesQuery', (SELECT to_jsonb(i)->>'user_scopes_query' FROM {schema}.installation AS i),
     'schemaVersion', (SELECT coalesce(max(version), 0) FROM {schema}.schema_version),
     'tables', coalesce(
         (SELECT json_agg(json_build_array(schema_name, table_name, scope_rule)
@@ -32,11 +34,13 @@ SELECT json_build_object(
 
 @dataclass(frozen=True)
 class Registry:
-    """The installed library version, the synced tables with their scope rules, the schema version."""
+    """The installed library version, the synced tables with their scope rules, the schema version,
+    and the `user_scopes_query` that `user_scopes` was made from (None: none)."""
 
     library_version: int
     tables: tuple[SyncedTable, ...]
     schema_version: int
+    user_scopes_query: str | None
 
     @property
     def scopes(self) -> dict[tuple[str, str], str | None]:
@@ -53,4 +57,5 @@ def read_registry(fetch: Fetch, library_schema: str) -> Registry | None:
         library_version=int(contents["version"]),
         tables=tuple(SyncedTable(schema, name, scope) for schema, name, scope in contents["tables"]),
         schema_version=int(contents["schemaVersion"]),
+        user_scopes_query=contents["userScopesQuery"],
     )

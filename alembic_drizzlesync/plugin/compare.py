@@ -20,6 +20,7 @@ from .. import ops
 from ..catalog.registry import read_registry
 from ..config import SyncConfig
 from ..sql import LIBRARY_VERSION
+from ..sql.user_scopes import compile_query
 from .state import TableKey, desired_tables
 
 CONFIG_OPTION = "drizzlesync_config"
@@ -75,6 +76,14 @@ def compare_sync_state(
             shape_changed = True
         if key in reshaped:
             shape_changed = True
+
+    # After the DDL, which may create the tables the query reads; it does
+    # not touch the shape clients see, so no schema version is bumped.
+    installed_query = registry.user_scopes_query if registry else None
+    if config.user_scopes_query != installed_query:
+        if config.user_scopes_query is not None:
+            compile_query(config.user_scopes_query)  # an unknown parameter fails here, not in the upgrade
+        ddl.append(ops.SetUserScopesOp(config.user_scopes_query, installed_query, library))
 
     if registry is None:
         ddl.insert(0, ops.InstallOp(LIBRARY_VERSION, library))

@@ -15,7 +15,7 @@ from alembic.autogenerate.api import AutogenContext
 from .. import ops
 
 # Arguments written positionally when present; everything else is a keyword.
-_POSITIONAL = ("table_name", "version", "from_version", "to_version")
+_POSITIONAL = ("table_name", "version", "from_version", "to_version", "query")
 
 
 def render_op(autogen_context: AutogenContext, op: ops.SyncOperation) -> str:

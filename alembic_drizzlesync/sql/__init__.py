@@ -1,17 +1,54 @@
-"""The library's own SQL, rendered from `templates/sql/v<N>/` and cut into statements."""
+"""The library's own SQL, rendered from `templates/sql/v<N>/` and cut into statements.
+
+Only version 1 has an install script. Installing version N runs it and then
+the upgrade scripts of versions 2 to N, so a fresh install and an upgraded
+database run the same SQL, and no version carries a second copy of the
+objects an earlier one created. Uninstalling drops the library schema, which
+holds the objects of every version.
+"""
 
 from __future__ import annotations
 
 from ..templating import render
 from .statements import split_statements
+from .user_scopes import user_scopes_script
 
-LIBRARY_VERSION = 1
+LIBRARY_VERSION = 2
 """The version of the SQL objects this release installs."""
 
 
-def library_script(kind: str, version: int, schema: str) -> list[str]:
-    """Statements of `install`, `uninstall`, `upgrade` or `downgrade` for one version."""
+def install_script(version: int, schema: str) -> list[str]:
+    """Statements creating the library objects at `version`: version 1, then each upgrade."""
+    steps = [_statements(1, "install", schema)]
+    steps += [upgrade_script(to_version, schema) for to_version in range(2, version + 1)]
+    return [statement for step in steps for statement in step]
+
+
+def uninstall_script(schema: str) -> list[str]:
+    """Statements dropping the library objects, whatever version they are at."""
+    return _statements(1, "uninstall", schema)
+
+
+def upgrade_script(to_version: int, schema: str) -> list[str]:
+    """Statements moving the library objects from `to_version - 1` to `to_version`."""
+    return _statements(to_version, "upgrade", schema)
+
+
+def downgrade_script(from_version: int, schema: str) -> list[str]:
+    """Statements moving the library objects from `from_version` back to `from_version - 1`."""
+    return _statements(from_version, "downgrade", schema)
+
+
+def _statements(version: int, kind: str, schema: str) -> list[str]:
     return split_statements(render(f"sql/v{version}/{kind}.sql.j2", schema=schema))
 
 
-__all__ = ["LIBRARY_VERSION", "library_script", "split_statements"]
+__all__ = [
+    "LIBRARY_VERSION",
+    "downgrade_script",
+    "install_script",
+    "split_statements",
+    "uninstall_script",
+    "upgrade_script",
+    "user_scopes_script",
+]

@@ -5,7 +5,7 @@ extra) wraps it in a Starlette app.
 """
 
 from .errors import SyncError
-from .processor import Identity, Response, ScopeResolver, SyncProcessor, query_scopes
+from .processor import Identity, Response, SyncProcessor
 from .protocol import Limits
 
-__all__ = ["Identity", "Limits", "Response", "ScopeResolver", "SyncError", "SyncProcessor", "query_scopes"]
+__all__ = ["Identity", "Limits", "Response", "SyncError", "SyncProcessor"]

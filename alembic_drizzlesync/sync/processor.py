@@ -1,24 +1,25 @@
 """The framework-agnostic sync processor: an identity and a request body in, a status and JSON out.
 
 It is deliberately thin. The protocol lives in the SQL functions that the
-migrations installed (`templates/sql/v1/sync.sql.j2`); this class checks the
-request's shape, resolves the user's scope keys, calls one function in a
-transaction of the isolation it needs, and turns database errors into the
-protocol's error responses: DZ<status> errors raised by those functions
-verbatim, transient ones (serialization, deadlock, lost connection) as 503 so
-that the client retries, and anything else re-raised as the bug it is.
+migrations installed (`templates/sql/`), scope resolution included; this
+class checks the request's shape, calls one function with the user id and
+token claims in a transaction of the isolation it needs, and turns database
+errors into the protocol's error responses: DZ<status> errors raised by
+those functions verbatim, transient ones (serialization, deadlock, lost
+connection) as 503 so that the client retries, and anything else re-raised
+as the bug it is.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 from sqlalchemy import TextClause, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from ..config import SyncConfig
@@ -37,10 +38,6 @@ class Identity:
     claims: Mapping[str, Any] = field(default_factory=dict)
 
 
-ScopeResolver = Callable[[Connection, Identity], Sequence[str]]
-"""Returns the scope keys a user holds; runs in the request's transaction and snapshot."""
-
-
 @dataclass(frozen=True)
 class Response:
     """A status and its JSON body, encoded: a pull's changes go out as Postgres wrote them."""
@@ -53,24 +50,8 @@ class Response:
         return cls(status, json.dumps(payload, separators=(",", ":")).encode())
 
 
-def query_scopes(query: str | None) -> ScopeResolver:
-    """A resolver running the configured `user_scopes_query` with `:user_id` bound.
-
-    Without a query the user holds no scope keys: scoped tables stay private
-    and only tables without a scope rule are served.
-    """
-
-    def resolve(connection: Connection, identity: Identity) -> Sequence[str]:
-        if query is None:
-            return []
-        rows = connection.execute(text(query), {"user_id": identity.user_id}).scalars()
-        return [str(key) for key in rows if key is not None]
-
-    return resolve
-
-
 class SyncProcessor:
-    """Serves push and pull for any host; `scopes` decides which scope keys a user holds.
+    """Serves push and pull for any host; the database decides which scope keys a user holds.
 
     It owns no connection: each request checks one out of `engine`'s pool
     for a single transaction, so hosts may call it from any thread.
@@ -80,12 +61,10 @@ class SyncProcessor:
         self,
         engine: Engine,
         *,
-        scopes: ScopeResolver,
         library_schema: str = "drizzlesync",
         limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.engine = engine
-        self.scopes = scopes
         self.limits = limits
         self._push_sql = _protocol_call(f"{library_schema}.push", "CAST(:mutations AS jsonb)")
         self._pull_sql = _protocol_call(f"{library_schema}.pull", ":cursor, :limit")
@@ -96,7 +75,6 @@ class SyncProcessor:
     ) -> SyncProcessor:
         return cls(
             engine,
-            scopes=query_scopes(config.user_scopes_query),
             library_schema=config.library_schema,
             limits=limits,
         )
@@ -155,7 +133,7 @@ class SyncProcessor:
         schema_version: int,
         params: dict[str, Any],
     ) -> str:
-        """Resolve the scope keys and call a protocol function, in one transaction and snapshot.
+        """Call a protocol function, which resolves the user's scope keys in its own transaction.
 
         The function's JSON comes back as text and is passed on untouched:
         parsing and re-encoding a page of thousands of rows in Python would
@@ -168,7 +146,7 @@ class SyncProcessor:
                     statement,
                     {
                         "user_id": identity.user_id,
-                        "keys": list(self.scopes(connection, identity)),
+                        "claims": json.dumps(dict(identity.claims)),
                         "client_id": client_id,
                         "schema_version": schema_version,
                         **params,
@@ -180,7 +158,7 @@ class SyncProcessor:
 def _protocol_call(function: str, arguments: str) -> TextClause:
     """A call of a protocol function with the common leading arguments, its JSON as text."""
     return text(
-        f"SELECT CAST({function}(:user_id, CAST(:keys AS text[]), :client_id, :schema_version, {arguments}) "
+        f"SELECT CAST({function}(:user_id, CAST(:claims AS jsonb), :client_id, :schema_version, {arguments}) "
         "AS text)"
     )
 

@@ -16,8 +16,7 @@ import psycopg
 
 from alembic_drizzlesync.codegen.plan import TablePlan
 from alembic_drizzlesync.localdb import libpq_url
-from alembic_drizzlesync.sql import LIBRARY_VERSION, split_statements
-from alembic_drizzlesync.templating import render
+from alembic_drizzlesync.sql import LIBRARY_VERSION, install_script
 
 from .conftest import fixture_plan, generate_into, run_script
 
@@ -62,7 +61,7 @@ def pulled_wire(conn: psycopg.Connection[Any], tables: list[TablePlan]) -> dict[
     made through the SQL function every host calls, so that the wire values
     are the server's own and cannot drift from what the client expects.
     """
-    for statement in split_statements(render(f"sql/v{LIBRARY_VERSION}/install.sql.j2", schema="drizzlesync")):
+    for statement in install_script(LIBRARY_VERSION, "drizzlesync"):
         conn.execute(statement)
     conn.execute("INSERT INTO drizzlesync.schema_version (version) VALUES (1)")
     for table in tables:
@@ -74,7 +73,7 @@ def pulled_wire(conn: psycopg.Connection[Any], tables: list[TablePlan]) -> dict[
         with conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             row = conn.execute(
-                "SELECT drizzlesync.pull('tester', '{}', 'roundtrip', 1, %s, 1000)::text", (cursor,)
+                "SELECT drizzlesync.pull('tester', '{}'::jsonb, 'roundtrip', 1, %s, 1000)::text", (cursor,)
             ).fetchone()
         assert row is not None
         page = json.loads(row[0])

@@ -59,7 +59,7 @@ def test_first_revision_installs_then_enables_right_after_create(db_url: str) ->
         "UninstallOp",
     ]
     code = render_python_code(script.upgrade_ops)
-    assert "op.install_drizzlesync(1)" in code
+    assert "op.install_drizzlesync(2)" in code
     assert """op.enable_sync('todos', scope="'team:' || team")""" in code
     assert "op.bump_sync_schema_version(1)" in code
 

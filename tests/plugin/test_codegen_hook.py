@@ -11,14 +11,14 @@ from alembic.config import Config
 
 from tests.support import EXAMPLE_OUTPUT
 
-SECOND_REVISION = '''
+NOTES_REVISION = '''
 """todos get notes"""
 import sqlalchemy as sa
 from alembic import op
 import alembic_drizzlesync.ops  # noqa: F401
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
@@ -36,8 +36,8 @@ def downgrade() -> None:
 
 @pytest.fixture
 def project(example_copy: Path) -> Path:
-    """The example project with a second revision that adds a synced column."""
-    (example_copy / "migrations" / "versions" / "0002_todo_notes.py").write_text(SECOND_REVISION)
+    """The example project with a third revision that adds a synced column."""
+    (example_copy / "migrations" / "versions" / "0003_todo_notes.py").write_text(NOTES_REVISION)
     return example_copy
 
 
@@ -49,7 +49,7 @@ def generations(caplog: pytest.LogCaptureFixture) -> int:
     return sum("generated files changed" in r.getMessage() for r in caplog.records)
 
 
-def test_upgrade_generates_once_after_both_revisions(project: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_upgrade_generates_once_after_all_revisions(project: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="alembic_drizzlesync")
     command.upgrade(Config(str(project / "alembic.ini")), "head")
     assert generations(caplog) == 1
@@ -67,7 +67,7 @@ def test_downgrade_regenerates_and_sql_mode_writes_nothing(
 ) -> None:
     caplog.set_level(logging.INFO, logger="alembic_drizzlesync")
     config = Config(str(project / "alembic.ini"))
-    command.upgrade(config, "0001")
+    command.upgrade(config, "0002")
     command.upgrade(config, "head")
     assert "0002.sql" in {p.name for p in (output(project) / "client-migrations").glob("*.sql")}
     command.downgrade(config, "-1")
@@ -75,14 +75,14 @@ def test_downgrade_regenerates_and_sql_mode_writes_nothing(
     assert "schemaVersion = 1;" in (output(project) / "sync-meta.ts").read_text()
     assert not (output(project) / "client-migrations" / "0002.sql").exists()
     before = {p: p.read_bytes() for p in output(project).rglob("*") if p.is_file()}
-    command.upgrade(config, "0001:head", sql=True)
+    command.upgrade(config, "0002:head", sql=True)
     assert generations(caplog) == 3
     assert {p: p.read_bytes() for p in output(project).rglob("*") if p.is_file()} == before
 
 
 def test_a_failing_migration_writes_nothing_and_user_hooks_still_run(project: Path) -> None:
-    (project / "migrations" / "versions" / "0002_todo_notes.py").write_text(
-        SECOND_REVISION.replace("op.bump_sync_schema_version(2)", 'op.execute("SELECT 1/0")')
+    (project / "migrations" / "versions" / "0003_todo_notes.py").write_text(
+        NOTES_REVISION.replace("op.bump_sync_schema_version(2)", 'op.execute("SELECT 1/0")')
     )
     env = project / "migrations" / "env.py"
     env.write_text(
@@ -98,9 +98,9 @@ def test_a_failing_migration_writes_nothing_and_user_hooks_still_run(project: Pa
     with pytest.raises(Exception, match="division by zero"):
         command.upgrade(config, "head")
     assert not output(project).exists()
-    assert (project / "applied.txt").read_text() == "0001"
-    command.upgrade(config, "0001")
-    assert (project / "applied.txt").read_text() == "00010001"
+    assert (project / "applied.txt").read_text() == "00010002"
+    command.upgrade(config, "0002")
+    assert (project / "applied.txt").read_text() == "0001000200010002"
     assert (output(project) / "sync-meta.ts").exists()
 
 
@@ -117,5 +117,5 @@ def test_a_transaction_per_migration_generates_after_each_commit(
     )
     caplog.set_level(logging.INFO, logger="alembic_drizzlesync")
     command.upgrade(Config(str(project / "alembic.ini")), "head")
-    assert generations(caplog) == 2
+    assert generations(caplog) == 3
     assert "schemaVersion = 2;" in (output(project) / "sync-meta.ts").read_text()

@@ -1,43 +1,27 @@
-"""A later release upgrades the installed SQL objects through a new revision."""
+"""A database installed with version 1 of the library objects moves to version 2 and back.
+
+Version 2 is version 1 plus its upgrade script (`alembic_drizzlesync.sql`),
+so these tests also cover what a fresh install of version 2 runs.
+"""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
+import json
+from typing import Any
 
+import psycopg
 import pytest
-from sqlalchemy import Column, Integer, MetaData, Table, create_engine, text
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Column, Integer, MetaData, Table, create_engine
 
-from alembic_drizzlesync import templating
-from alembic_drizzlesync.config import parse_config
+from alembic_drizzlesync import localdb
+from alembic_drizzlesync.config import load_config, parse_config
 from alembic_drizzlesync.ops import UpgradeOp
 from alembic_drizzlesync.plugin import compare
-from tests.support import apply_ops, autogenerate, migrate
-
-UPGRADE = """
-ALTER TABLE {{ schema }}.installation ADD COLUMN note text;
-UPDATE {{ schema }}.installation SET version = 2;
-"""
-DOWNGRADE = """
-ALTER TABLE {{ schema }}.installation DROP COLUMN note;
-UPDATE {{ schema }}.installation SET version = 1;
-"""
-
-
-@pytest.fixture
-def release_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Pretend the installed package is a release whose SQL objects are at version 2."""
-    shutil.copytree(templating.template_root(), tmp_path, dirs_exist_ok=True)
-    (tmp_path / "sql" / "v2").mkdir()
-    (tmp_path / "sql" / "v2" / "upgrade.sql.j2").write_text(UPGRADE)
-    (tmp_path / "sql" / "v2" / "downgrade.sql.j2").write_text(DOWNGRADE)
-    monkeypatch.setattr(templating, "template_root", lambda: tmp_path)
-    monkeypatch.setattr(compare, "LIBRARY_VERSION", 2)
-    templating.environment.cache_clear()
-    yield
-    templating.environment.cache_clear()
-
+from alembic_drizzlesync.sync import Identity, SyncProcessor
+from tests.support import EXAMPLE, apply_ops, autogenerate, catalog_dump, migrate
+from tests.sync import seed
 
 CONFIG = parse_config({"include": ["todos"]})
 
@@ -48,27 +32,20 @@ def models() -> MetaData:
     return metadata
 
 
-def installed(url: str) -> tuple[int, bool]:
-    engine = create_engine(url)
-    with engine.connect() as conn:
-        version = conn.execute(text("SELECT version FROM drizzlesync.installation")).scalar_one()
-        has_note = conn.execute(
-            text(
-                "SELECT count(*) > 0 FROM information_schema.columns "
-                "WHERE table_schema = 'drizzlesync' AND table_name = 'installation' AND column_name = 'note'"
-            )
-        ).scalar_one()
-    engine.dispose()
-    return version, has_note
+def library_version(url: str) -> int:
+    with psycopg.connect(localdb.libpq_url(url)) as conn:
+        row = conn.execute("SELECT version FROM drizzlesync.installation").fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def test_autogenerate_emits_the_upgrade_first_and_it_reverses(
-    db_url: str, release_2: None, monkeypatch: pytest.MonkeyPatch
+    db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with monkeypatch.context() as release_1:  # the revision that first installed DrizzleSync
         release_1.setattr(compare, "LIBRARY_VERSION", 1)
         migrate(db_url, models(), CONFIG)
-    assert installed(db_url) == (1, False)
+    assert library_version(db_url) == 1
 
     script = autogenerate(db_url, models(), CONFIG)
     assert script.upgrade_ops is not None and script.downgrade_ops is not None
@@ -76,12 +53,90 @@ def test_autogenerate_emits_the_upgrade_first_and_it_reverses(
     assert script.downgrade_ops.ops == [UpgradeOp(2, 1)]
 
     apply_ops(db_url, *script.upgrade_ops.ops)
-    assert installed(db_url) == (2, True)
+    assert library_version(db_url) == 2
     assert autogenerate(db_url, models(), CONFIG).upgrade_ops.is_empty()  # type: ignore[union-attr]
     apply_ops(db_url, *script.downgrade_ops.ops)
-    assert installed(db_url) == (1, False)
+    assert library_version(db_url) == 1
 
 
 def test_upgrades_move_one_version_at_a_time() -> None:
     with pytest.raises(ValueError, match="one version at a time"):
         UpgradeOp(1, 3)
+
+
+def test_downgrade_to_version_1_restores_its_objects_and_grants_carry_over(
+    db_url: str, example_config: Config
+) -> None:
+    command.upgrade(example_config, "0001")  # op.install_drizzlesync(1)
+    version_1 = catalog_dump(db_url)
+    host = f"{localdb.sqlalchemy_url(db_url).database}_host"  # roles are cluster-wide: one per test database
+    with psycopg.connect(localdb.libpq_url(db_url), autocommit=True) as db:
+        db.execute(f"CREATE ROLE {host}")
+        db.execute(
+            "GRANT EXECUTE ON FUNCTION drizzlesync.pull(text, text[], text, integer, text, integer) "
+            f"TO {host}"
+        )
+        try:
+            command.upgrade(example_config, "0002")  # op.upgrade_drizzlesync(1, 2), op.set_user_scopes(…)
+            assert library_version(db_url) == 2
+            can_pull, can_push = db.execute(
+                f"SELECT has_function_privilege('{host}', "
+                "'drizzlesync.pull(text, jsonb, text, integer, text, integer)', 'EXECUTE'), "
+                f"has_function_privilege('{host}', "
+                "'drizzlesync.push(text, jsonb, text, integer, jsonb)', 'EXECUTE')"
+            ).fetchone() or (None, None)
+            assert (can_pull, can_push) == (True, False)
+
+            command.downgrade(example_config, "0001")
+            assert catalog_dump(db_url) == version_1
+        finally:
+            db.execute(f"DROP OWNED BY {host}")
+            db.execute(f"DROP ROLE {host}")
+
+
+def test_a_version_1_database_upgrades_and_its_clients_keep_syncing(
+    db_url: str, example_config: Config
+) -> None:
+    command.upgrade(example_config, "0001")
+    with psycopg.connect(localdb.libpq_url(db_url), autocommit=True) as db:
+        alice, team = seed.member(db, "alice", "A")
+        seed.todo(db, team, "before the upgrade")
+        # A version 1 host passed the keys it resolved itself.
+        with db.transaction():
+            db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            row = db.execute(
+                "SELECT drizzlesync.pull(%s, %s::text[], 'phone', 1, NULL, 100)::text",
+                (alice, [f"team:{team}"]),
+            ).fetchone()
+        assert row is not None
+        bootstrap = json.loads(row[0])
+        assert not bootstrap["hasMore"] and len(bootstrap["changes"]) == 3
+
+        command.upgrade(example_config, "head")
+        later = seed.todo(db, team, "after the upgrade")
+
+    engine = create_engine(db_url)
+    processor = SyncProcessor.from_config(engine, load_config(EXAMPLE / "pyproject.toml"))
+    request: dict[str, Any] = {"protocol": 1, "schemaVersion": 1, "clientId": "phone"}
+    try:
+        pulled = processor.pull(
+            Identity(alice), json.dumps({**request, "cursor": bootstrap["cursor"]}).encode()
+        )
+        assert pulled.status == 200, pulled.body
+        page = json.loads(pulled.body)
+        assert not page["reset"]
+        assert [(c["table"], c["row"]["id"]) for c in page["changes"]] == [("todos", later)]
+
+        mutation = {
+            "id": 1,
+            "tx": 1,
+            "table": "todos",
+            "op": "patch",
+            "pk": {"id": later},
+            "values": {"done": True},
+        }
+        pushed = processor.push(Identity(alice), json.dumps({**request, "mutations": [mutation]}).encode())
+        assert pushed.status == 200, pushed.body
+        assert json.loads(pushed.body) == {"lastMutationId": 1, "rejected": []}
+    finally:
+        engine.dispose()

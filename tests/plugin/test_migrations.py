@@ -6,25 +6,13 @@ import contextlib
 import io
 import shutil
 import subprocess
-import sys
-from collections.abc import Iterator
 
 import pytest
 from alembic import command
 from alembic.config import Config
 
 from alembic_drizzlesync import localdb
-from tests.support import EXAMPLE, catalog_dump
-
-
-@pytest.fixture
-def example_config(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Config]:
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    monkeypatch.chdir(EXAMPLE)
-    monkeypatch.syspath_prepend(str(EXAMPLE))
-    yield Config(str(EXAMPLE / "alembic.ini"))
-    for module in ("app.models", "app"):
-        sys.modules.pop(module, None)
+from tests.support import catalog_dump
 
 
 def test_upgrade_downgrade_upgrade_leaves_an_identical_catalog(db_url: str, example_config: Config) -> None:

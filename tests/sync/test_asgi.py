@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from alembic_drizzlesync.sync import Limits, SyncProcessor, query_scopes
+from alembic_drizzlesync.sync import Limits, SyncProcessor
 from alembic_drizzlesync.sync.asgi import bearer_user_for_development, create_app
 from tests.sync import seed
 
@@ -31,11 +31,7 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def parent(engine: Engine) -> Starlette:
-    processor = SyncProcessor(
-        engine,
-        scopes=query_scopes("SELECT 'team:' || team_id FROM memberships WHERE user_id::text = :user_id"),
-        limits=Limits(max_body_bytes=2000),
-    )
+    processor = SyncProcessor(engine, limits=Limits(max_body_bytes=2000))
     sync = create_app(processor, bearer_user_for_development, cors_origins=[ORIGIN])
     return Starlette(routes=[Mount("/api/sync", app=sync)])
 
