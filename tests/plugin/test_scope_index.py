@@ -55,7 +55,8 @@ def test_a_rule_postgres_cannot_index_still_syncs_and_the_migration_says_why(db_
         with conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             row = conn.execute(  # version 1's entry point, which takes the scope keys
-                "SELECT drizzlesync.pull('u', ARRAY['day:2026-11-30'], 'laptop', 1, NULL, 100)::jsonb -> 'changes'"
+                "SELECT drizzlesync.pull('u', ARRAY['day:2026-11-30'], 'laptop', 1, NULL, 100)::jsonb"
+                " -> 'changes'"
             ).fetchone()
     assert [w for w in warnings if "cannot be indexed" in w and "IMMUTABLE" in w]
     assert scope_indexes(db_url) == []
