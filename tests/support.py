@@ -62,7 +62,8 @@ CATALOG_QUERIES = {
         SELECT schemaname, tablename, indexname, indexdef FROM pg_indexes
         WHERE schemaname NOT LIKE 'pg\\_%' AND schemaname <> 'information_schema' ORDER BY 1, 2, 3""",
     "functions": """
-        SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid), pg_get_functiondef(p.oid)
+        SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid), p.prokind,
+               CASE WHEN p.prokind <> 'a' THEN pg_get_functiondef(p.oid) END  -- none for aggregates
         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
         WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema' ORDER BY 1, 2, 3""",
     "triggers": """
@@ -72,6 +73,8 @@ CATALOG_QUERIES = {
         SELECT schema_name, table_name, pk_columns::text, scope_rule
         FROM drizzlesync.synced_table ORDER BY 1, 2""",
     "schema_versions": "SELECT version FROM drizzlesync.schema_version ORDER BY 1",
+    # Through the row's jsonb: version 1 has no user_scopes_query column.
+    "installation": "SELECT version, to_jsonb(i)->>'user_scopes_query' FROM drizzlesync.installation AS i",
 }
 
 
@@ -82,7 +85,7 @@ def catalog_dump(url: str) -> dict[str, list[tuple[Any, ...]]]:
     with engine.connect() as conn:
         installed = conn.execute(text("SELECT to_regclass('drizzlesync.synced_table')")).scalar()
         for name, query in CATALOG_QUERIES.items():
-            if name in ("synced_tables", "schema_versions") and installed is None:
+            if name in ("synced_tables", "schema_versions", "installation") and installed is None:
                 continue
             dump[name] = [tuple(row) for row in conn.execute(text(query))]
     engine.dispose()

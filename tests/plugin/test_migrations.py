@@ -49,6 +49,7 @@ def test_offline_script_applies_with_psql_and_matches_online(
         command.upgrade(example_config, "head", sql=True)
     script = buffer.getvalue()
     assert "SELECT drizzlesync.enable_sync('public', 'todos', '''team:'' || team_id')" in script
+    assert "user_id::text = $1\n    ) AS user_scopes_query (scope)" in script  # op.set_user_scopes
 
     with localdb.temporary_database(pg_server) as offline_url:
         subprocess.run(

@@ -1,0 +1,61 @@
+"""A scope key can come from the verified token: `:claims` in `user_scopes_query`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import psycopg
+
+from alembic_drizzlesync import localdb
+from alembic_drizzlesync.ops import SetUserScopesOp
+from alembic_drizzlesync.sync import Identity, SyncProcessor
+from tests.support import apply_ops
+from tests.sync import seed
+
+MEMBERS = "SELECT 'team:' || team_id FROM public.memberships WHERE user_id::text = :user_id"
+MEMBERS_OR_CLAIMED = f"{MEMBERS} UNION SELECT 'team:' || t FROM jsonb_array_elements_text(:claims->'teams') t"
+
+
+def call(processor: SyncProcessor, kind: str, identity: Identity, **body: Any) -> dict[str, Any]:
+    request = {"protocol": 1, "schemaVersion": 1, "clientId": "bob-laptop", **body}
+    serve = processor.pull if kind == "pull" else processor.push
+    response = serve(identity, json.dumps(request).encode())
+    assert response.status == 200, response.body
+    result: dict[str, Any] = json.loads(response.body)
+    return result
+
+
+def test_a_scope_claimed_by_the_token_is_served_and_writable_until_the_claim_goes(
+    synced_db: str, db: psycopg.Connection[Any], processor: SyncProcessor
+) -> None:
+    apply_ops(
+        localdb.sqlalchemy_url(synced_db).render_as_string(hide_password=False),
+        SetUserScopesOp(MEMBERS_OR_CLAIMED, old_query=MEMBERS),
+    )
+    _, team = seed.member(db, "alice", "A")
+    todo = seed.todo(db, team, "shared with the token's holders")
+    bob = seed.user(db, "bob")  # a member of nothing
+    claimed = Identity(bob, {"teams": [team]})
+
+    bootstrap = call(processor, "pull", claimed, cursor=None)
+    assert {(c["table"], c["op"]) for c in bootstrap["changes"]} == {
+        ("teams", "upsert"),
+        ("memberships", "upsert"),
+        ("todos", "upsert"),
+    }
+    patch = {"table": "todos", "op": "patch", "pk": {"id": todo}}
+    done = {"id": 1, "tx": 1, **patch, "values": {"done": True}}
+    assert call(processor, "push", claimed, mutations=[done]) == {"lastMutationId": 1, "rejected": []}
+    assert db.execute("SELECT done FROM todos WHERE id = %s", (todo,)).fetchone() == (True,)
+
+    unclaimed = Identity(bob)
+    undone = {"id": 2, "tx": 2, **patch, "values": {"done": False}}
+    pushed = call(processor, "push", unclaimed, mutations=[undone])
+    assert [r["code"] for r in pushed["rejected"]] == ["forbidden"]
+    after = call(processor, "pull", unclaimed, cursor=bootstrap["cursor"])
+    assert {(c["table"], c["op"]) for c in after["changes"]} == {
+        ("teams", "delete"),
+        ("memberships", "delete"),
+        ("todos", "delete"),
+    }
