@@ -1,4 +1,4 @@
-"""Alembic operations that install DrizzleSync and switch capture on and off.
+"""Alembic operations that install DrizzleSync, switch capture on and off, and set the user scopes.
 
 Each operation is reversible (`reverse()` feeds autogenerate's downgrade),
 reports itself to `alembic check` through `to_diff_tuple()`, and executes

@@ -11,7 +11,7 @@ from sqlalchemy import Column, MetaData, Table, Text
 
 from alembic_drizzlesync import localdb, ops
 from alembic_drizzlesync.config import ConfigError, parse_config
-from alembic_drizzlesync.sql.user_scopes import compile_query
+from alembic_drizzlesync.sql.user_scopes import compile_query, user_scopes_script
 from tests.support import apply_ops, autogenerate, migrate
 
 BY_TEAM = "SELECT 'team:' || team FROM public.members WHERE name = :user_id"
@@ -99,3 +99,12 @@ def test_without_a_query_no_user_holds_a_key(db_url: str) -> None:
 def test_an_unknown_parameter_fails_autogenerate(db_url: str) -> None:
     with pytest.raises(ConfigError, match="unknown parameter :team_id"):
         autogenerate(db_url, models(), replace(CONFIG, user_scopes_query="SELECT :team_id"))
+
+
+def test_the_function_body_is_quoted_with_a_tag_the_query_does_not_hold(db_url: str) -> None:
+    holds_the_tag = "SELECT $scopes$team:$scopes$ || team FROM public.members WHERE name = :user_id"
+    migrate(db_url, models(), replace(CONFIG, user_scopes_query=holds_the_tag))
+    with psycopg.connect(localdb.libpq_url(db_url), autocommit=True) as db:
+        db.execute("INSERT INTO members VALUES ('ann', 'a')")
+    assert user_scopes(db_url, "ann")[0] == ["team:a"]
+    assert "AS $scopes1$" in user_scopes_script(holds_the_tag, "drizzlesync")[0]
