@@ -1,12 +1,19 @@
 """Sync benchmarks, measured side by side in one run; prints a table of ratios.
 
     python bench/sync.py [--database-url URL] [--rows 100000] [--patches 10000] [--log-rows 10000000]
+                         [--bootstrap-rows 100000,1000000] [--other-rows 1000000]
 
-1. Pull of `--rows` changed rows, paged, against a plain `SELECT` of the same
+1. Bootstrap (null cursor, pages of 5,000) of each of `--bootstrap-rows`
+   rows of one team, against a plain `SELECT` of the same rows as JSON
+   (target: at most 1.3x).
+2. Bootstrap of a 1,000-row team in a table that also holds `--other-rows`
+   rows of other teams, against the same bootstrap from a table holding only
+   that team (target: at most 2x).
+3. Pull of `--rows` changed rows, paged, against a plain `SELECT` of the same
    rows as JSON (target: at most 1.5x).
-2. Push of `--patches` patch mutations against the same changes as plain
+4. Push of `--patches` patch mutations against the same changes as plain
    batched upserts (target: at most 2x).
-3. A 100-change pull against a change log of `--log-rows` entries, against one
+5. A 100-change pull against a change log of `--log-rows` entries, against one
    of 10,000 (target: at most 2x).
 
 The SQL functions are called directly through psycopg, as every host does;
@@ -144,6 +151,56 @@ def bench_pull(url: str, rows: int, repeat: int) -> tuple[float, float]:
         return best(pull, repeat, setup=touch_every_row), best(select, repeat, setup=touch_every_row)
 
 
+def bench_bootstrap(url: str, rows: int, repeat: int) -> tuple[float, float]:
+    """A new device's first pull of `rows` rows, against reading them as JSON in one SELECT."""
+    with psycopg.connect(url, autocommit=True) as db:
+        user, team = seed_team(db)
+        add_todos(db, team, rows)
+        db.execute("VACUUM ANALYZE")
+        client = Client(url, user)
+
+        def bootstrap() -> None:
+            client.client_id = f"bench-{uuid.uuid4().hex[:8]}"  # a new device, on a pooled connection
+            _, changes = client.pull_all(None)
+            assert changes == rows + 2, changes  # the team and the membership come too
+
+        def select() -> None:
+            row = db.execute(
+                "SELECT coalesce(json_agg(to_jsonb(t)), '[]') FROM todos AS t WHERE team_id = %s", (team,)
+            ).fetchone()
+            assert row is not None and len(row[0]) == rows
+
+        return best(bootstrap, repeat), best(select, repeat)
+
+
+def bench_tenant_bootstrap(server: str, other_rows: int, repeat: int) -> tuple[float, float]:
+    """Bootstrap of a 1,000-row team amid `other_rows` rows of 1,000-row teams, and alone."""
+    return _team_bootstrap(server, other_rows, repeat), _team_bootstrap(server, 0, repeat)
+
+
+def _team_bootstrap(server: str, other_rows: int, repeat: int) -> float:
+    with migrated_database(server) as url, psycopg.connect(url, autocommit=True) as db:
+        db.execute(
+            "INSERT INTO teams (name) SELECT 'other ' || i FROM generate_series(1, %s) AS i",
+            (other_rows // 1000,),
+        )
+        db.execute(
+            "INSERT INTO todos (team_id, title) SELECT t.id, 'todo ' || i FROM teams AS t "
+            "CROSS JOIN generate_series(1, 1000) AS i"
+        )
+        user, team = seed_team(db)
+        add_todos(db, team, 1000)
+        db.execute("VACUUM ANALYZE")
+        client = Client(url, user)
+
+        def bootstrap() -> None:
+            client.client_id = f"bench-{uuid.uuid4().hex[:8]}"
+            _, changes = client.pull_all(None)
+            assert changes == 1002, changes
+
+        return best(bootstrap, repeat)
+
+
 def bench_push(url: str, patches: int, repeat: int) -> tuple[float, float]:
     with psycopg.connect(url, autocommit=True) as db:
         user, team = seed_team(db)
@@ -224,17 +281,29 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--patches", type=int, default=10_000)
     parser.add_argument("--log-rows", type=int, default=10_000_000)
+    parser.add_argument("--bootstrap-rows", default="100000,1000000", help="comma-separated row counts")
+    parser.add_argument("--other-rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     server = args.database_url or localdb.find_server()
 
+    rows = []
+    for count in (int(n) for n in args.bootstrap_rows.split(",")):
+        with migrated_database(server) as url:
+            bootstrap, select = bench_bootstrap(url, count, args.repeat)
+        name = f"bootstrap {count:,} rows (pages of {PAGE})"
+        rows.append((name, bootstrap, "plain SELECT as JSON", select, 1.3))
+    crowded, alone = bench_tenant_bootstrap(server, args.other_rows, args.repeat)
+    rows.append(
+        (f"bootstrap 1,000 rows among {args.other_rows:,}", crowded, "1,000 rows alone", alone, 2.0)
+    )
     with migrated_database(server) as url:
         pull, select = bench_pull(url, args.rows, args.repeat)
         push, upsert = bench_push(url, args.patches, args.repeat)
     small = bench_log_size(server, 10_000, args.repeat * 2)
     big = bench_log_size(server, args.log_rows, args.repeat * 2)
 
-    rows = [
+    rows += [
         (f"pull {args.rows:,} changed rows (pages of {PAGE})", pull, "plain SELECT as JSON", select, 1.5),
         (f"push {args.patches:,} patches (batches of {BATCH})", push, "batched upserts", upsert, 2.0),
         (f"100-change pull, {args.log_rows:,}-entry log", big, "10,000-entry log", small, 2.0),

@@ -7,6 +7,7 @@ import pytest
 
 from alembic_drizzlesync import localdb
 from alembic_drizzlesync.ops import InstallOp
+from alembic_drizzlesync.sql import LIBRARY_VERSION
 from tests.support import apply_ops
 
 
@@ -21,4 +22,4 @@ def test_embedded_postgres_serves_a_full_install() -> None:
         apply_ops(url, InstallOp())
         with psycopg.connect(localdb.libpq_url(url)) as conn:
             row = conn.execute("SELECT version FROM drizzlesync.installation").fetchone()
-    assert row == (1,)
+    assert row == (LIBRARY_VERSION,)

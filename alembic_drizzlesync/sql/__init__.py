@@ -13,8 +13,14 @@ from ..templating import render
 from .statements import split_statements
 from .user_scopes import user_scopes_script
 
-LIBRARY_VERSION = 2
+LIBRARY_VERSION = 3
 """The version of the SQL objects this release installs."""
+
+SCOPE_INDEX_PREFIX = "drizzlesync_scope_"
+"""Names the index, on a scoped table, that bootstrap pages walk (`drizzlesync_scope_<registry id>`).
+
+It lives in the user's schema, so autogenerate is told to leave it alone.
+"""
 
 
 def install_script(version: int, schema: str) -> list[str]:
@@ -40,11 +46,13 @@ def downgrade_script(from_version: int, schema: str) -> list[str]:
 
 
 def _statements(version: int, kind: str, schema: str) -> list[str]:
-    return split_statements(render(f"sql/v{version}/{kind}.sql.j2", schema=schema))
+    script = render(f"sql/v{version}/{kind}.sql.j2", schema=schema, scope_index_prefix=SCOPE_INDEX_PREFIX)
+    return split_statements(script)
 
 
 __all__ = [
     "LIBRARY_VERSION",
+    "SCOPE_INDEX_PREFIX",
     "downgrade_script",
     "install_script",
     "split_statements",

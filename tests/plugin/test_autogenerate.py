@@ -11,6 +11,7 @@ from sqlalchemy import Column, Integer, MetaData, Table, Text, create_engine
 
 from alembic_drizzlesync import ops, with_drizzlesync
 from alembic_drizzlesync.config import parse_config
+from alembic_drizzlesync.sql import LIBRARY_VERSION
 from tests.support import autogenerate, migrate
 
 CONFIG = parse_config({"include": ["todos", "app.*"], "tables": {"todos": {"scope": "'team:' || team"}}})
@@ -59,7 +60,7 @@ def test_first_revision_installs_then_enables_right_after_create(db_url: str) ->
         "UninstallOp",
     ]
     code = render_python_code(script.upgrade_ops)
-    assert "op.install_drizzlesync(2)" in code
+    assert f"op.install_drizzlesync({LIBRARY_VERSION})" in code
     assert """op.enable_sync('todos', scope="'team:' || team")""" in code
     assert "op.bump_sync_schema_version(1)" in code
 

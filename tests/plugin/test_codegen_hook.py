@@ -8,8 +8,14 @@ from pathlib import Path
 import pytest
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 
-from tests.support import EXAMPLE_OUTPUT
+from tests.support import EXAMPLE, EXAMPLE_OUTPUT
+
+EXAMPLE_SCRIPTS = ScriptDirectory.from_config(Config(str(EXAMPLE / "alembic.ini")))
+EXAMPLE_CHAIN = [script.revision for script in reversed(list(EXAMPLE_SCRIPTS.walk_revisions()))]
+"""The example's own revisions, oldest first; the tests add one that adds a synced column."""
+EXAMPLE_HEAD = EXAMPLE_CHAIN[-1]
 
 NOTES_REVISION = '''
 """todos get notes"""
@@ -17,8 +23,8 @@ import sqlalchemy as sa
 from alembic import op
 import alembic_drizzlesync.ops  # noqa: F401
 
-revision = "0003"
-down_revision = "0002"
+revision = "notes"
+down_revision = "{head}"
 branch_labels = None
 depends_on = None
 
@@ -36,8 +42,9 @@ def downgrade() -> None:
 
 @pytest.fixture
 def project(example_copy: Path) -> Path:
-    """The example project with a third revision that adds a synced column."""
-    (example_copy / "migrations" / "versions" / "0003_todo_notes.py").write_text(NOTES_REVISION)
+    """The example project with one more revision, which adds a synced column."""
+    revision = NOTES_REVISION.format(head=EXAMPLE_HEAD)
+    (example_copy / "migrations" / "versions" / "notes.py").write_text(revision)
     return example_copy
 
 
@@ -67,7 +74,7 @@ def test_downgrade_regenerates_and_sql_mode_writes_nothing(
 ) -> None:
     caplog.set_level(logging.INFO, logger="alembic_drizzlesync")
     config = Config(str(project / "alembic.ini"))
-    command.upgrade(config, "0002")
+    command.upgrade(config, EXAMPLE_HEAD)
     command.upgrade(config, "head")
     assert "0002.sql" in {p.name for p in (output(project) / "client-migrations").glob("*.sql")}
     command.downgrade(config, "-1")
@@ -75,14 +82,16 @@ def test_downgrade_regenerates_and_sql_mode_writes_nothing(
     assert "schemaVersion = 1;" in (output(project) / "sync-meta.ts").read_text()
     assert not (output(project) / "client-migrations" / "0002.sql").exists()
     before = {p: p.read_bytes() for p in output(project).rglob("*") if p.is_file()}
-    command.upgrade(config, "0002:head", sql=True)
+    command.upgrade(config, f"{EXAMPLE_HEAD}:head", sql=True)
     assert generations(caplog) == 3
     assert {p: p.read_bytes() for p in output(project).rglob("*") if p.is_file()} == before
 
 
 def test_a_failing_migration_writes_nothing_and_user_hooks_still_run(project: Path) -> None:
-    (project / "migrations" / "versions" / "0003_todo_notes.py").write_text(
-        NOTES_REVISION.replace("op.bump_sync_schema_version(2)", 'op.execute("SELECT 1/0")')
+    (project / "migrations" / "versions" / "notes.py").write_text(
+        NOTES_REVISION.format(head=EXAMPLE_HEAD).replace(
+            "op.bump_sync_schema_version(2)", 'op.execute("SELECT 1/0")'
+        )
     )
     env = project / "migrations" / "env.py"
     env.write_text(
@@ -98,9 +107,9 @@ def test_a_failing_migration_writes_nothing_and_user_hooks_still_run(project: Pa
     with pytest.raises(Exception, match="division by zero"):
         command.upgrade(config, "head")
     assert not output(project).exists()
-    assert (project / "applied.txt").read_text() == "00010002"
-    command.upgrade(config, "0002")
-    assert (project / "applied.txt").read_text() == "0001000200010002"
+    assert (project / "applied.txt").read_text() == "".join(EXAMPLE_CHAIN)
+    command.upgrade(config, EXAMPLE_HEAD)
+    assert (project / "applied.txt").read_text() == "".join(EXAMPLE_CHAIN) * 2
     assert (output(project) / "sync-meta.ts").exists()
 
 
@@ -117,5 +126,5 @@ def test_a_transaction_per_migration_generates_after_each_commit(
     )
     caplog.set_level(logging.INFO, logger="alembic_drizzlesync")
     command.upgrade(Config(str(project / "alembic.ini")), "head")
-    assert generations(caplog) == 3
+    assert generations(caplog) == len(EXAMPLE_CHAIN) + 1  # one per revision, the notes one too
     assert "schemaVersion = 2;" in (output(project) / "sync-meta.ts").read_text()

@@ -19,6 +19,7 @@ from alembic_drizzlesync import localdb
 from alembic_drizzlesync.config import load_config, parse_config
 from alembic_drizzlesync.ops import UpgradeOp
 from alembic_drizzlesync.plugin import compare
+from alembic_drizzlesync.sql import LIBRARY_VERSION
 from alembic_drizzlesync.sync import Identity, SyncProcessor
 from tests.support import EXAMPLE, apply_ops, autogenerate, catalog_dump, migrate
 from tests.sync import seed
@@ -49,11 +50,12 @@ def test_autogenerate_emits_the_upgrade_first_and_it_reverses(
 
     script = autogenerate(db_url, models(), CONFIG)
     assert script.upgrade_ops is not None and script.downgrade_ops is not None
-    assert script.upgrade_ops.ops == [UpgradeOp(1, 2)]
-    assert script.downgrade_ops.ops == [UpgradeOp(2, 1)]
+    steps = range(1, LIBRARY_VERSION)
+    assert script.upgrade_ops.ops == [UpgradeOp(version, version + 1) for version in steps]
+    assert script.downgrade_ops.ops == [UpgradeOp(version + 1, version) for version in reversed(steps)]
 
     apply_ops(db_url, *script.upgrade_ops.ops)
-    assert library_version(db_url) == 2
+    assert library_version(db_url) == LIBRARY_VERSION
     assert autogenerate(db_url, models(), CONFIG).upgrade_ops.is_empty()  # type: ignore[union-attr]
     apply_ops(db_url, *script.downgrade_ops.ops)
     assert library_version(db_url) == 1

@@ -1,0 +1,101 @@
+"""Bootstrap pages read the user's rows only: one range scan of the scope index per page.
+
+The counters of `pg_stat_xact_user_tables` count, inside the pulling
+transaction itself, how many rows of `todos` a page read and how: a page of
+`limit` rows must fetch at most `limit` rows through an index and scan
+nothing. Version 2 of the library objects, which sorted the rows under the
+user's scopes in key order, fails the same check (the last test proves it).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import psycopg
+import pytest
+
+from alembic_drizzlesync.ops import UpgradeOp
+from tests.support import apply_ops
+from tests.sync import seed
+
+LIMIT = 10
+
+
+def pull_page(
+    db: psycopg.Connection[Any], user_id: str, cursor: str | None
+) -> tuple[dict[str, Any], int, int]:
+    """One pull page, and the rows of todos it read by sequential scan and through indexes."""
+    with db.transaction():
+        db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        before = read_counters(db)
+        row = db.execute(
+            "SELECT drizzlesync.pull(%s, '{}'::jsonb, 'laptop', 1, %s, %s)::text", (user_id, cursor, LIMIT)
+        ).fetchone()
+        after = read_counters(db)
+    assert row is not None
+    return json.loads(row[0]), after[0] - before[0], after[1] - before[1]
+
+
+def read_counters(db: psycopg.Connection[Any]) -> tuple[int, int]:
+    """Rows of todos read by sequential scans and fetched through indexes, not yet flushed to the
+    shared statistics: they add up across the session's transactions, hence the differences."""
+    row = db.execute(
+        "SELECT coalesce(sum(seq_tup_read), 0), coalesce(sum(idx_tup_fetch), 0) "
+        "FROM pg_stat_xact_user_tables WHERE relname = 'todos'"
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def bootstrap(
+    db: psycopg.Connection[Any], user_id: str
+) -> tuple[list[dict[str, Any]], list[tuple[int, int]]]:
+    """Alice's whole bootstrap: its changes, and what each page read."""
+    changes: list[dict[str, Any]] = []
+    reads: list[tuple[int, int]] = []
+    cursor = None
+    while True:
+        page, seq_read, index_fetched = pull_page(db, user_id, cursor)
+        changes += page["changes"]
+        reads.append((seq_read, index_fetched))
+        cursor = page["cursor"]
+        if not page["hasMore"]:
+            return changes, reads
+
+
+@pytest.fixture
+def tenants(synced_db: str) -> tuple[psycopg.Connection[Any], str, set[str]]:
+    """Alice in two teams of 15 todos each, and a bigger team she is not in."""
+    db = psycopg.connect(synced_db, autocommit=True)
+    alice, first = seed.member(db, "alice", "A")
+    second = seed.team(db, "B")
+    seed.join(db, alice, second)
+    hers = {seed.todo(db, team, f"todo {i}") for team in (first, second) for i in range(15)}
+    _, other = seed.member(db, "bob", "C")
+    db.execute("INSERT INTO todos (team_id, title) SELECT %s, 'other' FROM generate_series(1, 300)", (other,))
+    db.execute("ANALYZE todos")
+    return db, alice, hers
+
+
+def test_a_bootstrap_reads_only_the_users_rows_once_each(
+    tenants: tuple[psycopg.Connection[Any], str, set[str]],
+) -> None:
+    db, alice, hers = tenants
+    changes, reads = bootstrap(db, alice)
+    todos = [c["row"]["id"] for c in changes if c["table"] == "todos"]
+    assert sorted(todos) == sorted(hers)  # every one of hers, once, across pages and both teams
+    assert all(c["op"] == "upsert" for c in changes)
+    for seq_read, index_fetched in reads:
+        assert seq_read == 0
+        assert index_fetched <= LIMIT
+
+
+def test_the_check_sees_version_2_reading_other_scopes(
+    synced_db: str, tenants: tuple[psycopg.Connection[Any], str, set[str]]
+) -> None:
+    db, alice, hers = tenants
+    apply_ops(synced_db, UpgradeOp(3, 2))
+    changes, reads = bootstrap(db, alice)
+    assert sorted(c["row"]["id"] for c in changes if c["table"] == "todos") == sorted(hers)
+    assert any(seq_read > len(hers) or index_fetched > LIMIT for seq_read, index_fetched in reads)
