@@ -1,5 +1,6 @@
 export { fromWire, toWire, wireCodecs, type Codec, type WireCodec } from "./codecs.ts";
 export type { ColumnMeta, TableMeta } from "./tables.ts";
+export { errorAction, type ErrorAction } from "./errors.ts";
 export {
   PROTOCOL_VERSION,
   type Change,
