@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import socket
 import subprocess
@@ -10,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -81,3 +84,19 @@ def sync_server(synced_db: str) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def run_integration(node: str, script: str, base: str, env: dict[str, str]) -> dict[str, Any]:
+    """Run runtime/test/integration/<script>.ts against the host at `base`; returns its JSON report."""
+    run = subprocess.run(
+        [node, "--disable-warning=ExperimentalWarning", f"test/integration/{script}.ts"],
+        cwd=ROOT / "runtime",
+        env={**os.environ, "SYNC_URL": base, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    report: dict[str, Any] = json.loads(run.stdout)
+    return report

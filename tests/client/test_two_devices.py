@@ -4,32 +4,11 @@ merge, deletes winning over an offline edit, and a rejected write undone locally
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-from typing import Any
-
 import psycopg
 
 from tests.sync import seed
 
-from .conftest import ROOT
-
-SCRIPT = ROOT / "runtime" / "test" / "integration" / "two-devices.ts"
-
-
-def run_devices(node: str, base: str, env: dict[str, str]) -> dict[str, Any]:
-    run = subprocess.run(
-        [node, "--disable-warning=ExperimentalWarning", str(SCRIPT)],
-        cwd=ROOT / "runtime",
-        env={**os.environ, "SYNC_URL": base, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert run.returncode == 0, run.stderr
-    report: dict[str, Any] = json.loads(run.stdout)
-    return report
+from .conftest import run_integration
 
 
 def test_two_devices_converge_with_the_server(synced_db: str, sync_server: str, node22: str) -> None:
@@ -40,7 +19,7 @@ def test_two_devices_converge_with_the_server(synced_db: str, sync_server: str, 
         _, other_team = seed.member(db, "eve", "elsewhere")
 
     env = {"USER_A": user_a, "USER_B": user_b, "TEAM_ID": team, "OTHER_TEAM_ID": other_team}
-    report = run_devices(node22, sync_server, env)
+    report = run_integration(node22, "two-devices", sync_server, env)
     ids, steps, devices = report["ids"], report["steps"], report["devices"]
 
     assert steps["bootstrap"] == {"a": {"received": 3, "done": True}, "teams": 1}
