@@ -19,20 +19,25 @@ fi
 export PATH="$VENV/bin:$PATH"
 
 # Node: current Wrangler, node:sqlite and @sqlite.org/sqlite-wasm need 22 (20 is end of life).
+# Without npm at all, the Python side still works (the demo); scripts/test then stops at npm.
 NODE_MAJOR=22
 NODE_HOME="$ROOT/.node"
 node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
 if [ -x "$NODE_HOME/node_modules/.bin/node" ]; then
     export PATH="$NODE_HOME/node_modules/.bin:$PATH"
-elif [ "$(node_major)" -lt "$NODE_MAJOR" ]; then
+elif [ "$(node_major)" -lt "$NODE_MAJOR" ] && command -v npm >/dev/null; then
     echo "bootstrap: installing node@$NODE_MAJOR from the npm registry into .node/" >&2
     npm install --silent --prefix "$NODE_HOME" --no-save --no-package-lock "node@$NODE_MAJOR" >&2
     export PATH="$NODE_HOME/node_modules/.bin:$PATH"
 fi
-NPM_STAMP="$ROOT/node_modules/.drizzlesync-installed"
-WANT="$(sha256sum "$ROOT/package-lock.json" | cut -d' ' -f1)"
-if [ ! -f "$NPM_STAMP" ] || [ "$(cat "$NPM_STAMP")" != "$WANT" ]; then
-    (cd "$ROOT" && npm ci --silent --no-audit --no-fund)
-    echo "$WANT" > "$NPM_STAMP"
+if command -v npm >/dev/null; then
+    NPM_STAMP="$ROOT/node_modules/.drizzlesync-installed"
+    WANT="$(sha256sum "$ROOT/package-lock.json" | cut -d' ' -f1)"
+    if [ ! -f "$NPM_STAMP" ] || [ "$(cat "$NPM_STAMP")" != "$WANT" ]; then
+        (cd "$ROOT" && npm ci --silent --no-audit --no-fund)
+        echo "$WANT" > "$NPM_STAMP"
+    fi
+else
+    echo "bootstrap: npm not found; the TypeScript parts are skipped" >&2
 fi
 cd "$ROOT"

@@ -1,8 +1,9 @@
 /**
  * The dedicated Worker that owns a SQLite WASM database on the `opfs-sahpool` VFS, which needs
- * neither SharedArrayBuffer nor COOP/COEP headers but only runs in a Worker. Load it with
- * `new Worker(new URL("drizzlesync/adapters/wasm-worker", import.meta.url), { type: "module" })`
- * and hand the Worker to `openSqliteWasm` on the main thread.
+ * neither SharedArrayBuffer nor COOP/COEP headers but only runs in a Worker. Import it from the
+ * app's worker module (`import "drizzlesync/adapters/wasm-worker"`), start that module with
+ * `new Worker(new URL("./worker.ts", import.meta.url), { type: "module" })`, and hand the Worker
+ * to `openSqliteWasm` on the main thread.
  */
 import sqlite3InitModule, { type Database, type SqlValue } from "@sqlite.org/sqlite-wasm";
 import type { QueryResult } from "./adapter.ts";

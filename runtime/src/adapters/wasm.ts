@@ -19,7 +19,7 @@ export interface SqliteWasmOptions {
 }
 
 /**
- * SQLite WASM on OPFS (`opfs-sahpool`) in a dedicated Worker running `drizzlesync/adapters/wasm-worker`:
+ * SQLite WASM on OPFS (`opfs-sahpool`) in a dedicated Worker that imports `drizzlesync/adapters/wasm-worker`:
  * the browser default. Every statement is a message to the Worker.
  */
 export async function openSqliteWasm(worker: WorkerLike, options: SqliteWasmOptions): Promise<SqliteAdapter> {
