@@ -11,15 +11,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.codegen.conftest import example_copy
 from tests.sync.conftest import migrated_template, synced_db
 
-__all__ = ["migrated_template", "synced_db"]
+__all__ = ["example_copy", "migrated_template", "synced_db"]
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "example_project"
@@ -57,13 +59,13 @@ def serve_flags() -> list[str]:
     return ["--dev"] if "--dev" in help_text else []
 
 
-@pytest.fixture
-def sync_server(synced_db: str) -> Iterator[str]:
-    """`drizzlesync serve` on a fresh copy of the migrated example database; yields its base URL."""
+@contextmanager
+def serving(database_url: str, pyproject: Path = EXAMPLE / "pyproject.toml") -> Iterator[str]:
+    """`drizzlesync serve` on `database_url` for the project of `pyproject`; yields its base URL."""
     port = free_port()
     command = [
         sys.executable, "-m", "alembic_drizzlesync.cli", "serve",
-        "--database-url", synced_db, "--pyproject", str(EXAMPLE / "pyproject.toml"),
+        "--database-url", database_url, "--pyproject", str(pyproject),
         "--port", str(port), *serve_flags(),
     ]  # fmt: skip
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -84,6 +86,13 @@ def sync_server(synced_db: str) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@pytest.fixture
+def sync_server(synced_db: str) -> Iterator[str]:
+    """`drizzlesync serve` on a fresh copy of the migrated example database."""
+    with serving(synced_db) as base:
+        yield base
 
 
 def run_integration(node: str, script: str, base: str, env: dict[str, str]) -> dict[str, Any]:
