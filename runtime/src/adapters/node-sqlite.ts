@@ -7,23 +7,24 @@ const CACHED_STATEMENTS = 256;
 /** Node's built-in SQLite (`node:sqlite`, Node 22): a file path, or ":memory:". */
 export function openNodeSqlite(path = ":memory:"): SqliteAdapter {
   const db = new DatabaseSync(path);
-  const statements = new Map<string, StatementSync>();
+  // Column names are read once per statement: columns() allocates on every call.
+  const statements = new Map<string, { statement: StatementSync; columns: string[] }>();
 
-  function prepared(sql: string): StatementSync {
-    let statement = statements.get(sql);
-    if (statement === undefined) {
+  function prepared(sql: string): { statement: StatementSync; columns: string[] } {
+    let entry = statements.get(sql);
+    if (entry === undefined) {
       if (statements.size >= CACHED_STATEMENTS) statements.clear();
-      statement = db.prepare(sql);
+      const statement = db.prepare(sql);
       statement.setReturnArrays(true);
-      statements.set(sql, statement);
+      entry = { statement, columns: statement.columns().map((column) => column.name) };
+      statements.set(sql, entry);
     }
-    return statement;
+    return entry;
   }
 
   const connection: Connection = {
     run(sql: string, params: readonly SqlValue[]): QueryResult {
-      const statement = prepared(sql);
-      const columns = statement.columns().map((column) => column.name);
+      const { statement, columns } = prepared(sql);
       if (columns.length === 0) {
         statement.run(...params);
         return { columns, rows: [] };

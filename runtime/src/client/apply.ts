@@ -44,6 +44,7 @@ export async function applyPage(
     const [sql, params] = change.op === "upsert" ? table.upsert(values) : table.delete(values);
     await tx.execute(sql, params);
     changed.add(table.meta.sqliteTable);
+    if (options.clear) continue; // every pending write is replayed after a clear: no keys needed
     let keys = touched.get(change.table);
     if (keys === undefined) touched.set(change.table, (keys = new Set()));
     keys.add(table.keyOfWire(values));

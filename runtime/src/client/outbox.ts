@@ -71,8 +71,8 @@ export async function dropAcknowledged(db: SqlExecutor, lastMutationId: number):
   await db.execute('DELETE FROM "_sync_outbox" WHERE "id" <= ?', [lastMutationId]);
 }
 
-/** The tables (wire names) a client transaction wrote to. */
-export async function tablesOfTx(db: SqlExecutor, tx: number): Promise<string[]> {
-  const result = await db.execute('SELECT DISTINCT "table" FROM "_sync_outbox" WHERE "tx" = ?', [tx]);
-  return result.rows.map((row) => String(row[0]));
+/** The entries written after `afterId`, counted per table (wire name). */
+export async function writtenSince(db: SqlExecutor, afterId: number): Promise<Map<string, number>> {
+  const result = await db.execute('SELECT "table", count(*) FROM "_sync_outbox" WHERE "id" > ? GROUP BY "table"', [afterId]);
+  return new Map(result.rows.map((row) => [String(row[0]), Number(row[1])]));
 }

@@ -33,8 +33,13 @@ export async function setApplying(db: SqlExecutor, applying: boolean): Promise<v
   await db.execute('UPDATE "_sync_state" SET "applying" = ?', [applying ? 1 : 0]);
 }
 
-/** Starts a new client transaction: the outbox rows written until the next one share its `tx`. */
+/**
+ * Starts a new client transaction (the outbox rows written until the next one share its `tx`) and
+ * returns the newest outbox id before it, so the caller can find the rows it writes by a range scan.
+ */
 export async function nextTx(db: SqlExecutor): Promise<number> {
-  const result = await db.execute('UPDATE "_sync_state" SET "tx" = "tx" + 1 RETURNING "tx"');
+  const result = await db.execute(
+    'UPDATE "_sync_state" SET "tx" = "tx" + 1 RETURNING (SELECT coalesce(max("id"), 0) FROM "_sync_outbox")',
+  );
   return Number(result.rows[0]?.[0]);
 }

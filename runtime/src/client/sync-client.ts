@@ -15,7 +15,7 @@ import { drizzleInTransaction, drizzleOver, isRead, runAll } from "./database.ts
 import { SyncClosedError, SyncHttpError, SyncNetworkError, SyncPausedError } from "./errors.ts";
 import { migrate, type ClientMigration, type MigrationResult } from "./migrations.ts";
 import { BaseObserver } from "./observer.ts";
-import { dropAcknowledged, nextBatch, pendingCount, tablesOfTx, toMutation } from "./outbox.ts";
+import { dropAcknowledged, nextBatch, pendingCount, toMutation, writtenSince } from "./outbox.ts";
 import { nextTx, readState } from "./state.ts";
 import { SyncStatus, type SyncStatusFields } from "./status.ts";
 import { SyncedTables } from "./tables.ts";
@@ -363,15 +363,16 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
 
   /** A local write: its own client transaction, then change notifications and a debounced sync. */
   async #write<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-    const { result, tables } = await this.#adapter.transaction(async (tx) => {
-      const id = await nextTx(tx);
+    const { result, written } = await this.#adapter.transaction(async (tx) => {
+      const before = await nextTx(tx);
       const result = await work(tx);
-      return { result, tables: await tablesOfTx(tx, id) };
+      return { result, written: await writtenSince(tx, before) };
     });
-    if (tables.length > 0) {
-      const changed = new Set(tables.map((name) => this.#tables.get(name).meta.sqliteTable));
+    if (written.size > 0) {
+      const changed = new Set([...written.keys()].map((name) => this.#tables.get(name).meta.sqliteTable));
+      const added = [...written.values()].reduce((sum, count) => sum + count, 0);
+      this.#setStatus({ pending: this.#status.pending + added });
       this.iterateListeners((listener) => listener.tablesChanged?.(changed));
-      await this.#refreshPending();
       this.#scheduleAfterWrite();
     }
     return result;
