@@ -139,6 +139,23 @@ describe("scheduling and faults (fake clock)", () => {
     await client.close();
   });
 
+  it("bootstraps on the retry after the server could not read the stored cursor", async () => {
+    const clock = new FakeClock();
+    const { fetch, calls } = fakeFetch(Response.json({ ...EMPTY_PAGE, cursor: "c1" }), errorResponse(400, "invalid_cursor"));
+    const { client } = await openClient(fetch, clock);
+    await client.sync();
+    await assert.rejects(client.sync(), SyncHttpError);
+    assert.equal(client.status.state, "error");
+    clock.advance(750);
+    await settle();
+    assert.deepEqual(
+      calls.map((call) => (call.body as { cursor: string | null }).cursor),
+      [null, "c1", null],
+    );
+    assert.equal(client.status.state, "idle");
+    await client.close();
+  });
+
   it("syncs once after a burst of local writes (debounced), and on the interval", async () => {
     const clock = new FakeClock();
     const { fetch, calls } = fakeFetch();

@@ -67,7 +67,7 @@ export async function rebase(tx: SqlExecutor, tables: SyncedTables, touched: Tou
     const table = tables.find(entry.table);
     if (table === undefined) continue;
     if (touched !== "all" && touched.get(entry.table)?.has(table.keyOfOutbox(entry.pk)) !== true) continue;
-    const [sql, params] = table.replay(entry.op, entry.pk, entry.values ?? {});
-    await tx.execute(sql, params);
+    const statement = table.replay(entry.op, entry.pk, entry.values ?? {});
+    if (statement !== null) await tx.execute(...statement);
   }
 }

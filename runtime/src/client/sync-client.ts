@@ -16,7 +16,7 @@ import { SyncClosedError, SyncHttpError, SyncNetworkError, SyncPausedError } fro
 import { migrate, type ClientMigration, type MigrationResult } from "./migrations.ts";
 import { BaseObserver } from "./observer.ts";
 import { dropAcknowledged, nextBatch, pendingCount, toMutation, writtenSince } from "./outbox.ts";
-import { nextTx, readState } from "./state.ts";
+import { nextTx, readState, writeCursor } from "./state.ts";
 import { SyncStatus, type SyncStatusFields } from "./status.ts";
 import { SyncedTables } from "./tables.ts";
 import { httpTransport, type HttpTransportOptions, type Transport } from "./transport.ts";
@@ -347,6 +347,12 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
 
   #failed(error: unknown): void {
     if (this.#closed) return;
+    if (error instanceof SyncHttpError && error.code === "invalid_cursor") {
+      // The stored cursor is not one the server can read (a corrupted or foreign database):
+      // the retry bootstraps instead of failing the same way for ever. The adapter runs this before
+      // the retry's first statement; if it fails, that retry reports the broken adapter.
+      writeCursor(this.#adapter, null).catch(() => undefined);
+    }
     if (error instanceof SyncHttpError && error.action === "reauthenticate") {
       this.#setStatus({ state: "auth-required", error, retryAt: null });
     } else if (error instanceof SyncHttpError && error.action === "update") {

@@ -75,16 +75,17 @@ export class SyncedTable {
 
   /**
    * The statement that re-applies a pending local write on top of pulled rows, as the server will
-   * apply it: put inserts or overwrites the columns it carries, patch updates an existing row only.
+   * apply it: put inserts or overwrites the columns it carries, patch updates an existing row only;
+   * null for a patch left with no known column (nothing to do).
    */
-  replay(op: "put" | "patch" | "delete", pk: WireRow, values: WireRow): [string, SqlValue[]] {
+  replay(op: "put" | "patch" | "delete", pk: WireRow, values: WireRow): [string, SqlValue[]] | null {
     const table = quote(this.meta.sqliteTable);
     const keyValues = this.#keyColumns.map((column) => storedFromOutbox(column, pk[column.name]));
     if (op === "delete") return [this.#deleteSql, keyValues];
     const carried = Object.keys(values).filter((name) => this.hasColumn(name)).map((name) => this.column(name));
     const carriedValues = carried.map((column) => storedFromOutbox(column, values[column.name]));
     if (op === "patch") {
-      if (carried.length === 0) return ["SELECT 1", []];
+      if (carried.length === 0) return null;
       const set = carried.map((column) => `${quote(column.column)} = ?`).join(", ");
       return [`UPDATE ${table} SET ${set} WHERE ${this.#where}`, [...carriedValues, ...keyValues]];
     }
