@@ -1,0 +1,90 @@
+/**
+ * The storage interface every SQLite the engine runs on implements: run a
+ * statement, run several in one transaction, close. Small on purpose, so a
+ * platform (Node's built-in SQLite, sql.js, SQLite WASM in a Worker) needs a
+ * few lines of its own and shares the rest here.
+ */
+
+/** What a statement takes as a parameter; booleans and dates are converted before they get here. */
+export type SqlValue = null | number | bigint | string | Uint8Array;
+
+export interface QueryResult {
+  readonly columns: readonly string[];
+  /** One array per row, in column order (drizzle's proxy driver reads rows by position). */
+  readonly rows: readonly (readonly unknown[])[];
+}
+
+export interface SqlExecutor {
+  execute(sql: string, params?: readonly SqlValue[]): Promise<QueryResult>;
+}
+
+export interface SqliteAdapter extends SqlExecutor {
+  /**
+   * Runs `work` inside one SQLite transaction: committed when it resolves, rolled back when it
+   * throws. Statements of the adapter outside `work` wait until it is done, so `work` must use
+   * the executor it is given, never the adapter itself (that would wait for itself).
+   */
+  transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** The one primitive a platform supplies: run one statement now. */
+export interface Connection {
+  run(sql: string, params: readonly SqlValue[]): QueryResult | Promise<QueryResult>;
+  close(): void | Promise<void>;
+}
+
+/**
+ * Serialises every statement and transaction of one connection: SQLite has one transaction per
+ * connection, and an async caller could otherwise slip a statement into another's transaction.
+ */
+export class SerialAdapter implements SqliteAdapter {
+  #queue: Promise<unknown> = Promise.resolve();
+  readonly #connection: Connection;
+
+  constructor(connection: Connection) {
+    this.#connection = connection;
+  }
+
+  execute(sql: string, params: readonly SqlValue[] = []): Promise<QueryResult> {
+    return this.#exclusive(async () => this.#connection.run(sql, params));
+  }
+
+  transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.#exclusive(async () => {
+      let open = true;
+      const tx: SqlExecutor = {
+        execute: async (sql, params = []) => {
+          if (!open) throw new Error("drizzlesync: a transaction's executor was used after the transaction ended");
+          return this.#connection.run(sql, params);
+        },
+      };
+      await this.#connection.run("BEGIN IMMEDIATE", []);
+      try {
+        const result = await work(tx);
+        await this.#connection.run("COMMIT", []);
+        return result;
+      } catch (error) {
+        await this.#connection.run("ROLLBACK", []);
+        throw error;
+      } finally {
+        open = false;
+      }
+    });
+  }
+
+  close(): Promise<void> {
+    return this.#exclusive(async () => this.#connection.close());
+  }
+
+  #exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.#queue.then(task);
+    this.#queue = result.catch(() => undefined);
+    return result;
+  }
+}
+
+/** The rows of a result as objects keyed by column name. */
+export function rowObjects(result: QueryResult): Record<string, unknown>[] {
+  return result.rows.map((row) => Object.fromEntries(result.columns.map((name, index) => [name, row[index]])));
+}

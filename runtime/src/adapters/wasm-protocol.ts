@@ -1,0 +1,11 @@
+// Messages between the main thread's WASM adapter and the Worker that owns the database.
+import type { QueryResult, SqlValue } from "./adapter.ts";
+
+export type WorkerRequest =
+  | { readonly id: number; readonly kind: "open"; readonly filename: string; readonly vfsName: string }
+  | { readonly id: number; readonly kind: "run"; readonly sql: string; readonly params: readonly SqlValue[] }
+  | { readonly id: number; readonly kind: "close" };
+
+export type WorkerResponse =
+  | { readonly id: number; readonly result: QueryResult }
+  | { readonly id: number; readonly error: string };

@@ -1,0 +1,50 @@
+import { errorAction, type ErrorAction } from "../protocol/errors.ts";
+import type { ErrorBody } from "../protocol/messages.ts";
+
+/** The server could not be reached, or the connection broke before a response arrived. */
+export class SyncNetworkError extends Error {
+  constructor(cause: unknown) {
+    super(`sync: the server could not be reached (${cause instanceof Error ? cause.message : String(cause)})`, { cause });
+    this.name = "SyncNetworkError";
+  }
+}
+
+/** The server answered with an error status. */
+export class SyncHttpError extends Error {
+  readonly status: number;
+  /** `error.code` of the body; undefined when the body was not a protocol error. */
+  readonly code: string | undefined;
+  readonly action: ErrorAction;
+  /** From the Retry-After header, in milliseconds. */
+  readonly retryAfterMs: number | undefined;
+  readonly body: ErrorBody | undefined;
+
+  constructor(status: number, body: ErrorBody | undefined, retryAfterMs: number | undefined) {
+    super(`sync: HTTP ${status}${body ? ` ${body.error.code}: ${body.error.message}` : ""}`);
+    this.name = "SyncHttpError";
+    this.status = status;
+    this.code = body?.error.code;
+    this.action = errorAction(status, this.code);
+    this.retryAfterMs = retryAfterMs;
+    this.body = body;
+  }
+}
+
+/** sync() was called while the engine waits for the app (a new token or a new build). */
+export class SyncPausedError extends Error {
+  readonly state: "auth-required" | "update-required";
+
+  constructor(state: "auth-required" | "update-required") {
+    super(`sync: paused (${state})`);
+    this.state = state;
+    this.name = "SyncPausedError";
+  }
+}
+
+/** sync() was called on, or was waiting for, a closed client. */
+export class SyncClosedError extends Error {
+  constructor() {
+    super("sync: the client is closed");
+    this.name = "SyncClosedError";
+  }
+}

@@ -1,0 +1,15 @@
+export type { Connection, QueryResult, SqlExecutor, SqliteAdapter, SqlValue } from "../adapters/adapter.ts";
+export { SerialAdapter, rowObjects } from "../adapters/adapter.ts";
+export type { BackoffOptions } from "./backoff.ts";
+export type { Clock } from "./clock.ts";
+export { SyncClosedError, SyncHttpError, SyncNetworkError, SyncPausedError } from "./errors.ts";
+export type { ClientMigration, MigrationResult, PrunedWrite } from "./migrations.ts";
+export { SyncStatus, type BootstrapProgress, type SyncState } from "./status.ts";
+export {
+  SyncClient,
+  type RejectedWrite,
+  type SyncClientListener,
+  type SyncClientOptions,
+  type SyncMeta,
+} from "./sync-client.ts";
+export { httpTransport, type HttpTransportOptions, type Transport } from "./transport.ts";

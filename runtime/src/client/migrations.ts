@@ -1,0 +1,68 @@
+/** Opening a database: the generated client migrations above its stored schema version. */
+import type { SqliteAdapter, SqlExecutor } from "../adapters/adapter.ts";
+import { readOutbox } from "./outbox.ts";
+import { storedSchemaVersion } from "./state.ts";
+import type { SyncedTables } from "./tables.ts";
+
+/** One step of the generated `client-migrations.ts`. */
+export interface ClientMigration {
+  readonly version: number;
+  readonly statements: readonly string[];
+}
+
+/** A pending local write changed by a migration because its table or columns no longer exist. */
+export interface PrunedWrite {
+  readonly id: number;
+  readonly table: string;
+  /** The columns whose pending values were dropped; every column when the entry was dropped whole. */
+  readonly columns: readonly string[];
+  readonly dropped: boolean;
+}
+
+export interface MigrationResult {
+  readonly from: number;
+  readonly to: number;
+  readonly pruned: readonly PrunedWrite[];
+}
+
+/**
+ * Runs every step above the stored version, each in its own transaction, so that a failure
+ * leaves the database at the last complete version. The steps never touch the outbox; pending
+ * writes to dropped tables or columns are pruned here, since the server would refuse them.
+ */
+export async function migrate(
+  adapter: SqliteAdapter,
+  steps: readonly ClientMigration[],
+  tables: SyncedTables,
+): Promise<MigrationResult> {
+  const from = await storedSchemaVersion(adapter);
+  let to = from;
+  for (const step of [...steps].sort((a, b) => a.version - b.version)) {
+    if (step.version <= to) continue;
+    await adapter.transaction(async (tx) => {
+      for (const statement of step.statements) await tx.execute(statement);
+    });
+    to = step.version;
+  }
+  const pruned = to === from ? [] : await adapter.transaction((tx) => pruneOutbox(tx, tables));
+  return { from, to, pruned };
+}
+
+async function pruneOutbox(tx: SqlExecutor, tables: SyncedTables): Promise<PrunedWrite[]> {
+  const pruned: PrunedWrite[] = [];
+  for (const entry of await readOutbox(tx, 0, Number.MAX_SAFE_INTEGER)) {
+    const table = tables.find(entry.table);
+    const values = entry.values ?? {};
+    const gone = Object.keys(values).filter((name) => !table?.hasColumn(name));
+    const keyGone = Object.keys(entry.pk).some((name) => !table?.hasColumn(name));
+    if (table === undefined || keyGone || (entry.op === "patch" && gone.length === Object.keys(values).length)) {
+      await tx.execute('DELETE FROM "_sync_outbox" WHERE "id" = ?', [entry.id]);
+      pruned.push({ id: entry.id, table: entry.table, columns: Object.keys(values), dropped: true });
+    } else if (gone.length > 0) {
+      const kept = Object.fromEntries(Object.entries(values).filter(([name]) => table.hasColumn(name)));
+      await tx.execute('UPDATE "_sync_outbox" SET "values" = ? WHERE "id" = ?', [JSON.stringify(kept), entry.id]);
+      pruned.push({ id: entry.id, table: entry.table, columns: gone, dropped: false });
+    }
+  }
+  return pruned;
+}

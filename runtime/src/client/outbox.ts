@@ -1,0 +1,78 @@
+/** `_sync_outbox`: local writes recorded by the generated triggers, pushed in id order. */
+import { rowObjects, type SqlExecutor } from "../adapters/adapter.ts";
+import type { Mutation, MutationOp, WireRow } from "../protocol/messages.ts";
+import type { SyncedTables } from "./tables.ts";
+
+export interface OutboxEntry {
+  readonly id: number;
+  readonly tx: number;
+  /** The table's wire name. */
+  readonly table: string;
+  readonly op: MutationOp;
+  /** Storage-form values keyed by Postgres column name (blobs as hex). */
+  readonly pk: WireRow;
+  readonly values: WireRow | null;
+}
+
+const SELECT = 'SELECT "id", "tx", "table", "op", "pk", "values" FROM "_sync_outbox"';
+
+function entries(rows: Record<string, unknown>[]): OutboxEntry[] {
+  return rows.map((row) => ({
+    id: Number(row.id),
+    tx: Number(row.tx),
+    table: String(row.table),
+    op: String(row.op) as MutationOp,
+    pk: JSON.parse(String(row.pk)) as WireRow,
+    values: typeof row.values === "string" ? (JSON.parse(row.values) as WireRow) : null,
+  }));
+}
+
+export async function readOutbox(db: SqlExecutor, afterId: number, limit: number): Promise<OutboxEntry[]> {
+  return entries(rowObjects(await db.execute(`${SELECT} WHERE "id" > ? ORDER BY "id" LIMIT ?`, [afterId, limit])));
+}
+
+async function readTransaction(db: SqlExecutor, tx: number): Promise<OutboxEntry[]> {
+  return entries(rowObjects(await db.execute(`${SELECT} WHERE "tx" = ? ORDER BY "id"`, [tx])));
+}
+
+/**
+ * The entries of a batch of at most `max` (read `max + 1`, oldest first) that end on a client
+ * transaction's boundary, since a transaction must reach the server whole; null when the first
+ * transaction alone exceeds `max`.
+ */
+export function cutAtTransaction(oldest: readonly OutboxEntry[], max: number): OutboxEntry[] | null {
+  if (oldest.length <= max) return [...oldest];
+  const next = oldest[max];
+  const batch = oldest.slice(0, max);
+  while (batch.length > 0 && batch[batch.length - 1]?.tx === next?.tx) batch.pop();
+  return batch.length > 0 ? batch : null;
+}
+
+/** The next batch to push: whole client transactions in id order, one oversized transaction alone. */
+export async function nextBatch(db: SqlExecutor, max: number): Promise<OutboxEntry[]> {
+  const oldest = await readOutbox(db, 0, max + 1);
+  const first = oldest[0];
+  if (first === undefined) return [];
+  return cutAtTransaction(oldest, max) ?? (await readTransaction(db, first.tx));
+}
+
+export function toMutation(entry: OutboxEntry, tables: SyncedTables): Mutation {
+  const table = tables.get(entry.table);
+  const base = { id: entry.id, tx: entry.tx, table: entry.table, op: entry.op, pk: table.toWire(entry.pk) };
+  return entry.values === null ? base : { ...base, values: table.toWire(entry.values) };
+}
+
+export async function pendingCount(db: SqlExecutor): Promise<number> {
+  return Number((await db.execute('SELECT count(*) FROM "_sync_outbox"')).rows[0]?.[0]);
+}
+
+/** Forgets the entries the server has applied or rejected for good. */
+export async function dropAcknowledged(db: SqlExecutor, lastMutationId: number): Promise<void> {
+  await db.execute('DELETE FROM "_sync_outbox" WHERE "id" <= ?', [lastMutationId]);
+}
+
+/** The entries written after `afterId`, counted per table (wire name). */
+export async function writtenSince(db: SqlExecutor, afterId: number): Promise<Map<string, number>> {
+  const result = await db.execute('SELECT "table", count(*) FROM "_sync_outbox" WHERE "id" > ? GROUP BY "table"', [afterId]);
+  return new Map(result.rows.map((row) => [String(row[0]), Number(row[1])]));
+}

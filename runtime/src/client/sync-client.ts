@@ -1,0 +1,431 @@
+/**
+ * The sync engine: opens the local database (client migrations), gives the app a typed Drizzle
+ * database whose writes land in the outbox, and pushes and pulls on open, after local writes, when
+ * the browser comes online, on an interval and on demand.
+ */
+import { getTableName, type Table } from "drizzle-orm";
+import type { SqliteRemoteDatabase } from "drizzle-orm/sqlite-proxy";
+import type { SqliteAdapter, SqlExecutor } from "../adapters/adapter.ts";
+import { PROTOCOL_VERSION, type Rejection, type WireRow } from "../protocol/messages.ts";
+import type { TableMeta } from "../protocol/tables.ts";
+import { applyPage } from "./apply.ts";
+import { Backoff, type BackoffOptions } from "./backoff.ts";
+import { systemClock, type Clock } from "./clock.ts";
+import { drizzleInTransaction, drizzleOver, isRead, runAll } from "./database.ts";
+import { SyncClosedError, SyncHttpError, SyncNetworkError, SyncPausedError } from "./errors.ts";
+import { migrate, type ClientMigration, type MigrationResult } from "./migrations.ts";
+import { BaseObserver } from "./observer.ts";
+import { dropAcknowledged, nextBatch, pendingCount, toMutation, writtenSince } from "./outbox.ts";
+import { nextTx, readState, writeCursor } from "./state.ts";
+import { SyncStatus, type SyncStatusFields } from "./status.ts";
+import { SyncedTables } from "./tables.ts";
+import { httpTransport, type HttpTransportOptions, type Transport } from "./transport.ts";
+
+/** The generated `sync-meta.ts` module, as the engine reads it. */
+export interface SyncMeta {
+  readonly schemaVersion: number;
+  readonly syncTables: Readonly<Record<string, TableMeta>>;
+}
+
+/** A local write the server refused for good; the next pull undoes its optimistic effect. */
+export interface RejectedWrite extends Rejection {
+  readonly table: string;
+  readonly op: "put" | "patch" | "delete";
+  /** The row's key in storage form, keyed by Postgres column name. */
+  readonly pk: WireRow;
+}
+
+export interface SyncClientListener {
+  statusChanged(status: SyncStatus): void;
+  /** Reported once per rejected write, after its outbox entry is gone. */
+  rejected(writes: readonly RejectedWrite[]): void;
+  /** SQLite names of the tables whose rows changed, by a local write or a pull. */
+  tablesChanged(tables: ReadonlySet<string>): void;
+}
+
+interface CommonOptions<TSchema extends Record<string, unknown>> {
+  readonly adapter: SqliteAdapter;
+  /** The generated `schema.sqlite.ts` module (`import * as schema from ".../schema.sqlite"`). */
+  readonly schema: TSchema;
+  /** The generated `sync-meta.ts` module. */
+  readonly meta: SyncMeta;
+  /** `clientMigrations` of the generated `client-migrations.ts`. */
+  readonly migrations: readonly ClientMigration[];
+  /** Changes per pull page (default 500). */
+  readonly pullLimit?: number;
+  /** Mutations per push (default 500); a client transaction larger than this goes alone. */
+  readonly pushBatchSize?: number;
+  /** Quiet time after a local write before a sync starts (default 25 ms). */
+  readonly writeDebounceMs?: number;
+  /** Time between syncs when nothing else triggers one (default 60 s); null: never. */
+  readonly intervalMs?: number | null;
+  /** Sync as soon as the database is open (default true). */
+  readonly syncOnOpen?: boolean;
+  readonly backoff?: BackoffOptions;
+  readonly clock?: Clock;
+  /**
+   * Re-apply pending local writes on top of pulled rows (default true). Only tests turn it off, to
+   * show that optimistic writes otherwise disappear until the server acknowledges them.
+   */
+  readonly rebase?: boolean;
+}
+
+export type SyncClientOptions<TSchema extends Record<string, unknown>> = CommonOptions<TSchema> &
+  (HttpTransportOptions | { readonly transport: Transport });
+
+interface Deferred {
+  readonly promise: Promise<void>;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+type TimerName = "debounce" | "retry" | "interval";
+
+/** Calls `callback` when the browser regains its connection; nothing where there is no such event (Node). */
+function onOnline(callback: () => void): () => void {
+  const target: Partial<Pick<EventTarget, "addEventListener" | "removeEventListener">> = globalThis;
+  if (target.addEventListener === undefined || target.removeEventListener === undefined) return () => undefined;
+  const { addEventListener, removeEventListener } = target;
+  addEventListener.call(globalThis, "online", callback);
+  return () => {
+    removeEventListener.call(globalThis, "online", callback);
+  };
+}
+
+/** How many `reset` answers in a row one pull accepts before it gives up (a server bug otherwise loops). */
+const MAX_RESETS = 3;
+
+export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObserver<SyncClientListener> {
+  /** The app's database: Drizzle typed by the generated schema. Each write statement is its own client transaction. */
+  readonly db: SqliteRemoteDatabase<TSchema>;
+  readonly clientId: string;
+  /** What opening did: the versions migrated between, and pending writes pruned by the migration. */
+  readonly migration: MigrationResult;
+
+  readonly #adapter: SqliteAdapter;
+  readonly #schema: TSchema;
+  readonly #tables: SyncedTables;
+  readonly #schemaVersion: number;
+  readonly #transport: Transport;
+  readonly #clock: Clock;
+  readonly #backoff: Backoff;
+  readonly #pullLimit: number;
+  readonly #pushBatchSize: number;
+  readonly #writeDebounceMs: number;
+  readonly #intervalMs: number | null;
+  readonly #rebase: boolean;
+  #status = SyncStatus.initial;
+  #requested: Deferred | null = null;
+  /** The loop serving sync requests; `#draining` is cleared in the same tick the loop finds none left. */
+  #running: Promise<void> | null = null;
+  #draining = false;
+  #closed = false;
+  readonly #timers = new Map<TimerName, unknown>();
+  #stopListeningOnline: () => void = () => undefined;
+
+  private constructor(options: SyncClientOptions<TSchema>, clientId: string, migration: MigrationResult, tables: SyncedTables) {
+    super();
+    this.#adapter = options.adapter;
+    this.#schema = options.schema;
+    this.#tables = tables;
+    this.#schemaVersion = options.meta.schemaVersion;
+    this.#transport = "transport" in options ? options.transport : httpTransport(options);
+    this.#clock = options.clock ?? systemClock;
+    this.#backoff = new Backoff(options.backoff);
+    this.#pullLimit = options.pullLimit ?? 500;
+    this.#pushBatchSize = options.pushBatchSize ?? 500;
+    this.#writeDebounceMs = options.writeDebounceMs ?? 25;
+    this.#intervalMs = options.intervalMs === undefined ? 60_000 : options.intervalMs;
+    this.#rebase = options.rebase ?? true;
+    this.clientId = clientId;
+    this.migration = migration;
+    this.db = drizzleOver<TSchema>(
+      {
+        run: async (statement) => {
+          if (isRead(statement.sql)) return this.#adapter.execute(statement.sql, statement.params);
+          const [result] = await this.#write((tx) => runAll(tx, [statement]));
+          return result ?? { columns: [], rows: [] };
+        },
+        runBatch: (statements) => this.#write((tx) => runAll(tx, statements)),
+      },
+      options.schema,
+    );
+  }
+
+  /**
+   * Opens the local database: runs the client migrations above its stored version (a fresh one goes
+   * to the newest), then starts syncing unless told not to.
+   */
+  static async open<TSchema extends Record<string, unknown>>(options: SyncClientOptions<TSchema>): Promise<SyncClient<TSchema>> {
+    const tables = new SyncedTables(options.meta.syncTables);
+    const migration = await migrate(options.adapter, options.migrations, tables);
+    if (migration.to !== options.meta.schemaVersion) {
+      throw new Error(
+        `drizzlesync: the database is at schema version ${migration.to} but this build's sync-meta is at ` +
+          `${options.meta.schemaVersion}; the generated files do not belong together, or the database is newer than the build`,
+      );
+    }
+    const state = await readState(options.adapter);
+    const client = new SyncClient(options, state.clientId, migration, tables);
+    await client.#refreshPending();
+    client.#start(options.syncOnOpen ?? true);
+    return client;
+  }
+
+  get status(): SyncStatus {
+    return this.#status;
+  }
+
+  /**
+   * Runs `work` in one SQLite transaction with a Drizzle database bound to it; its writes form one
+   * client transaction, which the server applies all or nothing.
+   */
+  async transaction<T>(work: (db: SqliteRemoteDatabase<TSchema>) => Promise<T>): Promise<T> {
+    return this.#write((tx) => work(drizzleInTransaction(tx, this.#schema)));
+  }
+
+  /**
+   * Pushes and pulls now (after the cycle under way, if any). Resolves when a whole cycle that
+   * began after the call is done; rejects with what made it fail (the status says it too).
+   */
+  sync(): Promise<void> {
+    if (this.#closed) return Promise.reject(new SyncClosedError());
+    if (this.#status.paused) return Promise.reject(new SyncPausedError(this.#status.state as "auth-required" | "update-required"));
+    this.#requested ??= deferred();
+    const { promise } = this.#requested;
+    if (!this.#draining) this.#running = this.#drain();
+    return promise;
+  }
+
+  /** Calls `callback` whenever rows of one of `tables` (Drizzle tables or SQLite names) change. */
+  subscribe(tables: readonly (Table | string)[], callback: (changed: ReadonlySet<string>) => void): () => void {
+    const names = new Set(tables.map((table) => (typeof table === "string" ? table : getTableName(table))));
+    return this.registerListener({
+      tablesChanged: (changed) => {
+        if ([...changed].some((name) => names.has(name))) callback(changed);
+      },
+    });
+  }
+
+  /** After `auth-required`: the app has a new token (`getToken` will return it); sync resumes. */
+  tokenChanged(): void {
+    if (this.#status.state !== "auth-required") return;
+    this.#setStatus({ state: "idle", error: null });
+    this.#trigger();
+  }
+
+  /** Stops syncing, waits for a cycle under way, and closes the database. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const name of this.#timers.keys()) this.#cancel(name);
+    this.#stopListeningOnline();
+    await this.#running?.catch(() => undefined);
+    this.#requested?.reject(new SyncClosedError());
+    this.#requested = null;
+    await this.#adapter.close();
+  }
+
+  #start(syncNow: boolean): void {
+    this.#stopListeningOnline = onOnline(() => {
+      this.#cancel("retry");
+      this.#trigger();
+    });
+    this.#armInterval();
+    if (syncNow) this.#trigger();
+  }
+
+  /** An automatic sync: failures show in the status and schedule their own retry. */
+  #trigger(): void {
+    if (this.#closed || this.#status.paused) return;
+    this.sync().catch(() => undefined);
+  }
+
+  async #drain(): Promise<void> {
+    this.#draining = true;
+    try {
+      // No await between settling a request and the loop's check: a sync() called from the
+      // settled promise's continuation must find either this loop still running or none.
+      while (this.#requested !== null && !this.#closed) {
+        const request = this.#requested;
+        this.#requested = null;
+        if (this.#status.paused) {
+          request.reject(new SyncPausedError(this.#status.state as "auth-required" | "update-required"));
+          continue;
+        }
+        this.#cancel("retry");
+        try {
+          await this.#push();
+          await this.#pull();
+          this.#backoff.reset();
+          this.#setStatus({ state: "idle", lastSyncedAt: new Date(this.#clock.now()), error: null, retryAt: null });
+          request.resolve();
+        } catch (error) {
+          this.#failed(error);
+          request.reject(error);
+        }
+      }
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  async #push(): Promise<void> {
+    for (;;) {
+      const batch = await nextBatch(this.#adapter, this.#pushBatchSize);
+      const first = batch[0];
+      const last = batch[batch.length - 1];
+      if (first === undefined || last === undefined) return;
+      this.#setStatus({ state: "pushing" });
+      const response = await this.#transport.push({
+        protocol: PROTOCOL_VERSION,
+        schemaVersion: this.#schemaVersion,
+        clientId: this.clientId,
+        mutations: batch.map((entry) => toMutation(entry, this.#tables)),
+      });
+      // The ack and the outbox rows it covers go together: a crash between them resends, and the
+      // server skips what it already applied.
+      await this.#adapter.transaction((tx) => dropAcknowledged(tx, response.lastMutationId));
+      await this.#refreshPending();
+      const entries = new Map(batch.map((entry) => [entry.id, entry]));
+      const rejected = response.rejected.flatMap((rejection) => {
+        const entry = entries.get(rejection.id);
+        return entry ? [{ ...rejection, table: entry.table, op: entry.op, pk: entry.pk }] : [];
+      });
+      if (rejected.length > 0) this.iterateListeners((listener) => listener.rejected?.(rejected));
+      if (response.lastMutationId < last.id) {
+        throw new Error(`sync: the server acknowledged up to ${response.lastMutationId} of a batch ending at ${last.id}`);
+      }
+    }
+  }
+
+  async #pull(): Promise<void> {
+    this.#setStatus({ state: "pulling" });
+    let { cursor } = await readState(this.#adapter);
+    let received = 0;
+    let resets = 0;
+    if (cursor === null) this.#setStatus({ bootstrap: { received, done: false } });
+    for (;;) {
+      const page = await this.#transport.pull({
+        protocol: PROTOCOL_VERSION,
+        schemaVersion: this.#schemaVersion,
+        clientId: this.clientId,
+        cursor,
+        limit: this.#pullLimit,
+      });
+      if (page.reset) {
+        if (++resets > MAX_RESETS) throw new Error("sync: the server asked for a reset again and again");
+        cursor = null;
+        received = 0;
+        this.#setStatus({ bootstrap: { received, done: false } });
+        continue;
+      }
+      const bootstrapping = cursor === null || this.#status.bootstrap?.done === false;
+      const changed = await this.#adapter.transaction((tx) =>
+        applyPage(tx, this.#tables, page, { clear: cursor === null, rebase: this.#rebase }),
+      );
+      cursor = page.cursor;
+      if (bootstrapping) {
+        received += page.changes.length;
+        this.#setStatus({ bootstrap: { received, done: !page.hasMore } });
+      }
+      if (changed.size > 0) this.iterateListeners((listener) => listener.tablesChanged?.(changed));
+      if (!page.hasMore) break;
+    }
+    await this.#refreshPending();
+  }
+
+  #failed(error: unknown): void {
+    if (this.#closed) return;
+    if (error instanceof SyncHttpError && error.code === "invalid_cursor") {
+      // The stored cursor is not one the server can read (a corrupted or foreign database):
+      // the retry bootstraps instead of failing the same way for ever. The adapter runs this before
+      // the retry's first statement; if it fails, that retry reports the broken adapter.
+      writeCursor(this.#adapter, null).catch(() => undefined);
+    }
+    if (error instanceof SyncHttpError && error.action === "reauthenticate") {
+      this.#setStatus({ state: "auth-required", error, retryAt: null });
+    } else if (error instanceof SyncHttpError && error.action === "update") {
+      this.#setStatus({ state: "update-required", error, retryAt: null });
+    } else {
+      const delay = this.#backoff.next(error instanceof SyncHttpError ? error.retryAfterMs : undefined);
+      const state = error instanceof SyncNetworkError ? "offline" : "error";
+      this.#setStatus({ state, error: error instanceof Error ? error : new Error(String(error)), retryAt: this.#clock.now() + delay });
+      this.#schedule("retry", delay, () => {
+        this.#trigger();
+      });
+    }
+  }
+
+  /** A local write: its own client transaction, then change notifications and a debounced sync. */
+  async #write<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    const { result, written } = await this.#adapter.transaction(async (tx) => {
+      const before = await nextTx(tx);
+      const result = await work(tx);
+      return { result, written: await writtenSince(tx, before) };
+    });
+    if (written.size > 0) {
+      const changed = new Set([...written.keys()].map((name) => this.#tables.get(name).meta.sqliteTable));
+      const added = [...written.values()].reduce((sum, count) => sum + count, 0);
+      this.#setStatus({ pending: this.#status.pending + added });
+      this.iterateListeners((listener) => listener.tablesChanged?.(changed));
+      this.#scheduleAfterWrite();
+    }
+    return result;
+  }
+
+  /** Waits for a quiet moment; a retry already scheduled (offline, backing off) pushes the write instead. */
+  #scheduleAfterWrite(): void {
+    if (this.#closed || this.#timers.has("retry")) return;
+    this.#schedule("debounce", this.#writeDebounceMs, () => {
+      this.#trigger();
+    });
+  }
+
+  #armInterval(): void {
+    const interval = this.#intervalMs;
+    if (interval === null || this.#closed) return;
+    this.#schedule("interval", interval, () => {
+      this.#trigger();
+      this.#armInterval();
+    });
+  }
+
+  /** One timer per purpose: scheduling one replaces the one before. */
+  #schedule(name: TimerName, ms: number, callback: () => void): void {
+    this.#cancel(name);
+    this.#timers.set(
+      name,
+      this.#clock.setTimeout(() => {
+        this.#timers.delete(name);
+        callback();
+      }, ms),
+    );
+  }
+
+  #cancel(name: TimerName): void {
+    if (this.#timers.has(name)) this.#clock.clearTimeout(this.#timers.get(name));
+    this.#timers.delete(name);
+  }
+
+  async #refreshPending(): Promise<void> {
+    this.#setStatus({ pending: await pendingCount(this.#adapter) });
+  }
+
+  #setStatus(changes: Partial<SyncStatusFields>): void {
+    const next = this.#status.with(changes);
+    if (next.equals(this.#status)) return;
+    this.#status = next;
+    this.iterateListeners((listener) => listener.statusChanged?.(next));
+  }
+}

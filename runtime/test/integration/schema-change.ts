@@ -1,0 +1,65 @@
+/**
+ * One device across a server schema change, run by tests/client/test_schema_change.py in phases,
+ * each a separate process on the same database file, as successive app builds would be:
+ *   write      build 1: bootstrap, then a todo written offline (pending);
+ *   old-build  build 1 again after the server moved to version 2: the sync is refused (409);
+ *   new-build  build 2: opening migrates (the outbox kept, a dropped column's value pruned), then syncs.
+ * GENERATED names the build's generated directory. Prints one JSON report.
+ */
+import { sql } from "drizzle-orm";
+import { rowObjects } from "../../src/adapters/adapter.ts";
+import { openNodeSqlite } from "../../src/adapters/node-sqlite.ts";
+import { SyncHttpError } from "../../src/client/errors.ts";
+import type { ClientMigration } from "../../src/client/migrations.ts";
+import { SyncClient, type SyncMeta } from "../../src/client/sync-client.ts";
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (value === undefined) throw new Error(`${name} is not set`);
+  return value;
+}
+
+const generated = required("GENERATED");
+const phase = required("PHASE");
+const team = required("TEAM_ID");
+const user = required("USER_ID");
+const { clientMigrations } = (await import(`${generated}/client-migrations.ts`)) as { clientMigrations: readonly ClientMigration[] };
+const schema = (await import(`${generated}/schema.sqlite.ts`)) as Record<string, unknown>;
+const meta = (await import(`${generated}/sync-meta.ts`)) as SyncMeta;
+
+const adapter = openNodeSqlite(required("DB_FILE"));
+const client = await SyncClient.open({
+  adapter,
+  schema,
+  meta,
+  migrations: clientMigrations,
+  url: required("SYNC_URL"),
+  getToken: () => user,
+  syncOnOpen: false,
+  intervalMs: null,
+});
+const report: Record<string, unknown> = { phase, migration: client.migration };
+
+if (phase === "write") {
+  await client.sync();
+  const project = crypto.randomUUID();
+  await client.db.run(sql`INSERT INTO projects (id, team_id, name) VALUES (${project}, ${team}, 'Launch')`);
+  await client.sync();
+  const todo = crypto.randomUUID();
+  await client.db.run(
+    sql`INSERT INTO todos (id, team_id, project_id, title, updated_at) VALUES (${todo}, ${team}, ${project}, 'written offline', ${Date.now()})`,
+  );
+  Object.assign(report, { todo, project });
+} else if (phase === "old-build") {
+  const error = await client.sync().then(
+    () => null,
+    (failure: unknown) => failure,
+  );
+  report.error = error instanceof SyncHttpError ? { status: error.status, code: error.code } : String(error);
+} else {
+  await client.sync();
+  report.todos = rowObjects(await adapter.execute("SELECT * FROM todos"));
+}
+Object.assign(report, { state: client.status.state, pending: client.status.pending });
+await client.close();
+console.log(JSON.stringify(report));

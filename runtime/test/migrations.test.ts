@@ -1,0 +1,87 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { eq } from "drizzle-orm";
+import { rowObjects } from "../src/adapters/adapter.ts";
+import { openNodeSqlite } from "../src/adapters/node-sqlite.ts";
+import type { ClientMigration } from "../src/client/migrations.ts";
+import { SyncClient } from "../src/client/sync-client.ts";
+import type { TableMeta } from "../src/protocol/tables.ts";
+import { clientMigrations, meta, openExample, schema } from "./support/example.ts";
+import { ScriptedTransport } from "./support/scripted-transport.ts";
+
+const directory = mkdtempSync(join(tmpdir(), "drizzlesync-migrations-"));
+after(() => {
+  rmSync(directory, { recursive: true, force: true });
+});
+
+/** Version 2 of the example: todos.project_id dropped (its triggers go with it; this test writes no more). */
+const dropProjectId: ClientMigration = {
+  version: 2,
+  statements: [
+    ...["insert", "update", "delete", "rekey"].map((kind) => `DROP TRIGGER "todos_outbox_${kind}"`),
+    'ALTER TABLE "todos" DROP COLUMN "project_id"',
+    'UPDATE "_sync_state" SET "schema_version" = 2, "cursor" = NULL',
+  ],
+};
+
+const metaV2 = {
+  schemaVersion: 2,
+  syncTables: {
+    ...meta.syncTables,
+    todos: { ...meta.syncTables.todos, columns: meta.syncTables.todos.columns.filter((c) => c.name !== "project_id") },
+  } satisfies Record<string, TableMeta>,
+};
+
+describe("client migrations on open", () => {
+  it("migrate the outbox along: it survives, pending values of dropped columns are pruned and reported", async () => {
+    const file = join(directory, "v1-to-v2.sqlite3");
+    const v1 = await openExample(openNodeSqlite(file), new ScriptedTransport());
+    await v1.db.insert(schema.todos).values({ id: "a", teamId: "t", projectId: "p", title: "one" });
+    await v1.db.update(schema.todos).set({ projectId: "q" }).where(eq(schema.todos.id, "a"));
+    await v1.db.update(schema.todos).set({ title: "renamed" }).where(eq(schema.todos.id, "a"));
+    await v1.close();
+
+    const v2 = await SyncClient.open({
+      adapter: openNodeSqlite(file),
+      schema,
+      meta: metaV2,
+      migrations: [...clientMigrations, dropProjectId],
+      transport: new ScriptedTransport(),
+      syncOnOpen: false,
+      intervalMs: null,
+    });
+    assert.deepEqual({ from: v2.migration.from, to: v2.migration.to }, { from: 1, to: 2 });
+    assert.deepEqual(v2.migration.pruned, [
+      { id: 1, table: "todos", columns: ["project_id"], dropped: false },
+      { id: 2, table: "todos", columns: ["project_id"], dropped: true },
+    ]);
+    assert.equal(v2.status.pending, 2);
+    await v2.close();
+
+    const check = openNodeSqlite(file);
+    const outbox = rowObjects(await check.execute('SELECT "id", "op", "values" FROM "_sync_outbox" ORDER BY "id"'));
+    assert.deepEqual(
+      outbox.map((row) => [row.id, row.op, JSON.parse(String(row.values)) as unknown]),
+      [
+        [1, "put", { id: "a", team_id: "t", title: "one", done: 0, updated_at: (JSON.parse(String(outbox[0]?.values)) as { updated_at: number }).updated_at }],
+        [3, "patch", { title: "renamed" }],
+      ],
+    );
+    await check.close();
+  });
+
+  it("refuses a build older than the database", async () => {
+    const file = join(directory, "newer.sqlite3");
+    const adapter = openNodeSqlite(file);
+    for (const step of [...clientMigrations, dropProjectId]) {
+      await adapter.transaction(async (tx) => {
+        for (const statement of step.statements) await tx.execute(statement);
+      });
+    }
+    await assert.rejects(openExample(adapter, new ScriptedTransport()), /database is at schema version 2 but this build's sync-meta is at 1/);
+    await adapter.close();
+  });
+});

@@ -1,0 +1,26 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { cutAtTransaction, type OutboxEntry } from "../src/client/outbox.ts";
+
+function entries(...txs: number[]): OutboxEntry[] {
+  return txs.map((tx, index) => ({ id: index + 1, tx, table: "todos", op: "patch", pk: { id: "a" }, values: {} }));
+}
+
+describe("cutAtTransaction", () => {
+  it("takes everything when all of it fits", () => {
+    assert.deepEqual(cutAtTransaction(entries(1, 1, 2), 3)?.map((e) => e.id), [1, 2, 3]);
+  });
+
+  it("ends the batch before a transaction that would be split", () => {
+    // Four read for a batch of three: entry 4 belongs to tx 2, so tx 2 waits for the next batch.
+    assert.deepEqual(cutAtTransaction(entries(1, 2, 2, 2), 3)?.map((e) => e.id), [1]);
+  });
+
+  it("keeps a transaction that ends exactly at the limit", () => {
+    assert.deepEqual(cutAtTransaction(entries(1, 2, 2, 3), 3)?.map((e) => e.id), [1, 2, 3]);
+  });
+
+  it("says so when the first transaction alone is larger than the limit", () => {
+    assert.equal(cutAtTransaction(entries(5, 5, 5, 5), 3), null);
+  });
+});

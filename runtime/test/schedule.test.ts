@@ -1,0 +1,190 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { Backoff } from "../src/client/backoff.ts";
+import { SyncHttpError, SyncNetworkError, SyncPausedError } from "../src/client/errors.ts";
+import { openNodeSqlite } from "../src/adapters/node-sqlite.ts";
+import type { PullResponse, PushRequest } from "../src/protocol/messages.ts";
+import { openExample, schema } from "./support/example.ts";
+import { FakeClock } from "./support/fake-clock.ts";
+
+const EMPTY_PAGE: PullResponse = { cursor: "c", hasMore: false, reset: false, lastMutationId: 0, changes: [] };
+
+/** Lets the engine's promise chains (SQLite calls, fetch) run to the end after a timer fired. */
+async function settle(): Promise<void> {
+  for (let turn = 0; turn < 30; turn += 1) await new Promise((resolve) => setImmediate(resolve));
+}
+
+type Reply = Response | Error;
+
+/** What a server answers to a push it applies whole. */
+function ackAll(body: unknown): { lastMutationId: number; rejected: [] } {
+  const { mutations } = body as PushRequest;
+  return { lastMutationId: mutations.at(-1)?.id ?? 0, rejected: [] };
+}
+
+/** A fetch answering from a queue (an Error is a network failure), recording what was asked. */
+function fakeFetch(...replies: Reply[]) {
+  const calls: { url: string; authorization: string | null; body: unknown }[] = [];
+  // The engine's transport always passes a URL string and a JSON string body.
+  const fetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const url = input as string;
+    const headers = new Headers(init?.headers);
+    calls.push({ url, authorization: headers.get("authorization"), body: JSON.parse(init?.body as string) });
+    await Promise.resolve();
+    const reply = replies.shift() ?? Response.json(url.endsWith("/push") ? ackAll(calls.at(-1)?.body) : EMPTY_PAGE);
+    if (reply instanceof Error) throw reply;
+    return reply;
+  };
+  return { fetch, calls };
+}
+
+function errorResponse(status: number, code: string, headers: Record<string, string> = {}): Response {
+  return Response.json({ error: { code, message: code } }, { status, headers });
+}
+
+async function openClient(fetch: typeof globalThis.fetch, clock: FakeClock, token = "user-1") {
+  let current = token;
+  const client = await openExample(
+    openNodeSqlite(),
+    { url: "http://sync.test/sync/", fetch, getToken: () => current },
+    { clock, backoff: { initialMs: 1000, maxMs: 8000, random: () => 0.5 } },
+  );
+  return { client, setToken: (next: string) => (current = next) };
+}
+
+describe("backoff", () => {
+  it("grows exponentially with jitter up to the cap, and honours Retry-After", () => {
+    const backoff = new Backoff({ initialMs: 1000, maxMs: 8000, random: () => 0.5 });
+    assert.deepEqual([1, 2, 3, 4, 5].map(() => backoff.next()), [750, 1500, 3000, 6000, 6000]);
+    assert.equal(backoff.next(30_000), 30_000);
+    backoff.reset();
+    assert.equal(backoff.next(), 750);
+    const low = new Backoff({ initialMs: 1000, random: () => 0 });
+    const high = new Backoff({ initialMs: 1000, random: () => 0.999 });
+    assert.ok(low.next() >= 500 && high.next() < 1000, "jitter stays within half to all of the bound");
+  });
+});
+
+describe("scheduling and faults (fake clock)", () => {
+  it("goes offline on a network error, retries on the backoff timer, and recovers", async () => {
+    const clock = new FakeClock();
+    const { fetch, calls } = fakeFetch(new TypeError("fetch failed"), new TypeError("fetch failed"));
+    const { client } = await openClient(fetch, clock);
+    await assert.rejects(client.sync(), SyncNetworkError);
+    assert.equal(client.status.state, "offline");
+    assert.equal(client.status.retryAt, clock.now() + 750);
+    clock.advance(749);
+    await settle();
+    assert.equal(calls.length, 1);
+    clock.advance(1);
+    await settle();
+    assert.equal(calls.length, 2);
+    assert.equal(client.status.state, "offline");
+    assert.equal(client.status.retryAt, clock.now() + 1500, "the second delay doubles");
+    clock.advance(1500);
+    await settle();
+    assert.equal(client.status.state, "idle");
+    assert.equal(client.status.retryAt, null);
+    assert.equal(client.status.lastSyncedAt?.getTime(), clock.now());
+    assert.deepEqual(calls.map((call) => call.url), Array(3).fill("http://sync.test/sync/pull"));
+    await client.close();
+  });
+
+  it("waits at least as long as a 503's Retry-After", async () => {
+    const clock = new FakeClock();
+    const { fetch, calls } = fakeFetch(errorResponse(503, "temporarily_unavailable", { "retry-after": "30" }));
+    const { client } = await openClient(fetch, clock);
+    const failure = await client.sync().catch((error: unknown) => error);
+    assert.ok(failure instanceof SyncHttpError);
+    assert.equal(failure.code, "temporarily_unavailable");
+    assert.equal(client.status.state, "error");
+    assert.equal(client.status.retryAt, clock.now() + 30_000);
+    clock.advance(29_999);
+    await settle();
+    assert.equal(calls.length, 1);
+    clock.advance(1);
+    await settle();
+    assert.equal(calls.length, 2);
+    assert.equal(client.status.state, "idle");
+    await client.close();
+  });
+
+  it("pauses on 401 until the app has a new token, and sends it as a bearer token", async () => {
+    const clock = new FakeClock();
+    const { fetch, calls } = fakeFetch(errorResponse(401, "unauthenticated"));
+    const { client, setToken } = await openClient(fetch, clock, "expired");
+    await assert.rejects(client.sync(), SyncHttpError);
+    assert.equal(client.status.state, "auth-required");
+    assert.equal(client.status.retryAt, null);
+    await assert.rejects(client.sync(), SyncPausedError);
+    clock.advance(120_000);
+    await settle();
+    assert.equal(calls.length, 1, "no retries while paused");
+    setToken("fresh");
+    client.tokenChanged();
+    await settle();
+    assert.equal(client.status.state, "idle");
+    assert.deepEqual(calls.map((call) => call.authorization), ["Bearer expired", "Bearer fresh"]);
+    await client.close();
+  });
+
+  it("pauses with update-required when the server does not serve this schema version", async () => {
+    const clock = new FakeClock();
+    const { fetch } = fakeFetch(errorResponse(409, "schema_version_unsupported"));
+    const { client } = await openClient(fetch, clock);
+    await assert.rejects(client.sync(), SyncHttpError);
+    assert.equal(client.status.state, "update-required");
+    await assert.rejects(client.sync(), SyncPausedError);
+    assert.deepEqual(clock.pending(), []);
+    await client.close();
+  });
+
+  it("bootstraps on the retry after the server could not read the stored cursor", async () => {
+    const clock = new FakeClock();
+    const { fetch, calls } = fakeFetch(Response.json({ ...EMPTY_PAGE, cursor: "c1" }), errorResponse(400, "invalid_cursor"));
+    const { client } = await openClient(fetch, clock);
+    await client.sync();
+    await assert.rejects(client.sync(), SyncHttpError);
+    assert.equal(client.status.state, "error");
+    clock.advance(750);
+    await settle();
+    assert.deepEqual(
+      calls.map((call) => (call.body as { cursor: string | null }).cursor),
+      [null, "c1", null],
+    );
+    assert.equal(client.status.state, "idle");
+    await client.close();
+  });
+
+  it("syncs once after a burst of local writes (debounced), and on the interval", async () => {
+    const clock = new FakeClock();
+    const { fetch, calls } = fakeFetch();
+    const { client } = await openClient(fetch, clock);
+    await client.db.insert(schema.todos).values({ id: "a", teamId: "t", title: "one" });
+    clock.advance(10);
+    await client.db.insert(schema.todos).values({ id: "b", teamId: "t", title: "two" });
+    clock.advance(24);
+    await settle();
+    assert.equal(calls.length, 0, "still inside the debounce window of the second write");
+    clock.advance(1);
+    await settle();
+    assert.deepEqual(calls.map((call) => call.url.split("/").at(-1)), ["push", "pull"]);
+    assert.deepEqual((calls[0]?.body as PushRequest).mutations.map((m) => m.pk), [{ id: "a" }, { id: "b" }]);
+    assert.equal(client.status.pending, 0);
+    await client.close();
+
+    const interval = new FakeClock();
+    const second = fakeFetch();
+    const periodic = await openExample(
+      openNodeSqlite(),
+      { url: "http://sync.test/sync", fetch: second.fetch },
+      { clock: interval, intervalMs: 1000 },
+    );
+    for (let tick = 0; tick < 3; tick += 1) {
+      interval.advance(1000);
+      await settle();
+    }
+    assert.equal(second.calls.length, 3, "one pull per interval");
+    await periodic.close();
+  });
+});

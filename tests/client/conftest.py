@@ -1,0 +1,111 @@
+"""Fixtures of the client tests: the example database (shared with the sync tests), a real
+`drizzlesync serve` on it, and Node 22 to run the runtime's TypeScript as it is."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.codegen.conftest import example_copy
+from tests.sync.conftest import migrated_template, synced_db
+
+__all__ = ["example_copy", "migrated_template", "synced_db"]
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "example_project"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def node22() -> str:
+    """Node 22 or newer (node:sqlite, type stripping), as scripts/bootstrap.sh puts it on PATH."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("Node.js is needed to run the client runtime")
+    version = [node, "-p", "process.versions.node.split('.')[0]"]
+    major = subprocess.run(version, capture_output=True, text=True, check=False)
+    if int(major.stdout.strip() or 0) < 22:
+        pytest.skip("the client runtime's tests need Node 22 (scripts/test installs it)")
+    if not (ROOT / "node_modules" / "drizzle-orm").exists():
+        pytest.skip("the npm workspace is not installed (scripts/test runs npm ci)")
+    return node
+
+
+def serve_flags() -> list[str]:
+    """`--dev` where the CLI has it (it then insists on being asked to trust bearer user ids)."""
+    help_text = subprocess.run(
+        [sys.executable, "-m", "alembic_drizzlesync.cli", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    return ["--dev"] if "--dev" in help_text else []
+
+
+@contextmanager
+def serving(database_url: str, pyproject: Path = EXAMPLE / "pyproject.toml") -> Iterator[str]:
+    """`drizzlesync serve` on `database_url` for the project of `pyproject`; yields its base URL."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "alembic_drizzlesync.cli", "serve",
+        "--database-url", database_url, "--pyproject", str(pyproject),
+        "--port", str(port), *serve_flags(),
+    ]  # fmt: skip
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if server.poll() is not None:
+                output = server.stdout.read() if server.stdout else ""
+                raise AssertionError(f"drizzlesync serve exited:\n{output}")
+            try:
+                httpx.post(f"{base}/pull", json={}, timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "drizzlesync serve did not start"
+                time.sleep(0.1)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture
+def sync_server(synced_db: str) -> Iterator[str]:
+    """`drizzlesync serve` on a fresh copy of the migrated example database."""
+    with serving(synced_db) as base:
+        yield base
+
+
+def run_integration(node: str, script: str, base: str, env: dict[str, str]) -> dict[str, Any]:
+    """Run runtime/test/integration/<script>.ts against the host at `base`; returns its JSON report."""
+    run = subprocess.run(
+        [node, "--disable-warning=ExperimentalWarning", f"test/integration/{script}.ts"],
+        cwd=ROOT / "runtime",
+        env={**os.environ, "SYNC_URL": base, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    report: dict[str, Any] = json.loads(run.stdout)
+    return report

@@ -1,0 +1,103 @@
+"""A device with a pending write across a server schema change: its old build is refused with
+409 and pauses, keeping the write; the new build migrates the local database on open (the outbox
+kept, the value of a dropped column pruned and reported), pushes the write in the new shape and
+converges."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from alembic import command
+from alembic.config import Config
+
+from alembic_drizzlesync.localdb import libpq_url
+from tests.sync import seed
+
+from .conftest import ROOT, run_integration, serving
+
+OUTPUT = Path("web/src/db/generated")
+
+SECOND_REVISION = '''
+"""todos get a priority and lose their project"""
+import sqlalchemy as sa
+from alembic import op
+import alembic_drizzlesync.ops  # noqa: F401
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("todos", sa.Column("priority", sa.Integer(), server_default="0", nullable=False))
+    op.drop_column("todos", "project_id")
+    op.bump_sync_schema_version(2)
+
+
+def downgrade() -> None:
+    op.revert_sync_schema_version(2)
+    op.add_column("todos", sa.Column("project_id", sa.Uuid()))
+    op.drop_column("todos", "priority")
+'''
+
+
+def build(project: Path, into: Path) -> Path:
+    """The generated files as one app build ships them, resolving its imports from the workspace."""
+    shutil.copytree(project / OUTPUT, into)
+    (into / "node_modules").symlink_to(ROOT / "node_modules")
+    return into
+
+
+def test_a_pending_write_survives_a_schema_change(
+    example_copy: Path, db_url: str, tmp_path: Path, node22: str
+) -> None:
+    alembic = Config(str(example_copy / "alembic.ini"))
+    command.upgrade(alembic, "head")
+    first_build = build(example_copy, tmp_path / "build1")
+    url = libpq_url(db_url)
+    with psycopg.connect(url, autocommit=True) as db:
+        user, team = seed.member(db, "ada", "crew")
+    env = {"USER_ID": user, "TEAM_ID": team, "DB_FILE": str(tmp_path / "device.sqlite3")}
+    pyproject = example_copy / "pyproject.toml"
+
+    def phase(base: str, name: str, generated: Path) -> dict[str, Any]:
+        phase_env = {**env, "PHASE": name, "GENERATED": str(generated)}
+        return run_integration(node22, "schema-change", base, phase_env)
+
+    with serving(url, pyproject) as base:
+        written = phase(base, "write", first_build)
+    assert written["pending"] == 1
+    assert written["migration"]["to"] == 1
+
+    (example_copy / "migrations" / "versions" / "0002_todo_priority.py").write_text(SECOND_REVISION)
+    command.upgrade(alembic, "head")
+    second_build = build(example_copy, tmp_path / "build2")
+
+    with serving(url, pyproject) as base:  # a deploy restarts the host
+        old = phase(base, "old-build", first_build)
+        new = phase(base, "new-build", second_build)
+
+    assert old["error"] == {"status": 409, "code": "schema_version_unsupported"}
+    assert (old["state"], old["pending"]) == ("update-required", 1)
+
+    assert new["migration"] == {
+        "from": 1,
+        "to": 2,
+        "pruned": [{"id": 2, "table": "todos", "columns": ["project_id"], "dropped": False}],
+    }
+    assert (new["state"], new["pending"]) == ("idle", 0)
+    [todo] = new["todos"]
+    assert {k: todo[k] for k in ("id", "title", "priority", "done")} == {
+        "id": written["todo"],
+        "title": "written offline",
+        "priority": 0,
+        "done": 0,
+    }
+    assert "project_id" not in todo
+    with psycopg.connect(url) as db:
+        row = db.execute("SELECT title, priority FROM todos WHERE id = %s", (written["todo"],)).fetchone()
+    assert row == ("written offline", 0)
