@@ -48,17 +48,6 @@ def node22() -> str:
     return node
 
 
-def serve_flags() -> list[str]:
-    """`--dev` where the CLI has it (it then insists on being asked to trust bearer user ids)."""
-    help_text = subprocess.run(
-        [sys.executable, "-m", "alembic_drizzlesync.cli", "serve", "--help"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout
-    return ["--dev"] if "--dev" in help_text else []
-
-
 @contextmanager
 def serving(database_url: str, pyproject: Path = EXAMPLE / "pyproject.toml") -> Iterator[str]:
     """`drizzlesync serve` on `database_url` for the project of `pyproject`; yields its base URL."""
@@ -66,7 +55,7 @@ def serving(database_url: str, pyproject: Path = EXAMPLE / "pyproject.toml") -> 
     command = [
         sys.executable, "-m", "alembic_drizzlesync.cli", "serve",
         "--database-url", database_url, "--pyproject", str(pyproject),
-        "--port", str(port), *serve_flags(),
+        "--port", str(port), "--dev",
     ]  # fmt: skip
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
