@@ -9,6 +9,7 @@ from alembic.autogenerate import produce_migrations
 from alembic.operations import MigrateOperation, Operations
 from alembic.operations import ops as alembic_ops
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, create_engine, text
 from sqlalchemy.engine import Connection
 
@@ -18,6 +19,12 @@ from alembic_drizzlesync.config import SyncConfig
 EXAMPLE = Path(__file__).resolve().parents[1] / "example_project"
 EXAMPLE_OUTPUT = Path("web/src/db/generated")
 """Where the example project writes its generated files."""
+EXAMPLE_CHAIN = [
+    script.revision
+    for script in reversed(list(ScriptDirectory(str(EXAMPLE / "migrations")).walk_revisions()))
+]
+"""The example's revisions, oldest first: tests that add one put it after `EXAMPLE_HEAD`."""
+EXAMPLE_HEAD = EXAMPLE_CHAIN[-1]
 
 
 def apply_ops(url: str, *operations: MigrateOperation) -> None:

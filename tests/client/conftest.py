@@ -18,10 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.codegen.conftest import example_copy
 from tests.sync.conftest import migrated_template, synced_db
 
-__all__ = ["example_copy", "migrated_template", "synced_db"]
+__all__ = ["migrated_template", "synced_db"]
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "example_project"

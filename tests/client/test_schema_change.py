@@ -14,6 +14,7 @@ from alembic import command
 from alembic.config import Config
 
 from alembic_drizzlesync.localdb import libpq_url
+from tests.support import EXAMPLE_HEAD
 from tests.sync import seed
 
 from .conftest import ROOT, run_integration, serving
@@ -26,8 +27,8 @@ import sqlalchemy as sa
 from alembic import op
 import alembic_drizzlesync.ops  # noqa: F401
 
-revision = "0002"
-down_revision = "0001"
+revision = "priority"
+down_revision = "{head}"
 branch_labels = None
 depends_on = None
 
@@ -73,7 +74,9 @@ def test_a_pending_write_survives_a_schema_change(
     assert written["pending"] == 1
     assert written["migration"]["to"] == 1
 
-    (example_copy / "migrations" / "versions" / "0002_todo_priority.py").write_text(SECOND_REVISION)
+    (example_copy / "migrations" / "versions" / "todo_priority.py").write_text(
+        SECOND_REVISION.format(head=EXAMPLE_HEAD)
+    )
     command.upgrade(alembic, "head")
     second_build = build(example_copy, tmp_path / "build2")
 

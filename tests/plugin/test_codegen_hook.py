@@ -8,14 +8,8 @@ from pathlib import Path
 import pytest
 from alembic import command
 from alembic.config import Config
-from alembic.script import ScriptDirectory
 
-from tests.support import EXAMPLE, EXAMPLE_OUTPUT
-
-EXAMPLE_SCRIPTS = ScriptDirectory.from_config(Config(str(EXAMPLE / "alembic.ini")))
-EXAMPLE_CHAIN = [script.revision for script in reversed(list(EXAMPLE_SCRIPTS.walk_revisions()))]
-"""The example's own revisions, oldest first; the tests add one that adds a synced column."""
-EXAMPLE_HEAD = EXAMPLE_CHAIN[-1]
+from tests.support import EXAMPLE_CHAIN, EXAMPLE_HEAD, EXAMPLE_OUTPUT
 
 NOTES_REVISION = '''
 """todos get notes"""
