@@ -7,8 +7,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
+import psycopg
+import sqlalchemy.exc
+
 from .codegen import cli as codegen_cli
-from .commandline import CONFIG_EXIT_STATUS
+from .commandline import CONFIG_EXIT_STATUS, DATABASE_EXIT_STATUS
 from .config import ConfigError
 from .sync import cli as sync_cli
 
@@ -16,7 +19,8 @@ COMMAND_MODULES = (codegen_cli, sync_cli)
 """Each module adds its subcommands with `add_commands(subparsers)`; each
 subcommand sets a `handler(args) -> int` default. A `ConfigError` from any of
 them (a bad `[tool.drizzlesync]`, a missing flag) is one line on stderr and
-exit status 2, never a traceback."""
+exit status 2, a database that cannot be reached one line and exit status 1;
+never a traceback."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,6 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"drizzlesync {args.command}: {error}", file=sys.stderr)
         return CONFIG_EXIT_STATUS
+    except (psycopg.OperationalError, sqlalchemy.exc.OperationalError) as error:
+        cause = " ".join(str(getattr(error, "orig", None) or error).split())
+        print(f"drizzlesync {args.command}: cannot reach the database: {cause}", file=sys.stderr)
+        return DATABASE_EXIT_STATUS
     return result
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from .config import ConfigError, SyncConfig, find_pyproject, load_config
 
 CONFIG_EXIT_STATUS = 2
+DATABASE_EXIT_STATUS = 1
 
 
 def add_project_options(parser: argparse.ArgumentParser) -> None:

@@ -130,14 +130,9 @@ def _is_loopback(host: str) -> bool:
 
 
 def _registry(url: str, library_schema: str) -> Registry:
-    """The synced tables and schema version, or SystemExit with the cause."""
-    try:
-        with psycopg.connect(libpq_url(url), connect_timeout=10) as conn:
-            found = read_registry(psycopg_fetch(conn), library_schema)
-    except psycopg.Error as error:
-        raise SystemExit(
-            f"drizzlesync serve: cannot reach the database: {' '.join(str(error).split())}"
-        ) from None
+    """The registry; SystemExit when DrizzleSync is not installed there."""
+    with psycopg.connect(libpq_url(url), connect_timeout=10) as conn:
+        found = read_registry(psycopg_fetch(conn), library_schema)
     if found is None:
         raise SystemExit(
             "drizzlesync serve: DrizzleSync is not installed in this database "

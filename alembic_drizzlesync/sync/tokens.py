@@ -69,9 +69,11 @@ class JWTAuthenticator:
         self.issuer = issuer
         self.audience = ([audience] if isinstance(audience, str) else list(audience)) or None
         self.leeway = leeway_seconds
-        self.mode = f"JWT ({', '.join(self.algorithms)}) " + (
-            f"with keys from {jwks_url}" if jwks_url else "with a shared secret"
+        source = f"keys from {jwks_url}" if jwks_url else "a shared secret"
+        checks = ([f"iss {issuer}"] if issuer else []) + (
+            [f"aud {', '.join(self.audience)}"] if self.audience else []
         )
+        self.mode = f"JWT ({', '.join(self.algorithms)}) with {', '.join([source, *checks])}"
         self._secret = secret
         self._jwks = (
             jwt.PyJWKClient(

@@ -150,12 +150,30 @@ def test_serve_fails_at_start_when_there_is_no_config(
     assert "no [tool.drizzlesync] found" in capsys.readouterr().err
 
 
-def test_serve_fails_at_start_with_the_cause_when_the_database_is_unreachable_or_bare(db_url: str) -> None:
+def test_serve_fails_at_start_with_the_cause_when_the_database_is_unreachable_or_bare(
+    db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     args = ["serve", "--pyproject", str(EXAMPLE_PYPROJECT), "--dev", "--database-url"]
-    with pytest.raises(SystemExit, match="cannot reach the database: .*port 9 failed"):
-        main([*args, "postgresql://127.0.0.1:9/x"])
     with pytest.raises(SystemExit, match="DrizzleSync is not installed in this database"):
         main([*args, db_url])
+    assert main([*args, "postgresql://127.0.0.1:9/x"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("drizzlesync serve: cannot reach the database: ") and "port 9 failed" in err
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", ["generate", "check", "compact"])
+def test_every_command_says_in_one_line_that_the_database_is_unreachable(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [
+        "--database-url",
+        "postgresql://127.0.0.1:9/x",
+        *(["--out", str(tmp_path)] if command != "compact" else []),
+    ]
+    assert main([command, *args]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"drizzlesync {command}: cannot reach the database: ") and err.count("\n") == 1
 
 
 def serve_args(*flags: str) -> argparse.Namespace:
