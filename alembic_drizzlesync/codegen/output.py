@@ -24,9 +24,20 @@ def _stale(out: Path, files: dict[str, str]) -> list[Path]:
     return sorted(p for p in directory.glob("*.sql") if f"{STEP_DIRECTORY}/{p.name}" not in files)
 
 
+def _file_mode() -> int:
+    """The mode `open()` would give a new file: `mkstemp` makes its files 0600 whatever the umask.
+
+    Reading the umask means setting it; it is put back at once.
+    """
+    umask = os.umask(0o077)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_files(out: Path, files: dict[str, str]) -> list[str]:
     """Write what changed; returns the relative paths written or removed."""
     changed = []
+    mode = _file_mode()
     for relative, content in sorted(files.items()):
         target = out / relative
         if target.exists() and target.read_text(encoding="utf-8") == content:
@@ -35,6 +46,7 @@ def write_files(out: Path, files: dict[str, str]) -> list[str]:
         fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+                os.fchmod(handle.fileno(), mode)
                 handle.write(content)
             os.replace(temporary, target)
         except BaseException:
