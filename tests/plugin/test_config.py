@@ -82,3 +82,13 @@ def test_load_config_resolves_output_and_reports_missing_section(tmp_path: Path)
     pyproject.write_text("[tool.drizzlesync\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(pyproject)
+
+
+def test_per_table_settings_for_a_table_the_models_lack_are_an_error_naming_it() -> None:
+    metadata = MetaData()
+    Table("notes", metadata, Column("id", Integer, primary_key=True))
+    config = parse_config({"include": ["notes"], "tables": {"public.note": {"scope": "'a:' || id"}}})
+    with pytest.raises(
+        ConfigError, match=r'^tool\.drizzlesync\.tables\."public\.note": no such table .*public\.notes'
+    ):
+        desired_tables(metadata, config, "public")
