@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,14 +45,21 @@ def output(project: Path) -> Path:
     return project / EXAMPLE_OUTPUT
 
 
-def generations(caplog: pytest.LogCaptureFixture) -> int:
-    return sum("generated files changed" in r.getMessage() for r in caplog.records)
+def alembic_config(project: Path) -> Config:
+    """The project's Alembic config, printing to the `sys.stdout` of now (its default is bound at import)."""
+    return Config(str(project / "alembic.ini"), stdout=sys.stdout)
 
 
-def test_upgrade_generates_once_after_both_revisions(project: Path, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="alembic_drizzlesync")
-    command.upgrade(Config(str(project / "alembic.ini")), "head")
-    assert generations(caplog) == 1
+def generations(capsys: pytest.CaptureFixture[str]) -> int:
+    """How many generations were reported since the last call."""
+    return capsys.readouterr().out.count("generated files changed")
+
+
+def test_upgrade_generates_once_after_both_revisions(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command.upgrade(alembic_config(project), "head")
+    assert generations(capsys) == 1
     meta = (output(project) / "sync-meta.ts").read_text()
     assert "export const schemaVersion = 2;" in meta
     assert '{ name: "notes", key: "notes"' in meta
@@ -62,21 +69,33 @@ def test_upgrade_generates_once_after_both_revisions(project: Path, caplog: pyte
     assert sorted(p.name for p in (output(project) / "client-migrations").glob("*.sql")) == ["0002.sql"]
 
 
-def test_downgrade_regenerates_and_sql_mode_writes_nothing(
-    project: Path, caplog: pytest.LogCaptureFixture
+def test_upgrade_reports_the_files_it_wrote_on_stdout(
+    project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    caplog.set_level(logging.INFO, logger="alembic_drizzlesync")
-    config = Config(str(project / "alembic.ini"))
+    """Alembic's default logging shows only its own INFO lines: the report goes where `alembic` prints."""
+    config = alembic_config(project)
+    command.upgrade(config, "head")
+    assert f"DrizzleSync: 6 generated files changed in {output(project)}" in capsys.readouterr().out
+    command.upgrade(config, "head")  # nothing to apply: no generation, no report
+    assert "DrizzleSync" not in capsys.readouterr().out
+    command.downgrade(config, "0001")
+    assert f"DrizzleSync: 7 generated files changed in {output(project)}" in capsys.readouterr().out
+
+
+def test_downgrade_regenerates_and_sql_mode_writes_nothing(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = alembic_config(project)
     command.upgrade(config, "0001")
     command.upgrade(config, "head")
     assert "0002.sql" in {p.name for p in (output(project) / "client-migrations").glob("*.sql")}
     command.downgrade(config, "-1")
-    assert generations(caplog) == 3
+    assert generations(capsys) == 3
     assert "schemaVersion = 1;" in (output(project) / "sync-meta.ts").read_text()
     assert not (output(project) / "client-migrations" / "0002.sql").exists()
     before = {p: p.read_bytes() for p in output(project).rglob("*") if p.is_file()}
     command.upgrade(config, "0001:head", sql=True)
-    assert generations(caplog) == 3
+    assert generations(capsys) == 0
     assert {p: p.read_bytes() for p in output(project).rglob("*") if p.is_file()} == before
 
 
@@ -94,7 +113,7 @@ def test_a_failing_migration_writes_nothing_and_user_hooks_still_run(project: Pa
             " on_version_apply=lambda step, **kw: Path('applied.txt').open('a').write(step.up_revision_id)))",
         )
     )
-    config = Config(str(project / "alembic.ini"))
+    config = alembic_config(project)
     with pytest.raises(Exception, match="division by zero"):
         command.upgrade(config, "head")
     assert not output(project).exists()
@@ -105,7 +124,7 @@ def test_a_failing_migration_writes_nothing_and_user_hooks_still_run(project: Pa
 
 
 def test_a_transaction_per_migration_generates_after_each_commit(
-    project: Path, caplog: pytest.LogCaptureFixture
+    project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     env = project / "migrations" / "env.py"
     env.write_text(
@@ -115,7 +134,6 @@ def test_a_transaction_per_migration_generates_after_each_commit(
             " transaction_per_migration=True)",
         )
     )
-    caplog.set_level(logging.INFO, logger="alembic_drizzlesync")
-    command.upgrade(Config(str(project / "alembic.ini")), "head")
-    assert generations(caplog) == 2
+    command.upgrade(alembic_config(project), "head")
+    assert generations(capsys) == 2
     assert "schemaVersion = 2;" in (output(project) / "sync-meta.ts").read_text()
