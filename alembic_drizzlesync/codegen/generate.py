@@ -35,8 +35,10 @@ class Options:
     `schemas` None means every user schema but the library's own; `tables`
     narrows that to some globs. Without a DrizzleSync registry in the
     database, `sync_unregistered` decides whether every table with a primary
-    key is synced (the CLI trying DrizzleSync out) or none (an Alembic
-    project that has not installed it, or was downgraded below it).
+    key is synced (the CLI trying DrizzleSync out) or nothing is generated
+    (an Alembic project that has not installed it yet, or was downgraded
+    below it: its files would describe a sync that does not exist, and its
+    client migrations a step dropping every table).
     """
 
     schemas: tuple[str, ...] | None = None
@@ -58,14 +60,19 @@ class Options:
 
 
 def generate(conn: psycopg.Connection[Any], out: Path, options: Options) -> dict[str, str]:
-    """Every output file, by path relative to `out`; `out` is read for the client migration history."""
+    """Every output file, by path relative to `out`; `out` is read for the client migration history.
+
+    None at all without a registry unless `options.sync_unregistered`.
+    """
+    registry = read_registry(lambda query: _scalar(conn, query), options.library_schema)
+    if registry is None and not options.sync_unregistered:
+        return {}
     schemas = options.schemas or [s for s in list_schemas(conn) if s != options.library_schema]
     selection = SyncConfig(include=options.tables or ("*.*",), exclude=options.ignore)
     catalog = read_catalog(conn, schemas, selection.wants)
-    registry = read_registry(lambda query: _scalar(conn, query), options.library_schema)
     synced: dict[tuple[str, str], str | None]
     if registry is None:
-        synced = {table.key: None for table in catalog.tables} if options.sync_unregistered else {}
+        synced = {table.key: None for table in catalog.tables}
         server_version = None
     else:
         synced = registry.scopes

@@ -99,6 +99,20 @@ def test_downgrade_regenerates_and_sql_mode_writes_nothing(
     assert {p: p.read_bytes() for p in output(project).rglob("*") if p.is_file()} == before
 
 
+def test_downgrade_below_the_registry_removes_the_generated_files(project: Path) -> None:
+    config = alembic_config(project)
+    command.upgrade(config, "head")
+    (output(project) / "README.md").write_text("not ours\n")
+    command.downgrade(config, "base")
+    assert sorted(p.name for p in output(project).rglob("*")) == ["README.md"]
+    command.upgrade(config, "head")
+    assert "export const schemaVersion = 2;" in (output(project) / "sync-meta.ts").read_text()
+    assert sorted(p.name for p in (output(project) / "client-migrations").iterdir()) == [
+        "0002.sql",
+        "history.json",
+    ]
+
+
 def test_a_failing_migration_writes_nothing_and_user_hooks_still_run(project: Path) -> None:
     (project / "migrations" / "versions" / "0002_todo_notes.py").write_text(
         SECOND_REVISION.replace("op.bump_sync_schema_version(2)", 'op.execute("SELECT 1/0")')
