@@ -19,9 +19,12 @@ if TYPE_CHECKING:
 
 
 def compare_sync_state(*args: Any) -> PriorityDispatchResult:
+    """The comparator, its config errors (models vs. settings) reported as `alembic` reports its own."""
     from .compare import compare_sync_state as compare
+    from .errors import reported_as_command_error
 
-    return compare(*args)
+    with reported_as_command_error():
+        return compare(*args)
 
 
 def setup(plugin: Plugin) -> None:
