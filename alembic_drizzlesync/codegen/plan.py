@@ -10,7 +10,7 @@ import logging
 from collections.abc import Mapping as MappingOf
 from dataclasses import dataclass
 
-from ..catalog.model import Catalog, Column, Sequence, Table, View
+from ..catalog.model import Catalog, Column, Enum, Sequence, Table, View
 from .defaults import Default, read_default
 from .naming import TABLE_MEMBERS, camel_case, find_free_name, identifier
 from .typemap import CustomType, Mapping, map_column
@@ -123,7 +123,10 @@ def build_plan(
     """Decide every generated name; `synced` maps the tables to sync to their scope rule."""
     default = catalog.default_schema
     taken = set(RESERVED_NAMES)
-    schemas = sorted(({t.schema for t in catalog.tables} | {e.schema for e in catalog.enums}) - {default})
+    # Every schema something is generated in: a reporting schema may hold views alone.
+    objects: list[Table | Enum | View | Sequence] = [*catalog.tables, *catalog.enums, *catalog.views]
+    objects += catalog.sequences
+    schemas = sorted({o.schema for o in objects} - {default})
     schema_vars = {s: find_free_name(identifier(camel_case(s)) + "Schema", taken) for s in schemas}
     enum_vars = {
         (e.schema, e.name): find_free_name(

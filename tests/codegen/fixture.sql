@@ -194,3 +194,9 @@ CREATE VIEW active_texts AS SELECT id, t AS "text `quoted` ${x}", m, moods, x FR
 COMMENT ON VIEW active_texts IS 'Texts that are not sad';
 CREATE MATERIALIZED VIEW auth.member_count AS
     SELECT role, count(*) AS members, max(created_at) AS last_joined FROM auth.users GROUP BY role;
+
+-- A schema of views only (a reporting schema) and one with a sequence only.
+CREATE SCHEMA reports;
+CREATE VIEW reports.text_moods AS SELECT m, count(*) AS n FROM texts GROUP BY m;
+CREATE SCHEMA counters;
+CREATE SEQUENCE counters.tickets;

@@ -47,11 +47,17 @@ export const salesDataSchema = pgSchema("Sales Data");
 
 export const authSchema = pgSchema("auth");
 
+export const countersSchema = pgSchema("counters");
+
+export const reportsSchema = pgSchema("reports");
+
 export const authRoleEnum = authSchema.enum("role", ["admin", "member"]);
 
 export const moodEnum = pgEnum("mood", ["sad", "ok", "happy", "it's \"fine\""]);
 
 export const authTicket = authSchema.sequence("ticket", { maxValue: 9999, cycle: true });
+
+export const countersTickets = countersSchema.sequence("tickets");
 
 export const invoiceNumber = pgSequence("invoice_number", { startWith: 1000, increment: 10 });
 
@@ -502,4 +508,12 @@ export const activeTexts = pgView("active_texts", {
     texts.x
    FROM texts
   WHERE texts.m <> 'sad'::mood`);
+
+export const reportsTextMoods = reportsSchema.view("text_moods", {
+  m: moodEnum(),
+  n: bigint({ mode: "number" }),
+}).as(sql`SELECT texts.m,
+    count(*) AS n
+   FROM texts
+  GROUP BY texts.m`);
 
