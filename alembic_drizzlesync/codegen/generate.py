@@ -6,7 +6,7 @@ every step, and a failure leaves the previous files as they were.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 
 from ..catalog import list_schemas, read_catalog, read_registry
-from ..config import SyncConfig
+from ..config import ROOT_KEY, ConfigError, SyncConfig
 from ..templating import render
 from .client_migrations.history import migration_steps, read_history, record, render_history
 from .client_migrations.shape import shapes_of
@@ -52,6 +52,7 @@ class Options:
     @classmethod
     def from_config(cls, config: SyncConfig, **overrides: Any) -> Options:
         settings = {
+            "schemas": config.schemas,
             "naming": config.naming,
             "timestamp_mode": config.timestamp_mode,
             "library_schema": config.library_schema,
@@ -77,6 +78,7 @@ def generate(conn: psycopg.Connection[Any], out: Path, options: Options) -> dict
     else:
         synced = registry.scopes
         server_version = registry.schema_version or None
+        _require_schemas_of(synced, schemas)
     plan = build_plan(catalog, synced, options.naming, options.timestamp_mode)
     shapes = shapes_of(plan)
     history_file = out / HISTORY
@@ -96,6 +98,16 @@ def generate(conn: psycopg.Connection[Any], out: Path, options: Options) -> dict
             "sqlite/step.sql.j2", version=version, statements=statements
         )
     return files
+
+
+def _require_schemas_of(synced: Iterable[tuple[str, str]], schemas: Collection[str]) -> None:
+    """Every synced table must be read: the client would otherwise lack a table the server sends it."""
+    for schema, table in sorted(synced):
+        if schema not in schemas:
+            raise ConfigError(
+                f"{ROOT_KEY}.schemas: schema {schema!r} of synced table {schema}.{table} is not read; "
+                "add it to the schemas to generate"
+            )
 
 
 def _scalar(conn: psycopg.Connection[Any], query: str) -> Any:

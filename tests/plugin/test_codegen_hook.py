@@ -9,7 +9,8 @@ import pytest
 from alembic import command
 from alembic.config import Config
 
-from tests.support import EXAMPLE_OUTPUT
+from alembic_drizzlesync.plugin.codegen_hook import CodegenError
+from tests.support import EXAMPLE_OUTPUT, execute
 
 SECOND_REVISION = '''
 """todos get notes"""
@@ -97,6 +98,28 @@ def test_downgrade_regenerates_and_sql_mode_writes_nothing(
     command.upgrade(config, "0001:head", sql=True)
     assert generations(capsys) == 0
     assert {p: p.read_bytes() for p in output(project).rglob("*") if p.is_file()} == before
+
+
+def test_the_schemas_setting_limits_what_the_hook_reads(project: Path, db_url: str) -> None:
+    execute(
+        db_url,
+        "CREATE SCHEMA reports",
+        "CREATE VIEW reports.todo_count AS SELECT count(*) AS n FROM pg_class",
+    )
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("include =", 'schemas = ["public"]\ninclude ='))
+    command.upgrade(alembic_config(project), "head")
+    postgres = (output(project) / "schema.postgres.ts").read_text()
+    assert "export const todos = pgTable(" in postgres and "reports" not in postgres
+
+
+def test_a_synced_table_outside_the_schemas_is_an_error_naming_it(project: Path) -> None:
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("include =", 'schemas = ["auth"]\ninclude ='))
+    with pytest.raises(
+        CodegenError, match=r"tool\.drizzlesync\.schemas: schema 'public' of synced table public\.memberships"
+    ):
+        command.upgrade(alembic_config(project), "head")
 
 
 def test_downgrade_below_the_registry_removes_the_generated_files(project: Path) -> None:

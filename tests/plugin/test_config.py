@@ -52,6 +52,12 @@ def test_table_info_refines_the_pyproject_rule() -> None:
         ({"tables": {"todos": {"scope": "1; drop"}}}, r'\.tables\."todos"\.scope: a scope rule is one SQL'),
         ({"naming": "snake"}, r"^tool\.drizzlesync\.naming: expected one of camel, preserve"),
         ({"schema": "Drizzle Sync"}, r"^tool\.drizzlesync\.schema: 'Drizzle Sync' must be a lower-case"),
+        ({"schemas": "public"}, r"^tool\.drizzlesync\.schemas: expected a list of schema names"),
+        ({"schemas": ["public", ""]}, r"^tool\.drizzlesync\.schemas\[1\]: expected a non-empty string"),
+        (
+            {"schemas": ["drizzlesync"]},
+            r"^tool\.drizzlesync\.schemas\[0\]: 'drizzlesync' is the library's own",
+        ),
     ],
 )
 def test_bad_config_names_the_key(raw: dict[str, Any], message: str) -> None:
