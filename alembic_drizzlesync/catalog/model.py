@@ -67,6 +67,9 @@ class Column:
     identity: Identity | None = None
     serial: bool = False
     generated: str | None = None
+    """The expression of a generated column."""
+    virtual: bool = False
+    """A generated column computed when read (Postgres 18's default), not stored."""
     comment: str | None = None
 
 

@@ -238,7 +238,7 @@ def _table(row: Row, columns: tuple[Column, ...], constraints: list[Row], indexe
 
 def _column(row: Row, resolver: _TypeResolver) -> Column:
     identity = Identity(row["identity"] == "a", _sequence_options(row)) if row["identity"] else None
-    generated = row["generated"] == "s"
+    generated = row["generated"] in ("s", "v")  # stored, virtual: either keeps its expression as the default
     return Column(
         name=row["name"],
         type=resolver.resolve(row["type_oid"], row["typmod"], row["dimensions"]),
@@ -247,6 +247,7 @@ def _column(row: Row, resolver: _TypeResolver) -> Column:
         identity=identity,
         serial=row["serial"],
         generated=row["default"] if generated else None,
+        virtual=row["generated"] == "v",
         comment=row["comment"],
     )
 

@@ -40,10 +40,15 @@ def doc_comment(text: str | None, indent: str = "") -> str:
     return f"{indent}/**\n{body}{indent} */\n"
 
 
+_VIRTUAL = "Virtual in Postgres, computed when read: drizzle-orm's pg-core declares stored ones only."
+
+
 def column_note(column: Column) -> str | None:
-    """A column's comment, and the domain it was declared with: both schemas show the base type."""
+    """A column's comment, the domain it was declared with (both schemas show the base type), and
+    whether it is virtual, which no drizzle builder says."""
     domain = f"Postgres domain `{column.type.domain}`." if column.type.domain else None
-    return "\n\n".join(part for part in (column.comment, domain) if part) or None
+    virtual = _VIRTUAL if column.virtual else None
+    return "\n\n".join(part for part in (column.comment, domain, virtual) if part) or None
 
 
 def column_ref(owner: str, column: ColumnPlan) -> str:

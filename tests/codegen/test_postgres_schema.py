@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.support import execute
+
 from .conftest import generate_into
 
 
@@ -13,3 +15,18 @@ def test_schemas_of_views_or_sequences_only(fixture_url: str, tmp_path: Path) ->
     assert 'export const reportsTextMoods = reportsSchema.view("text_moods", {' in postgres
     assert 'export const countersSchema = pgSchema("counters");' in postgres
     assert 'export const countersTickets = countersSchema.sequence("tickets");' in postgres
+
+
+def test_virtual_generated_columns_are_generated_columns(pg18_url: str, tmp_path: Path) -> None:
+    """Postgres 18 keeps a virtual column's expression where a default would be; it is no default."""
+    execute(
+        pg18_url,
+        "CREATE TABLE boxes (id integer PRIMARY KEY, w integer, area integer GENERATED ALWAYS AS (w * w))",
+    )
+    files = generate_into(pg18_url, tmp_path)
+    assert "area: integer().generatedAlwaysAs(sql`(w * w)`)," in files["schema.postgres.ts"]
+    assert "Virtual" in files["schema.postgres.ts"]
+    assert (
+        '{ name: "area", key: "area", column: "area", codec: "int", nullable: true, pushed: false }'
+        in (files["sync-meta.ts"])
+    )
