@@ -33,8 +33,11 @@ class PgType:
     dimensions: int = 0
     enum_values: tuple[str, ...] | None = None
     domain: str | None = None
-    domain_checks: tuple[Check, ...] = ()
-    """Checks of the domains the column is declared with, over `VALUE` (not those of array elements)."""
+    """The domain the column is declared with (its checks stay with it), if any."""
+    domain_sql: str | None = None
+    """The domain's name as `format_type()` spells it: qualified outside the search path."""
+    domain_dimensions: int = 0
+    """The column's array dimensions over its domain (`positive_int[]`: 1); the rest are the domain's."""
 
     @property
     def element_sql(self) -> str:

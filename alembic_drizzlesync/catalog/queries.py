@@ -74,11 +74,7 @@ SELECT t.oid, n.nspname AS schema, t.typname AS name, t.typtype AS kind,
        CASE WHEN t.typcategory = 'A' THEN t.typelem END AS element,
        nullif(t.typbasetype, 0) AS base, t.typtypmod AS base_typmod, t.typndims AS base_dimensions,
        ARRAY(SELECT e.enumlabel::text FROM pg_enum AS e WHERE e.enumtypid = t.oid
-             ORDER BY e.enumsortorder) AS enum_values,
-       ARRAY(SELECT c.conname::text FROM pg_constraint AS c WHERE c.contypid = t.oid AND c.contype = 'c'
-             ORDER BY c.conname) AS check_names,
-       ARRAY(SELECT pg_get_expr(c.conbin, 0, true) FROM pg_constraint AS c
-             WHERE c.contypid = t.oid AND c.contype = 'c' ORDER BY c.conname) AS check_expressions
+             ORDER BY e.enumsortorder) AS enum_values
 FROM pg_type AS t
 JOIN pg_namespace AS n ON n.oid = t.typnamespace
 WHERE t.oid IN (SELECT oid FROM closure)

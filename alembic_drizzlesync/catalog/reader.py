@@ -63,7 +63,6 @@ class _TypeRow:
     base_typmod: int
     base_dimensions: int
     enum_values: tuple[str, ...]
-    checks: tuple[Check, ...]
 
 
 @dataclass(frozen=True)
@@ -71,8 +70,8 @@ class _Resolved:
     row: _TypeRow
     typmod: int
     dimensions: int
-    domain: str | None
-    checks: tuple[Check, ...]
+    domain: _TypeRow | None
+    domain_dimensions: int
 
 
 class _TypeResolver:
@@ -81,31 +80,29 @@ class _TypeResolver:
     def __init__(self, rows: Iterable[Row]) -> None:
         self.types = {row["oid"]: _type_row(row) for row in rows}
         self.sql: dict[tuple[int, int], str] = {}
-        """`format_type()` of each (base type, typmod) in use, read once they are all known."""
+        """`format_type()` of each (type, typmod) in use, read once they are all known."""
 
     def base_of(self, oid: int, typmod: int, dimensions: int) -> _Resolved:
         """Follow domains and arrays down to the element type.
 
-        Checks are kept from the domains above the first array only: below
-        it they constrain elements, which a check on the column cannot say.
+        The first domain met is the one the column is declared with; the
+        array dimensions counted by then are the column's over that domain.
         """
-        domain: str | None = None
-        checks: tuple[Check, ...] = ()
-        in_elements = False
+        domain: _TypeRow | None = None
+        domain_dimensions = 0
         row = self.types[oid]
         while True:
             if row.base is not None:
-                domain = domain or row.name
-                checks += () if in_elements else row.checks
+                if domain is None:
+                    domain, domain_dimensions = row, dimensions
                 dimensions = max(dimensions, row.base_dimensions)
                 typmod = row.base_typmod
                 row = self.types[row.base]
             elif row.element is not None:
-                in_elements = True
                 dimensions = max(dimensions, 1)
                 row = self.types[row.element]
             else:
-                return _Resolved(row, typmod, dimensions, domain, checks)
+                return _Resolved(row, typmod, dimensions, domain, domain_dimensions)
 
     def resolve(self, oid: int, typmod: int, dimensions: int) -> PgType:
         found = self.base_of(oid, typmod, dimensions)
@@ -116,16 +113,14 @@ class _TypeResolver:
             modifiers=_modifiers(found.row.name, found.typmod),
             dimensions=found.dimensions,
             enum_values=found.row.enum_values if found.row.kind == "e" else None,
-            domain=found.domain,
-            domain_checks=found.checks,
+            domain=found.domain.name if found.domain else None,
+            domain_sql=self.sql[(found.domain.oid, -1)] if found.domain else None,
+            domain_dimensions=found.domain_dimensions,
         )
 
 
 def _type_row(row: Row) -> _TypeRow:
-    checks = tuple(
-        Check(n, e) for n, e in zip(row.pop("check_names"), row.pop("check_expressions"), strict=True)
-    )
-    return _TypeRow(**{**row, "enum_values": tuple(row["enum_values"]), "checks": checks})
+    return _TypeRow(**{**row, "enum_values": tuple(row["enum_values"])})
 
 
 def list_schemas(conn: psycopg.Connection[Any]) -> list[str]:
@@ -157,7 +152,10 @@ def read_catalog(
         cur.execute(queries.TYPES, {"oids": sorted({c["type_oid"] for c in columns})}).fetchall()
     )
     resolved = [resolver.base_of(c["type_oid"], c["typmod"], c["dimensions"]) for c in columns]
-    pairs = sorted({(found.row.oid, found.typmod) for found in resolved})
+    pairs = sorted(
+        {(found.row.oid, found.typmod) for found in resolved}
+        | {(found.domain.oid, -1) for found in resolved if found.domain}
+    )
     formatted = cur.execute(
         queries.FORMAT_TYPES, {"oids": [oid for oid, _ in pairs], "typmods": [typmod for _, typmod in pairs]}
     ).fetchall()

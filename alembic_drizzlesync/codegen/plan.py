@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ..catalog.model import Catalog, Column, Enum, Sequence, Table, View
 from .defaults import Default, read_default
+from .domains import domain_mapping
 from .naming import TABLE_MEMBERS, camel_case, find_free_name, identifier
 from .typemap import CustomType, Mapping, map_column
 
@@ -22,7 +23,7 @@ RESERVED_NAMES = frozenset(
     bigint bigserial boolean bytes char check cidr customType date doublePrecision foreignKey index inet
     integer interval json jsonb line macaddr macaddr8 numeric pgEnum pgMaterializedView pgSchema pgSequence
     pgTable PgTableExtraConfigValue pgView point primaryKey real serial smallint smallserial sql sqliteTable
-    text time timestamp unique uniqueIndex uuid varchar crypto Date Uint8Array __proto__
+    parsePgArray text time timestamp unique uniqueIndex uuid varchar crypto Date Uint8Array __proto__
     """.split()
 )
 """Names the generated modules import, define or use as globals: no table, enum or schema may take them."""
@@ -206,6 +207,8 @@ def _columns(columns: tuple[Column, ...], naming: str, timestamp_mode: str) -> t
     plans = []
     for column in columns:
         mapping = map_column(column, timestamp_mode)
+        if column.type.domain is not None:
+            mapping = domain_mapping(column, mapping, timestamp_mode)
         key = find_free_name(camel_case(column.name) if naming == "camel" else column.name, keys, reserved=())
         sqlite_name = find_free_name(column.name, sqlite_names, reserved=(), fold=str.lower)
         default = None

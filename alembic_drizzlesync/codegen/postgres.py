@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from ..catalog.model import (
     Check,
     Enum,
@@ -15,22 +13,12 @@ from ..catalog.model import (
     SequenceOptions,
     Unique,
 )
-from ..quoting import quote
 from .naming import property_key, ts_string
 from .plan import ColumnPlan, Plan, TablePlan, ViewPlan
 from .tsmodule import TsModule, column_note, column_ref, doc_comment, object_literal
 
 _INT_MAX = {"int2": 32767, "int4": 2147483647, "int8": 9223372036854775807}
 _SAFE_INTEGER = 2**53 - 1
-
-
-_DOMAIN_VALUE = re.compile(r"""('(?:[^']|'')*'|"(?:[^"]|"")*")|\bVALUE\b""")
-
-
-def _on_column(check: Check, column: str) -> Check:
-    """A domain's check as a check of one column: `VALUE` (outside quotes) becomes the column."""
-    expression = _DOMAIN_VALUE.sub(lambda m: m.group(1) or quote(column), check.expression)
-    return Check(f"{column}_{check.name}", expression)
 
 
 def sequence_options(options: SequenceOptions, type_name: str) -> list[tuple[str, str]]:
@@ -117,8 +105,8 @@ class PostgresSchemaGenerator(TsModule):
             function = self.plan.custom_types[builder.custom]
         else:
             function = self.use(builder.function)
-        dimensions = column.column.type.dimensions
-        return self.call(function, column.column.name, column.key, builder) + ".array()" * dimensions
+        arrays = ".array()" * column.mapping.pg_arrays
+        return self.call(function, column.column.name, column.key, builder) + arrays
 
     def render_column(self, table: TablePlan, column: ColumnPlan) -> str:
         source = column.column
@@ -164,11 +152,6 @@ class PostgresSchemaGenerator(TsModule):
         extras += [self.render_unique(table, unique) for unique in source.uniques]
         extras += [self.render_index(table, index) for index in source.indexes]
         extras += [self.render_check(check) for check in source.checks]
-        extras += [
-            self.render_check(_on_column(check, column.column.name))
-            for column in table.columns
-            for check in column.column.type.domain_checks
-        ]
         return extras
 
     def render_foreign_key(self, table: TablePlan, fk: ForeignKey) -> str:

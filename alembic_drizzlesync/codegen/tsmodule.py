@@ -44,7 +44,7 @@ _VIRTUAL = "Virtual in Postgres, computed when read: drizzle-orm's pg-core decla
 
 
 def column_note(column: Column) -> str | None:
-    """A column's comment, the domain it was declared with (both schemas show the base type), and
+    """A column's comment, the domain it was declared with (SQLite knows only the base type), and
     whether it is virtual, which no drizzle builder says."""
     domain = f"Postgres domain `{column.type.domain}`." if column.type.domain else None
     virtual = _VIRTUAL if column.virtual else None
@@ -141,12 +141,16 @@ class TsModule(ABC):
 
     def render_custom_type(self, custom: CustomType, variable: str) -> str:
         self.use("customType")
+        for name in custom.imports:
+            self.use(name)
         driver = custom.driver_type or custom.ts_type
         from_driver = f"  fromDriver: {custom.from_driver},\n" if custom.from_driver else ""
+        to_driver = f"  toDriver: {custom.to_driver},\n" if custom.to_driver else ""
         return (
             f"/** {custom.note} */\n"
             f"const {variable} = customType<{{ data: {custom.ts_type}; driverData: {driver} }}>({{\n"
             f"  dataType: () => {ts_string(custom.sql)},\n"
             f"{from_driver}"
+            f"{to_driver}"
             "});"
         )

@@ -30,3 +30,18 @@ def test_virtual_generated_columns_are_generated_columns(pg18_url: str, tmp_path
         '{ name: "area", key: "area", column: "area", codec: "int", nullable: true, pushed: false }'
         in (files["sync-meta.ts"])
     )
+
+
+def test_a_domain_is_a_custom_type_of_its_own_that_keeps_its_checks(fixture_url: str, tmp_path: Path) -> None:
+    """drizzle-kit compares types by name: a domain column must say its domain, not its base type."""
+    postgres = generate_into(fixture_url, tmp_path)["schema.postgres.ts"]
+    assert (
+        "const positiveInt = customType<{ data: number; driverData: number | string }>({\n"
+        '  dataType: () => "positive_int",\n'
+        "  fromDriver: (value) => Number(value),\n"
+    ) in postgres
+    assert "    pos: positiveInt(),\n" in postgres
+    assert "    positives: positiveInt().array(),\n" in postgres
+    assert "const tags = customType<{ data: string[]; driverData: string[] | string }>({\n" in postgres
+    assert "    tagged: tags(),\n" in postgres
+    assert "positive_int_check" not in postgres and "code_check" not in postgres

@@ -22,6 +22,7 @@ import {
   macaddr,
   macaddr8,
   numeric,
+  parsePgArray,
   pgEnum,
   pgSchema,
   pgSequence,
@@ -97,9 +98,19 @@ const citext = customType<{ data: string; driverData: string }>({
   dataType: () => "citext",
 });
 
+/** Postgres domain `code` over `text`: its checks stay on the domain. */
+const code = customType<{ data: string; driverData: string }>({
+  dataType: () => "code",
+});
+
 /** Postgres `daterange`, read and written as text: pg-core has no builder for it. */
 const daterange = customType<{ data: string; driverData: string }>({
   dataType: () => "daterange",
+});
+
+/** Postgres domain `email` over `citext`: its checks stay on the domain. */
+const email = customType<{ data: string; driverData: string }>({
+  dataType: () => "email",
 });
 
 /** Postgres `int4multirange`, read and written as text: pg-core has no builder for it. */
@@ -153,9 +164,21 @@ const polygon = customType<{ data: string; driverData: string }>({
   dataType: () => "polygon",
 });
 
+/** Postgres domain `positive_int` over `integer`: its checks stay on the domain. */
+const positiveInt = customType<{ data: number; driverData: number | string }>({
+  dataType: () => "positive_int",
+  fromDriver: (value) => Number(value),
+});
+
 /** Postgres `regclass`, read and written as text: pg-core has no builder for it. */
 const regclass = customType<{ data: string; driverData: string }>({
   dataType: () => "regclass",
+});
+
+/** Postgres domain `tags` over `text[]`: its checks stay on the domain. */
+const tags = customType<{ data: string[]; driverData: string[] | string }>({
+  dataType: () => "tags",
+  fromDriver: (value) => (typeof value === "string" ? parsePgArray(value) : value),
 });
 
 /** Postgres `tsquery`, read and written as text: pg-core has no builder for it. */
@@ -196,7 +219,7 @@ export const auth_users = authSchema.table(
      *
      * Postgres domain `email`.
      */
-    email: citext().notNull(),
+    email: email().notNull(),
     role: authRoleEnum().notNull().default("member"),
     created_at: timestamp({ withTimezone: true, mode: "date" }).notNull().defaultNow(),
   },
@@ -230,7 +253,7 @@ export const arrays = pgTable(
     cube: text().array().array().array(),
     texts: text().array().default(sql`ARRAY['a'::text, 'b'::text]`),
     /** Postgres domain `tags`. */
-    tagged: text().array(),
+    tagged: tags(),
     stamps: timestamp({ withTimezone: true, mode: "string" }).array(),
     flags: boolean().array(),
     blobs: bytea().array(),
@@ -389,18 +412,14 @@ export const numbers = pgTable(
     price: numeric({ precision: 10, scale: 2 }).default("0.00"),
     cash: money(),
     /** Postgres domain `positive_int`. */
-    pos: integer(),
+    pos: positiveInt(),
     counter: integer().notNull().generatedByDefaultAsIdentity({ startWith: 100, increment: 10 }),
     doubled: integer().generatedAlwaysAs(sql`("int" * 2)`),
     /** Postgres domain `code`. */
-    code: text().default("ABC"),
+    code: code().default("ABC"),
     /** Postgres domain `positive_int`. */
-    positives: integer().array(),
+    positives: positiveInt().array(),
   },
-  (table) => [
-    check("pos_positive_int_check", sql`"pos" > 0`),
-    check("code_code_check", sql`"code" ~ '^[A-Z]+$'::text AND "code" <> 'VALUE'::text`),
-  ],
 );
 
 export const orgs = pgTable(
@@ -436,7 +455,7 @@ export const texts = pgTable(
     n: name(),
     ci: citext(),
     /** Postgres domain `email`. */
-    e: citext(),
+    e: email(),
     x: xml(),
     m: moodEnum().notNull().default("ok"),
     moods: moodEnum().array().notNull().default(sql`'{}'::mood[]`),
