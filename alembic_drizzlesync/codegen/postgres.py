@@ -131,7 +131,7 @@ class PostgresSchemaGenerator(TsModule):
     def render_default(self, column: ColumnPlan) -> str:
         default = column.default
         assert default is not None
-        if default.kind == "now":
+        if default.kind == "now" and default.ts == "now()":  # the others are no `now()` to drizzle-kit
             return ".defaultNow()"
         if default.kind == "random":
             return ".defaultRandom()"

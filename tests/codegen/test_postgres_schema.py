@@ -45,3 +45,19 @@ def test_a_domain_is_a_custom_type_of_its_own_that_keeps_its_checks(fixture_url:
     assert "const tags = customType<{ data: string[]; driverData: string[] | string }>({\n" in postgres
     assert "    tagged: tags(),\n" in postgres
     assert "positive_int_check" not in postgres and "code_check" not in postgres
+
+
+def test_defaults_keep_the_function_postgres_has(fixture_url: str, tmp_path: Path) -> None:
+    """`defaultNow()` is `now()`; a `CURRENT_TIMESTAMP` default stays one, made on the client alike."""
+    files = generate_into(fixture_url, tmp_path)
+    assert (
+        'createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),'
+        in (files["schema.postgres.ts"])
+    )
+    assert (
+        'tstz: timestamp({ withTimezone: true, mode: "date" }).default(sql`CURRENT_TIMESTAMP`),'
+        in (files["schema.postgres.ts"])
+    )
+    assert (
+        'tstz: integer({ mode: "timestamp_ms" }).$defaultFn(() => new Date()),' in files["schema.sqlite.ts"]
+    )

@@ -470,7 +470,7 @@ export const times = pgTable(
     id: integer().primaryKey(),
     ts: timestamp({ mode: "date" }),
     ts3: timestamp({ precision: 3, mode: "date" }),
-    tstz: timestamp({ withTimezone: true, mode: "date" }).defaultNow(),
+    tstz: timestamp({ withTimezone: true, mode: "date" }).default(sql`CURRENT_TIMESTAMP`),
     tstz0: timestamp({ precision: 0, withTimezone: true, mode: "date" }),
     d: date({ mode: "string" }).default(sql`CURRENT_DATE`),
     t: time(),
