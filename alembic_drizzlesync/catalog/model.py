@@ -91,6 +91,7 @@ class ForeignKey:
 class Unique:
     name: str
     columns: tuple[str, ...]
+    nulls_not_distinct: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,9 @@ class Index:
     method: str
     parts: tuple[IndexPart, ...]
     where: str | None = None
+    include: tuple[str, ...] = ()
+    """Columns stored in the index without being keys (`INCLUDE`)."""
+    nulls_not_distinct: bool = False
 
 
 @dataclass(frozen=True)

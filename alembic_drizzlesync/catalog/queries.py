@@ -95,18 +95,25 @@ SELECT con.conrelid AS table_oid, con.conname AS name, con.contype AS kind,
              JOIN pg_attribute AS a ON a.attrelid = con.confrelid AND a.attnum = k.num
              ORDER BY k.ord) AS target_columns,
        con.confupdtype AS on_update, con.confdeltype AS on_delete,
-       CASE WHEN con.contype = 'c' THEN pg_get_expr(con.conbin, con.conrelid, true) END AS expression
+       CASE WHEN con.contype = 'c' THEN pg_get_expr(con.conbin, con.conrelid, true) END AS expression,
+       coalesce((to_jsonb(ci) ->> 'indnullsnotdistinct')::boolean, false) AS nulls_not_distinct
 FROM pg_constraint AS con
 LEFT JOIN pg_class AS fc ON fc.oid = con.confrelid
 LEFT JOIN pg_namespace AS fn ON fn.oid = fc.relnamespace
+LEFT JOIN pg_index AS ci ON ci.indexrelid = con.conindid AND con.contype = 'u'
 WHERE con.conrelid = ANY(%(oids)s) AND con.contype IN ('p', 'u', 'f', 'c')
 ORDER BY con.conrelid, con.conname
 """
 
-# Indexes that back a constraint are reported with the constraint instead.
+# Indexes that back a constraint are reported with the constraint instead. NULLS NOT DISTINCT
+# (Postgres 15+) is read through to_jsonb, which older servers answer with NULL.
 INDEXES = """
 SELECT i.indrelid AS table_oid, ic.relname AS name, i.indisunique AS unique, am.amname AS method,
        pg_get_expr(i.indpred, i.indrelid, true) AS predicate,
+       coalesce((to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false) AS nulls_not_distinct,
+       ARRAY(SELECT a.attname::text FROM generate_series(i.indnkeyatts + 1, i.indnatts) AS k
+             JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[k - 1]
+             ORDER BY k) AS included,
        ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(1, i.indnkeyatts) AS k
              ORDER BY k) AS expressions,
        ARRAY(SELECT a.attname::text FROM generate_series(1, i.indnkeyatts) AS k

@@ -225,7 +225,11 @@ def _table(row: Row, columns: tuple[Column, ...], constraints: list[Row], indexe
         columns=columns,
         primary_key=tuple(primary["columns"]) if primary else (),
         primary_key_name=primary["name"] if primary else None,
-        uniques=tuple(Unique(c["name"], tuple(c["columns"])) for c in constraints if c["kind"] == "u"),
+        uniques=tuple(
+            Unique(c["name"], tuple(c["columns"]), c["nulls_not_distinct"])
+            for c in constraints
+            if c["kind"] == "u"
+        ),
         indexes=tuple(_index(i) for i in indexes),
         foreign_keys=tuple(_foreign_key(c) for c in constraints if c["kind"] == "f"),
         checks=tuple(Check(c["name"], c["expression"]) for c in constraints if c["kind"] == "c"),
@@ -270,4 +274,12 @@ def _index(row: Row) -> Index:
         )
         for expression, column, option, opclass in keys
     )
-    return Index(row["name"], row["unique"], row["method"], parts, row["predicate"])
+    return Index(
+        row["name"],
+        row["unique"],
+        row["method"],
+        parts,
+        row["predicate"],
+        tuple(row["included"]),
+        row["nulls_not_distinct"],
+    )

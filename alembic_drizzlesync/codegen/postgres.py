@@ -42,6 +42,13 @@ def sequence_options(options: SequenceOptions, type_name: str) -> list[tuple[str
     ]
 
 
+def _undeclarable(index: Index) -> str:
+    """A comment saying what the index has that drizzle-orm's index builder has no words for."""
+    missing = [f"INCLUDE ({', '.join(index.include)})"] if index.include else []
+    missing += ["NULLS NOT DISTINCT"] if index.nulls_not_distinct else []
+    return f" /* {', '.join(missing)}: drizzle-orm cannot declare it */" if missing else ""
+
+
 class PostgresSchemaGenerator(TsModule):
     template = "ts/schema.postgres.ts.j2"
     core_module = "drizzle-orm/pg-core"
@@ -173,14 +180,15 @@ class PostgresSchemaGenerator(TsModule):
 
     def render_unique(self, table: TablePlan, unique: Unique) -> str:
         columns = ", ".join(column_ref("table", table.column(c)) for c in unique.columns)
-        return f"{self.use('unique')}({ts_string(unique.name)}).on({columns})"
+        nulls = ".nullsNotDistinct()" if unique.nulls_not_distinct else ""
+        return f"{self.use('unique')}({ts_string(unique.name)}).on({columns}){nulls}"
 
     def render_index(self, table: TablePlan, index: Index) -> str:
         kind = self.use("uniqueIndex" if index.unique else "index")
         parts = ", ".join(self.render_index_part(table, part) for part in index.parts)
         using = f".on({parts})" if index.method == "btree" else f".using({ts_string(index.method)}, {parts})"
         where = f".where({self.sql(index.where)})" if index.where else ""
-        return f"{kind}({ts_string(index.name)}){using}{where}"
+        return f"{kind}({ts_string(index.name)}){using}{where}{_undeclarable(index)}"
 
     def render_index_part(self, table: TablePlan, part: IndexPart) -> str:
         text = column_ref("table", table.column(part.column)) if part.column else self.sql(part.expression)

@@ -200,3 +200,8 @@ CREATE SCHEMA reports;
 CREATE VIEW reports.text_moods AS SELECT m, count(*) AS n FROM texts GROUP BY m;
 CREATE SCHEMA counters;
 CREATE SEQUENCE counters.tickets;
+
+-- Index and unique options drizzle may or may not declare: INCLUDE, NULLS NOT DISTINCT.
+ALTER TABLE orgs ADD CONSTRAINT orgs_owner_key UNIQUE NULLS NOT DISTINCT (owner_membership);
+CREATE UNIQUE INDEX orgs_slug_covering_idx ON orgs (slug) INCLUDE (name, id);
+CREATE UNIQUE INDEX orgs_name_idx ON orgs (name) NULLS NOT DISTINCT;

@@ -49,6 +49,12 @@ LIMITATIONS = {
     # It quotes the type `"char"` once more, and sees an enum in it.
     'the "char" type': r'ALTER TABLE "texts" ALTER COLUMN "c1" SET DATA TYPE "undefined"\.""char"";',
     # An array of an enum outside public: it reads the array's element type without its schema.
+    # It reads every unique constraint as NULLS DISTINCT, so it re-creates one that is not.
+    "unique NULLS NOT DISTINCT": r'ALTER TABLE "orgs" (DROP CONSTRAINT "orgs_owner_key"|'
+    r'ADD CONSTRAINT "orgs_owner_key" UNIQUE NULLS NOT DISTINCT\("owner_membership"\));',
+    # drizzle-orm cannot declare INCLUDE columns, so drizzle-kit re-creates the index without them.
+    "index INCLUDE": r'(DROP INDEX "orgs_slug_covering_idx"|'
+    r'CREATE UNIQUE INDEX "orgs_slug_covering_idx" ON "orgs" USING btree \("slug"\));',
     # Postgres 18 records NOT NULL as named constraints, which drizzle-kit 0.31 reads as checks to drop.
     "Postgres 18 NOT NULL constraint": r'ALTER TABLE "[^"]+"(\."[^"]+")? DROP CONSTRAINT "[^"]+_not_null";',
     # On Postgres 18 (not 15) it drops and re-adds every composite primary key, unchanged.

@@ -61,3 +61,16 @@ def test_defaults_keep_the_function_postgres_has(fixture_url: str, tmp_path: Pat
     assert (
         'tstz: integer({ mode: "timestamp_ms" }).$defaultFn(() => new Date()),' in files["schema.sqlite.ts"]
     )
+
+
+def test_nulls_not_distinct_and_included_columns(fixture_url: str, tmp_path: Path) -> None:
+    """A unique constraint says NULLS NOT DISTINCT; what drizzle cannot declare on an index is noted."""
+    postgres = generate_into(fixture_url, tmp_path)["schema.postgres.ts"]
+    assert 'unique("orgs_owner_key").on(table.ownerMembership).nullsNotDistinct(),' in postgres
+    assert (
+        'uniqueIndex("orgs_slug_covering_idx").on(table.slug) '
+        "/* INCLUDE (name, id): drizzle-orm cannot declare it */,"
+    ) in postgres
+    assert (
+        'uniqueIndex("orgs_name_idx").on(table.name) /* NULLS NOT DISTINCT: drizzle-orm cannot declare it */,'
+    ) in postgres

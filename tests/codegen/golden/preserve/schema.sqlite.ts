@@ -223,7 +223,10 @@ export const orgs = sqliteTable(
     slug: text().notNull(),
   },
   (table) => [
+    index("orgs_owner_key").on(table.owner_membership),
     index("orgs_slug_key").on(table.slug),
+    index("orgs_name_idx").on(table.name),
+    index("orgs_slug_covering_idx").on(table.slug),
     index("orgs_slug_pattern_idx").on(table.slug),
   ],
 );

@@ -958,7 +958,13 @@ CREATE TABLE "orgs" (
   PRIMARY KEY ("id")
 ) STRICT;
 
+CREATE INDEX "orgs_owner_key" ON "orgs" ("owner_membership");
+
 CREATE INDEX "orgs_slug_key" ON "orgs" ("slug");
+
+CREATE INDEX "orgs_name_idx" ON "orgs" ("name");
+
+CREATE INDEX "orgs_slug_covering_idx" ON "orgs" ("slug");
 
 CREATE INDEX "orgs_slug_pattern_idx" ON "orgs" ("slug");
 
