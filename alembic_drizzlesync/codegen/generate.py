@@ -22,6 +22,7 @@ from .meta import render_sync_meta
 from .output import STEP_DIRECTORY
 from .plan import build_plan
 from .postgres import PostgresSchemaGenerator
+from .relations import render_relations
 from .sqlite import SqliteSchemaGenerator
 from .tsmodule import HEADER, template_body
 
@@ -89,6 +90,7 @@ def generate(conn: psycopg.Connection[Any], out: Path, options: Options) -> dict
     files = {
         "schema.postgres.ts": PostgresSchemaGenerator(plan).render(),
         "schema.sqlite.ts": SqliteSchemaGenerator(plan).render(),
+        "relations.ts": render_relations(plan, options.naming),
         "sync-meta.ts": render_sync_meta(plan, current.version, current.hash),
         "client-migrations.ts": render_client_migrations(steps),
         HISTORY: render_history(history),

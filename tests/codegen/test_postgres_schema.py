@@ -74,3 +74,26 @@ def test_nulls_not_distinct_and_included_columns(fixture_url: str, tmp_path: Pat
     assert (
         'uniqueIndex("orgs_name_idx").on(table.name) /* NULLS NOT DISTINCT: drizzle-orm cannot declare it */,'
     ) in postgres
+
+
+def test_relations_follow_the_foreign_keys(fixture_url: str, tmp_path: Path) -> None:
+    """relations.ts: one() on the referencing table, many() on the referenced one, named by the key."""
+    relations = generate_into(fixture_url, tmp_path)["relations.ts"]
+    assert 'import { relations } from "drizzle-orm";' in relations
+    assert (
+        "export const usersRelations = relations(users, ({ one, many }) => ({\n"
+        "  auth: one(authUsers, {\n"
+        "    fields: [users.authId],\n"
+        "    references: [authUsers.id],\n"
+        '    relationName: "users_auth_id_fkey",\n'
+        "  }),\n"
+        "  manager: one(users, {\n"
+        "    fields: [users.managerId],\n"
+        "    references: [users.id],\n"
+        '    relationName: "users_manager_id_fkey",\n'
+        "  }),\n"
+        '  memberships: many(memberships, { relationName: "memberships_user_id_fkey" }),\n'
+        '  users: many(users, { relationName: "users_manager_id_fkey" }),\n'
+        "}));\n"
+    ) in relations
+    assert "export const authUsersRelations = relations(authUsers, ({ many }) => ({\n" in relations

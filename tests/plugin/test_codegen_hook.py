@@ -76,7 +76,7 @@ def test_upgrade_reports_the_files_it_wrote_on_stdout(
     """Alembic's default logging shows only its own INFO lines: the report goes where `alembic` prints."""
     config = alembic_config(project)
     command.upgrade(config, "head")
-    assert f"DrizzleSync: 6 generated files changed in {output(project)}" in capsys.readouterr().out
+    assert f"DrizzleSync: 7 generated files changed in {output(project)}" in capsys.readouterr().out
     command.upgrade(config, "head")  # nothing to apply: no generation, no report
     assert "DrizzleSync" not in capsys.readouterr().out
     command.downgrade(config, "0001")
