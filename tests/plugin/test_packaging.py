@@ -17,7 +17,16 @@ from pathlib import Path
 from tests.support import EXAMPLE_OUTPUT
 
 ROOT = Path(__file__).resolve().parents[2]
-NOT_PACKAGED = (".*", "build", "*.egg-info", "__pycache__", "node_modules", "tests", "bench", "example_project")
+NOT_PACKAGED = (
+    ".*",
+    "build",
+    "*.egg-info",
+    "__pycache__",
+    "node_modules",
+    "tests",
+    "bench",
+    "example_project",
+)
 
 
 def test_a_non_editable_install_migrates_the_example_and_writes_its_files(
