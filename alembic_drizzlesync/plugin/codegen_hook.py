@@ -27,8 +27,9 @@ from sqlalchemy.engine import Connection
 
 from ..codegen.generate import Options, generate
 from ..codegen.output import write_files
-from ..config import SyncConfig
+from ..config import ConfigError, SyncConfig
 from ..localdb import libpq_url
+from .errors import AlembicConfigError
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,10 @@ class CodegenError(RuntimeError):
     """Generation failed after the migration committed; the database is migrated, the files are not."""
 
 
+class CodegenConfigError(CodegenError, AlembicConfigError):
+    """Generation stopped by the configuration: `alembic` says so in one line, like any config error."""
+
+
 def _reporter(ctx: Any) -> Report:
     """Alembic's own output for an `alembic` command; the log for a migration context made by hand."""
     environment = ctx.environment_context
@@ -88,9 +93,10 @@ def _regenerate(conn: Connection, dbapi: Any, config: SyncConfig, report: Report
                 files = generate(own, config.output, options)
         changed = write_files(config.output, files)
     except Exception as exc:
-        raise CodegenError(
-            f"the migration was committed, but writing {config.output} failed: {exc}; "
-            "fix the cause and run `drizzlesync generate`"
+        error = CodegenConfigError if isinstance(exc, ConfigError) else CodegenError
+        raise error(
+            f"DrizzleSync: the migration was committed, but writing {config.output} failed: {exc}. "
+            "Fix the cause and run `drizzlesync generate`."
         ) from exc
     report(f"DrizzleSync: {len(changed)} generated files changed in {config.output}")
 

@@ -40,3 +40,14 @@ def test_settings_for_a_table_the_models_lack(example_copy: Path) -> None:
         'FAILED: DrizzleSync: tool.drizzlesync.tables."public.todo": no such table in the models; '
         "did you mean 'public.todos'?"
     )
+
+
+def test_a_config_error_found_while_generating(example_copy: Path) -> None:
+    pyproject = example_copy / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("include =", 'schemas = ["auth"]\ninclude ='))
+    line = one_line(alembic(example_copy, "upgrade", "head"))
+    assert line.startswith("FAILED: DrizzleSync: the migration was committed, but writing ")
+    assert line.endswith(
+        "tool.drizzlesync.schemas: schema 'public' of synced table public.memberships is not read; "
+        "add it to the schemas to generate. Fix the cause and run `drizzlesync generate`."
+    )
