@@ -119,6 +119,18 @@ class Index:
 
 
 @dataclass(frozen=True)
+class Policy:
+    """A row-level security policy: `command` is all, select, insert, update or delete."""
+
+    name: str
+    permissive: bool
+    command: str
+    roles: tuple[str, ...]
+    using: str | None = None
+    with_check: str | None = None
+
+
+@dataclass(frozen=True)
 class Table:
     schema: str
     name: str
@@ -131,6 +143,8 @@ class Table:
     checks: tuple[Check, ...] = ()
     partitioned: bool = False
     comment: str | None = None
+    row_security: bool = False
+    policies: tuple[Policy, ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:

@@ -12,7 +12,7 @@ ORDER BY nspname
 
 # Tables, views and materialized views; objects an extension created are the extension's business.
 RELATIONS = """
-SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind AS kind,
+SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind AS kind, c.relrowsecurity AS row_security,
        obj_description(c.oid, 'pg_class') AS comment,
        CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid, true) END AS definition
 FROM pg_class AS c
@@ -132,4 +132,17 @@ WHERE i.indrelid = ANY(%(oids)s)
   AND NOT EXISTS (SELECT 1 FROM pg_constraint AS c
                   WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid)
 ORDER BY i.indrelid, ic.relname
+"""
+
+# Row-level security policies; no role (0) is PUBLIC.
+POLICIES = """
+SELECT p.polrelid AS table_oid, p.polname AS name, p.polpermissive AS permissive,
+       CASE p.polcmd WHEN 'r' THEN 'select' WHEN 'a' THEN 'insert' WHEN 'w' THEN 'update'
+                     WHEN 'd' THEN 'delete' ELSE 'all' END AS command,
+       ARRAY(SELECT CASE WHEN r.oid = 0 THEN 'public' ELSE pg_get_userbyid(r.oid)::text END
+             FROM unnest(p.polroles) WITH ORDINALITY AS r(oid, ord) ORDER BY r.ord) AS roles,
+       pg_get_expr(p.polqual, p.polrelid) AS using, pg_get_expr(p.polwithcheck, p.polrelid) AS with_check
+FROM pg_policy AS p
+WHERE p.polrelid = ANY(%(oids)s)
+ORDER BY p.polrelid, p.polname
 """

@@ -21,6 +21,7 @@ from .model import (
     Index,
     IndexPart,
     PgType,
+    Policy,
     Sequence,
     SequenceOptions,
     Table,
@@ -162,9 +163,16 @@ def read_catalog(
     resolver.sql = {(row["oid"], row["typmod"]): row["sql"] for row in formatted}
     constraints = _by_table(cur.execute(queries.CONSTRAINTS, {"oids": oids}).fetchall())
     indexes = _by_table(cur.execute(queries.INDEXES, {"oids": oids}).fetchall())
+    policies = _by_table(cur.execute(queries.POLICIES, {"oids": oids}).fetchall())
     columns_of = {oid: tuple(_column(c, resolver) for c in rows) for oid, rows in _by_table(columns).items()}
     tables = tuple(
-        _table(row, columns_of.get(row["oid"], ()), constraints[row["oid"]], indexes[row["oid"]])
+        _table(
+            row,
+            columns_of.get(row["oid"], ()),
+            constraints[row["oid"]],
+            indexes[row["oid"]],
+            policies[row["oid"]],
+        )
         for row in relations
         if row["kind"] in ("r", "p")
     )
@@ -217,7 +225,9 @@ def _by_table(rows: Iterable[Row]) -> defaultdict[int, list[Row]]:
     return grouped
 
 
-def _table(row: Row, columns: tuple[Column, ...], constraints: list[Row], indexes: list[Row]) -> Table:
+def _table(
+    row: Row, columns: tuple[Column, ...], constraints: list[Row], indexes: list[Row], policies: list[Row]
+) -> Table:
     primary = next((c for c in constraints if c["kind"] == "p"), None)
     return Table(
         schema=row["schema"],
@@ -235,6 +245,11 @@ def _table(row: Row, columns: tuple[Column, ...], constraints: list[Row], indexe
         checks=tuple(Check(c["name"], c["expression"]) for c in constraints if c["kind"] == "c"),
         partitioned=row["kind"] == "p",
         comment=row["comment"],
+        row_security=row["row_security"],
+        policies=tuple(
+            Policy(p["name"], p["permissive"], p["command"], tuple(p["roles"]), p["using"], p["with_check"])
+            for p in policies
+        ),
     )
 
 

@@ -22,9 +22,9 @@ RESERVED_NAMES = frozenset(
     """
     bigint bigserial boolean bytes char check cidr customType date doublePrecision foreignKey index inet
     integer interval json jsonb line macaddr macaddr8 numeric pgEnum pgMaterializedView pgSchema pgSequence
-    pgTable PgTableExtraConfigValue pgView point primaryKey real serial smallint smallserial sql sqliteTable
-    parsePgArray relations text time timestamp unique uniqueIndex uuid varchar crypto Date Uint8Array
-    __proto__
+    pgPolicy pgTable PgTableExtraConfigValue pgView point primaryKey real serial smallint smallserial sql
+    sqliteTable parsePgArray relations text time timestamp unique uniqueIndex uuid varchar crypto Date
+    Uint8Array __proto__
     """.split()
 )
 """Names the generated modules import, define or use as globals: no table, enum or schema may take them."""

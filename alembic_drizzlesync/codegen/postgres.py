@@ -9,6 +9,7 @@ from ..catalog.model import (
     Identity,
     Index,
     IndexPart,
+    Policy,
     Sequence,
     SequenceOptions,
     Unique,
@@ -101,7 +102,8 @@ class PostgresSchemaGenerator(TsModule):
             comment = f"{comment}\n\n{note}" if comment else note
         owner = self._owner(table.table.schema, "pgTable", "table")
         extras_type = "PgTableExtraConfigValue" if table.table.foreign_keys else None
-        return self.table_block(table, owner, table.table.name, comment, extras_type)
+        rls = ".enableRLS()" if table.table.row_security else ""
+        return self.table_block(table, owner, table.table.name, comment, extras_type, rls)
 
     def render_type(self, column: ColumnPlan) -> str:
         """The builder call that gives a column its type: `varchar("name", { length: 20 }).array()`."""
@@ -159,7 +161,24 @@ class PostgresSchemaGenerator(TsModule):
         extras += [self.render_unique(table, unique) for unique in source.uniques]
         extras += [self.render_index(table, index) for index in source.indexes]
         extras += [self.render_check(check) for check in source.checks]
+        extras += [self.render_policy(policy) for policy in source.policies]
         return extras
+
+    def render_policy(self, policy: Policy) -> str:
+        """`pgPolicy("name", { … })` with what differs from drizzle's: permissive, for all, to public."""
+        roles = [ts_string(role) for role in policy.roles]
+        config = [
+            ("as", '"restrictive"') if not policy.permissive else None,
+            ("for", ts_string(policy.command)) if policy.command != "all" else None,
+            ("to", roles[0] if len(roles) == 1 else f"[{', '.join(roles)}]")
+            if policy.roles != ("public",)
+            else None,
+            ("using", self.sql(policy.using)) if policy.using is not None else None,
+            ("withCheck", self.sql(policy.with_check)) if policy.with_check is not None else None,
+        ]
+        entries = [entry for entry in config if entry is not None]
+        options = f", {object_literal(entries, '    ')}" if entries else ""
+        return f"{self.use('pgPolicy')}({ts_string(policy.name)}{options})"
 
     def render_foreign_key(self, table: TablePlan, fk: ForeignKey) -> str:
         target = self.plan.table(fk.target_schema, fk.target_table)

@@ -110,9 +110,15 @@ class TsModule(ABC):
     def render_constraints(self, table: TablePlan) -> list[str]: ...
 
     def table_block(
-        self, table: TablePlan, owner: str, db_name: str, comment: str | None, extras_type: str | None = None
+        self,
+        table: TablePlan,
+        owner: str,
+        db_name: str,
+        comment: str | None,
+        extras_type: str | None = None,
+        suffix: str = "",
     ) -> str:
-        """`export const x = owner("name", { columns }, (table) => [constraints]);`
+        """`export const x = owner("name", { columns }, (table) => [constraints])<suffix>;`
 
         `extras_type` annotates the constraint callback; without it, tables
         whose foreign keys form a cycle would infer their own type from
@@ -128,7 +134,7 @@ class TsModule(ABC):
         if extras:
             returns = f": {self.use_type(extras_type)}[]" if extras_type else ""
             body += f",\n  (table){returns} => [\n" + "".join(f"    {extra},\n" for extra in extras) + "  ]"
-        return f"{doc_comment(comment)}export const {table.variable} = {body},\n);"
+        return f"{doc_comment(comment)}export const {table.variable} = {body},\n){suffix};"
 
     def render_file(self, blocks: list[str]) -> str:
         return render(

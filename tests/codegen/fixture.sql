@@ -205,3 +205,8 @@ CREATE SEQUENCE counters.tickets;
 ALTER TABLE orgs ADD CONSTRAINT orgs_owner_key UNIQUE NULLS NOT DISTINCT (owner_membership);
 CREATE UNIQUE INDEX orgs_slug_covering_idx ON orgs (slug) INCLUDE (name, id);
 CREATE UNIQUE INDEX orgs_name_idx ON orgs (name) NULLS NOT DISTINCT;
+
+-- Row-level security and its policies.
+ALTER TABLE orgs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY orgs_by_slug ON orgs FOR SELECT USING (slug <> '');
+CREATE POLICY orgs_admin ON orgs AS RESTRICTIVE FOR UPDATE TO postgres USING (true) WITH CHECK (length(name) > 0);

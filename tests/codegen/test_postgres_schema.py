@@ -97,3 +97,19 @@ def test_relations_follow_the_foreign_keys(fixture_url: str, tmp_path: Path) -> 
         "}));\n"
     ) in relations
     assert "export const authUsersRelations = relations(authUsers, ({ many }) => ({\n" in relations
+
+
+def test_row_level_security_and_policies(fixture_url: str, tmp_path: Path) -> None:
+    """Left out, they are what `drizzle-kit push` would disable and drop."""
+    postgres = generate_into(fixture_url, tmp_path)["schema.postgres.ts"]
+    assert '    pgPolicy("orgs_by_slug", { for: "select", using: sql`(slug <> \'\'::text)` }),\n' in postgres
+    assert (
+        '    pgPolicy("orgs_admin", {\n'
+        '      as: "restrictive",\n'
+        '      for: "update",\n'
+        '      to: "postgres",\n'
+        "      using: sql`true`,\n"
+        "      withCheck: sql`(length(name) > 0)`,\n"
+        "    }),\n"
+    ) in postgres
+    assert "  ],\n).enableRLS();\n" in postgres

@@ -24,6 +24,7 @@ import {
   numeric,
   parsePgArray,
   pgEnum,
+  pgPolicy,
   pgSchema,
   pgSequence,
   pgTable,
@@ -443,8 +444,16 @@ export const orgs = pgTable(
     uniqueIndex("orgs_slug_covering_idx").on(table.slug) /* INCLUDE (name, id): drizzle-orm cannot declare it */,
     index("orgs_slug_pattern_idx").on(table.slug.op("text_pattern_ops").desc().nullsLast()),
     check("orgs_name_check", sql`length(name) > 0`),
+    pgPolicy("orgs_admin", {
+      as: "restrictive",
+      for: "update",
+      to: "postgres",
+      using: sql`true`,
+      withCheck: sql`(length(name) > 0)`,
+    }),
+    pgPolicy("orgs_by_slug", { for: "select", using: sql`(slug <> ''::text)` }),
   ],
-);
+).enableRLS();
 
 export const texts = pgTable(
   "texts",
