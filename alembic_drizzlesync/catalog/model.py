@@ -116,6 +116,8 @@ class Index:
     include: tuple[str, ...] = ()
     """Columns stored in the index without being keys (`INCLUDE`)."""
     nulls_not_distinct: bool = False
+    options: tuple[tuple[str, str], ...] = ()
+    """Storage parameters (`WITH (fillfactor = 70)`), as Postgres keeps them: text."""
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,8 @@ class View:
     definition: str
     materialized: bool = False
     comment: str | None = None
+    options: tuple[tuple[str, str], ...] = ()
+    """`WITH (security_invoker = true, …)`, as Postgres keeps them: text."""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ ORDER BY nspname
 # Tables, views and materialized views; objects an extension created are the extension's business.
 RELATIONS = """
 SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind AS kind, c.relrowsecurity AS row_security,
-       obj_description(c.oid, 'pg_class') AS comment,
+       coalesce(c.reloptions, '{}') AS options, obj_description(c.oid, 'pg_class') AS comment,
        CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid, true) END AS definition
 FROM pg_class AS c
 JOIN pg_namespace AS n ON n.oid = c.relnamespace
@@ -109,7 +109,7 @@ ORDER BY con.conrelid, con.conname
 # (Postgres 15+) is read through to_jsonb, which older servers answer with NULL.
 INDEXES = """
 SELECT i.indrelid AS table_oid, ic.relname AS name, i.indisunique AS unique, am.amname AS method,
-       pg_get_expr(i.indpred, i.indrelid, true) AS predicate,
+       pg_get_expr(i.indpred, i.indrelid, true) AS predicate, coalesce(ic.reloptions, '{}') AS storage,
        coalesce((to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false) AS nulls_not_distinct,
        ARRAY(SELECT a.attname::text FROM generate_series(i.indnkeyatts + 1, i.indnatts) AS k
              JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[k - 1]

@@ -184,6 +184,7 @@ def read_catalog(
             _view_query(row["definition"]),
             row["kind"] == "m",
             row["comment"],
+            _options(row["options"]),
         )
         for row in relations
         if row["kind"] in ("v", "m")
@@ -200,6 +201,11 @@ def read_catalog(
         if (values := column.type.enum_values) is not None
     }
     return Catalog(tables, tuple(enums[key] for key in sorted(enums)), views, sequences, default_schema)
+
+
+def _options(reloptions: list[str]) -> tuple[tuple[str, str], ...]:
+    """`["fillfactor=70"]` → `(("fillfactor", "70"),)`."""
+    return tuple((key, value) for key, _, value in (option.partition("=") for option in reloptions))
 
 
 def _view_query(definition: str) -> str:
@@ -297,4 +303,5 @@ def _index(row: Row) -> Index:
         row["predicate"],
         tuple(row["included"]),
         row["nulls_not_distinct"],
+        _options(row["storage"]),
     )

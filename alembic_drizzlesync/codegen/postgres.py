@@ -14,7 +14,7 @@ from ..catalog.model import (
     SequenceOptions,
     Unique,
 )
-from .naming import property_key, ts_string
+from .naming import camel_case, property_key, ts_string
 from .plan import ColumnPlan, Plan, TablePlan, ViewPlan
 from .tsmodule import TsModule, column_note, column_ref, doc_comment, object_literal
 
@@ -41,6 +41,20 @@ def sequence_options(options: SequenceOptions, type_name: str) -> list[tuple[str
         for key, value, default in values
         if value != default
     ]
+
+
+def _view_options(options: tuple[tuple[str, str], ...]) -> str:
+    """`.with({ securityInvoker: true, checkOption: "cascaded" })`: the options of a plain view.
+
+    Those of materialized views are storage parameters, many of which
+    drizzle's type does not list; they are left out.
+    """
+    if not options:
+        return ""
+    entries = [
+        (camel_case(key), value if value in ("true", "false") else ts_string(value)) for key, value in options
+    ]
+    return f".with({object_literal(entries)})"
 
 
 def _undeclarable(index: Index) -> str:
@@ -92,7 +106,10 @@ class PostgresSchemaGenerator(TsModule):
             f"{doc_comment(column_note(c.column), '  ')}  {property_key(c.key)}: {self.render_type(c)},\n"
             for c in view.columns
         )
-        body = f"{owner}({ts_string(source.name)}, {{\n{columns}}}).as({self.sql(source.definition)})"
+        options = "" if source.materialized else _view_options(source.options)
+        body = (
+            f"{owner}({ts_string(source.name)}, {{\n{columns}}}){options}.as({self.sql(source.definition)})"
+        )
         return f"{doc_comment(source.comment)}export const {view.variable} = {body};"
 
     def render_table(self, table: TablePlan) -> str:
@@ -207,7 +224,9 @@ class PostgresSchemaGenerator(TsModule):
         parts = ", ".join(self.render_index_part(table, part) for part in index.parts)
         using = f".on({parts})" if index.method == "btree" else f".using({ts_string(index.method)}, {parts})"
         where = f".where({self.sql(index.where)})" if index.where else ""
-        return f"{kind}({ts_string(index.name)}){using}{where}{_undeclarable(index)}"
+        storage = [(camel_case(key), ts_string(value)) for key, value in index.options]
+        with_ = f".with({object_literal(storage)})" if storage else ""
+        return f"{kind}({ts_string(index.name)}){using}{with_}{where}{_undeclarable(index)}"
 
     def render_index_part(self, table: TablePlan, part: IndexPart) -> str:
         text = column_ref("table", table.column(part.column)) if part.column else self.sql(part.expression)

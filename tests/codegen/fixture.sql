@@ -210,3 +210,7 @@ CREATE UNIQUE INDEX orgs_name_idx ON orgs (name) NULLS NOT DISTINCT;
 ALTER TABLE orgs ENABLE ROW LEVEL SECURITY;
 CREATE POLICY orgs_by_slug ON orgs FOR SELECT USING (slug <> '');
 CREATE POLICY orgs_admin ON orgs AS RESTRICTIVE FOR UPDATE TO postgres USING (true) WITH CHECK (length(name) > 0);
+
+-- Storage parameters of an index, options of a view.
+CREATE INDEX numbers_big_idx ON numbers (big) WITH (fillfactor = 70);
+CREATE VIEW invoker_texts WITH (security_invoker = true, check_option = cascaded) AS SELECT id, t FROM texts;

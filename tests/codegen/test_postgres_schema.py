@@ -113,3 +113,9 @@ def test_row_level_security_and_policies(fixture_url: str, tmp_path: Path) -> No
         "    }),\n"
     ) in postgres
     assert "  ],\n).enableRLS();\n" in postgres
+
+
+def test_index_storage_parameters_and_view_options(fixture_url: str, tmp_path: Path) -> None:
+    postgres = generate_into(fixture_url, tmp_path)["schema.postgres.ts"]
+    assert 'index("numbers_big_idx").on(table.big).with({ fillfactor: "70" }),' in postgres
+    assert '}).with({ securityInvoker: true, checkOption: "cascaded" }).as(sql`SELECT texts.id,' in postgres

@@ -811,6 +811,7 @@ END`,
   "positives" TEXT,
   PRIMARY KEY ("id")
 ) STRICT`,
+      `CREATE INDEX "numbers_big_idx" ON "numbers" ("big")`,
       `CREATE TRIGGER "numbers_outbox_insert" AFTER INSERT ON "numbers"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN

@@ -421,6 +421,9 @@ export const numbers = pgTable(
     /** Postgres domain `positive_int`. */
     positives: positiveInt().array(),
   },
+  (table) => [
+    index("numbers_big_idx").on(table.big).with({ fillfactor: "70" }),
+  ],
 );
 
 export const orgs = pgTable(
@@ -539,6 +542,13 @@ export const activeTexts = pgView("active_texts", {
     texts.x
    FROM texts
   WHERE texts.m <> 'sad'::mood`);
+
+export const invokerTexts = pgView("invoker_texts", {
+  id: uuid(),
+  t: text(),
+}).with({ securityInvoker: true, checkOption: "cascaded" }).as(sql`SELECT texts.id,
+    texts.t
+   FROM texts`);
 
 export const reportsTextMoods = reportsSchema.view("text_moods", {
   m: moodEnum(),

@@ -93,7 +93,7 @@ export interface TableMeta {
 export const schemaVersion = 1;
 
 /** A digest of the synced shape, to tell two builds of one version apart. */
-export const schemaHash = "635ddc97a86f8a87";
+export const schemaHash = "bd2fd71cc1e23cef";
 
 export const syncTables = {
   salesDataUsers: {

@@ -211,6 +211,9 @@ export const numbers = sqliteTable(
     /** Postgres domain `positive_int`. */
     positives: text({ mode: "json" }).$type<number[]>(),
   },
+  (table) => [
+    index("numbers_big_idx").on(table.big),
+  ],
 );
 
 /** Postgres public.orgs */

@@ -863,6 +863,8 @@ CREATE TABLE "numbers" (
   PRIMARY KEY ("id")
 ) STRICT;
 
+CREATE INDEX "numbers_big_idx" ON "numbers" ("big");
+
 CREATE TRIGGER "numbers_outbox_insert" AFTER INSERT ON "numbers"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
