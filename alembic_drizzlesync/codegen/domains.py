@@ -44,6 +44,8 @@ _CONVERSIONS: dict[str, tuple[str, str | None, str | None]] = {
 
 _TIMESTAMP_TO_DRIVER = "(value) => value.toISOString()"
 _PARSE_ARRAY = "parsePgArray"
+_FROM_ARRAY_TEXT = f'(value) => (typeof value === "string" ? {_PARSE_ARRAY}(value) : value)'
+"""An array domain's values: parsed by node-postgres when it knows the base array type, else text."""
 
 
 def domain_mapping(column: Column, base: Mapping, timestamp_mode: str) -> Mapping:
@@ -59,7 +61,7 @@ def domain_mapping(column: Column, base: Mapping, timestamp_mode: str) -> Mappin
     from_driver: str | None
     to_driver: str | None
     if inner:
-        driver, from_driver, to_driver = f"{data} | string", _parse_array(), None
+        driver, from_driver, to_driver = f"{data} | string", _FROM_ARRAY_TEXT, None
         imports: tuple[str, ...] = (_PARSE_ARRAY,)
     else:
         driver, from_driver, to_driver = _scalar_conversion(type_, element)
@@ -69,10 +71,6 @@ def domain_mapping(column: Column, base: Mapping, timestamp_mode: str) -> Mappin
     return Mapping(pg, base.sqlite, base.ts_type, base.codec, base.sqlite_type, type_.domain_dimensions)
 
 
-def _parse_array() -> str:
-    return f'(value) => (typeof value === "string" ? {_PARSE_ARRAY}(value) : value)'
-
-
 def _scalar_conversion(type_: PgType, element: Mapping) -> tuple[str | None, str | None, str | None]:
     if element.codec == TIMESTAMP:  # date mode: the driver hands over the text
         zone = "value" if type_.name == "timestamptz" else "`${value}+0000`"
@@ -80,4 +78,6 @@ def _scalar_conversion(type_: PgType, element: Mapping) -> tuple[str | None, str
     custom = element.pg.custom
     if custom is not None:  # a type without a builder: its own custom type's conversion
         return custom.driver_type, custom.from_driver, None
+    if type_.schema != "pg_catalog":  # an enum or extension type that happens to be called `point`
+        return None, None, None
     return _CONVERSIONS.get(type_.name, (None, None, None))

@@ -119,3 +119,18 @@ def test_index_storage_parameters_and_view_options(fixture_url: str, tmp_path: P
     postgres = generate_into(fixture_url, tmp_path)["schema.postgres.ts"]
     assert 'index("numbers_big_idx").on(table.big).with({ fillfactor: "70" }),' in postgres
     assert '}).with({ securityInvoker: true, checkOption: "cascaded" }).as(sql`SELECT texts.id,' in postgres
+
+
+def test_a_domain_over_an_enum_named_like_a_built_in_type(db_url: str, tmp_path: Path) -> None:
+    execute(
+        db_url,
+        "CREATE TYPE public.int4 AS ENUM ('x', 'y')",
+        "CREATE DOMAIN letter AS public.int4",
+        "CREATE TABLE t (id integer PRIMARY KEY, v letter)",
+    )
+    postgres = generate_into(db_url, tmp_path)["schema.postgres.ts"]
+    assert (
+        'const letter = customType<{ data: "x" | "y"; driverData: "x" | "y" }>({\n'
+        '  dataType: () => "letter",\n'
+        "});"
+    ) in postgres
