@@ -37,6 +37,18 @@ WHERE n.nspname = ANY(%(schemas)s)
 ORDER BY n.nspname, c.relname
 """
 
+# Every enum of the schemas, used by a column or not (yet): drizzle-kit would drop one left out.
+ENUMS = """
+SELECT n.nspname AS schema, t.typname AS name,
+       ARRAY(SELECT e.enumlabel::text FROM pg_enum AS e WHERE e.enumtypid = t.oid
+             ORDER BY e.enumsortorder) AS values
+FROM pg_type AS t
+JOIN pg_namespace AS n ON n.oid = t.typnamespace
+WHERE t.typtype = 'e' AND n.nspname = ANY(%(schemas)s)
+  AND NOT EXISTS (SELECT 1 FROM pg_depend AS d
+                  WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')
+"""
+
 # A serial column is an integer column whose default draws from a sequence it owns.
 COLUMNS = """
 SELECT a.attrelid AS table_oid, a.attname AS name, a.atttypid AS type_oid, a.atttypmod AS typmod,

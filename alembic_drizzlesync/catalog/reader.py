@@ -199,7 +199,9 @@ def read_catalog(
         for columns in (*(t.columns for t in tables), *(v.columns for v in views))
         for column in columns
         if (values := column.type.enum_values) is not None
-    }
+    }  # with those of other schemas that columns use
+    for row in cur.execute(queries.ENUMS, selected):
+        enums[(row["schema"], row["name"])] = Enum(row["schema"], row["name"], tuple(row["values"]))
     return Catalog(tables, tuple(enums[key] for key in sorted(enums)), views, sequences, default_schema)
 
 

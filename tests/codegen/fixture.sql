@@ -214,3 +214,6 @@ CREATE POLICY orgs_admin ON orgs AS RESTRICTIVE FOR UPDATE TO postgres USING (tr
 -- Storage parameters of an index, options of a view.
 CREATE INDEX numbers_big_idx ON numbers (big) WITH (fillfactor = 70);
 CREATE VIEW invoker_texts WITH (security_invoker = true, check_option = cascaded) AS SELECT id, t FROM texts;
+
+-- An enum no column uses (yet): it is part of the schema all the same.
+CREATE TYPE auth.unused_state AS ENUM ('on', 'off');

@@ -134,3 +134,8 @@ def test_a_domain_over_an_enum_named_like_a_built_in_type(db_url: str, tmp_path:
         '  dataType: () => "letter",\n'
         "});"
     ) in postgres
+
+
+def test_an_enum_no_column_uses(fixture_url: str, tmp_path: Path) -> None:
+    postgres = generate_into(fixture_url, tmp_path)["schema.postgres.ts"]
+    assert 'export const authUnusedStateEnum = authSchema.enum("unused_state", ["on", "off"]);' in postgres

@@ -55,6 +55,8 @@ export const reportsSchema = pgSchema("reports");
 
 export const authRoleEnum = authSchema.enum("role", ["admin", "member"]);
 
+export const authUnusedStateEnum = authSchema.enum("unused_state", ["on", "off"]);
+
 export const moodEnum = pgEnum("mood", ["sad", "ok", "happy", "it's \"fine\""]);
 
 export const authTicket = authSchema.sequence("ticket", { maxValue: 9999, cycle: true });
