@@ -43,18 +43,34 @@ def sequence_options(options: SequenceOptions, type_name: str) -> list[tuple[str
     ]
 
 
-def _view_options(options: tuple[tuple[str, str], ...]) -> str:
-    """`.with({ securityInvoker: true, checkOption: "cascaded" })`: the options of a plain view.
-
-    Those of materialized views are storage parameters, many of which
-    drizzle's type does not list; they are left out.
+_MATERIALIZED_VIEW_OPTIONS = frozenset(
     """
-    if not options:
-        return ""
+    fillfactor toastTupleTarget parallelWorkers autovacuumEnabled vacuumIndexCleanup vacuumTruncate
+    autovacuumVacuumThreshold autovacuumVacuumScaleFactor autovacuumVacuumCostDelay autovacuumVacuumCostLimit
+    autovacuumFreezeMinAge autovacuumFreezeMaxAge autovacuumFreezeTableAge autovacuumMultixactFreezeMinAge
+    autovacuumMultixactFreezeMaxAge autovacuumMultixactFreezeTableAge logAutovacuumMinDuration
+    userCatalogTable
+    """.split()
+)
+"""The storage parameters drizzle's `PgMaterializedViewWithConfig` lists; `toast.*` ones it does not."""
+
+
+def _view_options(options: tuple[tuple[str, str], ...], materialized: bool) -> str:
+    """`.with({ securityInvoker: true, checkOption: "cascaded" })`, values typed as drizzle-kit reads them."""
     entries = [
-        (camel_case(key), value if value in ("true", "false") else ts_string(value)) for key, value in options
+        (key, value if value in ("true", "false") or _is_number(value) else ts_string(value))
+        for key, value in ((camel_case(k), v) for k, v in options)
+        if not materialized or key in _MATERIALIZED_VIEW_OPTIONS
     ]
-    return f".with({object_literal(entries)})"
+    return f".with({object_literal(entries)})" if entries else ""
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _undeclarable(index: Index) -> str:
@@ -106,7 +122,7 @@ class PostgresSchemaGenerator(TsModule):
             f"{doc_comment(column_note(c.column), '  ')}  {property_key(c.key)}: {self.render_type(c)},\n"
             for c in view.columns
         )
-        options = "" if source.materialized else _view_options(source.options)
+        options = _view_options(source.options, source.materialized)
         body = (
             f"{owner}({ts_string(source.name)}, {{\n{columns}}}){options}.as({self.sql(source.definition)})"
         )

@@ -217,3 +217,4 @@ CREATE VIEW invoker_texts WITH (security_invoker = true, check_option = cascaded
 
 -- An enum no column uses (yet): it is part of the schema all the same.
 CREATE TYPE auth.unused_state AS ENUM ('on', 'off');
+ALTER MATERIALIZED VIEW auth.member_count SET (fillfactor = 80, autovacuum_enabled = false);

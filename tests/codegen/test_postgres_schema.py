@@ -139,3 +139,14 @@ def test_a_domain_over_an_enum_named_like_a_built_in_type(db_url: str, tmp_path:
 def test_an_enum_no_column_uses(fixture_url: str, tmp_path: Path) -> None:
     postgres = generate_into(fixture_url, tmp_path)["schema.postgres.ts"]
     assert 'export const authUnusedStateEnum = authSchema.enum("unused_state", ["on", "off"]);' in postgres
+
+
+def test_storage_parameters_of_a_materialized_view(db_url: str, tmp_path: Path) -> None:
+    execute(
+        db_url,
+        "CREATE TABLE t (id integer PRIMARY KEY)",
+        "CREATE MATERIALIZED VIEW mv WITH (fillfactor = 80, autovacuum_enabled = false,"
+        " toast.autovacuum_enabled = false) AS SELECT id FROM t",
+    )
+    postgres = generate_into(db_url, tmp_path)["schema.postgres.ts"]
+    assert "}).with({ fillfactor: 80, autovacuumEnabled: false }).as(sql`SELECT t.id" in postgres

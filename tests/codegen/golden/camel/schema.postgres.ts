@@ -524,7 +524,7 @@ export const authMemberCount = authSchema.materializedView("member_count", {
   role: authRoleEnum(),
   members: bigint({ mode: "number" }),
   lastJoined: timestamp("last_joined", { withTimezone: true, mode: "date" }),
-}).as(sql`SELECT users.role,
+}).with({ fillfactor: 80, autovacuumEnabled: false }).as(sql`SELECT users.role,
     count(*) AS members,
     max(users.created_at) AS last_joined
    FROM auth.users
