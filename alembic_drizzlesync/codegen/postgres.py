@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from ..catalog.model import (
     Check,
     Enum,
@@ -43,6 +45,7 @@ def sequence_options(options: SequenceOptions, type_name: str) -> list[tuple[str
     ]
 
 
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
 _MATERIALIZED_VIEW_OPTIONS = frozenset(
     """
     fillfactor toastTupleTarget parallelWorkers autovacuumEnabled vacuumIndexCleanup vacuumTruncate
@@ -66,11 +69,7 @@ def _view_options(options: tuple[tuple[str, str], ...], materialized: bool) -> s
 
 
 def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return _NUMBER.fullmatch(text) is not None
 
 
 def _undeclarable(index: Index) -> str:

@@ -193,7 +193,7 @@ def map_element(column: Column, timestamp_mode: str) -> Mapping:
 
 
 def array_ts_type(element: Mapping, dimensions: int) -> str:
-    """The TypeScript type of an array of `element`s: `(\"a\" | \"b\")[][]`."""
+    """The TypeScript type of an array of `element`s: `("a" | "b")[][]`."""
     if not dimensions:
         return element.ts_type
     wrapped = f"({element.ts_type})" if "|" in element.ts_type else element.ts_type
