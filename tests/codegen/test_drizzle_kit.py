@@ -57,7 +57,7 @@ LIMITATIONS = {
     r'CREATE UNIQUE INDEX "orgs_slug_covering_idx" ON "orgs" USING btree \("slug"\));',
     # Postgres 18 records NOT NULL as named constraints, which drizzle-kit 0.31 reads as checks to drop.
     "Postgres 18 NOT NULL constraint": r'ALTER TABLE "[^"]+"(\."[^"]+")? DROP CONSTRAINT "[^"]+_not_null";',
-    # On Postgres 18 (not 15) it drops and re-adds every composite primary key, unchanged.
+    # On Postgres 18 (not 15) it drops and re-adds every multi-column primary key and unique, unchanged.
     "Postgres 18 composite primary key": r'ALTER TABLE "memberships" (DROP CONSTRAINT "memberships_pkey"|'
     r'ADD CONSTRAINT "memberships_pkey" PRIMARY KEY\("org_id","user_id"\));',
     "enum array outside public": r'ALTER TABLE "arrays" ALTER COLUMN "roles" '
