@@ -58,3 +58,12 @@ def _require_known_tables(config: SyncConfig, modelled: Collection[str]) -> None
         close = difflib.get_close_matches(name, modelled, n=1, cutoff=0.8)
         hint = f"; did you mean {close[0]!r}?" if close else "; fix the name or remove the section"
         raise ConfigError(f'{ROOT_KEY}.tables."{name}": no such table in the models{hint}')
+
+
+def skipped_by_alembic(wanted: Iterable[TableKey], default_schema: str) -> list[TableKey]:
+    """The synced tables autogenerate writes no DDL for when `include_schemas` is off.
+
+    Their sync operations are written all the same: right for a table made
+    by hand, an `enable_sync` that fails for one the models were to create.
+    """
+    return sorted(key for key in wanted if key[0] != default_schema)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from alembic.autogenerate import produce_migrations, render_python_code
 from alembic.operations import ops as alembic_ops
 from alembic.runtime.migration import MigrationContext
@@ -159,3 +160,20 @@ def test_user_hooks_survive_registration() -> None:
     )
     assert options["process_revision_directives"] is process_revision_directives
     assert options["autogenerate_plugins"] == ["alembic.autogenerate.tables", "drizzlesync"]
+
+
+def test_a_synced_table_outside_the_default_schema_without_include_schemas_is_warned_of(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Alembic then writes no DDL for it, while its sync operations are still written."""
+    metadata = MetaData()
+    Table("projects", metadata, Column("id", Integer, primary_key=True), schema="app")
+    autogenerate(db_url, metadata, WITHOUT_TODOS)
+    assert "app.projects is synced, but without include_schemas=True" in caplog.text
+    caplog.clear()
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        options = with_drizzlesync(target_metadata=metadata, drizzlesync=WITHOUT_TODOS, include_schemas=True)
+        produce_migrations(MigrationContext.configure(conn, opts=options), metadata)
+    engine.dispose()
+    assert "include_schemas" not in caplog.text
