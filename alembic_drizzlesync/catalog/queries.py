@@ -12,8 +12,8 @@ ORDER BY nspname
 
 # Tables, views and materialized views; objects an extension created are the extension's business.
 RELATIONS = """
-SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind AS kind,
-       obj_description(c.oid, 'pg_class') AS comment,
+SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind AS kind, c.relrowsecurity AS row_security,
+       coalesce(c.reloptions, '{}') AS options, obj_description(c.oid, 'pg_class') AS comment,
        CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid, true) END AS definition
 FROM pg_class AS c
 JOIN pg_namespace AS n ON n.oid = c.relnamespace
@@ -35,6 +35,18 @@ WHERE n.nspname = ANY(%(schemas)s)
   AND NOT EXISTS (SELECT 1 FROM pg_depend AS d
                   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i', 'e'))
 ORDER BY n.nspname, c.relname
+"""
+
+# Every enum of the schemas, used by a column or not (yet): drizzle-kit would drop one left out.
+ENUMS = """
+SELECT n.nspname AS schema, t.typname AS name,
+       ARRAY(SELECT e.enumlabel::text FROM pg_enum AS e WHERE e.enumtypid = t.oid
+             ORDER BY e.enumsortorder) AS values
+FROM pg_type AS t
+JOIN pg_namespace AS n ON n.oid = t.typnamespace
+WHERE t.typtype = 'e' AND n.nspname = ANY(%(schemas)s)
+  AND NOT EXISTS (SELECT 1 FROM pg_depend AS d
+                  WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')
 """
 
 # A serial column is an integer column whose default draws from a sequence it owns.
@@ -74,11 +86,7 @@ SELECT t.oid, n.nspname AS schema, t.typname AS name, t.typtype AS kind,
        CASE WHEN t.typcategory = 'A' THEN t.typelem END AS element,
        nullif(t.typbasetype, 0) AS base, t.typtypmod AS base_typmod, t.typndims AS base_dimensions,
        ARRAY(SELECT e.enumlabel::text FROM pg_enum AS e WHERE e.enumtypid = t.oid
-             ORDER BY e.enumsortorder) AS enum_values,
-       ARRAY(SELECT c.conname::text FROM pg_constraint AS c WHERE c.contypid = t.oid AND c.contype = 'c'
-             ORDER BY c.conname) AS check_names,
-       ARRAY(SELECT pg_get_expr(c.conbin, 0, true) FROM pg_constraint AS c
-             WHERE c.contypid = t.oid AND c.contype = 'c' ORDER BY c.conname) AS check_expressions
+             ORDER BY e.enumsortorder) AS enum_values
 FROM pg_type AS t
 JOIN pg_namespace AS n ON n.oid = t.typnamespace
 WHERE t.oid IN (SELECT oid FROM closure)
@@ -99,18 +107,25 @@ SELECT con.conrelid AS table_oid, con.conname AS name, con.contype AS kind,
              JOIN pg_attribute AS a ON a.attrelid = con.confrelid AND a.attnum = k.num
              ORDER BY k.ord) AS target_columns,
        con.confupdtype AS on_update, con.confdeltype AS on_delete,
-       CASE WHEN con.contype = 'c' THEN pg_get_expr(con.conbin, con.conrelid, true) END AS expression
+       CASE WHEN con.contype = 'c' THEN pg_get_expr(con.conbin, con.conrelid, true) END AS expression,
+       coalesce((to_jsonb(ci) ->> 'indnullsnotdistinct')::boolean, false) AS nulls_not_distinct
 FROM pg_constraint AS con
 LEFT JOIN pg_class AS fc ON fc.oid = con.confrelid
 LEFT JOIN pg_namespace AS fn ON fn.oid = fc.relnamespace
+LEFT JOIN pg_index AS ci ON ci.indexrelid = con.conindid AND con.contype = 'u'
 WHERE con.conrelid = ANY(%(oids)s) AND con.contype IN ('p', 'u', 'f', 'c')
 ORDER BY con.conrelid, con.conname
 """
 
-# Indexes that back a constraint are reported with the constraint instead.
+# Indexes that back a constraint are reported with the constraint instead. NULLS NOT DISTINCT
+# (Postgres 15+) is read through to_jsonb, which older servers answer with NULL.
 INDEXES = """
 SELECT i.indrelid AS table_oid, ic.relname AS name, i.indisunique AS unique, am.amname AS method,
-       pg_get_expr(i.indpred, i.indrelid, true) AS predicate,
+       pg_get_expr(i.indpred, i.indrelid, true) AS predicate, coalesce(ic.reloptions, '{}') AS storage,
+       coalesce((to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false) AS nulls_not_distinct,
+       ARRAY(SELECT a.attname::text FROM generate_series(i.indnkeyatts + 1, i.indnatts) AS k
+             JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[k - 1]
+             ORDER BY k) AS included,
        ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(1, i.indnkeyatts) AS k
              ORDER BY k) AS expressions,
        ARRAY(SELECT a.attname::text FROM generate_series(1, i.indnkeyatts) AS k
@@ -129,4 +144,17 @@ WHERE i.indrelid = ANY(%(oids)s)
   AND NOT EXISTS (SELECT 1 FROM pg_constraint AS c
                   WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid)
 ORDER BY i.indrelid, ic.relname
+"""
+
+# Row-level security policies; no role (0) is PUBLIC.
+POLICIES = """
+SELECT p.polrelid AS table_oid, p.polname AS name, p.polpermissive AS permissive,
+       CASE p.polcmd WHEN 'r' THEN 'select' WHEN 'a' THEN 'insert' WHEN 'w' THEN 'update'
+                     WHEN 'd' THEN 'delete' ELSE 'all' END AS command,
+       ARRAY(SELECT CASE WHEN r.oid = 0 THEN 'public' ELSE pg_get_userbyid(r.oid)::text END
+             FROM unnest(p.polroles) WITH ORDINALITY AS r(oid, ord) ORDER BY r.ord) AS roles,
+       pg_get_expr(p.polqual, p.polrelid) AS using, pg_get_expr(p.polwithcheck, p.polrelid) AS with_check
+FROM pg_policy AS p
+WHERE p.polrelid = ANY(%(oids)s)
+ORDER BY p.polrelid, p.polname
 """

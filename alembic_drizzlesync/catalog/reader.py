@@ -21,6 +21,7 @@ from .model import (
     Index,
     IndexPart,
     PgType,
+    Policy,
     Sequence,
     SequenceOptions,
     Table,
@@ -63,7 +64,6 @@ class _TypeRow:
     base_typmod: int
     base_dimensions: int
     enum_values: tuple[str, ...]
-    checks: tuple[Check, ...]
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,8 @@ class _Resolved:
     row: _TypeRow
     typmod: int
     dimensions: int
-    domain: str | None
-    checks: tuple[Check, ...]
+    domain: _TypeRow | None
+    domain_dimensions: int
 
 
 class _TypeResolver:
@@ -81,31 +81,29 @@ class _TypeResolver:
     def __init__(self, rows: Iterable[Row]) -> None:
         self.types = {row["oid"]: _type_row(row) for row in rows}
         self.sql: dict[tuple[int, int], str] = {}
-        """`format_type()` of each (base type, typmod) in use, read once they are all known."""
+        """`format_type()` of each (type, typmod) in use, read once they are all known."""
 
     def base_of(self, oid: int, typmod: int, dimensions: int) -> _Resolved:
         """Follow domains and arrays down to the element type.
 
-        Checks are kept from the domains above the first array only: below
-        it they constrain elements, which a check on the column cannot say.
+        The first domain met is the one the column is declared with; the
+        array dimensions counted by then are the column's over that domain.
         """
-        domain: str | None = None
-        checks: tuple[Check, ...] = ()
-        in_elements = False
+        domain: _TypeRow | None = None
+        domain_dimensions = 0
         row = self.types[oid]
         while True:
             if row.base is not None:
-                domain = domain or row.name
-                checks += () if in_elements else row.checks
+                if domain is None:
+                    domain, domain_dimensions = row, dimensions
                 dimensions = max(dimensions, row.base_dimensions)
                 typmod = row.base_typmod
                 row = self.types[row.base]
             elif row.element is not None:
-                in_elements = True
                 dimensions = max(dimensions, 1)
                 row = self.types[row.element]
             else:
-                return _Resolved(row, typmod, dimensions, domain, checks)
+                return _Resolved(row, typmod, dimensions, domain, domain_dimensions)
 
     def resolve(self, oid: int, typmod: int, dimensions: int) -> PgType:
         found = self.base_of(oid, typmod, dimensions)
@@ -116,16 +114,14 @@ class _TypeResolver:
             modifiers=_modifiers(found.row.name, found.typmod),
             dimensions=found.dimensions,
             enum_values=found.row.enum_values if found.row.kind == "e" else None,
-            domain=found.domain,
-            domain_checks=found.checks,
+            domain=found.domain.name if found.domain else None,
+            domain_sql=self.sql[(found.domain.oid, -1)] if found.domain else None,
+            domain_dimensions=found.domain_dimensions,
         )
 
 
 def _type_row(row: Row) -> _TypeRow:
-    checks = tuple(
-        Check(n, e) for n, e in zip(row.pop("check_names"), row.pop("check_expressions"), strict=True)
-    )
-    return _TypeRow(**{**row, "enum_values": tuple(row["enum_values"]), "checks": checks})
+    return _TypeRow(**{**row, "enum_values": tuple(row["enum_values"])})
 
 
 def list_schemas(conn: psycopg.Connection[Any]) -> list[str]:
@@ -157,16 +153,26 @@ def read_catalog(
         cur.execute(queries.TYPES, {"oids": sorted({c["type_oid"] for c in columns})}).fetchall()
     )
     resolved = [resolver.base_of(c["type_oid"], c["typmod"], c["dimensions"]) for c in columns]
-    pairs = sorted({(found.row.oid, found.typmod) for found in resolved})
+    pairs = sorted(
+        {(found.row.oid, found.typmod) for found in resolved}
+        | {(found.domain.oid, -1) for found in resolved if found.domain}
+    )
     formatted = cur.execute(
         queries.FORMAT_TYPES, {"oids": [oid for oid, _ in pairs], "typmods": [typmod for _, typmod in pairs]}
     ).fetchall()
     resolver.sql = {(row["oid"], row["typmod"]): row["sql"] for row in formatted}
     constraints = _by_table(cur.execute(queries.CONSTRAINTS, {"oids": oids}).fetchall())
     indexes = _by_table(cur.execute(queries.INDEXES, {"oids": oids}).fetchall())
+    policies = _by_table(cur.execute(queries.POLICIES, {"oids": oids}).fetchall())
     columns_of = {oid: tuple(_column(c, resolver) for c in rows) for oid, rows in _by_table(columns).items()}
     tables = tuple(
-        _table(row, columns_of.get(row["oid"], ()), constraints[row["oid"]], indexes[row["oid"]])
+        _table(
+            row,
+            columns_of.get(row["oid"], ()),
+            constraints[row["oid"]],
+            indexes[row["oid"]],
+            policies[row["oid"]],
+        )
         for row in relations
         if row["kind"] in ("r", "p")
     )
@@ -178,6 +184,7 @@ def read_catalog(
             _view_query(row["definition"]),
             row["kind"] == "m",
             row["comment"],
+            _options(row["options"]),
         )
         for row in relations
         if row["kind"] in ("v", "m")
@@ -192,8 +199,15 @@ def read_catalog(
         for columns in (*(t.columns for t in tables), *(v.columns for v in views))
         for column in columns
         if (values := column.type.enum_values) is not None
-    }
+    }  # with those of other schemas that columns use
+    for row in cur.execute(queries.ENUMS, selected):
+        enums[(row["schema"], row["name"])] = Enum(row["schema"], row["name"], tuple(row["values"]))
     return Catalog(tables, tuple(enums[key] for key in sorted(enums)), views, sequences, default_schema)
+
+
+def _options(reloptions: list[str]) -> tuple[tuple[str, str], ...]:
+    """`["fillfactor=70"]` → `(("fillfactor", "70"),)`."""
+    return tuple((key, value) for key, _, value in (option.partition("=") for option in reloptions))
 
 
 def _view_query(definition: str) -> str:
@@ -219,7 +233,9 @@ def _by_table(rows: Iterable[Row]) -> defaultdict[int, list[Row]]:
     return grouped
 
 
-def _table(row: Row, columns: tuple[Column, ...], constraints: list[Row], indexes: list[Row]) -> Table:
+def _table(
+    row: Row, columns: tuple[Column, ...], constraints: list[Row], indexes: list[Row], policies: list[Row]
+) -> Table:
     primary = next((c for c in constraints if c["kind"] == "p"), None)
     return Table(
         schema=row["schema"],
@@ -227,18 +243,27 @@ def _table(row: Row, columns: tuple[Column, ...], constraints: list[Row], indexe
         columns=columns,
         primary_key=tuple(primary["columns"]) if primary else (),
         primary_key_name=primary["name"] if primary else None,
-        uniques=tuple(Unique(c["name"], tuple(c["columns"])) for c in constraints if c["kind"] == "u"),
+        uniques=tuple(
+            Unique(c["name"], tuple(c["columns"]), c["nulls_not_distinct"])
+            for c in constraints
+            if c["kind"] == "u"
+        ),
         indexes=tuple(_index(i) for i in indexes),
         foreign_keys=tuple(_foreign_key(c) for c in constraints if c["kind"] == "f"),
         checks=tuple(Check(c["name"], c["expression"]) for c in constraints if c["kind"] == "c"),
         partitioned=row["kind"] == "p",
         comment=row["comment"],
+        row_security=row["row_security"],
+        policies=tuple(
+            Policy(p["name"], p["permissive"], p["command"], tuple(p["roles"]), p["using"], p["with_check"])
+            for p in policies
+        ),
     )
 
 
 def _column(row: Row, resolver: _TypeResolver) -> Column:
     identity = Identity(row["identity"] == "a", _sequence_options(row)) if row["identity"] else None
-    generated = row["generated"] == "s"
+    generated = row["generated"] in ("s", "v")  # stored, virtual: either keeps its expression as the default
     return Column(
         name=row["name"],
         type=resolver.resolve(row["type_oid"], row["typmod"], row["dimensions"]),
@@ -247,6 +272,7 @@ def _column(row: Row, resolver: _TypeResolver) -> Column:
         identity=identity,
         serial=row["serial"],
         generated=row["default"] if generated else None,
+        virtual=row["generated"] == "v",
         comment=row["comment"],
     )
 
@@ -271,4 +297,13 @@ def _index(row: Row) -> Index:
         )
         for expression, column, option, opclass in keys
     )
-    return Index(row["name"], row["unique"], row["method"], parts, row["predicate"])
+    return Index(
+        row["name"],
+        row["unique"],
+        row["method"],
+        parts,
+        row["predicate"],
+        tuple(row["included"]),
+        row["nulls_not_distinct"],
+        _options(row["storage"]),
+    )

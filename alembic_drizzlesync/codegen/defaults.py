@@ -28,13 +28,13 @@ Kind = Literal["literal", "now", "random", "sql"]
 class Default:
     kind: Kind
     ts: str = ""
-    """The TypeScript expression: a literal value, or the SQL text for `sql` defaults."""
+    """The TypeScript expression: a literal value; the SQL text for `sql` and `now` defaults."""
 
 
 def read_default(expression: str, mapping: Mapping, is_array: bool) -> Default:
     """Classify one `pg_get_expr` default for a column of the given mapping."""
     if expression in _NOW and mapping.pg.function == "timestamp":
-        return Default("now")
+        return Default("now", expression)
     if expression in _RANDOM_UUID and mapping.pg.function == "uuid":
         return Default("random")
     literal = None if is_array else _literal(expression, mapping.codec)

@@ -6,7 +6,7 @@ every step, and a failure leaves the previous files as they were.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ import psycopg
 
 from ..catalog import list_schemas, read_catalog
 from ..catalog.registry import psycopg_fetch, read_registry
-from ..config import SyncConfig
+from ..config import ROOT_KEY, ConfigError, SyncConfig
 from ..templating import render
 from .client_migrations.history import migration_steps, read_history, record, render_history
 from .client_migrations.shape import shapes_of
@@ -23,6 +23,7 @@ from .meta import render_sync_meta
 from .output import STEP_DIRECTORY
 from .plan import build_plan
 from .postgres import PostgresSchemaGenerator
+from .relations import render_relations
 from .sqlite import SqliteSchemaGenerator
 from .tsmodule import HEADER, template_body
 
@@ -36,8 +37,10 @@ class Options:
     `schemas` None means every user schema but the library's own; `tables`
     narrows that to some globs. Without a DrizzleSync registry in the
     database, `sync_unregistered` decides whether every table with a primary
-    key is synced (the CLI trying DrizzleSync out) or none (an Alembic
-    project that has not installed it, or was downgraded below it).
+    key is synced (the CLI trying DrizzleSync out) or nothing is generated
+    (an Alembic project that has not installed it yet, or was downgraded
+    below it: its files would describe a sync that does not exist, and its
+    client migrations a step dropping every table).
     """
 
     schemas: tuple[str, ...] | None = None
@@ -51,6 +54,7 @@ class Options:
     @classmethod
     def from_config(cls, config: SyncConfig, **overrides: Any) -> Options:
         settings = {
+            "schemas": config.schemas,
             "naming": config.naming,
             "timestamp_mode": config.timestamp_mode,
             "library_schema": config.library_schema,
@@ -59,18 +63,24 @@ class Options:
 
 
 def generate(conn: psycopg.Connection[Any], out: Path, options: Options) -> dict[str, str]:
-    """Every output file, by path relative to `out`; `out` is read for the client migration history."""
+    """Every output file, by path relative to `out`; `out` is read for the client migration history.
+
+    None at all without a registry unless `options.sync_unregistered`.
+    """
+    registry = read_registry(psycopg_fetch(conn), options.library_schema)
+    if registry is None and not options.sync_unregistered:
+        return {}
     schemas = options.schemas or [s for s in list_schemas(conn) if s != options.library_schema]
     selection = SyncConfig(include=options.tables or ("*.*",), exclude=options.ignore)
     catalog = read_catalog(conn, schemas, selection.wants)
-    registry = read_registry(psycopg_fetch(conn), options.library_schema)
     synced: dict[tuple[str, str], str | None]
     if registry is None:
-        synced = {table.key: None for table in catalog.tables} if options.sync_unregistered else {}
+        synced = {table.key: None for table in catalog.tables}
         server_version = None
     else:
         synced = registry.scopes
         server_version = registry.schema_version or None
+        _require_schemas_of(synced, schemas)
     plan = build_plan(catalog, synced, options.naming, options.timestamp_mode)
     shapes = shapes_of(plan)
     history_file = out / HISTORY
@@ -81,6 +91,7 @@ def generate(conn: psycopg.Connection[Any], out: Path, options: Options) -> dict
     files = {
         "schema.postgres.ts": PostgresSchemaGenerator(plan).render(),
         "schema.sqlite.ts": SqliteSchemaGenerator(plan).render(),
+        "relations.ts": render_relations(plan, options.naming),
         "sync-meta.ts": render_sync_meta(plan, current.version, current.hash),
         "client-migrations.ts": render_client_migrations(steps),
         HISTORY: render_history(history),
@@ -90,6 +101,16 @@ def generate(conn: psycopg.Connection[Any], out: Path, options: Options) -> dict
             "sqlite/step.sql.j2", version=version, statements=statements
         )
     return files
+
+
+def _require_schemas_of(synced: Iterable[tuple[str, str]], schemas: Collection[str]) -> None:
+    """Every synced table must be read: the client would otherwise lack a table the server sends it."""
+    for schema, table in sorted(synced):
+        if schema not in schemas:
+            raise ConfigError(
+                f"{ROOT_KEY}.schemas: schema {schema!r} of synced table {schema}.{table} is not read; "
+                "add it to the schemas to generate"
+            )
 
 
 def render_client_migrations(steps: Sequence[tuple[int, list[str]]]) -> str:

@@ -10,8 +10,9 @@ import logging
 from collections.abc import Mapping as MappingOf
 from dataclasses import dataclass
 
-from ..catalog.model import Catalog, Column, Sequence, Table, View
+from ..catalog.model import Catalog, Column, Enum, Sequence, Table, View
 from .defaults import Default, read_default
+from .domains import domain_mapping
 from .naming import TABLE_MEMBERS, camel_case, find_free_name, identifier
 from .typemap import CustomType, Mapping, map_column
 
@@ -21,8 +22,9 @@ RESERVED_NAMES = frozenset(
     """
     bigint bigserial boolean bytes char check cidr customType date doublePrecision foreignKey index inet
     integer interval json jsonb line macaddr macaddr8 numeric pgEnum pgMaterializedView pgSchema pgSequence
-    pgTable PgTableExtraConfigValue pgView point primaryKey real serial smallint smallserial sql sqliteTable
-    text time timestamp unique uniqueIndex uuid varchar crypto Date Uint8Array __proto__
+    pgPolicy pgTable PgTableExtraConfigValue pgView point primaryKey real serial smallint smallserial sql
+    sqliteTable parsePgArray relations text time timestamp unique uniqueIndex uuid varchar crypto Date
+    Uint8Array __proto__
     """.split()
 )
 """Names the generated modules import, define or use as globals: no table, enum or schema may take them."""
@@ -123,7 +125,10 @@ def build_plan(
     """Decide every generated name; `synced` maps the tables to sync to their scope rule."""
     default = catalog.default_schema
     taken = set(RESERVED_NAMES)
-    schemas = sorted(({t.schema for t in catalog.tables} | {e.schema for e in catalog.enums}) - {default})
+    # Every schema something is generated in: a reporting schema may hold views alone.
+    objects: list[Table | Enum | View | Sequence] = [*catalog.tables, *catalog.enums, *catalog.views]
+    objects += catalog.sequences
+    schemas = sorted({o.schema for o in objects} - {default})
     schema_vars = {s: find_free_name(identifier(camel_case(s)) + "Schema", taken) for s in schemas}
     enum_vars = {
         (e.schema, e.name): find_free_name(
@@ -203,6 +208,8 @@ def _columns(columns: tuple[Column, ...], naming: str, timestamp_mode: str) -> t
     plans = []
     for column in columns:
         mapping = map_column(column, timestamp_mode)
+        if column.type.domain is not None:
+            mapping = domain_mapping(column, mapping, timestamp_mode)
         key = find_free_name(camel_case(column.name) if naming == "camel" else column.name, keys, reserved=())
         sqlite_name = find_free_name(column.name, sqlite_names, reserved=(), fold=str.lower)
         default = None

@@ -11,26 +11,17 @@ from ..catalog.model import (
     Identity,
     Index,
     IndexPart,
+    Policy,
     Sequence,
     SequenceOptions,
     Unique,
 )
-from ..quoting import quote
-from .naming import property_key, ts_string
+from .naming import camel_case, property_key, ts_string
 from .plan import ColumnPlan, Plan, TablePlan, ViewPlan
 from .tsmodule import TsModule, column_note, column_ref, doc_comment, object_literal
 
 _INT_MAX = {"int2": 32767, "int4": 2147483647, "int8": 9223372036854775807}
 _SAFE_INTEGER = 2**53 - 1
-
-
-_DOMAIN_VALUE = re.compile(r"""('(?:[^']|'')*'|"(?:[^"]|"")*")|\bVALUE\b""")
-
-
-def _on_column(check: Check, column: str) -> Check:
-    """A domain's check as a check of one column: `VALUE` (outside quotes) becomes the column."""
-    expression = _DOMAIN_VALUE.sub(lambda m: m.group(1) or quote(column), check.expression)
-    return Check(f"{column}_{check.name}", expression)
 
 
 def sequence_options(options: SequenceOptions, type_name: str) -> list[tuple[str, str]]:
@@ -52,6 +43,40 @@ def sequence_options(options: SequenceOptions, type_name: str) -> list[tuple[str
         for key, value, default in values
         if value != default
     ]
+
+
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+_MATERIALIZED_VIEW_OPTIONS = frozenset(
+    """
+    fillfactor toastTupleTarget parallelWorkers autovacuumEnabled vacuumIndexCleanup vacuumTruncate
+    autovacuumVacuumThreshold autovacuumVacuumScaleFactor autovacuumVacuumCostDelay autovacuumVacuumCostLimit
+    autovacuumFreezeMinAge autovacuumFreezeMaxAge autovacuumFreezeTableAge autovacuumMultixactFreezeMinAge
+    autovacuumMultixactFreezeMaxAge autovacuumMultixactFreezeTableAge logAutovacuumMinDuration
+    userCatalogTable
+    """.split()
+)
+"""The storage parameters drizzle's `PgMaterializedViewWithConfig` lists; `toast.*` ones it does not."""
+
+
+def _view_options(options: tuple[tuple[str, str], ...], materialized: bool) -> str:
+    """`.with({ securityInvoker: true, checkOption: "cascaded" })`, values typed as drizzle-kit reads them."""
+    entries = [
+        (key, value if value in ("true", "false") or _is_number(value) else ts_string(value))
+        for key, value in ((camel_case(k), v) for k, v in options)
+        if not materialized or key in _MATERIALIZED_VIEW_OPTIONS
+    ]
+    return f".with({object_literal(entries)})" if entries else ""
+
+
+def _is_number(text: str) -> bool:
+    return _NUMBER.fullmatch(text) is not None
+
+
+def _undeclarable(index: Index) -> str:
+    """A comment saying what the index has that drizzle-orm's index builder has no words for."""
+    missing = [f"INCLUDE ({', '.join(index.include)})"] if index.include else []
+    missing += ["NULLS NOT DISTINCT"] if index.nulls_not_distinct else []
+    return f" /* {', '.join(missing)}: drizzle-orm cannot declare it */" if missing else ""
 
 
 class PostgresSchemaGenerator(TsModule):
@@ -96,7 +121,10 @@ class PostgresSchemaGenerator(TsModule):
             f"{doc_comment(column_note(c.column), '  ')}  {property_key(c.key)}: {self.render_type(c)},\n"
             for c in view.columns
         )
-        body = f"{owner}({ts_string(source.name)}, {{\n{columns}}}).as({self.sql(source.definition)})"
+        options = _view_options(source.options, source.materialized)
+        body = (
+            f"{owner}({ts_string(source.name)}, {{\n{columns}}}){options}.as({self.sql(source.definition)})"
+        )
         return f"{doc_comment(source.comment)}export const {view.variable} = {body};"
 
     def render_table(self, table: TablePlan) -> str:
@@ -106,7 +134,8 @@ class PostgresSchemaGenerator(TsModule):
             comment = f"{comment}\n\n{note}" if comment else note
         owner = self._owner(table.table.schema, "pgTable", "table")
         extras_type = "PgTableExtraConfigValue" if table.table.foreign_keys else None
-        return self.table_block(table, owner, table.table.name, comment, extras_type)
+        rls = ".enableRLS()" if table.table.row_security else ""
+        return self.table_block(table, owner, table.table.name, comment, extras_type, rls)
 
     def render_type(self, column: ColumnPlan) -> str:
         """The builder call that gives a column its type: `varchar("name", { length: 20 }).array()`."""
@@ -117,8 +146,8 @@ class PostgresSchemaGenerator(TsModule):
             function = self.plan.custom_types[builder.custom]
         else:
             function = self.use(builder.function)
-        dimensions = column.column.type.dimensions
-        return self.call(function, column.column.name, column.key, builder) + ".array()" * dimensions
+        arrays = ".array()" * column.mapping.pg_arrays
+        return self.call(function, column.column.name, column.key, builder) + arrays
 
     def render_column(self, table: TablePlan, column: ColumnPlan) -> str:
         source = column.column
@@ -143,7 +172,7 @@ class PostgresSchemaGenerator(TsModule):
     def render_default(self, column: ColumnPlan) -> str:
         default = column.default
         assert default is not None
-        if default.kind == "now":
+        if default.kind == "now" and default.ts == "now()":  # the others are no `now()` to drizzle-kit
             return ".defaultNow()"
         if default.kind == "random":
             return ".defaultRandom()"
@@ -164,12 +193,24 @@ class PostgresSchemaGenerator(TsModule):
         extras += [self.render_unique(table, unique) for unique in source.uniques]
         extras += [self.render_index(table, index) for index in source.indexes]
         extras += [self.render_check(check) for check in source.checks]
-        extras += [
-            self.render_check(_on_column(check, column.column.name))
-            for column in table.columns
-            for check in column.column.type.domain_checks
-        ]
+        extras += [self.render_policy(policy) for policy in source.policies]
         return extras
+
+    def render_policy(self, policy: Policy) -> str:
+        """`pgPolicy("name", { … })` with what differs from drizzle's: permissive, for all, to public."""
+        roles = [ts_string(role) for role in policy.roles]
+        config = [
+            ("as", '"restrictive"') if not policy.permissive else None,
+            ("for", ts_string(policy.command)) if policy.command != "all" else None,
+            ("to", roles[0] if len(roles) == 1 else f"[{', '.join(roles)}]")
+            if policy.roles != ("public",)
+            else None,
+            ("using", self.sql(policy.using)) if policy.using is not None else None,
+            ("withCheck", self.sql(policy.with_check)) if policy.with_check is not None else None,
+        ]
+        entries = [entry for entry in config if entry is not None]
+        options = f", {object_literal(entries, '    ')}" if entries else ""
+        return f"{self.use('pgPolicy')}({ts_string(policy.name)}{options})"
 
     def render_foreign_key(self, table: TablePlan, fk: ForeignKey) -> str:
         target = self.plan.table(fk.target_schema, fk.target_table)
@@ -190,14 +231,17 @@ class PostgresSchemaGenerator(TsModule):
 
     def render_unique(self, table: TablePlan, unique: Unique) -> str:
         columns = ", ".join(column_ref("table", table.column(c)) for c in unique.columns)
-        return f"{self.use('unique')}({ts_string(unique.name)}).on({columns})"
+        nulls = ".nullsNotDistinct()" if unique.nulls_not_distinct else ""
+        return f"{self.use('unique')}({ts_string(unique.name)}).on({columns}){nulls}"
 
     def render_index(self, table: TablePlan, index: Index) -> str:
         kind = self.use("uniqueIndex" if index.unique else "index")
         parts = ", ".join(self.render_index_part(table, part) for part in index.parts)
         using = f".on({parts})" if index.method == "btree" else f".using({ts_string(index.method)}, {parts})"
         where = f".where({self.sql(index.where)})" if index.where else ""
-        return f"{kind}({ts_string(index.name)}){using}{where}"
+        storage = [(camel_case(key), ts_string(value)) for key, value in index.options]
+        with_ = f".with({object_literal(storage)})" if storage else ""
+        return f"{kind}({ts_string(index.name)}){using}{with_}{where}{_undeclarable(index)}"
 
     def render_index_part(self, table: TablePlan, part: IndexPart) -> str:
         text = column_ref("table", table.column(part.column)) if part.column else self.sql(part.expression)

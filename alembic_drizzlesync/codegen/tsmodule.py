@@ -40,10 +40,15 @@ def doc_comment(text: str | None, indent: str = "") -> str:
     return f"{indent}/**\n{body}{indent} */\n"
 
 
+_VIRTUAL = "Virtual in Postgres, computed when read: drizzle-orm's pg-core declares stored ones only."
+
+
 def column_note(column: Column) -> str | None:
-    """A column's comment, and the domain it was declared with: both schemas show the base type."""
+    """A column's comment, the domain it was declared with (SQLite knows only the base type), and
+    whether it is virtual, which no drizzle builder says."""
     domain = f"Postgres domain `{column.type.domain}`." if column.type.domain else None
-    return "\n\n".join(part for part in (column.comment, domain) if part) or None
+    virtual = _VIRTUAL if column.virtual else None
+    return "\n\n".join(part for part in (column.comment, domain, virtual) if part) or None
 
 
 def column_ref(owner: str, column: ColumnPlan) -> str:
@@ -105,9 +110,15 @@ class TsModule(ABC):
     def render_constraints(self, table: TablePlan) -> list[str]: ...
 
     def table_block(
-        self, table: TablePlan, owner: str, db_name: str, comment: str | None, extras_type: str | None = None
+        self,
+        table: TablePlan,
+        owner: str,
+        db_name: str,
+        comment: str | None,
+        extras_type: str | None = None,
+        suffix: str = "",
     ) -> str:
-        """`export const x = owner("name", { columns }, (table) => [constraints]);`
+        """`export const x = owner("name", { columns }, (table) => [constraints])<suffix>;`
 
         `extras_type` annotates the constraint callback; without it, tables
         whose foreign keys form a cycle would infer their own type from
@@ -123,7 +134,7 @@ class TsModule(ABC):
         if extras:
             returns = f": {self.use_type(extras_type)}[]" if extras_type else ""
             body += f",\n  (table){returns} => [\n" + "".join(f"    {extra},\n" for extra in extras) + "  ]"
-        return f"{doc_comment(comment)}export const {table.variable} = {body},\n);"
+        return f"{doc_comment(comment)}export const {table.variable} = {body},\n){suffix};"
 
     def render_file(self, blocks: list[str]) -> str:
         return render(
@@ -136,12 +147,16 @@ class TsModule(ABC):
 
     def render_custom_type(self, custom: CustomType, variable: str) -> str:
         self.use("customType")
+        for name in custom.imports:
+            self.use(name)
         driver = custom.driver_type or custom.ts_type
         from_driver = f"  fromDriver: {custom.from_driver},\n" if custom.from_driver else ""
+        to_driver = f"  toDriver: {custom.to_driver},\n" if custom.to_driver else ""
         return (
             f"/** {custom.note} */\n"
             f"const {variable} = customType<{{ data: {custom.ts_type}; driverData: {driver} }}>({{\n"
             f"  dataType: () => {ts_string(custom.sql)},\n"
             f"{from_driver}"
+            f"{to_driver}"
             "});"
         )

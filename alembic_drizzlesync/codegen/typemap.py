@@ -25,6 +25,9 @@ class CustomType:
     driver_type: str | None = None
     """What drivers may hand over instead of `ts_type`, normalised by `from_driver`."""
     from_driver: str | None = None
+    to_driver: str | None = None
+    imports: tuple[str, ...] = ()
+    """What its conversions use from drizzle-orm/pg-core."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ class Mapping:
     codec: str
     sqlite_type: str | None = None
     """A `$type<…>()` for the SQLite column, where its builder alone would infer less."""
+    pg_arrays: int = 0
+    """How many `.array()`s follow the pg-core builder."""
 
     @property
     def same_type(self) -> bool:
@@ -179,21 +184,33 @@ def _timestamp(type_: PgType, timestamp_mode: str) -> Mapping:
     return Mapping(Builder("timestamp", config), sqlite, "Date", TIMESTAMP)
 
 
+def map_element(column: Column, timestamp_mode: str) -> Mapping:
+    """The mapping of one element of `column`: timestamps in arrays use string mode (see `map_column`)."""
+    type_ = column.type
+    if type_.dimensions and type_.name in ("timestamp", "timestamptz"):
+        timestamp_mode = "string"
+    return _scalar(column, type_, timestamp_mode)
+
+
+def array_ts_type(element: Mapping, dimensions: int) -> str:
+    """The TypeScript type of an array of `element`s: `("a" | "b")[][]`."""
+    if not dimensions:
+        return element.ts_type
+    wrapped = f"({element.ts_type})" if "|" in element.ts_type else element.ts_type
+    return wrapped + "[]" * dimensions
+
+
 def map_column(column: Column, timestamp_mode: str) -> Mapping:
-    """The builders, TypeScript type and codec of `column`.
+    """The builders, TypeScript type and codec of `column`, whose type is taken as its base type.
 
     Arrays are JSON on SQLite. Their elements must then be JSON values, so
     timestamp arrays use string mode on both sides, and bytea arrays (hex
     strings in JSON) are the one array that differs in type.
     """
-    type_ = column.type
-    dims = type_.dimensions
+    element = map_element(column, timestamp_mode)
+    dims = column.type.dimensions
     if not dims:
-        return _scalar(column, type_, timestamp_mode)
-    element = _scalar(
-        column, type_, "string" if type_.name in ("timestamp", "timestamptz") else timestamp_mode
-    )
-    brackets = "[]" * dims
-    element_type = f"({element.ts_type})" if "|" in element.ts_type else element.ts_type
-    stored_type = f"string{brackets}" if element.codec == BYTES else element_type + brackets
-    return Mapping(element.pg, _SQLITE_JSON, element_type + brackets, JSON, sqlite_type=stored_type)
+        return element
+    ts_type = array_ts_type(element, dims)
+    stored_type = "string" + "[]" * dims if element.codec == BYTES else ts_type
+    return Mapping(element.pg, _SQLITE_JSON, ts_type, JSON, sqlite_type=stored_type, pg_arrays=dims)

@@ -6,6 +6,7 @@ module (which needs all of Alembic) is loaded only when autogenerate runs.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Iterator
 from types import ModuleType
@@ -13,15 +14,41 @@ from typing import TYPE_CHECKING, Any
 
 from alembic.util import DispatchPriority
 
+log = logging.getLogger(__name__)
+
 if TYPE_CHECKING:
+    from alembic.autogenerate.api import AutogenContext
     from alembic.runtime.plugins import Plugin
     from alembic.util import PriorityDispatchResult
 
 
-def compare_sync_state(*args: Any) -> PriorityDispatchResult:
+def compare_sync_state(autogen_context: AutogenContext, *args: Any) -> PriorityDispatchResult:
+    """The comparator, its config errors (models vs. settings) reported as `alembic` reports its own."""
     from .compare import compare_sync_state as compare
+    from .errors import reported_as_command_error
 
-    return compare(*args)
+    with reported_as_command_error():
+        _warn_of_skipped_schemas(autogen_context)
+        return compare(autogen_context, *args)
+
+
+def _warn_of_skipped_schemas(autogen_context: AutogenContext) -> None:
+    from .compare import CONFIG_OPTION
+    from .state import desired_tables, skipped_by_alembic
+
+    config = autogen_context.opts.get(CONFIG_OPTION)
+    connection = autogen_context.connection
+    if config is None or connection is None or autogen_context.opts.get("include_schemas"):
+        return
+    default_schema = connection.dialect.default_schema_name or "public"
+    wanted = desired_tables(autogen_context.metadata, config, default_schema)
+    for schema, table in skipped_by_alembic(wanted, default_schema):
+        log.warning(
+            "table %s.%s is synced, but without include_schemas=True in with_drizzlesync(...) "
+            "autogenerate writes no DDL for it",
+            schema,
+            table,
+        )
 
 
 def setup(plugin: Plugin) -> None:

@@ -8,6 +8,10 @@ migration itself, then introspects on the same connection and writes the
 files: they appear only once the migration is durable, once per commit
 (one per command, unless `transaction_per_migration` is set), never after
 a rollback, and never in `--sql` mode, which has no connection to read.
+
+The one line saying what was written goes where `alembic` prints its own
+output (`Config.print_stdout`, silenced by `alembic -q`): Alembic's default
+logging configuration shows INFO only for its own loggers.
 """
 
 from __future__ import annotations
@@ -23,28 +27,32 @@ from sqlalchemy.engine import Connection
 
 from ..codegen.generate import Options, generate
 from ..codegen.output import write_files
-from ..config import SyncConfig
+from ..config import ConfigError, SyncConfig
 from ..localdb import libpq_url
+from .errors import AlembicConfigError
 
 log = logging.getLogger(__name__)
 
 OnVersionApply = Callable[..., None]
+Report = Callable[[str], None]
 
 
 def codegen_hook(config: SyncConfig) -> OnVersionApply:
     """An `on_version_apply` callback that regenerates `config.output` after the commit."""
-    pending: weakref.WeakKeyDictionary[Connection, bool] = weakref.WeakKeyDictionary()
+    pending: weakref.WeakKeyDictionary[Connection, Report | None] = weakref.WeakKeyDictionary()
+    """Per connection, how to report the generation its next commit owes (None: nothing owed)."""
 
     def on_commit(conn: Connection) -> None:
-        if pending.get(conn):
-            pending[conn] = False
+        report = pending.get(conn)
+        if report is not None:
+            pending[conn] = None
             dbapi = conn.connection.dbapi_connection
             assert dbapi is not None
             dbapi.commit()
-            _regenerate(conn, dbapi, config)
+            _regenerate(conn, dbapi, config, report)
 
     def on_rollback(conn: Connection) -> None:
-        pending[conn] = False
+        pending[conn] = None
 
     def on_version_apply(*, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
         connection = ctx.connection
@@ -53,7 +61,7 @@ def codegen_hook(config: SyncConfig) -> OnVersionApply:
         if connection not in pending:
             event.listen(connection, "commit", on_commit)
             event.listen(connection, "rollback", on_rollback)
-        pending[connection] = True
+        pending[connection] = _reporter(ctx)
 
     return on_version_apply
 
@@ -62,7 +70,19 @@ class CodegenError(RuntimeError):
     """Generation failed after the migration committed; the database is migrated, the files are not."""
 
 
-def _regenerate(conn: Connection, dbapi: Any, config: SyncConfig) -> None:
+class CodegenConfigError(CodegenError, AlembicConfigError):
+    """Generation stopped by the configuration: `alembic` says so in one line, like any config error."""
+
+
+def _reporter(ctx: Any) -> Report:
+    """Alembic's own output for an `alembic` command; the log for a migration context made by hand."""
+    environment = ctx.environment_context
+    if environment is not None:
+        return environment.config.print_stdout  # type: ignore[no-any-return]
+    return log.info
+
+
+def _regenerate(conn: Connection, dbapi: Any, config: SyncConfig, report: Report) -> None:
     assert config.output is not None
     options = Options.from_config(config, sync_unregistered=False)
     try:
@@ -73,11 +93,12 @@ def _regenerate(conn: Connection, dbapi: Any, config: SyncConfig) -> None:
                 files = generate(own, config.output, options)
         changed = write_files(config.output, files)
     except Exception as exc:
-        raise CodegenError(
-            f"the migration was committed, but writing {config.output} failed: {exc}; "
-            "fix the cause and run `drizzlesync generate`"
+        error = CodegenConfigError if isinstance(exc, ConfigError) else CodegenError
+        raise error(
+            f"DrizzleSync: the migration was committed, but writing {config.output} failed: {exc}. "
+            "Fix the cause and run `drizzlesync generate`."
         ) from exc
-    log.info("%d generated files changed in %s", len(changed), config.output)
+    report(f"DrizzleSync: {len(changed)} generated files changed in {config.output}")
 
 
 def chain(first: OnVersionApply, user: Any) -> tuple[OnVersionApply, ...]:

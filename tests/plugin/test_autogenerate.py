@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from alembic.autogenerate import produce_migrations, render_python_code
 from alembic.operations import ops as alembic_ops
 from alembic.runtime.migration import MigrationContext
@@ -15,6 +16,8 @@ from alembic_drizzlesync.sql import LIBRARY_VERSION
 from tests.support import autogenerate, migrate
 
 CONFIG = parse_config({"include": ["todos", "app.*"], "tables": {"todos": {"scope": "'team:' || team"}}})
+WITHOUT_TODOS = parse_config({"include": ["todos", "app.*"]})
+"""CONFIG once the todos model is gone: its per-table section goes with it."""
 
 
 def models(*, todos: bool = True, extra_column: bool = False, scope: str | None = None) -> MetaData:
@@ -90,7 +93,7 @@ def test_column_change_of_an_unsynced_table_does_not_bump(db_url: str) -> None:
 
 def test_dropping_a_synced_table_disables_capture_first(db_url: str) -> None:
     migrate(db_url, models(), CONFIG)
-    script = migrate(db_url, models(todos=False), CONFIG)
+    script = migrate(db_url, models(todos=False), WITHOUT_TODOS)
     assert script.upgrade_ops is not None and script.downgrade_ops is not None
     upgrade = kinds(script.upgrade_ops.ops)
     assert upgrade == ["DisableSyncOp:todos", "DropTableOp:todos", "BumpSchemaVersionOp"]
@@ -103,7 +106,7 @@ def test_dropping_a_synced_table_disables_capture_first(db_url: str) -> None:
     assert ("disable_sync", "todos", None, "'team:' || team") in script.upgrade_ops.as_diffs()
     # The disable keeps the scope so that its reverse restores capture exactly.
     assert script.downgrade_ops.ops[2] == ops.EnableSyncOp("todos", scope="'team:' || team")
-    assert autogenerate(db_url, models(todos=False), CONFIG).upgrade_ops.is_empty()  # type: ignore[union-attr]
+    assert autogenerate(db_url, models(todos=False), WITHOUT_TODOS).upgrade_ops.is_empty()  # type: ignore[union-attr]
 
 
 def test_table_info_overrides_the_scope_and_is_reversible(db_url: str) -> None:
@@ -134,7 +137,7 @@ def test_user_include_name_is_still_called(db_url: str) -> None:
         seen.append((name, type_))
         return name != "users"
 
-    options = with_drizzlesync(target_metadata=models(), drizzlesync=CONFIG, include_name=include_name)
+    options = with_drizzlesync(target_metadata=models(), drizzlesync=WITHOUT_TODOS, include_name=include_name)
     engine = create_engine(db_url)
     with engine.connect() as conn:
         migrate(db_url, models(), CONFIG)
@@ -158,3 +161,20 @@ def test_user_hooks_survive_registration() -> None:
     )
     assert options["process_revision_directives"] is process_revision_directives
     assert options["autogenerate_plugins"] == ["alembic.autogenerate.tables", "drizzlesync"]
+
+
+def test_a_synced_table_outside_the_default_schema_without_include_schemas_is_warned_of(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Alembic then writes no DDL for it, while its sync operations are still written."""
+    metadata = MetaData()
+    Table("projects", metadata, Column("id", Integer, primary_key=True), schema="app")
+    autogenerate(db_url, metadata, WITHOUT_TODOS)
+    assert "app.projects is synced, but without include_schemas=True" in caplog.text
+    caplog.clear()
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        options = with_drizzlesync(target_metadata=metadata, drizzlesync=WITHOUT_TODOS, include_schemas=True)
+        produce_migrations(MigrationContext.configure(conn, opts=options), metadata)
+    engine.dispose()
+    assert "include_schemas" not in caplog.text

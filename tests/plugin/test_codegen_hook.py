@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import logging
+import sys
 from pathlib import Path
 
 import pytest
 from alembic import command
 from alembic.config import Config
 
-from tests.support import EXAMPLE_CHAIN, EXAMPLE_HEAD, EXAMPLE_OUTPUT
+from alembic_drizzlesync.plugin.codegen_hook import CodegenError
+from tests.support import EXAMPLE_CHAIN, EXAMPLE_HEAD, EXAMPLE_OUTPUT, execute
 
 NOTES_REVISION = '''
 """todos get notes"""
@@ -46,14 +47,21 @@ def output(project: Path) -> Path:
     return project / EXAMPLE_OUTPUT
 
 
-def generations(caplog: pytest.LogCaptureFixture) -> int:
-    return sum("generated files changed" in r.getMessage() for r in caplog.records)
+def alembic_config(project: Path) -> Config:
+    """The project's Alembic config, printing to the `sys.stdout` of now (its default is bound at import)."""
+    return Config(str(project / "alembic.ini"), stdout=sys.stdout)
 
 
-def test_upgrade_generates_once_after_all_revisions(project: Path, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="alembic_drizzlesync")
-    command.upgrade(Config(str(project / "alembic.ini")), "head")
-    assert generations(caplog) == 1
+def generations(capsys: pytest.CaptureFixture[str]) -> int:
+    """How many generations were reported since the last call."""
+    return capsys.readouterr().out.count("generated files changed")
+
+
+def test_upgrade_generates_once_after_all_revisions(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command.upgrade(alembic_config(project), "head")
+    assert generations(capsys) == 1
     meta = (output(project) / "sync-meta.ts").read_text()
     assert "export const schemaVersion = 2;" in meta
     assert '{ name: "notes", key: "notes"' in meta
@@ -63,22 +71,70 @@ def test_upgrade_generates_once_after_all_revisions(project: Path, caplog: pytes
     assert sorted(p.name for p in (output(project) / "client-migrations").glob("*.sql")) == ["0002.sql"]
 
 
-def test_downgrade_regenerates_and_sql_mode_writes_nothing(
-    project: Path, caplog: pytest.LogCaptureFixture
+def test_upgrade_reports_the_files_it_wrote_on_stdout(
+    project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    caplog.set_level(logging.INFO, logger="alembic_drizzlesync")
-    config = Config(str(project / "alembic.ini"))
+    """Alembic's default logging shows only its own INFO lines: the report goes where `alembic` prints."""
+    config = alembic_config(project)
+    command.upgrade(config, "head")
+    assert f"DrizzleSync: 7 generated files changed in {output(project)}" in capsys.readouterr().out
+    command.upgrade(config, "head")  # nothing to apply: no generation, no report
+    assert "DrizzleSync" not in capsys.readouterr().out
+    command.downgrade(config, EXAMPLE_HEAD)
+    assert f"DrizzleSync: 7 generated files changed in {output(project)}" in capsys.readouterr().out
+
+
+def test_downgrade_regenerates_and_sql_mode_writes_nothing(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = alembic_config(project)
     command.upgrade(config, EXAMPLE_HEAD)
     command.upgrade(config, "head")
     assert "0002.sql" in {p.name for p in (output(project) / "client-migrations").glob("*.sql")}
     command.downgrade(config, "-1")
-    assert generations(caplog) == 3
+    assert generations(capsys) == 3
     assert "schemaVersion = 1;" in (output(project) / "sync-meta.ts").read_text()
     assert not (output(project) / "client-migrations" / "0002.sql").exists()
     before = {p: p.read_bytes() for p in output(project).rglob("*") if p.is_file()}
     command.upgrade(config, f"{EXAMPLE_HEAD}:head", sql=True)
-    assert generations(caplog) == 3
+    assert generations(capsys) == 0
     assert {p: p.read_bytes() for p in output(project).rglob("*") if p.is_file()} == before
+
+
+def test_the_schemas_setting_limits_what_the_hook_reads(project: Path, db_url: str) -> None:
+    execute(
+        db_url,
+        "CREATE SCHEMA reports",
+        "CREATE VIEW reports.todo_count AS SELECT count(*) AS n FROM pg_class",
+    )
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("include =", 'schemas = ["public"]\ninclude ='))
+    command.upgrade(alembic_config(project), "head")
+    postgres = (output(project) / "schema.postgres.ts").read_text()
+    assert "export const todos = pgTable(" in postgres and "reports" not in postgres
+
+
+def test_a_synced_table_outside_the_schemas_is_an_error_naming_it(project: Path) -> None:
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("include =", 'schemas = ["auth"]\ninclude ='))
+    with pytest.raises(
+        CodegenError, match=r"tool\.drizzlesync\.schemas: schema 'public' of synced table public\.memberships"
+    ):
+        command.upgrade(alembic_config(project), "head")
+
+
+def test_downgrade_below_the_registry_removes_the_generated_files(project: Path) -> None:
+    config = alembic_config(project)
+    command.upgrade(config, "head")
+    (output(project) / "README.md").write_text("not ours\n")
+    command.downgrade(config, "base")
+    assert sorted(p.name for p in output(project).rglob("*")) == ["README.md"]
+    command.upgrade(config, "head")
+    assert "export const schemaVersion = 2;" in (output(project) / "sync-meta.ts").read_text()
+    assert sorted(p.name for p in (output(project) / "client-migrations").iterdir()) == [
+        "0002.sql",
+        "history.json",
+    ]
 
 
 def test_a_failing_migration_writes_nothing_and_user_hooks_still_run(project: Path) -> None:
@@ -97,7 +153,7 @@ def test_a_failing_migration_writes_nothing_and_user_hooks_still_run(project: Pa
             " on_version_apply=lambda step, **kw: Path('applied.txt').open('a').write(step.up_revision_id)))",
         )
     )
-    config = Config(str(project / "alembic.ini"))
+    config = alembic_config(project)
     with pytest.raises(Exception, match="division by zero"):
         command.upgrade(config, "head")
     assert not output(project).exists()
@@ -108,7 +164,7 @@ def test_a_failing_migration_writes_nothing_and_user_hooks_still_run(project: Pa
 
 
 def test_a_transaction_per_migration_generates_after_each_commit(
-    project: Path, caplog: pytest.LogCaptureFixture
+    project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     env = project / "migrations" / "env.py"
     env.write_text(
@@ -118,7 +174,6 @@ def test_a_transaction_per_migration_generates_after_each_commit(
             " transaction_per_migration=True)",
         )
     )
-    caplog.set_level(logging.INFO, logger="alembic_drizzlesync")
-    command.upgrade(Config(str(project / "alembic.ini")), "head")
-    assert generations(caplog) == len(EXAMPLE_CHAIN) + 1  # one per revision, the notes one too
+    command.upgrade(alembic_config(project), "head")
+    assert generations(capsys) == len(EXAMPLE_CHAIN) + 1  # one per revision, the notes one too
     assert "schemaVersion = 2;" in (output(project) / "sync-meta.ts").read_text()

@@ -52,6 +52,12 @@ def test_table_info_refines_the_pyproject_rule() -> None:
         ({"tables": {"todos": {"scope": "1; drop"}}}, r'\.tables\."todos"\.scope: a scope rule is one SQL'),
         ({"naming": "snake"}, r"^tool\.drizzlesync\.naming: expected one of camel, preserve"),
         ({"schema": "Drizzle Sync"}, r"^tool\.drizzlesync\.schema: 'Drizzle Sync' must be a lower-case"),
+        ({"schemas": "public"}, r"^tool\.drizzlesync\.schemas: expected a list of schema names"),
+        ({"schemas": ["public", ""]}, r"^tool\.drizzlesync\.schemas\[1\]: expected a non-empty string"),
+        (
+            {"schemas": ["drizzlesync"]},
+            r"^tool\.drizzlesync\.schemas\[0\]: 'drizzlesync' is the library's own",
+        ),
     ],
 )
 def test_bad_config_names_the_key(raw: dict[str, Any], message: str) -> None:
@@ -82,3 +88,13 @@ def test_load_config_resolves_output_and_reports_missing_section(tmp_path: Path)
     pyproject.write_text("[tool.drizzlesync\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(pyproject)
+
+
+def test_per_table_settings_for_a_table_the_models_lack_are_an_error_naming_it() -> None:
+    metadata = MetaData()
+    Table("notes", metadata, Column("id", Integer, primary_key=True))
+    config = parse_config({"include": ["notes"], "tables": {"public.note": {"scope": "'a:' || id"}}})
+    with pytest.raises(
+        ConfigError, match=r'^tool\.drizzlesync\.tables\."public\.note": no such table .*public\.notes'
+    ):
+        desired_tables(metadata, config, "public")

@@ -211,6 +211,9 @@ export const numbers = sqliteTable(
     /** Postgres domain `positive_int`. */
     positives: text({ mode: "json" }).$type<number[]>(),
   },
+  (table) => [
+    index("numbers_big_idx").on(table.big),
+  ],
 );
 
 /** Postgres public.orgs */
@@ -223,7 +226,10 @@ export const orgs = sqliteTable(
     slug: text().notNull(),
   },
   (table) => [
+    index("orgs_owner_key").on(table.ownerMembership),
     index("orgs_slug_key").on(table.slug),
+    index("orgs_name_idx").on(table.name),
+    index("orgs_slug_covering_idx").on(table.slug),
     index("orgs_slug_pattern_idx").on(table.slug),
   ],
 );

@@ -9,7 +9,7 @@ import type { TableMeta } from "drizzlesync";
 export const schemaVersion = 1;
 
 /** A digest of the synced shape, to tell two builds of one version apart. */
-export const schemaHash = "f940ab9fb6ea9f54";
+export const schemaHash = "bd2fd71cc1e23cef";
 
 export const syncTables = {
   salesDataUsers: {

@@ -811,6 +811,7 @@ END`,
   "positives" TEXT,
   PRIMARY KEY ("id")
 ) STRICT`,
+      `CREATE INDEX "numbers_big_idx" ON "numbers" ("big")`,
       `CREATE TRIGGER "numbers_outbox_insert" AFTER INSERT ON "numbers"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
@@ -901,7 +902,10 @@ END`,
   "slug" TEXT NOT NULL,
   PRIMARY KEY ("id")
 ) STRICT`,
+      `CREATE INDEX "orgs_owner_key" ON "orgs" ("owner_membership")`,
       `CREATE INDEX "orgs_slug_key" ON "orgs" ("slug")`,
+      `CREATE INDEX "orgs_name_idx" ON "orgs" ("name")`,
+      `CREATE INDEX "orgs_slug_covering_idx" ON "orgs" ("slug")`,
       `CREATE INDEX "orgs_slug_pattern_idx" ON "orgs" ("slug")`,
       `CREATE TRIGGER "orgs_outbox_insert" AFTER INSERT ON "orgs"
 WHEN (SELECT "applying" FROM "_sync_state") = 0

@@ -22,7 +22,9 @@ import {
   macaddr,
   macaddr8,
   numeric,
+  parsePgArray,
   pgEnum,
+  pgPolicy,
   pgSchema,
   pgSequence,
   pgTable,
@@ -47,11 +49,19 @@ export const salesDataSchema = pgSchema("Sales Data");
 
 export const authSchema = pgSchema("auth");
 
+export const countersSchema = pgSchema("counters");
+
+export const reportsSchema = pgSchema("reports");
+
 export const authRoleEnum = authSchema.enum("role", ["admin", "member"]);
+
+export const authUnusedStateEnum = authSchema.enum("unused_state", ["on", "off"]);
 
 export const moodEnum = pgEnum("mood", ["sad", "ok", "happy", "it's \"fine\""]);
 
 export const authTicket = authSchema.sequence("ticket", { maxValue: 9999, cycle: true });
+
+export const countersTickets = countersSchema.sequence("tickets");
 
 export const invoiceNumber = pgSequence("invoice_number", { startWith: 1000, increment: 10 });
 
@@ -91,9 +101,19 @@ const citext = customType<{ data: string; driverData: string }>({
   dataType: () => "citext",
 });
 
+/** Postgres domain `code` over `text`: its checks stay on the domain. */
+const code = customType<{ data: string; driverData: string }>({
+  dataType: () => "code",
+});
+
 /** Postgres `daterange`, read and written as text: pg-core has no builder for it. */
 const daterange = customType<{ data: string; driverData: string }>({
   dataType: () => "daterange",
+});
+
+/** Postgres domain `email` over `citext`: its checks stay on the domain. */
+const email = customType<{ data: string; driverData: string }>({
+  dataType: () => "email",
 });
 
 /** Postgres `int4multirange`, read and written as text: pg-core has no builder for it. */
@@ -147,9 +167,21 @@ const polygon = customType<{ data: string; driverData: string }>({
   dataType: () => "polygon",
 });
 
+/** Postgres domain `positive_int` over `integer`: its checks stay on the domain. */
+const positiveInt = customType<{ data: number; driverData: number | string }>({
+  dataType: () => "positive_int",
+  fromDriver: (value) => Number(value),
+});
+
 /** Postgres `regclass`, read and written as text: pg-core has no builder for it. */
 const regclass = customType<{ data: string; driverData: string }>({
   dataType: () => "regclass",
+});
+
+/** Postgres domain `tags` over `text[]`: its checks stay on the domain. */
+const tags = customType<{ data: string[]; driverData: string[] | string }>({
+  dataType: () => "tags",
+  fromDriver: (value) => (typeof value === "string" ? parsePgArray(value) : value),
 });
 
 /** Postgres `tsquery`, read and written as text: pg-core has no builder for it. */
@@ -190,7 +222,7 @@ export const auth_users = authSchema.table(
      *
      * Postgres domain `email`.
      */
-    email: citext().notNull(),
+    email: email().notNull(),
     role: authRoleEnum().notNull().default("member"),
     created_at: timestamp({ withTimezone: true, mode: "date" }).notNull().defaultNow(),
   },
@@ -224,7 +256,7 @@ export const arrays = pgTable(
     cube: text().array().array().array(),
     texts: text().array().default(sql`ARRAY['a'::text, 'b'::text]`),
     /** Postgres domain `tags`. */
-    tagged: text().array(),
+    tagged: tags(),
     stamps: timestamp({ withTimezone: true, mode: "string" }).array(),
     flags: boolean().array(),
     blobs: bytea().array(),
@@ -383,17 +415,16 @@ export const numbers = pgTable(
     price: numeric({ precision: 10, scale: 2 }).default("0.00"),
     cash: money(),
     /** Postgres domain `positive_int`. */
-    pos: integer(),
+    pos: positiveInt(),
     counter: integer().notNull().generatedByDefaultAsIdentity({ startWith: 100, increment: 10 }),
     doubled: integer().generatedAlwaysAs(sql`("int" * 2)`),
     /** Postgres domain `code`. */
-    code: text().default("ABC"),
+    code: code().default("ABC"),
     /** Postgres domain `positive_int`. */
-    positives: integer().array(),
+    positives: positiveInt().array(),
   },
   (table) => [
-    check("pos_positive_int_check", sql`"pos" > 0`),
-    check("code_code_check", sql`"code" ~ '^[A-Z]+$'::text AND "code" <> 'VALUE'::text`),
+    index("numbers_big_idx").on(table.big).with({ fillfactor: "70" }),
   ],
 );
 
@@ -411,12 +442,23 @@ export const orgs = pgTable(
       columns: [table.owner_membership],
       foreignColumns: [memberships.id],
     }),
+    unique("orgs_owner_key").on(table.owner_membership).nullsNotDistinct(),
     unique("orgs_slug_key").on(table.slug),
     uniqueIndex("orgs_lower_name_idx").on(sql`lower(name)`).where(sql`slug <> ''::text`),
+    uniqueIndex("orgs_name_idx").on(table.name) /* NULLS NOT DISTINCT: drizzle-orm cannot declare it */,
+    uniqueIndex("orgs_slug_covering_idx").on(table.slug) /* INCLUDE (name, id): drizzle-orm cannot declare it */,
     index("orgs_slug_pattern_idx").on(table.slug.op("text_pattern_ops").desc().nullsLast()),
     check("orgs_name_check", sql`length(name) > 0`),
+    pgPolicy("orgs_admin", {
+      as: "restrictive",
+      for: "update",
+      to: "postgres",
+      using: sql`true`,
+      withCheck: sql`(length(name) > 0)`,
+    }),
+    pgPolicy("orgs_by_slug", { for: "select", using: sql`(slug <> ''::text)` }),
   ],
-);
+).enableRLS();
 
 export const texts = pgTable(
   "texts",
@@ -430,7 +472,7 @@ export const texts = pgTable(
     n: name(),
     ci: citext(),
     /** Postgres domain `email`. */
-    e: citext(),
+    e: email(),
     x: xml(),
     m: moodEnum().notNull().default("ok"),
     moods: moodEnum().array().notNull().default(sql`'{}'::mood[]`),
@@ -445,7 +487,7 @@ export const times = pgTable(
     id: integer().primaryKey(),
     ts: timestamp({ mode: "date" }),
     ts3: timestamp({ precision: 3, mode: "date" }),
-    tstz: timestamp({ withTimezone: true, mode: "date" }).defaultNow(),
+    tstz: timestamp({ withTimezone: true, mode: "date" }).default(sql`CURRENT_TIMESTAMP`),
     tstz0: timestamp({ precision: 0, withTimezone: true, mode: "date" }),
     d: date({ mode: "string" }).default(sql`CURRENT_DATE`),
     t: time(),
@@ -482,7 +524,7 @@ export const auth_member_count = authSchema.materializedView("member_count", {
   role: authRoleEnum(),
   members: bigint({ mode: "number" }),
   last_joined: timestamp({ withTimezone: true, mode: "date" }),
-}).as(sql`SELECT users.role,
+}).with({ fillfactor: 80, autovacuumEnabled: false }).as(sql`SELECT users.role,
     count(*) AS members,
     max(users.created_at) AS last_joined
    FROM auth.users
@@ -502,4 +544,19 @@ export const active_texts = pgView("active_texts", {
     texts.x
    FROM texts
   WHERE texts.m <> 'sad'::mood`);
+
+export const invoker_texts = pgView("invoker_texts", {
+  id: uuid(),
+  t: text(),
+}).with({ securityInvoker: true, checkOption: "cascaded" }).as(sql`SELECT texts.id,
+    texts.t
+   FROM texts`);
+
+export const reports_text_moods = reportsSchema.view("text_moods", {
+  m: moodEnum(),
+  n: bigint({ mode: "number" }),
+}).as(sql`SELECT texts.m,
+    count(*) AS n
+   FROM texts
+  GROUP BY texts.m`);
 

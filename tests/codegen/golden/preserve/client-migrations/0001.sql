@@ -863,6 +863,8 @@ CREATE TABLE "numbers" (
   PRIMARY KEY ("id")
 ) STRICT;
 
+CREATE INDEX "numbers_big_idx" ON "numbers" ("big");
+
 CREATE TRIGGER "numbers_outbox_insert" AFTER INSERT ON "numbers"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
 BEGIN
@@ -958,7 +960,13 @@ CREATE TABLE "orgs" (
   PRIMARY KEY ("id")
 ) STRICT;
 
+CREATE INDEX "orgs_owner_key" ON "orgs" ("owner_membership");
+
 CREATE INDEX "orgs_slug_key" ON "orgs" ("slug");
+
+CREATE INDEX "orgs_name_idx" ON "orgs" ("name");
+
+CREATE INDEX "orgs_slug_covering_idx" ON "orgs" ("slug");
 
 CREATE INDEX "orgs_slug_pattern_idx" ON "orgs" ("slug");
 
