@@ -156,6 +156,20 @@ describe("scheduling and faults (fake clock)", () => {
     await client.close();
   });
 
+  it("pushes smaller batches after the server refused one as too large", async () => {
+    const clock = new FakeClock();
+    const tooLarge = Response.json({ error: { code: "batch_too_large", message: "too many", maxMutations: 2 } }, { status: 413 });
+    const { fetch, calls } = fakeFetch(tooLarge);
+    const { client } = await openClient(fetch, clock);
+    for (const id of ["a", "b", "c"]) await client.db.insert(schema.todos).values({ id, teamId: "t", title: id });
+    await assert.rejects(client.sync(), SyncHttpError);
+    await client.sync();
+    const pushes = calls.filter((call) => call.url.endsWith("/push")).map((call) => (call.body as PushRequest).mutations.length);
+    assert.deepEqual(pushes, [3, 2, 1]);
+    assert.equal(client.status.pending, 0);
+    await client.close();
+  });
+
   it("syncs once after a burst of local writes (debounced), and on the interval", async () => {
     const clock = new FakeClock();
     const { fetch, calls } = fakeFetch();
