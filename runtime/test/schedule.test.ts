@@ -139,6 +139,33 @@ describe("scheduling and faults (fake clock)", () => {
     await client.close();
   });
 
+  it("syncs at once when the browser comes back online, instead of waiting for the backoff", async () => {
+    // Node has no window events: lend globalThis an EventTarget's, as a browser's window has.
+    const window = new EventTarget();
+    const scope = globalThis as unknown as Partial<EventTarget>;
+    scope.addEventListener = window.addEventListener.bind(window);
+    scope.removeEventListener = window.removeEventListener.bind(window);
+    try {
+      const clock = new FakeClock();
+      const { fetch, calls } = fakeFetch(new TypeError("fetch failed"));
+      const { client } = await openClient(fetch, clock);
+      await assert.rejects(client.sync(), SyncNetworkError);
+      assert.deepEqual(clock.pending(), [750]);
+      window.dispatchEvent(new Event("online"));
+      await settle();
+      assert.equal(calls.length, 2);
+      assert.equal(client.status.state, "idle");
+      assert.deepEqual(clock.pending(), [], "the retry timer was cancelled");
+      await client.close();
+      window.dispatchEvent(new Event("online"));
+      await settle();
+      assert.equal(calls.length, 2, "a closed client stops listening");
+    } finally {
+      delete scope.addEventListener;
+      delete scope.removeEventListener;
+    }
+  });
+
   it("bootstraps on the retry after the server could not read the stored cursor", async () => {
     const clock = new FakeClock();
     const { fetch, calls } = fakeFetch(Response.json({ ...EMPTY_PAGE, cursor: "c1" }), errorResponse(400, "invalid_cursor"));
@@ -153,6 +180,20 @@ describe("scheduling and faults (fake clock)", () => {
       [null, "c1", null],
     );
     assert.equal(client.status.state, "idle");
+    await client.close();
+  });
+
+  it("pushes smaller batches after the server refused one as too large", async () => {
+    const clock = new FakeClock();
+    const tooLarge = Response.json({ error: { code: "batch_too_large", message: "too many", maxMutations: 2 } }, { status: 413 });
+    const { fetch, calls } = fakeFetch(tooLarge);
+    const { client } = await openClient(fetch, clock);
+    for (const id of ["a", "b", "c"]) await client.db.insert(schema.todos).values({ id, teamId: "t", title: id });
+    await assert.rejects(client.sync(), SyncHttpError);
+    await client.sync();
+    const pushes = calls.filter((call) => call.url.endsWith("/push")).map((call) => (call.body as PushRequest).mutations.length);
+    assert.deepEqual(pushes, [3, 2, 1]);
+    assert.equal(client.status.pending, 0);
     await client.close();
   });
 

@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,14 +57,16 @@ def serving(database_url: str, pyproject: Path = EXAMPLE / "pyproject.toml") -> 
         "--database-url", database_url, "--pyproject", str(pyproject),
         "--port", str(port), "--dev",
     ]  # fmt: skip
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # The server's log goes to a file: an undrained pipe would block it once the access log fills it.
+    log = tempfile.TemporaryFile(mode="w+")
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while True:
             if server.poll() is not None:
-                output = server.stdout.read() if server.stdout else ""
-                raise AssertionError(f"drizzlesync serve exited:\n{output}")
+                log.seek(0)
+                raise AssertionError(f"drizzlesync serve exited:\n{log.read()}")
             try:
                 httpx.post(f"{base}/pull", json={}, timeout=1)
                 break
@@ -74,6 +77,7 @@ def serving(database_url: str, pyproject: Path = EXAMPLE / "pyproject.toml") -> 
     finally:
         server.terminate()
         server.wait(timeout=10)
+        log.close()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from tests.sync import seed
 
 from .conftest import run_integration
 
-STEPS = 150
+STEPS = 300
 
 
 def run(synced_db: str, base: str, node: str, seed_value: int, rebase: bool) -> dict[str, Any]:

@@ -120,7 +120,8 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
   readonly #clock: Clock;
   readonly #backoff: Backoff;
   readonly #pullLimit: number;
-  readonly #pushBatchSize: number;
+  /** Lowered to the server's `maxMutations` when it refuses a batch as too large. */
+  #pushBatchSize: number;
   readonly #writeDebounceMs: number;
   readonly #intervalMs: number | null;
   readonly #rebase: boolean;
@@ -347,6 +348,10 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
 
   #failed(error: unknown): void {
     if (this.#closed) return;
+    const maxMutations = error instanceof SyncHttpError ? error.body?.error.maxMutations : undefined;
+    if (error instanceof SyncHttpError && error.code === "batch_too_large" && typeof maxMutations === "number") {
+      this.#pushBatchSize = Math.max(1, Math.min(this.#pushBatchSize, maxMutations));
+    }
     if (error instanceof SyncHttpError && error.code === "invalid_cursor") {
       // The stored cursor is not one the server can read (a corrupted or foreign database):
       // the retry bootstraps instead of failing the same way for ever. The adapter runs this before
