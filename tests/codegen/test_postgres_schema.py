@@ -153,3 +153,9 @@ def test_storage_parameters_of_a_materialized_view(db_url: str, tmp_path: Path) 
     )
     postgres = generate_into(db_url, tmp_path)["schema.postgres.ts"]
     assert "}).with({ fillfactor: 80, autovacuumEnabled: false }).as(sql`SELECT t.id" in postgres
+
+
+def test_deferrable_constraints_are_noted(fixture_url: str, tmp_path: Path) -> None:
+    """drizzle-orm cannot declare DEFERRABLE; a reader of the schema must still learn of it."""
+    postgres = generate_into(fixture_url, tmp_path)["schema.postgres.ts"]
+    assert "}) /* DEFERRABLE INITIALLY DEFERRED: drizzle-orm cannot declare it */,\n" in postgres
