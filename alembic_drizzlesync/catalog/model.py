@@ -85,6 +85,8 @@ class ForeignKey:
     target_columns: tuple[str, ...]
     on_update: str
     on_delete: str
+    deferrable: str | None = None
+    """`DEFERRABLE` or `DEFERRABLE INITIALLY DEFERRED`, as SQL says it."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class Unique:
     name: str
     columns: tuple[str, ...]
     nulls_not_distinct: bool = False
+    deferrable: str | None = None
 
 
 @dataclass(frozen=True)

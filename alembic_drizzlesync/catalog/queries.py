@@ -107,6 +107,8 @@ SELECT con.conrelid AS table_oid, con.conname AS name, con.contype AS kind,
              JOIN pg_attribute AS a ON a.attrelid = con.confrelid AND a.attnum = k.num
              ORDER BY k.ord) AS target_columns,
        con.confupdtype AS on_update, con.confdeltype AS on_delete,
+       CASE WHEN con.condeferred THEN 'DEFERRABLE INITIALLY DEFERRED'
+            WHEN con.condeferrable THEN 'DEFERRABLE' END AS deferrable,
        CASE WHEN con.contype = 'c' THEN pg_get_expr(con.conbin, con.conrelid, true) END AS expression,
        coalesce((to_jsonb(ci) ->> 'indnullsnotdistinct')::boolean, false) AS nulls_not_distinct
 FROM pg_constraint AS con

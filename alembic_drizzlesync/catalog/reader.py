@@ -244,7 +244,7 @@ def _table(
         primary_key=tuple(primary["columns"]) if primary else (),
         primary_key_name=primary["name"] if primary else None,
         uniques=tuple(
-            Unique(c["name"], tuple(c["columns"]), c["nulls_not_distinct"])
+            Unique(c["name"], tuple(c["columns"]), c["nulls_not_distinct"], c["deferrable"])
             for c in constraints
             if c["kind"] == "u"
         ),
@@ -286,6 +286,7 @@ def _foreign_key(row: Row) -> ForeignKey:
         target_columns=tuple(row["target_columns"]),
         on_update=_FK_ACTIONS[row["on_update"]],
         on_delete=_FK_ACTIONS[row["on_delete"]],
+        deferrable=row["deferrable"],
     )
 
 

@@ -72,10 +72,9 @@ def _is_number(text: str) -> bool:
     return _NUMBER.fullmatch(text) is not None
 
 
-def _undeclarable(index: Index) -> str:
-    """A comment saying what the index has that drizzle-orm's index builder has no words for."""
-    missing = [f"INCLUDE ({', '.join(index.include)})"] if index.include else []
-    missing += ["NULLS NOT DISTINCT"] if index.nulls_not_distinct else []
+def _undeclarable(*clauses: str | None) -> str:
+    """A comment naming what a constraint or index has that drizzle-orm has no words for."""
+    missing = [clause for clause in clauses if clause]
     return f" /* {', '.join(missing)}: drizzle-orm cannot declare it */" if missing else ""
 
 
@@ -227,12 +226,13 @@ class PostgresSchemaGenerator(TsModule):
         for event, action in (("onUpdate", fk.on_update), ("onDelete", fk.on_delete)):
             if action != "no action":
                 text += f".{event}({ts_string(action)})"
-        return text
+        return text + _undeclarable(fk.deferrable)
 
     def render_unique(self, table: TablePlan, unique: Unique) -> str:
         columns = ", ".join(column_ref("table", table.column(c)) for c in unique.columns)
         nulls = ".nullsNotDistinct()" if unique.nulls_not_distinct else ""
-        return f"{self.use('unique')}({ts_string(unique.name)}).on({columns}){nulls}"
+        deferrable = _undeclarable(unique.deferrable)
+        return f"{self.use('unique')}({ts_string(unique.name)}).on({columns}){nulls}{deferrable}"
 
     def render_index(self, table: TablePlan, index: Index) -> str:
         kind = self.use("uniqueIndex" if index.unique else "index")
@@ -241,7 +241,9 @@ class PostgresSchemaGenerator(TsModule):
         where = f".where({self.sql(index.where)})" if index.where else ""
         storage = [(camel_case(key), ts_string(value)) for key, value in index.options]
         with_ = f".with({object_literal(storage)})" if storage else ""
-        return f"{kind}({ts_string(index.name)}){using}{with_}{where}{_undeclarable(index)}"
+        missing = [f"INCLUDE ({', '.join(index.include)})"] if index.include else []
+        missing += ["NULLS NOT DISTINCT"] if index.nulls_not_distinct else []
+        return f"{kind}({ts_string(index.name)}){using}{with_}{where}{_undeclarable(*missing)}"
 
     def render_index_part(self, table: TablePlan, part: IndexPart) -> str:
         text = column_ref("table", table.column(part.column)) if part.column else self.sql(part.expression)

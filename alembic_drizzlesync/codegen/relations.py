@@ -3,7 +3,9 @@
 Each foreign key gives a `one()` on the referencing table and a `many()` on
 the referenced one. Both carry the constraint's name as `relationName`, so
 that two keys between the same tables, or a table referencing itself, never
-leave drizzle guessing which `many()` pairs with which `one()`.
+leave drizzle guessing which `many()` pairs with which `one()`. The
+schema is imported as `./schema.postgres.js`, which Node's own module
+resolution needs and bundlers and TypeScript map to the `.ts` file.
 """
 
 from __future__ import annotations
@@ -47,8 +49,10 @@ def render_relations(plan: Plan, naming: str) -> str:
     if not blocks:  # still a module, as every generated file is
         return render("ts/relations.ts.j2", header=HEADER, imports="", blocks=["export {};"])
     tables = {t.variable for t in plan.tables if relations[t.qualified_name]}
-    imports = [import_statement({"relations"}, "drizzle-orm"), import_statement(tables, "./schema.postgres")]
-    return render("ts/relations.ts.j2", header=HEADER, imports="\n".join(imports), blocks=blocks)
+    imports = "\n".join(
+        (import_statement({"relations"}, "drizzle-orm"), import_statement(tables, "./schema.postgres.js"))
+    )
+    return render("ts/relations.ts.j2", header=HEADER, imports=imports, blocks=blocks)
 
 
 def _one(table: TablePlan, target: TablePlan, fk: ForeignKey, taken: set[str], naming: str) -> _Relation:

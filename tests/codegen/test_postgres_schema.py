@@ -80,6 +80,9 @@ def test_relations_follow_the_foreign_keys(fixture_url: str, tmp_path: Path) -> 
     """relations.ts: one() on the referencing table, many() on the referenced one, named by the key."""
     relations = generate_into(fixture_url, tmp_path)["relations.ts"]
     assert 'import { relations } from "drizzle-orm";' in relations
+    assert 'import { authUsers, compositeRefs, memberships, orgs, users } from "./schema.postgres.js";' in (
+        relations
+    )
     assert (
         "export const usersRelations = relations(users, ({ one, many }) => ({\n"
         "  auth: one(authUsers, {\n"
@@ -150,3 +153,9 @@ def test_storage_parameters_of_a_materialized_view(db_url: str, tmp_path: Path) 
     )
     postgres = generate_into(db_url, tmp_path)["schema.postgres.ts"]
     assert "}).with({ fillfactor: 80, autovacuumEnabled: false }).as(sql`SELECT t.id" in postgres
+
+
+def test_deferrable_constraints_are_noted(fixture_url: str, tmp_path: Path) -> None:
+    """drizzle-orm cannot declare DEFERRABLE; a reader of the schema must still learn of it."""
+    postgres = generate_into(fixture_url, tmp_path)["schema.postgres.ts"]
+    assert "}) /* DEFERRABLE INITIALLY DEFERRED: drizzle-orm cannot declare it */,\n" in postgres

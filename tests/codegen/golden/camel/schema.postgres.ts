@@ -441,7 +441,7 @@ export const orgs = pgTable(
       name: "orgs_owner_fkey",
       columns: [table.ownerMembership],
       foreignColumns: [memberships.id],
-    }),
+    }) /* DEFERRABLE INITIALLY DEFERRED: drizzle-orm cannot declare it */,
     unique("orgs_owner_key").on(table.ownerMembership).nullsNotDistinct(),
     unique("orgs_slug_key").on(table.slug),
     uniqueIndex("orgs_lower_name_idx").on(sql`lower(name)`).where(sql`slug <> ''::text`),
