@@ -15,7 +15,7 @@ import psycopg
 
 from ..catalog import list_schemas, read_catalog
 from ..catalog.registry import psycopg_fetch, read_registry
-from ..config import ROOT_KEY, ConfigError, SyncConfig
+from ..config import DEFAULT_LIBRARY_SCHEMA, ROOT_KEY, ConfigError, SyncConfig
 from ..templating import render
 from .client_migrations.history import migration_steps, read_history, record, render_history
 from .client_migrations.shape import shapes_of
@@ -48,7 +48,7 @@ class Options:
     ignore: tuple[str, ...] = ("*.alembic_version",)
     naming: str = "camel"
     timestamp_mode: str = "date"
-    library_schema: str = "drizzlesync"
+    library_schema: str = DEFAULT_LIBRARY_SCHEMA
     sync_unregistered: bool = True
 
     @classmethod

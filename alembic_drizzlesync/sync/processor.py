@@ -22,7 +22,7 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from ..config import SyncConfig
+from ..config import DEFAULT_LIBRARY_SCHEMA, SyncConfig
 from .errors import SyncError, request_too_large, temporarily_unavailable, unauthenticated
 from .protocol import DEFAULT_LIMITS, Limits, PullRequest, PushRequest, parse_json, parse_pull, parse_push
 
@@ -61,7 +61,7 @@ class SyncProcessor:
         self,
         engine: Engine,
         *,
-        library_schema: str = "drizzlesync",
+        library_schema: str = DEFAULT_LIBRARY_SCHEMA,
         limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.engine = engine

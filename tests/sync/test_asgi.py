@@ -104,6 +104,35 @@ async def test_requests_without_identity_are_401(client: httpx.AsyncClient) -> N
     assert response.json() == {"error": {"code": "unauthenticated", "message": "sign in to sync"}}
 
 
+def test_the_processor_itself_answers_401_without_identity_and_applies_nothing(
+    processor: SyncProcessor, synced_db: str
+) -> None:
+    """Hosts other than the ASGI app call the processor directly: it must not trust them to check."""
+    push = {
+        "protocol": 1,
+        "schemaVersion": 1,
+        "clientId": "browser",
+        "mutations": [
+            {
+                "id": 1,
+                "tx": 1,
+                "table": "teams",
+                "op": "put",
+                "pk": {"id": "00000000-0000-0000-0000-000000000001"},
+                "values": {"name": "intruders"},
+            }
+        ],
+    }
+    for response in (
+        processor.pull(None, json.dumps(PULL).encode()),
+        processor.push(None, json.dumps(push).encode()),
+    ):
+        assert response.status == 401
+        assert json.loads(response.body)["error"]["code"] == "unauthenticated"
+    with psycopg.connect(synced_db) as db:
+        assert db.execute("SELECT count(*) FROM teams").fetchone() == (0,)
+
+
 @pytest.fixture
 def example_app_module(monkeypatch: pytest.MonkeyPatch, synced_db: str) -> Iterator[ModuleType]:
     monkeypatch.setenv("DATABASE_URL", synced_db)
