@@ -20,6 +20,7 @@ from alembic_drizzlesync.localdb import libpq_url
 
 HERE = Path(__file__).parent
 NODE_DIR = HERE.parent / "node"
+ROOT = HERE.parents[1]
 FIXTURE_SQL = HERE / "fixture.sql"
 
 
@@ -48,16 +49,20 @@ def fixture_plan(url: str, options: Options | None = None) -> Plan:
 
 @pytest.fixture(scope="session")
 def node_modules() -> Path:
-    """tests/node/node_modules with the pinned drizzle-orm, typescript and sql.js (npm ci once)."""
+    """The npm workspace's node_modules: the pinned drizzle-orm, typescript and sql.js, and
+    `drizzlesync` linked to runtime/, built once per session (generated files import its types)."""
     npm = shutil.which("npm")
     if npm is None:
         pytest.skip("Node.js and npm are needed to check the generated TypeScript")
-    modules = NODE_DIR / "node_modules"
+    modules = ROOT / "node_modules"
     if not (modules / ".package-lock.json").exists():
         installed = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, capture_output=True, text=True, check=False
+            [npm, "ci", "--no-audit", "--no-fund"], cwd=ROOT, capture_output=True, text=True, check=False
         )
-        assert installed.returncode == 0, f"npm ci in {NODE_DIR} failed:\n{installed.stderr}"
+        assert installed.returncode == 0, f"npm ci in {ROOT} failed:\n{installed.stderr}"
+    build = [npm, "run", "build", "--workspace", "drizzlesync"]
+    built = subprocess.run(build, cwd=ROOT, capture_output=True, text=True, check=False)
+    assert built.returncode == 0, f"building runtime/ failed:\n{built.stdout}{built.stderr}"
     return modules
 
 

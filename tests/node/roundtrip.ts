@@ -1,17 +1,18 @@
 // Value round trip, run by tests/codegen/test_roundtrip.py next to a generated `gen/` directory:
 // rows are read from Postgres through drizzle, and as the server would put them on the wire;
-// the wire rows are applied to SQLite (sql.js) the way a pull applies them, read back through
-// drizzle, and compared. Prints a JSON report on stdout.
+// the wire rows are decoded by the runtime's codecs (drizzlesync) and applied to SQLite (sql.js)
+// the way a pull applies them, read back through drizzle, and compared. Prints a JSON report on stdout.
 import { readFileSync } from "node:fs";
 import { eq, getTableColumns, type Table } from "drizzle-orm";
 import { drizzle as drizzlePg } from "drizzle-orm/node-postgres";
 import { drizzle as drizzleSqlJs } from "drizzle-orm/sql-js";
+import { fromWire, toWire, type TableMeta } from "drizzlesync";
 import pg from "pg";
 import initSqlJs from "sql.js";
 import { clientMigrations } from "./gen/client-migrations.js";
 import * as pgSchema from "./gen/schema.postgres.js";
 import * as liteSchema from "./gen/schema.sqlite.js";
-import { fromWire, syncTables, toWire, type TableMeta } from "./gen/sync-meta.js";
+import { syncTables } from "./gen/sync-meta.js";
 
 type Row = Record<string, unknown>;
 const [wireFile, skipFile] = process.argv.slice(2);

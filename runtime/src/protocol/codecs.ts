@@ -1,0 +1,67 @@
+/**
+ * How a column travels between the SQLite store and the wire. The wire form
+ * is mostly what Postgres' `to_jsonb` gives and `jsonb_populate_record` takes;
+ * numerics go as text, point and line as objects. The code generator picks a
+ * codec per column (`sync-meta.ts`); this module is the only implementation.
+ */
+export type WireCodec =
+  | "int" // integer ↔ number
+  | "float" // real ↔ number; NaN and ±Infinity as the strings "NaN", "Infinity", "-Infinity"
+  | "text" // text ↔ string (a number is taken as its text)
+  | "bool" // 0/1 ↔ boolean
+  | "json" // JSON text ↔ JSON value
+  | "timestamp" // epoch milliseconds ↔ ISO 8601 string (UTC when it names no zone)
+  | "bytes"; // blob ↔ Postgres hex string "\\x00ff" (bare hex in the outbox)
+
+export interface Codec {
+  /** A wire value (not null) as SQLite stores it. */
+  fromWire(value: unknown): unknown;
+  /** A stored value, or its outbox form, (not null) as it goes on the wire. */
+  toWire(value: unknown): unknown;
+}
+
+const same: Codec = { fromWire: (value) => value, toWire: (value) => value };
+
+const zoned = /(?:[zZ]|[+-]\d\d(?::?\d\d)?)$/;
+
+function hexOf(bytes: Uint8Array): string {
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+function bytesOf(hex: string): Uint8Array {
+  return Uint8Array.from(hex.match(/../g) ?? [], (pair) => parseInt(pair, 16));
+}
+
+export const wireCodecs: { readonly [C in WireCodec]: Codec } = {
+  int: same,
+  float: {
+    fromWire: (value) => (typeof value === "string" ? Number(value) : value),
+    toWire: (value) => (typeof value === "number" && !Number.isFinite(value) ? String(value) : value),
+  },
+  text: {
+    fromWire: (value) => (typeof value === "string" ? value : String(value)),
+    toWire: (value) => value,
+  },
+  bool: { fromWire: (value) => (value ? 1 : 0), toWire: (value) => value === 1 },
+  json: { fromWire: (value) => JSON.stringify(value), toWire: (value): unknown => JSON.parse(String(value)) },
+  timestamp: {
+    // A timestamp without a zone means UTC, not the client's local time.
+    fromWire: (value) => Date.parse(zoned.test(String(value)) ? String(value) : `${String(value)}Z`),
+    toWire: (value) => new Date(Number(value)).toISOString(),
+  },
+  bytes: {
+    fromWire: (value) => bytesOf(String(value).slice(2)),
+    // The outbox triggers store blobs as bare hex (SQLite's hex() is upper case).
+    toWire: (value) => `\\x${typeof value === "string" ? value.toLowerCase() : hexOf(value as Uint8Array)}`,
+  },
+};
+
+/** A wire value as SQLite stores it (null stays null). */
+export function fromWire(codec: WireCodec, value: unknown): unknown {
+  return value === null ? null : wireCodecs[codec].fromWire(value);
+}
+
+/** A stored or outbox value as it goes on the wire (null stays null). */
+export function toWire(codec: WireCodec, value: unknown): unknown {
+  return value === null ? null : wireCodecs[codec].toWire(value);
+}

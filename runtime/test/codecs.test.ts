@@ -1,0 +1,52 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { fromWire, toWire, type WireCodec } from "../src/protocol/codecs.ts";
+
+describe("wire codecs", () => {
+  it("keep null as null both ways for every codec", () => {
+    const codecs: WireCodec[] = ["int", "float", "text", "bool", "json", "timestamp", "bytes"];
+    for (const codec of codecs) {
+      assert.equal(fromWire(codec, null), null, codec);
+      assert.equal(toWire(codec, null), null, codec);
+    }
+  });
+
+  it("float: NaN and infinities travel as strings", () => {
+    assert.equal(toWire("float", Infinity), "Infinity");
+    assert.equal(toWire("float", -Infinity), "-Infinity");
+    assert.equal(toWire("float", 1.5), 1.5);
+    assert.equal(fromWire("float", "-Infinity"), -Infinity);
+    assert.ok(Number.isNaN(fromWire("float", "NaN")));
+  });
+
+  it("text: a JSON number (numeric) is stored as its text", () => {
+    assert.equal(fromWire("text", 1.5), "1.5");
+    assert.equal(fromWire("text", "1.50"), "1.50");
+  });
+
+  it("bool: stored as 0/1, sent as a boolean", () => {
+    assert.equal(fromWire("bool", true), 1);
+    assert.equal(fromWire("bool", false), 0);
+    assert.equal(toWire("bool", 1), true);
+    assert.equal(toWire("bool", 0), false);
+  });
+
+  it("json: stored as JSON text", () => {
+    assert.equal(fromWire("json", { x: 1, y: [2] }), '{"x":1,"y":[2]}');
+    assert.deepEqual(toWire("json", '{"x":1,"y":[2]}'), { x: 1, y: [2] });
+  });
+
+  it("timestamp: ISO with offset to epoch ms, and a zoneless one as UTC", () => {
+    assert.equal(fromWire("timestamp", "2024-02-29T23:59:59.123+00:00"), Date.UTC(2024, 1, 29, 23, 59, 59, 123));
+    assert.equal(fromWire("timestamp", "2024-02-29T23:59:59.123+02:00"), Date.UTC(2024, 1, 29, 21, 59, 59, 123));
+    assert.equal(fromWire("timestamp", "2024-02-29T23:59:59.123"), Date.UTC(2024, 1, 29, 23, 59, 59, 123));
+    assert.equal(toWire("timestamp", Date.UTC(2024, 1, 29, 23, 59, 59, 123)), "2024-02-29T23:59:59.123Z");
+  });
+
+  it("bytes: Postgres hex to bytes, and bytes or the outbox's upper-case hex back", () => {
+    assert.deepEqual(fromWire("bytes", "\\x00ff10"), new Uint8Array([0, 255, 16]));
+    assert.deepEqual(fromWire("bytes", "\\x"), new Uint8Array([]));
+    assert.equal(toWire("bytes", new Uint8Array([1, 254])), "\\x01fe");
+    assert.equal(toWire("bytes", "01FE"), "\\x01fe");
+  });
+});
