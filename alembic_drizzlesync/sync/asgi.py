@@ -1,9 +1,13 @@
 """The Starlette app serving `POST /push` and `POST /pull`; mount it in Starlette or FastAPI.
 
 Authentication is the host's business: `authenticate` turns a request into an
-`Identity` (or None for 401), from a session cookie, a JWT, whatever the
-application already trusts. The database work runs in Starlette's thread
-pool, since the processor uses a blocking SQLAlchemy engine.
+`Identity` (or None for 401), from a session cookie, a JWT (`auth.jwt_authenticator`),
+whatever the application already trusts; it may raise `SyncError` for a 401
+with a code of its own (`token_expired`, ...). Only `application/json` bodies
+are read (415 otherwise): a cross-site "simple" request, which browsers send
+with cookies and without a CORS preflight, never reaches push. The database
+work runs in Starlette's thread pool, since the processor uses a blocking
+SQLAlchemy engine.
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response as HTTPResponse
 from starlette.routing import Route
 
-from .errors import SyncError
-from .processor import Identity, Response, SyncProcessor, request_too_large
+from .errors import SyncError, request_too_large, unauthenticated, unsupported_media_type
+from .processor import Identity, Response, SyncProcessor
 
 Authenticate = Callable[[Request], Awaitable[Identity | None] | Identity | None]
 
@@ -41,7 +45,8 @@ def create_app(
             try:
                 identity = await _identity(authenticate, request)
                 if identity is None:
-                    raise SyncError(401, "unauthenticated", "sign in to sync")
+                    raise unauthenticated()
+                _check_content_type(request.headers.get("content-type", ""))
                 body = await _read_body(request, processor.limits.max_body_bytes)
             except SyncError as error:
                 return _send(Response.of(error.status, error.body()))
@@ -78,6 +83,12 @@ async def _identity(authenticate: Authenticate, request: Request) -> Identity | 
     return result
 
 
+def _check_content_type(header: str) -> None:
+    """`application/json`, with parameters (`; charset=utf-8`) or without."""
+    if header.partition(";")[0].strip().lower() != "application/json":
+        raise unsupported_media_type(header)
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
     """The body, refused with 413 as soon as it (or its declared length) passes `limit`."""
     declared = request.headers.get("content-length", "")
@@ -96,7 +107,7 @@ def _send(response: Response) -> HTTPResponse:
 
 
 async def _internal_error(request: Request, exc: Exception) -> HTTPResponse:
-    return _send(Response.of(500, {"error": {"code": "internal", "message": "internal server error"}}))
+    return _send(Response.of(500, SyncError.of("internal", "internal server error").body()))
 
 
 def bearer_user_for_development(request: Request) -> Identity | None:

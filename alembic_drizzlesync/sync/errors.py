@@ -1,9 +1,16 @@
-"""The one error type of the sync layer, shaped like the JSON a client receives."""
+"""The one error type of the sync layer, shaped like the JSON a client receives.
+
+Errors the host raises are built here, from the codes and statuses of the
+protocol contract (`protocol/errors.json`), so that a code cannot drift from
+its status and every 401, 413 and 415 reads the same wherever it is raised.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+from .contract import error_codes
 
 
 class SyncError(Exception):
@@ -29,9 +36,41 @@ class SyncError(Exception):
         self.path = path
         self.extra = dict(extra or {})
 
+    @classmethod
+    def of(cls, code: str, message: str, path: str | None = None, **extra: Any) -> SyncError:
+        """An error of the contract, answered with the status the contract gives its code."""
+        return cls(error_codes()[code].status, code, message, path, extra)
+
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.path is not None:
             error["path"] = self.path
         error.update(self.extra)
         return {"error": error}
+
+
+def unauthenticated(code: str = "unauthenticated", message: str = "sign in to sync") -> SyncError:
+    """401: no identity; `code` says why when a token was checked (`token_expired`, ...)."""
+    return SyncError.of(code, message)
+
+
+def request_too_large(limit: int) -> SyncError:
+    return SyncError.of("request_too_large", f"the request body exceeds {limit} bytes", maxBytes=limit)
+
+
+def batch_too_large(limit: int) -> SyncError:
+    return SyncError.of(
+        "batch_too_large", f"at most {limit} mutations per push", "mutations", maxMutations=limit
+    )
+
+
+def unsupported_media_type(content_type: str) -> SyncError:
+    """415: only JSON bodies are read, so a cross-site "simple" (form or text/plain) POST never is."""
+    shown = content_type[:100] or "none"
+    return SyncError.of(
+        "unsupported_media_type", f"Content-Type must be application/json (got {shown})"
+    )
+
+
+def temporarily_unavailable(message: str = "the database is busy or unreachable; retry") -> SyncError:
+    return SyncError.of("temporarily_unavailable", message)

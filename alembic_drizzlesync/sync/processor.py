@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from ..config import SyncConfig
-from .errors import SyncError
+from .errors import SyncError, request_too_large, temporarily_unavailable, unauthenticated
 from .protocol import DEFAULT_LIMITS, Limits, PullRequest, PushRequest, parse_json, parse_pull, parse_push
 
 _TRANSIENT_CLASSES = ("08", "40", "53", "57")
@@ -112,7 +112,7 @@ class SyncProcessor:
     def _serve(self, identity: Identity | None, body: bytes, run: Callable[[Identity, Any], str]) -> Response:
         try:
             if identity is None:
-                raise SyncError(401, "unauthenticated", "sign in to sync")
+                raise unauthenticated()
             if len(body) > self.limits.max_body_bytes:
                 raise request_too_large(self.limits.max_body_bytes)
             return Response(200, run(identity, parse_json(body)).encode())
@@ -185,12 +185,6 @@ def _protocol_call(function: str, arguments: str) -> TextClause:
     )
 
 
-def request_too_large(limit: int) -> SyncError:
-    return SyncError(
-        413, "request_too_large", f"the request body exceeds {limit} bytes", None, {"maxBytes": limit}
-    )
-
-
 def _database_error(error: DBAPIError) -> SyncError | None:
     original = error.orig
     if not isinstance(original, psycopg.Error):
@@ -206,5 +200,5 @@ def _database_error(error: DBAPIError) -> SyncError | None:
         or state in _TRANSIENT_STATES
         or isinstance(original, psycopg.OperationalError)
     ):
-        return SyncError(503, "temporarily_unavailable", "the database is busy or unreachable; retry")
+        return temporarily_unavailable()
     return None

@@ -94,7 +94,7 @@ async def test_bodies_over_the_limit_are_413_even_when_streamed(
         for start in range(0, len(big), 500):
             yield big[start : start + 500]
 
-    headers = {"authorization": f"Bearer {alice}"}
+    headers = {"authorization": f"Bearer {alice}", "content-type": "application/json"}
     declared = await client.post("/api/sync/push", content=big, headers=headers)
     streamed = await client.post("/api/sync/push", content=chunks(), headers=headers)
     for response in (declared, streamed):
