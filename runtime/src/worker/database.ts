@@ -52,7 +52,8 @@ export function statements(options: DatabaseOptions): Statements {
       : `ARRAY(SELECT scope::text FROM (${query}) AS user_scopes (scope) WHERE scope IS NOT NULL)`;
   const call = (name: string, rest: string): string =>
     `SELECT CAST(${schema}.${name}($1::text, ${keys}, $2::text, $3::integer, ${rest}) AS text) AS result`;
-  return { push: call("push", "$4::jsonb"), pull: call("pull", "$4::text, $5::integer") };
+  // The mutations travel as text: typed jsonb, postgres.js would encode the JSON string once more.
+  return { push: call("push", "CAST($4::text AS jsonb)"), pull: call("pull", "$4::text, $5::integer") };
 }
 
 type Runner = (sql: postgres.Sql) => Promise<readonly { result: string }[]>;
