@@ -29,8 +29,8 @@ const PUSH = new RequestSchema(requestSchemas.push);
 const PULL = new RequestSchema(requestSchemas.pull);
 /** Extras some codes carry: a client on another protocol learns which one this server speaks. */
 const EXTRA: Readonly<Record<string, Record<string, unknown>>> = { protocol_unsupported: { supported: PROTOCOL } };
-// `ignoreBOM` keeps a byte-order mark in the text, where JSON.parse refuses it, as Python's json does.
-const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+// A leading byte-order mark is dropped, as Python's json drops it; bytes that are not UTF-8 are malformed.
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
 const LONE_SURROGATE = /\p{Cs}/u;
 
 function invalid(code: string, message: string, path?: string): SyncError {
