@@ -49,9 +49,15 @@ def server_url(host: AsgiHost | WorkerHost, synced_db: str, settings: Settings) 
 
 
 @pytest.fixture
-def jwt_url(host: AsgiHost | WorkerHost, synced_db: str) -> Iterator[str]:
+def jwt() -> Jwt:
+    """How the hosts of `jwt_url` check tokens; tests override it (a JWKS URL)."""
+    return Jwt()
+
+
+@pytest.fixture
+def jwt_url(host: AsgiHost | WorkerHost, synced_db: str, jwt: Jwt) -> Iterator[str]:
     try:
-        with host.serve(synced_db, Settings(jwt=Jwt())) as url:
+        with host.serve(synced_db, Settings(jwt=jwt)) as url:
             yield url
     except NotImplementedError as missing:
         pytest.skip(str(missing))

@@ -36,9 +36,10 @@ ORIGIN = "https://app.example.com"
 
 @dataclass(frozen=True)
 class Jwt:
-    """HS256 with a shared secret, issuer and audience checked."""
+    """Bearer JWTs from a shared secret (HS256) or a JWKS URL (RS256/ES256), issuer and audience checked."""
 
-    secret: str = "conformance-secret-of-at-least-32-bytes"
+    secret: str | None = "conformance-secret-long-enough-for-hs512-" + "x" * 24
+    jwks_url: str | None = None
     issuer: str = "https://issuer.conformance.test"
     audience: str = "drizzlesync-conformance"
     leeway_seconds: float = 30.0
@@ -59,8 +60,9 @@ class Settings:
         """createSyncHandler's options, as tests/conformance/worker/entry.ts reads them."""
         auth: Any = "dev"
         if self.jwt is not None:
+            keys = {"secret": self.jwt.secret} if self.jwt.secret else {"jwksUrl": self.jwt.jwks_url}
             auth = {
-                "secret": self.jwt.secret,
+                **keys,
                 "issuer": self.jwt.issuer,
                 "audience": self.jwt.audience,
                 "leewaySeconds": self.jwt.leeway_seconds,
@@ -84,7 +86,11 @@ def python_jwt_authenticator(jwt: Jwt) -> Authenticate | None:
     except ImportError:
         return None
     authenticator: Authenticate = tokens.JWTAuthenticator(
-        secret=jwt.secret, issuer=jwt.issuer, audience=jwt.audience, leeway_seconds=jwt.leeway_seconds
+        secret=jwt.secret,
+        jwks_url=jwt.jwks_url,
+        issuer=jwt.issuer,
+        audience=jwt.audience,
+        leeway_seconds=jwt.leeway_seconds,
     )
     return authenticator
 

@@ -25,6 +25,8 @@ from tests.sync.test_fuzz import RAW, corruptions, signed_in
 
 def reference(path: str, content: bytes, limits: Any) -> tuple[int, str, str | None] | None:
     """How the contract's checks answer a body; None when it passes them and the database decides."""
+    if len(content) > limits.max_body_bytes:
+        return (413, "request_too_large", None)
     try:
         payload = parse_json(content)
         (parse_push if path == "/push" else parse_pull)(payload, limits)
