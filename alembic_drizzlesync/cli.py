@@ -4,24 +4,33 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Sequence
 
 from .codegen import cli as codegen_cli
+from .commandline import CONFIG_EXIT_STATUS
+from .config import ConfigError
 from .sync import cli as sync_cli
 
 COMMAND_MODULES = (codegen_cli, sync_cli)
 """Each module adds its subcommands with `add_commands(subparsers)`; each
-subcommand sets a `handler(args) -> int` default."""
+subcommand sets a `handler(args) -> int` default. A `ConfigError` from any of
+them (a bad `[tool.drizzlesync]`, a missing flag) is one line on stderr and
+exit status 2, never a traceback."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="drizzlesync: %(message)s")
     parser = argparse.ArgumentParser(prog="drizzlesync", description=__doc__)
-    subparsers = parser.add_subparsers(required=True, metavar="command")
+    subparsers = parser.add_subparsers(required=True, metavar="command", dest="command")
     for module in COMMAND_MODULES:
         module.add_commands(subparsers)
     args = parser.parse_args(argv)
-    result: int = args.handler(args)
+    try:
+        result: int = args.handler(args)
+    except ConfigError as error:
+        print(f"drizzlesync {args.command}: {error}", file=sys.stderr)
+        return CONFIG_EXIT_STATUS
     return result
 
 

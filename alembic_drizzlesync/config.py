@@ -19,10 +19,12 @@ DEFAULT_SCHEMA = "public"
 DEFAULT_LIBRARY_SCHEMA = "drizzlesync"
 """Where the library's own objects live unless `[tool.drizzlesync] schema` says otherwise."""
 ROOT_KEY = "tool.drizzlesync"
+AUTH_KEY = f"{ROOT_KEY}.auth"
 
 # The library schema is spliced into SQL text, so it is kept to plain lower-case words.
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _PATTERN = re.compile(r"^(?:[^.\s]+\.)?[^.\s]+$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAMING = ("camel", "preserve")
 _TIMESTAMP_MODES = ("date", "string")
 
@@ -39,6 +41,63 @@ class TableRule:
     scope: str | None = None
 
 
+HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+PUBLIC_KEY_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
+MAX_LEEWAY_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """How the sync host verifies bearer JWTs, from `[tool.drizzlesync.auth]`.
+
+    Either a shared secret (HMAC), read from the environment variable
+    `secret_env` names, never from the file, or the public keys of a JWKS
+    URL. The two never mix in one set of algorithms: a public key taken as
+    an HMAC secret would let anyone who has it sign tokens.
+    """
+
+    secret_env: str | None = None
+    jwks_url: str | None = None
+    issuer: str | None = None
+    audience: tuple[str, ...] = ()
+    algorithms: tuple[str, ...] = ()
+    leeway_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.secret_env is not None and not _ENV_NAME.match(self.secret_env):
+            raise ConfigError(
+                f"{AUTH_KEY}.secret_env: names the environment variable that holds the secret "
+                "(e.g. DRIZZLESYNC_JWT_SECRET), not the secret itself"
+            )
+        check_jwt_keys(self.secret_env is not None, self.jwks_url, self.algorithms, self.leeway_seconds)
+
+    @property
+    def accepted_algorithms(self) -> tuple[str, ...]:
+        return accepted_algorithms(self.secret_env is not None, self.algorithms)
+
+
+def check_jwt_keys(uses_secret: bool, jwks_url: str | None, algorithms: Iterable[str], leeway: float) -> None:
+    """One source of keys, algorithms that fit it, a small leeway: for the file, flags and code alike."""
+    if uses_secret == (jwks_url is not None):
+        raise ConfigError(f"{AUTH_KEY}: set exactly one of secret_env (HS256) and jwks_url (RS256/ES256)")
+    if jwks_url is not None and not jwks_url.startswith(("https://", "http://")):
+        raise ConfigError(f"{AUTH_KEY}.jwks_url: expected an https:// URL, got {jwks_url!r}")
+    allowed = HMAC_ALGORITHMS if uses_secret else PUBLIC_KEY_ALGORITHMS
+    for algorithm in algorithms:
+        if algorithm not in allowed:
+            raise ConfigError(
+                f"{AUTH_KEY}.algorithms: {algorithm!r} cannot be used with "
+                f"{'secret_env' if uses_secret else 'jwks_url'} (expected some of {', '.join(allowed)})"
+            )
+    if not 0 <= leeway <= MAX_LEEWAY_SECONDS:
+        raise ConfigError(f"{AUTH_KEY}.leeway_seconds: expected 0 to {MAX_LEEWAY_SECONDS} seconds")
+
+
+def accepted_algorithms(uses_secret: bool, algorithms: Iterable[str]) -> tuple[str, ...]:
+    """The configured algorithms, else HS256 for a secret and RS256/ES256 for a JWKS."""
+    return tuple(algorithms) or (("HS256",) if uses_secret else ("RS256", "ES256"))
+
+
 @dataclass(frozen=True)
 class SyncConfig:
     library_schema: str = DEFAULT_LIBRARY_SCHEMA
@@ -49,6 +108,7 @@ class SyncConfig:
     naming: str = "camel"
     timestamp_mode: str = "date"
     user_scopes_query: str | None = None
+    auth: AuthConfig | None = None
 
     def wants(self, schema: str | None, table: str) -> bool:
         """Is `schema.table` selected for sync by name, glob and excludes?"""
@@ -160,6 +220,7 @@ def parse_config(raw: Mapping[str, Any]) -> SyncConfig:
         "naming",
         "timestamp_mode",
         "user_scopes_query",
+        "auth",
     )
     _reject_unknown(ROOT_KEY, raw, known)
     library_schema = _string(f"{ROOT_KEY}.schema", raw.get("schema", DEFAULT_LIBRARY_SCHEMA))
@@ -192,7 +253,46 @@ def parse_config(raw: Mapping[str, Any]) -> SyncConfig:
             f"{ROOT_KEY}.timestamp_mode", raw.get("timestamp_mode", "date"), _TIMESTAMP_MODES
         ),
         user_scopes_query=_string(f"{ROOT_KEY}.user_scopes_query", users) if users else None,
+        auth=_auth(raw["auth"]) if "auth" in raw else None,
     )
+
+
+def _auth(raw: Any) -> AuthConfig:
+    key = AUTH_KEY
+    if not isinstance(raw, Mapping):
+        raise ConfigError(
+            f'{key}: expected a table such as {{ jwks_url = "https://…/.well-known/jwks.json" }}'
+        )
+    if "secret" in raw:
+        raise ConfigError(
+            f"{key}.secret: secrets do not belong in pyproject.toml; name the environment variable "
+            'that holds it instead, e.g. secret_env = "DRIZZLESYNC_JWT_SECRET"'
+        )
+    _reject_unknown(
+        key, raw, ("secret_env", "jwks_url", "issuer", "audience", "algorithms", "leeway_seconds")
+    )
+    optional = {
+        name: _string(f"{key}.{name}", raw[name])
+        for name in ("secret_env", "jwks_url", "issuer")
+        if name in raw
+    }
+    leeway = raw.get("leeway_seconds", 30)
+    if isinstance(leeway, bool) or not isinstance(leeway, int | float):
+        raise ConfigError(f"{key}.leeway_seconds: expected a number of seconds, got {leeway!r}")
+    return AuthConfig(
+        **optional,
+        audience=_strings(f"{key}.audience", raw.get("audience", [])),
+        algorithms=_strings(f"{key}.algorithms", raw.get("algorithms", [])),
+        leeway_seconds=float(leeway),
+    )
+
+
+def _strings(key: str, value: Any) -> tuple[str, ...]:
+    """A string or a list of them."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise ConfigError(f"{key}: expected a string or a list of strings, got {value!r}")
+    return tuple(_string(f"{key}[{i}]", item) for i, item in enumerate(items))
 
 
 def load_config(pyproject: Path) -> SyncConfig:

@@ -8,14 +8,14 @@ existing database before it has an Alembic project; with a pyproject's
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from ..config import ConfigError, find_pyproject, load_config
+from ..commandline import add_project_options, database_url, project_config
+from ..config import ConfigError
 from ..localdb import libpq_url
 from .generate import Options, generate
 from .output import diff_files, write_files
@@ -27,11 +27,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         ("check", run_check, "exit 1 with a diff when the generated files are out of date"),
     ):
         parser = subparsers.add_parser(name, help=summary, description=summary)
-        parser.add_argument(
-            "--url",
-            default=os.environ.get("DATABASE_URL"),
-            help="Postgres URL to read (default: $DATABASE_URL)",
-        )
+        add_project_options(parser)
         parser.add_argument("--out", type=Path, help="output directory (default: [tool.drizzlesync] output)")
         parser.add_argument("--schemas", help="comma-separated schemas (default: all but the library's)")
         parser.add_argument(
@@ -47,19 +43,13 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _options(args: argparse.Namespace) -> tuple[Path, Options]:
-    """Flags first; a `[tool.drizzlesync]` above the working directory fills in the rest."""
-    pyproject = find_pyproject(Path.cwd())
-    config = None
-    if pyproject is not None:
-        try:
-            config = load_config(pyproject)
-        except ConfigError as exc:
-            print(f"drizzlesync: ignoring {pyproject}: {exc}", file=sys.stderr)
-    if not args.url:
-        raise SystemExit("drizzlesync: --url is required (or set DATABASE_URL)")
+    """Flags first; the project's `[tool.drizzlesync]` (`--pyproject`, else the nearest) fills in the rest."""
+    config = project_config(args)
     out = args.out or (config.output if config else None)
     if out is None:
-        raise SystemExit("drizzlesync: --out is required (no [tool.drizzlesync] output found)")
+        raise ConfigError(
+            "--out: not given and no [tool.drizzlesync] output found; pass the output directory"
+        )
     overrides: dict[str, Any] = {"tables": tuple(args.tables)}
     if args.schemas:
         overrides["schemas"] = tuple(s.strip() for s in args.schemas.split(","))
@@ -72,7 +62,8 @@ def _options(args: argparse.Namespace) -> tuple[Path, Options]:
 
 def _files(args: argparse.Namespace) -> tuple[Path, dict[str, str]]:
     out, options = _options(args)
-    with psycopg.connect(libpq_url(args.url)) as conn:
+    url = database_url(args)
+    with psycopg.connect(libpq_url(url)) as conn:
         return out, generate(conn, out, options)
 
 

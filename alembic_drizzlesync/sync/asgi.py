@@ -1,7 +1,7 @@
 """The Starlette app serving `POST /push` and `POST /pull`; mount it in Starlette or FastAPI.
 
 Authentication is the host's business: `authenticate` turns a request into an
-`Identity` (or None for 401), from a session cookie, a JWT (`auth.jwt_authenticator`),
+`Identity` (or None for 401), from a session cookie, a JWT (`tokens.JWTAuthenticator`),
 whatever the application already trusts; it may raise `SyncError` for a 401
 with a code of its own (`token_expired`, ...). Only `application/json` bodies
 are read (415 otherwise): a cross-site "simple" request, which browsers send

@@ -1,27 +1,46 @@
-"""`drizzlesync serve` (the sync endpoints for local development) and `drizzlesync compact`."""
+"""`drizzlesync serve` (the sync endpoints) and `drizzlesync compact`.
+
+`serve` checks everything it can before it listens, so that a mistake is a
+message at start and not a 503 on every request: the configuration, the
+authentication (JWT from `[tool.drizzlesync.auth]` or flags; `--dev` trusts
+`Bearer <user id>` and only on a loopback address), the database and its
+DrizzleSync registry. It prints what it serves and warns about every table
+without a scope rule, since every signed-in user may read and write those.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
+import ipaddress
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
+import psycopg
 from sqlalchemy import create_engine, text
 
-from ..config import SyncConfig, find_pyproject, load_config
-from ..localdb import sqlalchemy_url
+from ..catalog import SyncedTable, read_registry
+from ..commandline import add_project_options, database_url, project_config, required_project_config
+from ..config import AuthConfig, ConfigError, SyncConfig, qualified_name
+from ..localdb import libpq_url, sqlalchemy_url
 
 DEFAULT_RETENTION = "30 days"
+DEV_WARNING = (
+    "WARNING: --dev trusts 'Authorization: Bearer <user id>' as is: anyone who can reach "
+    "{url} can act as any user. For local development only; never expose it."
+)
 
 
 def add_commands(subparsers: Any) -> None:
     """Add this module's subcommands to the `drizzlesync` parser."""
     serve = subparsers.add_parser(
         "serve",
-        help="serve /push and /pull for local development (trusts 'Authorization: Bearer <user id>')",
+        help="serve /push and /pull, with JWT auth ([tool.drizzlesync.auth] or flags) or --dev",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _database_options(serve)
+    add_project_options(serve)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8787)
     serve.add_argument(
@@ -31,13 +50,32 @@ def add_commands(subparsers: Any) -> None:
         help="an origin allowed to call the endpoints (repeatable)",
     )
     serve.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024)
+    auth = serve.add_argument_group("authentication (flags override [tool.drizzlesync.auth])")
+    auth.add_argument(
+        "--dev",
+        action="store_true",
+        help="trust 'Authorization: Bearer <user id>' as is: local development, loopback hosts only",
+    )
+    auth.add_argument(
+        "--jwt-secret-env", metavar="NAME", help="HS256: the environment variable holding the secret"
+    )
+    auth.add_argument("--jwks-url", metavar="URL", help="RS256/ES256: the identity provider's JWKS")
+    auth.add_argument("--jwt-issuer", metavar="ISS", help="the iss tokens must carry")
+    auth.add_argument(
+        "--jwt-audience",
+        metavar="AUD",
+        action="append",
+        default=[],
+        help="an aud tokens may carry (repeatable)",
+    )
+    auth.add_argument("--jwt-leeway", metavar="SECONDS", type=float, help="allowed clock skew (default: 30)")
     serve.set_defaults(handler=serve_command)
 
     compact = subparsers.add_parser(
         "compact",
         help="delete change-log entries every live cursor has passed; safe while clients sync",
     )
-    _database_options(compact)
+    add_project_options(compact)
     compact.add_argument(
         "--retention",
         default=DEFAULT_RETENTION,
@@ -47,47 +85,132 @@ def add_commands(subparsers: Any) -> None:
     compact.set_defaults(handler=compact_command)
 
 
-def _database_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--database-url", default=os.environ.get("DATABASE_URL"), help="default: $DATABASE_URL"
-    )
-    parser.add_argument(
-        "--pyproject",
-        type=Path,
-        default=None,
-        help="the pyproject.toml with [tool.drizzlesync] (default: nearest)",
-    )
+def _engine_url(args: argparse.Namespace) -> str:
+    return str(sqlalchemy_url(database_url(args)).render_as_string(hide_password=False))
 
 
-def _config(args: argparse.Namespace) -> SyncConfig:
-    path = args.pyproject or find_pyproject(Path.cwd())
-    return load_config(path) if path is not None else SyncConfig()
+def _auth_config(args: argparse.Namespace, config: SyncConfig) -> AuthConfig | None:
+    """The file's `[tool.drizzlesync.auth]` with the flags applied; None for `--dev`."""
+    key_flags = args.jwt_secret_env is not None or args.jwks_url is not None
+    claim_flags = args.jwt_issuer is not None or args.jwt_audience or args.jwt_leeway is not None
+    if args.dev:
+        if key_flags or claim_flags:
+            raise ConfigError(
+                "--dev: trusts 'Bearer <user id>' and takes no JWT flags; drop one or the other"
+            )
+        return None
+    auth = config.auth
+    if key_flags:
+        # A new key source; the file's algorithms belonged to the old one, its iss/aud/leeway still hold.
+        source = {"secret_env": args.jwt_secret_env, "jwks_url": args.jwks_url, "algorithms": ()}
+        auth = replace(auth, **source) if auth else AuthConfig(**source)
+    if auth is None:
+        raise ConfigError(
+            "no authentication configured: add [tool.drizzlesync.auth] (secret_env or jwks_url), "
+            "pass --jwt-secret-env or --jwks-url, or --dev for local development"
+        )
+    overrides: dict[str, Any] = {}
+    if args.jwt_issuer is not None:
+        overrides["issuer"] = args.jwt_issuer
+    if args.jwt_audience:
+        overrides["audience"] = tuple(args.jwt_audience)
+    if args.jwt_leeway is not None:
+        overrides["leeway_seconds"] = args.jwt_leeway
+    return replace(auth, **overrides)
 
 
-def _database_url(args: argparse.Namespace) -> str:
-    if not args.database_url:
-        raise SystemExit("drizzlesync: set --database-url or DATABASE_URL")
-    return str(sqlalchemy_url(args.database_url).render_as_string(hide_password=False))
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _registry(url: str, library_schema: str) -> tuple[tuple[SyncedTable, ...], int]:
+    """The synced tables and schema version, or SystemExit with the cause."""
+    try:
+        with psycopg.connect(libpq_url(url), connect_timeout=10) as conn:
+            found = read_registry(conn, library_schema)
+    except psycopg.Error as error:
+        raise SystemExit(
+            f"drizzlesync serve: cannot reach the database: {' '.join(str(error).split())}"
+        ) from None
+    if found is None:
+        raise SystemExit(
+            "drizzlesync serve: DrizzleSync is not installed in this database "
+            f"(no {library_schema}.synced_table); run `alembic upgrade head` first"
+        )
+    return found
+
+
+def _summary(
+    address: str, auth_mode: str, config: SyncConfig, tables: Sequence[SyncedTable], version: int
+) -> tuple[list[str], list[str]]:
+    """What `serve` prints at start (lines for stdout) and the warnings it shouts (for stderr)."""
+    lines = [
+        f"drizzlesync serve: {address}/push and {address}/pull, schema version {version}",
+        f"  auth: {auth_mode}",
+        f"  scope keys: {config.user_scopes_query}"
+        if config.user_scopes_query
+        else "  scope keys: none (no user_scopes_query): scoped tables stay private",
+        f"  tables ({len(tables)}):",
+    ]
+    warnings = []
+    for table in tables:
+        name = qualified_name(table.schema, table.name)
+        lines.append(f"    {name}: {f'scope {table.scope}' if table.scope else 'UNSCOPED'}")
+        if not table.scope:
+            warnings.append(
+                f"WARNING: {name} has no scope rule: every signed-in user can read and write all of its rows"
+            )
+    if not tables:
+        warnings.append("WARNING: no table is synced yet: enable sync in a migration (op.enable_sync)")
+    return lines, warnings
 
 
 def serve_command(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .asgi import bearer_user_for_development, create_app
+    from .asgi import Authenticate, bearer_user_for_development, create_app
     from .processor import SyncProcessor
     from .protocol import Limits
+    from .tokens import JWTAuthenticator
 
-    engine = create_engine(_database_url(args), pool_pre_ping=True)
-    processor = SyncProcessor.from_config(engine, _config(args), Limits(max_body_bytes=args.max_body_bytes))
-    app = create_app(processor, bearer_user_for_development, cors_origins=args.cors_origin)
+    config = required_project_config(args)
+    auth = _auth_config(args, config)
+    address = f"http://{args.host}:{args.port}"
+    authenticate: Authenticate
+    if auth is None:
+        if not _is_loopback(args.host):
+            raise ConfigError(
+                f"--dev: refused on --host {args.host}: it trusts any 'Bearer <user id>'; "
+                "serve on 127.0.0.1, or configure JWT auth"
+            )
+        authenticate, auth_mode = bearer_user_for_development, "DEVELOPMENT: trusts 'Bearer <user id>'"
+    else:
+        jwt_auth = JWTAuthenticator.from_config(auth)
+        authenticate, auth_mode = jwt_auth, jwt_auth.mode
+    url = _engine_url(args)
+    tables, version = _registry(url, config.library_schema)
+    lines, warnings = _summary(address, auth_mode, config, tables, version)
+    if auth is None:
+        warnings.insert(0, DEV_WARNING.format(url=address))
+    print("\n".join(lines), flush=True)
+    for warning in warnings:
+        print(warning, file=sys.stderr, flush=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    processor = SyncProcessor.from_config(engine, config, Limits(max_body_bytes=args.max_body_bytes))
+    app = create_app(processor, authenticate, cors_origins=args.cors_origin)
     uvicorn.run(app, host=args.host, port=args.port)
     return 0
 
 
 def compact_command(args: argparse.Namespace) -> int:
     """Compact in batches, each its own short transaction, until nothing is left to delete."""
-    schema = _config(args).library_schema
-    engine = create_engine(_database_url(args))
+    schema = (project_config(args) or SyncConfig()).library_schema
+    engine = create_engine(_engine_url(args))
     expired = deleted = 0
     try:
         while True:

@@ -77,6 +77,13 @@ def schema_named(name: str) -> Mapping[str, Any]:
     return schema
 
 
+@cache
+def validator(name: str) -> jsonschema_rs.Validator:
+    """A schema of the folder compiled once, its references resolved among the folder's files."""
+    registry = jsonschema_rs.Registry([(key, dict(schema)) for key, schema in schemas().items()])
+    return jsonschema_rs.validator_for(dict(schema_named(name)), registry=registry)
+
+
 class RequestSchema:
     """A request schema compiled once; `violation` names the first error the way clients read it.
 
@@ -87,8 +94,7 @@ class RequestSchema:
     """
 
     def __init__(self, name: str) -> None:
-        registry = jsonschema_rs.Registry([(key, dict(schema)) for key, schema in schemas().items()])
-        self._validator = jsonschema_rs.validator_for(dict(schema_named(name)), registry=registry)
+        self._validator = validator(name)
 
     def violation(self, payload: Any) -> Violation | None:
         if self._validator.is_valid(payload):

@@ -67,9 +67,7 @@ def batch_too_large(limit: int) -> SyncError:
 def unsupported_media_type(content_type: str) -> SyncError:
     """415: only JSON bodies are read, so a cross-site "simple" (form or text/plain) POST never is."""
     shown = content_type[:100] or "none"
-    return SyncError.of(
-        "unsupported_media_type", f"Content-Type must be application/json (got {shown})"
-    )
+    return SyncError.of("unsupported_media_type", f"Content-Type must be application/json (got {shown})")
 
 
 def temporarily_unavailable(message: str = "the database is busy or unreachable; retry") -> SyncError:

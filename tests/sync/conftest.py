@@ -6,11 +6,13 @@ database; every test gets its own copy (CREATE DATABASE … TEMPLATE).
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from alembic_drizzlesync import localdb
 from alembic_drizzlesync.config import load_config
 from alembic_drizzlesync.sync import Limits, SyncProcessor
 from alembic_drizzlesync.sync.asgi import bearer_user_for_development, create_app
+from tests.sync.signing import KeyServer
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "example_project"
 
@@ -100,3 +103,30 @@ def db(synced_db: str) -> Iterator[psycopg.Connection[Any]]:
 def http(server_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server_url) as client:
         yield client
+
+
+@pytest.fixture
+def jwks() -> Iterator[KeyServer]:
+    """A JWKS endpoint on 127.0.0.1 whose keys a test sets; it counts the fetches."""
+    served = KeyServer()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            served.fetches += 1
+            body = json.dumps({"keys": served.keys}).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    served.url = f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield served
+    server.shutdown()
+    server.server_close()

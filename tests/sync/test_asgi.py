@@ -125,3 +125,33 @@ async def test_the_example_project_serves_sync(example_app_module: ModuleType, a
         response = await c.post("/sync/pull", json=PULL, headers={"authorization": f"Bearer {alice}"})
     assert response.status_code == 200
     assert any(change["table"] == "todos" for change in response.json()["changes"])
+
+
+@pytest.mark.parametrize(
+    ("content_type", "status"),
+    [
+        ("application/json", 200),
+        ("application/json; charset=utf-8", 200),
+        ("Application/JSON ; charset=UTF-8", 200),
+        ("text/plain", 415),
+        ("text/plain; charset=application/json", 415),
+        ("application/x-www-form-urlencoded", 415),
+        ("multipart/form-data; boundary=x", 415),
+        ("application/jsonp", 415),
+        (None, 415),
+    ],
+)
+async def test_only_json_bodies_are_read(
+    client: httpx.AsyncClient, alice: str, content_type: str | None, status: int
+) -> None:
+    """A form or text/plain POST is a "simple" cross-site request: it must never reach push or pull."""
+    headers = {"authorization": f"Bearer {alice}"}
+    if content_type is not None:
+        headers["content-type"] = content_type
+    for path in ("/api/sync/pull", "/api/sync/push"):
+        push = {key: value for key, value in PULL.items() if key != "cursor"} | {"mutations": []}
+        body = PULL if path.endswith("pull") else push
+        response = await client.post(path, content=json.dumps(body).encode(), headers=headers)
+        assert response.status_code == status, response.text
+        if status == 415:
+            assert response.json()["error"]["code"] == "unsupported_media_type"

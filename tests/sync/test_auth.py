@@ -1,0 +1,234 @@
+"""Bearer JWTs with real signatures: HS256 with a secret, ES256 from a JWKS served on 127.0.0.1.
+
+Every failing token is a 401 with a code of its own and applies nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import anyio
+import httpx
+import jwt
+import psycopg
+import pytest
+
+from alembic_drizzlesync.config import AuthConfig, ConfigError, parse_config
+from alembic_drizzlesync.sync import SyncProcessor
+from alembic_drizzlesync.sync.asgi import create_app
+from alembic_drizzlesync.sync.tokens import JWTAuthenticator
+from tests.sync import seed
+from tests.sync.signing import (
+    AUDIENCE,
+    ISSUER,
+    SECRET,
+    KeyServer,
+    claims,
+    es256_key,
+    forged_none,
+    hmac_signed,
+    hs256,
+)
+
+
+@pytest.fixture
+def alice(db: psycopg.Connection[Any]) -> tuple[str, str]:
+    return seed.member(db, "alice", "A")
+
+
+def push_body(team: str) -> dict[str, Any]:
+    todo = {"id": str(uuid.uuid4())}
+    mutation = {
+        "id": 1,
+        "tx": 1,
+        "table": "todos",
+        "op": "put",
+        "pk": todo,
+        "values": {"team_id": team, "title": "t"},
+    }
+    return {"protocol": 1, "schemaVersion": 1, "clientId": "jwt-1", "mutations": [mutation]}
+
+
+def applied(db: psycopg.Connection[Any]) -> tuple[Any, ...]:
+    row = db.execute(
+        "SELECT (SELECT count(*) FROM todos), (SELECT count(*) FROM drizzlesync.client)"
+    ).fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+def push(
+    processor: SyncProcessor, authenticator: JWTAuthenticator, team: str, token: str | None
+) -> httpx.Response:
+    headers = {"authorization": f"Bearer {token}"} if token is not None else {}
+    transport = httpx.ASGITransport(app=create_app(processor, authenticator))
+
+    async def post() -> httpx.Response:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            return await http.post("/push", json=push_body(team), headers=headers)
+
+    return anyio.run(post)
+
+
+@pytest.fixture
+def secret_auth() -> JWTAuthenticator:
+    return JWTAuthenticator(secret=SECRET, issuer=ISSUER, audience=AUDIENCE)
+
+
+def test_a_valid_hs256_token_is_the_user_and_its_claims(
+    processor: SyncProcessor,
+    db: psycopg.Connection[Any],
+    alice: tuple[str, str],
+    secret_auth: JWTAuthenticator,
+) -> None:
+    user, team = alice
+    token = hs256(claims(user, org="acme"))
+    response = push(processor, secret_auth, team, token)
+    assert response.status_code == 200, response.text
+    assert applied(db) == (1, 1)
+    identity = secret_auth.identity(f"Bearer {token}")
+    assert identity.user_id == user and identity.claims["org"] == "acme"
+
+
+def test_a_valid_es256_token_from_the_jwks(
+    processor: SyncProcessor, db: psycopg.Connection[Any], alice: tuple[str, str], jwks: KeyServer
+) -> None:
+    user, team = alice
+    private, public = es256_key("k1")
+    jwks.keys = [public]
+    auth = JWTAuthenticator(jwks_url=jwks.url, issuer=ISSUER, audience=AUDIENCE)
+    token = jwt.encode(claims(user), private, algorithm="ES256", headers={"kid": "k1"})
+    for _ in range(3):
+        assert push(processor, auth, team, token).status_code == 200
+    assert applied(db) == (1, 1)
+    assert jwks.fetches == 1  # cached
+
+
+def test_a_rotated_key_is_fetched_on_its_unknown_kid(
+    processor: SyncProcessor, alice: tuple[str, str], jwks: KeyServer
+) -> None:
+    user, team = alice
+    old, old_public = es256_key("old")
+    new, new_public = es256_key("new")
+    jwks.keys = [old_public]
+    auth = JWTAuthenticator(jwks_url=jwks.url, issuer=ISSUER, audience=AUDIENCE, jwks_refresh_cooldown=0)
+    assert (
+        push(processor, auth, team, jwt.encode(claims(user), old, "ES256", {"kid": "old"})).status_code == 200
+    )
+    jwks.keys = [old_public, new_public]
+    assert (
+        push(processor, auth, team, jwt.encode(claims(user), new, "ES256", {"kid": "new"})).status_code == 200
+    )
+    assert jwks.fetches == 2
+
+
+BAD_SECRET_TOKENS = {
+    "token_missing": lambda user: None,
+    "token_malformed": lambda user: "not.a.jwt",
+    "token_expired": lambda user: hs256(
+        claims(user, iat=int(time.time()) - 7200, exp=int(time.time()) - 3600)
+    ),
+    "token_not_yet_valid": lambda user: hs256(claims(user, nbf=int(time.time()) + 3600)),
+    "token_invalid_audience": lambda user: hs256(claims(user, aud="someone-else")),
+    "token_invalid_issuer": lambda user: hs256(claims(user, iss="https://evil.example")),
+    "token_invalid_signature": lambda user: hs256(claims(user), secret="another-secret-of-at-least-32-bytes"),
+    "token_unsupported_algorithm": forged_none,
+    "token_missing_claim": lambda user: hs256(claims(user, sub=None)),
+}
+
+
+@pytest.mark.parametrize("code", sorted(BAD_SECRET_TOKENS))
+def test_each_bad_hs256_token_is_401_with_its_code_and_applies_nothing(
+    processor: SyncProcessor,
+    db: psycopg.Connection[Any],
+    alice: tuple[str, str],
+    secret_auth: JWTAuthenticator,
+    code: str,
+) -> None:
+    user, team = alice
+    response = push(processor, secret_auth, team, BAD_SECRET_TOKENS[code](user))
+    assert response.status_code == 401, response.text
+    assert response.json()["error"]["code"] == code
+    assert applied(db) == (0, 0)
+
+
+def test_an_expired_token_within_the_leeway_is_accepted(
+    processor: SyncProcessor, alice: tuple[str, str], secret_auth: JWTAuthenticator
+) -> None:
+    user, team = alice
+    token = hs256(claims(user, exp=int(time.time()) - 5))
+    assert push(processor, secret_auth, team, token).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "case", ["unknown kid", "alg none", "hs256 signed with the public key", "bad signature", "expired"]
+)
+def test_each_bad_jwks_token_is_401_with_its_code_and_applies_nothing(
+    processor: SyncProcessor, db: psycopg.Connection[Any], alice: tuple[str, str], jwks: KeyServer, case: str
+) -> None:
+    user, team = alice
+    private, public = es256_key("k1")
+    stranger, _ = es256_key("k1")
+    jwks.keys = [public]
+    auth = JWTAuthenticator(jwks_url=jwks.url, issuer=ISSUER, audience=AUDIENCE)
+    expired = claims(user, iat=int(time.time()) - 7200, exp=int(time.time()) - 3600)
+    token, code = {
+        "unknown kid": (jwt.encode(claims(user), private, "ES256", {"kid": "k2"}), "token_unknown_key"),
+        "alg none": (forged_none(user), "token_unsupported_algorithm"),
+        "hs256 signed with the public key": (
+            hmac_signed(claims(user), key=json.dumps(public).encode()),
+            "token_unsupported_algorithm",
+        ),
+        "bad signature": (
+            jwt.encode(claims(user), stranger, "ES256", {"kid": "k1"}),
+            "token_invalid_signature",
+        ),
+        "expired": (jwt.encode(expired, private, "ES256", {"kid": "k1"}), "token_expired"),
+    }[case]
+    response = push(processor, auth, team, token)
+    assert response.status_code == 401, response.text
+    assert response.json()["error"]["code"] == code
+    assert applied(db) == (0, 0)
+
+
+def test_an_unreachable_key_server_is_503(processor: SyncProcessor, alice: tuple[str, str]) -> None:
+    user, team = alice
+    private, _ = es256_key("k1")
+    auth = JWTAuthenticator(jwks_url="http://127.0.0.1:9/jwks.json")
+    response = push(processor, auth, team, jwt.encode(claims(user), private, "ES256", {"kid": "k1"}))
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "temporarily_unavailable"
+
+
+def test_the_secret_comes_from_the_environment_variable_the_config_names() -> None:
+    config = parse_config({"auth": {"secret_env": "MY_JWT_SECRET", "audience": AUDIENCE}}).auth
+    assert config == AuthConfig(secret_env="MY_JWT_SECRET", audience=(AUDIENCE,))
+    with pytest.raises(ConfigError, match="MY_JWT_SECRET is not set"):
+        JWTAuthenticator.from_config(config, {})
+    auth = JWTAuthenticator.from_config(config, {"MY_JWT_SECRET": SECRET})
+    assert auth.identity(f"Bearer {hs256(claims('u1', iss=None))}").user_id == "u1"
+
+
+@pytest.mark.parametrize(
+    ("auth", "message"),
+    [
+        ({"secret": "hunter2"}, r"tool\.drizzlesync\.auth\.secret: secrets do not belong"),
+        ({"secret_env": "X", "jwks_url": "https://a/jwks"}, "set exactly one of secret_env"),
+        ({}, "set exactly one of secret_env"),
+        ({"secret_env": "not a name!"}, r"auth\.secret_env: names the environment variable"),
+        (
+            {"jwks_url": "https://a/jwks", "algorithms": ["HS256"]},
+            r"auth\.algorithms: 'HS256' cannot be used",
+        ),
+        ({"jwks_url": "https://a/jwks", "leeway": 5}, r"auth\.leeway: unknown key"),
+        ({"jwks_url": "https://a/jwks", "leeway_seconds": 3600}, r"auth\.leeway_seconds: expected 0 to 300"),
+        ({"jwks_url": "ftp://a/jwks"}, r"auth\.jwks_url: expected an https:// URL"),
+        ("https://a/jwks", r"tool\.drizzlesync\.auth: expected a table"),
+    ],
+)
+def test_bad_auth_config_names_the_key(auth: Any, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config({"auth": auth})
