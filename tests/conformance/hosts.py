@@ -41,7 +41,7 @@ class Jwt:
     secret: str | None = "conformance-secret-long-enough-for-hs512-" + "x" * 24
     jwks_url: str | None = None
     issuer: str = "https://issuer.conformance.test"
-    audience: str = "drizzlesync-conformance"
+    audience: str | None = "drizzlesync-conformance"
     leeway_seconds: float = 30.0
 
 
@@ -64,7 +64,7 @@ class Settings:
             auth = {
                 **keys,
                 "issuer": self.jwt.issuer,
-                "audience": self.jwt.audience,
+                **({"audience": self.jwt.audience} if self.jwt.audience else {}),
                 "leewaySeconds": self.jwt.leeway_seconds,
             }
         return {
@@ -89,7 +89,7 @@ def python_jwt_authenticator(jwt: Jwt) -> Authenticate | None:
         secret=jwt.secret,
         jwks_url=jwt.jwks_url,
         issuer=jwt.issuer,
-        audience=jwt.audience,
+        audience=jwt.audience or (),
         leeway_seconds=jwt.leeway_seconds,
     )
     return authenticator

@@ -147,7 +147,22 @@ def jwks_server(keys: Keys) -> Iterator[str]:
 def jwt(request: pytest.FixtureRequest) -> Jwt:
     if "jwks_server" in request.fixturenames:
         return Jwt(secret=None, jwks_url=request.getfixturevalue("jwks_server"))
+    if "no_audience" in request.fixturenames:
+        return Jwt(audience=None)
     return Jwt()
+
+
+@pytest.fixture
+def no_audience() -> None:
+    """Hosts configured without an audience."""
+
+
+def test_a_token_with_an_aud_is_refused_where_no_audience_is_configured(
+    no_audience: None, jwt_url: str, alice: str
+) -> None:
+    response = pull(jwt_url, hs256(claims(alice)))
+    assert (response.status_code, response.json()["error"]["code"]) == (401, "token_invalid_audience")
+    assert pull(jwt_url, hs256(claims(alice, aud=None))).status_code == 200
 
 
 @pytest.mark.parametrize("kid", ["rsa-1", "ec-1"])

@@ -83,6 +83,10 @@ export async function verifyBearer(authorization: string | null, options: JwtOpt
   if (typeof claims.iat === "number" && claims.iat > Date.now() / 1000 + leeway) {
     throw unauthenticated("token_not_yet_valid", "the token was issued in the future (iat)");
   }
+  // jose checks `aud` only when told one; PyJWT refuses a token for an audience nobody configured.
+  if (!options.audience && claims.aud !== undefined) {
+    throw unauthenticated("token_invalid_audience", "the token has an aud but no audience is configured");
+  }
   if (typeof claims.sub !== "string" || !claims.sub) {
     throw unauthenticated("token_missing_claim", "the token has no sub (user id)");
   }
