@@ -6,7 +6,8 @@
  *
  * "First" follows the same rule as the Python host: a protocol mismatch before anything
  * else, then by the location of the failing value in document order, a missing or unknown
- * field before its siblings' contents, a missing field before an unknown one.
+ * field before its siblings' contents, a missing field before an unknown one, a field the
+ * mutation always needs before one its `op` needs (`values`).
  */
 import { Validator, type OutputUnit } from "@cfworker/json-schema";
 
@@ -73,10 +74,14 @@ export class RequestSchema {
     const parent = pointerSteps(unit.instanceLocation).map(instanceStep);
     const field = FIELD_KEYWORDS.includes(keyword) ? fieldNamed(unit.error) : undefined;
     const path = field === undefined ? parent : [...parent, field];
-    const rank = FIRST_CODES.has(code) ? 0 : keyword === "required" ? 1 : keyword === "additionalProperties" ? 2 : 3;
+    const rank = FIRST_CODES.has(code) ? 0 : FIELD_KEYWORDS.includes(keyword) ? 1 : 2;
     const message = unit.error.length <= MAX_MESSAGE ? unit.error : `${unit.error.slice(0, MAX_MESSAGE - 1)}…`;
+    // At one place and rank, a subschema's own keywords before those of its `then`, a missing
+    // field before an unknown one (the order jsonschema-rs walks them in), then the validator's.
+    const depth = pointerSteps(unit.keywordLocation).length;
+    const fieldOrder = FIELD_KEYWORDS.indexOf(keyword);
     return {
-      key: [[rank === 0 ? 0 : 1], parent, [rank, order]],
+      key: [[rank === 0 ? 0 : 1], parent, [rank, depth, fieldOrder, order]],
       violation: { code, message, path: fieldPath(path) },
     };
   }
