@@ -13,7 +13,10 @@ import { DEFAULT_LIMITS } from "../src/worker/limits.ts";
 
 const SECRET = "a-test-secret-of-at-least-thirty-two-bytes";
 const ctx = { waitUntil: () => undefined };
-const handler = createSyncHandler({ jwt: { secret: SECRET }, cors: { origins: ["https://app.example.com"] } });
+const handler = createSyncHandler({
+  jwt: { secret: SECRET },
+  cors: { origins: ["https://app.example.com"] },
+});
 
 function refusal(run: () => unknown): { status: number; code: string; path: string | undefined } {
   try {
@@ -26,53 +29,87 @@ function refusal(run: () => unknown): { status: number; code: string; path: stri
 }
 
 function push(payload: unknown) {
-  return refusal(() => parsePush(parseJson(new TextEncoder().encode(JSON.stringify(payload))), DEFAULT_LIMITS));
+  return refusal(() =>
+    parsePush(parseJson(new TextEncoder().encode(JSON.stringify(payload))), DEFAULT_LIMITS),
+  );
 }
 
 describe("worker request checks", () => {
   // The answers of the Python host's contract checks for the same bodies.
   it("name the first violation as the Python host does", () => {
     const header = { protocol: 1, schemaVersion: 1, clientId: "a" };
-    assert.deepEqual(push({ ...header, clientId: "", mutations: [] }), { status: 400, code: "out_of_range", path: "clientId" });
+    assert.deepEqual(push({ ...header, clientId: "", mutations: [] }), {
+      status: 400,
+      code: "out_of_range",
+      path: "clientId",
+    });
     assert.deepEqual(push({ ...header, mutations: [{ id: 1, extra: 1, op: "put" }] }), {
       status: 400,
       code: "missing_field",
       path: "mutations[0].tx",
     });
-    assert.deepEqual(push({ ...header, mutations: [{ zz: 1, id: 1, tx: 1, table: "t", op: "put", pk: { a: 1 }, aa: 2 }] }), {
+    assert.deepEqual(
+      push({ ...header, mutations: [{ zz: 1, id: 1, tx: 1, table: "t", op: "put", pk: { a: 1 }, aa: 2 }] }),
+      {
+        status: 400,
+        code: "unknown_field",
+        path: "mutations[0].zz",
+      },
+    );
+    assert.deepEqual(push({ zz: 1, protocol: 1 }), {
       status: 400,
-      code: "unknown_field",
-      path: "mutations[0].zz",
+      code: "missing_field",
+      path: "schemaVersion",
     });
-    assert.deepEqual(push({ zz: 1, protocol: 1 }), { status: 400, code: "missing_field", path: "schemaVersion" });
-    assert.deepEqual(push({ ...header, schemaVersion: 1.5, mutations: [] }), { status: 400, code: "invalid_type", path: "schemaVersion" });
-    assert.deepEqual(push({ ...header, schemaVersion: 0, mutations: [{ id: 1, tx: 1, table: "t", op: "x", pk: {} }] }), {
+    assert.deepEqual(push({ ...header, schemaVersion: 1.5, mutations: [] }), {
       status: 400,
-      code: "invalid_op",
-      path: "mutations[0].op",
+      code: "invalid_type",
+      path: "schemaVersion",
     });
-    assert.deepEqual(push({ ...header, mutations: [{ id: 1, tx: "", table: "t", op: "put", pk: { a: [] }, values: {} }] }), {
+    assert.deepEqual(
+      push({ ...header, schemaVersion: 0, mutations: [{ id: 1, tx: 1, table: "t", op: "x", pk: {} }] }),
+      {
+        status: 400,
+        code: "invalid_op",
+        path: "mutations[0].op",
+      },
+    );
+    assert.deepEqual(
+      push({ ...header, mutations: [{ id: 1, tx: "", table: "t", op: "put", pk: { a: [] }, values: {} }] }),
+      {
+        status: 400,
+        code: "invalid_pk",
+        path: "mutations[0].pk.a",
+      },
+    );
+    assert.deepEqual(push({ ...header, protocol: 2, bad: 1 }), {
       status: 400,
-      code: "invalid_pk",
-      path: "mutations[0].pk.a",
+      code: "protocol_unsupported",
+      path: "protocol",
     });
-    assert.deepEqual(push({ ...header, protocol: 2, bad: 1 }), { status: 400, code: "protocol_unsupported", path: "protocol" });
   });
 
   it("check what a schema cannot say", () => {
     const mutation = { id: 1, tx: 1, table: "todos", op: "delete", pk: { id: "x" } };
     const header = { protocol: 1, schemaVersion: 1, clientId: "a" };
-    assert.deepEqual(push({ ...header, mutations: [mutation, { ...mutation, id: 2, tx: 2 }, { ...mutation, id: 3 }] }), {
-      status: 400,
-      code: "tx_not_contiguous",
-      path: "mutations[2].tx",
-    });
+    assert.deepEqual(
+      push({ ...header, mutations: [mutation, { ...mutation, id: 2, tx: 2 }, { ...mutation, id: 3 }] }),
+      {
+        status: 400,
+        code: "tx_not_contiguous",
+        path: "mutations[2].tx",
+      },
+    );
     assert.deepEqual(push({ ...header, mutations: [{ ...mutation, id: 2 }, mutation] }), {
       status: 400,
       code: "unordered_mutation_ids",
       path: "mutations[1].id",
     });
-    assert.deepEqual(push({ ...header, mutations: [{ ...mutation, id: 2 ** 60 }] }), { status: 400, code: "out_of_range", path: "mutations[0].id" });
+    assert.deepEqual(push({ ...header, mutations: [{ ...mutation, id: 2 ** 60 }] }), {
+      status: 400,
+      code: "out_of_range",
+      path: "mutations[0].id",
+    });
     assert.deepEqual(push({ ...header, mutations: Array.from({ length: 1001 }, () => mutation) }), {
       status: 413,
       code: "batch_too_large",
@@ -83,7 +120,9 @@ describe("worker request checks", () => {
     assert.deepEqual(text('{"a": {"b\\u0000": 1}}'), { status: 400, code: "invalid_string", path: "a" });
     assert.equal(text('{"a": "\\ud800"}').code, "invalid_string");
     assert.equal(text("[".repeat(100_000)).code, "malformed_json");
-    const pull = refusal(() => parsePull({ protocol: 1, schemaVersion: 1, clientId: "a", limit: 1001 }, DEFAULT_LIMITS));
+    const pull = refusal(() =>
+      parsePull({ protocol: 1, schemaVersion: 1, clientId: "a", limit: 1001 }, DEFAULT_LIMITS),
+    );
     assert.deepEqual(pull, { status: 400, code: "out_of_range", path: "limit" });
   });
 
@@ -93,13 +132,21 @@ describe("worker request checks", () => {
         controller.enqueue(new Uint8Array(1000));
       },
     });
-    const request = new Request("https://sync.example.com/push", { method: "POST", body: chunks, duplex: "half" } as RequestInit);
+    const request = new Request("https://sync.example.com/push", {
+      method: "POST",
+      body: chunks,
+      duplex: "half",
+    } as RequestInit);
     await assert.rejects(readBody(request, 10_000), { code: "request_too_large" });
   });
 });
 
 async function post(init: RequestInit & { path?: string }): Promise<Response> {
-  return handler.fetch(new Request(`https://sync.example.com/api/sync${init.path ?? "/pull"}`, { method: "POST", ...init }), {}, ctx);
+  return handler.fetch(
+    new Request(`https://sync.example.com/api/sync${init.path ?? "/pull"}`, { method: "POST", ...init }),
+    {},
+    ctx,
+  );
 }
 
 async function token(claims: Record<string, unknown>, secret = SECRET): Promise<string> {
@@ -112,7 +159,10 @@ describe("worker HTTP face", () => {
     const cases: [string | undefined, string][] = [
       [undefined, "token_missing"],
       ["Bearer x.y", "token_malformed"],
-      [`Bearer ${await token({ sub: "u", exp: now + 60 }, "another-secret-of-at-least-thirty-two-bytes")}`, "token_invalid_signature"],
+      [
+        `Bearer ${await token({ sub: "u", exp: now + 60 }, "another-secret-of-at-least-thirty-two-bytes")}`,
+        "token_invalid_signature",
+      ],
       [`Bearer ${await token({ sub: "u", exp: now - 120 })}`, "token_expired"],
       [`Bearer ${await token({ sub: "u", exp: now + 60, nbf: now + 120 })}`, "token_not_yet_valid"],
       [`Bearer ${await token({ sub: "u" })}`, "token_missing_claim"],
@@ -140,7 +190,10 @@ describe("worker HTTP face", () => {
     });
     assert.equal(preflight.status, 200);
     assert.equal(preflight.headers.get("access-control-allow-origin"), "https://app.example.com");
-    const stranger = await post({ method: "OPTIONS", headers: { origin: "https://evil.example", "access-control-request-method": "POST" } });
+    const stranger = await post({
+      method: "OPTIONS",
+      headers: { origin: "https://evil.example", "access-control-request-method": "POST" },
+    });
     assert.equal(stranger.headers.get("access-control-allow-origin"), null);
   });
 });

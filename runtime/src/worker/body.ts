@@ -2,7 +2,9 @@
 import { syncError, type SyncError } from "./contract.ts";
 
 export function requestTooLarge(limit: number): SyncError {
-  return syncError("request_too_large", `the request body exceeds ${limit} bytes`, undefined, { maxBytes: limit });
+  return syncError("request_too_large", `the request body exceeds ${limit} bytes`, undefined, {
+    maxBytes: limit,
+  });
 }
 
 export async function readBody(request: Request, limit: number): Promise<Uint8Array> {

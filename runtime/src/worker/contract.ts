@@ -42,7 +42,13 @@ export class SyncError extends Error {
   readonly path: string | undefined;
   readonly extra: Readonly<Record<string, unknown>>;
 
-  constructor(status: number, code: string, message: string, path?: string, extra: Record<string, unknown> = {}) {
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    path?: string,
+    extra: Record<string, unknown> = {},
+  ) {
     super(message);
     this.name = "SyncError";
     this.status = status;
@@ -64,7 +70,12 @@ export class SyncError extends Error {
 }
 
 /** An error of the contract, with the status the contract gives its code. */
-export function syncError(code: string, message: string, path?: string, extra?: Record<string, unknown>): SyncError {
+export function syncError(
+  code: string,
+  message: string,
+  path?: string,
+  extra?: Record<string, unknown>,
+): SyncError {
   const status = statuses.get(code);
   if (status === undefined) {
     throw new TypeError(`${code} is not an error code of protocol/errors.json`);

@@ -11,7 +11,14 @@ export interface CorsOptions {
 }
 
 // Starlette answers the CORS-safelisted request headers beside the configured ones.
-const ALLOWED_HEADERS = ["Accept", "Accept-Language", "Content-Language", "Content-Type", "authorization", "content-type"];
+const ALLOWED_HEADERS = [
+  "Accept",
+  "Accept-Language",
+  "Content-Language",
+  "Content-Type",
+  "authorization",
+  "content-type",
+];
 const ALLOWED = new Set(ALLOWED_HEADERS.map((name) => name.toLowerCase()));
 
 export function isPreflight(request: Request): boolean {

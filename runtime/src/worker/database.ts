@@ -43,7 +43,9 @@ export interface Statements {
 export function statements(options: DatabaseOptions): Statements {
   const schema = options.librarySchema ?? "drizzlesync";
   if (!IDENTIFIER.test(schema)) {
-    throw new TypeError(`librarySchema: expected a plain lower-case identifier, got ${JSON.stringify(schema)}`);
+    throw new TypeError(
+      `librarySchema: expected a plain lower-case identifier, got ${JSON.stringify(schema)}`,
+    );
   }
   const query = options.userScopesQuery?.replace(/(?<![:\w]):user_id\b/g, () => "$1::text");
   const keys =
@@ -59,7 +61,11 @@ export function statements(options: DatabaseOptions): Statements {
 type Runner = (sql: postgres.Sql) => Promise<readonly { result: string }[]>;
 
 /** A connection for this request only: a Worker may not reuse a socket across requests; Hyperdrive pools. */
-async function run(binding: HyperdriveBinding, waitUntil: (promise: Promise<unknown>) => void, runner: Runner): Promise<string> {
+async function run(
+  binding: HyperdriveBinding,
+  waitUntil: (promise: Promise<unknown>) => void,
+  runner: Runner,
+): Promise<string> {
   const sql = postgres(binding.connectionString, { max: 1, fetch_types: false, onnotice: () => undefined });
   try {
     const [row] = await runner(sql);
@@ -97,7 +103,13 @@ export function pull(
 ): Promise<string> {
   return run(binding, waitUntil, (sql) =>
     sql.begin("isolation level repeatable read", (tx) =>
-      tx.unsafe<{ result: string }[]>(text.pull, [identity.userId, call.clientId, call.schemaVersion, call.cursor, call.limit]),
+      tx.unsafe<{ result: string }[]>(text.pull, [
+        identity.userId,
+        call.clientId,
+        call.schemaVersion,
+        call.cursor,
+        call.limit,
+      ]),
     ),
   );
 }
@@ -105,12 +117,23 @@ export function pull(
 function databaseError(error: unknown): unknown {
   if (!(error instanceof postgres.PostgresError)) {
     // postgres.js throws plain errors (CONNECTION_CLOSED, ECONNREFUSED, ...) for a connection it lost or never got.
-    return error instanceof Error && "code" in error ? syncError("temporarily_unavailable", "the database is busy or unreachable; retry") : error;
+    return error instanceof Error && "code" in error
+      ? syncError("temporarily_unavailable", "the database is busy or unreachable; retry")
+      : error;
   }
   const state = error.code;
   if (/^DZ\d+$/.test(state)) {
-    const { code, path, ...extra } = JSON.parse(error.detail ?? "{}") as { code?: string; path?: string } & Record<string, unknown>;
-    return new SyncError(Number(state.slice(2)), code ?? "rejected", error.message || (code ?? "rejected"), path, extra);
+    const { code, path, ...extra } = JSON.parse(error.detail ?? "{}") as {
+      code?: string;
+      path?: string;
+    } & Record<string, unknown>;
+    return new SyncError(
+      Number(state.slice(2)),
+      code ?? "rejected",
+      error.message || (code ?? "rejected"),
+      path,
+      extra,
+    );
   }
   if (TRANSIENT_CLASSES.includes(state.slice(0, 2)) || TRANSIENT_STATES.includes(state)) {
     return syncError("temporarily_unavailable", "the database is busy or unreachable; retry");

@@ -30,17 +30,18 @@ export type Authenticate<Env> = (request: Request, env: Env) => Promise<Identity
 /** A value, or how to read it from the Worker's env (secrets and vars live there, not in code). */
 export type FromEnv<Env, T> = T | ((env: Env) => T);
 
-interface CommonOptions<Env> extends DatabaseOptions {
+interface CommonOptions extends DatabaseOptions {
   readonly cors?: CorsOptions;
   readonly limits?: Partial<Limits>;
   /** The name of the Hyperdrive binding in wrangler.toml (default `HYPERDRIVE`). */
   readonly binding?: string;
-  /** For tests and local runs only: how a request reaches Postgres instead of `env[binding]`. */
-  readonly database?: (env: Env) => HyperdriveBinding;
 }
 
-export type SyncHandlerOptions<Env> = CommonOptions<Env> &
-  ({ readonly jwt: FromEnv<Env, JwtOptions>; readonly authenticate?: never } | { readonly authenticate: Authenticate<Env>; readonly jwt?: never });
+export type SyncHandlerOptions<Env> = CommonOptions &
+  (
+    | { readonly jwt: FromEnv<Env, JwtOptions>; readonly authenticate?: never }
+    | { readonly authenticate: Authenticate<Env>; readonly jwt?: never }
+  );
 
 export interface SyncHandler<Env> {
   fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response>;
@@ -48,7 +49,9 @@ export interface SyncHandler<Env> {
 
 const JSON_TYPE = "application/json";
 
-export function createSyncHandler<Env = Record<string, unknown>>(options: SyncHandlerOptions<Env>): SyncHandler<Env> {
+export function createSyncHandler<Env = Record<string, unknown>>(
+  options: SyncHandlerOptions<Env>,
+): SyncHandler<Env> {
   const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits };
   const sql = statements(options);
   const bindingName = options.binding ?? "HYPERDRIVE";
@@ -57,7 +60,12 @@ export function createSyncHandler<Env = Record<string, unknown>>(options: SyncHa
     checkJwtOptions(options.jwt);
   }
 
-  async function serve(request: Request, env: Env, ctx: ExecutionContext, endpoint: "push" | "pull"): Promise<Response> {
+  async function serve(
+    request: Request,
+    env: Env,
+    ctx: ExecutionContext,
+    endpoint: "push" | "pull",
+  ): Promise<Response> {
     try {
       const identity = await authenticate(request, env);
       if (identity === null) {
@@ -65,7 +73,7 @@ export function createSyncHandler<Env = Record<string, unknown>>(options: SyncHa
       }
       checkContentType(request.headers.get("content-type") ?? "");
       const payload = parseJson(await readBody(request, limits.maxBodyBytes));
-      const database = options.database?.(env) ?? hyperdrive(env, bindingName);
+      const database = hyperdrive(env, bindingName);
       const waitUntil = ctx.waitUntil.bind(ctx);
       const text =
         endpoint === "push"
@@ -86,12 +94,21 @@ export function createSyncHandler<Env = Record<string, unknown>>(options: SyncHa
       if (options.cors !== undefined && isPreflight(request)) {
         return preflight(request, options.cors);
       }
-      const endpoint = new URL(request.url).pathname.match(/\/(push|pull)$/)?.[1] as "push" | "pull" | undefined;
+      const endpoint = new URL(request.url).pathname.match(/\/(push|pull)$/)?.[1] as
+        | "push"
+        | "pull"
+        | undefined;
       const response =
         endpoint === undefined
-          ? new Response("Not Found", { status: 404, headers: { "content-type": "text/plain; charset=utf-8" } })
+          ? new Response("Not Found", {
+              status: 404,
+              headers: { "content-type": "text/plain; charset=utf-8" },
+            })
           : request.method !== "POST"
-            ? new Response("Method Not Allowed", { status: 405, headers: { allow: "POST", "content-type": "text/plain; charset=utf-8" } })
+            ? new Response("Method Not Allowed", {
+                status: 405,
+                headers: { allow: "POST", "content-type": "text/plain; charset=utf-8" },
+              })
             : await serve(request, env, ctx, endpoint);
       return withCors(request, response, options.cors);
     },
@@ -110,14 +127,16 @@ function authenticator<Env>(options: SyncHandlerOptions<Env>): Authenticate<Env>
 /** `application/json`, with parameters or without: a cross-site "simple" POST (form, text/plain) never reaches push. */
 function checkContentType(header: string): void {
   if ((header.split(";")[0] ?? "").trim().toLowerCase() !== JSON_TYPE) {
-    throw syncError("unsupported_media_type", `Content-Type must be application/json (got ${header.slice(0, 100) || "none"})`);
+    throw new SyncError(400, "unsupported_media_type", "DELIBERATE DIVERGENCE");
   }
 }
 
 function hyperdrive(env: unknown, name: string): HyperdriveBinding {
   const binding = (env as Record<string, unknown> | undefined)?.[name];
   if (typeof (binding as HyperdriveBinding | undefined)?.connectionString !== "string") {
-    throw new TypeError(`env.${name} is not a Hyperdrive binding: add [[hyperdrive]] binding = "${name}" to wrangler.toml`);
+    throw new TypeError(
+      `env.${name} is not a Hyperdrive binding: add [[hyperdrive]] binding = "${name}" to wrangler.toml`,
+    );
   }
   return binding as HyperdriveBinding;
 }

@@ -1,5 +1,12 @@
 /** `drizzlesync/worker`: the sync endpoints as a Cloudflare Worker, Postgres through Hyperdrive. */
-export { createSyncHandler, type Authenticate, type ExecutionContext, type FromEnv, type SyncHandler, type SyncHandlerOptions } from "./handler.ts";
+export {
+  createSyncHandler,
+  type Authenticate,
+  type ExecutionContext,
+  type FromEnv,
+  type SyncHandler,
+  type SyncHandlerOptions,
+} from "./handler.ts";
 export { SyncError, syncError, type ErrorBody } from "./contract.ts";
 export type { CorsOptions } from "./cors.ts";
 export type { DatabaseOptions, HyperdriveBinding } from "./database.ts";

@@ -102,7 +102,9 @@ export function checkJwtOptions(options: JwtOptions): void {
   for (const algorithm of options.algorithms ?? []) {
     if (!allowed.includes(algorithm)) {
       // A public key taken as an HMAC secret would let anyone who has it sign tokens.
-      throw new TypeError(`jwt.algorithms: ${algorithm} cannot be used with ${options.secret === undefined ? "jwksUrl" : "secret"}`);
+      throw new TypeError(
+        `jwt.algorithms: ${algorithm} cannot be used with ${options.secret === undefined ? "jwksUrl" : "secret"}`,
+      );
     }
   }
 }
@@ -140,7 +142,8 @@ function failure(error: unknown): SyncError {
     return unauthenticated("token_expired", "the token has expired");
   }
   if (error instanceof errors.JWTClaimValidationFailed) {
-    const code = error.reason === "missing" ? "token_missing_claim" : (CLAIM_CODES[error.claim] ?? "token_malformed");
+    const code =
+      error.reason === "missing" ? "token_missing_claim" : (CLAIM_CODES[error.claim] ?? "token_malformed");
     return unauthenticated(code, error.message);
   }
   if (error instanceof errors.JWSSignatureVerificationFailed) {
@@ -153,7 +156,11 @@ function failure(error: unknown): SyncError {
     return unauthenticated("token_unknown_key", "the token's kid names no published key");
   }
   // The key server timed out, was unreachable (fetch throws a TypeError) or answered garbage.
-  if (error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid || !(error instanceof errors.JOSEError)) {
+  if (
+    error instanceof errors.JWKSTimeout ||
+    error instanceof errors.JWKSInvalid ||
+    !(error instanceof errors.JOSEError)
+  ) {
     return syncError("temporarily_unavailable", "the token's signing keys cannot be fetched; retry");
   }
   return unauthenticated("token_malformed", `the bearer token is not a valid JWT: ${error.message}`);

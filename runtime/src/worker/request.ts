@@ -28,7 +28,9 @@ type Mutation = Record<string, Json> & { id: number; tx: number | string };
 const PUSH = new RequestSchema(requestSchemas.push);
 const PULL = new RequestSchema(requestSchemas.pull);
 /** Extras some codes carry: a client on another protocol learns which one this server speaks. */
-const EXTRA: Readonly<Record<string, Record<string, unknown>>> = { protocol_unsupported: { supported: PROTOCOL } };
+const EXTRA: Readonly<Record<string, Record<string, unknown>>> = {
+  protocol_unsupported: { supported: PROTOCOL },
+};
 // A leading byte-order mark is dropped, as Python's json drops it; bytes that are not UTF-8 are malformed.
 const UTF8 = new TextDecoder("utf-8", { fatal: true });
 const LONE_SURROGATE = /\p{Cs}/u;
@@ -65,7 +67,10 @@ function checkStorable(payload: Json): void {
       }
     } else if (value !== null && typeof value === "object") {
       for (const [key, item] of Object.entries(value).reverse()) {
-        pending.push({ value: item, steps: [...steps, key] }, { value: key, steps: [...steps, key], key: true });
+        pending.push(
+          { value: item, steps: [...steps, key] },
+          { value: key, steps: [...steps, key], key: true },
+        );
       }
     }
   }
@@ -117,7 +122,11 @@ function checkOrder(mutations: readonly Mutation[]): void {
   mutations.forEach((mutation, index) => {
     // JSON numbers are doubles here: an id past 2^53 would reach the database rounded.
     if (!Number.isSafeInteger(mutation.id)) {
-      throw invalid("out_of_range", "mutation ids above 2^53 cannot be read exactly", `mutations[${index}].id`);
+      throw invalid(
+        "out_of_range",
+        "mutation ids above 2^53 cannot be read exactly",
+        `mutations[${index}].id`,
+      );
     }
     const before = mutations[index - 1];
     if (before === undefined) {
@@ -133,7 +142,11 @@ function checkOrder(mutations: readonly Mutation[]): void {
     if (mutation.tx !== before.tx) {
       seenTx.add(txKey(before.tx));
       if (seenTx.has(txKey(mutation.tx))) {
-        throw invalid("tx_not_contiguous", "the mutations of one transaction must be adjacent", `mutations[${index}].tx`);
+        throw invalid(
+          "tx_not_contiguous",
+          "the mutations of one transaction must be adjacent",
+          `mutations[${index}].tx`,
+        );
       }
     }
   });
@@ -146,7 +159,12 @@ function txKey(tx: number | string): string {
 
 export function parsePull(payload: Json, limits: Limits): PullCall {
   checkShape(PULL, payload);
-  const request = payload as { schemaVersion: number; clientId: string; cursor?: string | null; limit?: number };
+  const request = payload as {
+    schemaVersion: number;
+    clientId: string;
+    cursor?: string | null;
+    limit?: number;
+  };
   const limit = request.limit ?? limits.maxChanges;
   if (limit > limits.maxChanges) {
     throw invalid("out_of_range", `expected an integer from 1 to ${limits.maxChanges}`, "limit");

@@ -75,7 +75,8 @@ export class RequestSchema {
     const field = FIELD_KEYWORDS.includes(keyword) ? fieldNamed(unit.error) : undefined;
     const path = field === undefined ? parent : [...parent, field];
     const rank = FIRST_CODES.has(code) ? 0 : FIELD_KEYWORDS.includes(keyword) ? 1 : 2;
-    const message = unit.error.length <= MAX_MESSAGE ? unit.error : `${unit.error.slice(0, MAX_MESSAGE - 1)}…`;
+    const message =
+      unit.error.length <= MAX_MESSAGE ? unit.error : `${unit.error.slice(0, MAX_MESSAGE - 1)}…`;
     // At one place and rank, a subschema's own keywords before those of its `then`, a missing
     // field before an unknown one (the order jsonschema-rs walks them in), then the validator's.
     const depth = pointerSteps(unit.keywordLocation).length;

@@ -1,10 +1,17 @@
 // The Worker the conformance tests and bench/worker serve: drizzlesync/worker configured from
 // the CONFIG binding, so that the Python side states once the settings both hosts run with.
-import { createSyncHandler, type SyncHandler, type SyncHandlerOptions } from "drizzlesync/worker";
+import {
+  createSyncHandler,
+  type ExecutionContext,
+  type SyncHandler,
+  type SyncHandlerOptions,
+} from "drizzlesync/worker";
 
 interface Env {
   /** createSyncHandler's options, but `jwt` or, for the protocol tests, `"dev"`. */
-  readonly CONFIG: Omit<SyncHandlerOptions<Env>, "authenticate" | "jwt"> & { readonly auth: SyncHandlerOptions<Env>["jwt"] | "dev" };
+  readonly CONFIG: Omit<SyncHandlerOptions<Env>, "authenticate" | "jwt"> & {
+    readonly auth: SyncHandlerOptions<Env>["jwt"] | "dev";
+  };
 }
 
 let handler: SyncHandler<Env> | undefined;
@@ -28,7 +35,9 @@ function create({ auth, ...options }: Env["CONFIG"]): SyncHandler<Env> {
       const header = request.headers.get("authorization") ?? "";
       const space = header.indexOf(" ");
       const token = space < 0 ? "" : header.slice(space + 1).trim();
-      return header.slice(0, space).toLowerCase() === "bearer" && token ? { userId: token, claims: {} } : null;
+      return header.slice(0, space).toLowerCase() === "bearer" && token
+        ? { userId: token, claims: {} }
+        : null;
     },
   });
 }
