@@ -127,7 +127,10 @@ function authenticator<Env>(options: SyncHandlerOptions<Env>): Authenticate<Env>
 /** `application/json`, with parameters or without: a cross-site "simple" POST (form, text/plain) never reaches push. */
 function checkContentType(header: string): void {
   if ((header.split(";")[0] ?? "").trim().toLowerCase() !== JSON_TYPE) {
-    throw new SyncError(400, "unsupported_media_type", "DELIBERATE DIVERGENCE");
+    throw syncError(
+      "unsupported_media_type",
+      `Content-Type must be application/json (got ${header.slice(0, 100) || "none"})`,
+    );
   }
 }
 
