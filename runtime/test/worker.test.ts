@@ -117,6 +117,10 @@ describe("worker request checks", () => {
     });
     const text = (body: string) => refusal(() => parseJson(new TextEncoder().encode(body)));
     assert.equal(text('{"a": 1e999}').code, "invalid_number");
+    assert.deepEqual(text('{"a": [1, -Infinity]}'), { status: 400, code: "invalid_number", path: "a[1]" });
+    assert.deepEqual(text('{"a": NaN}'), { status: 400, code: "invalid_number", path: "a" });
+    assert.equal(text('{"a": -NaN}').code, "malformed_json");
+    assert.equal(text('{"a": "NaN", "b": NaNa}').code, "malformed_json");
     assert.deepEqual(text('{"a": {"b\\u0000": 1}}'), { status: 400, code: "invalid_string", path: "a" });
     assert.equal(text('{"a": "\\ud800"}').code, "invalid_string");
     assert.equal(text("[".repeat(100_000)).code, "malformed_json");

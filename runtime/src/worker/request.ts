@@ -34,6 +34,8 @@ const EXTRA: Readonly<Record<string, Record<string, unknown>>> = {
 // A leading byte-order mark is dropped, as Python's json drops it; bytes that are not UTF-8 are malformed.
 const UTF8 = new TextDecoder("utf-8", { fatal: true });
 const LONE_SURROGATE = /\p{Cs}/u;
+// Strings match whole first, so that a NaN inside one is left alone.
+const NON_FINITE_OUTSIDE_STRINGS = /"(?:[^"\\]|\\.)*"|-?Infinity|-?NaN/gs;
 
 function invalid(code: string, message: string, path?: string): SyncError {
   return syncError(code, message, path);
@@ -42,12 +44,32 @@ function invalid(code: string, message: string, path?: string): SyncError {
 export function parseJson(body: Uint8Array): Json {
   let payload: Json;
   try {
-    payload = JSON.parse(UTF8.decode(body)) as Json;
+    const text = UTF8.decode(body);
+    payload = parseWithNonFinite(text);
   } catch {
     throw invalid("malformed_json", "the request body is not valid JSON");
   }
   checkStorable(payload);
   return payload;
+}
+
+/**
+ * JSON.parse, also reading what Python's json (and so the Python host) reads: `NaN`,
+ * `Infinity` and `-Infinity` as bare words, so that they are refused as `invalid_number` at
+ * their path, not as malformed JSON. Only a body JSON.parse refused is looked at twice.
+ */
+function parseWithNonFinite(text: string): Json {
+  try {
+    return JSON.parse(text) as Json;
+  } catch (error) {
+    const numeric = text.replace(NON_FINITE_OUTSIDE_STRINGS, (token) =>
+      token.startsWith('"') || token === "-NaN" ? token : "1e999",
+    );
+    if (numeric === text) {
+      throw error;
+    }
+    return JSON.parse(numeric) as Json;
+  }
 }
 
 /** NUL characters, lone surrogates and infinities (`1e999`) would surface as driver errors, not 400s. */
