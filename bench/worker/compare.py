@@ -1,6 +1,6 @@
 """The Worker host against the ASGI host, side by side in one run; prints ratios.
 
-    python bench/worker/bench.py [--database-url URL] [--requests 300] [--threads 4]
+    python bench/worker/compare.py [--database-url URL] [--requests 300] [--threads 4]
 
 Both hosts serve one migrated copy of the example project on this machine, the
 ASGI app under uvicorn and the Worker under workerd through Miniflare (as the
