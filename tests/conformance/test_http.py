@@ -67,6 +67,19 @@ def test_identity_is_checked_first(http: httpx.Client) -> None:
     assert response.json() == {"error": {"code": "unauthenticated", "message": "sign in to sync"}}
 
 
+def test_a_connection_outlives_refused_requests(http: httpx.Client, signed_in: dict[str, str]) -> None:
+    """Answers that never needed the body (401, 415, 404) leave the keep-alive connection usable."""
+    refused = [
+        ({"content-type": "application/json"}, "/pull", 401),
+        ({**signed_in, "content-type": "text/plain"}, "/pull", 415),
+        (signed_in, "/elsewhere", 404),
+    ]
+    for _ in range(30):
+        for headers, path, status in refused:
+            assert http.post(path, content=json.dumps(PULL), headers=headers).status_code == status
+        assert http.post("/pull", content=json.dumps(PULL), headers=signed_in).status_code == 200
+
+
 def padded(size: int) -> bytes:
     return json.dumps({**PULL, "pad": "x" * size}).encode()
 

@@ -38,3 +38,28 @@ export async function readBody(request: Request, limit: number): Promise<Uint8Ar
   }
   return body;
 }
+
+/**
+ * Reads and drops what is left of a body the answer did not need (401, 415, 404, …), up to
+ * the limit: workerd drops a keep-alive connection whose request body was left unread, and
+ * the client's next request on it fails. A body declared or found larger lets the connection go.
+ */
+export async function discardBody(request: Request, limit: number): Promise<void> {
+  const declared = request.headers.get("content-length") ?? "";
+  if (request.body === null || request.body.locked || (/^\d+$/.test(declared) && Number(declared) > limit)) {
+    return;
+  }
+  const reader = request.body.getReader();
+  try {
+    for (let size = 0; size <= limit; ) {
+      const { done, value } = await reader.read();
+      if (done) {
+        return;
+      }
+      size += value.byteLength;
+    }
+    await reader.cancel();
+  } catch {
+    // The client went away: nothing left to keep the connection for.
+  }
+}

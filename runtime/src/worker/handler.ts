@@ -8,7 +8,7 @@
  * 413), then the database (its DZ<status> errors, 503 when it is busy).
  */
 import { syncError, SyncError } from "./contract.ts";
-import { readBody } from "./body.ts";
+import { discardBody, readBody } from "./body.ts";
 import { isPreflight, preflight, withCors, type CorsOptions } from "./cors.ts";
 import { pull, push, statements, type DatabaseOptions, type HyperdriveBinding } from "./database.ts";
 import type { Identity } from "./identity.ts";
@@ -110,6 +110,7 @@ export function createSyncHandler<Env = Record<string, unknown>>(
                 headers: { allow: "POST", "content-type": "text/plain; charset=utf-8" },
               })
             : await serve(request, env, ctx, endpoint);
+      await discardBody(request, limits.maxBodyBytes);
       return withCors(request, response, options.cors);
     },
   };
