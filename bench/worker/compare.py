@@ -50,12 +50,13 @@ Request = Callable[[httpx.Client, int, int], httpx.Response]
 
 
 def pull_100(user: str) -> Request:
-    # A client id per run: each bootstrap page leaves a cursor row behind for its client.
-    client_id = f"bench-pull-{uuid.uuid4().hex[:8]}"
-    body = {"protocol": 1, "schemaVersion": 1, "clientId": client_id, "cursor": None, "limit": 100}
+    # A client per run and thread, as devices are: each bootstrap page leaves a cursor row
+    # behind for its client, and one client's concurrent pulls may conflict (503, retry).
+    run = uuid.uuid4().hex[:8]
 
     def send(http: httpx.Client, thread: int, index: int) -> httpx.Response:
-        return http.post("/pull", json=body, headers={"authorization": f"Bearer {user}"})
+        body = {"protocol": 1, "schemaVersion": 1, "clientId": f"bench-pull-{run}-{thread}", "cursor": None}
+        return http.post("/pull", json={**body, "limit": 100}, headers={"authorization": f"Bearer {user}"})
 
     return send
 
@@ -103,10 +104,15 @@ def measure(url: str, make: Callable[[], Request], requests: int, threads: int) 
         latencies = sorted(timed(http, send, 0, 10 + index) for index in range(requests))
     send = make()  # fresh client ids: each thread's first batch is its client's mutation 1
 
+    failures: list[BaseException] = []
+
     def client(thread: int) -> None:
-        with httpx.Client(base_url=url, timeout=60) as http:
-            for index in range(requests // threads):
-                timed(http, send, thread, index)
+        try:
+            with httpx.Client(base_url=url, timeout=60) as http:
+                for index in range(requests // threads):
+                    timed(http, send, thread, index)
+        except BaseException as error:  # counted below: a thread that stopped early skews req/s
+            failures.append(error)
 
     workers = [threading.Thread(target=client, args=(thread,)) for thread in range(threads)]
     start = time.perf_counter()
@@ -115,6 +121,8 @@ def measure(url: str, make: Callable[[], Request], requests: int, threads: int) 
     for worker in workers:
         worker.join()
     elapsed = time.perf_counter() - start
+    if failures:
+        raise failures[0]
     return {
         "p50": statistics.median(latencies) * 1000,
         "p99": latencies[min(len(latencies) - 1, round(len(latencies) * 0.99))] * 1000,
