@@ -221,9 +221,9 @@ def main() -> int:
         f"{'':<20} {'host':<7} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}   ({args.threads} clients for req/s)"
     )
     for name, _ in scenarios:
-        for host in ("asgi", "worker"):
-            r = results[name, host]
-            print(f"{name:<20} {host:<7} {r['p50']:8.1f} {r['p99']:8.1f} {r['rps']:8.1f}")
+        for host_name in ("asgi", "worker"):
+            r = results[name, host_name]
+            print(f"{name:<20} {host_name:<7} {r['p50']:8.1f} {r['p99']:8.1f} {r['rps']:8.1f}")
         asgi, ours = results[name, "asgi"], results[name, "worker"]
         print(
             f"{name:<20} {'ratio':<7} {ours['p50'] / asgi['p50']:7.2f}x {ours['p99'] / asgi['p99']:7.2f}x "

@@ -56,11 +56,8 @@ def jwt() -> Jwt:
 
 @pytest.fixture
 def jwt_url(host: AsgiHost | WorkerHost, synced_db: str, jwt: Jwt) -> Iterator[str]:
-    try:
-        with host.serve(synced_db, Settings(jwt=jwt)) as url:
-            yield url
-    except NotImplementedError as missing:
-        pytest.skip(str(missing))
+    with host.serve(synced_db, Settings(jwt=jwt)) as url:
+        yield url
 
 
 @pytest.fixture

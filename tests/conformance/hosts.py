@@ -28,6 +28,7 @@ from alembic_drizzlesync import localdb
 from alembic_drizzlesync.config import load_config
 from alembic_drizzlesync.sync import Limits, SyncProcessor, query_scopes
 from alembic_drizzlesync.sync.asgi import Authenticate, bearer_user_for_development, create_app
+from alembic_drizzlesync.sync.tokens import JWTAuthenticator
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVE = ROOT / "tests" / "conformance" / "worker" / "serve.mjs"
@@ -79,22 +80,6 @@ class Settings:
         }
 
 
-def python_jwt_authenticator(jwt: Jwt) -> Authenticate | None:
-    """The Python host's JWT check, where this checkout has it (`sync/tokens.py`)."""
-    try:
-        from alembic_drizzlesync.sync import tokens  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:
-        return None
-    authenticator: Authenticate = tokens.JWTAuthenticator(
-        secret=jwt.secret,
-        jwks_url=jwt.jwks_url,
-        issuer=jwt.issuer,
-        audience=jwt.audience or (),
-        leeway_seconds=jwt.leeway_seconds,
-    )
-    return authenticator
-
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -105,14 +90,19 @@ def free_port() -> int:
 class AsgiHost:
     name = "asgi"
 
+    @staticmethod
+    def _jwt(jwt: Jwt) -> Authenticate:
+        return JWTAuthenticator(
+            secret=jwt.secret,
+            jwks_url=jwt.jwks_url,
+            issuer=jwt.issuer,
+            audience=jwt.audience or (),
+            leeway_seconds=jwt.leeway_seconds,
+        )
+
     @contextmanager
     def serve(self, database_url: str, settings: Settings) -> Iterator[str]:
-        if settings.jwt is None:
-            authenticate: Authenticate | None = bearer_user_for_development
-        else:
-            authenticate = python_jwt_authenticator(settings.jwt)
-            if authenticate is None:
-                raise NotImplementedError("the Python host of this checkout has no JWT authenticator")
+        authenticate = bearer_user_for_development if settings.jwt is None else self._jwt(settings.jwt)
         engine = create_engine(localdb.sqlalchemy_url(database_url), pool_size=8, max_overflow=8)
         processor = SyncProcessor(
             engine, scopes=query_scopes(settings.user_scopes_query), limits=settings.limits
