@@ -55,6 +55,13 @@ def contract() -> Mapping[str, Any]:
 
 
 @cache
+def default_limits() -> Mapping[str, int]:
+    """`limits.json`: the limits every host applies unless configured otherwise."""
+    data: Mapping[str, int] = _read("limits.json")
+    return data
+
+
+@cache
 def error_codes() -> Mapping[str, ErrorCode]:
     """The HTTP error codes by name."""
     return {

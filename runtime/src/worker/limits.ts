@@ -1,0 +1,12 @@
+/** Request limits; a request over one is refused whole, with 413 (a pull's `limit`: 400). */
+export interface Limits {
+  /** The largest body read, counted as it streams in. */
+  readonly maxBodyBytes: number;
+  /** The most mutations one push may carry. */
+  readonly maxMutations: number;
+  /** The largest pull page, and a pull's `limit` when it gives none. */
+  readonly maxChanges: number;
+}
+
+/** The Python host's defaults, so that a client meets the same limits behind either host. */
+export const DEFAULT_LIMITS: Limits = { maxBodyBytes: 4 * 1024 * 1024, maxMutations: 1000, maxChanges: 1000 };

@@ -1,0 +1,204 @@
+/**
+ * Push and pull requests checked before anything reaches the database, as the Python host
+ * checks them: the contract's schemas, then what JSON Schema cannot say (strings Postgres
+ * cannot store, numbers JSON cannot carry, ids increasing and each `tx` adjacent within a
+ * batch) and this server's limits. Garbage costs no round trip.
+ */
+import { PROTOCOL, requestSchemas, syncError, type SyncError } from "./contract.ts";
+import type { Limits } from "./limits.ts";
+import { RequestSchema, fieldPath } from "./violation.ts";
+
+export interface PushCall {
+  readonly schemaVersion: number;
+  readonly clientId: string;
+  /** The mutations as the database function takes them (JSON text). */
+  readonly mutations: string;
+}
+
+export interface PullCall {
+  readonly schemaVersion: number;
+  readonly clientId: string;
+  readonly cursor: string | null;
+  readonly limit: number;
+}
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+type Mutation = Record<string, Json> & { id: number; tx: number | string };
+
+const PUSH = new RequestSchema(requestSchemas.push);
+const PULL = new RequestSchema(requestSchemas.pull);
+/** Extras some codes carry: a client on another protocol learns which one this server speaks. */
+const EXTRA: Readonly<Record<string, Record<string, unknown>>> = {
+  protocol_unsupported: { supported: PROTOCOL },
+};
+// A leading byte-order mark is dropped, as Python's json drops it; bytes that are not UTF-8 are malformed.
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+const LONE_SURROGATE = /\p{Cs}/u;
+// Strings match whole first, so that a NaN inside one is left alone.
+const NON_FINITE_OUTSIDE_STRINGS = /"(?:[^"\\]|\\.)*"|-?Infinity|-?NaN/gs;
+
+function invalid(code: string, message: string, path?: string): SyncError {
+  return syncError(code, message, path);
+}
+
+export function parseJson(body: Uint8Array): Json {
+  let payload: Json;
+  try {
+    const text = UTF8.decode(body);
+    payload = parseWithNonFinite(text);
+  } catch {
+    throw invalid("malformed_json", "the request body is not valid JSON");
+  }
+  checkStorable(payload);
+  return payload;
+}
+
+/**
+ * JSON.parse, also reading what Python's json (and so the Python host) reads: `NaN`,
+ * `Infinity` and `-Infinity` as bare words, so that they are refused as `invalid_number` at
+ * their path, not as malformed JSON. Only a body JSON.parse refused is looked at twice.
+ */
+function parseWithNonFinite(text: string): Json {
+  try {
+    return JSON.parse(text) as Json;
+  } catch (error) {
+    const numeric = text.replace(NON_FINITE_OUTSIDE_STRINGS, (token) =>
+      token.startsWith('"') || token === "-NaN" ? token : "1e999",
+    );
+    if (numeric === text) {
+      throw error;
+    }
+    return JSON.parse(numeric) as Json;
+  }
+}
+
+/** NUL characters, lone surrogates and infinities (`1e999`) would surface as driver errors, not 400s. */
+function checkStorable(payload: Json): void {
+  // A stack of its own (a deeply nested body must not overflow the isolate's), visited in
+  // document order: an object's key before its value, as the Python host walks it.
+  const pending: Pending[] = [{ value: payload, steps: [] }];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const { value, steps } = next;
+    if (typeof value === "string") {
+      checkText(value, steps.slice(0, next.key ? -1 : undefined));
+    } else if (typeof value === "number" && !Number.isFinite(value)) {
+      throw invalid("invalid_number", "numbers must be finite", fieldPath(steps));
+    } else if (Array.isArray(value)) {
+      for (let index = value.length - 1; index >= 0; index--) {
+        pending.push({ value: value[index] as Json, steps: [...steps, index] });
+      }
+    } else if (value !== null && typeof value === "object") {
+      for (const [key, item] of Object.entries(value).reverse()) {
+        pending.push(
+          { value: item, steps: [...steps, key] },
+          { value: key, steps: [...steps, key], key: true },
+        );
+      }
+    }
+  }
+}
+
+/** A value to check and where it sits; `key`: the value is the last step's name, reported at its object. */
+interface Pending {
+  readonly value: Json;
+  readonly steps: (string | number)[];
+  readonly key?: true;
+}
+
+function checkText(text: string, steps: (string | number)[]): void {
+  if (text.includes("\0")) {
+    throw invalid("invalid_string", "strings must not contain NUL characters", fieldPath(steps));
+  }
+  if (LONE_SURROGATE.test(text)) {
+    throw invalid("invalid_string", "strings must be valid Unicode", fieldPath(steps));
+  }
+}
+
+function checkShape(schema: RequestSchema, payload: Json): void {
+  const violation = schema.violation(payload);
+  if (violation !== undefined) {
+    throw syncError(violation.code, violation.message, violation.path, EXTRA[violation.code]);
+  }
+}
+
+export function parsePush(payload: Json, limits: Limits): PushCall {
+  const mutations = isObject(payload) ? payload.mutations : undefined;
+  if (Array.isArray(mutations) && mutations.length > limits.maxMutations) {
+    throw syncError("batch_too_large", `at most ${limits.maxMutations} mutations per push`, "mutations", {
+      maxMutations: limits.maxMutations,
+    });
+  }
+  checkShape(PUSH, payload);
+  const request = payload as { schemaVersion: number; clientId: string; mutations: Mutation[] };
+  checkOrder(request.mutations);
+  return {
+    schemaVersion: request.schemaVersion,
+    clientId: request.clientId,
+    mutations: JSON.stringify(request.mutations),
+  };
+}
+
+/** Ids strictly increase; the mutations of one `tx` are adjacent, as they apply together. */
+function checkOrder(mutations: readonly Mutation[]): void {
+  const seenTx = new Set<string>();
+  mutations.forEach((mutation, index) => {
+    // JSON numbers are doubles here: an id past 2^53 would reach the database rounded.
+    if (!Number.isSafeInteger(mutation.id)) {
+      throw invalid(
+        "out_of_range",
+        "mutation ids above 2^53 cannot be read exactly",
+        `mutations[${index}].id`,
+      );
+    }
+    const before = mutations[index - 1];
+    if (before === undefined) {
+      return;
+    }
+    const path = `mutations[${index}].id`;
+    if (mutation.id === before.id) {
+      throw invalid("duplicate_mutation_id", `mutation id ${mutation.id} appears twice`, path);
+    }
+    if (mutation.id < before.id) {
+      throw invalid("unordered_mutation_ids", "mutation ids must increase within a push", path);
+    }
+    if (mutation.tx !== before.tx) {
+      seenTx.add(txKey(before.tx));
+      if (seenTx.has(txKey(mutation.tx))) {
+        throw invalid(
+          "tx_not_contiguous",
+          "the mutations of one transaction must be adjacent",
+          `mutations[${index}].tx`,
+        );
+      }
+    }
+  });
+}
+
+/** `tx` 1 and `tx` "1" are different transactions. */
+function txKey(tx: number | string): string {
+  return `${typeof tx}:${tx}`;
+}
+
+export function parsePull(payload: Json, limits: Limits): PullCall {
+  checkShape(PULL, payload);
+  const request = payload as {
+    schemaVersion: number;
+    clientId: string;
+    cursor?: string | null;
+    limit?: number;
+  };
+  const limit = request.limit ?? limits.maxChanges;
+  if (limit > limits.maxChanges) {
+    throw invalid("out_of_range", `expected an integer from 1 to ${limits.maxChanges}`, "limit");
+  }
+  return {
+    schemaVersion: request.schemaVersion,
+    clientId: request.clientId,
+    cursor: request.cursor ?? null,
+    limit,
+  };
+}
+
+function isObject(value: Json): value is { [key: string]: Json } {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}

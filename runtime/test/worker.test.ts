@@ -1,0 +1,203 @@
+// The Worker host's request checks, auth and HTTP face, in Node without a database: every
+// request here is refused before the one SQL call. The same answers over HTTP from workerd,
+// and from the Python host, are tests/conformance's business.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+
+import { SignJWT } from "jose";
+
+import { createSyncHandler } from "../src/worker/index.ts";
+import { readBody } from "../src/worker/body.ts";
+import { parseJson, parsePull, parsePush } from "../src/worker/request.ts";
+import { DEFAULT_LIMITS } from "../src/worker/limits.ts";
+
+const SECRET = "a-test-secret-of-at-least-thirty-two-bytes";
+const ctx = { waitUntil: () => undefined };
+const handler = createSyncHandler({
+  jwt: { secret: SECRET },
+  cors: { origins: ["https://app.example.com"] },
+});
+
+function refusal(run: () => unknown): { status: number; code: string; path: string | undefined } {
+  try {
+    run();
+  } catch (error) {
+    const { status, code, path } = error as { status: number; code: string; path: string | undefined };
+    return { status, code, path };
+  }
+  assert.fail("expected a refusal");
+}
+
+function push(payload: unknown) {
+  return refusal(() =>
+    parsePush(parseJson(new TextEncoder().encode(JSON.stringify(payload))), DEFAULT_LIMITS),
+  );
+}
+
+describe("worker request checks", () => {
+  // The answers of the Python host's contract checks for the same bodies.
+  it("name the first violation as the Python host does", () => {
+    const header = { protocol: 1, schemaVersion: 1, clientId: "a" };
+    assert.deepEqual(push({ ...header, clientId: "", mutations: [] }), {
+      status: 400,
+      code: "out_of_range",
+      path: "clientId",
+    });
+    assert.deepEqual(push({ ...header, mutations: [{ id: 1, extra: 1, op: "put" }] }), {
+      status: 400,
+      code: "missing_field",
+      path: "mutations[0].tx",
+    });
+    assert.deepEqual(
+      push({ ...header, mutations: [{ zz: 1, id: 1, tx: 1, table: "t", op: "put", pk: { a: 1 }, aa: 2 }] }),
+      {
+        status: 400,
+        code: "unknown_field",
+        path: "mutations[0].zz",
+      },
+    );
+    assert.deepEqual(push({ zz: 1, protocol: 1 }), {
+      status: 400,
+      code: "missing_field",
+      path: "schemaVersion",
+    });
+    assert.deepEqual(push({ ...header, schemaVersion: 1.5, mutations: [] }), {
+      status: 400,
+      code: "invalid_type",
+      path: "schemaVersion",
+    });
+    assert.deepEqual(
+      push({ ...header, schemaVersion: 0, mutations: [{ id: 1, tx: 1, table: "t", op: "x", pk: {} }] }),
+      {
+        status: 400,
+        code: "invalid_op",
+        path: "mutations[0].op",
+      },
+    );
+    assert.deepEqual(
+      push({ ...header, mutations: [{ id: 1, tx: "", table: "t", op: "put", pk: { a: [] }, values: {} }] }),
+      {
+        status: 400,
+        code: "invalid_pk",
+        path: "mutations[0].pk.a",
+      },
+    );
+    assert.deepEqual(push({ ...header, protocol: 2, bad: 1 }), {
+      status: 400,
+      code: "protocol_unsupported",
+      path: "protocol",
+    });
+  });
+
+  it("check what a schema cannot say", () => {
+    const mutation = { id: 1, tx: 1, table: "todos", op: "delete", pk: { id: "x" } };
+    const header = { protocol: 1, schemaVersion: 1, clientId: "a" };
+    assert.deepEqual(
+      push({ ...header, mutations: [mutation, { ...mutation, id: 2, tx: 2 }, { ...mutation, id: 3 }] }),
+      {
+        status: 400,
+        code: "tx_not_contiguous",
+        path: "mutations[2].tx",
+      },
+    );
+    assert.deepEqual(push({ ...header, mutations: [{ ...mutation, id: 2 }, mutation] }), {
+      status: 400,
+      code: "unordered_mutation_ids",
+      path: "mutations[1].id",
+    });
+    assert.deepEqual(push({ ...header, mutations: [{ ...mutation, id: 2 ** 60 }] }), {
+      status: 400,
+      code: "out_of_range",
+      path: "mutations[0].id",
+    });
+    assert.deepEqual(push({ ...header, mutations: Array.from({ length: 1001 }, () => mutation) }), {
+      status: 413,
+      code: "batch_too_large",
+      path: "mutations",
+    });
+    const text = (body: string) => refusal(() => parseJson(new TextEncoder().encode(body)));
+    assert.equal(text('{"a": 1e999}').code, "invalid_number");
+    assert.deepEqual(text('{"a": [1, -Infinity]}'), { status: 400, code: "invalid_number", path: "a[1]" });
+    assert.deepEqual(text('{"a": NaN}'), { status: 400, code: "invalid_number", path: "a" });
+    assert.equal(text('{"a": -NaN}').code, "malformed_json");
+    assert.equal(text('{"a": "NaN", "b": NaNa}').code, "malformed_json");
+    assert.deepEqual(text('{"a": {"b\\u0000": 1}}'), { status: 400, code: "invalid_string", path: "a" });
+    assert.equal(text('{"a": "\\ud800"}').code, "invalid_string");
+    assert.equal(text("[".repeat(100_000)).code, "malformed_json");
+    const pull = refusal(() =>
+      parsePull({ protocol: 1, schemaVersion: 1, clientId: "a", limit: 1001 }, DEFAULT_LIMITS),
+    );
+    assert.deepEqual(pull, { status: 400, code: "out_of_range", path: "limit" });
+  });
+
+  it("stop reading a streamed body past the limit", async () => {
+    const chunks = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        controller.enqueue(new Uint8Array(1000));
+      },
+    });
+    const request = new Request("https://sync.example.com/push", {
+      method: "POST",
+      body: chunks,
+      duplex: "half",
+    } as RequestInit);
+    await assert.rejects(readBody(request, 10_000), { code: "request_too_large" });
+  });
+});
+
+async function post(init: RequestInit & { path?: string }): Promise<Response> {
+  return handler.fetch(
+    new Request(`https://sync.example.com/api/sync${init.path ?? "/pull"}`, { method: "POST", ...init }),
+    {},
+    ctx,
+  );
+}
+
+async function token(claims: Record<string, unknown>, secret = SECRET): Promise<string> {
+  return new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).sign(new TextEncoder().encode(secret));
+}
+
+describe("worker HTTP face", () => {
+  it("answers each token failure with its code", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const cases: [string | undefined, string][] = [
+      [undefined, "token_missing"],
+      ["Bearer x.y", "token_malformed"],
+      [
+        `Bearer ${await token({ sub: "u", exp: now + 60 }, "another-secret-of-at-least-thirty-two-bytes")}`,
+        "token_invalid_signature",
+      ],
+      [`Bearer ${await token({ sub: "u", exp: now - 120 })}`, "token_expired"],
+      [`Bearer ${await token({ sub: "u", exp: now + 60, nbf: now + 120 })}`, "token_not_yet_valid"],
+      [`Bearer ${await token({ sub: "u" })}`, "token_missing_claim"],
+    ];
+    for (const [authorization, code] of cases) {
+      const response = await post(authorization === undefined ? {} : { headers: { authorization } });
+      assert.equal(response.status, 401, code);
+      assert.equal(((await response.json()) as { error: { code: string } }).error.code, code);
+    }
+  });
+
+  it("reads only JSON bodies, after the identity", async () => {
+    const authorization = `Bearer ${await token({ sub: "u", exp: Math.floor(Date.now() / 1000) + 60 })}`;
+    const response = await post({ headers: { authorization, "content-type": "text/plain" }, body: "{}" });
+    assert.equal(response.status, 415);
+    assert.equal((await post({ headers: { "content-type": "text/plain" }, body: "{}" })).status, 401);
+  });
+
+  it("routes …/push and …/pull, POST only, with CORS for listed origins", async () => {
+    assert.equal((await post({ path: "/elsewhere" })).status, 404);
+    assert.equal((await post({ method: "GET" })).status, 405);
+    const preflight = await post({
+      method: "OPTIONS",
+      headers: { origin: "https://app.example.com", "access-control-request-method": "POST" },
+    });
+    assert.equal(preflight.status, 200);
+    assert.equal(preflight.headers.get("access-control-allow-origin"), "https://app.example.com");
+    const stranger = await post({
+      method: "OPTIONS",
+      headers: { origin: "https://evil.example", "access-control-request-method": "POST" },
+    });
+    assert.equal(stranger.headers.get("access-control-allow-origin"), null);
+  });
+});

@@ -1,0 +1,161 @@
+"""The two sync hosts, started the same way for the conformance tests and bench/worker.
+
+`Settings` is the one statement of how both run (limits, CORS, scope query, auth);
+`AsgiHost` serves it with uvicorn on 127.0.0.1, `WorkerHost` with workerd through
+Miniflare (tests/conformance/worker/serve.mjs, one Node process reconfigured per
+database). Each `serve(database_url)` answers a base URL.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import uvicorn
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+
+from alembic_drizzlesync import localdb
+from alembic_drizzlesync.sync import Limits, SyncProcessor
+from alembic_drizzlesync.sync.asgi import Authenticate, bearer_user_for_development, create_app
+from alembic_drizzlesync.sync.tokens import JWTAuthenticator
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVE = ROOT / "tests" / "conformance" / "worker" / "serve.mjs"
+ORIGIN = "https://app.example.com"
+
+
+@dataclass(frozen=True)
+class Jwt:
+    """Bearer JWTs from a shared secret (HS256) or a JWKS URL (RS256/ES256), issuer and audience checked."""
+
+    secret: str | None = "conformance-secret-long-enough-for-hs512-" + "x" * 24
+    jwks_url: str | None = None
+    issuer: str = "https://issuer.conformance.test"
+    audience: str | None = "drizzlesync-conformance"
+    leeway_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How both hosts are configured; `jwt=None` trusts `Bearer <user id>` (development mode)."""
+
+    limits: Limits = Limits(max_body_bytes=64 * 1024, max_mutations=50)
+    cors_origins: tuple[str, ...] = (ORIGIN,)
+    jwt: Jwt | None = None
+
+    def worker_config(self) -> dict[str, Any]:
+        """createSyncHandler's options, as tests/conformance/worker/entry.ts reads them."""
+        auth: Any = "dev"
+        if self.jwt is not None:
+            keys = {"secret": self.jwt.secret} if self.jwt.secret else {"jwksUrl": self.jwt.jwks_url}
+            auth = {
+                **keys,
+                "issuer": self.jwt.issuer,
+                **({"audience": self.jwt.audience} if self.jwt.audience else {}),
+                "leewaySeconds": self.jwt.leeway_seconds,
+            }
+        return {
+            "auth": auth,
+            "cors": {"origins": list(self.cors_origins)},
+            "limits": {
+                "maxBodyBytes": self.limits.max_body_bytes,
+                "maxMutations": self.limits.max_mutations,
+                "maxChanges": self.limits.max_changes,
+            },
+        }
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class AsgiHost:
+    name = "asgi"
+
+    @staticmethod
+    def _jwt(jwt: Jwt) -> Authenticate:
+        return JWTAuthenticator(
+            secret=jwt.secret,
+            jwks_url=jwt.jwks_url,
+            issuer=jwt.issuer,
+            audience=jwt.audience or (),
+            leeway_seconds=jwt.leeway_seconds,
+        )
+
+    @contextmanager
+    def serve(self, database_url: str, settings: Settings) -> Iterator[str]:
+        authenticate = bearer_user_for_development if settings.jwt is None else self._jwt(settings.jwt)
+        engine = create_engine(localdb.sqlalchemy_url(database_url), pool_size=8, max_overflow=8)
+        processor = SyncProcessor(engine, limits=settings.limits)
+        app = create_app(processor, authenticate, cors_origins=settings.cors_origins)
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.01)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            thread.join(5)
+            engine.dispose()
+
+
+class WorkerHost:
+    """One Node process running Miniflare; each `serve` points its Hyperdrive binding at a database."""
+
+    name = "worker"
+
+    def __init__(self) -> None:
+        node = shutil.which("node")
+        if node is None:
+            raise RuntimeError("node is not on PATH: run scripts/test, or source scripts/bootstrap.sh")
+        self._process = subprocess.Popen(
+            [node, str(SERVE)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT
+        )
+
+    @contextmanager
+    def serve(self, database_url: str, settings: Settings) -> Iterator[str]:
+        yield self._configure({"database": hyperdrive_url(database_url), "config": settings.worker_config()})
+
+    def _configure(self, line: dict[str, Any]) -> str:
+        stdin, stdout = self._pipes()
+        stdin.write(json.dumps(line) + "\n")
+        stdin.flush()
+        url = stdout.readline().strip()
+        if not url:
+            raise RuntimeError(f"Miniflare exited ({self._process.wait()}); see its output above")
+        return url
+
+    def _pipes(self) -> tuple[IO[str], IO[str]]:
+        assert self._process.stdin is not None and self._process.stdout is not None
+        return self._process.stdin, self._process.stdout
+
+    def close(self) -> None:
+        stdin, _ = self._pipes()
+        stdin.close()
+        try:
+            self._process.wait(10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+
+
+def hyperdrive_url(database_url: str) -> str:
+    """A libpq URL as Miniflare's Hyperdrive takes it: scheme postgres, and a password, even a dummy one."""
+    url = make_url(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    url = url.set(drivername="postgres", password=url.password or "pw")
+    return url.render_as_string(hide_password=False)

@@ -1,0 +1,275 @@
+"""The HTTP face of each host: content type, size limits, contract errors with their extras, CORS, routes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from tests.conformance.hosts import ORIGIN, Settings
+from tests.sync import seed
+
+PULL = {"protocol": 1, "schemaVersion": 1, "clientId": "conformance", "cursor": None}
+LIMITS = Settings().limits
+
+
+@pytest.fixture
+def alice(db: psycopg.Connection[Any]) -> str:
+    user, team = seed.member(db, "alice", "A")
+    seed.todo(db, team, "hello")
+    return user
+
+
+@pytest.fixture
+def signed_in(alice: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {alice}", "content-type": "application/json"}
+
+
+def error_of(response: httpx.Response) -> dict[str, Any]:
+    assert response.headers["content-type"].startswith("application/json")
+    error: dict[str, Any] = response.json()["error"]
+    return error
+
+
+def push(mutations: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"protocol": 1, "schemaVersion": 1, "clientId": "conformance", "mutations": mutations}
+
+
+def test_a_pull_is_served(http: httpx.Client, signed_in: dict[str, str]) -> None:
+    response = http.post("/pull", content=json.dumps(PULL), headers=signed_in)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    assert {c["table"] for c in response.json()["changes"]} == {"teams", "memberships", "todos"}
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "", "application/jsonx"]
+)
+def test_only_json_bodies_are_read(http: httpx.Client, alice: str, content_type: str) -> None:
+    headers = {"authorization": f"Bearer {alice}", "content-type": content_type}
+    response = http.post("/push", content=json.dumps(push([])), headers=headers)
+    assert response.status_code == 415
+    assert error_of(response)["code"] == "unsupported_media_type"
+
+
+def test_json_with_parameters_is_json(http: httpx.Client, alice: str) -> None:
+    headers = {"authorization": f"Bearer {alice}", "content-type": "Application/JSON; charset=utf-8"}
+    assert http.post("/pull", content=json.dumps(PULL), headers=headers).status_code == 200
+
+
+def test_identity_is_checked_first(http: httpx.Client) -> None:
+    response = http.post("/push", content="x", headers={"content-type": "text/plain"})
+    assert response.status_code == 401
+    assert response.json() == {"error": {"code": "unauthenticated", "message": "sign in to sync"}}
+
+
+def test_a_connection_outlives_refused_requests(http: httpx.Client, signed_in: dict[str, str]) -> None:
+    """Answers that never needed the body (401, 415, 404) leave the keep-alive connection usable."""
+    refused = [
+        ({"content-type": "application/json"}, "/pull", 401),
+        ({**signed_in, "content-type": "text/plain"}, "/pull", 415),
+        (signed_in, "/elsewhere", 404),
+    ]
+    for _ in range(30):
+        for headers, path, status in refused:
+            assert http.post(path, content=json.dumps(PULL), headers=headers).status_code == status
+        assert http.post("/pull", content=json.dumps(PULL), headers=signed_in).status_code == 200
+
+
+def padded(size: int) -> bytes:
+    return json.dumps({**PULL, "pad": "x" * size}).encode()
+
+
+def test_bodies_over_the_limit_are_413_declared_or_streamed(
+    server_url: str, signed_in: dict[str, str]
+) -> None:
+    big = padded(LIMITS.max_body_bytes)
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(big), 4096):
+            yield big[start : start + 4096]
+
+    def post(content: bytes | Iterator[bytes]) -> httpx.Response:
+        # A connection of its own: a server that answers before reading the whole body may close
+        # it (workerd sometimes does), and the next request must not ride on it.
+        with httpx.Client(base_url=server_url) as http:
+            return http.post("/push", content=content, headers=signed_in)
+
+    for response in (post(big), post(chunks())):
+        assert response.status_code == 413
+        error = error_of(response)
+        assert (error["code"], error["maxBytes"]) == ("request_too_large", LIMITS.max_body_bytes)
+
+
+def test_a_body_at_the_limit_is_read(http: httpx.Client, signed_in: dict[str, str]) -> None:
+    body = padded(0)
+    body = padded(LIMITS.max_body_bytes - len(body))
+    assert len(body) == LIMITS.max_body_bytes
+    response = http.post("/pull", content=body, headers=signed_in)
+    assert (response.status_code, error_of(response)["code"], error_of(response)["path"]) == (
+        400,
+        "unknown_field",
+        "pad",
+    )
+
+
+def test_batches_over_the_limit_are_413(http: httpx.Client, signed_in: dict[str, str]) -> None:
+    mutations = [
+        {"id": i, "tx": i, "table": "todos", "op": "delete", "pk": {"id": "x"}}
+        for i in range(1, LIMITS.max_mutations + 2)
+    ]
+    response = http.post("/push", content=json.dumps(push(mutations)), headers=signed_in)
+    assert response.status_code == 413
+    error = error_of(response)
+    assert (error["code"], error["path"], error["maxMutations"]) == (
+        "batch_too_large",
+        "mutations",
+        LIMITS.max_mutations,
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "code", "where"),
+    [
+        ("/pull", {**PULL, "protocol": 2}, "protocol_unsupported", "protocol"),
+        ("/pull", {**PULL, "limit": LIMITS.max_changes + 1}, "out_of_range", "limit"),
+        ("/pull", {**PULL, "clientId": "a b"}, "invalid_client_id", "clientId"),
+        ("/pull", {**PULL, "cursor": 5}, "invalid_type", "cursor"),
+        ("/pull", {"protocol": 1, "clientId": "c"}, "missing_field", "schemaVersion"),
+        (
+            "/push",
+            push([{"id": 1, "tx": 1, "table": "todos", "op": "put", "pk": {"id": "x"}}]),
+            "missing_field",
+            "mutations[0].values",
+        ),
+        (
+            "/push",
+            push([{"id": 1, "tx": 1, "table": "todos", "op": "upsert", "pk": {"id": "x"}}]),
+            "invalid_op",
+            "mutations[0].op",
+        ),
+        (
+            "/push",
+            push([{"id": 1, "tx": 1, "table": "todos", "op": "delete", "pk": {}}]),
+            "invalid_pk",
+            "mutations[0].pk",
+        ),
+        (
+            "/push",
+            push([{"id": 1, "tx": 1, "table": "todos", "op": "delete", "pk": {"id": [1]}}]),
+            "invalid_pk",
+            "mutations[0].pk.id",
+        ),
+        (
+            "/push",
+            push([{"id": 1, "tx": 1, "table": "nope", "op": "delete", "pk": {"id": "x"}}]),
+            "unknown_table",
+            "mutations[0].table",
+        ),
+        (
+            "/push",
+            push(
+                [
+                    {
+                        "id": 1,
+                        "tx": 1,
+                        "table": "todos",
+                        "op": "patch",
+                        "pk": {"id": "x"},
+                        "values": {"nope": 1},
+                    }
+                ]
+            ),
+            "unknown_column",
+            "mutations[0].values.nope",
+        ),
+        (
+            "/push",
+            push(
+                [
+                    {"id": 2, "tx": 1, "table": "todos", "op": "delete", "pk": {"id": "x"}},
+                    {"id": 2, "tx": 1, "table": "todos", "op": "delete", "pk": {"id": "y"}},
+                ]
+            ),
+            "duplicate_mutation_id",
+            "mutations[1].id",
+        ),
+        (
+            "/push",
+            push(
+                [
+                    {
+                        "id": 1,
+                        "tx": 1,
+                        "table": "todos",
+                        "op": "patch",
+                        "pk": {"id": "x"},
+                        "values": {"title": "a\u0000"},
+                    }
+                ]
+            ),
+            "invalid_string",
+            "mutations[0].values.title",
+        ),
+    ],
+)
+def test_contract_errors_carry_their_code_path_and_status(
+    http: httpx.Client, signed_in: dict[str, str], path: str, body: dict[str, Any], code: str, where: str
+) -> None:
+    response = http.post(path, content=json.dumps(body), headers=signed_in)
+    error = error_of(response)
+    assert (response.status_code, error["code"], error.get("path")) == (400, code, where), response.text
+    if code == "protocol_unsupported":
+        assert error["supported"] == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [
+        (b"{", "malformed_json"),
+        (b"\xef\xbb\xbf{}", "missing_field"),
+        (b"\xff", "malformed_json"),
+        (b'{"protocol": 1e999}', "invalid_number"),
+        (b'{"clientId": "\\ud800"}', "invalid_string"),
+    ],
+)
+def test_bodies_json_cannot_carry_are_400(
+    http: httpx.Client, signed_in: dict[str, str], content: bytes, code: str
+) -> None:
+    response = http.post("/pull", content=content, headers=signed_in)
+    assert (response.status_code, error_of(response)["code"]) == (400, code)
+
+
+def test_unknown_routes_and_methods(http: httpx.Client, signed_in: dict[str, str]) -> None:
+    assert http.post("/elsewhere", content=b"{}", headers=signed_in).status_code == 404
+    assert http.get("/pull", headers=signed_in).status_code == 405
+
+
+def test_cors_preflight_and_response_headers(http: httpx.Client, alice: str) -> None:
+    preflight = http.options(
+        "/push",
+        headers={
+            "origin": ORIGIN,
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "authorization, content-type",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == ORIGIN
+    assert preflight.headers["access-control-allow-credentials"] == "true"
+    assert "POST" in preflight.headers["access-control-allow-methods"]
+    response = http.post("/pull", json=PULL, headers={"authorization": f"Bearer {alice}", "origin": ORIGIN})
+    assert response.headers["access-control-allow-origin"] == ORIGIN
+    for stranger in (
+        http.options(
+            "/push", headers={"origin": "https://evil.example", "access-control-request-method": "POST"}
+        ),
+        http.post(
+            "/pull", json=PULL, headers={"authorization": f"Bearer {alice}", "origin": "https://evil.example"}
+        ),
+    ):
+        assert "access-control-allow-origin" not in stranger.headers

@@ -1,0 +1,43 @@
+// The Worker the conformance tests and bench/worker serve: drizzlesync/worker configured from
+// the CONFIG binding, so that the Python side states once the settings both hosts run with.
+import {
+  createSyncHandler,
+  type ExecutionContext,
+  type SyncHandler,
+  type SyncHandlerOptions,
+} from "drizzlesync/worker";
+
+interface Env {
+  /** createSyncHandler's options, but `jwt` or, for the protocol tests, `"dev"`. */
+  readonly CONFIG: Omit<SyncHandlerOptions<Env>, "authenticate" | "jwt"> & {
+    readonly auth: SyncHandlerOptions<Env>["jwt"] | "dev";
+  };
+}
+
+let handler: SyncHandler<Env> | undefined;
+
+export default {
+  fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+    handler ??= create(env.CONFIG);
+    return handler.fetch(request, env, ctx);
+  },
+};
+
+function create({ auth, ...options }: Env["CONFIG"]): SyncHandler<Env> {
+  if (auth !== "dev" && auth !== undefined) {
+    return createSyncHandler<Env>({ ...options, jwt: auth });
+  }
+  // What `drizzlesync serve --dev` trusts, through the custom `authenticate` hook: the
+  // protocol tests name their users by id, as they do against the Python host.
+  return createSyncHandler<Env>({
+    ...options,
+    authenticate: (request) => {
+      const header = request.headers.get("authorization") ?? "";
+      const space = header.indexOf(" ");
+      const token = space < 0 ? "" : header.slice(space + 1).trim();
+      return header.slice(0, space).toLowerCase() === "bearer" && token
+        ? { userId: token, claims: {} }
+        : null;
+    },
+  });
+}
