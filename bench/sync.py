@@ -1,11 +1,14 @@
 """Sync benchmarks, measured side by side in one run; prints a table of ratios.
 
     python bench/sync.py [--database-url URL] [--rows 100000] [--patches 10000] [--log-rows 10000000]
-                         [--bootstrap-rows 100000,1000000] [--other-rows 1000000]
+                         [--bootstrap-rows 100000,1000000] [--other-rows 1000000] [--http-rows 100000]
 
 1. Bootstrap (null cursor, pages of 5,000) of each of `--bootstrap-rows`
    rows of one team, against a plain `SELECT` of the same rows as JSON
    (target: at most 1.3x).
+   The same bootstrap over HTTP through the ASGI host (uvicorn, one worker)
+   with the server's default page size, against the same `SELECT` (target:
+   at most 3x).
 2. Bootstrap of a 1,000-row team in a table that also holds `--other-rows`
    rows of other teams, against the same bootstrap from a table holding only
    that team (target: at most 2x).
@@ -26,7 +29,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -34,11 +39,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
+import uvicorn
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import create_engine
 
 from alembic_drizzlesync import localdb
+from alembic_drizzlesync.config import load_config
+from alembic_drizzlesync.sync import SyncProcessor
+from alembic_drizzlesync.sync.asgi import bearer_user_for_development, create_app
+from alembic_drizzlesync.sync.protocol import DEFAULT_LIMITS
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "example_project"
 PAGE = 5000
@@ -173,6 +185,58 @@ def bench_bootstrap(url: str, rows: int, repeat: int) -> tuple[float, float]:
         return best(bootstrap, repeat), best(select, repeat)
 
 
+def bench_http_bootstrap(url: str, rows: int, repeat: int) -> tuple[float, float]:
+    """A new device's first sync over HTTP, pages of the host's default size, against one SELECT."""
+    with psycopg.connect(url, autocommit=True) as db, served(url) as base:
+        user, team = seed_team(db)
+        add_todos(db, team, rows)
+        db.execute("VACUUM ANALYZE")
+        http = httpx.Client(base_url=base, headers={"authorization": f"Bearer {user}"}, timeout=120)
+
+        def bootstrap() -> None:
+            request = {"protocol": 1, "schemaVersion": 1, "clientId": f"bench-{uuid.uuid4().hex[:8]}"}
+            cursor, changes = None, 0
+            while True:
+                page = http.post("/pull", json={**request, "cursor": cursor}).json()
+                changes += len(page["changes"])
+                cursor = page["cursor"]
+                if not page["hasMore"]:
+                    break
+            assert changes == rows + 2, changes
+
+        def select() -> None:
+            row = db.execute(
+                "SELECT coalesce(json_agg(to_jsonb(t)), '[]') FROM todos AS t WHERE team_id = %s", (team,)
+            ).fetchone()
+            assert row is not None and len(row[0]) == rows
+
+        return best(bootstrap, repeat), best(select, repeat)
+
+
+@contextmanager
+def served(url: str) -> Iterator[str]:
+    """The example project's sync endpoints under uvicorn on a free local port, trusting
+    `Bearer <user id>` (the benchmark's users are made up); yields the base URL."""
+    engine = create_engine(localdb.sqlalchemy_url(url), pool_size=4)
+    processor = SyncProcessor.from_config(engine, load_config(EXAMPLE / "pyproject.toml"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(processor, bearer_user_for_development), port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join()
+        engine.dispose()
+
+
 def bench_tenant_bootstrap(server: str, other_rows: int, repeat: int) -> tuple[float, float]:
     """Bootstrap of a 1,000-row team amid `other_rows` rows of 1,000-row teams, and alone."""
     return _team_bootstrap(server, other_rows, repeat), _team_bootstrap(server, 0, repeat)
@@ -283,6 +347,7 @@ def main() -> int:
     parser.add_argument("--log-rows", type=int, default=10_000_000)
     parser.add_argument("--bootstrap-rows", default="100000,1000000", help="comma-separated row counts")
     parser.add_argument("--other-rows", type=int, default=1_000_000)
+    parser.add_argument("--http-rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     server = args.database_url or localdb.find_server()
@@ -293,6 +358,10 @@ def main() -> int:
             bootstrap, select = bench_bootstrap(url, count, args.repeat)
         name = f"bootstrap {count:,} rows (pages of {PAGE})"
         rows.append((name, bootstrap, "plain SELECT as JSON", select, 1.3))
+    with migrated_database(server) as url:
+        over_http, select = bench_http_bootstrap(url, args.http_rows, args.repeat)
+    name = f"bootstrap {args.http_rows:,} rows over HTTP (pages of {DEFAULT_LIMITS.max_changes})"
+    rows.append((name, over_http, "plain SELECT as JSON", select, 3.0))
     crowded, alone = bench_tenant_bootstrap(server, args.other_rows, args.repeat)
     rows.append(
         (f"bootstrap 1,000 rows among {args.other_rows:,}", crowded, "1,000 rows alone", alone, 2.0)

@@ -30,7 +30,7 @@ class Limits:
 
     max_body_bytes: int = 4 * 1024 * 1024
     max_mutations: int = 1000
-    max_changes: int = 1000
+    max_changes: int = 5000
 
 
 DEFAULT_LIMITS = Limits()
