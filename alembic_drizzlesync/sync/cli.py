@@ -25,6 +25,7 @@ from ..catalog.registry import Registry, psycopg_fetch, read_registry
 from ..commandline import add_project_options, database_url, project_config, required_project_config
 from ..config import AuthConfig, ConfigError, SyncConfig, qualified_name
 from ..localdb import libpq_url, sqlalchemy_url
+from .protocol import DEFAULT_LIMITS
 
 DEFAULT_RETENTION = "30 days"
 DEV_WARNING = (
@@ -50,7 +51,7 @@ def add_commands(subparsers: Any) -> None:
         default=[],
         help="an origin allowed to call the endpoints (repeatable)",
     )
-    serve.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024)
+    serve.add_argument("--max-body-bytes", type=int, default=DEFAULT_LIMITS.max_body_bytes)
     auth = serve.add_argument_group("authentication (flags override [tool.drizzlesync.auth])")
     auth.add_argument(
         "--dev",

@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .contract import RequestSchema
+from .contract import RequestSchema, default_limits
 from .errors import SyncError, batch_too_large
 
 PROTOCOL_VERSION = 1
@@ -28,9 +28,9 @@ PROTOCOL_VERSION = 1
 class Limits:
     """Request limits; a request over one is refused whole, with 413."""
 
-    max_body_bytes: int = 4 * 1024 * 1024
-    max_mutations: int = 1000
-    max_changes: int = 5000
+    max_body_bytes: int = default_limits()["maxBodyBytes"]
+    max_mutations: int = default_limits()["maxMutations"]
+    max_changes: int = default_limits()["maxChanges"]
 
 
 DEFAULT_LIMITS = Limits()

@@ -1,3 +1,5 @@
+import defaults from "../../../protocol/limits.json" with { type: "json" };
+
 /** Request limits; a request over one is refused whole, with 413 (a pull's `limit`: 400). */
 export interface Limits {
   /** The largest body read, counted as it streams in. */
@@ -8,5 +10,9 @@ export interface Limits {
   readonly maxChanges: number;
 }
 
-/** The Python host's defaults, so that a client meets the same limits behind either host. */
-export const DEFAULT_LIMITS: Limits = { maxBodyBytes: 4 * 1024 * 1024, maxMutations: 1000, maxChanges: 1000 };
+/** The defaults of every host (`protocol/limits.json`), so that a client meets the same limits behind either. */
+export const DEFAULT_LIMITS: Limits = {
+  maxBodyBytes: defaults.maxBodyBytes,
+  maxMutations: defaults.maxMutations,
+  maxChanges: defaults.maxChanges,
+};
