@@ -110,7 +110,7 @@ describe("worker request checks", () => {
       code: "out_of_range",
       path: "mutations[0].id",
     });
-    assert.deepEqual(push({ ...header, mutations: Array.from({ length: 1001 }, () => mutation) }), {
+    assert.deepEqual(push({ ...header, mutations: Array.from({ length: DEFAULT_LIMITS.maxMutations + 1 }, () => mutation) }), {
       status: 413,
       code: "batch_too_large",
       path: "mutations",
@@ -125,7 +125,7 @@ describe("worker request checks", () => {
     assert.equal(text('{"a": "\\ud800"}').code, "invalid_string");
     assert.equal(text("[".repeat(100_000)).code, "malformed_json");
     const pull = refusal(() =>
-      parsePull({ protocol: 1, schemaVersion: 1, clientId: "a", limit: 1001 }, DEFAULT_LIMITS),
+      parsePull({ protocol: 1, schemaVersion: 1, clientId: "a", limit: DEFAULT_LIMITS.maxChanges + 1 }, DEFAULT_LIMITS),
     );
     assert.deepEqual(pull, { status: 400, code: "out_of_range", path: "limit" });
   });
