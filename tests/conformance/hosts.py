@@ -28,6 +28,7 @@ from alembic_drizzlesync import localdb
 from alembic_drizzlesync.sync import Limits, SyncProcessor
 from alembic_drizzlesync.sync.asgi import Authenticate, bearer_user_for_development, create_app
 from alembic_drizzlesync.sync.tokens import JWTAuthenticator
+from tests.sync.signing import AUDIENCE, ISSUER, SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVE = ROOT / "tests" / "conformance" / "worker" / "serve.mjs"
@@ -38,10 +39,10 @@ ORIGIN = "https://app.example.com"
 class Jwt:
     """Bearer JWTs from a shared secret (HS256) or a JWKS URL (RS256/ES256), issuer and audience checked."""
 
-    secret: str | None = "conformance-secret-long-enough-for-hs512-" + "x" * 24
+    secret: str | None = SECRET
     jwks_url: str | None = None
-    issuer: str = "https://issuer.conformance.test"
-    audience: str | None = "drizzlesync-conformance"
+    issuer: str = ISSUER
+    audience: str | None = AUDIENCE
     leeway_seconds: float = 30.0
 
 

@@ -1,29 +1,26 @@
 """Bearer JWTs on each host: every way a token fails is a 401 with its own code, and nothing is served.
 
-Tokens are signed here with PyJWT; the hosts verify them with their own libraries
-(PyJWT, jose). Keys come from a shared secret, or from a JWKS served on 127.0.0.1.
+Tokens are signed with the helpers of tests/sync/signing.py (PyJWT); the hosts
+verify them with their own libraries (PyJWT, jose). Keys come from a shared
+secret, or from the JWKS that tests/sync's `jwks` fixture serves on 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import time
-import uuid
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import jwt as pyjwt
 import psycopg
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.conformance.hosts import Jwt, Settings, free_port
 from tests.sync import seed
+from tests.sync.signing import KeyServer, claims, es256_key, forged_none, hs256
 
-CONFIGURED = Jwt()
 PULL = {"protocol": 1, "schemaVersion": 1, "clientId": "auth", "cursor": None}
 
 
@@ -32,16 +29,6 @@ def alice(db: psycopg.Connection[Any]) -> str:
     user, team = seed.member(db, "alice", "A")
     seed.todo(db, team, "hello")
     return user
-
-
-def claims(sub: str | None, **changes: Any) -> dict[str, Any]:
-    now = int(time.time())
-    base = {"sub": sub, "iss": CONFIGURED.issuer, "aud": CONFIGURED.audience, "iat": now, "exp": now + 300}
-    return {key: value for key, value in {**base, **changes}.items() if value is not None}
-
-
-def hs256(payload: dict[str, Any], secret: str = CONFIGURED.secret or "", algorithm: str = "HS256") -> str:
-    return pyjwt.encode(payload, secret, algorithm=algorithm)
 
 
 def pull(url: str, token: str | None) -> httpx.Response:
@@ -59,19 +46,16 @@ def test_a_token_expired_within_the_leeway_is_served(jwt_url: str, alice: str) -
     assert pull(jwt_url, hs256(claims(alice, exp=int(time.time()) - 10))).status_code == 200
 
 
+def hs512(payload: dict[str, Any]) -> str:
+    """Refused for its alg before any key is tried, so any key of HS512's size signs it."""
+    return pyjwt.encode(payload, "k" * 64, algorithm="HS512")
+
+
 FAILURES: list[tuple[str, Any, str]] = [
     ("no header", None, "token_missing"),
     ("not a JWT", "not-a-jwt", "token_malformed"),
-    (
-        "HS512 where HS256 is accepted",
-        lambda sub: hs256(claims(sub), algorithm="HS512"),
-        "token_unsupported_algorithm",
-    ),
-    (
-        "alg none",
-        lambda sub: hs256(claims(sub), secret="", algorithm="none"),
-        "token_unsupported_algorithm",
-    ),
+    ("HS512 where HS256 is accepted", lambda sub: hs512(claims(sub)), "token_unsupported_algorithm"),
+    ("alg none", forged_none, "token_unsupported_algorithm"),
     ("another secret", lambda sub: hs256(claims(sub), secret="x" * 40), "token_invalid_signature"),
     ("expired", lambda sub: hs256(claims(sub, exp=int(time.time()) - 120)), "token_expired"),
     ("nbf ahead", lambda sub: hs256(claims(sub, nbf=int(time.time()) + 120)), "token_not_yet_valid"),
@@ -79,7 +63,7 @@ FAILURES: list[tuple[str, Any, str]] = [
     ("another audience", lambda sub: hs256(claims(sub, aud="someone-else")), "token_invalid_audience"),
     ("another issuer", lambda sub: hs256(claims(sub, iss="https://elsewhere.test")), "token_invalid_issuer"),
     ("no exp", lambda sub: hs256(claims(sub, exp=None)), "token_missing_claim"),
-    ("no sub", lambda sub: hs256(claims(None)), "token_missing_claim"),
+    ("no sub", lambda sub: hs256(claims(sub, sub=None)), "token_missing_claim"),
     ("no aud", lambda sub: hs256(claims(sub, aud=None)), "token_missing_claim"),
 ]
 
@@ -93,60 +77,29 @@ def test_each_bad_token_is_401_with_its_code(
     assert response.json()["error"]["code"] == code, case
 
 
-class Keys:
-    """An RSA and an EC key pair, published as a JWKS by a little HTTP server."""
-
-    def __init__(self) -> None:
-        self.rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.ec = ec.generate_private_key(ec.SECP256R1())
-        published = [
-            {
-                **json.loads(pyjwt.algorithms.RSAAlgorithm.to_jwk(self.rsa.public_key())),
-                "kid": "rsa-1",
-                "alg": "RS256",
-            },
-            {
-                **json.loads(pyjwt.algorithms.ECAlgorithm.to_jwk(self.ec.public_key())),
-                "kid": "ec-1",
-                "alg": "ES256",
-            },
-        ]
-        self.body = json.dumps({"keys": published}).encode()
-
-    def sign(self, payload: dict[str, Any], kid: str) -> str:
-        key, algorithm = (self.rsa, "RS256") if kid.startswith("rsa") else (self.ec, "ES256")
-        return pyjwt.encode(payload, key, algorithm=algorithm, headers={"kid": kid})
+def rs256_key(kid: str) -> tuple[rsa.RSAPrivateKey, dict[str, Any]]:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public: dict[str, Any] = json.loads(pyjwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))
+    return private, {**public, "kid": kid, "alg": "RS256", "use": "sig"}
 
 
 @pytest.fixture(scope="module")
-def keys() -> Keys:
-    return Keys()
+def keys() -> dict[str, tuple[Any, dict[str, Any]]]:
+    """An RSA and an EC key pair by kid, made once for the module."""
+    return {"rsa-1": rs256_key("rsa-1"), "ec-1": es256_key("ec-1")}
 
 
-@pytest.fixture
-def jwks_server(keys: Keys) -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the name http.server calls)
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.end_headers()
-            self.wfile.write(keys.body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    # A new path per test: the Worker keeps a key set per URL for the life of its isolate.
-    yield f"http://127.0.0.1:{server.server_address[1]}/{uuid.uuid4().hex}/jwks.json"
-    server.shutdown()
+def signed(keys: dict[str, tuple[Any, dict[str, Any]]], payload: dict[str, Any], kid: str) -> str:
+    private, public = keys["rsa-1" if kid.startswith("rsa") else "ec-1"]
+    return pyjwt.encode(payload, private, algorithm=public["alg"], headers={"kid": kid})
 
 
 @pytest.fixture
 def jwt(request: pytest.FixtureRequest) -> Jwt:
-    if "jwks_server" in request.fixturenames:
-        return Jwt(secret=None, jwks_url=request.getfixturevalue("jwks_server"))
+    if "jwks" in request.fixturenames:
+        served: KeyServer = request.getfixturevalue("jwks")
+        served.keys = [public for _, public in request.getfixturevalue("keys").values()]
+        return Jwt(secret=None, jwks_url=served.url)
     if "no_audience" in request.fixturenames:
         return Jwt(audience=None)
     return Jwt()
@@ -167,31 +120,25 @@ def test_a_token_with_an_aud_is_refused_where_no_audience_is_configured(
 
 @pytest.mark.parametrize("kid", ["rsa-1", "ec-1"])
 def test_tokens_signed_with_a_published_key_are_served(
-    jwks_server: str, jwt_url: str, keys: Keys, alice: str, kid: str
+    jwks: KeyServer, jwt_url: str, keys: Any, alice: str, kid: str
 ) -> None:
-    assert pull(jwt_url, keys.sign(claims(alice), kid)).status_code == 200
+    assert pull(jwt_url, signed(keys, claims(alice), kid)).status_code == 200
 
 
-def test_a_kid_the_jwks_lacks_is_401(jwks_server: str, jwt_url: str, keys: Keys, alice: str) -> None:
-    response = pull(jwt_url, keys.sign(claims(alice), "rsa-unknown"))
+def test_a_kid_the_jwks_lacks_is_401(jwks: KeyServer, jwt_url: str, keys: Any, alice: str) -> None:
+    response = pull(jwt_url, signed(keys, claims(alice), "rsa-unknown"))
     assert (response.status_code, response.json()["error"]["code"]) == (401, "token_unknown_key")
 
 
 def test_a_secret_signed_token_is_refused_where_keys_are_published(
-    jwks_server: str, jwt_url: str, alice: str
+    jwks: KeyServer, jwt_url: str, alice: str
 ) -> None:
     response = pull(jwt_url, hs256(claims(alice)))
     assert (response.status_code, response.json()["error"]["code"]) == (401, "token_unsupported_algorithm")
 
 
-@pytest.fixture
-def unreachable_jwks() -> str:
-    return f"http://127.0.0.1:{free_port()}/jwks.json"
-
-
-def test_an_unreachable_key_server_is_503(
-    host: Any, synced_db: str, keys: Keys, alice: str, unreachable_jwks: str
-) -> None:
-    with host.serve(synced_db, Settings(jwt=Jwt(secret=None, jwks_url=unreachable_jwks))) as url:
-        response = pull(url, keys.sign(claims(alice), "rsa-1"))
+def test_an_unreachable_key_server_is_503(host: Any, synced_db: str, keys: Any, alice: str) -> None:
+    unreachable = f"http://127.0.0.1:{free_port()}/jwks.json"
+    with host.serve(synced_db, Settings(jwt=Jwt(secret=None, jwks_url=unreachable))) as url:
+        response = pull(url, signed(keys, claims(alice), "rsa-1"))
     assert (response.status_code, response.json()["error"]["code"]) == (503, "temporarily_unavailable")
