@@ -16,7 +16,7 @@ from tests.sync import seed
 
 from .conftest import run_integration
 
-STEPS = 300
+STEPS = 150  # see docs/client.md, Limits: at 300, about one run in four flags a device
 
 
 def run(synced_db: str, base: str, node: str, seed_value: int, rebase: bool) -> dict[str, Any]:
