@@ -98,6 +98,10 @@ def seed(engine: Engine) -> list[dict[str, Any]]:
                 if team_name not in teams:
                     insert_team = text("INSERT INTO teams (name) VALUES (:n) RETURNING id")
                     teams[team_name] = str(conn.execute(insert_team, {"n": team_name}).scalar_one())
+                    conn.execute(
+                        text("INSERT INTO todos (team_id, title) VALUES (:t, 'Try the demo')"),
+                        {"t": teams[team_name]},
+                    )
                 conn.execute(
                     text("INSERT INTO memberships (user_id, team_id) VALUES (:u, :t)"),
                     {"u": user, "t": teams[team_name]},

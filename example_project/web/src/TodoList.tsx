@@ -14,6 +14,15 @@ export function TodoList({ client, teamId }: { client: TodoClient; teamId: strin
     [teamId],
   );
 
+  // Drizzle's query builders run only when awaited, hence these async handlers.
+  async function toggle(id: string, done: boolean) {
+    await client.db.update(todos).set({ done: !done, updatedAt: new Date() }).where(eq(todos.id, id));
+  }
+
+  async function remove(id: string) {
+    await client.db.delete(todos).where(eq(todos.id, id));
+  }
+
   async function add(event: FormEvent) {
     event.preventDefault();
     if (title.trim() === "") return;
@@ -40,18 +49,13 @@ export function TodoList({ client, teamId }: { client: TodoClient; teamId: strin
               <input
                 type="checkbox"
                 checked={todo.done}
-                onChange={() =>
-                  void client.db
-                    .update(todos)
-                    .set({ done: !todo.done, updatedAt: new Date() })
-                    .where(eq(todos.id, todo.id))
-                }
+                onChange={() => void toggle(todo.id, todo.done)}
               />
               <span className={todo.done ? "done" : ""}>{todo.title}</span>
             </label>
             <button
               aria-label={`delete ${todo.title}`}
-              onClick={() => void client.db.delete(todos).where(eq(todos.id, todo.id))}
+              onClick={() => void remove(todo.id)}
             >
               ×
             </button>
