@@ -8,12 +8,16 @@ Postgres is checked once more, by another client than the one the scenario used.
 
 from __future__ import annotations
 
+import queue
 import subprocess
+import threading
+import time
 
 from sqlalchemy import text
 
 from tests.e2e.conftest import BROWSER, DemoHost
 
+SCENARIO_TIMEOUT_S = 180
 SCREENSHOT = BROWSER.parents[2] / "docs" / "pwa.png"
 
 
@@ -24,17 +28,29 @@ def run_scenario(node: str, host: DemoHost, scenario: str, *extra: str) -> str:
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+    # Read on threads: Chromium's helper processes may keep the pipes open after Node has exited,
+    # so the end is the process exiting, not the end of its output.
+    lines: queue.Queue[str] = queue.Queue()
+    errors: list[str] = []
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout or ()], daemon=True).start()
+    threading.Thread(target=lambda: errors.extend(process.stderr or ()), daemon=True).start()
     output: list[str] = []
-    for line in process.stdout:
+    deadline = time.monotonic() + SCENARIO_TIMEOUT_S
+    while process.poll() is None or not lines.empty():
+        assert time.monotonic() < deadline, f"{scenario} took over {SCENARIO_TIMEOUT_S} s:\n{''.join(output)}"
+        try:
+            line = lines.get(timeout=0.2)
+        except queue.Empty:
+            continue
         output.append(line)
         if line.startswith("@server "):
-            action = line.split()[1]
-            host.stop() if action == "stop" else host.start()
+            host.stop() if line.split()[1] == "stop" else host.start()
             process.stdin.write("done\n")
             process.stdin.flush()
-    process.stdin.close()
-    errors = process.stderr.read()
-    assert process.wait(timeout=60) == 0, f"{scenario} failed:\n{''.join(output)}\n{errors}"
+    if process.poll() is None:
+        process.kill()
+    time.sleep(0.2)  # the rest of stderr
+    assert process.returncode == 0, f"{scenario} failed:\n{''.join(output)}\n{''.join(errors)}"
     return "".join(output)
 
 

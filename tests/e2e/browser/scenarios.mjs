@@ -21,7 +21,8 @@ import {
 const [scenario, origin, postgresUrl, screenshot] = process.argv.slice(2);
 const CONVERGE_MS = 30_000;
 
-const answers = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+const stdin = createInterface({ input: process.stdin });
+const answers = stdin[Symbol.asyncIterator]();
 async function server(action) {
   console.log(`@server ${action}`);
   const answer = await answers.next();
@@ -169,7 +170,7 @@ try {
   await run(browser, db);
   console.log(`${scenario}: passed in Chromium ${browser.version()}`);
 } finally {
+  stdin.close();
   await browser.close();
   await db.end();
-  answers.return?.();
 }
