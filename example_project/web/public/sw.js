@@ -1,6 +1,7 @@
 // The app shell's service worker: a reload works offline. It precaches every file of the build
 // (listed in precache.json, which the build writes), answers same-origin GETs from that cache,
 // and answers navigations with the network first so a new build shows once it is online.
+// Files of older builds stay in the cache; a real app would version CACHE per build.
 // Sync requests (/sync/*, POST) and the demo's user list never touch the cache.
 const CACHE = "shell-v1";
 
@@ -42,7 +43,15 @@ self.addEventListener("fetch", (event) => {
     );
     return;
   }
+  // sw.js stays the same across builds, so a new build's files were not precached: keep each one
+  // the first time it is fetched, so that build works offline too.
   event.respondWith(
-    (async () => (await caches.match(event.request, { ignoreSearch: true })) ?? fetch(event.request))(),
+    (async () => {
+      const cached = await caches.match(event.request, { ignoreSearch: true });
+      if (cached) return cached;
+      const response = await fetch(event.request);
+      if (response.ok) (await caches.open(CACHE)).put(event.request, response.clone());
+      return response;
+    })(),
   );
 });
