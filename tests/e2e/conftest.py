@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -128,3 +129,7 @@ def demo_host(
         if host.server is not None:
             host.stop()
         engine.dispose()
+        # app.sync_server builds its module-level app from DATABASE_URL when imported: a later test
+        # that sets DATABASE_URL must import it afresh.
+        for name in ("app.sync_server", "app"):
+            sys.modules.pop(name, None)
