@@ -1,17 +1,22 @@
-"""The demo: the example app migrated, its client code generated, and sync served.
+"""The demo: the example app migrated, its client code generated, the PWA built and served.
 
 Without DATABASE_URL it starts a throw-away embedded Postgres, so it runs on
 a machine with nothing but Python. It then runs `alembic upgrade head`
 (which installs change capture and regenerates web/src/db/generated/),
-seeds a user in a team, proves a push and a pull over HTTP, and serves
-/sync/push and /sync/pull until interrupted (`--check` stops after the proof).
+seeds users in teams, proves a push and a pull over HTTP, builds the PWA in
+web/ (`vite build`, needs npm) and serves it on one origin with the sync
+endpoints under /sync, until interrupted. `--check` instead drives the page
+once in headless Chromium (sign in, add a todo, see it reach Postgres) and
+exits non-zero when that fails.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -24,10 +29,25 @@ import uvicorn
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from alembic_drizzlesync import load_config, localdb
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+WEB_DIST = HERE / "web" / "dist"
+BROWSER_CHECK = ROOT / "tests" / "e2e" / "browser" / "check.mjs"
+
+# The seeded users: two share a team (two people, or one person's two devices), one is elsewhere.
+USERS = (
+    ("Ada Lovelace", "ada", ("Demo team",)),
+    ("Grace Hopper", "grace", ("Demo team",)),
+    ("Alan Turing", "alan", ("Other team",)),
+)
 
 
 def exit_on(*signals: signal.Signals) -> None:
@@ -81,25 +101,69 @@ def show_installation(engine: Engine, output: Path) -> int:
     return int(schema_version)
 
 
-def seed(engine: Engine) -> tuple[str, str]:
-    """A user who is a member of one team; returns (user id, team id)."""
+def seed(engine: Engine) -> list[dict[str, Any]]:
+    """The users of USERS in their teams; returns them as the PWA's user picker lists them."""
+    suffix = uuid.uuid4().hex[:6]  # a second run on the same database seeds new users beside the old
+    seeded: list[dict[str, Any]] = []
     with engine.begin() as conn:
-        user = conn.execute(
-            text("INSERT INTO users (email, name) VALUES (:e, 'Demo User') RETURNING id"),
-            {"e": f"demo-{uuid.uuid4().hex[:8]}@example.com"},
-        ).scalar_one()
-        team = conn.execute(text("INSERT INTO teams (name) VALUES ('Demo team') RETURNING id")).scalar_one()
-        conn.execute(
-            text("INSERT INTO memberships (user_id, team_id) VALUES (:u, :t)"), {"u": user, "t": team}
-        )
-    return str(user), str(team)
+        teams: dict[str, str] = {}
+        for name, handle, team_names in USERS:
+            email = f"{handle}-{suffix}@example.com"
+            user = conn.execute(
+                text("INSERT INTO users (email, name) VALUES (:e, :n) RETURNING id"), {"e": email, "n": name}
+            ).scalar_one()
+            for team_name in team_names:
+                if team_name not in teams:
+                    insert_team = text("INSERT INTO teams (name) VALUES (:n) RETURNING id")
+                    teams[team_name] = str(conn.execute(insert_team, {"n": team_name}).scalar_one())
+                    conn.execute(
+                        text("INSERT INTO todos (team_id, title) VALUES (:t, 'Try the demo')"),
+                        {"t": teams[team_name]},
+                    )
+                conn.execute(
+                    text("INSERT INTO memberships (user_id, team_id) VALUES (:u, :t)"),
+                    {"u": user, "t": teams[team_name]},
+                )
+            seeded.append(
+                {"id": str(user), "name": name, "email": email, "teams": list(team_names),
+                 "teamIds": [teams[t] for t in team_names]}
+            )  # fmt: skip
+    return seeded
 
 
-def serve_in_background(url: str, port: int) -> uvicorn.Server:
-    """The example app's own sync server (app/sync_server.py), on a thread."""
-    from app.sync_server import build
+def build_pwa() -> None:
+    """`vite build` of web/ (after the runtime package it imports), through the npm workspace."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise SystemExit("npm not found: scripts/demo puts Node 22 on PATH (scripts/bootstrap.sh)")
+    print("\nBuilding the PWA (npm run build:web) ...")
+    result = subprocess.run([npm, "run", "--silent", "build:web"], cwd=ROOT, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"building the PWA failed:\n{result.stdout}\n{result.stderr}")
 
-    server = uvicorn.Server(uvicorn.Config(build(url), host="127.0.0.1", port=port, log_level="warning"))
+
+def demo_app(url: str, users: list[dict[str, Any]]) -> Starlette:
+    """One origin: the sync endpoints under /sync, the seeded users at /demo/users, the PWA at /."""
+    from app.sync_server import sync_app
+
+    listed = [{key: user[key] for key in ("id", "name", "email", "teams")} for user in users]
+
+    async def demo_users(_: Request) -> JSONResponse:
+        return JSONResponse(listed)
+
+    engine = create_engine(url, pool_pre_ping=True)
+    return Starlette(
+        routes=[
+            Mount("/sync", app=sync_app(engine)),
+            Route("/demo/users", demo_users),
+            Mount("/", app=StaticFiles(directory=WEB_DIST, html=True)),
+        ]
+    )
+
+
+def serve_in_background(app: Starlette, port: int) -> uvicorn.Server:
+    """The demo's one origin, on a thread."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
         time.sleep(0.05)
@@ -141,12 +205,36 @@ def prove_sync(base: str, user: str, team: str, schema_version: int) -> None:
             print(f"  {change['op']:<6} {change['table']:<11} {change.get('row') or change.get('pk')}")
 
 
+def check_in_browser(engine: Engine, origin: str, user: dict[str, Any]) -> bool:
+    """Headless Chromium signs in as `user` and adds a todo; true once that todo is in Postgres."""
+    title = f"Added in the browser {uuid.uuid4().hex[:8]}"
+    node = shutil.which("node")
+    if node is None:
+        print("node not found: the browser check needs Node 22 (scripts/bootstrap.sh)")
+        return False
+    print(f"\nChecking the PWA in headless Chromium as {user['email']} ...")
+    result = subprocess.run(
+        [node, str(BROWSER_CHECK), origin, user["email"], title], capture_output=True, text=True, timeout=90
+    )
+    print(result.stdout.rstrip())
+    if result.returncode != 0:
+        print(result.stderr.rstrip())
+        return False
+    with engine.connect() as conn:
+        found = conn.execute(text("SELECT team_id::text FROM todos WHERE title = :t"), {"t": title}).scalar()
+    print(f"Postgres: todo {title!r} {'is in team ' + found if found else 'is missing'}")
+    return found in user["teamIds"]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--port", type=int, default=8787)
-    parser.add_argument("--check", action="store_true", help="stop after proving push and pull")
+    parser.add_argument(
+        "--check", action="store_true", help="drive the PWA once in headless Chromium; non-zero on failure"
+    )
+    parser.add_argument("--no-build", action="store_true", help="serve web/dist as it is (no `vite build`)")
     args = parser.parse_args()
 
     exit_on(signal.SIGTERM, signal.SIGHUP)
@@ -156,12 +244,24 @@ def main() -> int:
     config = load_config(HERE / "pyproject.toml")
     assert config.output is not None
     schema_version = show_installation(engine, config.output)
-    user, team = seed(engine)
-    server = serve_in_background(url, args.port)
-    base = f"http://127.0.0.1:{args.port}/sync"
-    prove_sync(base, user, team, schema_version)
-    if not args.check:
-        print(f"\nServing {base}/push and {base}/pull (Authorization: Bearer {user}); Ctrl-C stops.")
+    users = seed(engine)
+    if not args.no_build:
+        build_pwa()
+    if not (WEB_DIST / "index.html").exists():
+        raise SystemExit(f"{WEB_DIST} holds no build: run without --no-build")
+    server = serve_in_background(demo_app(url, users), args.port)
+    origin = f"http://127.0.0.1:{args.port}"
+    prove_sync(f"{origin}/sync", users[0]["id"], users[0]["teamIds"][0], schema_version)
+    print(f"\nThe PWA: {origin}/   (sync at {origin}/sync)")
+    print("Seeded users (the dev auth trusts `Authorization: Bearer <user id>`; the page lists them):")
+    for user in users:
+        print(f"  {user['name']:<13} {user['email']:<26} {', '.join(user['teams']):<11} {user['id']}")
+    ok = True
+    if args.check:
+        ok = check_in_browser(engine, origin, users[0])
+        print("Browser check: " + ("passed" if ok else "FAILED"))
+    else:
+        print("Ctrl-C stops.")
         try:
             while True:
                 time.sleep(3600)
@@ -169,7 +269,7 @@ def main() -> int:
             pass
     server.should_exit = True
     engine.dispose()
-    return 0
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

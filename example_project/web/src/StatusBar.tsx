@@ -1,0 +1,17 @@
+import type { SyncStatus } from "drizzlesync/client";
+
+/** Online or offline as the engine last found the host, what it is doing, and what is not yet synced. */
+export function StatusBar({ status }: { status: SyncStatus }) {
+  const online = status.state !== "offline";
+  return (
+    <div className="status" data-testid="status" data-state={status.state} data-pending={status.pending}>
+      <span className={online ? "dot online" : "dot offline"} />
+      <span data-testid="connection">{online ? "online" : "offline"}</span>
+      <span>· {status.state}</span>
+      <span data-testid="pending">
+        · {status.pending === 0 ? "all changes synced" : `${status.pending} pending change(s)`}
+      </span>
+      {status.error !== null && status.state !== "offline" && <span className="error">· {status.error.message}</span>}
+    </div>
+  );
+}

@@ -1,0 +1,85 @@
+import { asc } from "drizzle-orm";
+import type { RejectedWrite } from "drizzlesync/client";
+import { useLiveQuery, useSyncStatus } from "drizzlesync/react";
+import { useEffect, useState } from "react";
+import { openClient, type TodoClient } from "./db/open";
+import { teams } from "./db/generated/schema.sqlite";
+import type { DemoUser } from "./session";
+import { StatusBar } from "./StatusBar";
+import { TodoList } from "./TodoList";
+
+/** Opens the user's database, then shows their teams' todos. */
+export function Workspace({ user, onSignOut }: { user: DemoUser; onSignOut: () => void }) {
+  const [client, setClient] = useState<TodoClient | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    let opened: TodoClient | undefined;
+    let cancelled = false;
+    openClient(user.id).then(
+      (value) => {
+        if (cancelled) void value.close();
+        else {
+          opened = value;
+          setClient(value);
+        }
+      },
+      (reason: unknown) => setError(String(reason)),
+    );
+    return () => {
+      cancelled = true;
+      void opened?.close();
+    };
+  }, [user.id]);
+
+  return (
+    <main>
+      <header>
+        <h1>DrizzleSync todos</h1>
+        <span data-testid="user">{user.name}</span>
+        <button onClick={onSignOut}>Sign out</button>
+      </header>
+      {error !== null && <p className="notice">Could not open the local database: {error}</p>}
+      {client === null && error === null && <p>Opening the local database…</p>}
+      {client !== null && <Teams client={client} />}
+    </main>
+  );
+}
+
+function describe(writes: readonly RejectedWrite[]): string {
+  return writes.map((write) => `${write.op} on ${write.table}: ${write.code} (${write.message})`).join("; ");
+}
+
+function Teams({ client }: { client: TodoClient }) {
+  const status = useSyncStatus(client);
+  const { data: rows } = useLiveQuery(client, [teams], () => client.db.select().from(teams).orderBy(asc(teams.name)), []);
+  const [chosen, setChosen] = useState<string | null>(null);
+  const [rejected, setRejected] = useState<string | null>(null);
+  useEffect(() => client.registerListener({ rejected: (writes) => setRejected(describe(writes)) }), [client]);
+
+  const teamId = chosen ?? rows?.[0]?.id ?? null;
+  return (
+    <>
+      <StatusBar status={status} />
+      {rejected !== null && (
+        <p className="notice" data-testid="rejected">
+          The server refused a change, so it was undone here: {rejected}{" "}
+          <button onClick={() => setRejected(null)}>Dismiss</button>
+        </p>
+      )}
+      {rows !== undefined && rows.length > 1 && (
+        <nav className="teams">
+          {rows.map((team) => (
+            <button key={team.id} aria-pressed={team.id === teamId} onClick={() => setChosen(team.id)}>
+              {team.name}
+            </button>
+          ))}
+        </nav>
+      )}
+      {teamId === null ? (
+        <p>{status.lastSyncedAt === null ? "Syncing your teams…" : "You are in no team yet."}</p>
+      ) : (
+        <TodoList client={client} teamId={teamId} />
+      )}
+    </>
+  );
+}

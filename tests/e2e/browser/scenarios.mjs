@@ -1,0 +1,176 @@
+// The PWA's browser scenarios, run by tests/e2e/test_pwa.py against a server it controls.
+// Usage: node scenarios.mjs <scenario> <origin> <postgres url> [screenshot path]
+// A line "@server stop" or "@server start" on stdout asks the test to stop or restart the host; it
+// answers with a line on stdin. Exit status 0 means every check held; a failure throws.
+import assert from "node:assert/strict";
+import { createInterface } from "node:readline";
+import pg from "pg";
+import {
+  addTodo,
+  deleteTodo,
+  launch,
+  openDevice,
+  shownTodos,
+  signIn,
+  todo,
+  toggleTodo,
+  waitPending,
+  waitSynced,
+} from "./app.mjs";
+
+const [scenario, origin, postgresUrl, screenshot] = process.argv.slice(2);
+const CONVERGE_MS = 30_000;
+
+const stdin = createInterface({ input: process.stdin });
+const answers = stdin[Symbol.asyncIterator]();
+async function server(action) {
+  console.log(`@server ${action}`);
+  const answer = await answers.next();
+  assert.equal(answer.value, "done", `the test did not ${action} the server`);
+}
+
+async function users() {
+  const response = await fetch(`${origin}/demo/users`);
+  const list = await response.json();
+  return { ada: list[0], grace: list[1] };
+}
+
+async function serverTodos(db, teamName) {
+  const { rows } = await db.query(
+    "SELECT todos.title, todos.done FROM todos JOIN teams ON teams.id = todos.team_id WHERE teams.name = $1",
+    [teamName],
+  );
+  return rows.map((row) => `${row.title}|${row.done}`).sort();
+}
+
+/** Waits until the page lists exactly `expected` (sorted "title|done" strings). */
+async function waitShown(device, expected) {
+  const deadline = Date.now() + CONVERGE_MS;
+  for (;;) {
+    const shown = await shownTodos(device.page);
+    if (JSON.stringify(shown) === JSON.stringify(expected)) return;
+    if (Date.now() > deadline) assert.deepEqual(shown, expected, `${device.name} did not converge`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+const scenarios = {
+  /** A todo added in the browser reaches Postgres; rows written in Postgres reach the page. */
+  async roundTrip(browser, db) {
+    const { ada } = await users();
+    const device = await openDevice(browser, origin, "ada");
+    await signIn(device.page, ada.email);
+    await addTodo(device.page, "Write the release notes");
+    await addTodo(device.page, "Book the venue");
+    await toggleTodo(device.page, "Book the venue");
+    await waitSynced(device.page);
+    assert.deepEqual(await serverTodos(db, "Demo team"), [
+      "Book the venue|true",
+      "Try the demo|false",
+      "Write the release notes|false",
+    ]);
+
+    await db.query("INSERT INTO todos (team_id, title) SELECT id, 'Added in Postgres' FROM teams WHERE name = 'Demo team'");
+    await db.query("UPDATE todos SET done = true WHERE title = 'Try the demo'");
+    await waitShown(device, [
+      "Added in Postgres|false",
+      "Book the venue|true",
+      "Try the demo|true",
+      "Write the release notes|false",
+    ]);
+    if (screenshot) await device.page.screenshot({ path: screenshot });
+
+    await deleteTodo(device.page, "Added in Postgres");
+    await waitSynced(device.page);
+    assert.equal((await db.query("SELECT count(*)::int AS n FROM todos WHERE title = 'Added in Postgres'")).rows[0].n, 0);
+  },
+
+  /**
+   * Two users of one team, each on a device of their own, go offline and edit: different todos,
+   * and the same todo (one toggles it, the other deletes it). Grace comes back first, so her
+   * delete wins and Ada's toggle of the deleted todo is refused (a rejected-change notice).
+   */
+  async twoDevices(browser, db) {
+    const { ada, grace } = await users();
+    const a = await openDevice(browser, origin, "ada");
+    const g = await openDevice(browser, origin, "grace");
+    await signIn(a.page, ada.email);
+    await signIn(g.page, grace.email);
+    await addTodo(a.page, "Shared one");
+    await addTodo(a.page, "Shared two");
+    await waitSynced(a.page);
+    await waitShown(g, ["Shared one|false", "Shared two|false", "Try the demo|false"]);
+
+    await a.context.setOffline(true);
+    await g.context.setOffline(true);
+    await toggleTodo(a.page, "Shared one");
+    await addTodo(a.page, "Ada offline");
+    await deleteTodo(g.page, "Shared one");
+    await toggleTodo(g.page, "Shared two");
+    await addTodo(g.page, "Grace offline");
+    await waitPending(a.page, 2);
+    await waitPending(g.page, 3);
+    await a.page.locator('[data-testid="connection"]', { hasText: "offline" }).waitFor();
+    assert.deepEqual(await serverTodos(db, "Demo team"), ["Shared one|false", "Shared two|false", "Try the demo|false"]);
+
+    await g.context.setOffline(false);
+    await waitSynced(g.page);
+    await a.context.setOffline(false);
+    await waitSynced(a.page);
+    await a.page.getByTestId("rejected").filter({ hasText: "not_found" }).waitFor();
+
+    const expected = ["Ada offline|false", "Grace offline|false", "Shared two|true", "Try the demo|false"];
+    assert.deepEqual(await serverTodos(db, "Demo team"), expected);
+    await waitShown(a, expected);
+    await waitShown(g, expected);
+  },
+
+  /**
+   * With the host down and the device offline, a reload comes from the service worker (app
+   * shell) and OPFS (data, including a pending write); the pending writes sync once it is back.
+   */
+  async offlineReload(browser, db) {
+    const { ada } = await users();
+    const device = await openDevice(browser, origin, "ada");
+    await signIn(device.page, ada.email);
+    await addTodo(device.page, "Before the reload");
+    await waitSynced(device.page);
+    await device.page.waitForFunction(() => navigator.serviceWorker.controller !== null);
+
+    await server("stop");
+    await device.context.setOffline(true);
+    await addTodo(device.page, "Written offline");
+    await waitPending(device.page, 1);
+    const reload = await device.page.reload();
+    assert.ok(reload?.fromServiceWorker(), "the reload did not come from the service worker");
+    await waitShown(device, ["Before the reload|false", "Try the demo|false", "Written offline|false"]);
+    await addTodo(device.page, "Written after the reload");
+    await waitPending(device.page, 2);
+    assert.deepEqual(await serverTodos(db, "Demo team"), ["Before the reload|false", "Try the demo|false"]);
+
+    await server("start");
+    await device.context.setOffline(false);
+    await waitSynced(device.page);
+    assert.deepEqual(await serverTodos(db, "Demo team"), [
+      "Before the reload|false",
+      "Try the demo|false",
+      "Written after the reload|false",
+      "Written offline|false",
+    ]);
+    assert.equal(await todo(device.page, "Written offline").count(), 1);
+  },
+};
+
+const run = scenarios[scenario];
+assert.ok(run, `no scenario ${scenario}; there are ${Object.keys(scenarios).join(", ")}`);
+const db = new pg.Client({ connectionString: postgresUrl });
+await db.connect();
+const browser = await launch();
+try {
+  await run(browser, db);
+  console.log(`${scenario}: passed in Chromium ${browser.version()}`);
+} finally {
+  stdin.close();
+  await browser.close();
+  await db.end();
+}
