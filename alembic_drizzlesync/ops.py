@@ -15,6 +15,7 @@ from typing import Any, ClassVar, TypeVar
 from alembic.operations import MigrateOperation, Operations
 from sqlalchemy import text
 
+from .catalog.partitions import partition_guard
 from .config import DEFAULT_LIBRARY_SCHEMA
 from .quoting import literal
 from .sql import (
@@ -202,6 +203,10 @@ class EnableSyncOp(TableOperation):
 
     op_name = "enable_sync"
     function = "enable_sync"
+
+    def statements(self) -> list[str]:
+        """A partition is refused first: its rows are captured on its parent (`catalog.partitions`)."""
+        return [partition_guard(self.schema or "public", self.table_name), *super().statements()]
 
     def reverse(self) -> DisableSyncOp:
         return DisableSyncOp(self.table_name, self.schema, self.scope, self.library_schema)

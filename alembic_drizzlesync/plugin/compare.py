@@ -17,8 +17,9 @@ from alembic.operations import ops as alembic_ops
 from alembic.util import PriorityDispatchResult
 
 from .. import ops
-from ..catalog.registry import read_registry
-from ..config import SyncConfig
+from ..catalog.partitions import read_partitions
+from ..catalog.registry import Fetch, read_registry
+from ..config import ConfigError, SyncConfig
 from ..sql import LIBRARY_VERSION
 from ..sql.user_scopes import compile_query
 from .state import TableKey, desired_tables
@@ -38,8 +39,12 @@ def compare_sync_state(
         return PriorityDispatchResult.CONTINUE
     default_schema = connection.dialect.default_schema_name or "public"
     library = config.library_schema
-    wanted = desired_tables(autogen_context.metadata, config, default_schema)
-    registry = read_registry(lambda query: connection.exec_driver_sql(query).scalar(), library)
+
+    def fetch(query: str) -> Any:
+        return connection.exec_driver_sql(query).scalar()
+
+    wanted = without_partitions(desired_tables(autogen_context.metadata, config, default_schema), fetch)
+    registry = read_registry(fetch, library)
     if registry is None and not wanted:
         return PriorityDispatchResult.CONTINUE
 
@@ -70,9 +75,7 @@ def compare_sync_state(
         shape_changed = True
     for key in sorted(set(wanted) & set(installed)):
         if wanted[key] != installed[key]:
-            ddl.append(
-                ops.SetSyncScopeOp(key[1], schema_arg(key), wanted[key], installed[key], library)
-            )
+            ddl.append(ops.SetSyncScopeOp(key[1], schema_arg(key), wanted[key], installed[key], library))
             shape_changed = True
         if key in reshaped:
             shape_changed = True
@@ -93,6 +96,31 @@ def compare_sync_state(
     if shape_changed:
         ddl.append(ops.BumpSchemaVersionOp((registry.schema_version if registry else 0) + 1, library))
     return PriorityDispatchResult.CONTINUE
+
+
+def without_partitions(wanted: dict[TableKey, str | None], fetch: Fetch) -> dict[TableKey, str | None]:
+    """The wanted tables less the partitions of a wanted parent, whose rows the parent's capture logs.
+
+    A partition selected without its parent is a mistake in the selection,
+    not something to skip in silence: the client would get none of its rows.
+    A registered partition (autogenerate enabled them before it knew better)
+    is then no longer wanted, and this revision disables it.
+    """
+    partitions = read_partitions(fetch)
+    kept: dict[TableKey, str | None] = {}
+    for key, scope in wanted.items():
+        if key not in partitions:
+            kept[key] = scope
+            continue
+        root = partitions[key]
+        while root in partitions:  # a partition may be partitioned in turn
+            root = partitions[root]
+        if root not in wanted:
+            raise ConfigError(
+                f"table {key[0]}.{key[1]} is a partition of {root[0]}.{root[1]}, and only the parent "
+                f"of a partitioned table is synced: select {root[0]}.{root[1]} instead"
+            )
+    return kept
 
 
 def _insert_after(ddl: list[Any], anchor: Any, op: ops.SyncOperation) -> None:

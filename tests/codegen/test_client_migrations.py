@@ -12,8 +12,9 @@ import pytest
 from alembic_drizzlesync.codegen.client_migrations.history import record
 from alembic_drizzlesync.codegen.client_migrations.shape import ColumnShape, TableShape
 from alembic_drizzlesync.localdb import libpq_url
+from tests.support import execute
 
-from .conftest import generate_into
+from .conftest import FIXTURE_SQL, generate_into
 
 
 def migrate(db: sqlite3.Connection, out: Path) -> int:
@@ -71,6 +72,26 @@ def test_generated_columns_are_not_pushed_and_blobs_travel_as_hex(fixture_url: s
     (_, _, _, text_values), (_, _, _, misc_values) = outbox(db)
     assert text_values is not None and "label" not in text_values
     assert misc_values is not None and misc_values["data"] == "00FF"
+
+
+def test_virtual_generated_columns_are_not_pushed(pg18_url: str, tmp_path: Path) -> None:
+    """Postgres 18's virtual generated columns, like stored ones, are computed by the server: the outbox
+    triggers never record them, or the server would refuse the whole batch and wedge the client's queue."""
+    execute(pg18_url, FIXTURE_SQL.read_text(encoding="utf-8"))
+    files = generate_into(pg18_url, tmp_path)
+    for name in ("doubled", "tripled"):
+        assert f'column: "{name}", codec: "int", nullable: true, pushed: false }}' in files["sync-meta.ts"]
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    migrate(db, tmp_path)
+    db.execute(
+        'INSERT INTO numbers (id, small, "int", big_serial, small_serial, counter, doubled, tripled) '
+        "VALUES (1, 1, 2, 1, 1, 1, 4, 6)"
+    )
+    db.execute("UPDATE numbers SET tripled = 9, doubled = 8 WHERE id = 1")  # the server's to change: not sent
+    db.execute('UPDATE numbers SET "int" = 3, tripled = 9 WHERE id = 1')
+    (put, patch) = outbox(db)
+    assert put[1] == "put" and put[3] is not None and {"int", "doubled", "tripled"} & set(put[3]) == {"int"}
+    assert patch[1:] == ("patch", {"id": 1}, {"int": 3})
 
 
 def test_a_new_schema_version_keeps_pending_outbox_rows(fixture_url: str, tmp_path: Path) -> None:

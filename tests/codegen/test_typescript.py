@@ -76,8 +76,19 @@ def test_preserved_names_and_string_timestamps_compile(
     fixture_url: str, tmp_path: Path, node_modules: Path
 ) -> None:
     options = Options(naming="preserve", timestamp_mode="string")
-    result = tsc(generated_project(fixture_url, tmp_path, node_modules, options), node_modules)
+    project = generated_project(fixture_url, tmp_path, node_modules, options)
+    result = tsc(project, node_modules)
     assert result.returncode == 0, result.stdout
+    # In string mode a timestamp is the wire's string on every side: SQLite text, the runtime's text codec
+    # (no Date in between), and pg-core's string mode; equal-types.ts holds the two select types equal.
+    files = {
+        name: (project / name).read_text()
+        for name in ("schema.sqlite.ts", "sync-meta.ts", "schema.postgres.ts")
+    }
+    assert "    tstz: text().$defaultFn(() => new Date().toISOString())," in files["schema.sqlite.ts"]
+    assert 'column: "tstz", codec: "text",' in files["sync-meta.ts"]
+    assert 'codec: "timestamp"' not in files["sync-meta.ts"]
+    assert 'tstz: timestamp({ withTimezone: true, mode: "string" })' in files["schema.postgres.ts"]
 
 
 def test_the_example_projects_output_compiles(tmp_path: Path, node_modules: Path) -> None:

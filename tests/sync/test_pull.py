@@ -173,6 +173,52 @@ def test_truncate_resets_clients(db: psycopg.Connection[Any], http: httpx.Client
     assert client.rows == seed.visible_rows(db, alice)
 
 
+def test_a_pull_that_ends_its_open_window_exactly_at_the_limit_has_more(
+    db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
+    """The window a pull continues is older than its own snapshot: commits after it are still unread."""
+    alice, team = seed.member(db, "alice", "A")
+    client = SyncClient(http, alice, "alice-1")
+    client.pull_all()
+    for i in range(5):
+        seed.todo(db, team, f"todo {i}")
+    assert client.pull(limit=2)["hasMore"] is True  # opens a window of 5 entries, reads 2
+    late = seed.todo(db, team, "committed while the window was open")
+    assert client.pull(limit=3)["hasMore"] is True  # reads the other 3: the window ends, newer commits wait
+    client.pull_all(limit=3)
+    assert row_key("todos", {"id": late}) in client.rows
+    assert client.rows == seed.visible_rows(db, alice)
+
+
+def test_compaction_keeps_entries_of_a_writer_open_when_a_cursor_was_made(
+    synced_db: str, db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
+    """A writer running when the cursor's snapshot was taken commits later: its entries are ahead of the
+    cursor though older than the snapshot's xmax, and compaction must keep them (no needless reset).
+
+    A later transaction commits before the snapshot, so that the writer is
+    among the snapshot's running transactions rather than past its xmax.
+    Compaction also stays behind every transaction running anywhere in the
+    cluster, so on a busy shared server other databases' transactions may
+    keep it from deleting anything: the test bites on a server of its own.
+    """
+    alice, team = seed.member(db, "alice", "A")
+    client = SyncClient(http, alice, "alice-1")
+    with psycopg.connect(synced_db) as writer:
+        slow = seed.todo(writer, team, "committed after the cursor was made")
+        quick = seed.todo(db, team, "committed before the cursor was made")
+        client.pull_all()
+        (xid,) = writer.execute("SELECT pg_current_xact_id()::text").fetchone() or ("",)
+        running = "SELECT %s::xid8 IN (SELECT pg_snapshot_xip(base) FROM drizzlesync.pull_cursor)"
+        assert db.execute(running, (xid,)).fetchone() == (True,)
+        writer.commit()
+    db.execute("SELECT * FROM drizzlesync.compact('1 hour')")
+    client.pull_all()
+    assert client.resets == 0
+    assert {row_key("todos", {"id": slow}), row_key("todos", {"id": quick})} <= set(client.rows)
+    assert client.rows == seed.visible_rows(db, alice)
+
+
 def test_compaction_keeps_what_live_cursors_need_and_resets_expired_ones(
     db: psycopg.Connection[Any], http: httpx.Client
 ) -> None:

@@ -254,6 +254,34 @@ def test_a_batch_of_patches_keeps_each_rows_own_columns_and_rejects_only_the_bad
     assert todo(db, second) == ("again", True, world["a"])
 
 
+def test_a_batch_of_patches_never_writes_a_nullable_column_a_patch_did_not_name(
+    db: psycopg.Connection[Any], http: httpx.Client, world: dict[str, str]
+) -> None:
+    """The batched path updates the union of the batch's columns; each row keeps the ones its patch left out.
+
+    A NOT NULL column written as NULL would fail the batch and send it down
+    the one-by-one path, hiding the fault: the nullable `project_id` cannot.
+    """
+    projects = [
+        str(row[0])
+        for row in db.execute(
+            "INSERT INTO projects (team_id, name) VALUES (%(t)s, 'one'), (%(t)s, 'two') RETURNING id",
+            {"t": world["a"]},
+        )
+    ]
+    first, second = seed.todo(db, world["a"], "first"), seed.todo(db, world["a"], "second")
+    db.execute("UPDATE todos SET project_id = %s", (projects[0],))
+    client = SyncClient(http, world["alice"], "alice-1")
+    client.stage([patch(first, title="moved", project_id=projects[1])])
+    client.stage([patch(second, title="renamed only")])
+    client.push()
+    assert client.rejected == {}
+    stored = dict(
+        db.execute("SELECT title, project_id::text FROM todos WHERE id IN (%s, %s)", (first, second))
+    )
+    assert stored == {"moved": projects[1], "renamed only": projects[0]}
+
+
 def test_composite_primary_keys(
     db: psycopg.Connection[Any], http: httpx.Client, world: dict[str, str]
 ) -> None:

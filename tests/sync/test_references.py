@@ -1,0 +1,75 @@
+"""Foreign keys and scopes: what a push tells a user about rows outside their scopes (docs/sync.md, Security).
+
+Referential integrity is checked by Postgres, which sees every row: a
+reference to another scope's row is accepted and a reference to no row is
+refused, so the two answers differ. That is documented, as Postgres
+documents it for row-level security, with its mitigation: a foreign key that
+includes the scope column, which makes both answers alike.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import psycopg
+
+from tests.sync import seed
+from tests.sync.syncclient import SyncClient
+
+
+def project(db: psycopg.Connection[Any], team: str, name: str) -> str:
+    row = db.execute("INSERT INTO projects (team_id, name) VALUES (%s, %s) RETURNING id::text", (team, name))
+    return str((row.fetchone() or ("",))[0])
+
+
+def put_todo(team: str, project_id: str) -> dict[str, Any]:
+    values = {"team_id": team, "title": "probe", "project_id": project_id}
+    return {"table": "todos", "op": "put", "pk": {"id": str(uuid.uuid4())}, "values": values}
+
+
+def probe(http: httpx.Client, db: psycopg.Connection[Any]) -> tuple[dict[int, str], SyncClient]:
+    """Alice (team A) files a todo under Carol's project (team B), then one under a project that does not
+    exist; returns the rejections (`code: message`) by mutation id, and Alice's client."""
+    alice, mine = seed.member(db, "alice", "A")
+    _, theirs = seed.member(db, "carol", "B")
+    carols = project(db, theirs, "carol's secret project")
+    client = SyncClient(http, alice, "alice-1")
+    client.stage([put_todo(mine, carols)])
+    client.stage([put_todo(mine, str(uuid.uuid4()))])
+    response = client.push()
+    assert response is not None and response.status_code == 200, response
+    rejections = {r["id"]: f"{r['code']}: {r['message']}" for r in response.json()["rejected"]}
+    return rejections, client
+
+
+def test_a_reference_to_another_scopes_row_is_accepted_and_a_missing_one_refused(
+    db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
+    """The documented covert channel: the answers differ, so row ids of other scopes can be probed."""
+    rejections, client = probe(http, db)
+    assert list(rejections) == [2]
+    assert rejections[2].startswith("constraint_violation: ") and "todos_project_id_fkey" in rejections[2]
+    # The referenced row itself stays out of reach: nothing of it is pulled.
+    client.pull_all()
+    assert not [key for key in client.rows if key[0] == "projects"]
+    assert client.rows == seed.visible_rows(db, client.user_id)
+
+
+def test_a_foreign_key_that_includes_the_scope_column_answers_both_alike(
+    db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
+    """The mitigation: the reference must stay in the row's own scope, so another scope's row is 'missing'."""
+    db.execute("ALTER TABLE projects ADD CONSTRAINT projects_team_id_id_key UNIQUE (team_id, id)")
+    db.execute(
+        "ALTER TABLE todos DROP CONSTRAINT todos_project_id_fkey, "
+        "ADD CONSTRAINT todos_project_in_team_fkey FOREIGN KEY (team_id, project_id) "
+        "REFERENCES projects (team_id, id)"
+    )
+    rejections, _ = probe(http, db)
+    assert list(rejections) == [1, 2]
+    assert rejections[1] == rejections[2]
+    assert (
+        rejections[1].startswith("constraint_violation: ") and "todos_project_in_team_fkey" in rejections[1]
+    )
