@@ -102,6 +102,19 @@ function onOnline(callback: () => void): () => void {
   };
 }
 
+/** A listener that calls `callback` when rows of one of `tables` change: what `subscribe` registers. */
+export function tablesListener(
+  tables: readonly (Table | string)[],
+  callback: (changed: ReadonlySet<string>) => void,
+): Partial<SyncClientListener> {
+  const names = new Set(tables.map((table) => (typeof table === "string" ? table : getTableName(table))));
+  return {
+    tablesChanged: (changed) => {
+      if ([...changed].some((name) => names.has(name))) callback(changed);
+    },
+  };
+}
+
 /** How many `reset` answers in a row one pull accepts before it gives up (a server bug otherwise loops). */
 const MAX_RESETS = 3;
 
@@ -246,12 +259,7 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
 
   /** Calls `callback` whenever rows of one of `tables` (Drizzle tables or SQLite names) change. */
   subscribe(tables: readonly (Table | string)[], callback: (changed: ReadonlySet<string>) => void): () => void {
-    const names = new Set(tables.map((table) => (typeof table === "string" ? table : getTableName(table))));
-    return this.registerListener({
-      tablesChanged: (changed) => {
-        if ([...changed].some((name) => names.has(name))) callback(changed);
-      },
-    });
+    return this.registerListener(tablesListener(tables, callback));
   }
 
   /** After `auth-required`: the app has a new token (`getToken` will return it); sync resumes. */
