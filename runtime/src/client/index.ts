@@ -13,4 +13,4 @@ export {
   type SyncMeta,
 } from "./sync-client.ts";
 export { httpTransport, type HttpTransportOptions, type Transport } from "./transport.ts";
-export { TabClient, type ChannelLike, type LockManagerLike, type TabClientOptions } from "./tab-client.ts";
+export { TabClient, type ChannelLike, type LockManagerLike, type TabClientListener, type TabClientOptions } from "./tab-client.ts";

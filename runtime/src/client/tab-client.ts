@@ -24,6 +24,11 @@ export interface ChannelLike {
   close(): void;
 }
 
+export interface TabClientListener extends SyncClientListener {
+  /** This tab became the leader (true), or stopped being it by closing (false). */
+  roleChanged(isLeader: boolean): void;
+}
+
 export interface TabClientOptions<TSchema extends Record<string, unknown>> {
   /** The database's name (e.g. its file name): one leader per origin and name. */
   readonly name: string;
@@ -58,7 +63,7 @@ function defaultLocks(): LockManagerLike {
   return locks;
 }
 
-export class TabClient<TSchema extends Record<string, unknown>> extends BaseObserver<SyncClientListener> {
+export class TabClient<TSchema extends Record<string, unknown>> extends BaseObserver<TabClientListener> {
   /** The app's database in this tab, typed as `SyncClient.db`; in a follower every statement goes to the leader. */
   readonly db: SqliteRemoteDatabase<TSchema>;
   /** This tab's id on the channel. */
@@ -189,6 +194,7 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
       await engine.close();
       this.#engine = null;
       this.#host = null;
+      this.iterateListeners((listener) => listener.roleChanged?.(false));
     }
     for (const pending of this.#pending.values()) pending.reject(new SyncClosedError());
     this.#pending.clear();
@@ -387,6 +393,7 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
       },
     });
     this.#setStatus(engine.status);
+    this.iterateListeners((listener) => listener.roleChanged?.(true));
     this.#announce();
     this.#leaderChanged(this.tabId);
   }
