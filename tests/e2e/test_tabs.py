@@ -31,7 +31,8 @@ def test_tabs_share_one_leader_and_hand_over_without_losing_a_write(node: str, d
     assert result.returncode == 0, f"tabs.mjs failed:\n{log}"
     assert "tabs: ok" in log
     with demo_host.engine.connect() as conn:
-        rows = conn.execute(text("SELECT title, count(*) FROM todos WHERE title <> 'Try the demo' GROUP BY title"))
+        written = text("SELECT title, count(*) FROM todos WHERE title <> 'Try the demo' GROUP BY title")
+        rows = conn.execute(written)
         counts = {title: count for title, count in rows}
     assert counts == {
         "From tab 1": 1,
