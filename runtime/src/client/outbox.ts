@@ -87,7 +87,7 @@ export function writtenSince(afterId: number): Statement {
   return {
     sql:
       'SELECT "table", count(*), max("id") FROM "_sync_outbox" ' +
-      'WHERE "id" > ? GROUP BY "table"',
+      'WHERE "id" > ? AND "tx" = (SELECT "tx" FROM "_sync_state") GROUP BY "table"',
     params: [afterId],
   };
 }
