@@ -38,6 +38,25 @@ for (const factory of adapterFactories) {
       await db.close();
     });
 
+    it("runs a batch in one transaction: every statement's result, or none of its effects", async () => {
+      const db = factory.open();
+      await db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)");
+      const results = await db.batch([
+        { sql: "INSERT INTO t VALUES (?)", params: [1] },
+        { sql: "SELECT count(*) AS n FROM t", params: [] },
+      ]);
+      assert.deepEqual(results.map((result) => result.rows), [[], [[1]]]);
+      await assert.rejects(
+        db.batch([
+          { sql: "INSERT INTO t VALUES (?)", params: [2] },
+          { sql: "INSERT INTO t VALUES (?)", params: [1] },
+        ]),
+        /UNIQUE/,
+      );
+      assert.deepEqual((await db.execute("SELECT id FROM t ORDER BY id")).rows, [[1]]);
+      await db.close();
+    });
+
     it("keeps other statements out of a running transaction", async () => {
       const db = factory.open();
       await db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)");

@@ -48,6 +48,26 @@ for (const factory of adapterFactories) {
       await client.close();
     });
 
+    it("counts and announces concurrent writes once each", async () => {
+      const adapter = factory.open();
+      const client = await openExample(adapter, new ScriptedTransport());
+      const announced: string[][] = [];
+      client.registerListener({ tablesChanged: (tables) => announced.push([...tables]) });
+      await Promise.all([
+        client.db.insert(todos).values({ id: "a", teamId: TEAM, title: "one" }),
+        client.db.insert(todos).values({ id: "b", teamId: TEAM, title: "two" }),
+        client.transaction(async (tx) => {
+          await tx.insert(todos).values({ id: "c", teamId: TEAM, title: "three" });
+          await tx.insert(todos).values({ id: "d", teamId: TEAM, title: "four" });
+        }),
+        client.db.update(todos).set({ done: true }).where(eq(todos.id, "nobody")),
+      ]);
+      assert.equal(client.status.pending, 4);
+      assert.equal((await outbox(adapter)).length, 4);
+      assert.deepEqual(announced, [["todos"], ["todos"], ["todos"]], "one notice per write that changed rows");
+      await client.close();
+    });
+
     it("rolls a transaction() back whole when its work throws", async () => {
       const adapter = factory.open();
       const client = await openExample(adapter, new ScriptedTransport());

@@ -1,5 +1,5 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { SerialAdapter, type Connection, type QueryResult, type SqlValue, type SqliteAdapter } from "./adapter.ts";
+import { runBatchSync, SerialAdapter, type Connection, type QueryResult, type SqlValue, type SqliteAdapter } from "./adapter.ts";
 
 /** Prepared statements kept per connection; generous for an app's queries, bounded for ad-hoc SQL. */
 const CACHED_STATEMENTS = 256;
@@ -22,17 +22,21 @@ export function openNodeSqlite(path = ":memory:"): SqliteAdapter {
     return entry;
   }
 
+  function run(sql: string, params: readonly SqlValue[]): QueryResult {
+    const { statement, columns } = prepared(sql);
+    if (columns.length === 0) {
+      statement.run(...params);
+      return { columns, rows: [] };
+    }
+    // With setReturnArrays(true) each row is an array, whatever the declared type says.
+    const rows = statement.all(...params) as unknown as unknown[][];
+    return { columns, rows };
+  }
+
   const connection: Connection = {
-    run(sql: string, params: readonly SqlValue[]): QueryResult {
-      const { statement, columns } = prepared(sql);
-      if (columns.length === 0) {
-        statement.run(...params);
-        return { columns, rows: [] };
-      }
-      // With setReturnArrays(true) each row is an array, whatever the declared type says.
-      const rows = statement.all(...params) as unknown as unknown[][];
-      return { columns, rows };
-    },
+    run,
+    // Synchronous, so a whole batch costs the caller one await instead of one per statement.
+    runBatch: (batch) => runBatchSync(run, batch),
     close() {
       statements.clear();
       db.close();

@@ -1,11 +1,13 @@
 // Messages between the main thread's WASM adapter and the Worker that owns the database.
-import type { QueryResult, SqlValue } from "./adapter.ts";
+import type { QueryResult, SqlValue, Statement } from "./adapter.ts";
 
 export type WorkerRequest =
   | { readonly id: number; readonly kind: "open"; readonly filename: string; readonly vfsName: string }
   | { readonly id: number; readonly kind: "run"; readonly sql: string; readonly params: readonly SqlValue[] }
+  | { readonly id: number; readonly kind: "batch"; readonly statements: readonly Statement[] }
   | { readonly id: number; readonly kind: "close" };
 
 export type WorkerResponse =
   | { readonly id: number; readonly result: QueryResult }
+  | { readonly id: number; readonly results: readonly QueryResult[] }
   | { readonly id: number; readonly error: string };

@@ -6,7 +6,7 @@
  * to `openSqliteWasm` on the main thread.
  */
 import sqlite3InitModule, { type Database, type SqlValue } from "@sqlite.org/sqlite-wasm";
-import type { QueryResult } from "./adapter.ts";
+import { runBatchSync, type QueryResult, type SqlValue as ParamValue } from "./adapter.ts";
 import type { WorkerRequest, WorkerResponse } from "./wasm-protocol.ts";
 
 /** The part of a dedicated Worker's global scope used here (the DOM and WebWorker libs exclude each other). */
@@ -18,7 +18,15 @@ interface WorkerScope {
 const scope = globalThis as unknown as WorkerScope;
 let db: Database | undefined;
 
-async function handle(request: WorkerRequest): Promise<QueryResult> {
+function run(sql: string, params: readonly ParamValue[]): QueryResult {
+  if (db === undefined) throw new Error("the database is not open");
+  const columns: string[] = [];
+  const rows: SqlValue[][] = [];
+  db.exec({ sql, bind: [...params], rowMode: "array", resultRows: rows, columnNames: columns });
+  return { columns, rows };
+}
+
+async function handle(request: WorkerRequest): Promise<QueryResult | QueryResult[]> {
   switch (request.kind) {
     case "open": {
       const sqlite3 = await sqlite3InitModule();
@@ -26,13 +34,11 @@ async function handle(request: WorkerRequest): Promise<QueryResult> {
       db = new pool.OpfsSAHPoolDb(request.filename);
       return { columns: [], rows: [] };
     }
-    case "run": {
-      if (db === undefined) throw new Error("the database is not open");
-      const columns: string[] = [];
-      const rows: SqlValue[][] = [];
-      db.exec({ sql: request.sql, bind: [...request.params], rowMode: "array", resultRows: rows, columnNames: columns });
-      return { columns, rows };
-    }
+    case "run":
+      return run(request.sql, request.params);
+    // A local write and its bookkeeping in one message: the round trip, not SQLite, is the cost.
+    case "batch":
+      return runBatchSync(run, request.statements);
     case "close": {
       db?.close();
       db = undefined;
@@ -46,7 +52,7 @@ scope.onmessage = (event) => {
   const request = event.data;
   handle(request).then(
     (result) => {
-      scope.postMessage({ id: request.id, result });
+      scope.postMessage(Array.isArray(result) ? { id: request.id, results: result } : { id: request.id, result });
     },
     (error: unknown) => {
       scope.postMessage({ id: request.id, error: error instanceof Error ? error.message : String(error) });

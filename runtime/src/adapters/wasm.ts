@@ -24,27 +24,37 @@ export interface SqliteWasmOptions {
  */
 export async function openSqliteWasm(worker: WorkerLike, options: SqliteWasmOptions): Promise<SqliteAdapter> {
   let nextId = 0;
-  const waiting = new Map<number, { resolve(result: QueryResult): void; reject(error: Error): void }>();
+  const waiting = new Map<number, { resolve(response: WorkerResponse): void; reject(error: Error): void }>();
   worker.addEventListener("message", (event) => {
     const response = event.data;
     const pending = waiting.get(response.id);
     waiting.delete(response.id);
     if ("error" in response) pending?.reject(new Error(`SQLite: ${response.error}`));
-    else pending?.resolve(response.result);
+    else pending?.resolve(response);
   });
-  function send(request: Request): Promise<QueryResult> {
+  function send(request: Request): Promise<WorkerResponse> {
     const id = ++nextId;
     return new Promise((resolve, reject) => {
       waiting.set(id, { resolve, reject });
       worker.postMessage({ ...request, id });
     });
   }
+  async function one(request: Request): Promise<QueryResult> {
+    const response = await send(request);
+    if (!("result" in response)) throw new Error("drizzlesync: the SQLite worker answered a statement with a batch");
+    return response.result;
+  }
 
-  await send({ kind: "open", filename: options.filename, vfsName: options.vfsName ?? "drizzlesync" });
+  await one({ kind: "open", filename: options.filename, vfsName: options.vfsName ?? "drizzlesync" });
   return new SerialAdapter({
-    run: (sql, params) => send({ kind: "run", sql, params }),
+    run: (sql, params) => one({ kind: "run", sql, params }),
+    runBatch: async (statements) => {
+      const response = await send({ kind: "batch", statements });
+      if (!("results" in response)) throw new Error("drizzlesync: the SQLite worker answered a batch with one result");
+      return [...response.results];
+    },
     close: async () => {
-      await send({ kind: "close" });
+      await one({ kind: "close" });
       worker.terminate?.();
     },
   });

@@ -1,6 +1,6 @@
 /** Drizzle over an adapter: the app's ordinary Drizzle calls, through `drizzle-orm/sqlite-proxy`. */
 import { drizzle, type SqliteRemoteDatabase } from "drizzle-orm/sqlite-proxy";
-import type { QueryResult, SqlExecutor, SqlValue } from "../adapters/adapter.ts";
+import type { QueryResult, SqlExecutor, SqlValue, Statement } from "../adapters/adapter.ts";
 
 type Method = "run" | "all" | "values" | "get";
 
@@ -24,11 +24,6 @@ function proxyRows(result: QueryResult, method: Method): { rows: unknown[] } {
   if (method === "run") return { rows: [] };
   if (method === "get") return { rows: result.rows[0] as unknown[] };
   return { rows: result.rows as unknown[][] };
-}
-
-export interface Statement {
-  readonly sql: string;
-  readonly params: readonly SqlValue[];
 }
 
 /** Where the proxy's statements go: one at a time, or a `db.batch()` as one unit. */

@@ -48,3 +48,14 @@ export class SyncClosedError extends Error {
     this.name = "SyncClosedError";
   }
 }
+
+/**
+ * A `transaction()` in a tab that does not own the database failed because the tab that does (the
+ * leader) closed before the transaction committed: nothing of it was kept, so it may be retried.
+ */
+export class TabLeaderLostError extends Error {
+  constructor() {
+    super("sync: the tab that owned the database closed before this transaction committed; nothing of it was kept");
+    this.name = "TabLeaderLostError";
+  }
+}

@@ -2,7 +2,7 @@ export type { Connection, QueryResult, SqlExecutor, SqliteAdapter, SqlValue } fr
 export { SerialAdapter, rowObjects } from "../adapters/adapter.ts";
 export type { BackoffOptions } from "./backoff.ts";
 export type { Clock } from "./clock.ts";
-export { SyncClosedError, SyncHttpError, SyncNetworkError, SyncPausedError } from "./errors.ts";
+export { SyncClosedError, SyncHttpError, SyncNetworkError, SyncPausedError, TabLeaderLostError } from "./errors.ts";
 export type { ClientMigration, MigrationResult, PrunedWrite } from "./migrations.ts";
 export { SyncStatus, type BootstrapProgress, type SyncState } from "./status.ts";
 export {
@@ -13,3 +13,4 @@ export {
   type SyncMeta,
 } from "./sync-client.ts";
 export { httpTransport, type HttpTransportOptions, type Transport } from "./transport.ts";
+export { TabClient, type ChannelLike, type LockManagerLike, type TabClientListener, type TabClientOptions } from "./tab-client.ts";

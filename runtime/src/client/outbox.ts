@@ -1,5 +1,5 @@
 /** `_sync_outbox`: local writes recorded by the generated triggers, pushed in id order. */
-import { rowObjects, type SqlExecutor } from "../adapters/adapter.ts";
+import { rowObjects, type QueryResult, type SqlExecutor, type Statement } from "../adapters/adapter.ts";
 import type { Mutation, MutationOp, WireRow } from "../protocol/messages.ts";
 import type { SyncedTables } from "./tables.ts";
 
@@ -71,8 +71,34 @@ export async function dropAcknowledged(db: SqlExecutor, lastMutationId: number):
   await db.execute('DELETE FROM "_sync_outbox" WHERE "id" <= ?', [lastMutationId]);
 }
 
-/** The entries written after `afterId`, counted per table (wire name). */
-export async function writtenSince(db: SqlExecutor, afterId: number): Promise<Map<string, number>> {
-  const result = await db.execute('SELECT "table", count(*) FROM "_sync_outbox" WHERE "id" > ? GROUP BY "table"', [afterId]);
-  return new Map(result.rows.map((row) => [String(row[0]), Number(row[1])]));
+/** What a local write added to the outbox: entries per table (wire name), and the newest id. */
+export interface Written {
+  readonly counts: ReadonlyMap<string, number>;
+  readonly lastId: number;
+}
+
+/**
+ * The statement that finds the entries of the current client transaction, run at its end. Outbox
+ * ids only grow (AUTOINCREMENT never reuses one), so any id the engine saw before the write began
+ * bounds a short range scan of the primary key; the `tx` filter leaves out other writes that
+ * committed since that id was read.
+ */
+export function writtenSince(afterId: number): Statement {
+  return {
+    sql:
+      'SELECT "table", count(*), max("id") FROM "_sync_outbox" ' +
+      'WHERE "id" > ? AND "tx" = (SELECT "tx" FROM "_sync_state") GROUP BY "table"',
+    params: [afterId],
+  };
+}
+
+export function readWritten(result: QueryResult, afterId: number): Written {
+  const counts = new Map(result.rows.map((row) => [String(row[0]), Number(row[1])]));
+  const lastId = result.rows.reduce((last, row) => Math.max(last, Number(row[2])), afterId);
+  return { counts, lastId };
+}
+
+/** The newest outbox id, where a new engine starts counting its writes. */
+export async function lastOutboxId(db: SqlExecutor): Promise<number> {
+  return Number((await db.execute('SELECT coalesce(max("id"), 0) FROM "_sync_outbox"')).rows[0]?.[0]);
 }

@@ -1,5 +1,5 @@
 /** `_sync_state`, the one-row table the generated first client migration creates. */
-import { rowObjects, type SqlExecutor } from "../adapters/adapter.ts";
+import { rowObjects, type SqlExecutor, type Statement } from "../adapters/adapter.ts";
 
 export interface StoredState {
   readonly clientId: string;
@@ -34,12 +34,7 @@ export async function setApplying(db: SqlExecutor, applying: boolean): Promise<v
 }
 
 /**
- * Starts a new client transaction (the outbox rows written until the next one share its `tx`) and
- * returns the newest outbox id before it, so the caller can find the rows it writes by a range scan.
+ * Starts a new client transaction: the outbox rows written until the next one share its `tx`. Run
+ * with the write it numbers, in one SQLite transaction.
  */
-export async function nextTx(db: SqlExecutor): Promise<number> {
-  const result = await db.execute(
-    'UPDATE "_sync_state" SET "tx" = "tx" + 1 RETURNING (SELECT coalesce(max("id"), 0) FROM "_sync_outbox")',
-  );
-  return Number(result.rows[0]?.[0]);
-}
+export const NEXT_TX: Statement = { sql: 'UPDATE "_sync_state" SET "tx" = "tx" + 1', params: [] };

@@ -5,18 +5,18 @@
  */
 import { getTableName, type Table } from "drizzle-orm";
 import type { SqliteRemoteDatabase } from "drizzle-orm/sqlite-proxy";
-import type { SqliteAdapter, SqlExecutor } from "../adapters/adapter.ts";
+import type { QueryResult, SqliteAdapter, SqlExecutor, Statement } from "../adapters/adapter.ts";
 import { PROTOCOL_VERSION, type Rejection, type WireRow } from "../protocol/messages.ts";
 import type { TableMeta } from "../protocol/tables.ts";
 import { applyPage } from "./apply.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { systemClock, type Clock } from "./clock.ts";
-import { drizzleInTransaction, drizzleOver, isRead, runAll } from "./database.ts";
+import { drizzleInTransaction, drizzleOver, isRead, refuseControl } from "./database.ts";
 import { SyncClosedError, SyncHttpError, SyncNetworkError, SyncPausedError } from "./errors.ts";
 import { migrate, type ClientMigration, type MigrationResult } from "./migrations.ts";
 import { BaseObserver } from "./observer.ts";
-import { dropAcknowledged, nextBatch, pendingCount, toMutation, writtenSince } from "./outbox.ts";
-import { nextTx, readState, writeCursor } from "./state.ts";
+import { dropAcknowledged, lastOutboxId, nextBatch, pendingCount, readWritten, toMutation, writtenSince, type Written } from "./outbox.ts";
+import { NEXT_TX, readState, writeCursor } from "./state.ts";
 import { SyncStatus, type SyncStatusFields } from "./status.ts";
 import { SyncedTables } from "./tables.ts";
 import { httpTransport, type HttpTransportOptions, type Transport } from "./transport.ts";
@@ -102,6 +102,19 @@ function onOnline(callback: () => void): () => void {
   };
 }
 
+/** A listener that calls `callback` when rows of one of `tables` change: what `subscribe` registers. */
+export function tablesListener(
+  tables: readonly (Table | string)[],
+  callback: (changed: ReadonlySet<string>) => void,
+): Partial<SyncClientListener> {
+  const names = new Set(tables.map((table) => (typeof table === "string" ? table : getTableName(table))));
+  return {
+    tablesChanged: (changed) => {
+      if ([...changed].some((name) => names.has(name))) callback(changed);
+    },
+  };
+}
+
 /** How many `reset` answers in a row one pull accepts before it gives up (a server bug otherwise loops). */
 const MAX_RESETS = 3;
 
@@ -133,8 +146,18 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
   #closed = false;
   readonly #timers = new Map<TimerName, unknown>();
   #stopListeningOnline: () => void = () => undefined;
+  /** When the last local write committed (clock ms), for the debounce. */
+  #lastWriteAt = 0;
+  /** The newest outbox id seen: a local write's entries are the ones above it. */
+  #lastOutboxId: number;
 
-  private constructor(options: SyncClientOptions<TSchema>, clientId: string, migration: MigrationResult, tables: SyncedTables) {
+  private constructor(
+    options: SyncClientOptions<TSchema>,
+    clientId: string,
+    migration: MigrationResult,
+    tables: SyncedTables,
+    lastOutboxId: number,
+  ) {
     super();
     this.#adapter = options.adapter;
     this.#schema = options.schema;
@@ -150,17 +173,8 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
     this.#rebase = options.rebase ?? true;
     this.clientId = clientId;
     this.migration = migration;
-    this.db = drizzleOver<TSchema>(
-      {
-        run: async (statement) => {
-          if (isRead(statement.sql)) return this.#adapter.execute(statement.sql, statement.params);
-          const [result] = await this.#write((tx) => runAll(tx, [statement]));
-          return result ?? { columns: [], rows: [] };
-        },
-        runBatch: (statements) => this.#write((tx) => runAll(tx, statements)),
-      },
-      options.schema,
-    );
+    this.#lastOutboxId = lastOutboxId;
+    this.db = drizzleOver<TSchema>({ run: (statement) => this.run(statement), runBatch: (statements) => this.runBatch(statements) }, options.schema);
   }
 
   /**
@@ -177,7 +191,7 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
       );
     }
     const state = await readState(options.adapter);
-    const client = new SyncClient(options, state.clientId, migration, tables);
+    const client = new SyncClient(options, state.clientId, migration, tables, await lastOutboxId(options.adapter));
     await client.#refreshPending();
     client.#start(options.syncOnOpen ?? true);
     return client;
@@ -188,11 +202,46 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
   }
 
   /**
+   * One statement as `db` runs it: a read as it is, anything else as a local write (its own client
+   * transaction). For code that holds SQL rather than a Drizzle query (the tab coordinator).
+   */
+  async run(statement: Statement): Promise<QueryResult> {
+    if (isRead(statement.sql)) return this.#adapter.execute(statement.sql, statement.params);
+    const [result] = await this.runBatch([statement]);
+    return result ?? { columns: [], rows: [] };
+  }
+
+  /** Statements as one local write: one client transaction, one SQLite transaction. */
+  async runBatch(statements: readonly Statement[]): Promise<QueryResult[]> {
+    for (const { sql } of statements) refuseControl(sql);
+    const since = this.#lastOutboxId;
+    // The numbering, the write and its outbox count go in one batch: one trip to the database.
+    const results = await this.#adapter.batch([NEXT_TX, ...statements, writtenSince(since)]);
+    const counted = results.pop();
+    results.shift();
+    if (counted !== undefined) this.#written(readWritten(counted, since));
+    return results;
+  }
+
+  /**
    * Runs `work` in one SQLite transaction with a Drizzle database bound to it; its writes form one
    * client transaction, which the server applies all or nothing.
    */
   async transaction<T>(work: (db: SqliteRemoteDatabase<TSchema>) => Promise<T>): Promise<T> {
-    return this.#write((tx) => work(drizzleInTransaction(tx, this.#schema)));
+    return this.writeTransaction((tx) => work(drizzleInTransaction(tx, this.#schema)));
+  }
+
+  /** `transaction` over the executor itself, for code that holds SQL rather than Drizzle queries. */
+  async writeTransaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    const since = this.#lastOutboxId;
+    const { result, written } = await this.#adapter.transaction(async (tx) => {
+      await tx.execute(NEXT_TX.sql);
+      const result = await work(tx);
+      const { sql, params } = writtenSince(since);
+      return { result, written: readWritten(await tx.execute(sql, params), since) };
+    });
+    this.#written(written);
+    return result;
   }
 
   /**
@@ -210,12 +259,7 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
 
   /** Calls `callback` whenever rows of one of `tables` (Drizzle tables or SQLite names) change. */
   subscribe(tables: readonly (Table | string)[], callback: (changed: ReadonlySet<string>) => void): () => void {
-    const names = new Set(tables.map((table) => (typeof table === "string" ? table : getTableName(table))));
-    return this.registerListener({
-      tablesChanged: (changed) => {
-        if ([...changed].some((name) => names.has(name))) callback(changed);
-      },
-    });
+    return this.registerListener(tablesListener(tables, callback));
   }
 
   /** After `auth-required`: the app has a new token (`getToken` will return it); sync resumes. */
@@ -372,28 +416,34 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
     }
   }
 
-  /** A local write: its own client transaction, then change notifications and a debounced sync. */
-  async #write<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-    const { result, written } = await this.#adapter.transaction(async (tx) => {
-      const before = await nextTx(tx);
-      const result = await work(tx);
-      return { result, written: await writtenSince(tx, before) };
-    });
-    if (written.size > 0) {
-      const changed = new Set([...written.keys()].map((name) => this.#tables.get(name).meta.sqliteTable));
-      const added = [...written.values()].reduce((sum, count) => sum + count, 0);
-      this.#setStatus({ pending: this.#status.pending + added });
-      this.iterateListeners((listener) => listener.tablesChanged?.(changed));
-      this.#scheduleAfterWrite();
-    }
-    return result;
+  /** After a local write commits: change notifications and a debounced sync. */
+  #written({ counts, lastId }: Written): void {
+    this.#lastOutboxId = Math.max(this.#lastOutboxId, lastId);
+    if (counts.size === 0) return;
+    const changed = new Set([...counts.keys()].map((name) => this.#tables.get(name).meta.sqliteTable));
+    const added = [...counts.values()].reduce((sum, count) => sum + count, 0);
+    this.#setStatus({ pending: this.#status.pending + added });
+    this.iterateListeners((listener) => listener.tablesChanged?.(changed));
+    this.#scheduleAfterWrite();
   }
 
   /** Waits for a quiet moment; a retry already scheduled (offline, backing off) pushes the write instead. */
   #scheduleAfterWrite(): void {
-    if (this.#closed || this.#timers.has("retry")) return;
-    this.#schedule("debounce", this.#writeDebounceMs, () => {
-      this.#trigger();
+    this.#lastWriteAt = this.#clock.now();
+    if (this.#closed || this.#timers.has("retry") || this.#timers.has("debounce")) return;
+    this.#armDebounce(this.#writeDebounceMs);
+  }
+
+  /**
+   * One timer for a burst of writes, not one per write (clearing and setting a timer costs as much
+   * as a small write): when it fires before the quiet time since the last write has passed, it waits
+   * for the rest.
+   */
+  #armDebounce(ms: number): void {
+    this.#schedule("debounce", ms, () => {
+      const quiet = this.#clock.now() - this.#lastWriteAt;
+      if (quiet < this.#writeDebounceMs) this.#armDebounce(this.#writeDebounceMs - quiet);
+      else this.#trigger();
     });
   }
 

@@ -1,0 +1,422 @@
+/**
+ * Several tabs of one app on one database: the tab holding the Web Lock `drizzlesync:<name>` is the
+ * leader; it opens the database and runs the sync loop, and every other tab sends its statements,
+ * writes and sync requests to it over a BroadcastChannel and hears status and table changes from it.
+ * When the leader closes, the lock passes to the next tab, which opens the database and takes over.
+ */
+import type { Table } from "drizzle-orm";
+import type { SqliteRemoteDatabase } from "drizzle-orm/sqlite-proxy";
+import type { QueryResult, Statement } from "../adapters/adapter.ts";
+import { drizzleOver, isRead } from "./database.ts";
+import { SyncClosedError, TabLeaderLostError } from "./errors.ts";
+import { BaseObserver } from "./observer.ts";
+import { SyncStatus } from "./status.ts";
+import { tablesListener, type RejectedWrite, type SyncClient, type SyncClientListener } from "./sync-client.ts";
+import { TabHost, type LockManagerLike } from "./tab-host.ts";
+import { namedError, statusFromMessage, statusMessage, type TabCall, type TabMessage } from "./tab-protocol.ts";
+
+export type { LockManagerLike } from "./tab-host.ts";
+
+/** The part of a BroadcastChannel the tabs talk through. */
+export interface ChannelLike {
+  postMessage(message: TabMessage): void;
+  addEventListener(type: "message", listener: (event: MessageEvent<TabMessage>) => void): void;
+  close(): void;
+}
+
+export interface TabClientListener extends SyncClientListener {
+  /** This tab became the leader (true), or stopped being it by closing (false). */
+  roleChanged(isLeader: boolean): void;
+}
+
+export interface TabClientOptions<TSchema extends Record<string, unknown>> {
+  /** The database's name (e.g. its file name): one leader per origin and name. */
+  readonly name: string;
+  /** The generated `schema.sqlite.ts` module, for `db` in every tab. */
+  readonly schema: TSchema;
+  /**
+   * Opens the database and its engine (`SyncClient.open(...)`): called in the tab that becomes the
+   * leader, when it does. It is retried for a few seconds when it fails, since the previous leader's
+   * hold on the file may outlive its tab for a moment.
+   */
+  readonly open: () => Promise<SyncClient<TSchema>>;
+  /** Default `navigator.locks`. */
+  readonly locks?: LockManagerLike;
+  /** Default `new BroadcastChannel(name)`. */
+  readonly channel?: (name: string) => ChannelLike;
+}
+
+interface Pending {
+  readonly call: TabCall;
+  resolve(result: unknown): void;
+  reject(error: Error): void;
+  /** The leader it was last sent to; null while there was none. */
+  sentTo: string | null;
+}
+
+const OPEN_ATTEMPTS = 40;
+const OPEN_RETRY_MS = 250;
+
+function defaultLocks(): LockManagerLike {
+  const locks = (globalThis.navigator as { locks?: LockManagerLike } | undefined)?.locks;
+  if (locks === undefined) throw new Error("drizzlesync: multi-tab needs the Web Locks API (navigator.locks)");
+  return locks;
+}
+
+export class TabClient<TSchema extends Record<string, unknown>> extends BaseObserver<TabClientListener> {
+  /** The app's database in this tab, typed as `SyncClient.db`; in a follower every statement goes to the leader. */
+  readonly db: SqliteRemoteDatabase<TSchema>;
+  /** This tab's id on the channel. */
+  readonly tabId = crypto.randomUUID();
+
+  readonly #options: TabClientOptions<TSchema>;
+  readonly #locks: LockManagerLike;
+  readonly #channel: ChannelLike;
+  readonly #lockName: string;
+  #engine: SyncClient<TSchema> | null = null;
+  #host: TabHost<TSchema> | null = null;
+  #leaderId: string | null = null;
+  #status = SyncStatus.initial;
+  readonly #pending = new Map<number, Pending>();
+  /** Follower transactions under way, with the leader each began on. */
+  readonly #transactions = new Map<string, string | null>();
+  #nextId = 0;
+  #closed = false;
+  readonly #stopAsking = new AbortController();
+  #releaseLeadership: () => void = () => undefined;
+  #releaseTabLock: () => void = () => undefined;
+  #ready: { resolve(): void; reject(error: Error): void } | null = null;
+
+  private constructor(options: TabClientOptions<TSchema>) {
+    super();
+    this.#options = options;
+    this.#locks = options.locks ?? defaultLocks();
+    this.#lockName = `drizzlesync:${options.name}`;
+    this.#channel = (options.channel ?? ((name) => new BroadcastChannel(name)))(this.#lockName);
+    this.#channel.addEventListener("message", (event) => {
+      this.#receive(event.data);
+    });
+    this.db = drizzleOver<TSchema>(
+      {
+        run: (statement) => this.#statement(statement),
+        runBatch: async (statements) =>
+          this.#engine?.runBatch(statements) ??
+          ((await this.#call({ kind: "write", writeId: crypto.randomUUID(), statements })) as QueryResult[]),
+      },
+      options.schema,
+    );
+  }
+
+  /** Joins the tabs of `options.name`: resolves once this tab leads, or a leader has answered. */
+  static async open<TSchema extends Record<string, unknown>>(options: TabClientOptions<TSchema>): Promise<TabClient<TSchema>> {
+    const tab = new TabClient(options);
+    const ready = new Promise<void>((resolve, reject) => (tab.#ready = { resolve, reject }));
+    await tab.#holdTabLock();
+    tab.#elect();
+    tab.#post({ type: "hello", from: tab.tabId });
+    await ready;
+    return tab;
+  }
+
+  /** The engine's status, the leader's as every tab sees it. */
+  get status(): SyncStatus {
+    return this.#status;
+  }
+
+  /** True while this tab owns the database and runs the sync loop. */
+  get isLeader(): boolean {
+    return this.#engine !== null;
+  }
+
+  /**
+   * As `SyncClient.transaction`. In a follower the statements run on the leader inside one open
+   * SQLite transaction; if the leader closes before it commits, this rejects with
+   * `TabLeaderLostError` and nothing of it was kept.
+   */
+  async transaction<T>(work: (db: SqliteRemoteDatabase<TSchema>) => Promise<T>): Promise<T> {
+    if (this.#engine !== null) return this.#engine.transaction(work);
+    const txId = crypto.randomUUID();
+    this.#transactions.set(txId, null);
+    try {
+      await this.#call({ kind: "begin", txId });
+      this.#transactions.set(txId, this.#leaderId);
+      const tx = drizzleOver<TSchema>(
+        {
+          run: (statement) => this.#inTransaction(txId, statement),
+          runBatch: async (statements) => {
+            const results: QueryResult[] = [];
+            for (const statement of statements) results.push(await this.#inTransaction(txId, statement));
+            return results;
+          },
+        },
+        this.#options.schema,
+      );
+      let result: T;
+      try {
+        result = await work(tx);
+      } catch (error) {
+        // Drizzle wraps a statement's error in its own: say plainly when the leader was lost.
+        if (this.#transactions.get(txId) !== this.#leaderId) throw new TabLeaderLostError();
+        await this.#call({ kind: "rollback", txId }).catch(() => undefined);
+        throw error;
+      }
+      this.#alive(txId);
+      await this.#call({ kind: "commit", txId });
+      return result;
+    } finally {
+      this.#transactions.delete(txId);
+    }
+  }
+
+  /** As `SyncClient.sync`, run by the leader. */
+  async sync(): Promise<void> {
+    if (this.#engine !== null) return this.#engine.sync();
+    await this.#call({ kind: "sync" });
+  }
+
+  subscribe(tables: readonly (Table | string)[], callback: (changed: ReadonlySet<string>) => void): () => void {
+    return this.registerListener(tablesListener(tables, callback));
+  }
+
+  tokenChanged(): void {
+    if (this.#engine !== null) this.#engine.tokenChanged();
+    else this.#call({ kind: "token-changed" }).catch(() => undefined);
+  }
+
+  /** Leaves the tabs; a leader closes its engine and the next tab takes over. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stopAsking.abort();
+    const engine = this.#engine;
+    if (engine !== null) {
+      this.#host?.abortAll();
+      await engine.close();
+      this.#engine = null;
+      this.#host = null;
+      this.iterateListeners((listener) => listener.roleChanged?.(false));
+    }
+    for (const pending of this.#pending.values()) pending.reject(new SyncClosedError());
+    this.#pending.clear();
+    this.#releaseLeadership();
+    this.#releaseTabLock();
+    this.#channel.close();
+  }
+
+  async #statement(statement: Statement): Promise<QueryResult> {
+    if (this.#engine !== null) return this.#engine.run(statement);
+    if (isRead(statement.sql)) return (await this.#call({ kind: "read", statement })) as QueryResult;
+    const [result] = (await this.#call({ kind: "write", writeId: crypto.randomUUID(), statements: [statement] })) as QueryResult[];
+    return result ?? { columns: [], rows: [] };
+  }
+
+  async #inTransaction(txId: string, statement: Statement): Promise<QueryResult> {
+    this.#alive(txId);
+    return (await this.#call({ kind: "tx-run", txId, statement })) as QueryResult;
+  }
+
+  /** A follower's transaction lives on the leader it began on; a new leader never saw it. */
+  #alive(txId: string): void {
+    if (this.#transactions.get(txId) !== this.#leaderId) throw new TabLeaderLostError();
+  }
+
+  #call(call: TabCall): Promise<unknown> {
+    if (this.#closed) return Promise.reject(new SyncClosedError());
+    return new Promise((resolve, reject) => {
+      const id = ++this.#nextId;
+      const pending: Pending = { call, resolve, reject, sentTo: null };
+      this.#pending.set(id, pending);
+      this.#send(id, pending);
+    });
+  }
+
+  #send(id: number, pending: Pending): void {
+    const leader = this.#leaderId;
+    if (leader === null) return;
+    pending.sentTo = leader;
+    const host = this.#host;
+    if (host !== null) {
+      this.#pending.delete(id);
+      host.handle(this.tabId, pending.call).then(
+        (result) => {
+          pending.resolve(result);
+        },
+        (error: unknown) => {
+          pending.reject(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+    } else {
+      this.#post({ type: "request", from: this.tabId, to: leader, id, call: pending.call });
+    }
+  }
+
+  /**
+   * A new leader: what the old one may not have answered is sent again. Reads, syncs and writes
+   * are safe to resend (a write's id makes the leader answer a second copy from its record); an
+   * open transaction died with the old leader, and a commit in flight is asked about.
+   */
+  #leaderChanged(leader: string): void {
+    this.#leaderId = leader;
+    for (const [id, pending] of this.#pending) {
+      const { call } = pending;
+      if (pending.sentTo === null || pending.sentTo === leader) {
+        if (pending.sentTo === null) this.#send(id, pending);
+        continue;
+      }
+      if (call.kind === "begin" || call.kind === "tx-run" || call.kind === "rollback") {
+        this.#pending.delete(id);
+        pending.reject(new TabLeaderLostError());
+      } else if (call.kind === "commit") {
+        this.#pending.delete(id);
+        this.#call({ kind: "committed", writeId: call.txId }).then(
+          (committed) => {
+            if (committed === true) pending.resolve(undefined);
+            else pending.reject(new TabLeaderLostError());
+          },
+          (error: unknown) => {
+            pending.reject(error instanceof Error ? error : new Error(String(error)));
+          },
+        );
+      } else {
+        this.#send(id, pending);
+      }
+    }
+    this.#ready?.resolve();
+    this.#ready = null;
+  }
+
+  #receive(message: TabMessage): void {
+    if (this.#closed) return;
+    switch (message.type) {
+      case "hello":
+        if (this.#engine !== null) this.#announce();
+        return;
+      case "leader":
+        if (this.#engine !== null) return;
+        this.#setStatus(statusFromMessage(message.status));
+        if (message.from !== this.#leaderId) this.#leaderChanged(message.from);
+        return;
+      case "request":
+        if (message.to === this.tabId && this.#host !== null) this.#serve(message.from, message.id, message.call);
+        return;
+      case "response":
+      case "failure": {
+        if (message.to !== this.tabId) return;
+        const pending = this.#pending.get(message.id);
+        this.#pending.delete(message.id);
+        if (message.type === "response") pending?.resolve(message.result);
+        else pending?.reject(namedError(message.name, message.message));
+        return;
+      }
+      case "status":
+        if (this.#engine === null) this.#setStatus(statusFromMessage(message.status));
+        return;
+      case "tables":
+        if (this.#engine === null) this.#tablesChanged(new Set(message.tables));
+        return;
+      case "rejected":
+        if (this.#engine === null) this.#rejected(message.writes);
+        return;
+    }
+  }
+
+  #serve(from: string, id: number, call: TabCall): void {
+    const host = this.#host;
+    if (host === null) return;
+    host.handle(from, call).then(
+      (result) => {
+        this.#post({ type: "response", to: from, id, result });
+      },
+      (error: unknown) => {
+        const { name, message } = error instanceof Error ? error : new Error(String(error));
+        this.#post({ type: "failure", to: from, id, name, message });
+      },
+    );
+  }
+
+  /** This tab's own lock, held for its life: the leader watches it to end a transaction of a closed tab. */
+  async #holdTabLock(): Promise<void> {
+    await new Promise<void>((granted) => {
+      this.#locks
+        .request(`${this.#lockName}:tab:${this.tabId}`, {}, () => {
+          granted();
+          return new Promise<void>((release) => (this.#releaseTabLock = release));
+        })
+        .catch(() => undefined);
+    });
+  }
+
+  #elect(): void {
+    this.#locks
+      .request(this.#lockName, { signal: this.#stopAsking.signal }, async () => {
+        if (this.#closed) return;
+        await this.#lead();
+        await new Promise<void>((release) => (this.#releaseLeadership = release));
+      })
+      .catch((error: unknown) => {
+        if (this.#closed) return;
+        const failure = error instanceof Error ? error : new Error(String(error));
+        this.#setStatus(this.#status.with({ state: "error", error: failure }));
+        this.#ready?.reject(failure);
+        this.#ready = null;
+      });
+  }
+
+  async #lead(): Promise<void> {
+    let engine: SyncClient<TSchema> | undefined;
+    for (let attempt = 1; engine === undefined; attempt += 1) {
+      try {
+        engine = await this.#options.open();
+      } catch (error) {
+        if (attempt >= OPEN_ATTEMPTS || this.#closed) throw error;
+        await new Promise((resolve) => setTimeout(resolve, OPEN_RETRY_MS));
+      }
+    }
+    if (this.#closed) {
+      await engine.close();
+      return;
+    }
+    this.#host = await TabHost.start(engine, this.#locks, (tabId) => `${this.#lockName}:tab:${tabId}`);
+    this.#engine = engine;
+    engine.registerListener({
+      statusChanged: (status) => {
+        this.#setStatus(status);
+        this.#post({ type: "status", status: statusMessage(status) });
+      },
+      tablesChanged: (tables) => {
+        this.#tablesChanged(tables);
+        this.#post({ type: "tables", tables: [...tables] });
+      },
+      rejected: (writes) => {
+        this.#rejected(writes);
+        this.#post({ type: "rejected", writes });
+      },
+    });
+    this.#setStatus(engine.status);
+    this.iterateListeners((listener) => listener.roleChanged?.(true));
+    this.#announce();
+    this.#leaderChanged(this.tabId);
+  }
+
+  #announce(): void {
+    this.#post({ type: "leader", from: this.tabId, status: statusMessage(this.#status) });
+  }
+
+  #post(message: TabMessage): void {
+    if (!this.#closed) this.#channel.postMessage(message);
+  }
+
+  #setStatus(status: SyncStatus): void {
+    if (status.equals(this.#status)) return;
+    this.#status = status;
+    this.iterateListeners((listener) => listener.statusChanged?.(status));
+  }
+
+  #tablesChanged(tables: ReadonlySet<string>): void {
+    this.iterateListeners((listener) => listener.tablesChanged?.(tables));
+  }
+
+  #rejected(writes: readonly RejectedWrite[]): void {
+    this.iterateListeners((listener) => listener.rejected?.(writes));
+  }
+}

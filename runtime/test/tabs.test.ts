@@ -1,0 +1,230 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { DatabaseSync } from "node:sqlite";
+import { openNodeSqlite } from "../src/adapters/node-sqlite.ts";
+import { TabLeaderLostError } from "../src/client/errors.ts";
+import { TabClient, type ChannelLike } from "../src/client/tab-client.ts";
+import { decodeResults, encodeResults, type TabMessage } from "../src/client/tab-protocol.ts";
+import { LocalLocks } from "./support/locks.ts";
+import { openExample, schema, type ExampleSchema } from "./support/example.ts";
+import { ScriptedTransport } from "./support/scripted-transport.ts";
+
+const { todos } = schema;
+const TEAM = "team-1";
+const directory = mkdtempSync(join(tmpdir(), "drizzlesync-tabs-"));
+after(() => {
+  rmSync(directory, { recursive: true, force: true });
+});
+
+let databases = 0;
+
+/** One database file shared by the tabs of a test, as one origin's OPFS file is. */
+function setup(): { name: string; path: string; locks: LocalLocks; transport: ScriptedTransport; outbox(): number } {
+  const name = `db-${++databases}`;
+  const path = join(directory, `${name}.sqlite3`);
+  return {
+    name,
+    path,
+    locks: new LocalLocks(),
+    transport: new ScriptedTransport(),
+    outbox() {
+      const db = new DatabaseSync(path, { readOnly: true });
+      try {
+        return (db.prepare('SELECT count(*) AS n FROM "_sync_outbox"').get() as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    },
+  };
+}
+
+function tab(
+  world: ReturnType<typeof setup>,
+  channel?: (name: string) => ChannelLike,
+): Promise<TabClient<ExampleSchema>> {
+  return TabClient.open<ExampleSchema>({
+    name: world.name,
+    schema,
+    locks: world.locks,
+    open: () => openExample(openNodeSqlite(world.path), world.transport),
+    ...(channel ? { channel } : {}),
+  });
+}
+
+async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** A BroadcastChannel that can go deaf and mute at once (its tab is gone), or drop some messages. */
+function faultyChannel(drop: (message: TabMessage) => boolean): { factory: (name: string) => ChannelLike; kill(): void } {
+  let channel: BroadcastChannel | undefined;
+  return {
+    factory: (name) => {
+      const real = new BroadcastChannel(name);
+      channel = real;
+      return {
+        postMessage: (message) => {
+          if (!drop(message)) real.postMessage(message);
+        },
+        addEventListener: (type, listener) => {
+          real.addEventListener(type, listener as (event: Event) => void);
+        },
+        close: () => {
+          real.close();
+        },
+      };
+    },
+    kill: () => channel?.close(),
+  };
+}
+
+describe("several tabs on one database", () => {
+  it("elects one leader; a follower's reads, writes and transactions go through it; changes and status reach every tab", async () => {
+    const world = setup();
+    const first = await tab(world);
+    const second = await tab(world);
+    assert.equal(first.isLeader, true);
+    assert.equal(second.isLeader, false);
+    const heard: string[] = [];
+    first.subscribe([todos], () => heard.push("first"));
+    second.subscribe([todos], () => heard.push("second"));
+
+    await second.db.insert(todos).values({ id: "b", teamId: TEAM, title: "from the follower" });
+    await first.db.insert(todos).values({ id: "a", teamId: TEAM, title: "from the leader" });
+    await second.transaction(async (tx) => {
+      await tx.insert(todos).values({ id: "c", teamId: TEAM, title: "one" });
+      await tx.insert(todos).values({ id: "d", teamId: TEAM, title: "two" });
+    });
+    const rows = await second.db.select({ id: todos.id }).from(todos).orderBy(todos.id);
+    assert.deepEqual(rows.map((row) => row.id), ["a", "b", "c", "d"]);
+    assert.equal(world.outbox(), 4);
+    await until(() => second.status.pending === 4, "the follower sees the leader's pending count");
+    await until(() => heard.filter((who) => who === "second").length === 3, "the follower hears every write");
+    assert.equal(heard.filter((who) => who === "first").length, 3);
+
+    await second.sync();
+    assert.deepEqual(world.transport.pushes.flatMap((push) => push.mutations.map((m) => m.pk.id)), ["b", "a", "c", "d"]);
+    const [, , third, fourth] = world.transport.pushes.flatMap((push) => push.mutations.map((m) => m.tx));
+    assert.equal(third, fourth, "the follower's transaction is one client transaction");
+    await until(() => second.status.pending === 0 && second.status.lastSyncedAt !== null, "the follower sees the sync");
+    await second.close();
+    await first.close();
+  });
+
+  it("hands over when the leader closes: the next tab opens the database and keeps every write", async () => {
+    const world = setup();
+    const first = await tab(world);
+    const second = await tab(world);
+    const third = await tab(world);
+    await second.db.insert(todos).values({ id: "a", teamId: TEAM, title: "before the handover" });
+    await first.close();
+    await until(() => second.isLeader, "the second tab leads");
+    assert.equal(third.isLeader, false);
+    await third.db.insert(todos).values({ id: "b", teamId: TEAM, title: "after the handover" });
+    assert.deepEqual((await third.db.select({ id: todos.id }).from(todos).orderBy(todos.id)).map((row) => row.id), ["a", "b"]);
+    assert.equal(world.outbox(), 2);
+    await third.sync();
+    assert.equal(world.transport.pushes.flatMap((push) => push.mutations).length, 2);
+    await third.close();
+    await second.close();
+  });
+
+  it("commits a write in flight once when its leader dies before answering", async () => {
+    const world = setup();
+    // The leader commits but never answers: its tab is gone right after.
+    const leaderChannel = faultyChannel((message) => message.type === "response" || message.type === "failure");
+    const first = await tab(world, leaderChannel.factory);
+    const second = await tab(world);
+    let settled = false;
+    const write = second.db
+      .insert(todos)
+      .values({ id: "a", teamId: TEAM, title: "in flight" })
+      .returning({ id: todos.id })
+      .finally(() => (settled = true));
+    await until(() => world.outbox() === 1, "the leader committed the write");
+    assert.equal(settled, false);
+    leaderChannel.kill();
+    world.locks.crash(`drizzlesync:${world.name}`);
+    assert.deepEqual(await write, [{ id: "a" }], "answered from the new leader's record, with its result");
+    assert.equal(second.isLeader, true);
+    assert.equal(world.outbox(), 1, "not applied twice");
+    await second.close();
+    await first.close();
+  });
+
+  it("asks the new leader whether a transaction whose commit was in flight committed", async () => {
+    const world = setup();
+    const leaderChannel = faultyChannel((message) => message.type === "response" && world.outbox() === 2);
+    const first = await tab(world, leaderChannel.factory);
+    const second = await tab(world);
+    const committed = second.transaction(async (tx) => {
+      await tx.insert(todos).values({ id: "a", teamId: TEAM, title: "one" });
+      await tx.insert(todos).values({ id: "b", teamId: TEAM, title: "two" });
+    });
+    await until(() => world.outbox() === 2, "the leader committed the transaction");
+    leaderChannel.kill();
+    world.locks.crash(`drizzlesync:${world.name}`);
+    await committed;
+    assert.equal(world.outbox(), 2);
+    await second.close();
+    await first.close();
+  });
+
+  it("fails a follower's transaction visibly, keeping nothing, when the leader closes before it commits", async () => {
+    const world = setup();
+    const first = await tab(world);
+    const second = await tab(world);
+    let inside!: () => void;
+    const begun = new Promise<void>((resolve) => (inside = resolve));
+    let resume!: () => void;
+    const gate = new Promise<void>((resolve) => (resume = resolve));
+    const failed = second.transaction(async (tx) => {
+      await tx.insert(todos).values({ id: "a", teamId: TEAM, title: "half" });
+      inside();
+      await gate;
+      await tx.insert(todos).values({ id: "b", teamId: TEAM, title: "never" });
+    });
+    await begun;
+    await first.close();
+    await until(() => second.isLeader, "the follower took over");
+    resume();
+    await assert.rejects(failed, TabLeaderLostError);
+    assert.deepEqual(await second.db.select().from(todos), []);
+    assert.equal(world.outbox(), 0);
+    await second.close();
+  });
+
+  it("ends the transaction of a follower whose tab is gone, so the leader is not blocked", async () => {
+    const world = setup();
+    const first = await tab(world);
+    const secondChannel = faultyChannel(() => false);
+    const second = await tab(world, secondChannel.factory);
+    let inside!: () => void;
+    const begun = new Promise<void>((resolve) => (inside = resolve));
+    void second
+      .transaction(async (tx) => {
+        await tx.insert(todos).values({ id: "a", teamId: TEAM, title: "abandoned" });
+        inside();
+        await new Promise(() => undefined);
+      })
+      .catch(() => undefined);
+    await begun;
+    secondChannel.kill();
+    world.locks.crash(`drizzlesync:${world.name}:tab:${second.tabId}`);
+    await first.db.insert(todos).values({ id: "b", teamId: TEAM, title: "the leader goes on" });
+    assert.deepEqual((await first.db.select({ id: todos.id }).from(todos)).map((row) => row.id), ["b"]);
+    await first.close();
+  });
+
+  it("keeps bigints and blobs of a recorded result", () => {
+    const results = [{ columns: ["n", "data"], rows: [[2n ** 60n, new Uint8Array([1, 2, 255])]] }];
+    assert.deepEqual(decodeResults(encodeResults(results)), results);
+  });
+});
