@@ -64,13 +64,40 @@ def titles(host: DemoHost) -> dict[str, bool]:
 
 
 def test_browser_writes_reach_postgres_and_back(node: str, demo_host: DemoHost) -> None:
-    run_scenario(node, demo_host, "roundTrip", str(SCREENSHOT))
+    run_scenario(node, demo_host, "roundTrip")
     assert titles(demo_host) == {
         "Try the demo": True,
         "Write the release notes": False,
         "Book the venue": True,
     }
-    assert SCREENSHOT.stat().st_size > 0
+
+
+def test_projects_moves_and_renames_sync_column_by_column(node: str, demo_host: DemoHost) -> None:
+    before = SCREENSHOT.stat().st_mtime_ns if SCREENSHOT.exists() else 0
+    run_scenario(node, demo_host, "projects", str(SCREENSHOT))
+    with demo_host.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT title, projects.name AS project FROM todos JOIN teams ON teams.id = todos.team_id"
+                " LEFT JOIN projects ON projects.id = project_id WHERE teams.name = 'Demo team'"
+            )
+        )
+        placed = {row.title: row.project for row in rows}
+    assert placed == {"Try the demo": "Launch", "Write the launch plan": "Launch", "Order stickers and pins": None}
+    assert SCREENSHOT.stat().st_mtime_ns > before
+
+
+def test_scope_changes_remove_rows_and_refuse_writes(node: str, demo_host: DemoHost) -> None:
+    run_scenario(node, demo_host, "scope")
+    [ada] = [user for user in demo_host.users if user["name"] == "Ada Lovelace"]
+    with demo_host.engine.connect() as conn:
+        held = conn.execute(
+            text("SELECT count(*) FROM memberships WHERE user_id = :u"), {"u": ada["id"]}
+        ).scalar_one()
+        refused = conn.execute(
+            text("SELECT count(*) FROM todos WHERE title = 'Written after the removal'")
+        ).scalar_one()
+    assert (held, refused) == (0, 0)
 
 
 def test_two_devices_offline_converge_to_the_servers_rows(node: str, demo_host: DemoHost) -> None:
