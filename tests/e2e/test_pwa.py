@@ -83,7 +83,8 @@ def test_projects_moves_and_renames_sync_column_by_column(node: str, demo_host: 
             )
         )
         placed = {row.title: row.project for row in rows}
-    assert placed == {"Try the demo": "Launch", "Write the launch plan": "Launch", "Order stickers and pins": None}
+    launch = {"Try the demo": "Launch", "Write the launch plan": "Launch"}
+    assert placed == {**launch, "Order stickers and pins": None}
     assert SCREENSHOT.stat().st_mtime_ns > before
 
 
