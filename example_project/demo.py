@@ -218,9 +218,11 @@ def forward_to(base: str) -> ASGIApp:
     return Starlette(routes=[Route("/{path:path}", forward, methods=["GET", "POST", "OPTIONS"])])
 
 
-def demo_app(url: str, users: list[dict[str, Any]], sync: ASGIApp | None = None) -> Starlette:
+def demo_app(
+    url: str, users: list[dict[str, Any]], sync: ASGIApp | None = None, web_dist: Path = WEB_DIST
+) -> Starlette:
     """One origin: the sync endpoints under /sync (the Python host's unless `sync` is given), the
-    seeded users at /demo/users, the PWA at /."""
+    seeded users at /demo/users, the PWA at / (the build in `web_dist`)."""
     from app.sync_server import sync_app
 
     listed = [{key: user[key] for key in ("id", "name", "email", "teams")} for user in users]
@@ -233,7 +235,7 @@ def demo_app(url: str, users: list[dict[str, Any]], sync: ASGIApp | None = None)
         routes=[
             Mount("/sync", app=sync if sync is not None else sync_app(engine)),
             Route("/demo/users", demo_users),
-            Mount("/", app=StaticFiles(directory=WEB_DIST, html=True)),
+            Mount("/", app=StaticFiles(directory=web_dist, html=True)),
         ]
     )
 

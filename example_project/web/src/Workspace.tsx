@@ -61,6 +61,12 @@ function Teams({ client }: { client: TodoClient }) {
   return (
     <>
       <StatusBar status={status} />
+      {status.state === "update-required" && (
+        <p className="notice" data-testid="update-required">
+          This version of the app is out of date: the server has moved to a newer schema. Your changes
+          are kept on this device and sync after the update. <button onClick={() => location.reload()}>Update now</button>
+        </p>
+      )}
       {rejected !== null && (
         <p className="notice" data-testid="rejected">
           The server refused a change, so it was undone here: {rejected}{" "}

@@ -59,6 +59,11 @@ async function serverTodos(db, teamName) {
   return rows.map((row) => `${row.title}|${row.done}`).sort();
 }
 
+/** The page's entry script, whose name carries the build's content hash. */
+async function buildScript(page) {
+  return page.locator('script[type="module"]').first().getAttribute("src");
+}
+
 async function teamsShown(page) {
   return page.locator('[data-testid="team"]').evaluateAll((items) => items.map((item) => item.dataset.name));
 }
@@ -233,6 +238,39 @@ const scenarios = {
     await waitSynced(device.page);
     assert.deepEqual(await teamsShown(device.page), []);
     assert.equal((await db.query("SELECT count(*)::int AS n FROM todos WHERE title = 'Written after the removal'")).rows[0].n, 0);
+  },
+
+  /**
+   * A schema upgrade with a pending write. Offline, Ada writes a todo; meanwhile the server moves to
+   * the next schema version and serves a new build ("@server upgrade"). Back online, the old page
+   * is refused (409) and says it must update, keeping the write; the reload loads the new build,
+   * which migrates the local database, keeps the write and pushes it.
+   */
+  async schemaUpgrade(browser, db) {
+    const { ada } = await users();
+    const device = await openDevice(browser, origin, "ada");
+    await signIn(device.page, ada.email);
+    await waitSynced(device.page);
+    await device.page.waitForFunction(() => navigator.serviceWorker.controller !== null);
+    const oldBuild = await buildScript(device.page);
+
+    await device.context.setOffline(true);
+    await addTodo(device.page, "Written before the upgrade");
+    await waitPending(device.page, 1);
+    await server("upgrade");
+    await device.context.setOffline(false);
+    await device.page.getByTestId("update-required").waitFor({ timeout: CONVERGE_MS });
+    await device.page.locator('[data-testid="status"][data-state="update-required"][data-pending="1"]').waitFor();
+    assert.equal((await db.query("SELECT count(*)::int AS n FROM todos WHERE title = 'Written before the upgrade'")).rows[0].n, 0);
+
+    await device.page.getByRole("button", { name: "Update now" }).click();
+    await device.page.getByTestId("new-todo").waitFor();
+    assert.notEqual(await buildScript(device.page), oldBuild, "the reload did not load the new build");
+    await waitSynced(device.page);
+    await addTodo(device.page, "Written after the update");
+    await waitSynced(device.page);
+    await waitShown(device, ["Try the demo|false", "Written after the update|false", "Written before the upgrade|false"]);
+    assert.deepEqual(await serverTodos(db, "Demo team"), ["Try the demo|false", "Written after the update|false", "Written before the upgrade|false"]);
   },
 
   /**
