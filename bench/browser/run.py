@@ -67,7 +67,8 @@ def user(conn: Any, handle: str, teams: list[tuple[str, int]]) -> dict[str, Any]
     for name, todos in teams:
         team = conn.execute(text("SELECT id FROM teams WHERE name = :n"), {"n": name}).scalar()
         if team is None:
-            team = conn.execute(text("INSERT INTO teams (name) VALUES (:n) RETURNING id"), {"n": name}).scalar_one()
+            insert = text("INSERT INTO teams (name) VALUES (:n) RETURNING id")
+            team = conn.execute(insert, {"n": name}).scalar_one()
             conn.execute(
                 text(
                     "INSERT INTO todos (team_id, title, done) SELECT :t, 'todo number ' || i, i % 3 = 0"
@@ -75,7 +76,8 @@ def user(conn: Any, handle: str, teams: list[tuple[str, int]]) -> dict[str, Any]
                 ),
                 {"t": team, "n": todos},
             )
-        conn.execute(text("INSERT INTO memberships (user_id, team_id) VALUES (:u, :t)"), {"u": user_id, "t": team})
+        join = text("INSERT INTO memberships (user_id, team_id) VALUES (:u, :t)")
+        conn.execute(join, {"u": user_id, "t": team})
     return {"id": str(user_id), "name": handle, "email": email, "teams": [name for name, _ in teams]}
 
 
@@ -102,7 +104,9 @@ def seeded(engine: Engine, **teams: list[tuple[str, int]]) -> dict[str, dict[str
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--large", type=int, default=1_000_000, help="0 skips the large bootstrap")
     parser.add_argument("--samples", type=int, default=20)
@@ -145,8 +149,9 @@ def main() -> int:
             large = run_browser(origin, {"bootstrapUser": users["large"], "raw": False})["bootstrap"]
             print(f"Bootstrap of {args.large:,} todos through the engine: {large['seconds']:.1f} s "
                   f"({args.large / large['seconds']:,.0f} rows/s; target < 60 s)")
+        pair = [users["writer"], users["reader"]]
         latency = run_browser(
-            origin, {"latencyUsers": [users["writer"], users["reader"]], "samples": args.samples, "intervalMs": 5000}
+            origin, {"latencyUsers": pair, "samples": args.samples, "intervalMs": 5000}
         )["latency"]
         print(f"Write on one device -> shown on the other ({latency['samples']} writes, a pull every 5 s): "
               f"p50 {latency['p50']:.2f} s, p95 {latency['p95']:.2f} s, max {latency['max']:.2f} s")
