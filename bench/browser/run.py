@@ -1,6 +1,7 @@
 """The example PWA in Chromium, side by side in one run; prints figures and ratios.
 
     python bench/browser/run.py [--rows 100000] [--large 1000000] [--samples 20] [--database-url URL]
+                                [--web-dist DIR]
 
 Serves the built PWA (example_project/web/dist: `npm run build:web` first) with the Python sync
 host on one origin, as `./scripts/demo` does, on a fresh migrated database, and drives it with
@@ -111,9 +112,15 @@ def main() -> int:
     parser.add_argument("--large", type=int, default=1_000_000, help="0 skips the large bootstrap")
     parser.add_argument("--samples", type=int, default=20)
     parser.add_argument("--database-url")
+    parser.add_argument(
+        "--web-dist",
+        type=Path,
+        default=EXAMPLE / "web" / "dist",
+        help="another build of the PWA to measure (an alternative's), instead of web/dist",
+    )
     args = parser.parse_args()
-    if not (EXAMPLE / "web" / "dist" / "index.html").exists():
-        raise SystemExit("no PWA build: run `npm run build:web` first")
+    if not (args.web_dist / "index.html").exists():
+        raise SystemExit(f"no PWA build in {args.web_dist}: run `npm run build:web` first")
 
     server = args.database_url or localdb.find_server()
     url = localdb.create_database(server, prefix="drizzlesync_bench_browser")
@@ -132,7 +139,8 @@ def main() -> int:
             writer=[("Latency team", 1)],
             reader=[("Latency team", 1)],
         )
-        host = demo.serve_in_background(demo.demo_app(url, list(users.values())), port := free_port())
+        app = demo.demo_app(url, list(users.values()), web_dist=args.web_dist)
+        host = demo.serve_in_background(app, port := free_port())
         origin = f"http://127.0.0.1:{port}"
 
         small = run_browser(origin, {"bootstrapUser": users["bootstrap"], "raw": True})
@@ -149,12 +157,13 @@ def main() -> int:
             large = run_browser(origin, {"bootstrapUser": users["large"], "raw": False})["bootstrap"]
             print(f"Bootstrap of {args.large:,} todos through the engine: {large['seconds']:.1f} s "
                   f"({args.large / large['seconds']:,.0f} rows/s; target < 60 s)")
-        pair = [users["writer"], users["reader"]]
-        latency = run_browser(
-            origin, {"latencyUsers": pair, "samples": args.samples, "intervalMs": 5000}
-        )["latency"]
-        print(f"Write on one device -> shown on the other ({latency['samples']} writes, a pull every 5 s): "
-              f"p50 {latency['p50']:.2f} s, p95 {latency['p95']:.2f} s, max {latency['max']:.2f} s")
+        if args.samples:
+            pair = [users["writer"], users["reader"]]
+            latency = run_browser(
+                origin, {"latencyUsers": pair, "samples": args.samples, "intervalMs": 5000}
+            )["latency"]
+            print(f"Write on one device -> shown on the other ({latency['samples']} writes, 5 s pulls): "
+                  f"p50 {latency['p50']:.2f} s, p95 {latency['p95']:.2f} s, max {latency['max']:.2f} s")
         host.should_exit = True
         engine.dispose()
     finally:
