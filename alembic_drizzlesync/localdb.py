@@ -45,6 +45,14 @@ def libpq_url(url: str | URL) -> str:
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def hyperdrive_url(url: str | URL) -> str:
+    """The URL as Miniflare's Hyperdrive binding takes it: scheme postgres, and a password, even a
+    dummy one where the server trusts local connections (Miniflare refuses a URL without)."""
+    parsed = sqlalchemy_url(url) if isinstance(url, str) else url
+    parsed = parsed.set(drivername="postgres", password=parsed.password or "pw")
+    return parsed.render_as_string(hide_password=False)
+
+
 def _answers(url: str) -> bool:
     try:
         with psycopg.connect(libpq_url(url), connect_timeout=3):

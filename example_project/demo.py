@@ -7,12 +7,15 @@ seeds users in teams, proves a push and a pull over HTTP, builds the PWA in
 web/ (`vite build`, needs npm) and serves it on one origin with the sync
 endpoints under /sync, until interrupted. `--check` instead drives the page
 once in headless Chromium (sign in, add a todo, see it reach Postgres) and
-exits non-zero when that fails.
+exits non-zero when that fails. `--worker` answers /sync from the example
+Worker under workerd (Miniflare, its Hyperdrive binding pointed at the same
+database) instead of the Python host; the page stays on the one origin.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -30,17 +33,26 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, text
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from alembic_drizzlesync import load_config, localdb
+from alembic_drizzlesync.sync.errors import temporarily_unavailable
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 WEB_DIST = HERE / "web" / "dist"
 BROWSER_CHECK = ROOT / "tests" / "e2e" / "browser" / "check.mjs"
+# Miniflare's runner of the conformance tests, given the example's development entry.
+WORKER_SERVE = ROOT / "tests" / "conformance" / "worker" / "serve.mjs"
+WORKER_ENTRY = HERE / "worker" / "src" / "dev.ts"
+# What the one origin forwards to the Worker, both ways; hop-by-hop and length headers are the proxy's own.
+FORWARDED_HEADERS = ("authorization", "content-type", "accept", "origin")
+RETURNED_HEADERS = ("content-type", "cache-control", "retry-after")
 
 # The seeded users: two share a team (two people, or one person's two devices), one is elsewhere.
 USERS = (
@@ -142,8 +154,75 @@ def build_pwa() -> None:
         raise SystemExit(f"building the PWA failed:\n{result.stdout}\n{result.stderr}")
 
 
-def demo_app(url: str, users: list[dict[str, Any]]) -> Starlette:
-    """One origin: the sync endpoints under /sync, the seeded users at /demo/users, the PWA at /."""
+class WorkerSync:
+    """The example Worker (worker/src/dev.ts) under workerd through Miniflare, one Node process;
+    its Hyperdrive binding points at the demo's database. `close` ends the process."""
+
+    def __init__(self, database_url: str) -> None:
+        node = shutil.which("node")
+        if node is None:
+            raise SystemExit("node not found: scripts/demo puts Node 22 on PATH (scripts/bootstrap.sh)")
+        print("\nStarting the example Worker under workerd (Miniflare) ...")
+        self.process = subprocess.Popen(
+            [node, str(WORKER_SERVE), str(WORKER_ENTRY)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        assert self.process.stdin is not None and self.process.stdout is not None
+        # serve.mjs reads one configuration per line and answers the URL the Worker listens on.
+        line = {"database": localdb.hyperdrive_url(database_url), "config": {}}
+        self.process.stdin.write(json.dumps(line) + "\n")
+        self.process.stdin.flush()
+        self.url = self.process.stdout.readline().strip()
+        if not self.url:
+            raise SystemExit(f"the Worker did not start (exit status {self.process.wait()}); see above")
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()  # serve.mjs disposes of Miniflare when its stdin ends
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def forward_to(base: str) -> ASGIApp:
+    """/sync/* passed on to the Worker at `base` as it is, so that the PWA keeps one origin.
+
+    A proxy, not a second host: the Worker answers every request, errors included; only an
+    unreachable Worker is answered here (503 `temporarily_unavailable`, which clients retry).
+    """
+    client = httpx.AsyncClient(base_url=base, timeout=30)
+
+    async def forward(request: Request) -> Response:
+        headers = {name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers}
+        outgoing = client.build_request(
+            request.method, request.url.path, headers=headers, content=request.stream()
+        )
+        try:
+            answer = await client.send(outgoing, stream=True)
+        except httpx.TransportError as error:
+            refusal = temporarily_unavailable(f"the Worker did not answer ({error}); retry")
+            return JSONResponse(refusal.body(), status_code=refusal.status)
+        kept = {name: answer.headers[name] for name in RETURNED_HEADERS if name in answer.headers}
+        return StreamingResponse(
+            answer.aiter_bytes(),  # decoded: httpx asked for gzip, the browser did not
+            status_code=answer.status_code,
+            headers=kept,
+            background=BackgroundTask(answer.aclose),
+        )
+
+    return Starlette(routes=[Route("/{path:path}", forward, methods=["GET", "POST", "OPTIONS"])])
+
+
+def demo_app(
+    url: str, users: list[dict[str, Any]], sync: ASGIApp | None = None, web_dist: Path = WEB_DIST
+) -> Starlette:
+    """One origin: the sync endpoints under /sync (the Python host's unless `sync` is given), the
+    seeded users at /demo/users, the PWA at / (the build in `web_dist`)."""
     from app.sync_server import sync_app
 
     listed = [{key: user[key] for key in ("id", "name", "email", "teams")} for user in users]
@@ -154,9 +233,9 @@ def demo_app(url: str, users: list[dict[str, Any]]) -> Starlette:
     engine = create_engine(url, pool_pre_ping=True)
     return Starlette(
         routes=[
-            Mount("/sync", app=sync_app(engine)),
+            Mount("/sync", app=sync if sync is not None else sync_app(engine)),
             Route("/demo/users", demo_users),
-            Mount("/", app=StaticFiles(directory=WEB_DIST, html=True)),
+            Mount("/", app=StaticFiles(directory=web_dist, html=True)),
         ]
     )
 
@@ -235,6 +314,9 @@ def main() -> int:
         "--check", action="store_true", help="drive the PWA once in headless Chromium; non-zero on failure"
     )
     parser.add_argument("--no-build", action="store_true", help="serve web/dist as it is (no `vite build`)")
+    parser.add_argument(
+        "--worker", action="store_true", help="answer /sync from the example Worker under workerd"
+    )
     args = parser.parse_args()
 
     exit_on(signal.SIGTERM, signal.SIGHUP)
@@ -249,10 +331,30 @@ def main() -> int:
         build_pwa()
     if not (WEB_DIST / "index.html").exists():
         raise SystemExit(f"{WEB_DIST} holds no build: run without --no-build")
-    server = serve_in_background(demo_app(url, users), args.port)
+    worker = WorkerSync(url) if args.worker else None
+    try:
+        return serve(args, engine, url, users, schema_version, worker)
+    finally:
+        if worker is not None:
+            worker.close()
+        engine.dispose()
+
+
+def serve(
+    args: argparse.Namespace,
+    engine: Engine,
+    url: str,
+    users: list[dict[str, Any]],
+    schema_version: int,
+    worker: WorkerSync | None,
+) -> int:
+    """Serves the one origin until Ctrl-C, or once through the browser check with --check."""
+    sync = None if worker is None else forward_to(worker.url)
+    server = serve_in_background(demo_app(url, users, sync), args.port)
     origin = f"http://127.0.0.1:{args.port}"
     prove_sync(f"{origin}/sync", users[0]["id"], users[0]["teamIds"][0], schema_version)
-    print(f"\nThe PWA: {origin}/   (sync at {origin}/sync)")
+    host = "the Python host" if worker is None else f"the example Worker under workerd, {worker.url}"
+    print(f"\nThe PWA: {origin}/   (sync at {origin}/sync, answered by {host})")
     print("Seeded users (the dev auth trusts `Authorization: Bearer <user id>`; the page lists them):")
     for user in users:
         print(f"  {user['name']:<13} {user['email']:<26} {', '.join(user['teams']):<11} {user['id']}")
@@ -268,9 +370,7 @@ def main() -> int:
         except KeyboardInterrupt:
             pass
     server.should_exit = True
-    engine.dispose()
     return 0 if ok else 1
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

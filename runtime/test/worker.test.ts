@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 
 import { SignJWT } from "jose";
 
-import { createSyncHandler } from "../src/worker/index.ts";
+import { bearerUserForDevelopment, createSyncHandler } from "../src/worker/index.ts";
 import { readBody } from "../src/worker/body.ts";
 import { parseJson, parsePull, parsePush } from "../src/worker/request.ts";
 import { DEFAULT_LIMITS } from "../src/worker/limits.ts";
@@ -156,6 +156,20 @@ async function post(init: RequestInit & { path?: string }): Promise<Response> {
 async function token(claims: Record<string, unknown>, secret = SECRET): Promise<string> {
   return new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).sign(new TextEncoder().encode(secret));
 }
+
+describe("development auth", () => {
+  it("trusts Bearer <user id> and nothing else", () => {
+    const identity = (authorization?: string) =>
+      bearerUserForDevelopment(
+        new Request("https://sync.example.com/push", authorization === undefined ? {} : { headers: { authorization } }),
+      );
+    assert.deepEqual(identity("Bearer user-1"), { userId: "user-1", claims: {} });
+    assert.deepEqual(identity("bearer  user-2 "), { userId: "user-2", claims: {} });
+    for (const refused of [undefined, "", "Bearer", "Bearer   ", "Basic user-1", "Bearer\tuser-1"]) {
+      assert.equal(identity(refused), null, `${JSON.stringify(refused)} should not sign anyone in`);
+    }
+  });
+});
 
 describe("worker HTTP face", () => {
   it("answers each token failure with its code", async () => {

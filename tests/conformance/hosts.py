@@ -22,7 +22,6 @@ from typing import IO, Any
 
 import uvicorn
 from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
 
 from alembic_drizzlesync import localdb
 from alembic_drizzlesync.sync import Limits, SyncProcessor
@@ -131,7 +130,8 @@ class WorkerHost:
 
     @contextmanager
     def serve(self, database_url: str, settings: Settings) -> Iterator[str]:
-        yield self._configure({"database": hyperdrive_url(database_url), "config": settings.worker_config()})
+        database = localdb.hyperdrive_url(database_url)
+        yield self._configure({"database": database, "config": settings.worker_config()})
 
     def _configure(self, line: dict[str, Any]) -> str:
         stdin, stdout = self._pipes()
@@ -154,9 +154,3 @@ class WorkerHost:
         except subprocess.TimeoutExpired:
             self._process.kill()
 
-
-def hyperdrive_url(database_url: str) -> str:
-    """A libpq URL as Miniflare's Hyperdrive takes it: scheme postgres, and a password, even a dummy one."""
-    url = make_url(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    url = url.set(drivername="postgres", password=url.password or "pw")
-    return url.render_as_string(hide_password=False)

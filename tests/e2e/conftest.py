@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -90,6 +91,7 @@ class DemoHost:
     port: int = field(default_factory=free_port)
     users: list[dict[str, Any]] = field(default_factory=list)
     server: uvicorn.Server | None = None
+    web_dist: Path = EXAMPLE / "web" / "dist"
 
     @property
     def origin(self) -> str:
@@ -101,7 +103,8 @@ class DemoHost:
         return make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
 
     def start(self) -> None:
-        self.server = self.demo.serve_in_background(self.demo.demo_app(self.url, self.users), self.port)
+        app = self.demo.demo_app(self.url, self.users, web_dist=self.web_dist)
+        self.server = self.demo.serve_in_background(app, self.port)
 
     def stop(self) -> None:
         assert self.server is not None

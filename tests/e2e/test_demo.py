@@ -26,19 +26,25 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_demo_migrates_generates_and_syncs(db_url: str) -> None:
+@pytest.mark.parametrize("host", ["python", "worker"])
+def test_demo_migrates_generates_and_syncs(db_url: str, host: str) -> None:
+    """`--check` in both modes: the push, the pull and the browser's todo go through the host chosen."""
+    mode = ["--worker"] if host == "worker" else []
     result = subprocess.run(
-        [sys.executable, str(DEMO), "--check", "--port", str(free_port())],
+        [sys.executable, str(DEMO), "--check", *mode, "--port", str(free_port())],
         env={**os.environ, "DATABASE_URL": db_url},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
     assert "client schema version 1" in result.stdout
     assert "schema.sqlite.ts" in result.stdout
     assert "POST /sync/push -> 200 {'rejected': [], 'lastMutationId': 1}" in result.stdout
     assert "upsert todos" in result.stdout
+    assert "Browser check: passed" in result.stdout
+    answered_by = "the example Worker under workerd" if host == "worker" else "the Python host"
+    assert f"answered by {answered_by}" in result.stdout
 
 
 def postgres_processes_under(root: Path) -> list[psutil.Process]:

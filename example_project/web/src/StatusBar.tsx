@@ -4,7 +4,13 @@ import type { SyncStatus } from "drizzlesync/client";
 export function StatusBar({ status }: { status: SyncStatus }) {
   const online = status.state !== "offline";
   return (
-    <div className="status" data-testid="status" data-state={status.state} data-pending={status.pending}>
+    <div
+      className="status"
+      data-testid="status"
+      data-state={status.state}
+      data-pending={status.pending}
+      data-synced-at={status.lastSyncedAt?.toISOString() ?? ""}
+    >
       <span className={online ? "dot online" : "dot offline"} />
       <span data-testid="connection">{online ? "online" : "offline"}</span>
       <span>· {status.state}</span>

@@ -1,37 +1,50 @@
-import { asc, eq } from "drizzle-orm";
+import { and, asc, eq, isNull, type SQL } from "drizzle-orm";
 import { useLiveQuery } from "drizzlesync/react";
 import { useState, type FormEvent } from "react";
 import type { TodoClient } from "./db/open";
-import { todos } from "./db/generated/schema.sqlite";
+import { projects, todos } from "./db/generated/schema.sqlite";
+import { ALL, Projects, type ProjectFilter } from "./Projects";
+import { TodoItem } from "./TodoItem";
 
-/** One team's todos, read live from the local database; every edit is an optimistic local write. */
+function where(teamId: string, filter: ProjectFilter): SQL | undefined {
+  const team = eq(todos.teamId, teamId);
+  if (filter.kind === "none") return and(team, isNull(todos.projectId));
+  if (filter.kind === "project") return and(team, eq(todos.projectId, filter.id));
+  return team;
+}
+
+/** One team's projects and todos, read live from the local database; every edit is a local write. */
 export function TodoList({ client, teamId }: { client: TodoClient; teamId: string }) {
   const [title, setTitle] = useState("");
+  const [filter, setFilter] = useState<ProjectFilter>(ALL);
+  const { data: projectRows } = useLiveQuery(
+    client,
+    [projects],
+    () => client.db.select().from(projects).where(eq(projects.teamId, teamId)).orderBy(asc(projects.name), asc(projects.id)),
+    [teamId],
+  );
+  const known = projectRows ?? [];
+  // A project deleted elsewhere shows as "All todos" rather than an empty list (as does a project
+  // just added, for the moment until the live query has it).
+  const shown = filter.kind === "project" && !known.some((project) => project.id === filter.id) ? ALL : filter;
   const { data: rows, error } = useLiveQuery(
     client,
     [todos],
-    () => client.db.select().from(todos).where(eq(todos.teamId, teamId)).orderBy(asc(todos.title), asc(todos.id)),
-    [teamId],
+    () => client.db.select().from(todos).where(where(teamId, shown)).orderBy(asc(todos.title), asc(todos.id)),
+    [teamId, shown],
   );
-
-  // Drizzle's query builders run only when awaited, hence these async handlers.
-  async function toggle(id: string, done: boolean) {
-    await client.db.update(todos).set({ done: !done, updatedAt: new Date() }).where(eq(todos.id, id));
-  }
-
-  async function remove(id: string) {
-    await client.db.delete(todos).where(eq(todos.id, id));
-  }
 
   async function add(event: FormEvent) {
     event.preventDefault();
     if (title.trim() === "") return;
-    await client.db.insert(todos).values({ teamId, title: title.trim() });
+    const projectId = shown.kind === "project" ? shown.id : null;
+    await client.db.insert(todos).values({ teamId, projectId, title: title.trim() });
     setTitle("");
   }
 
   return (
     <section>
+      <Projects client={client} teamId={teamId} rows={known} filter={shown} onFilter={setFilter} />
       <form onSubmit={(event) => void add(event)} className="add">
         <input
           data-testid="new-todo"
@@ -43,24 +56,7 @@ export function TodoList({ client, teamId }: { client: TodoClient; teamId: strin
       </form>
       {error !== null && <p className="notice">{error.message}</p>}
       <ul className="todos" data-testid="todos">
-        {rows?.map((todo) => (
-          <li key={todo.id} data-testid="todo" data-title={todo.title} data-done={todo.done}>
-            <label>
-              <input
-                type="checkbox"
-                checked={todo.done}
-                onChange={() => void toggle(todo.id, todo.done)}
-              />
-              <span className={todo.done ? "done" : ""}>{todo.title}</span>
-            </label>
-            <button
-              aria-label={`delete ${todo.title}`}
-              onClick={() => void remove(todo.id)}
-            >
-              ×
-            </button>
-          </li>
-        ))}
+        {rows?.map((todo) => <TodoItem key={todo.id} client={client} todo={todo} projects={known} />)}
       </ul>
       {rows?.length === 0 && <p className="empty">Nothing to do.</p>}
     </section>

@@ -56,20 +56,27 @@ function Teams({ client }: { client: TodoClient }) {
   const [rejected, setRejected] = useState<string | null>(null);
   useEffect(() => client.registerListener({ rejected: (writes) => setRejected(describe(writes)) }), [client]);
 
-  const teamId = chosen ?? rows?.[0]?.id ?? null;
+  // A team the user has left (its rows went with the last pull) is no longer a choice.
+  const teamId = rows?.find((team) => team.id === chosen)?.id ?? rows?.[0]?.id ?? null;
   return (
     <>
       <StatusBar status={status} />
+      {status.state === "update-required" && (
+        <p className="notice" data-testid="update-required">
+          This version of the app is out of date: the server has moved to a newer schema. Your changes
+          are kept on this device and sync after the update. <button onClick={() => location.reload()}>Update now</button>
+        </p>
+      )}
       {rejected !== null && (
         <p className="notice" data-testid="rejected">
           The server refused a change, so it was undone here: {rejected}{" "}
           <button onClick={() => setRejected(null)}>Dismiss</button>
         </p>
       )}
-      {rows !== undefined && rows.length > 1 && (
+      {rows !== undefined && rows.length > 0 && (
         <nav className="teams">
           {rows.map((team) => (
-            <button key={team.id} aria-pressed={team.id === teamId} onClick={() => setChosen(team.id)}>
+            <button key={team.id} data-testid="team" data-name={team.name} aria-pressed={team.id === teamId} onClick={() => setChosen(team.id)}>
               {team.name}
             </button>
           ))}
@@ -78,7 +85,7 @@ function Teams({ client }: { client: TodoClient }) {
       {teamId === null ? (
         <p>{status.lastSyncedAt === null ? "Syncing your teams…" : "You are in no team yet."}</p>
       ) : (
-        <TodoList client={client} teamId={teamId} />
+        <TodoList key={teamId} client={client} teamId={teamId} />
       )}
     </>
   );

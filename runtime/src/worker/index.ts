@@ -10,6 +10,6 @@ export {
 export { SyncError, syncError, type ErrorBody } from "./contract.ts";
 export type { CorsOptions } from "./cors.ts";
 export type { DatabaseOptions, HyperdriveBinding } from "./database.ts";
-export type { Identity } from "./identity.ts";
+export { bearerUserForDevelopment, type Identity } from "./identity.ts";
 export type { JwtOptions } from "./jwt.ts";
 export { DEFAULT_LIMITS, type Limits } from "./limits.ts";

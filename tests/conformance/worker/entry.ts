@@ -1,6 +1,7 @@
 // The Worker the conformance tests and bench/worker serve: drizzlesync/worker configured from
 // the CONFIG binding, so that the Python side states once the settings both hosts run with.
 import {
+  bearerUserForDevelopment,
   createSyncHandler,
   type ExecutionContext,
   type SyncHandler,
@@ -29,15 +30,5 @@ function create({ auth, ...options }: Env["CONFIG"]): SyncHandler<Env> {
   }
   // What `drizzlesync serve --dev` trusts, through the custom `authenticate` hook: the
   // protocol tests name their users by id, as they do against the Python host.
-  return createSyncHandler<Env>({
-    ...options,
-    authenticate: (request) => {
-      const header = request.headers.get("authorization") ?? "";
-      const space = header.indexOf(" ");
-      const token = space < 0 ? "" : header.slice(space + 1).trim();
-      return header.slice(0, space).toLowerCase() === "bearer" && token
-        ? { userId: token, claims: {} }
-        : null;
-    },
-  });
+  return createSyncHandler<Env>({ ...options, authenticate: bearerUserForDevelopment });
 }

@@ -1,5 +1,6 @@
-// Serves tests/conformance/worker/entry.ts under workerd through Miniflare, bundled the way
-// Wrangler bundles a Worker (esbuild, the workerd export conditions, nodejs_compat).
+// Serves tests/conformance/worker/entry.ts (or the entry given as the first argument: the demo's
+// --worker mode serves example_project/worker/src/dev.ts) under workerd through Miniflare, bundled
+// the way Wrangler bundles a Worker (esbuild, the workerd export conditions, nodejs_compat).
 //
 // Reads one JSON line per configuration on stdin, `{"database": "postgres://…", "config": {…}}`,
 // (re)starts the Worker with it and answers the URL it listens on; exits when stdin closes.
@@ -15,9 +16,9 @@ export const COMPATIBILITY_DATE = "2026-11-01";
 const here = fileURLToPath(new URL(".", import.meta.url));
 
 /** The entry bundled as one ES module; drizzlesync/worker from source, so no stale dist/ is tested. */
-export async function bundle() {
+export async function bundle(entry = `${here}entry.ts`) {
   const result = await build({
-    entryPoints: [`${here}entry.ts`],
+    entryPoints: [entry],
     bundle: true,
     write: false,
     format: "esm",
@@ -48,7 +49,7 @@ export function options(script, { database, config }) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const script = await bundle();
+  const script = await bundle(process.argv[2]);
   let miniflare;
   for await (const line of createInterface({ input: process.stdin })) {
     const wanted = options(script, JSON.parse(line));

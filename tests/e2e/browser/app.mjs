@@ -67,3 +67,34 @@ export async function waitSynced(page) {
 export async function waitPending(page, count) {
   await page.locator(`[data-testid="status"][data-pending="${count}"]`).waitFor();
 }
+
+/** Adds a project to the shown team; the page then shows that project's todos. */
+export async function addProject(page, name) {
+  await page.getByTestId("new-project").fill(name);
+  await page.getByTestId("new-project").press("Enter");
+  await page.locator(`[data-testid="project"][data-name="${name}"][aria-pressed="true"]`).waitFor();
+}
+
+/** Shows one project's todos ("All todos" and "No project" are the other choices). */
+export async function showProject(page, name) {
+  await page.locator(`[data-testid="project"][data-name="${name}"]`).click();
+  await page.locator(`[data-testid="project"][data-name="${name}"][aria-pressed="true"]`).waitFor();
+}
+
+export async function showTeam(page, name) {
+  await page.locator(`[data-testid="team"][data-name="${name}"]`).click();
+  await page.locator(`[data-testid="team"][data-name="${name}"][aria-pressed="true"]`).waitFor();
+}
+
+export async function renameTodo(page, from, to) {
+  await page.getByRole("button", { name: `edit ${from}` }).click();
+  await page.getByTestId("edit-title").fill(to);
+  await page.getByTestId("edit-title").press("Enter");
+  await todo(page, to).waitFor();
+}
+
+/** Moves a todo to another project of its team ("No project" takes it out of every project). */
+export async function moveTodo(page, title, project) {
+  await page.getByRole("combobox", { name: `project of ${title}` }).selectOption({ label: project });
+  await page.locator(`[data-testid="todo"][data-title="${title}"][data-project="${project === "No project" ? "" : project}"]`).waitFor();
+}

@@ -6,10 +6,15 @@ import assert from "node:assert/strict";
 import { createInterface } from "node:readline";
 import pg from "pg";
 import {
+  addProject,
   addTodo,
   deleteTodo,
   launch,
+  moveTodo,
   openDevice,
+  renameTodo,
+  showProject,
+  showTeam,
   shownTodos,
   signIn,
   todo,
@@ -35,12 +40,32 @@ async function users() {
   return { ada: list[0], grace: list[1] };
 }
 
+/** "title|project name" of the team's todos in Postgres, sorted ("-" for no project). */
+async function serverProjects(db, teamName) {
+  const { rows } = await db.query(
+    `SELECT todos.title, coalesce(projects.name, '-') AS project FROM todos
+       JOIN teams ON teams.id = todos.team_id LEFT JOIN projects ON projects.id = todos.project_id
+      WHERE teams.name = $1`,
+    [teamName],
+  );
+  return rows.map((row) => `${row.title}|${row.project}`).sort();
+}
+
 async function serverTodos(db, teamName) {
   const { rows } = await db.query(
     "SELECT todos.title, todos.done FROM todos JOIN teams ON teams.id = todos.team_id WHERE teams.name = $1",
     [teamName],
   );
   return rows.map((row) => `${row.title}|${row.done}`).sort();
+}
+
+/** The page's entry script, whose name carries the build's content hash. */
+async function buildScript(page) {
+  return page.locator('script[type="module"]').first().getAttribute("src");
+}
+
+async function teamsShown(page) {
+  return page.locator('[data-testid="team"]').evaluateAll((items) => items.map((item) => item.dataset.name));
 }
 
 /** Waits until the page lists exactly `expected` (sorted "title|done" strings). */
@@ -78,11 +103,64 @@ const scenarios = {
       "Try the demo|true",
       "Write the release notes|false",
     ]);
-    if (screenshot) await device.page.screenshot({ path: screenshot });
 
     await deleteTodo(device.page, "Added in Postgres");
     await waitSynced(device.page);
     assert.equal((await db.query("SELECT count(*)::int AS n FROM todos WHERE title = 'Added in Postgres'")).rows[0].n, 0);
+  },
+
+  /**
+   * Projects and titles: Ada adds projects, adds a todo into one, moves todos between projects and
+   * renames one; Grace's device shows each project's todos. Then both go offline and edit different
+   * columns of one todo (Ada its title, Grace its project): per-column last-writer-wins keeps both.
+   */
+  async projects(browser, db) {
+    const { ada, grace } = await users();
+    const a = await openDevice(browser, origin, "ada");
+    await signIn(a.page, ada.email);
+    await addProject(a.page, "Backlog");
+    await addProject(a.page, "Launch");
+    await addTodo(a.page, "Write the plan");
+    await showProject(a.page, "All todos");
+    await moveTodo(a.page, "Try the demo", "Launch");
+    await renameTodo(a.page, "Write the plan", "Write the launch plan");
+    await addTodo(a.page, "Order stickers");
+    await moveTodo(a.page, "Order stickers", "Backlog");
+    await waitSynced(a.page);
+    assert.deepEqual(await serverProjects(db, "Demo team"), [
+      "Order stickers|Backlog",
+      "Try the demo|Launch",
+      "Write the launch plan|Launch",
+    ]);
+
+    const g = await openDevice(browser, origin, "grace");
+    await signIn(g.page, grace.email);
+    await showProject(g.page, "Launch");
+    await waitShown(g, ["Try the demo|false", "Write the launch plan|false"]);
+    await showProject(g.page, "No project");
+    await waitShown(g, []);
+    await showProject(g.page, "All todos");
+    await waitShown(g, ["Order stickers|false", "Try the demo|false", "Write the launch plan|false"]);
+
+    await a.context.setOffline(true);
+    await g.context.setOffline(true);
+    await renameTodo(a.page, "Order stickers", "Order stickers and pins");
+    await moveTodo(g.page, "Order stickers", "No project");
+    await waitPending(a.page, 1);
+    await waitPending(g.page, 1);
+    await a.context.setOffline(false);
+    await waitSynced(a.page);
+    await g.context.setOffline(false);
+    await waitSynced(g.page);
+    const expected = ["Order stickers and pins|-", "Try the demo|Launch", "Write the launch plan|Launch"];
+    assert.deepEqual(await serverProjects(db, "Demo team"), expected);
+    for (const device of [a, g]) {
+      await showProject(device.page, "No project");
+      await waitShown(device, ["Order stickers and pins|false"]);
+    }
+    await showProject(a.page, "All todos");
+    await waitShown(a, ["Order stickers and pins|false", "Try the demo|false", "Write the launch plan|false"]);
+    if (screenshot) await a.page.screenshot({ path: screenshot });
   },
 
   /**
@@ -123,6 +201,76 @@ const scenarios = {
     assert.deepEqual(await serverTodos(db, "Demo team"), expected);
     await waitShown(a, expected);
     await waitShown(g, expected);
+  },
+
+  /**
+   * Scope in the browser. Ada joins a second team in Postgres and its rows arrive; she is removed
+   * from it and they go on the next sync. Then, offline, she writes into her team while Postgres
+   * removes her from it too: the push is refused (forbidden), the notice names it, and the write
+   * and the team's rows leave the screen.
+   */
+  async scope(browser, db) {
+    const { ada } = await users();
+    const device = await openDevice(browser, origin, "ada");
+    await signIn(device.page, ada.email);
+    await addTodo(device.page, "Ada's own");
+    await waitSynced(device.page);
+    await db.query("INSERT INTO todos (team_id, title) SELECT id, 'Other team only' FROM teams WHERE name = 'Other team'");
+    await db.query("INSERT INTO memberships (user_id, team_id) SELECT $1, id FROM teams WHERE name = 'Other team'", [ada.id]);
+    await device.page.locator('[data-testid="team"][data-name="Other team"]').waitFor({ timeout: CONVERGE_MS });
+    await showTeam(device.page, "Other team");
+    await waitShown(device, ["Other team only|false", "Try the demo|false"]);
+
+    await db.query("DELETE FROM memberships WHERE user_id = $1 AND team_id = (SELECT id FROM teams WHERE name = 'Other team')", [ada.id]);
+    await device.page.locator('[data-testid="team"][data-name="Other team"]').waitFor({ state: "detached", timeout: CONVERGE_MS });
+    assert.deepEqual(await teamsShown(device.page), ["Demo team"]);
+    await waitShown(device, ["Ada's own|false", "Try the demo|false"]);
+
+    await device.context.setOffline(true);
+    await device.page.locator('[data-testid="connection"]', { hasText: "offline" }).waitFor({ timeout: CONVERGE_MS });
+    await db.query("DELETE FROM memberships WHERE user_id = $1", [ada.id]);
+    await addTodo(device.page, "Written after the removal");
+    await waitPending(device.page, 1);
+    await device.context.setOffline(false);
+    await device.page.getByTestId("rejected").filter({ hasText: "put on todos: forbidden" }).waitFor({ timeout: CONVERGE_MS });
+    await todo(device.page, "Written after the removal").waitFor({ state: "detached" });
+    await device.page.getByText("You are in no team yet.").waitFor();
+    await waitSynced(device.page);
+    assert.deepEqual(await teamsShown(device.page), []);
+    assert.equal((await db.query("SELECT count(*)::int AS n FROM todos WHERE title = 'Written after the removal'")).rows[0].n, 0);
+  },
+
+  /**
+   * A schema upgrade with a pending write. Offline, Ada writes a todo; meanwhile the server moves to
+   * the next schema version and serves a new build ("@server upgrade"). Back online, the old page
+   * is refused (409) and says it must update, keeping the write; the reload loads the new build,
+   * which migrates the local database, keeps the write and pushes it.
+   */
+  async schemaUpgrade(browser, db) {
+    const { ada } = await users();
+    const device = await openDevice(browser, origin, "ada");
+    await signIn(device.page, ada.email);
+    await waitSynced(device.page);
+    await device.page.waitForFunction(() => navigator.serviceWorker.controller !== null);
+    const oldBuild = await buildScript(device.page);
+
+    await device.context.setOffline(true);
+    await addTodo(device.page, "Written before the upgrade");
+    await waitPending(device.page, 1);
+    await server("upgrade");
+    await device.context.setOffline(false);
+    await device.page.getByTestId("update-required").waitFor({ timeout: CONVERGE_MS });
+    await device.page.locator('[data-testid="status"][data-state="update-required"][data-pending="1"]').waitFor();
+    assert.equal((await db.query("SELECT count(*)::int AS n FROM todos WHERE title = 'Written before the upgrade'")).rows[0].n, 0);
+
+    await device.page.getByRole("button", { name: "Update now" }).click();
+    await device.page.getByTestId("new-todo").waitFor();
+    assert.notEqual(await buildScript(device.page), oldBuild, "the reload did not load the new build");
+    await waitSynced(device.page);
+    await addTodo(device.page, "Written after the update");
+    await waitSynced(device.page);
+    await waitShown(device, ["Try the demo|false", "Written after the update|false", "Written before the upgrade|false"]);
+    assert.deepEqual(await serverTodos(db, "Demo team"), ["Try the demo|false", "Written after the update|false", "Written before the upgrade|false"]);
   },
 
   /**
