@@ -154,7 +154,9 @@ def function_security(url: str) -> list[tuple[Any, ...]]:
     return [tuple(row) for row in rows]
 
 
-def test_version_4_downgrades_to_version_3_exactly_and_keeps_grants(db_url: str, example_config: Config) -> None:
+def test_version_4_downgrades_to_version_3_exactly_and_keeps_grants(
+    db_url: str, example_config: Config
+) -> None:
     # The example carries one revision per library version: the Nth installs or upgrades to version N.
     version_3, version_4 = EXAMPLE_CHAIN[2], EXAMPLE_CHAIN[3]
     command.upgrade(example_config, version_3)
@@ -162,16 +164,21 @@ def test_version_4_downgrades_to_version_3_exactly_and_keeps_grants(db_url: str,
     with psycopg.connect(localdb.libpq_url(db_url), autocommit=True) as db:
         db.execute(f"CREATE ROLE {host}")
         db.execute(f"GRANT EXECUTE ON FUNCTION drizzlesync.push(text, jsonb, text, integer, jsonb) TO {host}")
-        db.execute(f"GRANT EXECUTE ON FUNCTION drizzlesync.push(text, text[], text, integer, jsonb) TO {host}")
+        db.execute(
+            f"GRANT EXECUTE ON FUNCTION drizzlesync.push(text, text[], text, integer, jsonb) TO {host}"
+        )
         try:
             catalog, security = catalog_dump(db_url), function_security(db_url)
             command.upgrade(example_config, version_4)
             assert library_version(db_url) == 4
             upgraded = dict((name, (definer, acl)) for name, definer, acl in function_security(db_url))
             # Re-created by version 4, yet still a step the SECURITY DEFINER entry point calls, and granted.
-            assert upgraded["drizzlesync.push(text,text[],text,integer,jsonb)"] == dict(
-                (name, (definer, acl)) for name, definer, acl in security
-            )["drizzlesync.push(text,text[],text,integer,jsonb)"]
+            assert (
+                upgraded["drizzlesync.push(text,text[],text,integer,jsonb)"]
+                == dict((name, (definer, acl)) for name, definer, acl in security)[
+                    "drizzlesync.push(text,text[],text,integer,jsonb)"
+                ]
+            )
             assert upgraded["drizzlesync.push(text,text[],text,integer,jsonb)"][0] is False
             assert "drizzlesync.validate_mutations(jsonb)" not in upgraded
 

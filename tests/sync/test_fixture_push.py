@@ -94,19 +94,25 @@ def test_not_null_domains_reject_single_mutations_and_read_only_named_columns(
     assert labelled(db) == [(1, "one", 1, None)]
 
     # One by one (a put among the patches): a put leaving out defaulted columns, valid patches.
-    assert client.accepted(
-        mutation("labelled", "put", {"id": 7}, note="defaults"),
-        mutation("labelled", "patch", {"id": 1}, note="patched"),
-        mutation("labelled", "patch", {"id": 7}, hits=2),
-        mutation("labelled", "put", {"id": 1}, hits=5),
-    ) == {}
+    assert (
+        client.accepted(
+            mutation("labelled", "put", {"id": 7}, note="defaults"),
+            mutation("labelled", "patch", {"id": 1}, note="patched"),
+            mutation("labelled", "patch", {"id": 7}, hits=2),
+            mutation("labelled", "put", {"id": 1}, hits=5),
+        )
+        == {}
+    )
     assert labelled(db) == [(1, "one", 5, "patched"), (7, "label", 2, "defaults")]
 
     # The batched path: patches only, of one table.
-    assert client.accepted(
-        mutation("labelled", "patch", {"id": 1}, label="uno"),
-        mutation("labelled", "patch", {"id": 7}, note=None),
-    ) == {}
+    assert (
+        client.accepted(
+            mutation("labelled", "patch", {"id": 1}, label="uno"),
+            mutation("labelled", "patch", {"id": 7}, note=None),
+        )
+        == {}
+    )
     assert labelled(db) == [(1, "uno", 5, "patched"), (7, "label", 2, None)]
 
     pulled = http.post(
@@ -117,7 +123,9 @@ def test_not_null_domains_reject_single_mutations_and_read_only_named_columns(
     assert rows == {1, 7}
 
 
-def test_puts_into_a_partitioned_table_insert_and_update(db: psycopg.Connection[Any], http: httpx.Client) -> None:
+def test_puts_into_a_partitioned_table_insert_and_update(
+    db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
     db.execute("""INSERT INTO events VALUES (1, '2024-03-01T00:00:00Z', '{"v": 1}')""")
     at = "2024-03-01T00:00:00+00:00"
     client = Client(http, "partitions")
@@ -165,8 +173,8 @@ def test_one_bad_mutation_is_rejected_and_the_batch_still_applies(
     assert rejected == {
         "1": "unknown_table",
         "2": "unknown_column",
-        "3": "invalid_pk",
-        "4": "invalid_pk",
+        "3": "invalid_key",
+        "4": "invalid_key",
         "5": "pk_mismatch",
         "6": "unknown_column",
     }
@@ -179,7 +187,8 @@ def test_one_bad_mutation_is_rejected_and_the_batch_still_applies(
     assert [row[0] for row in labelled(db)] == [1, 9]
     # The rejected keys of synced tables come back on the next pull; the others name no row.
     pulled = http.post(
-        "/pull", json={"protocol": 1, "schemaVersion": 1, "clientId": "bad-names", "cursor": None, "limit": 100}
+        "/pull",
+        json={"protocol": 1, "schemaVersion": 1, "clientId": "bad-names", "cursor": None, "limit": 100},
     )
     assert pulled.status_code == 200, pulled.text
 
@@ -189,17 +198,64 @@ def test_one_bad_mutation_is_rejected_and_the_batch_still_applies(
 # range, byte strings without their prefix, half a geometry.
 AWKWARD = st.sampled_from(
     [
-        "", "'", '"', "\\", "{", "}", "{{{{{{{1}}}}}}}", "[0:1]={a,b}", "{1,{2}}", "(1,2", "((1,2),(3,",
-        "<a>", "<?xml version='1.0'?><a/>", "&bogus;", "a:1 b:", "'unterminated", "a & | b", "!",
-        "NaN", "Infinity", "-infinity", "1e999", "-1e-999", "99999999999999999999999999", "0x1F",
-        "2024-13-45", "24:61:00", "10000-01-01", "0000-01-01", "infinity", "epoch", "2024-02-30T00:00:00Z",
-        "\\x0", "\\xzz", "00ff", "::1/999", "999.1.1.1", "zz:zz:zz:zz:zz:zz", "not a uuid",
-        "P1Y2", "1 year 2 bananas", "[1,", "(,)", "[3,1)", "{[1,2),", "0/0/0", "pg_authid", "101",
-        "t", "maybe", "  ", "ä" * 40,
+        "",
+        "'",
+        '"',
+        "\\",
+        "{",
+        "}",
+        "{{{{{{{1}}}}}}}",
+        "[0:1]={a,b}",
+        "{1,{2}}",
+        "(1,2",
+        "((1,2),(3,",
+        "<a>",
+        "<?xml version='1.0'?><a/>",
+        "&bogus;",
+        "a:1 b:",
+        "'unterminated",
+        "a & | b",
+        "!",
+        "NaN",
+        "Infinity",
+        "-infinity",
+        "1e999",
+        "-1e-999",
+        "99999999999999999999999999",
+        "0x1F",
+        "2024-13-45",
+        "24:61:00",
+        "10000-01-01",
+        "0000-01-01",
+        "infinity",
+        "epoch",
+        "2024-02-30T00:00:00Z",
+        "\\x0",
+        "\\xzz",
+        "00ff",
+        "::1/999",
+        "999.1.1.1",
+        "zz:zz:zz:zz:zz:zz",
+        "not a uuid",
+        "P1Y2",
+        "1 year 2 bananas",
+        "[1,",
+        "(,)",
+        "[3,1)",
+        "{[1,2),",
+        "0/0/0",
+        "pg_authid",
+        "101",
+        "t",
+        "maybe",
+        "  ",
+        "ä" * 40,
     ]
 )
 # Strings without NUL or lone surrogates, which the hosts refuse before the database sees them.
-texts = st.text(alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=12)
+texts = st.text(
+    alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=12
+)
 json_scalars = (
     st.none()
     | st.booleans()

@@ -275,13 +275,15 @@ def test_composite_primary_keys(
         "rejected": [
             {
                 "id": partial,
-                "code": "invalid_pk",
+                "code": "invalid_key",
                 "message": "pk must name exactly the primary key columns of the table",
             }
         ],
     }
     assert client.outbox == []
-    assert db.execute("SELECT count(*) FROM memberships WHERE user_id = %s", (world["carol"],)).fetchone() == (
+    assert db.execute(
+        "SELECT count(*) FROM memberships WHERE user_id = %s", (world["carol"],)
+    ).fetchone() == (
         1,  # the whole key deleted the one in team A
     )
     assert whole < partial
