@@ -359,15 +359,24 @@ LAST_ID = 2**63 - 1
 def test_a_client_at_the_last_mutation_id_keeps_getting_answers(
     db: psycopg.Connection[Any], http: httpx.Client, world: dict[str, str]
 ) -> None:
-    """No id overflows the gap check: a retry of the applied batch, a later empty push, 200."""
+    """No id overflows the gap check: a retry of the applied batch, a later empty push, 200.
+
+    The Worker reads JSON numbers as doubles and refuses ids past 2^53 up front
+    (docs/worker.md): there the same batch is a 400, never a 500.
+    """
     client = SyncClient(http, world["alice"], "alice-last")
     body = {"protocol": 1, "schemaVersion": 1, "clientId": "alice-last"}
     batch = [
         {"id": 1, "tx": 1, **put_todo(world["a"], "first")},
         {"id": LAST_ID, "tx": 2, **put_todo(world["a"], "last")},
     ]
-    for _ in range(2):  # the second time, a retry of a batch that was applied
-        response = client.post("/push", {**body, "mutations": batch})
+    first = client.post("/push", {**body, "mutations": batch})
+    if first.status_code == 400:
+        assert first.json()["error"]["code"] == "out_of_range"
+        assert first.json()["error"]["path"] == "mutations[1].id"
+        assert applied_by(db, "alice-last") == 0
+        return
+    for response in (first, client.post("/push", {**body, "mutations": batch})):  # then a retry
         assert response.status_code == 200, response.text
         assert response.json() == {"lastMutationId": LAST_ID, "rejected": []}
     for mutations in ([], batch[1:]):
