@@ -39,7 +39,10 @@ json_values = st.recursive(
     json_scalars,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
 )
-not_an_int = json_values.filter(lambda v: isinstance(v, bool) or not isinstance(v, int))
+# 1.0 is an integer to JSON Schema (and JavaScript): not wrong, so not drawn.
+not_an_int = json_values.filter(
+    lambda v: isinstance(v, bool) or not isinstance(v, int) and not (isinstance(v, float) and v.is_integer())
+)
 not_an_object = json_values.filter(lambda v: not isinstance(v, dict))
 not_a_string = json_values.filter(lambda v: not isinstance(v, str))
 unknown_name = (st.text(min_size=1, max_size=12) | SQLISH).filter(lambda name: name not in TABLES + COLUMNS)
@@ -136,7 +139,14 @@ def corruptions(names: dict[str, str]) -> st.SearchStrategy[tuple[str, Any]]:
         *(with_header(key) for key in ("protocol", "schemaVersion", "clientId", "mutations")),
         with_mutation("id", not_an_int),
         with_mutation(
-            "tx", json_values.filter(lambda v: isinstance(v, bool | float | list | dict) or v is None)
+            "tx",
+            json_values.filter(
+                lambda v: (
+                    isinstance(v, bool | list | dict)
+                    or v is None
+                    or (isinstance(v, float) and not v.is_integer())
+                )  # 0.0 is an integer id
+            ),
         ),
         with_mutation("table", not_a_string),
         with_mutation("op", json_values.filter(lambda v: v not in ("put", "patch", "delete"))),
