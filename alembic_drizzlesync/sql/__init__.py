@@ -9,11 +9,12 @@ holds the objects of every version.
 
 from __future__ import annotations
 
+from ..sync.contract import contract
 from ..templating import render
 from .statements import split_statements
 from .user_scopes import user_scopes_script
 
-LIBRARY_VERSION = 3
+LIBRARY_VERSION = 4
 """The version of the SQL objects this release installs."""
 
 SCOPE_INDEX_PREFIX = "drizzlesync_scope_"
@@ -46,7 +47,12 @@ def downgrade_script(from_version: int, schema: str) -> list[str]:
 
 
 def _statements(version: int, kind: str, schema: str) -> list[str]:
-    script = render(f"sql/v{version}/{kind}.sql.j2", schema=schema, scope_index_prefix=SCOPE_INDEX_PREFIX)
+    script = render(
+        f"sql/v{version}/{kind}.sql.j2",
+        schema=schema,
+        scope_index_prefix=SCOPE_INDEX_PREFIX,
+        sqlstates=contract()["sqlstates"],  # how version 4's push classifies failures, as the hosts do
+    )
     return split_statements(script)
 
 

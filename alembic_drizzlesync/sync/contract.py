@@ -54,6 +54,12 @@ def contract() -> Mapping[str, Any]:
     return data
 
 
+def is_transient(sqlstate: str) -> bool:
+    """Whether a Postgres error is temporary (503, retried), as `errors.json`'s `sqlstates` says."""
+    transient = contract()["sqlstates"]["transient"]
+    return sqlstate[:2] in transient["classes"] or sqlstate in transient["states"]
+
+
 @cache
 def default_limits() -> Mapping[str, int]:
     """`limits.json`: the limits every host applies unless configured otherwise."""

@@ -5,9 +5,10 @@ migrations installed (`templates/sql/`), scope resolution included; this
 class checks the request's shape, calls one function with the user id and
 token claims in a transaction of the isolation it needs, and turns database
 errors into the protocol's error responses: DZ<status> errors raised by
-those functions verbatim, transient ones (serialization, deadlock, lost
-connection) as 503 so that the client retries, and anything else re-raised
-as the bug it is.
+those functions verbatim, transient ones (the SQLSTATEs `protocol/errors.json`
+calls transient, or a connection lost before any SQLSTATE) as 503 so that
+the client retries, and anything else re-raised as the bug it is: a
+permanent failure retried would fail forever.
 """
 
 from __future__ import annotations
@@ -23,11 +24,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from ..config import DEFAULT_LIBRARY_SCHEMA, SyncConfig
+from .contract import is_transient
 from .errors import SyncError, request_too_large, temporarily_unavailable, unauthenticated
 from .protocol import DEFAULT_LIMITS, Limits, PullRequest, PushRequest, parse_json, parse_pull, parse_push
-
-_TRANSIENT_CLASSES = ("08", "40", "53", "57")
-_TRANSIENT_STATES = ("55P03",)
 
 
 @dataclass(frozen=True)
@@ -173,10 +172,9 @@ def _database_error(error: DBAPIError) -> SyncError | None:
         code = detail.pop("code", "rejected")
         path = detail.pop("path", None)
         return SyncError(int(state[2:]), code, original.diag.message_primary or code, path, detail)
-    if (
-        state[:2] in _TRANSIENT_CLASSES
-        or state in _TRANSIENT_STATES
-        or isinstance(original, psycopg.OperationalError)
-    ):
+    # psycopg calls some permanent classes operational too (54, program limit
+    # exceeded): only an error without a SQLSTATE (no server answer) is judged by its type.
+    transient = is_transient(state) if state else isinstance(original, psycopg.OperationalError)
+    if transient:
         return temporarily_unavailable()
     return None

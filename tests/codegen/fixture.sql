@@ -229,3 +229,20 @@ BEGIN
     END IF;
 END
 $$;
+
+-- NOT NULL domains with defaults, the key one too: a column a write leaves
+-- out must never pass through its domain as NULL (push reads only the
+-- columns a mutation names), and a reference that blocks a delete.
+CREATE DOMAIN label_id AS integer NOT NULL CHECK (VALUE > 0);
+CREATE DOMAIN short_label AS varchar(8) NOT NULL DEFAULT 'label' CHECK (VALUE <> 'bad');
+CREATE DOMAIN hit_count AS integer NOT NULL DEFAULT 0 CHECK (VALUE >= 0);
+CREATE TABLE labelled (
+    id label_id PRIMARY KEY,
+    label short_label,
+    hits hit_count,
+    note text
+);
+CREATE TABLE label_refs (
+    id integer PRIMARY KEY,
+    labelled_id label_id REFERENCES labelled (id) ON DELETE RESTRICT
+);

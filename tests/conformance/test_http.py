@@ -166,29 +166,6 @@ def test_batches_over_the_limit_are_413(http: httpx.Client, signed_in: dict[str,
         ),
         (
             "/push",
-            push([{"id": 1, "tx": 1, "table": "nope", "op": "delete", "pk": {"id": "x"}}]),
-            "unknown_table",
-            "mutations[0].table",
-        ),
-        (
-            "/push",
-            push(
-                [
-                    {
-                        "id": 1,
-                        "tx": 1,
-                        "table": "todos",
-                        "op": "patch",
-                        "pk": {"id": "x"},
-                        "values": {"nope": 1},
-                    }
-                ]
-            ),
-            "unknown_column",
-            "mutations[0].values.nope",
-        ),
-        (
-            "/push",
             push(
                 [
                     {"id": 2, "tx": 1, "table": "todos", "op": "delete", "pk": {"id": "x"}},

@@ -21,7 +21,7 @@ from alembic_drizzlesync.ops import UpgradeOp
 from alembic_drizzlesync.plugin import compare
 from alembic_drizzlesync.sql import LIBRARY_VERSION
 from alembic_drizzlesync.sync import Identity, SyncProcessor
-from tests.support import EXAMPLE, apply_ops, autogenerate, catalog_dump, migrate
+from tests.support import EXAMPLE, EXAMPLE_CHAIN, apply_ops, autogenerate, catalog_dump, migrate
 from tests.sync import seed
 
 CONFIG = parse_config({"include": ["todos"]})
@@ -142,3 +142,50 @@ def test_a_version_1_database_upgrades_and_its_clients_keep_syncing(
         assert json.loads(pushed.body) == {"lastMutationId": 1, "rejected": []}
     finally:
         engine.dispose()
+
+
+def function_security(url: str) -> list[tuple[Any, ...]]:
+    """Each library function's SECURITY DEFINER flag and grants, which CREATE OR REPLACE may reset or keep."""
+    with psycopg.connect(localdb.libpq_url(url)) as conn:
+        rows = conn.execute(
+            "SELECT p.oid::regprocedure::text, p.prosecdef, p.proacl::text FROM pg_proc AS p "
+            "WHERE p.pronamespace = 'drizzlesync'::regnamespace ORDER BY 1"
+        ).fetchall()
+    return [tuple(row) for row in rows]
+
+
+def test_version_4_downgrades_to_version_3_exactly_and_keeps_grants(
+    db_url: str, example_config: Config
+) -> None:
+    # The example carries one revision per library version: the Nth installs or upgrades to version N.
+    version_3, version_4 = EXAMPLE_CHAIN[2], EXAMPLE_CHAIN[3]
+    command.upgrade(example_config, version_3)
+    host = f"{localdb.sqlalchemy_url(db_url).database}_host"
+    with psycopg.connect(localdb.libpq_url(db_url), autocommit=True) as db:
+        db.execute(f"CREATE ROLE {host}")
+        db.execute(f"GRANT EXECUTE ON FUNCTION drizzlesync.push(text, jsonb, text, integer, jsonb) TO {host}")
+        db.execute(
+            f"GRANT EXECUTE ON FUNCTION drizzlesync.push(text, text[], text, integer, jsonb) TO {host}"
+        )
+        try:
+            catalog, security = catalog_dump(db_url), function_security(db_url)
+            command.upgrade(example_config, version_4)
+            assert library_version(db_url) == 4
+            upgraded = dict((name, (definer, acl)) for name, definer, acl in function_security(db_url))
+            # Re-created by version 4, yet still a step the SECURITY DEFINER entry point calls, and granted.
+            assert (
+                upgraded["drizzlesync.push(text,text[],text,integer,jsonb)"]
+                == dict((name, (definer, acl)) for name, definer, acl in security)[
+                    "drizzlesync.push(text,text[],text,integer,jsonb)"
+                ]
+            )
+            assert upgraded["drizzlesync.push(text,text[],text,integer,jsonb)"][0] is False
+            assert "drizzlesync.validate_mutations(jsonb)" not in upgraded
+
+            command.downgrade(example_config, version_3)
+            assert library_version(db_url) == 3
+            assert catalog_dump(db_url) == catalog
+            assert function_security(db_url) == security
+        finally:
+            db.execute(f"DROP OWNED BY {host}")
+            db.execute(f"DROP ROLE {host}")

@@ -28,11 +28,13 @@ from sqlalchemy.engine import Engine
 
 from alembic_drizzlesync import localdb
 from alembic_drizzlesync.config import load_config
+from alembic_drizzlesync.sql import LIBRARY_VERSION, install_script
 from alembic_drizzlesync.sync import Limits, SyncProcessor
 from alembic_drizzlesync.sync.asgi import bearer_user_for_development, create_app
 from tests.sync.signing import KeyServer
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "example_project"
+FIXTURE_SQL = Path(__file__).resolve().parents[1] / "codegen" / "fixture.sql"
 
 
 @pytest.fixture(scope="session")
@@ -48,10 +50,9 @@ def migrated_template(pg_server: str) -> Iterator[str]:
     localdb.drop_database(url)
 
 
-@pytest.fixture
-def synced_db(pg_server: str, migrated_template: str) -> Iterator[str]:
-    """A libpq URL of a fresh copy of the migrated example database."""
-    template = localdb.sqlalchemy_url(migrated_template).database or ""
+def copy_of(pg_server: str, template_url: str) -> Iterator[str]:
+    """A libpq URL of a fresh copy of the database at `template_url`, dropped afterwards."""
+    template = localdb.sqlalchemy_url(template_url).database or ""
     url = localdb.create_database(pg_server, prefix="drizzlesync_sync")
     name = localdb.sqlalchemy_url(url).database or ""
     with psycopg.connect(localdb.libpq_url(pg_server), autocommit=True) as conn:
@@ -60,6 +61,33 @@ def synced_db(pg_server: str, migrated_template: str) -> Iterator[str]:
             sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
         )
     yield localdb.libpq_url(url)
+    localdb.drop_database(url)
+
+
+@pytest.fixture
+def synced_db(pg_server: str, migrated_template: str) -> Iterator[str]:
+    """A libpq URL of a fresh copy of the migrated example database."""
+    yield from copy_of(pg_server, migrated_template)
+
+
+@pytest.fixture(scope="session")
+def fixture_template(pg_server: str) -> Iterator[str]:
+    """The codegen tests' broad fixture schema (every type family, domains, partitions), every
+    table with a primary key synced and unscoped, the library objects at the current version."""
+    url = localdb.create_database(pg_server, prefix="drizzlesync_fixturetemplate")
+    with psycopg.connect(localdb.libpq_url(url), autocommit=True) as conn:
+        for statement in install_script(LIBRARY_VERSION, "drizzlesync"):
+            conn.execute(statement)
+        conn.execute("INSERT INTO drizzlesync.schema_version (version) VALUES (1)")
+        conn.execute(FIXTURE_SQL.read_text(encoding="utf-8"))
+        conn.execute(
+            "SELECT drizzlesync.enable_sync(n.nspname, c.relname) FROM pg_class AS c "
+            "JOIN pg_namespace AS n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname NOT IN "
+            "('drizzlesync', 'pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%' "
+            "AND EXISTS (SELECT FROM pg_index AS i WHERE i.indrelid = c.oid AND i.indisprimary)"
+        )
+    yield url
     localdb.drop_database(url)
 
 

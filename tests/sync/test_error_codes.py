@@ -93,9 +93,6 @@ ERRORS: dict[str, Callable[[World], Call]] = {
     "invalid_client_id": lambda w: Call(push(clientId="my device")),
     "invalid_op": lambda w: Call(push({**put(w), "op": "upsert"})),
     "invalid_pk": lambda w: Call(push({**put(w), "pk": {}})),
-    "pk_mismatch": lambda w: Call(push(put(w, id=str(uuid.uuid4())))),
-    "unknown_table": lambda w: Call(push({**put(w), "table": "pg_authid"})),
-    "unknown_column": lambda w: Call(push(put(w, secret_flag=True))),
     "duplicate_mutation_id": lambda w: Call(push(put(w, 1), put(w, 1))),
     "unordered_mutation_ids": lambda w: Call(push(put(w, 2), put(w, 1))),
     "tx_not_contiguous": lambda w: Call(push(put(w, 1, tx=1), put(w, 2, tx=2), put(w, 3, tx=1))),
@@ -232,6 +229,10 @@ def rejecting(w: World, code: str) -> list[dict[str, Any]]:
         "values": {},
     }
     return {
+        "unknown_table": [{**put(w, 1), "table": "pg_authid"}],
+        "invalid_key": [{**put(w, 1), "pk": {"title": "t"}}],
+        "pk_mismatch": [put(w, 1, id=str(uuid.uuid4()))],
+        "unknown_column": [put(w, 1, secret_flag=True)],
         "forbidden": [put(w, 1, team_id=w.others_team)],
         "not_found": [put(w, 1), missing],
         "constraint_violation": [put(w, 1, title=None)],

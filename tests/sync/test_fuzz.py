@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,21 +39,24 @@ json_values = st.recursive(
     json_scalars,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
 )
-not_an_int = json_values.filter(lambda v: isinstance(v, bool) or not isinstance(v, int))
+# 1.0 is an integer to JSON Schema (and JavaScript): not wrong, so not drawn.
+not_an_int = json_values.filter(
+    lambda v: isinstance(v, bool) or not isinstance(v, int) and not (isinstance(v, float) and v.is_integer())
+)
 not_an_object = json_values.filter(lambda v: not isinstance(v, dict))
 not_a_string = json_values.filter(lambda v: not isinstance(v, str))
 unknown_name = (st.text(min_size=1, max_size=12) | SQLISH).filter(lambda name: name not in TABLES + COLUMNS)
 
 
-def fingerprint(db: psycopg.Connection[Any]) -> str:
-    tables = [
-        "users",
-        *TABLES,
+def fingerprint(db: psycopg.Connection[Any], *, rows_only: bool = False) -> str:
+    """A digest of the app's rows and (unless `rows_only`) the library's state."""
+    library = [
         "drizzlesync.client",
         "drizzlesync.rejection",
         "drizzlesync.change_log",
         "drizzlesync.pull_cursor",
     ]
+    tables = ["users", *TABLES, *([] if rows_only else library)]
     parts = [
         f"(SELECT coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), '') FROM {name} AS t)"
         for name in tables
@@ -127,11 +131,6 @@ def corruptions(names: dict[str, str]) -> st.SearchStrategy[tuple[str, Any]]:
         del mutations[1][field]
         return st.just(("/push", {**push, "mutations": mutations}))
 
-    pk_extra = st.builds(
-        lambda name: {"id": names["todo"], name: 1}, unknown_name.filter(lambda n: n != "id")
-    )
-    values_bad = st.builds(lambda name, v: {"title": "ok", name: v}, unknown_name, json_scalars)
-    values_pk_mismatch = st.just({"id": "00000000-0000-4000-8000-000000000000"})
     ids_bad = st.sampled_from([[1, 1], [2, 1], [0, 1], [-5, 1], [1, 2**63]])
     first, second = push["mutations"]
     interleaved_transactions = [first, {**second, "tx": 2}, {**first, "id": 3}]
@@ -140,12 +139,19 @@ def corruptions(names: dict[str, str]) -> st.SearchStrategy[tuple[str, Any]]:
         *(with_header(key) for key in ("protocol", "schemaVersion", "clientId", "mutations")),
         with_mutation("id", not_an_int),
         with_mutation(
-            "tx", json_values.filter(lambda v: isinstance(v, bool | float | list | dict) or v is None)
+            "tx",
+            json_values.filter(
+                lambda v: (
+                    isinstance(v, bool | list | dict)
+                    or v is None
+                    or (isinstance(v, float) and not v.is_integer())
+                )  # 0.0 is an integer id
+            ),
         ),
-        with_mutation("table", unknown_name | not_a_string),
+        with_mutation("table", not_a_string),
         with_mutation("op", json_values.filter(lambda v: v not in ("put", "patch", "delete"))),
-        with_mutation("pk", not_an_object | st.just({}) | pk_extra | st.just({"team_id": names["team"]})),
-        with_mutation("values", not_an_object | values_bad | values_pk_mismatch),
+        with_mutation("pk", not_an_object | st.just({})),
+        with_mutation("values", not_an_object),
         with_mutation("extra", json_values),
         with_mutation("values", st.text(max_size=3).map(lambda s: {"title": s + "\x00"})),
         st.sampled_from(["op", "pk", "values", "id", "tx", "table"]).flatmap(dropping),
@@ -166,6 +172,27 @@ def corruptions(names: dict[str, str]) -> st.SearchStrategy[tuple[str, Any]]:
         not_an_object.map(lambda body: ("/pull", body)),
         st.just(("/push", {**push, "schemaVersion": 7})),
         st.just(("/pull", {**pull, "schemaVersion": 7})),
+    )
+
+
+def misnamed(names: dict[str, str]) -> st.SearchStrategy[Any]:
+    """Push bodies of the right shape whose one mutation names what its table does not have."""
+    push = valid_push(names)
+    name = unknown_name.filter(lambda n: n != "" and "\x00" not in n)  # else a bad string (400)
+    value = json_scalars.filter(lambda v: not (isinstance(v, str) and "\x00" in v))
+    pk_extra = st.builds(lambda n: {"id": names["todo"], n: 1}, name.filter(lambda n: n != "id"))
+    values_bad = st.builds(lambda n, v: {"title": "ok", n: v}, name, value)
+    values_pk_mismatch = st.just({"id": "00000000-0000-4000-8000-000000000000"})
+
+    def build(field: str, value: Any, index: int) -> Any:
+        mutations = [dict(m) for m in push["mutations"]]
+        mutations[index][field] = value
+        return {**push, "mutations": mutations}
+
+    return st.one_of(
+        st.builds(build, st.just("table"), name, st.integers(0, 1)),
+        st.builds(build, st.just("pk"), pk_extra | st.just({"team_id": names["team"]}), st.integers(0, 1)),
+        st.builds(build, st.just("values"), values_bad | values_pk_mismatch, st.integers(0, 1)),
     )
 
 
@@ -247,3 +274,28 @@ def test_the_valid_push_the_corruptions_start_from_is_accepted(
         )
     assert response.json() == {"lastMutationId": 2, "rejected": []}
     assert db.execute("SELECT title, done FROM todos").fetchall() == [("t", True)]
+
+
+REJECTED_NAMES = {"unknown_table", "invalid_key", "pk_mismatch", "unknown_column", "transaction_rolled_back"}
+
+
+@settings(max_examples=150)
+@given(data=st.data())
+def test_a_mutation_naming_what_its_table_lacks_is_rejected_not_the_batch(
+    data: st.DataObject, world: tuple[psycopg.Connection[Any], dict[str, str]], http: httpx.Client
+) -> None:
+    """Past shape validation nothing refuses a batch as a whole, which would wedge the client's queue:
+    the bad mutation is rejected and its client transaction (both mutations, tx 1) rolled back."""
+    db, names = world
+    body = data.draw(misnamed(names))
+    before = fingerprint(db, rows_only=True)
+    response = http.post(
+        "/push", json={**body, "clientId": f"fuzz-{uuid.uuid4().hex[:8]}"}, headers=signed_in(names)
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["lastMutationId"] == 2
+    assert [r["id"] for r in result["rejected"]] == [1, 2]
+    assert {r["code"] for r in result["rejected"]} <= REJECTED_NAMES
+    event(" ".join(sorted({r["code"] for r in result["rejected"]})))
+    assert fingerprint(db, rows_only=True) == before

@@ -295,16 +295,26 @@ def test_composite_primary_keys(
         "SELECT role FROM memberships WHERE user_id = %s AND team_id = %s", (world["carol"], world["a"])
     )
     assert row.fetchone() == ("admin",)
-    client.stage([{"table": "memberships", "op": "delete", "pk": key}])
+    (whole,) = client.stage([{"table": "memberships", "op": "delete", "pk": key}])
     (partial,) = client.stage([{"table": "memberships", "op": "delete", "pk": {"user_id": world["carol"]}}])
     response = client.push()
-    assert response is not None and response.status_code == 400
-    assert response.json()["error"] == {
-        "code": "invalid_pk",
-        "message": "pk must name exactly the primary key columns of the table",
-        "path": "mutations[1].pk",
+    assert response is not None and response.json() == {
+        "lastMutationId": partial,
+        "rejected": [
+            {
+                "id": partial,
+                "code": "invalid_key",
+                "message": "pk must name exactly the primary key columns of the table",
+            }
+        ],
     }
-    assert partial == client.outbox[-1]["id"]
+    assert client.outbox == []
+    assert db.execute(
+        "SELECT count(*) FROM memberships WHERE user_id = %s", (world["carol"],)
+    ).fetchone() == (
+        1,  # the whole key deleted the one in team A
+    )
+    assert whole < partial
 
 
 def test_rows_of_rejected_mutations_come_back_to_an_optimistic_client(
@@ -368,3 +378,57 @@ def test_two_spellings_of_one_key_in_a_batch_both_apply(
     client.push()
     assert client.rejected == {}
     assert todo(db, todo_id) == ("renamed", True, world["a"])
+
+
+LAST_ID = 2**63 - 1
+"""The highest mutation id the protocol allows (a bigint)."""
+
+
+def test_a_client_at_the_last_mutation_id_keeps_getting_answers(
+    db: psycopg.Connection[Any], http: httpx.Client, world: dict[str, str]
+) -> None:
+    """No id overflows the gap check: a retry of the applied batch, a later empty push, 200.
+
+    The Worker reads JSON numbers as doubles and refuses ids past 2^53 up front
+    (docs/worker.md): there the same batch is a 400, never a 500.
+    """
+    client = SyncClient(http, world["alice"], "alice-last")
+    body = {"protocol": 1, "schemaVersion": 1, "clientId": "alice-last"}
+    batch = [
+        {"id": 1, "tx": 1, **put_todo(world["a"], "first")},
+        {"id": LAST_ID, "tx": 2, **put_todo(world["a"], "last")},
+    ]
+    first = client.post("/push", {**body, "mutations": batch})
+    if first.status_code == 400:
+        assert first.json()["error"]["code"] == "out_of_range"
+        assert first.json()["error"]["path"] == "mutations[1].id"
+        assert applied_by(db, "alice-last") == 0
+        return
+    for response in (first, client.post("/push", {**body, "mutations": batch})):  # then a retry
+        assert response.status_code == 200, response.text
+        assert response.json() == {"lastMutationId": LAST_ID, "rejected": []}
+    for mutations in ([], batch[1:]):
+        response = client.post("/push", {**body, "mutations": mutations})
+        assert response.status_code == 200, response.text
+        assert response.json() == {"lastMutationId": LAST_ID, "rejected": []}
+    assert applied_by(db, "alice-last") == 2
+
+
+def test_a_permanent_database_failure_outside_the_mutations_is_500_not_503(
+    db: psycopg.Connection[Any], http: httpx.Client, world: dict[str, str]
+) -> None:
+    """A 503 tells the client to retry: a failure that will happen again must not say so."""
+    db.execute(
+        "CREATE FUNCTION refuse_clients() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "RAISE EXCEPTION 'too many array dimensions' USING ERRCODE = 'program_limit_exceeded'; END $$"
+    )
+    db.execute(
+        "CREATE TRIGGER refuse_clients BEFORE INSERT ON drizzlesync.client "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_clients()"
+    )
+    client = SyncClient(http, world["alice"], "alice-1")
+    client.stage([put_todo(world["a"], "never")])
+    response = client.push()
+    assert response is not None and response.status_code == 500, response.text
+    assert response.json()["error"]["code"] == "internal"
+    assert db.execute("SELECT count(*) FROM todos").fetchone() == (0,)

@@ -23,6 +23,12 @@ export const keywordCodes: Readonly<Record<string, string>> = errors.keywordCode
 
 export const PROTOCOL = errors.protocol;
 
+/** Whether a Postgres error is temporary (503, retried), as `errors.json`'s `sqlstates` says. */
+export function isTransient(sqlstate: string): boolean {
+  const { classes, states } = errors.sqlstates.transient;
+  return classes.includes(sqlstate.slice(0, 2)) || states.includes(sqlstate);
+}
+
 const statuses: ReadonlyMap<string, number> = new Map(errors.errors.map((row) => [row.code, row.status]));
 
 /** The JSON of an error response: what a client branches on, and extras such as `supported`. */

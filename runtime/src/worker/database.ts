@@ -2,12 +2,13 @@
  * The one SQL call a request makes, through Hyperdrive with postgres.js, and the database's
  * errors in protocol terms, as the Python host maps them: DZ<status> errors raised by the
  * protocol functions verbatim (their DETAIL holds the code, path and extras), transient ones
- * (serialization, deadlock, lock timeout, lost connection, server shutting down) as 503 so
- * that the client retries, anything else re-thrown as the bug it is.
+ * (the SQLSTATEs `protocol/errors.json` calls transient, or a connection lost or never made)
+ * as 503 so that the client retries, anything else re-thrown as the bug it is: a permanent
+ * failure retried would fail forever.
  */
 import postgres from "postgres";
 
-import { SyncError, syncError } from "./contract.ts";
+import { isTransient, SyncError, syncError } from "./contract.ts";
 import type { Identity } from "./identity.ts";
 import type { PullCall, PushCall } from "./request.ts";
 
@@ -21,8 +22,6 @@ export interface DatabaseOptions {
   readonly librarySchema?: string;
 }
 
-const TRANSIENT_CLASSES = ["08", "40", "53", "57"];
-const TRANSIENT_STATES = ["55P03"];
 // The library schema is spliced into SQL text, so it is kept to plain lower-case words.
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -133,7 +132,7 @@ function databaseError(error: unknown): unknown {
       extra,
     );
   }
-  if (TRANSIENT_CLASSES.includes(state.slice(0, 2)) || TRANSIENT_STATES.includes(state)) {
+  if (isTransient(state)) {
     return syncError("temporarily_unavailable", "the database is busy or unreachable; retry");
   }
   return error;

@@ -116,6 +116,12 @@ const email = customType<{ data: string; driverData: string }>({
   dataType: () => "email",
 });
 
+/** Postgres domain `hit_count` over `integer`: its checks stay on the domain. */
+const hitCount = customType<{ data: number; driverData: number | string }>({
+  dataType: () => "hit_count",
+  fromDriver: (value) => Number(value),
+});
+
 /** Postgres `int4multirange`, read and written as text: pg-core has no builder for it. */
 const int4multirange = customType<{ data: string; driverData: string }>({
   dataType: () => "int4multirange",
@@ -124,6 +130,12 @@ const int4multirange = customType<{ data: string; driverData: string }>({
 /** Postgres `int4range`, read and written as text: pg-core has no builder for it. */
 const int4range = customType<{ data: string; driverData: string }>({
   dataType: () => "int4range",
+});
+
+/** Postgres domain `label_id` over `integer`: its checks stay on the domain. */
+const labelId = customType<{ data: number; driverData: number | string }>({
+  dataType: () => "label_id",
+  fromDriver: (value) => Number(value),
 });
 
 /** Postgres `lseg`, read and written as text: pg-core has no builder for it. */
@@ -176,6 +188,11 @@ const positiveInt = customType<{ data: number; driverData: number | string }>({
 /** Postgres `regclass`, read and written as text: pg-core has no builder for it. */
 const regclass = customType<{ data: string; driverData: string }>({
   dataType: () => "regclass",
+});
+
+/** Postgres domain `short_label` over `character varying(8)`: its checks stay on the domain. */
+const shortLabel = customType<{ data: string; driverData: string }>({
+  dataType: () => "short_label",
 });
 
 /** Postgres domain `tags` over `text[]`: its checks stay on the domain. */
@@ -333,6 +350,35 @@ export const integer2 = pgTable(
   {
     pgTable: integer().primaryKey(),
     sql: text(),
+  },
+);
+
+export const labelRefs = pgTable(
+  "label_refs",
+  {
+    id: integer().primaryKey(),
+    /** Postgres domain `label_id`. */
+    labelledId: labelId("labelled_id"),
+  },
+  (table): PgTableExtraConfigValue[] => [
+    foreignKey({
+      name: "label_refs_labelled_id_fkey",
+      columns: [table.labelledId],
+      foreignColumns: [labelled.id],
+    }).onDelete("restrict"),
+  ],
+);
+
+export const labelled = pgTable(
+  "labelled",
+  {
+    /** Postgres domain `label_id`. */
+    id: labelId().primaryKey(),
+    /** Postgres domain `short_label`. */
+    label: shortLabel(),
+    /** Postgres domain `hit_count`. */
+    hits: hitCount(),
+    note: text(),
   },
 );
 

@@ -9,7 +9,7 @@ import type { TableMeta } from "drizzlesync";
 export const schemaVersion = 1;
 
 /** A digest of the synced shape, to tell two builds of one version apart. */
-export const schemaHash = "bd2fd71cc1e23cef";
+export const schemaHash = "00f3c16c01e7adec";
 
 export const syncTables = {
   salesDataUsers: {
@@ -133,6 +133,28 @@ export const syncTables = {
     columns: [
       { name: "pgTable", key: "pgTable", column: "pgTable", codec: "int", nullable: false, pushed: true },
       { name: "sql", key: "sql", column: "sql", codec: "text", nullable: true, pushed: true },
+    ],
+  },
+  labelRefs: {
+    name: "label_refs",
+    sqliteTable: "label_refs",
+    primaryKey: ["id"],
+    scope: null,
+    columns: [
+      { name: "id", key: "id", column: "id", codec: "int", nullable: false, pushed: true },
+      { name: "labelled_id", key: "labelledId", column: "labelled_id", codec: "int", nullable: true, pushed: true },
+    ],
+  },
+  labelled: {
+    name: "labelled",
+    sqliteTable: "labelled",
+    primaryKey: ["id"],
+    scope: null,
+    columns: [
+      { name: "id", key: "id", column: "id", codec: "int", nullable: false, pushed: true },
+      { name: "label", key: "label", column: "label", codec: "text", nullable: true, pushed: true },
+      { name: "hits", key: "hits", column: "hits", codec: "int", nullable: true, pushed: true },
+      { name: "note", key: "note", column: "note", codec: "text", nullable: true, pushed: true },
     ],
   },
   memberships: {

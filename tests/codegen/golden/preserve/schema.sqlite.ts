@@ -132,6 +132,30 @@ export const integer2 = sqliteTable(
   },
 );
 
+/** Postgres public.label_refs */
+export const label_refs = sqliteTable(
+  "label_refs",
+  {
+    id: integer().primaryKey(),
+    /** Postgres domain `label_id`. */
+    labelled_id: integer(),
+  },
+);
+
+/** Postgres public.labelled */
+export const labelled = sqliteTable(
+  "labelled",
+  {
+    /** Postgres domain `label_id`. */
+    id: integer().primaryKey(),
+    /** Postgres domain `short_label`. */
+    label: text(),
+    /** Postgres domain `hit_count`. */
+    hits: integer(),
+    note: text(),
+  },
+);
+
 /** Postgres public.memberships */
 export const memberships = sqliteTable(
   "memberships",

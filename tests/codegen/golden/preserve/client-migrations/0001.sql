@@ -614,6 +614,116 @@ BEGIN
   FROM "_sync_state";
 END;
 
+CREATE TABLE "label_refs" (
+  "id" INTEGER NOT NULL,
+  "labelled_id" INTEGER,
+  PRIMARY KEY ("id")
+) STRICT;
+
+CREATE TRIGGER "label_refs_outbox_insert" AFTER INSERT ON "label_refs"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'label_refs', 'put', json_object('id', NEW."id"),
+    json_object('id', NEW."id", 'labelled_id', NEW."labelled_id")
+  FROM "_sync_state";
+END;
+
+CREATE TRIGGER "label_refs_outbox_delete" AFTER DELETE ON "label_refs"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'label_refs', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+END;
+
+CREATE TRIGGER "label_refs_outbox_update" AFTER UPDATE ON "label_refs"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
+  AND (NEW."labelled_id" IS NOT OLD."labelled_id")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'label_refs', 'patch', json_object('id', NEW."id"),
+    (SELECT json_group_object("column", "value") FROM (
+      SELECT 'labelled_id' AS "column", NEW."labelled_id" AS "value" WHERE NEW."labelled_id" IS NOT OLD."labelled_id"))
+  FROM "_sync_state";
+END;
+
+CREATE TRIGGER "label_refs_outbox_rekey" AFTER UPDATE ON "label_refs"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'label_refs', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'label_refs', 'put', json_object('id', NEW."id"),
+    json_object('id', NEW."id", 'labelled_id', NEW."labelled_id")
+  FROM "_sync_state";
+END;
+
+CREATE TABLE "labelled" (
+  "id" INTEGER NOT NULL,
+  "label" TEXT,
+  "hits" INTEGER,
+  "note" TEXT,
+  PRIMARY KEY ("id")
+) STRICT;
+
+CREATE TRIGGER "labelled_outbox_insert" AFTER INSERT ON "labelled"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'labelled', 'put', json_object('id', NEW."id"),
+    json_object(
+      'id', NEW."id",
+      'label', NEW."label",
+      'hits', NEW."hits",
+      'note', NEW."note"
+    )
+  FROM "_sync_state";
+END;
+
+CREATE TRIGGER "labelled_outbox_delete" AFTER DELETE ON "labelled"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'labelled', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+END;
+
+CREATE TRIGGER "labelled_outbox_update" AFTER UPDATE ON "labelled"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
+  AND (NEW."label" IS NOT OLD."label" OR NEW."hits" IS NOT OLD."hits" OR NEW."note" IS NOT OLD."note")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'labelled', 'patch', json_object('id', NEW."id"),
+    (SELECT json_group_object("column", "value") FROM (
+      SELECT 'label' AS "column", NEW."label" AS "value" WHERE NEW."label" IS NOT OLD."label"
+      UNION ALL SELECT 'hits' AS "column", NEW."hits" AS "value" WHERE NEW."hits" IS NOT OLD."hits"
+      UNION ALL SELECT 'note' AS "column", NEW."note" AS "value" WHERE NEW."note" IS NOT OLD."note"))
+  FROM "_sync_state";
+END;
+
+CREATE TRIGGER "labelled_outbox_rekey" AFTER UPDATE ON "labelled"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'labelled', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'labelled', 'put', json_object('id', NEW."id"),
+    json_object(
+      'id', NEW."id",
+      'label', NEW."label",
+      'hits', NEW."hits",
+      'note', NEW."note"
+    )
+  FROM "_sync_state";
+END;
+
 CREATE TABLE "memberships" (
   "org_id" INTEGER NOT NULL,
   "user_id" INTEGER NOT NULL,
