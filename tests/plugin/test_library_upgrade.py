@@ -6,6 +6,7 @@ so these tests also cover what a fresh install of version 2 runs.
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -21,7 +22,7 @@ from alembic_drizzlesync.ops import UpgradeOp
 from alembic_drizzlesync.plugin import compare
 from alembic_drizzlesync.sql import LIBRARY_VERSION
 from alembic_drizzlesync.sync import Identity, SyncProcessor
-from tests.support import EXAMPLE, apply_ops, autogenerate, catalog_dump, migrate
+from tests.support import EXAMPLE, EXAMPLE_CHAIN, apply_ops, autogenerate, catalog_dump, migrate
 from tests.sync import seed
 
 CONFIG = parse_config({"include": ["todos"]})
@@ -142,3 +143,15 @@ def test_a_version_1_database_upgrades_and_its_clients_keep_syncing(
         assert json.loads(pushed.body) == {"lastMutationId": 1, "rejected": []}
     finally:
         engine.dispose()
+
+
+def test_each_later_version_downgrades_to_the_catalog_it_came_from(
+    db_url: str, example_config: Config
+) -> None:
+    """Each upgrade of the example's chain, downgraded, restores the catalog before it (settings too)."""
+    for before, after in itertools.pairwise(EXAMPLE_CHAIN):
+        command.upgrade(example_config, before)
+        version_before = catalog_dump(db_url)
+        command.upgrade(example_config, after)
+        command.downgrade(example_config, before)
+        assert catalog_dump(db_url) == version_before, f"{after} → {before}"
