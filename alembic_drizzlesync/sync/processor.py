@@ -26,7 +26,17 @@ from sqlalchemy.exc import DBAPIError
 from ..config import DEFAULT_LIBRARY_SCHEMA, SyncConfig
 from .contract import is_transient
 from .errors import SyncError, request_too_large, temporarily_unavailable, unauthenticated
-from .protocol import DEFAULT_LIMITS, Limits, PullRequest, PushRequest, parse_json, parse_pull, parse_push
+from .protocol import (
+    DEFAULT_LIMITS,
+    Limits,
+    PullRequest,
+    PushRequest,
+    mutations_json,
+    parse_json,
+    parse_pull,
+    parse_push,
+    read_json,
+)
 
 
 @dataclass(frozen=True)
@@ -86,13 +96,15 @@ class SyncProcessor:
         """Read changes; REPEATABLE READ so that every statement of the pull sees one snapshot."""
         return self._serve(identity, body, self._pull)
 
-    def _serve(self, identity: Identity | None, body: bytes, run: Callable[[Identity, Any], str]) -> Response:
+    def _serve(
+        self, identity: Identity | None, body: bytes, run: Callable[[Identity, bytes], str]
+    ) -> Response:
         try:
             if identity is None:
                 raise unauthenticated()
             if len(body) > self.limits.max_body_bytes:
                 raise request_too_large(self.limits.max_body_bytes)
-            return Response(200, run(identity, parse_json(body)).encode())
+            return Response(200, run(identity, body).encode())
         except SyncError as error:
             return Response.of(error.status, error.body())
         except DBAPIError as error:
@@ -101,7 +113,8 @@ class SyncProcessor:
                 raise
             return Response.of(mapped.status, mapped.body())
 
-    def _push(self, identity: Identity, payload: Any) -> str:
+    def _push(self, identity: Identity, body: bytes) -> str:
+        payload, rounded = read_json(body)
         request: PushRequest = parse_push(payload, self.limits)
         return self._call(
             self._push_sql,
@@ -109,11 +122,11 @@ class SyncProcessor:
             identity,
             request.client_id,
             request.schema_version,
-            {"mutations": json.dumps(request.mutations)},
+            {"mutations": mutations_json(body, request, rounded)},
         )
 
-    def _pull(self, identity: Identity, payload: Any) -> str:
-        request: PullRequest = parse_pull(payload, self.limits)
+    def _pull(self, identity: Identity, body: bytes) -> str:
+        request: PullRequest = parse_pull(parse_json(body), self.limits)
         return self._call(
             self._pull_sql,
             "REPEATABLE READ",

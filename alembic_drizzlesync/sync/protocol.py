@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from . import exact_json
 from .contract import RequestSchema, default_limits
 from .errors import SyncError, batch_too_large
 
@@ -61,12 +62,33 @@ def invalid(code: str, message: str, path: str | None = None) -> SyncError:
 
 
 def parse_json(body: bytes) -> Any:
+    return read_json(body)[0]
+
+
+def read_json(body: bytes) -> tuple[Any, bool]:
+    """The checked request body, and whether one of its numbers has digits its float lost."""
     try:
-        payload = json.loads(body)
+        payload, rounded = exact_json.loads_noting_rounding(body)
     except (ValueError, RecursionError):
         raise invalid("malformed_json", "the request body is not valid JSON") from None
     _check_storable(payload, "")
-    return payload
+    return payload, rounded
+
+
+def mutations_json(body: bytes, request: PushRequest, rounded: bool) -> str:
+    """The mutations as the database function takes them, every number with the digits the client wrote.
+
+    A body whose floats all write back as sent (the common case) is written
+    from the checked request; else it is read again keeping each number's
+    text (jsonb stores numbers exactly), with the ids and tx the checks made
+    integers taken from the request.
+    """
+    if not rounded:
+        return json.dumps(request.mutations)
+    exact: list[dict[str, Any]] = exact_json.loads(body)["mutations"]
+    for mutation, checked in zip(exact, request.mutations, strict=True):
+        mutation["id"], mutation["tx"] = checked["id"], checked["tx"]
+    return exact_json.dumps(exact)
 
 
 def _check_storable(value: Any, path: str) -> None:

@@ -53,6 +53,24 @@ describe("wire codecs", () => {
     assert.equal(toWire("timestamp", Date.UTC(2024, 1, 29, 23, 59, 59, 123)), "2024-02-29T23:59:59.123Z");
   });
 
+  it("timestamp: years outside 0-9999 in the extended form, ±infinity as the Date extremes, no NaN", () => {
+    // Date.UTC reads years 0-99 as 1900-1999; setUTCFullYear takes any year as it is.
+    const utc = (year: number, month: number, day: number, ms = 0) =>
+      new Date(Date.UTC(2000, month, day, 12, 0, 0, ms)).setUTCFullYear(year);
+    for (const [wire, time] of [
+      ["+010000-01-01T12:00:00.000Z", utc(10000, 0, 1)],
+      ["-000043-03-15T12:00:00.005Z", utc(-43, 2, 15, 5)],
+      ["0000-06-01T12:00:00.000Z", utc(0, 5, 1)],
+      ["infinity", 8.64e15],
+      ["-infinity", -8.64e15],
+    ] as const) {
+      assert.equal(fromWire("timestamp", wire), time, wire);
+      assert.equal(toWire("timestamp", time), wire, wire);
+    }
+    // Postgres reaches year 294276, a Date +275760: later instants are the latest a Date holds.
+    assert.equal(fromWire("timestamp", "+290000-01-01T00:00:00.000Z"), 8.64e15);
+  });
+
   it("bytes: Postgres hex to bytes, and bytes or the outbox's upper-case hex back", () => {
     assert.deepEqual(fromWire("bytes", "\\x00ff10"), new Uint8Array([0, 255, 16]));
     assert.deepEqual(fromWire("bytes", "\\x"), new Uint8Array([]));

@@ -8,7 +8,7 @@ import { SignJWT } from "jose";
 
 import { bearerUserForDevelopment, createSyncHandler } from "../src/worker/index.ts";
 import { readBody } from "../src/worker/body.ts";
-import { parseJson, parsePull, parsePush } from "../src/worker/request.ts";
+import { parseJson, parsePull, parsePush, readJson } from "../src/worker/request.ts";
 import { DEFAULT_LIMITS } from "../src/worker/limits.ts";
 
 const SECRET = "a-test-secret-of-at-least-thirty-two-bytes";
@@ -35,6 +35,20 @@ function push(payload: unknown) {
 }
 
 describe("worker request checks", () => {
+  it("pass pushed numbers on with the digits the client wrote", () => {
+    const body = new TextEncoder().encode(
+      '{"protocol": 1, "schemaVersion": 1, "clientId": "a", "mutations": [{"id": 1.0, "tx": 1e0, ' +
+        '"table": "t", "op": "put", "pk": {"id": 12345678901234567890}, ' +
+        '"values": {"n": 1.00499999999999999999, "m": 1.50, "k": 1e2, "s": "1.0e5", "f": 0.5}}]}',
+    );
+    const { payload, text } = readJson(body);
+    assert.equal(
+      parsePush(payload, DEFAULT_LIMITS, text).mutations,
+      '[{"id":1,"tx":1,"table":"t","op":"put","pk":{"id":12345678901234567890},' +
+        '"values":{"n":1.00499999999999999999,"m":1.50,"k":1e2,"s":"1.0e5","f":0.5}}]',
+    );
+  });
+
   // The answers of the Python host's contract checks for the same bodies.
   it("name the first violation as the Python host does", () => {
     const header = { protocol: 1, schemaVersion: 1, clientId: "a" };

@@ -92,6 +92,10 @@ def test_edge_values_round_trip_through_the_wire(
         tables = [t for t in plan.synced if t.table.name in TABLES and t.table.schema == "public"]
         wire = pulled_wire(conn, tables)
     skip = [f"{t.variable}.{c.key}" for t in tables for c in t.columns if not c.mapping.same_type]
+    # Money travels as a plain decimal, which node-postgres shows in lc_monetary's form ("$1.50"):
+    # docs/codegen.md, "Lossy cases". The wire value itself is checked here.
+    skip += [f"{t.variable}.{c.key}" for t in tables for c in t.columns if c.column.type.name == "money"]
+    assert [row["cash"] for row in wire["numbers"] if isinstance(row, dict)] == ["1.50", None, None]
     generate_into(fixture_url, tmp_path / "gen")
     (tmp_path / "wire.json").write_text(json.dumps(wire))
     (tmp_path / "skip.json").write_text(json.dumps(skip))

@@ -6,6 +6,7 @@ so these tests also cover what a fresh install of version 2 runs.
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -189,3 +190,14 @@ def test_version_4_downgrades_to_version_3_exactly_and_keeps_grants(
         finally:
             db.execute(f"DROP OWNED BY {host}")
             db.execute(f"DROP ROLE {host}")
+
+def test_each_later_version_downgrades_to_the_catalog_it_came_from(
+    db_url: str, example_config: Config
+) -> None:
+    """Each upgrade of the example's chain, downgraded, restores the catalog before it (settings too)."""
+    for before, after in itertools.pairwise(EXAMPLE_CHAIN):
+        command.upgrade(example_config, before)
+        version_before = catalog_dump(db_url)
+        command.upgrade(example_config, after)
+        command.downgrade(example_config, before)
+        assert catalog_dump(db_url) == version_before, f"{after} → {before}"

@@ -10,7 +10,7 @@ export type WireCodec =
   | "text" // text ↔ string (a number is taken as its text)
   | "bool" // 0/1 ↔ boolean
   | "json" // JSON text ↔ JSON value
-  | "timestamp" // epoch milliseconds ↔ ISO 8601 string (UTC when it names no zone)
+  | "timestamp" // epoch milliseconds ↔ ISO 8601 string (UTC when it names no zone); ±8.64e15 ↔ "±infinity"
   | "bytes"; // blob ↔ Postgres hex string "\\x00ff" (bare hex in the outbox)
 
 export interface Codec {
@@ -23,6 +23,25 @@ export interface Codec {
 const same: Codec = { fromWire: (value) => value, toWire: (value) => value };
 
 const zoned = /(?:[zZ]|[+-]\d\d(?::?\d\d)?)$/;
+
+/**
+ * The last instant a Date holds (+275760-09-13): Postgres' `infinity` is stored as it, and
+ * `-infinity` as its negative. A later Postgres timestamp (its range ends in 294276) is
+ * stored as it too, the nearest a Date comes.
+ */
+const LATEST = 8.64e15;
+
+function timeOf(text: string): number {
+  if (text === "infinity" || text === "-infinity") {
+    return text === "infinity" ? LATEST : -LATEST;
+  }
+  const time = Date.parse(zoned.test(text) ? text : `${text}Z`);
+  return Number.isNaN(time) && text.startsWith("+") ? LATEST : time;
+}
+
+function isoOf(time: number): string {
+  return time >= LATEST ? "infinity" : time <= -LATEST ? "-infinity" : new Date(time).toISOString();
+}
 
 function hexOf(bytes: Uint8Array): string {
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
@@ -45,9 +64,10 @@ export const wireCodecs: { readonly [C in WireCodec]: Codec } = {
   bool: { fromWire: (value) => (value ? 1 : 0), toWire: (value) => value === 1 },
   json: { fromWire: (value) => JSON.stringify(value), toWire: (value): unknown => JSON.parse(String(value)) },
   timestamp: {
-    // A timestamp without a zone means UTC, not the client's local time.
-    fromWire: (value) => Date.parse(zoned.test(String(value)) ? String(value) : `${String(value)}Z`),
-    toWire: (value) => new Date(Number(value)).toISOString(),
+    // A timestamp without a zone means UTC, not the client's local time. Years outside
+    // 0-9999 travel in the extended form toISOString writes (+010000-01-01T00:00:00.000Z).
+    fromWire: (value) => timeOf(String(value)),
+    toWire: (value) => isoOf(Number(value)),
   },
   bytes: {
     fromWire: (value) => bytesOf(String(value).slice(2)),

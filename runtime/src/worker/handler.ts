@@ -14,7 +14,7 @@ import { pull, push, statements, type DatabaseOptions, type HyperdriveBinding } 
 import type { Identity } from "./identity.ts";
 import { checkJwtOptions, verifyBearer, type JwtOptions } from "./jwt.ts";
 import { DEFAULT_LIMITS, type Limits } from "./limits.ts";
-import { parseJson, parsePull, parsePush } from "./request.ts";
+import { checkExactNumbers, parsePull, parsePush, readJson } from "./request.ts";
 
 /** What the Worker's `fetch` receives besides the request; only `waitUntil` is used. */
 export interface ExecutionContext {
@@ -56,6 +56,7 @@ export function createSyncHandler<Env = Record<string, unknown>>(
   const sql = statements(options);
   const bindingName = options.binding ?? "HYPERDRIVE";
   const authenticate = authenticator(options);
+  checkExactNumbers();
   if (options.jwt !== undefined && typeof options.jwt !== "function") {
     checkJwtOptions(options.jwt);
   }
@@ -72,12 +73,12 @@ export function createSyncHandler<Env = Record<string, unknown>>(
         throw syncError("unauthenticated", "sign in to sync");
       }
       checkContentType(request.headers.get("content-type") ?? "");
-      const payload = parseJson(await readBody(request, limits.maxBodyBytes));
+      const { payload, text: body } = readJson(await readBody(request, limits.maxBodyBytes));
       const database = hyperdrive(env, bindingName);
       const waitUntil = ctx.waitUntil.bind(ctx);
       const text =
         endpoint === "push"
-          ? await push(database, waitUntil, sql, identity, parsePush(payload, limits))
+          ? await push(database, waitUntil, sql, identity, parsePush(payload, limits, body))
           : await pull(database, waitUntil, sql, identity, parsePull(payload, limits));
       return new Response(text, { status: 200, headers: { "content-type": JSON_TYPE } });
     } catch (error) {

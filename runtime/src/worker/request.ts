@@ -42,15 +42,63 @@ function invalid(code: string, message: string, path?: string): SyncError {
 }
 
 export function parseJson(body: Uint8Array): Json {
+  return readJson(body).payload;
+}
+
+/** The checked request body, and its text, which a push's mutations are taken from exactly. */
+export function readJson(body: Uint8Array): { readonly payload: Json; readonly text: string } {
   let payload: Json;
+  let text: string;
   try {
-    const text = UTF8.decode(body);
+    text = UTF8.decode(body);
     payload = parseWithNonFinite(text);
   } catch {
     throw invalid("malformed_json", "the request body is not valid JSON");
   }
   checkStorable(payload);
-  return payload;
+  return { payload, text };
+}
+
+/** What JSON.parse gives a reviver besides the key and value (Node 21+, workerd). */
+interface ReviverContext {
+  readonly source?: string;
+}
+type RawJson = (text: string) => unknown;
+const rawJson = (JSON as unknown as { rawJSON?: RawJson }).rawJSON;
+/** A number JSON.parse may round: a fraction, an exponent, or more digits than a double holds. */
+const MAY_ROUND = /\d[.eE]|\d{16}/;
+
+/** Throws unless this runtime can pass numbers on exactly; the handler checks it when it is made. */
+export function checkExactNumbers(): void {
+  if (rawJson === undefined) {
+    throw new TypeError("drizzlesync: this runtime lacks JSON.rawJSON (Node 21+, workerd): pushed numbers would be rounded");
+  }
+}
+
+/**
+ * The mutations as the database function takes them, every number with the digits the client
+ * wrote: JSON.parse makes them doubles (`1.00499999999999999999` becomes 1.005), so a body that
+ * may hold such a number is read again keeping each number's source text (jsonb stores numbers
+ * exactly), with the ids and tx the checks read taken from the checked request.
+ */
+function mutationsJson(text: string | undefined, checked: readonly Mutation[]): string {
+  if (text === undefined || rawJson === undefined || !MAY_ROUND.test(text)) {
+    return JSON.stringify(checked);
+  }
+  const raw = rawJson;
+  const exact = (
+    JSON.parse(text, (_key: string, value: unknown, context?: ReviverContext) =>
+      typeof value === "number" && context?.source !== undefined && context.source !== String(value)
+        ? raw(context.source)
+        : value,
+    ) as { mutations: Record<string, unknown>[] }
+  ).mutations;
+  exact.forEach((mutation, index) => {
+    const { id, tx } = checked[index] as Mutation;
+    mutation.id = id;
+    mutation.tx = tx;
+  });
+  return JSON.stringify(exact);
 }
 
 /**
@@ -121,7 +169,8 @@ function checkShape(schema: RequestSchema, payload: Json): void {
   }
 }
 
-export function parsePush(payload: Json, limits: Limits): PushCall {
+/** `text`: the body `payload` was read from (`readJson`), for its numbers' exact digits. */
+export function parsePush(payload: Json, limits: Limits, text?: string): PushCall {
   const mutations = isObject(payload) ? payload.mutations : undefined;
   if (Array.isArray(mutations) && mutations.length > limits.maxMutations) {
     throw syncError("batch_too_large", `at most ${limits.maxMutations} mutations per push`, "mutations", {
@@ -134,7 +183,7 @@ export function parsePush(payload: Json, limits: Limits): PushCall {
   return {
     schemaVersion: request.schemaVersion,
     clientId: request.clientId,
-    mutations: JSON.stringify(request.mutations),
+    mutations: mutationsJson(text, request.mutations),
   };
 }
 
