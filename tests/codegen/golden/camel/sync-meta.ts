@@ -9,7 +9,7 @@ import type { TableMeta } from "drizzlesync";
 export const schemaVersion = 1;
 
 /** A digest of the synced shape, to tell two builds of one version apart. */
-export const schemaHash = "bd2fd71cc1e23cef";
+export const schemaHash = "26ce508f36bec9ee";
 
 export const syncTables = {
   salesDataUsers: {
@@ -73,6 +73,7 @@ export const syncTables = {
       { name: "nums", key: "nums", column: "nums", codec: "json", nullable: true, pushed: true },
       { name: "moods", key: "moods", column: "moods", codec: "json", nullable: true, pushed: true },
       { name: "roles", key: "roles", column: "roles", codec: "json", nullable: true, pushed: true },
+      { name: "words", key: "words", column: "words", codec: "json", nullable: true, pushed: true },
     ],
   },
   authUsers2: {
