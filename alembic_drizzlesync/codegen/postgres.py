@@ -175,7 +175,9 @@ class PostgresSchemaGenerator(TsModule):
             return ".defaultNow()"
         if default.kind == "random":
             return ".defaultRandom()"
-        if default.kind == "literal":
+        if default.kind == "literal" and default.quoted is not None:
+            return f".default({self.sql(default.quoted)})"
+        if default.kind in ("literal", "array"):
             return f".default({default.ts})"
         return f".default({self.sql(default.ts)})"
 
