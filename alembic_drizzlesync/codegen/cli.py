@@ -53,6 +53,7 @@ def _options(args: argparse.Namespace) -> tuple[Path, Options]:
     overrides: dict[str, Any] = {"tables": tuple(args.tables)}
     if args.schemas:
         overrides["schemas"] = tuple(s.strip() for s in args.schemas.split(","))
+        overrides["schemas_key"] = "--schemas"
     if args.naming:
         overrides["naming"] = args.naming
     if args.timestamp_mode:

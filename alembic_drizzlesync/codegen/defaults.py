@@ -2,8 +2,14 @@
 
 A default is either a literal (written as a TypeScript value, and on SQLite
 as the same constant), one of the two functions drizzle has words for
-(`defaultNow`, `defaultRandom`), or any other expression, kept as `sql```
-on the Postgres side and left to the server on the SQLite side.
+(`defaultNow`, `defaultRandom`), an array literal, or any other expression,
+kept as `sql``` on the Postgres side. Arrays and other expressions are left
+to the server on the SQLite side.
+
+drizzle-kit compares a default by the text it would write with the text it
+reads back from Postgres, so each is written in the form that reads back
+the same: a number Postgres keeps quoted (`'-1'::integer`) as ``sql`'-1'` ``,
+an array Postgres prints as `'{a,b}'::text[]` as `["a", "b"]`.
 """
 
 from __future__ import annotations
@@ -18,17 +24,23 @@ from .typemap import BOOL, FLOAT, INT, JSON, TEXT, Mapping
 
 _CAST_LITERAL = re.compile(r"^'((?:[^']|'')*)'(?:::[\w .\"\[\]()]+)?$")
 _NUMBER = re.compile(r"^\(?(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)\)?(?:::[\w ]+)?$")
+_ARRAY = re.compile(r"^'\{([^'\"{}\\\s]*)\}'::.+\[\]$")
+"""A one-dimensional array literal whose elements Postgres prints unquoted: no quote, brace, space."""
+_JS_NUMBER = re.compile(r"^-?(?:0|[1-9]\d*)(?:\.\d*[1-9])?$")
+"""A number JavaScript prints back as the same text (so not `1.50`, `1e+20`)."""
 _NOW = {"now()", "CURRENT_TIMESTAMP", "statement_timestamp()", "transaction_timestamp()"}
 _RANDOM_UUID = {"gen_random_uuid()", "uuid_generate_v4()"}
 
-Kind = Literal["literal", "now", "random", "sql"]
+Kind = Literal["literal", "now", "random", "array", "sql"]
 
 
 @dataclass(frozen=True)
 class Default:
     kind: Kind
     ts: str = ""
-    """The TypeScript expression: a literal value; the SQL text for `sql` and `now` defaults."""
+    """The TypeScript expression: a literal value or array; the SQL text for `sql` and `now` defaults."""
+    quoted: str | None = None
+    """A number as Postgres keeps it, quoted (`'-1'`): drizzle-kit reads that text back, not `-1`."""
 
 
 def read_default(expression: str, mapping: Mapping, is_array: bool) -> Default:
@@ -37,10 +49,44 @@ def read_default(expression: str, mapping: Mapping, is_array: bool) -> Default:
         return Default("now", expression)
     if expression in _RANDOM_UUID and mapping.pg.function == "uuid":
         return Default("random")
-    literal = None if is_array else _literal(expression, mapping.codec)
-    if literal is not None:
-        return Default("literal", literal)
-    return Default("sql", expression)
+    if is_array:
+        array = _array(expression, mapping)
+        return Default("array", array) if array is not None else Default("sql", expression)
+    literal = _literal(expression, mapping.codec)
+    if literal is None:
+        return Default("sql", expression)
+    quoted = _CAST_LITERAL.match(expression)
+    if quoted and mapping.codec in (INT, FLOAT):
+        return Default("literal", literal, quoted=f"'{quoted.group(1)}'")
+    return Default("literal", literal)
+
+
+def _array(expression: str, mapping: Mapping) -> str | None:
+    """`'{1,2}'::integer[]` as `[1, 2]`, for numbers, booleans, strings and enum labels; else None.
+
+    Only elements Postgres prints bare: drizzle-kit splits the literal on
+    commas without reading quotes, so a quoted element never reads back.
+    """
+    found = _ARRAY.match(expression)
+    if found is None or mapping.pg_arrays != 1:
+        return None
+    elements = found.group(1).split(",") if found.group(1) else []
+    if any(element.upper() == "NULL" for element in elements):
+        return None
+    element_type = mapping.ts_type.removesuffix("[]").strip("()")
+    if element_type == "number" and all(_is_js_number(e) for e in elements):
+        values = elements
+    elif element_type == "boolean" and all(e in ("t", "f") for e in elements):
+        values = ["true" if e == "t" else "false" for e in elements]
+    elif element_type == "string" or element_type.startswith('"'):  # text-like, or the labels of an enum
+        values = [json.dumps(e, ensure_ascii=False) for e in elements]
+    else:
+        return None
+    return f"[{', '.join(values)}]"
+
+
+def _is_js_number(text: str) -> bool:
+    return _JS_NUMBER.match(text) is not None and abs(Decimal(text)) <= 2**53
 
 
 def _literal(expression: str, codec: str) -> str | None:

@@ -50,6 +50,8 @@ class Options:
     timestamp_mode: str = "date"
     library_schema: str = DEFAULT_LIBRARY_SCHEMA
     sync_unregistered: bool = True
+    schemas_key: str = f"{ROOT_KEY}.schemas"
+    """Where `schemas` came from, for an error about them: the pyproject key, or the CLI's `--schemas`."""
 
     @classmethod
     def from_config(cls, config: SyncConfig, **overrides: Any) -> Options:
@@ -80,7 +82,7 @@ def generate(conn: psycopg.Connection[Any], out: Path, options: Options) -> dict
     else:
         synced = registry.scopes
         server_version = registry.schema_version or None
-        _require_schemas_of(synced, schemas)
+        _require_schemas_of(synced, schemas, options.schemas_key)
     plan = build_plan(catalog, synced, options.naming, options.timestamp_mode)
     shapes = shapes_of(plan)
     history_file = out / HISTORY
@@ -103,12 +105,12 @@ def generate(conn: psycopg.Connection[Any], out: Path, options: Options) -> dict
     return files
 
 
-def _require_schemas_of(synced: Iterable[tuple[str, str]], schemas: Collection[str]) -> None:
+def _require_schemas_of(synced: Iterable[tuple[str, str]], schemas: Collection[str], key: str) -> None:
     """Every synced table must be read: the client would otherwise lack a table the server sends it."""
     for schema, table in sorted(synced):
         if schema not in schemas:
             raise ConfigError(
-                f"{ROOT_KEY}.schemas: schema {schema!r} of synced table {schema}.{table} is not read; "
+                f"{key}: schema {schema!r} of synced table {schema}.{table} is not read; "
                 "add it to the schemas to generate"
             )
 

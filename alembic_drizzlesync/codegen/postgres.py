@@ -175,7 +175,9 @@ class PostgresSchemaGenerator(TsModule):
             return ".defaultNow()"
         if default.kind == "random":
             return ".defaultRandom()"
-        if default.kind == "literal":
+        if default.kind == "literal" and default.quoted is not None:
+            return f".default({self.sql(default.quoted)})"
+        if default.kind in ("literal", "array"):
             return f".default({default.ts})"
         return f".default({self.sql(default.ts)})"
 
@@ -246,12 +248,24 @@ class PostgresSchemaGenerator(TsModule):
         return f"{kind}({ts_string(index.name)}){using}{with_}{where}{_undeclarable(*missing)}"
 
     def render_index_part(self, table: TablePlan, part: IndexPart) -> str:
-        text = column_ref("table", table.column(part.column)) if part.column else self.sql(part.expression)
+        """A column with drizzle's order methods, or an expression with Postgres' words inside its `sql`.
+
+        drizzle orders nulls last unless told otherwise, also after `.desc()`,
+        where Postgres puts them first: a descending key always says which.
+        An expression (a `sql` value) has no `.op()` or `.desc()`.
+        """
+        if part.column is None:
+            suffix = f" {part.opclass}" if part.opclass else ""
+            suffix += " DESC" if part.descending else ""
+            if part.nulls_first != part.descending:
+                suffix += " NULLS FIRST" if part.nulls_first else " NULLS LAST"
+            return self.sql(part.expression + suffix)
+        text = column_ref("table", table.column(part.column))
         if part.opclass:
             text += f".op({ts_string(part.opclass)})"
         if part.descending:
             text += ".desc()"
-        if part.nulls_first != part.descending:
+        if part.descending or part.nulls_first:
             text += ".nullsFirst()" if part.nulls_first else ".nullsLast()"
         return text
 

@@ -35,7 +35,7 @@ CREATE TABLE numbers (
     big_serial bigserial,
     small_serial smallserial,
     "real" real DEFAULT 1.5,
-    dbl double precision,
+    dbl double precision DEFAULT -0.5,
     num numeric,
     price numeric(10, 2) DEFAULT 0.00,
     cash money,
@@ -111,18 +111,19 @@ CREATE TABLE misc (
 
 CREATE TABLE arrays (
     id integer PRIMARY KEY,
-    ints integer[],
+    ints integer[] DEFAULT '{1,2}',
     matrix integer[][],
     cube text[][][],
     texts text[] DEFAULT ARRAY['a', 'b'],
     tagged tags,
     stamps timestamptz[],
-    flags boolean[],
+    flags boolean[] DEFAULT '{t,f}',
     blobs bytea[],
     docs jsonb[],
     nums numeric(6, 2)[],
-    moods mood[],
-    roles auth.role[]
+    moods mood[] DEFAULT '{ok,happy}',
+    roles auth.role[],
+    words text[] DEFAULT '{hello,world}'
 );
 
 -- Naming hazards: reserved words, drizzle import names, spaces, quotes, non-ASCII, case.
@@ -167,6 +168,9 @@ CREATE INDEX memberships_since_idx ON memberships (since DESC NULLS LAST);
 CREATE UNIQUE INDEX orgs_lower_name_idx ON orgs (lower(name)) WHERE slug <> '';
 CREATE INDEX misc_doc_idx ON misc USING gin (doc);
 CREATE INDEX orgs_slug_pattern_idx ON orgs (slug text_pattern_ops DESC NULLS LAST);
+-- Postgres' DESC puts nulls first, drizzle's `.desc()` last; an expression has no `.desc()` in drizzle.
+CREATE INDEX orgs_name_slug_idx ON orgs (name, slug DESC);
+CREATE INDEX orgs_lower_slug_idx ON orgs (lower(slug) text_pattern_ops DESC NULLS LAST, id NULLS FIRST);
 
 CREATE TABLE composite_refs (
     id integer PRIMARY KEY,

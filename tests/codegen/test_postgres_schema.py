@@ -159,3 +159,52 @@ def test_deferrable_constraints_are_noted(fixture_url: str, tmp_path: Path) -> N
     """drizzle-orm cannot declare DEFERRABLE; a reader of the schema must still learn of it."""
     postgres = generate_into(fixture_url, tmp_path)["schema.postgres.ts"]
     assert "}) /* DEFERRABLE INITIALLY DEFERRED: drizzle-orm cannot declare it */,\n" in postgres
+
+
+def test_defaults_in_the_form_drizzle_kit_reads_back(db_url: str, tmp_path: Path) -> None:
+    """drizzle-kit compares defaults as text: a number Postgres quotes stays quoted, and an array
+    literal is a TypeScript array only where drizzle-kit reads its elements back unchanged."""
+    execute(
+        db_url,
+        "CREATE TYPE mood AS ENUM ('ok', 'so so')",
+        """CREATE TABLE d (
+            id integer PRIMARY KEY,
+            neg integer DEFAULT -1, pos integer DEFAULT 7, huge bigint DEFAULT 9007199254740993,
+            ratio double precision DEFAULT -0.5, price numeric DEFAULT -2,
+            ints integer[] DEFAULT '{1,-2}', floats real[] DEFAULT '{1.5,2}', flags boolean[] DEFAULT '{f}',
+            moods mood[] DEFAULT '{ok}', quoted mood[] DEFAULT '{ok,"so so"}',
+            nulls text[] DEFAULT '{a,NULL}', none text[] DEFAULT '{}', grid integer[][] DEFAULT '{{1}}',
+            hugs bigint[] DEFAULT '{9007199254740993}', floaty double precision[] DEFAULT '{1e+20}'
+        )""",
+    )
+    postgres = generate_into(db_url, tmp_path)["schema.postgres.ts"]
+    expected = [
+        "neg: integer().default(sql`'-1'`),",
+        "pos: integer().default(7),",
+        "huge: bigint({ mode: \"number\" }).default(sql`'9007199254740993'`),",
+        "ratio: doublePrecision().default(sql`'-0.5'`),",
+        'price: numeric().default("-2"),',
+        "ints: integer().array().default([1, -2]),",
+        "floats: real().array().default([1.5, 2]),",
+        "flags: boolean().array().default([false]),",
+        'moods: moodEnum().array().default(["ok"]),',
+        "quoted: moodEnum().array().default(sql`'{ok,\"so so\"}'::mood[]`),",
+        "nulls: text().array().default(sql`'{a,NULL}'::text[]`),",
+        "none: text().array().default([]),",
+        "grid: integer().array().array().default(sql`'{{1}}'::integer[]`),",
+        "hugs: bigint({ mode: \"number\" }).array().default(sql`'{9007199254740993}'::bigint[]`),",
+        "floaty: doublePrecision().array().default(sql`'{1e+20}'::double precision[]`),",
+    ]
+    assert [line for line in expected if line not in postgres] == []
+    sqlite = (tmp_path / "schema.sqlite.ts").read_text()
+    assert "neg: integer().default(-1)," in sqlite  # a literal on the client all the same
+
+
+def test_index_order_as_drizzle_reads_it(fixture_url: str, tmp_path: Path) -> None:
+    """drizzle's `.desc()` puts nulls last, Postgres' DESC first; an expression key says it in its SQL."""
+    postgres = generate_into(fixture_url, tmp_path)["schema.postgres.ts"]
+    assert 'index("orgs_name_slug_idx").on(table.name, table.slug.desc().nullsFirst()),' in postgres
+    assert (
+        'index("orgs_lower_slug_idx")'
+        ".on(sql`lower(slug) text_pattern_ops DESC NULLS LAST`, table.id.nullsFirst()),"
+    ) in postgres

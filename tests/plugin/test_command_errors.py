@@ -51,3 +51,20 @@ def test_a_config_error_found_while_generating(example_copy: Path) -> None:
         "tool.drizzlesync.schemas: schema 'public' of synced table public.memberships is not read; "
         "add it to the schemas to generate. Fix the cause and run `drizzlesync generate`."
     )
+
+
+def test_schemas_given_by_flag_are_named_as_the_flag(example_copy: Path) -> None:
+    """`drizzlesync generate --schemas` leaving out a synced table names the flag, not the pyproject key."""
+    assert alembic(example_copy, "upgrade", "head").returncode == 0
+    run = subprocess.run(
+        [sys.executable, "-m", "alembic_drizzlesync.cli", "generate", "--schemas", "auth"],
+        cwd=example_copy,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 2
+    assert one_line(run) == (
+        "drizzlesync generate: --schemas: schema 'public' of synced table public.memberships is not read; "
+        "add it to the schemas to generate"
+    )

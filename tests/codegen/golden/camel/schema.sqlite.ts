@@ -71,6 +71,7 @@ export const arrays = sqliteTable(
     nums: text({ mode: "json" }).$type<string[]>(),
     moods: text({ mode: "json" }).$type<("sad" | "ok" | "happy" | "it's \"fine\"")[]>(),
     roles: text({ mode: "json" }).$type<("admin" | "member")[]>(),
+    words: text({ mode: "json" }).$type<string[]>(),
   },
 );
 
@@ -222,7 +223,7 @@ export const numbers = sqliteTable(
     bigSerial: integer("big_serial").notNull(),
     smallSerial: integer("small_serial").notNull(),
     real: real().default(1.5),
-    dbl: real(),
+    dbl: real().default(-0.5),
     num: text(),
     price: text().default("0.00"),
     cash: text(),
@@ -253,6 +254,7 @@ export const orgs = sqliteTable(
     index("orgs_owner_key").on(table.ownerMembership),
     index("orgs_slug_key").on(table.slug),
     index("orgs_name_idx").on(table.name),
+    index("orgs_name_slug_idx").on(table.name, table.slug),
     index("orgs_slug_covering_idx").on(table.slug),
     index("orgs_slug_pattern_idx").on(table.slug),
   ],

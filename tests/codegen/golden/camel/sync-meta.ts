@@ -9,7 +9,7 @@ import type { TableMeta } from "drizzlesync";
 export const schemaVersion = 1;
 
 /** A digest of the synced shape, to tell two builds of one version apart. */
-export const schemaHash = "00f3c16c01e7adec";
+export const schemaHash = "cab68d9d232939df";
 
 export const syncTables = {
   salesDataUsers: {
@@ -73,6 +73,7 @@ export const syncTables = {
       { name: "nums", key: "nums", column: "nums", codec: "json", nullable: true, pushed: true },
       { name: "moods", key: "moods", column: "moods", codec: "json", nullable: true, pushed: true },
       { name: "roles", key: "roles", column: "roles", codec: "json", nullable: true, pushed: true },
+      { name: "words", key: "words", column: "words", codec: "json", nullable: true, pushed: true },
     ],
   },
   authUsers2: {

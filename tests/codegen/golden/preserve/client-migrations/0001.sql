@@ -241,6 +241,7 @@ CREATE TABLE "arrays" (
   "nums" TEXT,
   "moods" TEXT,
   "roles" TEXT,
+  "words" TEXT,
   PRIMARY KEY ("id")
 ) STRICT;
 
@@ -262,7 +263,8 @@ BEGIN
       'docs', NEW."docs",
       'nums', NEW."nums",
       'moods', NEW."moods",
-      'roles', NEW."roles"
+      'roles', NEW."roles",
+      'words', NEW."words"
     )
   FROM "_sync_state";
 END;
@@ -278,7 +280,7 @@ END;
 
 CREATE TRIGGER "arrays_outbox_update" AFTER UPDATE ON "arrays"
 WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
-  AND (NEW."ints" IS NOT OLD."ints" OR NEW."matrix" IS NOT OLD."matrix" OR NEW."cube" IS NOT OLD."cube" OR NEW."texts" IS NOT OLD."texts" OR NEW."tagged" IS NOT OLD."tagged" OR NEW."stamps" IS NOT OLD."stamps" OR NEW."flags" IS NOT OLD."flags" OR NEW."blobs" IS NOT OLD."blobs" OR NEW."docs" IS NOT OLD."docs" OR NEW."nums" IS NOT OLD."nums" OR NEW."moods" IS NOT OLD."moods" OR NEW."roles" IS NOT OLD."roles")
+  AND (NEW."ints" IS NOT OLD."ints" OR NEW."matrix" IS NOT OLD."matrix" OR NEW."cube" IS NOT OLD."cube" OR NEW."texts" IS NOT OLD."texts" OR NEW."tagged" IS NOT OLD."tagged" OR NEW."stamps" IS NOT OLD."stamps" OR NEW."flags" IS NOT OLD."flags" OR NEW."blobs" IS NOT OLD."blobs" OR NEW."docs" IS NOT OLD."docs" OR NEW."nums" IS NOT OLD."nums" OR NEW."moods" IS NOT OLD."moods" OR NEW."roles" IS NOT OLD."roles" OR NEW."words" IS NOT OLD."words")
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
   SELECT "tx", 'arrays', 'patch', json_object('id', NEW."id"),
@@ -294,7 +296,8 @@ BEGIN
       UNION ALL SELECT 'docs' AS "column", NEW."docs" AS "value" WHERE NEW."docs" IS NOT OLD."docs"
       UNION ALL SELECT 'nums' AS "column", NEW."nums" AS "value" WHERE NEW."nums" IS NOT OLD."nums"
       UNION ALL SELECT 'moods' AS "column", NEW."moods" AS "value" WHERE NEW."moods" IS NOT OLD."moods"
-      UNION ALL SELECT 'roles' AS "column", NEW."roles" AS "value" WHERE NEW."roles" IS NOT OLD."roles"))
+      UNION ALL SELECT 'roles' AS "column", NEW."roles" AS "value" WHERE NEW."roles" IS NOT OLD."roles"
+      UNION ALL SELECT 'words' AS "column", NEW."words" AS "value" WHERE NEW."words" IS NOT OLD."words"))
   FROM "_sync_state";
 END;
 
@@ -320,7 +323,8 @@ BEGIN
       'docs', NEW."docs",
       'nums', NEW."nums",
       'moods', NEW."moods",
-      'roles', NEW."roles"
+      'roles', NEW."roles",
+      'words', NEW."words"
     )
   FROM "_sync_state";
 END;
@@ -961,7 +965,7 @@ CREATE TABLE "numbers" (
   "big_serial" INTEGER NOT NULL,
   "small_serial" INTEGER NOT NULL,
   "real" REAL DEFAULT 1.5,
-  "dbl" REAL,
+  "dbl" REAL DEFAULT -0.5,
   "num" TEXT,
   "price" TEXT DEFAULT '0.00',
   "cash" TEXT,
@@ -1075,6 +1079,8 @@ CREATE INDEX "orgs_owner_key" ON "orgs" ("owner_membership");
 CREATE INDEX "orgs_slug_key" ON "orgs" ("slug");
 
 CREATE INDEX "orgs_name_idx" ON "orgs" ("name");
+
+CREATE INDEX "orgs_name_slug_idx" ON "orgs" ("name", "slug");
 
 CREATE INDEX "orgs_slug_covering_idx" ON "orgs" ("slug");
 
