@@ -40,7 +40,7 @@ async function raw(device, user) {
   const files = JSON.parse(await page.locator("body").innerText());
   const worker = files.find((file) => /^\/assets\/worker-.*\.js$/.test(file));
   return page.evaluate(
-    async ({ worker, filename }) => {
+    async ({ worker, filename, vfsName }) => {
       const db = new Worker(worker, { type: "module" });
       let next = 0;
       const pending = new Map();
@@ -57,7 +57,7 @@ async function raw(device, user) {
           db.postMessage({ id, ...message });
         });
       const run = (sql, params = []) => send({ kind: "run", sql, params });
-      await send({ kind: "open", filename, vfsName: "drizzlesync" });
+      await send({ kind: "open", filename, vfsName });
       const [[count]] = (await run("SELECT count(*) FROM todos")).rows;
       const [[json]] = (
         await run("SELECT json_group_array(json_array(id, team_id, project_id, title, done, updated_at)) FROM todos")
@@ -88,7 +88,7 @@ async function raw(device, user) {
       db.terminate();
       return { count, oneMessage, perRow };
     },
-    { worker, filename: `/user-${user.id}.sqlite3` },
+    { worker, filename: `/user-${user.id}.sqlite3`, vfsName: `drizzlesync-${user.id}` },
   );
 }
 
