@@ -7,8 +7,10 @@
 // 2. Raw: on the same origin, a Worker of the same build (the adapter's worker, sqlite-wasm on
 //    opfs-sahpool) opens the same database file and inserts the same rows into a table of the same
 //    shape, in one transaction. "One message": one INSERT … SELECT FROM json_each(?) inside SQLite.
-//    "A message per row": one INSERT per row through the worker protocol, which is how the engine
-//    talks to its database, isolating the cost of a round trip to the Worker.
+//    "A message per row": one INSERT per row through the worker protocol, how the engine talked to
+//    its database before a page became one batch, isolating the cost of a round trip to the Worker. "Pull only": the
+//    same bootstrap's pages fetched over HTTP from the page and parsed, nothing applied: the
+//    server's share, which the engine overlaps with applying (it asks for a page ahead).
 // 3. Latency: a todo added on one device, until it is on the other's screen (the app's schedule).
 import { launch, openDevice, signIn, addTodo, todo } from "../../tests/e2e/browser/app.mjs";
 
@@ -40,7 +42,7 @@ async function raw(device, user) {
   const files = JSON.parse(await page.locator("body").innerText());
   const worker = files.find((file) => /^\/assets\/worker-.*\.js$/.test(file));
   return page.evaluate(
-    async ({ worker, filename }) => {
+    async ({ worker, filename, vfsName, userId }) => {
       const db = new Worker(worker, { type: "module" });
       let next = 0;
       const pending = new Map();
@@ -57,12 +59,26 @@ async function raw(device, user) {
           db.postMessage({ id, ...message });
         });
       const run = (sql, params = []) => send({ kind: "run", sql, params });
-      await send({ kind: "open", filename, vfsName: "drizzlesync" });
+      await send({ kind: "open", filename, vfsName });
       const [[count]] = (await run("SELECT count(*) FROM todos")).rows;
       const [[json]] = (
         await run("SELECT json_group_array(json_array(id, team_id, project_id, title, done, updated_at)) FROM todos")
       ).rows;
       const rows = JSON.parse(json);
+      // The server's side alone: the same bootstrap's pages over HTTP, parsed and dropped.
+      const [[clientId, schemaVersion]] = (await run('SELECT "client_id", "schema_version" FROM "_sync_state"')).rows;
+      const pullStarted = performance.now();
+      for (let cursor = null; ; ) {
+        const response = await fetch("/sync/pull", {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${userId}` },
+          body: JSON.stringify({ protocol: 1, schemaVersion, clientId, cursor, limit: 5000 }),
+        });
+        const page = JSON.parse(await response.text());
+        if (!page.hasMore) break;
+        cursor = page.cursor;
+      }
+      const pullOnly = (performance.now() - pullStarted) / 1000;
       const create = "CREATE TABLE raw_todos AS SELECT * FROM todos WHERE 0";
       const timed = async (body) => {
         await run("DROP TABLE IF EXISTS raw_todos");
@@ -86,9 +102,9 @@ async function raw(device, user) {
       await run("DROP TABLE raw_todos");
       await send({ kind: "close" });
       db.terminate();
-      return { count, oneMessage, perRow };
+      return { count, oneMessage, perRow, pullOnly };
     },
-    { worker, filename: `/user-${user.id}.sqlite3` },
+    { worker, filename: `/user-${user.id}.sqlite3`, vfsName: `drizzlesync-${user.id}`, userId: user.id },
   );
 }
 

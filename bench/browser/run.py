@@ -10,7 +10,8 @@ bench/browser/bench.mjs (playwright-core, Debian's Chromium):
 1. bootstrap of `--rows` todos into OPFS through the engine (sign-in to the first completed
    sync; the server's pull pages of 5,000 included), against inserting the same rows raw into the
    same OPFS database file in one transaction (target: at most 2.0x), and against the same raw
-   inserts sent one message per row, the way the engine talks to its Worker;
+   inserts sent one message per row (how the engine talked to its Worker before it sent a page as
+   one batch), and against the server's share alone (the same pages over HTTP, nothing applied);
 2. bootstrap of `--large` todos through the engine (target: under 60 s), in rows/s;
 3. the time from a todo added on one device to its appearance on another (p50, p95), with the
    app's schedule (a push 25 ms after a write, a pull every 5 s).
@@ -153,6 +154,8 @@ def main() -> int:
               f"{boot['seconds'] / boot['oneMessage']:.1f}x (target <= 2.0x)")
         print(f"  raw, one transaction, a message a row: {boot['perRow']:.2f} s  -> engine / raw = "
               f"{boot['seconds'] / boot['perRow']:.1f}x")
+        print(f"  the pages over HTTP alone (pages of 5,000 fetched and parsed, nothing applied): "
+              f"{boot['pullOnly']:.2f} s")
         if args.large:
             large = run_browser(origin, {"bootstrapUser": users["large"], "raw": False})["bootstrap"]
             print(f"Bootstrap of {args.large:,} todos through the engine: {large['seconds']:.1f} s "

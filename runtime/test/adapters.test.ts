@@ -57,6 +57,42 @@ for (const factory of adapterFactories) {
       await db.close();
     });
 
+    it("runs a batch inside an open transaction, which commits or rolls back with it", async () => {
+      const db = factory.open();
+      await db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)");
+      const seen = await db.transaction(async (tx) => {
+        await tx.execute("INSERT INTO t VALUES (1)");
+        const results = await tx.batch([
+          { sql: "INSERT INTO t VALUES (?)", params: [2] },
+          { sql: "SELECT count(*) FROM t", params: [] },
+        ]);
+        // Still inside the transaction: a later statement sees the batch's rows.
+        const after = await tx.execute("SELECT max(id) FROM t");
+        return [...results.map((result) => result.rows), after.rows];
+      });
+      assert.deepEqual(seen, [[], [[2]], [[2]]]);
+      // A failing statement fails the batch; the work throws, and the whole transaction rolls back,
+      // the statements before it and the batch's earlier ones included.
+      await assert.rejects(
+        db.transaction(async (tx) => {
+          await tx.execute("INSERT INTO t VALUES (3)");
+          await tx.batch([
+            { sql: "INSERT INTO t VALUES (?)", params: [4] },
+            { sql: "INSERT INTO t VALUES (?)", params: [1] },
+          ]);
+        }),
+        /UNIQUE/,
+      );
+      assert.deepEqual((await db.execute("SELECT id FROM t ORDER BY id")).rows, [[1], [2]]);
+      let leaked: { batch(statements: { sql: string; params: never[] }[]): Promise<unknown> } | undefined;
+      await db.transaction(async (tx) => {
+        leaked = tx;
+        await tx.batch([]);
+      });
+      await assert.rejects(leaked?.batch([{ sql: "SELECT 1", params: [] }]) ?? Promise.resolve(), /after the transaction ended/);
+      await db.close();
+    });
+
     it("keeps other statements out of a running transaction", async () => {
       const db = factory.open();
       await db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)");

@@ -23,13 +23,24 @@ export interface Statement {
   readonly params: readonly SqlValue[];
 }
 
+/** The executor of an open transaction: statements one at a time, or several in one trip. */
+export interface TransactionExecutor extends SqlExecutor {
+  /**
+   * Runs `statements` in order inside the open transaction and returns their results, in one trip
+   * to the database where the platform allows it (one message to a Worker): how a pull page of
+   * thousands of rows costs a few messages instead of one per row. A failing statement rejects the
+   * call; the transaction's work then throws and the transaction rolls back as a whole.
+   */
+  batch(statements: readonly Statement[]): Promise<QueryResult[]>;
+}
+
 export interface SqliteAdapter extends SqlExecutor {
   /**
    * Runs `work` inside one SQLite transaction: committed when it resolves, rolled back when it
    * throws. Statements of the adapter outside `work` wait until it is done, so `work` must use
    * the executor it is given, never the adapter itself (that would wait for itself).
    */
-  transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  transaction<T>(work: (tx: TransactionExecutor) => Promise<T>): Promise<T>;
   /**
    * Runs `statements` in order in one transaction (all or nothing) and returns their results: the
    * same as `transaction` over them, but in one trip to the database where the platform allows it
@@ -42,17 +53,27 @@ export interface SqliteAdapter extends SqlExecutor {
 /** The one primitive a platform supplies: run one statement now. */
 export interface Connection {
   run(sql: string, params: readonly SqlValue[]): QueryResult | Promise<QueryResult>;
-  /** Optional: `statements` in one transaction, in one call (see `runBatch` below for the fallback). */
-  runBatch?(statements: readonly Statement[]): QueryResult[] | Promise<QueryResult[]>;
+  /**
+   * Optional: `statements` in one call, in a transaction of their own (`inTransaction` false), or
+   * inside the transaction already open (true: no BEGIN or COMMIT of its own). Without it each
+   * statement is its own `run`.
+   */
+  runBatch?(statements: readonly Statement[], inTransaction: boolean): QueryResult[] | Promise<QueryResult[]>;
   close(): void | Promise<void>;
 }
 
 /**
- * `statements` in one transaction on a synchronous `run` (BEGIN IMMEDIATE … COMMIT, ROLLBACK when
- * one fails): what a platform whose statements run in the caller's thread, or in a Worker that
- * answers a whole batch in one message, uses as its `runBatch`.
+ * `statements` on a synchronous `run`, in one transaction of their own (BEGIN IMMEDIATE … COMMIT,
+ * ROLLBACK when one fails) unless `inTransaction` says one is open: what a platform whose
+ * statements run in the caller's thread, or in a Worker that answers a whole batch in one message,
+ * uses as its `runBatch`.
  */
-export function runBatchSync(run: (sql: string, params: readonly SqlValue[]) => QueryResult, statements: readonly Statement[]): QueryResult[] {
+export function runBatchSync(
+  run: (sql: string, params: readonly SqlValue[]) => QueryResult,
+  statements: readonly Statement[],
+  inTransaction = false,
+): QueryResult[] {
+  if (inTransaction) return statements.map(({ sql, params }) => run(sql, params));
   run("BEGIN IMMEDIATE", []);
   try {
     const results = statements.map(({ sql, params }) => run(sql, params));
@@ -80,13 +101,24 @@ export class SerialAdapter implements SqliteAdapter {
     return this.#exclusive(async () => this.#connection.run(sql, params));
   }
 
-  transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+  transaction<T>(work: (tx: TransactionExecutor) => Promise<T>): Promise<T> {
+    const connection = this.#connection;
     return this.#exclusive(async () => {
       let open = true;
-      const tx: SqlExecutor = {
+      const refuseEnded = () => {
+        if (!open) throw new Error("drizzlesync: a transaction's executor was used after the transaction ended");
+      };
+      const tx: TransactionExecutor = {
         execute: async (sql, params = []) => {
-          if (!open) throw new Error("drizzlesync: a transaction's executor was used after the transaction ended");
-          return this.#connection.run(sql, params);
+          refuseEnded();
+          return connection.run(sql, params);
+        },
+        batch: async (statements) => {
+          refuseEnded();
+          if (connection.runBatch !== undefined) return connection.runBatch(statements, true);
+          const results: QueryResult[] = [];
+          for (const { sql, params } of statements) results.push(await connection.run(sql, params));
+          return results;
         },
       };
       await this.#connection.run("BEGIN IMMEDIATE", []);
@@ -106,13 +138,9 @@ export class SerialAdapter implements SqliteAdapter {
   batch(statements: readonly Statement[]): Promise<QueryResult[]> {
     const connection = this.#connection;
     if (connection.runBatch === undefined) {
-      return this.transaction(async (tx) => {
-        const results: QueryResult[] = [];
-        for (const { sql, params } of statements) results.push(await tx.execute(sql, params));
-        return results;
-      });
+      return this.transaction((tx) => tx.batch(statements));
     }
-    return this.#exclusive(async () => (await connection.runBatch?.(statements)) ?? []);
+    return this.#exclusive(async () => (await connection.runBatch?.(statements, false)) ?? []);
   }
 
   close(): Promise<void> {

@@ -36,7 +36,7 @@ export function openNodeSqlite(path = ":memory:"): SqliteAdapter {
   const connection: Connection = {
     run,
     // Synchronous, so a whole batch costs the caller one await instead of one per statement.
-    runBatch: (batch) => runBatchSync(run, batch),
+    runBatch: (batch, inTransaction) => runBatchSync(run, batch, inTransaction),
     close() {
       statements.clear();
       db.close();

@@ -22,7 +22,7 @@ export function openSqlJs(db: Database): SqliteAdapter {
 
   const connection: Connection = {
     run,
-    runBatch: (batch) => runBatchSync(run, batch),
+    runBatch: (batch, inTransaction) => runBatchSync(run, batch, inTransaction),
     close() {
       db.close();
     },

@@ -4,7 +4,8 @@ import type { QueryResult, SqlValue, Statement } from "./adapter.ts";
 export type WorkerRequest =
   | { readonly id: number; readonly kind: "open"; readonly filename: string; readonly vfsName: string }
   | { readonly id: number; readonly kind: "run"; readonly sql: string; readonly params: readonly SqlValue[] }
-  | { readonly id: number; readonly kind: "batch"; readonly statements: readonly Statement[] }
+  /** `inTransaction`: run inside the transaction already open, without a BEGIN and COMMIT of its own. */
+  | { readonly id: number; readonly kind: "batch"; readonly statements: readonly Statement[]; readonly inTransaction: boolean }
   | { readonly id: number; readonly kind: "close" };
 
 export type WorkerResponse =

@@ -36,9 +36,10 @@ async function handle(request: WorkerRequest): Promise<QueryResult | QueryResult
     }
     case "run":
       return run(request.sql, request.params);
-    // A local write and its bookkeeping in one message: the round trip, not SQLite, is the cost.
+    // A local write and its bookkeeping, or a pull page's rows, in one message: the round trip,
+    // not SQLite, is the cost of a small statement.
     case "batch":
-      return runBatchSync(run, request.statements);
+      return runBatchSync(run, request.statements, request.inTransaction);
     case "close": {
       db?.close();
       db = undefined;

@@ -20,7 +20,7 @@ export interface SqliteWasmOptions {
 
 /**
  * SQLite WASM on OPFS (`opfs-sahpool`) in a dedicated Worker that imports `drizzlesync/adapters/wasm-worker`:
- * the browser default. Every statement is a message to the Worker.
+ * the browser default. Every statement, or batch of statements, is a message to the Worker.
  */
 export async function openSqliteWasm(worker: WorkerLike, options: SqliteWasmOptions): Promise<SqliteAdapter> {
   let nextId = 0;
@@ -48,8 +48,8 @@ export async function openSqliteWasm(worker: WorkerLike, options: SqliteWasmOpti
   await one({ kind: "open", filename: options.filename, vfsName: options.vfsName ?? "drizzlesync" });
   return new SerialAdapter({
     run: (sql, params) => one({ kind: "run", sql, params }),
-    runBatch: async (statements) => {
-      const response = await send({ kind: "batch", statements });
+    runBatch: async (statements, inTransaction) => {
+      const response = await send({ kind: "batch", statements, inTransaction });
       if (!("results" in response)) throw new Error("drizzlesync: the SQLite worker answered a batch with one result");
       return [...response.results];
     },

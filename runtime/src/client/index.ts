@@ -1,4 +1,4 @@
-export type { Connection, QueryResult, SqlExecutor, SqliteAdapter, SqlValue } from "../adapters/adapter.ts";
+export type { Connection, QueryResult, SqlExecutor, SqliteAdapter, SqlValue, Statement, TransactionExecutor } from "../adapters/adapter.ts";
 export { SerialAdapter, rowObjects } from "../adapters/adapter.ts";
 export type { BackoffOptions } from "./backoff.ts";
 export type { Clock } from "./clock.ts";

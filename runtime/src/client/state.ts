@@ -24,13 +24,18 @@ export async function readState(db: SqlExecutor): Promise<StoredState> {
   };
 }
 
+export function cursorStatement(cursor: string | null): Statement {
+  return { sql: 'UPDATE "_sync_state" SET "cursor" = ?', params: [cursor] };
+}
+
 export async function writeCursor(db: SqlExecutor, cursor: string | null): Promise<void> {
-  await db.execute('UPDATE "_sync_state" SET "cursor" = ?', [cursor]);
+  const { sql, params } = cursorStatement(cursor);
+  await db.execute(sql, params);
 }
 
 /** While set, the outbox triggers stay silent: pulled rows and their rebase are not local writes. */
-export async function setApplying(db: SqlExecutor, applying: boolean): Promise<void> {
-  await db.execute('UPDATE "_sync_state" SET "applying" = ?', [applying ? 1 : 0]);
+export function applyingStatement(applying: boolean): Statement {
+  return { sql: 'UPDATE "_sync_state" SET "applying" = ?', params: [applying ? 1 : 0] };
 }
 
 /**

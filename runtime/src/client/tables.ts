@@ -2,8 +2,8 @@
  * The synced tables as the engine uses them: the generated metadata plus the SQL and value
  * conversions derived from it once, at open.
  */
-import type { SqlValue } from "../adapters/adapter.ts";
-import { fromWire, toWire } from "../protocol/codecs.ts";
+import type { SqlValue, Statement } from "../adapters/adapter.ts";
+import { fromWire, toWire, wireCodecs, type Codec } from "../protocol/codecs.ts";
 import type { WireRow } from "../protocol/messages.ts";
 import type { ColumnMeta, TableMeta } from "../protocol/tables.ts";
 
@@ -16,6 +16,41 @@ function storedFromOutbox(column: ColumnMeta, value: unknown): SqlValue {
   return fromWire(column.codec, toWire(column.codec, value)) as SqlValue;
 }
 
+/**
+ * `rows` as the JSON text of an array of arrays, when JSON carries every value unchanged into
+ * SQLite (`->>` gives back the same text or integer): null, well-formed strings and integers up to
+ * 2^53. Null when one is anything else, which only a bound parameter keeps exactly: a blob, a
+ * bigint, a string with a lone surrogate, and any other number (SQLite's reading of a decimal is
+ * not always the double JavaScript wrote, e.g. 1e-300 or 2^60; -0 and the infinities have no JSON).
+ */
+export function jsonOfRows(rows: readonly (readonly SqlValue[])[]): string | null {
+  for (const row of rows) {
+    for (const value of row) {
+      if (value === null) continue;
+      if (typeof value === "string" ? LONE_SURROGATE.test(value) : !Number.isSafeInteger(value) || Object.is(value, -0)) return null;
+    }
+  }
+  return JSON.stringify(rows);
+}
+
+/** In a `u` regex a pair is one code point, so only an unpaired surrogate matches. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/** `value ->> 0, value ->> 1, …`: the elements of each array of `json_each(?)`, as SQL values. */
+function elements(count: number): string {
+  return Array.from({ length: count }, (_, index) => `value ->> ${index}`).join(", ");
+}
+
+/** A wire row's values of `columns`, in order, as SQLite stores them (a missing value is null). */
+function decoded(row: WireRow, names: readonly string[], codecs: readonly Codec[]): SqlValue[] {
+  const values = new Array<SqlValue>(names.length);
+  for (let index = 0; index < names.length; index += 1) {
+    const value = row[names[index] as string] ?? null;
+    values[index] = value === null ? null : (codecs[index] as Codec).fromWire(value) as SqlValue;
+  }
+  return values;
+}
+
 export class SyncedTable {
   readonly meta: TableMeta;
   readonly #columns: ReadonlyMap<string, ColumnMeta>;
@@ -23,6 +58,14 @@ export class SyncedTable {
   readonly #replaceSql: string;
   readonly #deleteSql: string;
   readonly #where: string;
+  /** The same as `#replaceSql` and `#deleteSql` over a JSON array of rows: one statement a page. */
+  readonly #replaceJsonSql: string;
+  readonly #deleteJsonSql: string;
+  /** Wire names and codecs of every column and of the key, in column order, looked up once. */
+  readonly #names: readonly string[];
+  readonly #codecs: readonly Codec[];
+  readonly #keyNames: readonly string[];
+  readonly #keyCodecs: readonly Codec[];
 
   constructor(meta: TableMeta) {
     this.meta = meta;
@@ -34,6 +77,15 @@ export class SyncedTable {
     this.#where = this.#keyColumns.map((column) => `${quote(column.column)} = ?`).join(" AND ");
     this.#replaceSql = `INSERT OR REPLACE INTO ${table} (${columns}) VALUES (${slots})`;
     this.#deleteSql = `DELETE FROM ${table} WHERE ${this.#where}`;
+    // json_each walks the array in order, so a key repeated in one page ends as its last row says.
+    this.#replaceJsonSql = `INSERT OR REPLACE INTO ${table} (${columns}) SELECT ${elements(meta.columns.length)} FROM json_each(?)`;
+    const keys = this.#keyColumns.map((column) => quote(column.column)).join(", ");
+    const keyTuple = this.#keyColumns.length === 1 ? keys : `(${keys})`;
+    this.#deleteJsonSql = `DELETE FROM ${table} WHERE ${keyTuple} IN (SELECT ${elements(this.#keyColumns.length)} FROM json_each(?))`;
+    this.#names = meta.columns.map((column) => column.name);
+    this.#codecs = meta.columns.map((column) => wireCodecs[column.codec]);
+    this.#keyNames = this.#keyColumns.map((column) => column.name);
+    this.#keyCodecs = this.#keyColumns.map((column) => wireCodecs[column.codec]);
   }
 
   get clearSql(): string {
@@ -50,13 +102,29 @@ export class SyncedTable {
     return this.#columns.has(name);
   }
 
-  /** A pulled row written as it is (the server sends whole current rows). */
-  upsert(row: WireRow): [string, SqlValue[]] {
-    return [this.#replaceSql, this.meta.columns.map((column) => fromWire(column.codec, row[column.name] ?? null) as SqlValue)];
+  /**
+   * Pulled rows written as they are, in order (the server sends whole current rows): one statement
+   * over their JSON, or one per row when a value needs a bound parameter (see `jsonOfRows`).
+   */
+  upsertAll(rows: readonly WireRow[]): Statement[] {
+    return this.#each(rows, this.#names, this.#codecs, this.#replaceSql, this.#replaceJsonSql);
   }
 
-  delete(pk: WireRow): [string, SqlValue[]] {
-    return [this.#deleteSql, this.#keyColumns.map((column) => fromWire(column.codec, pk[column.name]) as SqlValue)];
+  /** Pulled deletes by key, the same way. */
+  deleteAll(pks: readonly WireRow[]): Statement[] {
+    return this.#each(pks, this.#keyNames, this.#keyCodecs, this.#deleteSql, this.#deleteJsonSql);
+  }
+
+  #each(
+    rows: readonly WireRow[],
+    names: readonly string[],
+    codecs: readonly Codec[],
+    oneSql: string,
+    jsonSql: string,
+  ): Statement[] {
+    const values = rows.map((row) => decoded(row, names, codecs));
+    const json = jsonOfRows(values);
+    return json === null ? values.map((params) => ({ sql: oneSql, params })) : [{ sql: jsonSql, params: [json] }];
   }
 
   /** A row's identity, comparable between a pulled key or row (wire form) and an outbox key. */
