@@ -149,9 +149,24 @@ def build_pwa() -> None:
     if npm is None:
         raise SystemExit("npm not found: scripts/demo puts Node 22 on PATH (scripts/bootstrap.sh)")
     print("\nBuilding the PWA (npm run build:web) ...")
-    result = subprocess.run([npm, "run", "--silent", "build:web"], cwd=ROOT, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise SystemExit(f"building the PWA failed:\n{result.stdout}\n{result.stderr}")
+    # npm runs the build through a shell, tsc and vite: in a session of its own, so that a demo
+    # stopped mid-build (a signal, Ctrl-C) ends the whole group rather than only npm.
+    build = subprocess.Popen(
+        [npm, "run", "--silent", "build:web"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = build.communicate()
+    except BaseException:
+        os.killpg(build.pid, signal.SIGTERM)
+        build.wait()
+        raise
+    if build.returncode != 0:
+        raise SystemExit(f"building the PWA failed:\n{stdout}\n{stderr}")
 
 
 class WorkerSync:

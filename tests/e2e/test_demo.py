@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,6 +64,48 @@ def short_tmp() -> Iterator[Path]:
     for leftover in postgres_processes_under(path):  # a failed test must not leave a server behind
         leftover.kill()
     shutil.rmtree(path, ignore_errors=True)
+
+
+def processes_with_tmpdir(temp: Path) -> dict[int, str]:
+    """The live processes (pid: command line) whose TMPDIR is `temp`: a demo's children inherit it."""
+    found = {}
+    for process in psutil.process_iter():
+        try:
+            if process.status() != psutil.STATUS_ZOMBIE and process.environ().get("TMPDIR") == str(temp):
+                found[process.pid] = " ".join(process.cmdline())
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def test_a_demo_stopped_while_building_the_pwa_leaves_no_build_running(short_tmp: Path) -> None:
+    """npm runs the build through a shell, tsc and vite; a signal to the demo ends all of them."""
+    temp, runtime = short_tmp / "tmp", short_tmp / "run"
+    temp.mkdir()
+    runtime.mkdir(mode=0o700)
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env |= {"TMPDIR": str(temp), "XDG_RUNTIME_DIR": str(runtime), "PYTHONUNBUFFERED": "1"}
+    arguments = [sys.executable, str(DEMO), "--port", str(free_port())]
+    output = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    with subprocess.Popen(arguments, env=env, **output) as demo:
+        assert demo.stdout is not None
+        for line in demo.stdout:
+            if line.startswith("Building the PWA"):
+                break
+        deadline = time.monotonic() + 30
+        # Signalled once npm's grandchild runs: npm alone would take its not-yet-started children along.
+        while not any("/.bin/tsc" in line for line in processes_with_tmpdir(temp).values()):
+            assert time.monotonic() < deadline, "the build should have reached tsc"
+            time.sleep(0.1)
+        demo.send_signal(signal.SIGTERM)
+        demo.communicate(timeout=60)
+    assert demo.returncode == 128 + signal.SIGTERM
+    time.sleep(1)  # the group was signalled; an orphaned build would run on for seconds
+    left = processes_with_tmpdir(temp)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert left == {}
+    assert not postgres_processes_under(temp)
 
 
 @pytest.mark.parametrize("how", ["--check", signal.SIGTERM, signal.SIGHUP])
