@@ -7,9 +7,8 @@ The same run with rebase switched off shows that the optimistic-write check can 
 
 from __future__ import annotations
 
-from typing import Any
-
 import os
+from typing import Any
 
 import psycopg
 import pytest
