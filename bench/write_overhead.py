@@ -203,7 +203,8 @@ def main() -> None:
             settings = conn.execute("SELECT version(), current_setting('synchronous_commit')").fetchone()
         print(f"{settings[0] if settings else '?'}")
         commit = settings[1] if settings else "?"
-        print(f"synchronous_commit={commit}; library version {args.library_version}; {args.rounds} rounds, median\n")
+        version = args.library_version
+        print(f"synchronous_commit={commit}; library version {version}; {args.rounds} rounds, median\n")
 
         samples: dict[tuple[str, str], list[float]] = {(w.label, v): [] for w in WORKLOADS for v in VARIANTS}
         for _ in range(args.rounds):

@@ -198,7 +198,10 @@ def serve_command(args: argparse.Namespace) -> int:
     print("\n".join(lines), flush=True)
     for warning in warnings:
         print(warning, file=sys.stderr, flush=True)
-    engine = create_engine(url, pool_pre_ping=True)
+    # No pre-ping: it is one more round trip on every request. A connection
+    # lost since its last use fails its request with 503 (the client
+    # retries), and SQLAlchemy then replaces the pool's connections.
+    engine = create_engine(url)
     processor = SyncProcessor.from_config(engine, config, Limits(max_body_bytes=args.max_body_bytes))
     app = create_app(processor, authenticate, cors_origins=args.cors_origin)
     uvicorn.run(app, host=args.host, port=args.port)
