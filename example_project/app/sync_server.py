@@ -30,7 +30,8 @@ def sync_app(engine: Engine) -> Starlette:
 
 
 def build(database_url: str) -> Starlette:
-    engine = create_engine(sqlalchemy_url(database_url), pool_pre_ping=True)
+    # One connection per request Starlette runs at once (40), none opened beyond: see docs/sync.md.
+    engine = create_engine(sqlalchemy_url(database_url), pool_size=40, max_overflow=0)
     return Starlette(routes=[Mount("/sync", app=sync_app(engine))])
 
 

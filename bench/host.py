@@ -1,0 +1,253 @@
+"""Host concurrency: `drizzlesync serve` under many polling clients, against the bare SQL function.
+
+    python bench/host.py [--database-url URL] [--clients 1,10,16,50] [--seconds 5]
+    # needs wrk and pgbench (Debian: apt-get install wrk postgresql-client)
+
+The steady state of a sync app is many idle clients polling: each request
+here is an empty incremental pull of one of 50 users (each on its own team,
+with its own client id and cursor). For each number of concurrent clients it
+prints, side by side in one run:
+
+- `drizzlesync serve --dev` (uvicorn, one process) under `wrk`:
+  pulls/s and p50/p99 latency; then the same with one request in ten a push
+  of one patch (mixed);
+- the bare `drizzlesync.pull(...)` call in a REPEATABLE READ transaction under
+  `pgbench` (same connections), and a trivial `BEGIN; SELECT 1; COMMIT`
+  transaction in the same pgbench run.
+
+Targets: the host serves at least 50% of the bare function's rate at 16-50
+clients; an empty pull's transaction takes at most 2x the trivial one.
+Everything runs on this machine, so the load generators take CPU from the
+server: the figures are ratios, not capacity.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from alembic_drizzlesync import localdb
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sync import EXAMPLE, Client, migrated_database, seed_team  # noqa: E402
+
+USERS = 50
+PUSH_EVERY = 10
+
+# wrk calls request() for each request; the bodies are filled in per run.
+WRK_SCRIPT = """
+local bodies = {bodies}
+local users = {users}
+local pushes = {pushes}
+local n = 0
+request = function()
+    n = n + 1
+    local i = n % #bodies + 1
+    local headers = {{["content-type"] = "application/json", ["authorization"] = "Bearer " .. users[i]}}
+    if {push_every} > 0 and n % {push_every} == 0 then
+        return wrk.format("POST", "/push", headers, pushes[i])
+    end
+    return wrk.format("POST", "/pull", headers, bodies[i])
+end
+"""
+
+PGBENCH_PULL = """\\set i random(1, {users})
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT drizzlesync.pull(c.user_id, '{{}}'::jsonb, c.client_id, 1, c.cursor, 5000)::text
+FROM bench_client AS c WHERE c.i = :i;
+COMMIT;
+"""
+PGBENCH_TRIVIAL = """BEGIN;
+SELECT 1;
+COMMIT;
+"""
+
+
+def lua_table(values: list[str]) -> str:
+    return "{" + ", ".join(json.dumps(v) for v in values) + "}"
+
+
+def prepare(url: str) -> tuple[list[str], list[str], list[str]]:
+    """50 users on teams of 10 todos, each bootstrapped; returns users, pull bodies, push bodies."""
+    users, pulls, pushes = [], [], []
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute(
+            "CREATE TABLE bench_client (i integer PRIMARY KEY, user_id text, client_id text, cursor text)"
+        )
+        for i in range(1, USERS + 1):
+            user, team = seed_team(db)
+            db.execute(
+                "INSERT INTO todos (team_id, title) SELECT %s, 'todo ' || g FROM generate_series(1, 10) g",
+                (team,),
+            )
+            todo = db.execute("SELECT id::text FROM todos WHERE team_id = %s LIMIT 1", (team,)).fetchone()
+            assert todo is not None
+            client = Client(url, user)
+            cursor, _ = client.pull_all(None)
+            client.conn.close()
+            db.execute(
+                "INSERT INTO bench_client VALUES (%s, %s, %s, %s)", (i, user, client.client_id, cursor)
+            )
+            users.append(user)
+            request = {"protocol": 1, "schemaVersion": 1, "clientId": client.client_id}
+            pulls.append(json.dumps({**request, "cursor": cursor}))
+            mutation = {"id": 1, "tx": 1, "table": "todos", "op": "patch", "pk": {"id": todo[0]},
+                        "values": {"title": "pushed"}}  # fmt: skip
+            pushes.append(json.dumps({**request, "mutations": [mutation]}))
+        db.execute("VACUUM ANALYZE")
+    return users, pulls, pushes
+
+
+@contextmanager
+def serving(url: str) -> Iterator[str]:
+    """`drizzlesync serve --dev` on a free port, its output discarded; yields the base URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [str(Path(sys.executable).parent / "drizzlesync"), "serve", "--dev", "--port", str(port)]
+    env = {**os.environ, "DATABASE_URL": url}
+    server = subprocess.Popen(
+        command, cwd=EXAMPLE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                httpx.post(f"{base}/pull", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def wrk(base: str, clients: int, seconds: int, script: str) -> tuple[float, float, float]:
+    """Requests/s, p50 and p99 in ms."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as file:
+        file.write(script)
+        file.flush()
+        threads = str(min(clients, 2))
+        command = ["wrk", "-t", threads, "-c", str(clients), "-d", f"{seconds}s", "--latency"]
+        result = subprocess.run(
+            [*command, "-s", file.name, base],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    out = result.stdout
+    if "Non-2xx" in out:
+        raise RuntimeError(f"wrk saw errors:\n{out}")
+    rate = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))  # type: ignore[union-attr]
+    return rate, latency(out, "50%"), latency(out, "99%")
+
+
+def latency(out: str, percentile: str) -> float:
+    match = re.search(rf"{percentile}\s+([0-9.]+)(us|ms|s)\b", out)
+    if match is None:
+        raise RuntimeError(f"wrk printed no {percentile} latency:\n{out}")
+    value, unit = float(match.group(1)), match.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def pgbench(url: str, clients: int, seconds: int, scripts: list[str]) -> list[float]:
+    """Transactions per second of each script, run together (pgbench's -f per script, equal weights)."""
+    out = run_pgbench(url, clients, seconds, scripts, [])
+    if len(scripts) == 1:
+        return [tps(out)]
+    # With several scripts pgbench also prints each one's own figures after its name.
+    return [tps(part) for part in re.split(r"\nSQL script \d+: ", out)[1:]]
+
+
+def run_pgbench(url: str, clients: int, seconds: int, scripts: list[str], options: list[str]) -> str:
+    files = []
+    try:
+        command = ["pgbench", "-n", "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(seconds)]
+        command += options
+        for script in scripts:
+            file = tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False)
+            file.write(script)
+            file.close()
+            files.append(file.name)
+            command += ["-f", file.name]
+        return subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    finally:
+        for name in files:
+            os.unlink(name)
+
+
+def tps(out: str) -> float:
+    match = re.search(r"tps = ([0-9.]+)", out)
+    if match is None:
+        raise RuntimeError(f"pgbench printed no tps:\n{out}")
+    return float(match.group(1))
+
+
+def bare_rates(url: str, clients: int, seconds: int) -> tuple[float, float]:
+    """The bare pull's transactions/s; and, from one run of the pull and the trivial transaction
+    mixed, the ratio of their mean times (pgbench's per-statement latencies, summed per script)."""
+    [alone] = pgbench(url, clients, seconds, [PGBENCH_PULL.format(users=USERS)])
+    pull_ms, trivial_ms = script_latencies(url, clients, seconds)
+    return alone, pull_ms / trivial_ms
+
+
+def script_latencies(url: str, clients: int, seconds: int) -> tuple[float, float]:
+    """Mean milliseconds of a pull transaction and of a trivial one, run together."""
+    out = run_pgbench(url, clients, seconds, [PGBENCH_PULL.format(users=USERS), PGBENCH_TRIVIAL], ["-r"])
+    sums = []
+    for part in re.split(r"\nSQL script \d+: ", out)[1:]:
+        latencies = part.split("statement latencies", 1)[1]
+        sums.append(sum(float(m) for m in re.findall(r"^\s+([0-9.]+)\s", latencies, re.M)))
+    pull_ms, trivial_ms = sums
+    return pull_ms, trivial_ms
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--database-url", default=None, help="a server to create databases on")
+    parser.add_argument("--clients", default="1,10,16,50", help="comma-separated connection counts")
+    parser.add_argument("--seconds", type=int, default=5)
+    args = parser.parse_args()
+    server = args.database_url or localdb.find_server()
+
+    with migrated_database(server) as url:
+        users, pulls, pushes = prepare(url)
+        pull_only = WRK_SCRIPT.format(
+            bodies=lua_table(pulls), users=lua_table(users), pushes=lua_table(pushes), push_every=0
+        )
+        mixed = WRK_SCRIPT.format(
+            bodies=lua_table(pulls), users=lua_table(users), pushes=lua_table(pushes), push_every=PUSH_EVERY
+        )
+        print(f"empty incremental pulls of {USERS} users; host: drizzlesync serve (one process)")
+        print(f"{'clients':>7} {'host req/s':>11} {'p50 ms':>7} {'p99 ms':>7} {'mixed req/s':>12} {'p50':>6} "
+              f"{'p99':>6} {'bare tps':>9} {'host/bare':>10} {'pull txn/trivial':>17}")  # fmt: skip
+        for clients in (int(c) for c in args.clients.split(",")):
+            with serving(url) as base:
+                rate, p50, p99 = wrk(base, clients, args.seconds, pull_only)
+                mixed_rate, mixed_p50, mixed_p99 = wrk(base, clients, args.seconds, mixed)
+            bare, pull_to_trivial = bare_rates(url, clients, args.seconds)
+            print(f"{clients:>7} {rate:>11.0f} {p50:>7.1f} {p99:>7.1f} {mixed_rate:>12.0f} {mixed_p50:>6.1f} "
+                  f"{mixed_p99:>6.1f} {bare:>9.0f} {rate / bare:>9.2f}x "
+                  f"{pull_to_trivial:>16.2f}x")  # fmt: skip
+        print("targets: host/bare >= 0.50 at 16-50 clients; pull txn/trivial <= 2.0")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
