@@ -101,11 +101,6 @@ def test_each_row_of_a_partitioned_table_is_pulled_once_under_the_parents_name(
     assert events(pull(http, alice, alice.cursor)) == Counter({("events", 4): 1, ("events", 2): 1})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="capture is on the parent, whose statement triggers do not fire for a statement naming a "
-    "partition; the library SQL would need triggers on each partition logging under the parent",
-)
 def test_a_write_addressed_to_a_partition_is_pulled(
     synced_db: str, db: psycopg.Connection[Any], http: httpx.Client
 ) -> None:
