@@ -17,7 +17,7 @@ from alembic.operations import ops as alembic_ops
 from alembic.util import PriorityDispatchResult
 
 from .. import ops
-from ..catalog.partitions import read_partitions
+from ..catalog.partitions import PARTITIONS_CAPTURED_FROM, read_partitions, read_uncaptured
 from ..catalog.registry import Fetch, read_registry
 from ..config import ConfigError, SyncConfig
 from ..sql import LIBRARY_VERSION
@@ -79,6 +79,11 @@ def compare_sync_state(
             shape_changed = True
         if key in reshaped:
             shape_changed = True
+    # Partitions created or attached since capture began (version 5 captures
+    # statements naming a partition; an upgrade to it captures them all).
+    if registry is not None and registry.library_version >= PARTITIONS_CAPTURED_FROM:
+        for key in sorted(read_uncaptured(fetch, library) & set(wanted)):
+            ddl.append(ops.CapturePartitionsOp(key[1], schema_arg(key), library))
 
     # After the DDL, which may create the tables the query reads; it does
     # not touch the shape clients see, so no schema version is bumped.
