@@ -42,7 +42,8 @@ _UNCAPTURED = """
 SELECT coalesce(json_agg(json_build_array(s.schema_name, s.table_name) ORDER BY s.schema_name, s.table_name),
                 '[]')::text
 FROM {schema}.synced_table AS s
-WHERE EXISTS (SELECT FROM pg_catalog.pg_partition_tree(to_regclass(quote_ident(s.schema_name) || '.' || quote_ident(s.table_name))) AS t
+WHERE EXISTS (SELECT FROM pg_catalog.pg_partition_tree(
+                  to_regclass(quote_ident(s.schema_name) || '.' || quote_ident(s.table_name))) AS t
               WHERE t.level > 0
                 AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger AS g
                                 WHERE g.tgrelid = t.relid AND g.tgname = 'drizzlesync_capture_insert'))

@@ -8,7 +8,6 @@ from typing import Any, NamedTuple
 
 import httpx
 import psycopg
-import pytest
 from sqlalchemy import MetaData, create_engine
 
 from alembic_drizzlesync import localdb
@@ -122,7 +121,9 @@ def test_writes_naming_a_partition_are_pulled_once_under_the_parents_name(
     synced_db: str, db: psycopg.Connection[Any], http: httpx.Client
 ) -> None:
     alice = synced_events(synced_db, db, http)
-    db.execute("INSERT INTO events_2024 VALUES (5, '2024-08-01', %s, 'inserted into the partition')", (alice.team,))
+    db.execute(
+        "INSERT INTO events_2024 VALUES (5, '2024-08-01', %s, 'inserted into the partition')", (alice.team,)
+    )
     db.execute("DELETE FROM events_2024 WHERE id = 1")
     db.execute("UPDATE events SET title = 'through the parent' WHERE id = 3")
     page = pull(http, alice, alice.cursor)
@@ -144,7 +145,9 @@ def test_a_partition_attached_later_with_its_own_column_order_is_captured_by_the
         " at date NOT NULL, id integer NOT NULL)"
     )
     db.execute("ALTER TABLE events_2026 DROP COLUMN gone")
-    db.execute("ALTER TABLE events ATTACH PARTITION events_2026 FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')")
+    db.execute(
+        "ALTER TABLE events ATTACH PARTITION events_2026 FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')"
+    )
     db.execute("INSERT INTO events VALUES (6, '2026-02-01', %s, 'through the parent')", (alice.team,))
 
     revision = autogenerate(synced_db, reflected(synced_db), events_config())
@@ -156,7 +159,10 @@ def test_a_partition_attached_later_with_its_own_column_order_is_captured_by_the
     next_revision = autogenerate(synced_db, reflected(synced_db), events_config())
     assert next_revision.upgrade_ops is not None and next_revision.upgrade_ops.ops == []
 
-    db.execute("INSERT INTO events_2026 (id, at, team_id, title) VALUES (7, '2026-03-01', %s, 'direct')", (alice.team,))
+    db.execute(
+        "INSERT INTO events_2026 (id, at, team_id, title) VALUES (7, '2026-03-01', %s, 'direct')",
+        (alice.team,),
+    )
     db.execute("UPDATE events_2026 SET title = 'renamed directly' WHERE id = 6")
     page = pull(http, alice, alice.cursor)
     assert events(page) == Counter({("events", 6): 1, ("events", 7): 1})
@@ -164,7 +170,8 @@ def test_a_partition_attached_later_with_its_own_column_order_is_captured_by_the
     assert titles == {6: "renamed directly", 7: "direct"}
     (pks,) = db.execute(
         "SELECT array_agg(c.pk::text ORDER BY c.seq) FROM drizzlesync.change_log AS c"
-        " JOIN drizzlesync.synced_table AS s ON s.id = c.table_id WHERE s.table_name = 'events' AND c.op = 'U'"
+        " JOIN drizzlesync.synced_table AS s ON s.id = c.table_id"
+        " WHERE s.table_name = 'events' AND c.op = 'U'"
     ).fetchone() or (None,)
     assert pks == ['{"at": "2026-02-01", "id": 6}']
 
@@ -180,8 +187,10 @@ def test_a_truncate_naming_the_parent_or_a_partition_is_logged_once_and_resets_p
     alice = synced_events(synced_db, db, http)
     db.execute("TRUNCATE events_2024")
     assert truncates_logged(db) == 1
-    body = {"protocol": 1, "schemaVersion": alice.schema_version, "clientId": "partitions", "cursor": alice.cursor}
-    response = http.post("/pull", json={**body, "limit": 100}, headers={"authorization": f"Bearer {alice.user}"})
+    body = {"protocol": 1, "schemaVersion": alice.schema_version, "clientId": "partitions", "limit": 100}
+    response = http.post(
+        "/pull", json={**body, "cursor": alice.cursor}, headers={"authorization": f"Bearer {alice.user}"}
+    )
     assert response.status_code == 200 and response.json()["reset"] is True
     db.execute("TRUNCATE events")  # the partitions' TRUNCATE triggers fire as well as the parent's
     assert truncates_logged(db) == 2
