@@ -46,14 +46,17 @@ WHERE EXISTS (SELECT FROM pg_catalog.pg_partition_tree(
                   to_regclass(quote_ident(s.schema_name) || '.' || quote_ident(s.table_name))) AS t
               WHERE t.level > 0
                 AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger AS g
-                                WHERE g.tgrelid = t.relid AND g.tgname = 'drizzlesync_capture_insert'))
+                                WHERE g.tgrelid = t.relid AND g.tgname = 'drizzlesync_capture_insert'
+                                  AND g.tgfoid = to_regprocedure({library} || '.capture_' || s.id || '()')))
 """
 
 
 def read_uncaptured(fetch: Fetch, library_schema: str) -> set[TableKey]:
-    """The synced tables with a partition that lacks the capture triggers (created or attached since
-    capture began), whose statements naming that partition are not logged until it gets them."""
-    rows = json.loads(fetch(_UNCAPTURED.format(schema=quote(library_schema))))
+    """The synced tables with a partition that lacks their capture triggers (created or attached since
+    capture began, or registered itself by an earlier release), whose statements naming that partition
+    are not logged under the parent until it gets them."""
+    query = _UNCAPTURED.format(schema=quote(library_schema), library=literal(quote(library_schema)))
+    rows = json.loads(fetch(query))
     return {(schema, name) for schema, name in rows}
 
 
