@@ -278,3 +278,28 @@ class RevertSchemaVersionOp(SchemaVersionOperation):
 
     def statements(self) -> list[str]:
         return [f"DELETE FROM {self.library_schema}.schema_version WHERE version = {int(self.version)}"]
+
+
+@_register
+class CapturePartitionsOp(TableOperation):
+    """Put the capture triggers on the partitions of a synced table that lack them (library version 5).
+
+    `enable_sync` captures the partitions a table has; autogenerate emits this
+    for partitions created or attached since. It is its own reverse: the
+    triggers are right wherever the table is synced, and what ends that
+    (`disable_sync`, the library's downgrade to version 4) removes them.
+    """
+
+    op_name = "capture_partitions"
+    function = "capture_partitions"
+
+    def __init__(
+        self, table_name: str, schema: str | None = None, library_schema: str = DEFAULT_LIBRARY_SCHEMA
+    ) -> None:
+        super().__init__(table_name, schema, None, library_schema)
+
+    def arguments(self) -> list[str | None]:
+        return [self.schema or "public", self.table_name]
+
+    def reverse(self) -> CapturePartitionsOp:
+        return self

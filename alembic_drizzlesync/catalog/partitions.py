@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import json
 
-from ..quoting import literal
+from ..quoting import literal, quote
 from .registry import Fetch
 
 TableKey = tuple[str, str]
+
+PARTITIONS_CAPTURED_FROM = 5
+"""The library version whose capture puts triggers on partitions too: before it, statements naming a
+partition were not captured."""
 
 _PARTITIONS = """
 SELECT coalesce(json_agg(json_build_array(n.nspname, c.relname, pn.nspname, p.relname)
@@ -32,6 +36,28 @@ def read_partitions(fetch: Fetch) -> dict[TableKey, TableKey]:
     """Every partition in the database, `(schema, table)`, mapped to its direct parent."""
     rows = json.loads(fetch(_PARTITIONS))
     return {(schema, name): (parent_schema, parent) for schema, name, parent_schema, parent in rows}
+
+
+_UNCAPTURED = """
+SELECT coalesce(json_agg(json_build_array(s.schema_name, s.table_name) ORDER BY s.schema_name, s.table_name),
+                '[]')::text
+FROM {schema}.synced_table AS s
+WHERE EXISTS (SELECT FROM pg_catalog.pg_partition_tree(
+                  to_regclass(quote_ident(s.schema_name) || '.' || quote_ident(s.table_name))) AS t
+              WHERE t.level > 0
+                AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger AS g
+                                WHERE g.tgrelid = t.relid AND g.tgname = 'drizzlesync_capture_insert'
+                                  AND g.tgfoid = to_regprocedure({library} || '.capture_' || s.id || '()')))
+"""
+
+
+def read_uncaptured(fetch: Fetch, library_schema: str) -> set[TableKey]:
+    """The synced tables with a partition that lacks their capture triggers (created or attached since
+    capture began, or registered itself by an earlier release), whose statements naming that partition
+    are not logged under the parent until it gets them."""
+    query = _UNCAPTURED.format(schema=quote(library_schema), library=literal(quote(library_schema)))
+    rows = json.loads(fetch(query))
+    return {(schema, name) for schema, name in rows}
 
 
 def partition_guard(schema: str, table: str) -> str:

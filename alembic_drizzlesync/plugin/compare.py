@@ -17,8 +17,8 @@ from alembic.operations import ops as alembic_ops
 from alembic.util import PriorityDispatchResult
 
 from .. import ops
-from ..catalog.partitions import read_partitions
-from ..catalog.registry import Fetch, read_registry
+from ..catalog.partitions import PARTITIONS_CAPTURED_FROM, read_partitions, read_uncaptured
+from ..catalog.registry import read_registry
 from ..config import ConfigError, SyncConfig
 from ..sql import LIBRARY_VERSION
 from ..sql.user_scopes import compile_query
@@ -43,7 +43,8 @@ def compare_sync_state(
     def fetch(query: str) -> Any:
         return connection.exec_driver_sql(query).scalar()
 
-    wanted = without_partitions(desired_tables(autogen_context.metadata, config, default_schema), fetch)
+    partitions = read_partitions(fetch)
+    wanted = without_partitions(desired_tables(autogen_context.metadata, config, default_schema), partitions)
     registry = read_registry(fetch, library)
     if registry is None and not wanted:
         return PriorityDispatchResult.CONTINUE
@@ -79,6 +80,16 @@ def compare_sync_state(
             shape_changed = True
         if key in reshaped:
             shape_changed = True
+    # Partitions created or attached since capture began (version 5 captures
+    # statements naming a partition; an upgrade to it captures those it can),
+    # and partitions an earlier release registered, once disabled above.
+    if registry is not None:
+        uncaptured = read_uncaptured(fetch, library) & set(wanted)
+        if registry.library_version < PARTITIONS_CAPTURED_FROM:
+            disabled = set(installed) - set(wanted)
+            uncaptured &= {root_of(key, partitions) for key in disabled if key in partitions}
+        for key in sorted(uncaptured):
+            ddl.append(ops.CapturePartitionsOp(key[1], schema_arg(key), library))
 
     # After the DDL, which may create the tables the query reads; it does
     # not touch the shape clients see, so no schema version is bumped.
@@ -98,7 +109,16 @@ def compare_sync_state(
     return PriorityDispatchResult.CONTINUE
 
 
-def without_partitions(wanted: dict[TableKey, str | None], fetch: Fetch) -> dict[TableKey, str | None]:
+def root_of(key: TableKey, partitions: dict[TableKey, TableKey]) -> TableKey:
+    """The partitioned table at the top of a partition's tree (a partition may be partitioned in turn)."""
+    while key in partitions:
+        key = partitions[key]
+    return key
+
+
+def without_partitions(
+    wanted: dict[TableKey, str | None], partitions: dict[TableKey, TableKey]
+) -> dict[TableKey, str | None]:
     """The wanted tables less the partitions of a wanted parent, whose rows the parent's capture logs.
 
     A partition selected without its parent is a mistake in the selection,
@@ -106,15 +126,12 @@ def without_partitions(wanted: dict[TableKey, str | None], fetch: Fetch) -> dict
     A registered partition (autogenerate enabled them before it knew better)
     is then no longer wanted, and this revision disables it.
     """
-    partitions = read_partitions(fetch)
     kept: dict[TableKey, str | None] = {}
     for key, scope in wanted.items():
         if key not in partitions:
             kept[key] = scope
             continue
-        root = partitions[key]
-        while root in partitions:  # a partition may be partitioned in turn
-            root = partitions[root]
+        root = root_of(key, partitions)
         if root not in wanted:
             raise ConfigError(
                 f"table {key[0]}.{key[1]} is a partition of {root[0]}.{root[1]}, and only the parent "

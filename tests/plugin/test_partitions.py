@@ -54,13 +54,22 @@ def test_a_partition_selected_without_its_parent_is_an_error_naming_the_parent(d
 
 
 def test_a_registered_partition_is_disabled_by_the_next_revision(db_url: str) -> None:
-    """What earlier versions' autogenerate did: capture on the partitions as well."""
+    """What earlier releases' autogenerate did: capture on the partitions as well, under their own names.
+    Disabling one leaves it without triggers, so the revision then captures it under the parent."""
     execute(db_url, *PARTITIONED_TABLES)
-    migrate(db_url, models("events", *PARTITIONS), EVERY_EVENT_TABLE)
+    apply_ops(db_url, ops.InstallOp(4), ops.EnableSyncOp("events"), ops.BumpSchemaVersionOp(1))
     execute(db_url, "SELECT drizzlesync.enable_sync('public', 'events_2024')")
     script = autogenerate(db_url, models("events", *PARTITIONS), EVERY_EVENT_TABLE)
     assert script.upgrade_ops is not None
-    assert script.upgrade_ops.ops == [ops.DisableSyncOp("events_2024"), ops.BumpSchemaVersionOp(2)]
+    assert script.upgrade_ops.ops == [
+        ops.UpgradeOp(4, 5),
+        ops.DisableSyncOp("events_2024"),
+        ops.CapturePartitionsOp("events"),
+        ops.BumpSchemaVersionOp(2),
+    ]
+    migrate(db_url, models("events", *PARTITIONS), EVERY_EVENT_TABLE)
+    again = autogenerate(db_url, models("events", *PARTITIONS), EVERY_EVENT_TABLE)
+    assert again.upgrade_ops is not None and again.upgrade_ops.ops == []
 
 
 @pytest.mark.parametrize("partition", PARTITIONS)
