@@ -17,8 +17,8 @@ from tests.sync import seed
 
 from .conftest import run_integration
 
-# Longer or more runs when hunting a rare interleaving: CONVERGENCE_STEPS=300 CONVERGENCE_SEEDS=1-12.
-STEPS = int(os.environ.get("CONVERGENCE_STEPS", "150"))
+# More or longer runs when hunting a rare interleaving: CONVERGENCE_STEPS=600 CONVERGENCE_SEEDS=1-40.
+STEPS = int(os.environ.get("CONVERGENCE_STEPS", "300"))
 FIRST_SEED, _, LAST_SEED = os.environ.get("CONVERGENCE_SEEDS", "1-3").partition("-")
 SEEDS = range(int(FIRST_SEED), int(LAST_SEED or FIRST_SEED) + 1)
 

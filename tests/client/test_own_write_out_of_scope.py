@@ -22,11 +22,6 @@ from tests.sync import seed
 from tests.sync.syncclient import ResponseLost, SyncClient, row_key
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the pull's window skips this client's own pushed changes outside its cursor's scopes "
-    "(server pull SQL; docs/client.md, Limits)",
-)
 def test_an_own_write_into_a_team_left_meanwhile_is_deleted_by_the_next_pull(
     synced_db: str, sync_server: str
 ) -> None:
