@@ -197,6 +197,20 @@ describe("scheduling and faults (fake clock)", () => {
     await client.close();
   });
 
+  it("does not sync again after a write that a sync called meanwhile already pushed", async () => {
+    const clock = new FakeClock();
+    const { fetch, calls } = fakeFetch();
+    const { client } = await openClient(fetch, clock);
+    await client.db.insert(schema.todos).values({ id: "a", teamId: "t", title: "one" });
+    await client.sync();
+    assert.deepEqual(calls.map((call) => call.url.split("/").at(-1)), ["push", "pull"]);
+    clock.advance(100);
+    await settle();
+    assert.equal(calls.length, 2, "the write's debounced sync has nothing left to do");
+    assert.equal(client.status.state, "idle");
+    await client.close();
+  });
+
   it("syncs once after a burst of local writes (debounced), and on the interval", async () => {
     const clock = new FakeClock();
     const { fetch, calls } = fakeFetch();

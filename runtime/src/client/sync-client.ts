@@ -313,6 +313,9 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
           continue;
         }
         this.#cancel("retry");
+        // This sync pushes every write committed so far: their debounced sync would find nothing to
+        // do. A write during it arms the debounce again.
+        this.#cancel("debounce");
         try {
           await this.#push();
           await this.#pull();
