@@ -89,10 +89,8 @@ def test_a_bootstrap_reads_only_the_users_rows_once_each(
     assert all(c["op"] == "upsert" for c in changes)
     # The first pull also counts her rows through the scope index, once, for the estimated total.
     assert reads[0][1] <= LIMIT + len(hers)
-    for seq_read, index_fetched in reads:
-        assert seq_read == 0
-    for _, index_fetched in reads[1:]:
-        assert index_fetched <= LIMIT
+    assert all(seq_read == 0 for seq_read, _ in reads)
+    assert all(index_fetched <= LIMIT for _, index_fetched in reads[1:])
 
 
 def test_the_check_sees_version_2_reading_other_scopes(

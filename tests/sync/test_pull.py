@@ -304,7 +304,7 @@ def test_every_page_of_a_bootstrap_carries_its_estimated_total_and_no_later_pull
     for i in range(25):
         seed.todo(db, team, f"todo {i}")
     _, other = seed.member(db, "bob", "B")
-    db.execute("INSERT INTO todos (team_id, title) SELECT %s, 'not hers' FROM generate_series(1, 40)", (other,))
+    db.execute("INSERT INTO todos (team_id, title) SELECT %s, 'theirs' FROM generate_series(1, 40)", (other,))
     db.execute("SELECT drizzlesync.enable_sync('public', 'users')")  # unscoped: every user gets both rows
     db.execute("ANALYZE")
     client = SyncClient(http, alice, "alice-1")
@@ -333,11 +333,15 @@ def test_a_bootstrap_after_a_reset_estimates_again(db: psycopg.Connection[Any], 
     assert client.pull(limit=100)["estimatedTotal"] == 7
 
 
-def test_beyond_the_counted_rows_the_estimate_is_the_planners(db: psycopg.Connection[Any], http: httpx.Client) -> None:
+def test_beyond_the_counted_rows_the_estimate_is_the_planners(
+    db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
     alice, team = seed.member(db, "alice", "A")
     _, other = seed.member(db, "bob", "B")
     for owner, rows in ((team, 30_000), (other, 20_000)):
-        db.execute("INSERT INTO todos (team_id, title) SELECT %s, 'x' FROM generate_series(1, %s)", (owner, rows))
+        db.execute(
+            "INSERT INTO todos (team_id, title) SELECT %s, 'x' FROM generate_series(1, %s)", (owner, rows)
+        )
     db.execute("ANALYZE")
     estimate = SyncClient(http, alice, "alice-1").pull(limit=10)["estimatedTotal"]
     assert 10_000 < estimate and abs(estimate - 30_002) < 30_002 * 0.05
