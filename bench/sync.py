@@ -21,6 +21,11 @@
    of 10,000 (target: at most 2x).
 6. A 10-change pull whose window holds `--window-entries` log entries of 300
    other teams, against the same pull on a quiet log (target: at most 2x).
+7. The estimate a bootstrap starts with (`estimatedTotal`), for a team of
+   1,000 rows and one of 200,000 (beyond the 10,000 it counts) amid
+   `--other-rows` rows of other teams, against the first page of that
+   bootstrap, which includes it (target: at most 0.25x); prints how far off
+   each estimate was.
 
 The SQL functions are called directly through psycopg, as every host does;
 each figure is the best of a few repetitions. Databases are created on the
@@ -58,7 +63,7 @@ from alembic_drizzlesync.sync.protocol import DEFAULT_LIMITS
 EXAMPLE = Path(__file__).resolve().parents[1] / "example_project"
 PAGE = 5000
 BATCH = 1000
-GROUPS = ("bootstrap", "http", "tenant", "pull", "push", "log", "window")
+GROUPS = ("bootstrap", "http", "tenant", "pull", "push", "log", "window", "estimate")
 
 
 def best(run: Callable[[], object], repeat: int, setup: Callable[[], object] = lambda: None) -> float:
@@ -245,16 +250,21 @@ def bench_tenant_bootstrap(server: str, other_rows: int, repeat: int) -> tuple[f
     return _team_bootstrap(server, other_rows, repeat), _team_bootstrap(server, 0, repeat)
 
 
+def add_other_teams(db: psycopg.Connection[Any], other_rows: int) -> None:
+    """`other_rows` todos in teams of 1,000 that the benchmark's user is not in."""
+    db.execute(
+        "INSERT INTO teams (name) SELECT 'other ' || i FROM generate_series(1, %s) AS i",
+        (other_rows // 1000,),
+    )
+    db.execute(
+        "INSERT INTO todos (team_id, title) SELECT t.id, 'todo ' || i FROM teams AS t "
+        "CROSS JOIN generate_series(1, 1000) AS i"
+    )
+
+
 def _team_bootstrap(server: str, other_rows: int, repeat: int) -> float:
     with migrated_database(server) as url, psycopg.connect(url, autocommit=True) as db:
-        db.execute(
-            "INSERT INTO teams (name) SELECT 'other ' || i FROM generate_series(1, %s) AS i",
-            (other_rows // 1000,),
-        )
-        db.execute(
-            "INSERT INTO todos (team_id, title) SELECT t.id, 'todo ' || i FROM teams AS t "
-            "CROSS JOIN generate_series(1, 1000) AS i"
-        )
+        add_other_teams(db, other_rows)
         user, team = seed_team(db)
         add_todos(db, team, 1000)
         db.execute("VACUUM ANALYZE")
@@ -266,6 +276,34 @@ def _team_bootstrap(server: str, other_rows: int, repeat: int) -> float:
             assert changes == 1002, changes
 
         return best(bootstrap, repeat)
+
+
+def bench_estimate(server: str, team_rows: int, other_rows: int, repeat: int) -> tuple[float, float, int]:
+    """A bootstrap's estimate for a team of `team_rows` amid `other_rows`, against the bootstrap's
+    first page; and the estimate itself."""
+    with migrated_database(server) as url, psycopg.connect(url, autocommit=True) as db:
+        add_other_teams(db, other_rows)
+        user, team = seed_team(db)
+        add_todos(db, team, team_rows)
+        db.execute("VACUUM ANALYZE")
+        client = Client(url, user)
+        query = "SELECT drizzlesync.snapshot_estimate(ARRAY(SELECT drizzlesync.user_scopes(%s, '{}'::jsonb)))"
+        estimated = 0
+
+        def estimate() -> None:
+            nonlocal estimated
+            with db.transaction():
+                row = db.execute(query, (user,)).fetchone()
+            assert row is not None
+            estimated = int(row[0])
+
+        def first_page() -> None:
+            client.client_id = f"bench-{uuid.uuid4().hex[:8]}"
+            page = client.pull_page(None, PAGE)
+            assert page["estimatedTotal"] == estimated, page["estimatedTotal"]
+
+        took = best(estimate, repeat)
+        return took, best(first_page, repeat), estimated
 
 
 def bench_push(url: str, patches: int, repeat: int) -> tuple[float, float]:
@@ -440,10 +478,20 @@ def main() -> int:
         busy, quiet = bench_busy_window(server, args.window_entries, args.repeat * 2)
         name = f"10-change pull amid {args.window_entries:,} others'"
         rows.append((name, busy, "the same, quiet log", quiet, 2.0))
+    accuracy: list[str] = []
+    if "estimate" in only:
+        for team_rows in (1000, 200_000):
+            took, page, estimated = bench_estimate(server, team_rows, args.other_rows, args.repeat * 2)
+            name = f"estimate of {team_rows:,} rows among {args.other_rows:,}"
+            rows.append((name, took, f"first page of {PAGE:,}", page, 0.25))
+            actual = team_rows + 2  # the team and the membership come too
+            accuracy.append(f"{name}: {estimated:,} for {actual:,} ({(estimated - actual) / actual:+.2%})")
     print(f"{'measured':<46} {'s':>8}   {'baseline':<22} {'s':>8} {'ratio':>7} {'target':>7}")
     for name, ours, base_name, base, target in rows:
         ratio = ours / base
         print(f"{name:<46} {ours:8.3f}   {base_name:<22} {base:8.3f} {ratio:6.2f}x {target:6.1f}x")
+    for line in accuracy:
+        print(line)
     return 0
 
 

@@ -147,10 +147,33 @@ for (const factory of adapterFactories) {
         assert.deepEqual(rows, [mine, { id: "x", title: "from server" }]);
         assert.deepEqual(transport.pulls.map((pull) => pull.cursor), [null, "c1"]);
         assert.equal((await outbox(adapter)).length, 1, "the pending write is still in the outbox");
-        assert.deepEqual(client.status.bootstrap, { received: 2, done: true });
+        assert.deepEqual(client.status.bootstrap, { received: 2, total: null, done: true });
         await client.close();
       });
     }
+
+    it("bootstrap progress counts the changes received against the server's estimated total", async () => {
+      const adapter = factory.open();
+      const upsert = (id: string) => ({ table: "todos", op: "upsert", row: wireTodo(id, id) }) as const;
+      const transport = new ScriptedTransport().onPull(
+        page({ cursor: "c1", hasMore: true, estimatedTotal: 3, changes: [upsert("a"), upsert("b")] }),
+        page({ cursor: "c2", estimatedTotal: 3, changes: [upsert("c")] }),
+        page({ cursor: "c3", changes: [upsert("d")] }),
+      );
+      const client = await openExample(adapter, transport);
+      const seen: unknown[] = [];
+      client.registerListener({ statusChanged: (status) => seen.push(status.bootstrap) });
+      await client.sync();
+      const steps = seen.filter((progress, i) => progress !== null && progress !== seen[i - 1]);
+      assert.deepEqual(steps, [
+        { received: 0, total: null, done: false },
+        { received: 2, total: 3, done: false },
+        { received: 3, total: 3, done: true },
+      ]);
+      await client.sync(); // an incremental pull leaves the finished bootstrap's progress alone
+      assert.deepEqual(client.status.bootstrap, { received: 3, total: 3, done: true });
+      await client.close();
+    });
 
     it("acknowledged writes leave the outbox; rejected ones vanish with the pull that follows", async () => {
       const adapter = factory.open();

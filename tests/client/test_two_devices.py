@@ -22,7 +22,7 @@ def test_two_devices_converge_with_the_server(synced_db: str, sync_server: str, 
     report = run_integration(node22, "two-devices", sync_server, env)
     ids, steps, devices = report["ids"], report["steps"], report["devices"]
 
-    assert steps["bootstrap"] == {"a": {"received": 3, "done": True}, "teams": 1}
+    assert steps["bootstrap"] == {"a": {"received": 3, "total": 3, "done": True}, "teams": 1}
     assert steps["optimistic"]["a"][ids["first"]] == {"title": "write docs", "done": False}
     assert steps["optimistic"]["pendingA"] == 2
     assert steps["afterExchange"]["a"] == steps["afterExchange"]["b"]

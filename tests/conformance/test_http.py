@@ -44,6 +44,7 @@ def test_a_pull_is_served(http: httpx.Client, signed_in: dict[str, str]) -> None
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/json")
     assert {c["table"] for c in response.json()["changes"]} == {"teams", "memberships", "todos"}
+    assert response.json()["estimatedTotal"] == 3  # the SQL function's field, passed through
 
 
 @pytest.mark.parametrize(

@@ -295,3 +295,53 @@ def test_a_client_that_moves_to_a_new_schema_version_starts_over(
     todos = [row for key, row in client.rows.items() if key[0] == "todos"]
     assert [row["note"] for row in todos] == ["added"]
     assert client.rows == seed.visible_rows(db, alice)
+
+
+def test_every_page_of_a_bootstrap_carries_its_estimated_total_and_no_later_pull_does(
+    db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
+    alice, team = seed.member(db, "alice", "A")
+    for i in range(25):
+        seed.todo(db, team, f"todo {i}")
+    _, other = seed.member(db, "bob", "B")
+    db.execute("INSERT INTO todos (team_id, title) SELECT %s, 'theirs' FROM generate_series(1, 40)", (other,))
+    db.execute("SELECT drizzlesync.enable_sync('public', 'users')")  # unscoped: every user gets both rows
+    db.execute("ANALYZE")
+    client = SyncClient(http, alice, "alice-1")
+    pages = [client.pull(limit=4)]
+    while pages[-1]["hasMore"]:
+        pages.append(client.pull(limit=4))
+    assert len(pages) == 8  # 29 rows (team, membership, 25 todos, 2 users) in pages of 4
+    assert len(client.received) == 29
+    assert [page.get("estimatedTotal") for page in pages] == [29] * 8
+
+    seed.todo(db, team, "later")
+    later = client.pull(limit=4)
+    assert len(later["changes"]) == 1
+    assert "estimatedTotal" not in later
+
+
+def test_a_bootstrap_after_a_reset_estimates_again(db: psycopg.Connection[Any], http: httpx.Client) -> None:
+    alice, team = seed.member(db, "alice", "A")
+    for i in range(5):
+        seed.todo(db, team, f"todo {i}")
+    client = SyncClient(http, alice, "alice-1")
+    client.pull_all(limit=100)
+    client.cursor = "00000000-0000-0000-0000-000000000000.00000000-0000-0000-0000-000000000000"
+    reset = client.pull(limit=100)
+    assert reset["reset"] and "estimatedTotal" not in reset
+    assert client.pull(limit=100)["estimatedTotal"] == 7
+
+
+def test_beyond_the_counted_rows_the_estimate_is_the_planners(
+    db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
+    alice, team = seed.member(db, "alice", "A")
+    _, other = seed.member(db, "bob", "B")
+    for owner, rows in ((team, 30_000), (other, 20_000)):
+        db.execute(
+            "INSERT INTO todos (team_id, title) SELECT %s, 'x' FROM generate_series(1, %s)", (owner, rows)
+        )
+    db.execute("ANALYZE")
+    estimate = SyncClient(http, alice, "alice-1").pull(limit=10)["estimatedTotal"]
+    assert 10_000 < estimate and abs(estimate - 30_002) < 30_002 * 0.05

@@ -1,6 +1,9 @@
 import type { SyncStatus } from "drizzlesync/client";
 
-/** Online or offline as the engine last found the host, what it is doing, and what is not yet synced. */
+/**
+ * Online or offline as the engine last found the host, what it is doing, how far a first load has
+ * come, and what is not yet synced.
+ */
 export function StatusBar({ status }: { status: SyncStatus }) {
   const online = status.state !== "offline";
   return (
@@ -17,6 +20,12 @@ export function StatusBar({ status }: { status: SyncStatus }) {
       <span data-testid="pending">
         · {status.pending === 0 ? "all changes synced" : `${status.pending} pending change(s)`}
       </span>
+      {status.bootstrap !== null && !status.bootstrap.done && (
+        <span data-testid="bootstrap">
+          · loading {status.bootstrap.received}
+          {status.bootstrap.total === null ? "" : ` of ~${status.bootstrap.total}`} rows
+        </span>
+      )}
       {status.error !== null && status.state !== "offline" && <span className="error">· {status.error.message}</span>}
     </div>
   );

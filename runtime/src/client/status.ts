@@ -6,6 +6,12 @@ export type SyncState = "idle" | "pushing" | "pulling" | "offline" | "error" | "
 export interface BootstrapProgress {
   /** Changes received and applied so far. */
   readonly received: number;
+  /**
+   * About how many changes the whole bootstrap brings, as the server estimated it when the bootstrap
+   * started (exact for small tables); null until the first page, or from a server that gives none.
+   * `received` may end above or below it: show it as "n of ~total".
+   */
+  readonly total: number | null;
   readonly done: boolean;
 }
 
@@ -71,6 +77,7 @@ export class SyncStatus implements SyncStatusFields {
       this.pending === other.pending &&
       this.lastSyncedAt?.getTime() === other.lastSyncedAt?.getTime() &&
       this.bootstrap?.received === other.bootstrap?.received &&
+      this.bootstrap?.total === other.bootstrap?.total &&
       this.bootstrap?.done === other.bootstrap?.done &&
       this.error === other.error &&
       this.retryAt === other.retryAt

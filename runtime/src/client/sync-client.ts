@@ -366,7 +366,7 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
     let { cursor } = await readState(this.#adapter);
     let received = 0;
     let resets = 0;
-    if (cursor === null) this.#setStatus({ bootstrap: { received, done: false } });
+    if (cursor === null) this.#setStatus({ bootstrap: { received, total: null, done: false } });
     const request = (from: string | null) => {
       const response = this.#transport.pull({
         protocol: PROTOCOL_VERSION,
@@ -386,7 +386,7 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
         if (++resets > MAX_RESETS) throw new Error("sync: the server asked for a reset again and again");
         cursor = null;
         received = 0;
-        this.#setStatus({ bootstrap: { received, done: false } });
+        this.#setStatus({ bootstrap: { received, total: null, done: false } });
         next = request(cursor);
         continue;
       }
@@ -400,7 +400,10 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
       cursor = page.cursor;
       if (bootstrapping) {
         received += page.changes.length;
-        this.#setStatus({ bootstrap: { received, done: !page.hasMore } });
+        // Every page of the server's snapshot repeats its estimate; one resumed from a stored cursor
+        // learns it from its first page.
+        const total = page.estimatedTotal ?? this.#status.bootstrap?.total ?? null;
+        this.#setStatus({ bootstrap: { received, total, done: !page.hasMore } });
       }
       if (changed.size > 0) this.iterateListeners((listener) => listener.tablesChanged?.(changed));
       if (!page.hasMore) break;

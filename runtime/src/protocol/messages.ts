@@ -58,6 +58,11 @@ export interface PullResponse {
   readonly reset: boolean;
   /** Every mutation up to it has its effects in the changes served by the time `hasMore` is false. */
   readonly lastMutationId: number;
+  /**
+   * On every page of a snapshot from a null cursor, and no other: about how many changes the whole
+   * snapshot serves, estimated once when it started (exact for small tables). A progress bar's total.
+   */
+  readonly estimatedTotal?: number;
   readonly changes: readonly Change[];
 }
 
