@@ -17,9 +17,9 @@ import os
 import statistics
 
 import psycopg
+from write_overhead import bulk_insert_seconds, prepare
 
 from alembic_drizzlesync import localdb
-from write_overhead import bulk_insert_seconds, prepare
 
 LOG = "drizzlesync.change_log"
 SCOPE = "coalesce(scope_after, scope_before, '')"
@@ -35,7 +35,10 @@ LAYOUTS: dict[str, tuple[bool, list[str], str]] = {
     ),
     "text-ff100": (
         True,
-        [f'(({SCOPE}) COLLATE "C", txid, seq) WITH (fillfactor = 100)', f'(scope_before COLLATE "C", txid, seq) {MOVES}'],
+        [
+            f'(({SCOPE}) COLLATE "C", txid, seq) WITH (fillfactor = 100)',
+            f'(scope_before COLLATE "C", txid, seq) {MOVES}',
+        ],
         "+ scope text, fillfactor 100",
     ),
     "text-noseq": (
@@ -50,7 +53,10 @@ LAYOUTS: dict[str, tuple[bool, list[str], str]] = {
     ),
     "hash8": (
         True,
-        [f"(hashtextextended({SCOPE}, 0), txid, seq)", f"(hashtextextended(scope_before, 0), txid, seq) {MOVES}"],
+        [
+            f"(hashtextextended({SCOPE}, 0), txid, seq)",
+            f"(hashtextextended(scope_before, 0), txid, seq) {MOVES}",
+        ],
         "+ hashtextextended(scope), int8",
     ),
     "text-nopk": (
@@ -83,8 +89,9 @@ def use_layout(url: str, name: str) -> None:
             conn.execute(f"CREATE INDEX bench_log_{i} ON {LOG} {definition}")
 
 
-def index_size_after_insert(url: str) -> int:
-    """Bytes of the log's indexes holding one bulk INSERT's entries (the timed runs empty the log)."""
+def index_size(url: str) -> int:
+    """Bytes of the log's indexes holding one bulk INSERT's entries (the timed runs empty the log):
+    a figure that, unlike the INSERT's time, other load on the machine leaves alone."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO t_capture (id, team, title) SELECT g, 'team-' || (g % 50), 'bulk ' || g "
@@ -98,7 +105,9 @@ def index_size_after_insert(url: str) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the median is reported")
     parser.add_argument("--only", default=None, help=f"comma-separated, of: {', '.join(LAYOUTS)}")
     args = parser.parse_args()
@@ -117,17 +126,19 @@ def main() -> None:
         sizes = {}
         for name in layouts:
             use_layout(url, name)
-            sizes[name] = index_size_after_insert(url)
+            sizes[name] = index_size(url)
 
         off = statistics.median(samples["off"])
         print(f"100,000-row INSERT ... SELECT, {args.rounds} interleaved rounds, median (min-max)\n")
         print(f"{'layout':<12}{'seconds':>22}{'/off':>7}{'indexes':>10}  what")
-        print(f"{'off':<12}{off:>9.3f} ({min(samples['off']):.3f}-{max(samples['off']):.3f}){1:>7.2f}{'':>10}  no capture")
+        spread = f"({min(samples['off']):.3f}-{max(samples['off']):.3f})"
+        print(f"{'off':<12}{off:>9.3f} {spread}{1:>7.2f}{'':>10}  no capture")
         for name in layouts:
             median = statistics.median(samples[name])
             spread = f"({min(samples[name]):.3f}-{max(samples[name]):.3f})"
             print(
-                f"{name:<12}{median:>9.3f} {spread}{median / off:>7.2f}{sizes[name] / 2**20:>8.1f}MB  {LAYOUTS[name][2]}"
+                f"{name:<12}{median:>9.3f} {spread}{median / off:>7.2f}{sizes[name] / 2**20:>8.1f}MB"
+                f"  {LAYOUTS[name][2]}"
             )
 
 
