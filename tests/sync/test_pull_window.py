@@ -135,6 +135,8 @@ def test_a_team_whose_scope_shares_the_hash_stays_out_of_the_window(synced_db: s
     page, _, _ = pull(db, alice, None)
     mine = [seed.todo(db, mine_team, f"mine {i}") for i in range(MINE)]
     theirs = [seed.todo(db, theirs_team, f"theirs {i}") for i in range(MINE)]
+    # A move out of Bob's team is found under its scope before, too: not by Alice.
+    db.execute("UPDATE todos SET team_id = %s WHERE id = %s", (seed.team(db, "C"), theirs.pop()))
     page, _, _ = pull(db, alice, page["cursor"])
     assert {c["row"]["id"] for c in page["changes"] if c["op"] == "upsert"} == set(mine)
     assert not [c for c in page["changes"] if c["op"] == "delete"]
