@@ -6,7 +6,8 @@ another team and a few of the user's must read about the user's few, through
 an index, and scan nothing. Version 4 of the library objects, which walked the
 whole window in (txid, seq) order, fails the same check (the last test proves
 it). The pulls' results are checked too: entries found through the scope
-indexes are the same as before, a move out of the user's team included.
+indexes are the same as before, a move out of the user's team included, and
+the index's hash of the scope never lets another team's entries in.
 """
 
 from __future__ import annotations
@@ -23,15 +24,20 @@ from tests.sync import seed
 
 OTHERS = 5000
 MINE = 5
+# Two team ids whose scope keys ('team:' || id) share their hashtext, the change log's scope
+# index key (found among md5-made uuids; the test checks that they still collide).
+COLLIDING_TEAMS = ("49d29d80-4a9b-a538-e4ca-092409de2ef9", "74a14dc6-be3d-4697-70f5-3dd3fb93c6c4")
 
 
-def pull(db: psycopg.Connection[Any], user_id: str, cursor: str | None) -> tuple[dict[str, Any], int, int]:
+def pull(
+    db: psycopg.Connection[Any], user_id: str, cursor: str | None, client: str = "laptop"
+) -> tuple[dict[str, Any], int, int]:
     """One pull page, and the change-log rows it read by sequential scan and through indexes."""
     with db.transaction():
         db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         before = log_reads(db)
         row = db.execute(
-            "SELECT drizzlesync.pull(%s, '{}'::jsonb, 'laptop', 1, %s, 1000)::text", (user_id, cursor)
+            "SELECT drizzlesync.pull(%s, '{}'::jsonb, %s, 1, %s, 1000)::text", (user_id, client, cursor)
         ).fetchone()
         after = log_reads(db)
     assert row is not None
@@ -113,3 +119,30 @@ def test_the_check_sees_version_4_reading_other_scopes(
     apply_ops(synced_db, UpgradeOp(5, 4))
     seq_read, index_fetched = check_window(busy_window)
     assert seq_read + index_fetched >= OTHERS
+
+
+def test_a_team_whose_scope_shares_the_hash_stays_out_of_the_window(synced_db: str) -> None:
+    db = psycopg.connect(synced_db, autocommit=True)
+    mine_team, theirs_team = COLLIDING_TEAMS
+    row = db.execute(
+        "SELECT hashtext('team:' || %s) = hashtext('team:' || %s)", (mine_team, theirs_team)
+    ).fetchone()
+    assert row == (True,)
+    db.execute("INSERT INTO teams (id, name) VALUES (%s, 'A'), (%s, 'B')", COLLIDING_TEAMS)
+    alice, bob = seed.user(db, "alice"), seed.user(db, "bob")
+    seed.join(db, alice, mine_team)
+    seed.join(db, bob, theirs_team)
+    page, _, _ = pull(db, alice, None)
+    mine = [seed.todo(db, mine_team, f"mine {i}") for i in range(MINE)]
+    theirs = [seed.todo(db, theirs_team, f"theirs {i}") for i in range(MINE)]
+    # A move out of Bob's team is found under its scope before, too: not by Alice.
+    db.execute("UPDATE todos SET team_id = %s WHERE id = %s", (seed.team(db, "C"), theirs.pop()))
+    page, _, _ = pull(db, alice, page["cursor"])
+    assert {c["row"]["id"] for c in page["changes"] if c["op"] == "upsert"} == set(mine)
+    assert not [c for c in page["changes"] if c["op"] == "delete"]
+    # Bob's pull likewise sees his team's todos only.
+    page, _, _ = pull(db, bob, None, "bobs-phone")
+    theirs.append(seed.todo(db, theirs_team, "theirs after"))
+    seed.todo(db, mine_team, "mine after")
+    page, _, _ = pull(db, bob, page["cursor"], "bobs-phone")
+    assert [c["row"]["id"] for c in page["changes"]] == [theirs[-1]]
