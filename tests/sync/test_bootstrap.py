@@ -9,7 +9,6 @@ user's scopes in key order, fails the same check (the last test proves it).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import psycopg
@@ -19,6 +18,7 @@ from alembic_drizzlesync.ops import UpgradeOp
 from alembic_drizzlesync.sql import LIBRARY_VERSION
 from tests.support import apply_ops
 from tests.sync import seed
+from tests.sync.table_reads import pull_reading
 
 LIMIT = 10
 
@@ -27,26 +27,7 @@ def pull_page(
     db: psycopg.Connection[Any], user_id: str, cursor: str | None
 ) -> tuple[dict[str, Any], int, int]:
     """One pull page, and the rows of todos it read by sequential scan and through indexes."""
-    with db.transaction():
-        db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        before = read_counters(db)
-        row = db.execute(
-            "SELECT drizzlesync.pull(%s, '{}'::jsonb, 'laptop', 1, %s, %s)::text", (user_id, cursor, LIMIT)
-        ).fetchone()
-        after = read_counters(db)
-    assert row is not None
-    return json.loads(row[0]), after[0] - before[0], after[1] - before[1]
-
-
-def read_counters(db: psycopg.Connection[Any]) -> tuple[int, int]:
-    """Rows of todos read by sequential scans and fetched through indexes, not yet flushed to the
-    shared statistics: they add up across the session's transactions, hence the differences."""
-    row = db.execute(
-        "SELECT coalesce(sum(seq_tup_read), 0), coalesce(sum(idx_tup_fetch), 0) "
-        "FROM pg_stat_xact_user_tables WHERE relname = 'todos'"
-    ).fetchone()
-    assert row is not None
-    return int(row[0]), int(row[1])
+    return pull_reading(db, user_id, cursor, LIMIT, table=("public", "todos"))
 
 
 def bootstrap(

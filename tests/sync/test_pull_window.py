@@ -12,7 +12,6 @@ the index's hash of the scope never lets another team's entries in.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import psycopg
@@ -21,6 +20,7 @@ import pytest
 from alembic_drizzlesync.ops import UpgradeOp
 from tests.support import apply_ops
 from tests.sync import seed
+from tests.sync.table_reads import pull_reading
 
 OTHERS = 5000
 MINE = 5
@@ -33,26 +33,7 @@ def pull(
     db: psycopg.Connection[Any], user_id: str, cursor: str | None, client: str = "laptop"
 ) -> tuple[dict[str, Any], int, int]:
     """One pull page, and the change-log rows it read by sequential scan and through indexes."""
-    with db.transaction():
-        db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        before = log_reads(db)
-        row = db.execute(
-            "SELECT drizzlesync.pull(%s, '{}'::jsonb, %s, 1, %s, 1000)::text", (user_id, client, cursor)
-        ).fetchone()
-        after = log_reads(db)
-    assert row is not None
-    return json.loads(row[0]), after[0] - before[0], after[1] - before[1]
-
-
-def log_reads(db: psycopg.Connection[Any]) -> tuple[int, int]:
-    """Rows of the change log read by sequential scans and fetched through indexes in this
-    transaction so far (they add up across the session's transactions, hence the differences)."""
-    row = db.execute(
-        "SELECT coalesce(sum(seq_tup_read), 0), coalesce(sum(idx_tup_fetch), 0) "
-        "FROM pg_stat_xact_user_tables WHERE schemaname = 'drizzlesync' AND relname = 'change_log'"
-    ).fetchone()
-    assert row is not None
-    return int(row[0]), int(row[1])
+    return pull_reading(db, user_id, cursor, 1000, table=("drizzlesync", "change_log"), client=client)
 
 
 @pytest.fixture
