@@ -63,6 +63,7 @@ def test_a_registered_partition_is_disabled_by_the_next_revision(db_url: str) ->
     assert script.upgrade_ops is not None
     assert script.upgrade_ops.ops == [
         ops.UpgradeOp(4, 5),
+        ops.UpgradeOp(5, 6),
         ops.DisableSyncOp("events_2024"),
         ops.CapturePartitionsOp("events"),
         ops.BumpSchemaVersionOp(2),
