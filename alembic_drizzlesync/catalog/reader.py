@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from ..sql import SCOPE_INDEX_PREFIX
 from . import queries
 from .model import (
     Catalog,
@@ -162,7 +163,13 @@ def read_catalog(
     ).fetchall()
     resolver.sql = {(row["oid"], row["typmod"]): row["sql"] for row in formatted}
     constraints = _by_table(cur.execute(queries.CONSTRAINTS, {"oids": oids}).fetchall())
-    indexes = _by_table(cur.execute(queries.INDEXES, {"oids": oids}).fetchall())
+    # The scope indexes DrizzleSync keeps for bootstrap pages are the library's, named after its
+    # registry ids: a generated schema that declared them would hand them to drizzle-kit.
+    indexes = _by_table(
+        row
+        for row in cur.execute(queries.INDEXES, {"oids": oids}).fetchall()
+        if not row["name"].startswith(SCOPE_INDEX_PREFIX)
+    )
     policies = _by_table(cur.execute(queries.POLICIES, {"oids": oids}).fetchall())
     columns_of = {oid: tuple(_column(c, resolver) for c in rows) for oid, rows in _by_table(columns).items()}
     tables = tuple(

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
+
+from alembic_drizzlesync.localdb import libpq_url
+from alembic_drizzlesync.sql import LIBRARY_VERSION, install_script
 from tests.support import execute
 
 from .conftest import generate_into
@@ -208,3 +212,21 @@ def test_index_order_as_drizzle_reads_it(fixture_url: str, tmp_path: Path) -> No
         'index("orgs_lower_slug_idx")'
         ".on(sql`lower(slug) text_pattern_ops DESC NULLS LAST`, table.id.nullsFirst()),"
     ) in postgres
+
+
+def test_the_scope_index_drizzlesync_keeps_is_left_out(db_url: str, tmp_path: Path) -> None:
+    """A scoped table's `(scope key, key)` index is the library's, like its triggers: declaring it would
+    hand it to drizzle-kit under a name that depends on DrizzleSync's registry."""
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as db:
+        db.execute("CREATE TABLE notes (id integer PRIMARY KEY, team text NOT NULL)")
+        db.execute("CREATE INDEX notes_team_idx ON notes (team)")
+        for statement in install_script(LIBRARY_VERSION, "drizzlesync"):
+            db.execute(statement)
+        db.execute("SELECT drizzlesync.enable_sync('public', 'notes', 'team')")
+        kept = db.execute(
+            "SELECT count(*) FROM pg_indexes WHERE indexname LIKE 'drizzlesync_scope_%'"
+        ).fetchone()
+        assert kept == (1,)
+    postgres = generate_into(db_url, tmp_path)["schema.postgres.ts"]
+    assert 'index("notes_team_idx").on(table.team)' in postgres
+    assert "drizzlesync_scope" not in postgres
