@@ -14,6 +14,9 @@ import { fileURLToPath } from "node:url";
 const RUNTIME = fileURLToPath(new URL("..", import.meta.url));
 
 interface Manifest {
+  /** The root's fallbacks for resolvers that predate `exports`. */
+  readonly main: string;
+  readonly types: string;
   readonly exports: Record<string, { readonly types: string; readonly default: string }>;
   readonly peerDependencies: Record<string, string>;
   readonly devDependencies: Record<string, string>;
@@ -58,9 +61,15 @@ describe("the npm tarball", { timeout: 180_000 }, () => {
   });
 
   it("ships every export's code and types, and nothing of test/, bench/ or scripts/", () => {
-    for (const [subpath, target] of Object.entries(manifest.exports)) {
-      for (const file of [target.types, target.default]) assert.ok(packed.includes(file.slice(2)), `${subpath}: ${file} is not packed`);
-    }
+    const targets: [string, string][] = [
+      ["main", manifest.main],
+      ["types", manifest.types],
+      ...Object.entries(manifest.exports).flatMap(([subpath, target]): [string, string][] => [
+        [subpath, target.types],
+        [subpath, target.default],
+      ]),
+    ];
+    for (const [entry, file] of targets) assert.ok(packed.includes(file.replace(/^\.\//, "")), `${entry}: ${file} is not packed`);
     assert.deepEqual(
       packed.filter((path) => /^(test|bench|scripts)\//.test(path)),
       [],
@@ -79,32 +88,36 @@ describe("the npm tarball", { timeout: 180_000 }, () => {
     assert.deepEqual(Object.keys(names), specifiers);
   });
 
-  it("type-checks an import of every export's runtime names with tsc (NodeNext, strict)", () => {
-    assert.ok(Object.keys(names).length > 0, "the Node import ran first");
-    // An export the JavaScript has and the declarations lack is tsc error TS2305 here.
-    const lines = Object.entries(names).map(([from, exported], index) =>
-      exported.length === 0
-        ? `import ${JSON.stringify(from)};`
-        : `export { ${exported.map((name) => `${name} as e${index}_${name}`).join(", ")} } from ${JSON.stringify(from)};`,
-    );
-    writeFileSync(join(app, "check.ts"), `${lines.join("\n")}\n`);
-    writeFileSync(
-      join(app, "tsconfig.json"),
-      JSON.stringify({
-        compilerOptions: {
-          strict: true,
-          module: "NodeNext",
-          moduleResolution: "NodeNext",
-          target: "ES2022",
-          lib: ["ES2022", "DOM"],
-          types: ["node"],
-          noEmit: true,
-          // drizzle-orm's own declarations do not check (they reference mysql2, gel, …).
-          skipLibCheck: true,
-        },
-        files: ["check.ts"],
-      }),
-    );
-    run(process.execPath, [join(app, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.json"], app);
-  });
+  // NodeNext as Node resolves the package, Bundler as Vite and other bundlers do (the example PWA).
+  for (const resolution of ["NodeNext", "Bundler"]) {
+    it(`type-checks an import of every export's runtime names with tsc (${resolution}, strict)`, () => {
+      assert.ok(Object.keys(names).length > 0, "the Node import ran first");
+      // An export the JavaScript has and the declarations lack is tsc error TS2305 here.
+      const lines = Object.entries(names).map(([from, exported], index) =>
+        exported.length === 0
+          ? `import ${JSON.stringify(from)};`
+          : `export { ${exported.map((name) => `${name} as e${index}_${name}`).join(", ")} } from ${JSON.stringify(from)};`,
+      );
+      writeFileSync(join(app, "check.ts"), `${lines.join("\n")}\n`);
+      const config = `tsconfig.${resolution}.json`;
+      writeFileSync(
+        join(app, config),
+        JSON.stringify({
+          compilerOptions: {
+            strict: true,
+            module: resolution === "NodeNext" ? "NodeNext" : "ESNext",
+            moduleResolution: resolution,
+            target: "ES2022",
+            lib: ["ES2022", "DOM"],
+            types: ["node"],
+            noEmit: true,
+            // drizzle-orm's own declarations do not check (they reference mysql2, gel, …).
+            skipLibCheck: true,
+          },
+          files: ["check.ts"],
+        }),
+      );
+      run(process.execPath, [join(app, "node_modules", "typescript", "bin", "tsc"), "-p", config], app);
+    });
+  }
 });
