@@ -5,7 +5,7 @@
  */
 import { getTableName, type Table } from "drizzle-orm";
 import type { SqliteRemoteDatabase } from "drizzle-orm/sqlite-proxy";
-import limits from "../../../protocol/limits.json" with { type: "json" };
+import limits from "../../protocol/limits.json" with { type: "json" };
 import type { QueryResult, SqliteAdapter, SqlExecutor, Statement } from "../adapters/adapter.ts";
 import { PROTOCOL_VERSION, type Rejection, type WireRow } from "../protocol/messages.ts";
 import type { TableMeta } from "../protocol/tables.ts";

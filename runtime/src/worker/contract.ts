@@ -3,10 +3,10 @@
  * schemas, imported as JSON so that the bundler inlines them at build time. Nothing here
  * restates a code or a status: an error's status is the one the contract gives its code.
  */
-import common from "../../../protocol/schemas/common.schema.json" with { type: "json" };
-import pullRequest from "../../../protocol/schemas/pull-request.schema.json" with { type: "json" };
-import pushRequest from "../../../protocol/schemas/push-request.schema.json" with { type: "json" };
-import errors from "../../../protocol/errors.json" with { type: "json" };
+import common from "../../protocol/schemas/common.schema.json" with { type: "json" };
+import pullRequest from "../../protocol/schemas/pull-request.schema.json" with { type: "json" };
+import pushRequest from "../../protocol/schemas/push-request.schema.json" with { type: "json" };
+import errors from "../../protocol/errors.json" with { type: "json" };
 
 /** A JSON Schema document of `protocol/schemas`, as far as this host walks one. */
 export type SchemaDocument = { readonly $id: string } & Readonly<Record<string, unknown>>;

@@ -1,4 +1,4 @@
-import defaults from "../../../protocol/limits.json" with { type: "json" };
+import defaults from "../../protocol/limits.json" with { type: "json" };
 
 /** Request limits; a request over one is refused whole, with 413 (a pull's `limit`: 400). */
 export interface Limits {
