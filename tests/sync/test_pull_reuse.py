@@ -27,15 +27,21 @@ def bare_pull(db: psycopg.Connection[Any], user: str, client_id: str, cursor: st
     return str(row[0]["cursor"]), bool(wrote[0]), int(cursors[0])
 
 
-def test_an_empty_pull_from_a_young_cursor_answers_with_it_and_writes_nothing(
-    db: psycopg.Connection[Any], http: httpx.Client
-) -> None:
+def caught_up(db: psycopg.Connection[Any], http: httpx.Client) -> tuple[str, str, SyncClient, str]:
+    """Alice, her team, her client pulled to the end, and its cursor, presented once: the first
+    presentation of a cursor deletes the ones before it."""
     alice, team = seed.member(db, "alice", "A")
     client = SyncClient(http, alice, "alice-1")
     client.pull_all()
-    client.pull()  # the first presentation of a cursor deletes the ones before it
-    cursor = client.cursor
-    assert cursor is not None
+    client.pull()
+    assert client.cursor is not None
+    return alice, team, client, client.cursor
+
+
+def test_an_empty_pull_from_a_young_cursor_answers_with_it_and_writes_nothing(
+    db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
+    alice, team, client, cursor = caught_up(db, http)
     _, _, cursors = bare_pull(db, alice, "alice-1", cursor)
     assert bare_pull(db, alice, "alice-1", cursor) == (cursor, False, cursors)
 
@@ -50,11 +56,7 @@ def test_an_empty_pull_from_a_cursor_over_a_minute_old_stores_a_new_one(
     db: psycopg.Connection[Any], http: httpx.Client
 ) -> None:
     """So that a polling client's cursor never ages into expiry, nor holds compaction back."""
-    alice, team = seed.member(db, "alice", "A")
-    client = SyncClient(http, alice, "alice-1")
-    client.pull_all()
-    old = client.cursor
-    assert old is not None
+    alice, _, _, old = caught_up(db, http)
     db.execute("UPDATE drizzlesync.pull_cursor SET created_at = now() - interval '61 seconds'")
     new, wrote, _ = bare_pull(db, alice, "alice-1", old)
     assert new != old and wrote
@@ -70,13 +72,8 @@ def test_changes_made_between_empty_pulls_from_one_cursor_all_arrive(
 ) -> None:
     """The base kept by the answered cursor is older than the snapshots of the empty pulls since: what
     committed in between, and what was still running when they looked, comes with the next window."""
-    alice, team = seed.member(db, "alice", "A")
+    alice, team, client, cursor = caught_up(db, http)
     other = seed.team(db, "B")
-    client = SyncClient(http, alice, "alice-1")
-    client.pull_all()
-    client.pull()
-    cursor = client.cursor
-    assert cursor is not None
     with psycopg.connect(db.info.dsn) as writer:
         running = seed.todo(writer, team, "running during the empty pulls")
         seed.todo(db, other, "another team's")
