@@ -1,6 +1,6 @@
 """Host concurrency: `drizzlesync serve` under many polling clients, against the bare SQL function.
 
-    python bench/host.py [--database-url URL] [--clients 1,10,16,50] [--seconds 5]
+    python bench/host.py [--database-url URL] [--clients 1,10,16,50] [--seconds 5] [--sql-only [--runs 3]]
     # needs wrk and pgbench (Debian: apt-get install wrk postgresql-client)
 
 The steady state of a sync app is many idle clients polling: each request
@@ -14,6 +14,12 @@ prints, side by side in one run:
 - the bare `drizzlesync.pull(...)` call in a REPEATABLE READ transaction under
   `pgbench` (same connections), and a trivial `BEGIN; SELECT 1; COMMIT`
   transaction in the same pgbench run.
+
+`--sql-only` measures the last column alone (no host, no wrk), `--runs` times
+in a row, and prints each run's ratio and their range: with cursors under a
+minute old, as a polling client presents (an empty pull answers with the same
+cursor and writes nothing), and with cursors over a minute old (it stores a
+new one). The full table's pulls present the cursors of the set-up.
 
 Targets: the host serves at least 50% of the bare function's rate at 16-50
 clients; an empty pull's transaction takes at most 2x the trivial one.
@@ -216,6 +222,44 @@ def script_latencies(url: str, clients: int, seconds: int) -> tuple[float, float
     return pull_ms, trivial_ms
 
 
+def empty_pull_ratios(url: str, clients: list[int], seconds: int, runs: int) -> None:
+    """The empty pull's transaction against the trivial one, `runs` times at each client count: first
+    presenting a cursor under a minute old, as a polling client does (the pull answers with it and
+    writes nothing), then one older than a minute (the pull stores a new cursor)."""
+    print(f"empty incremental pull transaction / BEGIN; SELECT 1; COMMIT (pgbench, {seconds} s a run)")
+    for young in (True, False):
+        print("cursor under a minute old:" if young else "cursor over a minute old:")
+        for count in clients:
+            ratios = []
+            for _ in range(runs):
+                set_cursor_age(url, young)
+                pull_ms, trivial_ms = script_latencies(url, count, seconds)
+                ratios.append(pull_ms / trivial_ms)
+            each = " ".join(f"{r:.2f}" for r in ratios)
+            spread = f"range {min(ratios):.2f}-{max(ratios):.2f}x; load {os.getloadavg()[0]:.1f}"
+            print(f"{count:>7} clients: {each}  ({spread})")
+    print("target: <= 2.0x")
+
+
+def set_cursor_age(url: str, young: bool) -> None:
+    """Give every bench client a cursor from a pull just now (its cursors dated back first, so that the
+    pull stores a new one), then, unless `young`, date that one two minutes back too."""
+    age = "UPDATE drizzlesync.pull_cursor SET created_at = now() - interval '2 minutes'"
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute(age)
+        for i, user, client_id, cursor in db.execute("SELECT * FROM bench_client ORDER BY i").fetchall():
+            db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            row = db.execute(
+                "SELECT drizzlesync.pull(%s, '{}'::jsonb, %s, 1, %s, 5000)->>'cursor'",
+                (user, client_id, cursor),
+            ).fetchone()
+            db.execute("COMMIT")
+            assert row is not None
+            db.execute("UPDATE bench_client SET cursor = %s WHERE i = %s", (row[0], i))
+        if not young:
+            db.execute(age)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -223,11 +267,16 @@ def main() -> int:
     parser.add_argument("--database-url", default=None, help="a server to create databases on")
     parser.add_argument("--clients", default="1,10,16,50", help="comma-separated connection counts")
     parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--sql-only", action="store_true", help="only the empty pull vs trivial")
+    parser.add_argument("--runs", type=int, default=3, help="with --sql-only, runs per client count")
     args = parser.parse_args()
     server = args.database_url or localdb.find_server()
 
     with migrated_database(server) as url:
         users, pulls, pushes = prepare(url)
+        if args.sql_only:
+            empty_pull_ratios(url, [int(c) for c in args.clients.split(",")], args.seconds, args.runs)
+            return 0
         pull_only = WRK_SCRIPT.format(
             bodies=lua_table(pulls), users=lua_table(users), pushes=lua_table(pushes), push_every=0
         )

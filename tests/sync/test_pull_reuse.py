@@ -1,0 +1,85 @@
+"""An empty incremental pull from a cursor under a minute old answers with that cursor and writes
+nothing (library version 6); an older cursor is replaced as before, and changes still arrive."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import psycopg
+
+from tests.sync import seed
+from tests.sync.syncclient import SyncClient, row_key
+
+
+def bare_pull(db: psycopg.Connection[Any], user: str, client_id: str, cursor: str) -> tuple[str, bool, int]:
+    """The cursor an empty pull answers with, whether its transaction took a transaction id (any write
+    does), and how many cursor rows there are after it."""
+    with db.transaction():
+        db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        row = db.execute(
+            "SELECT drizzlesync.pull(%s, '{}'::jsonb, %s, 1, %s, 100)", (user, client_id, cursor)
+        ).fetchone()
+        wrote = db.execute("SELECT pg_current_xact_id_if_assigned() IS NOT NULL").fetchone()
+    cursors = db.execute("SELECT count(*) FROM drizzlesync.pull_cursor").fetchone()
+    assert row is not None and wrote is not None and cursors is not None
+    assert row[0]["changes"] == [] and row[0]["hasMore"] is False and row[0]["reset"] is False
+    return str(row[0]["cursor"]), bool(wrote[0]), int(cursors[0])
+
+
+def caught_up(db: psycopg.Connection[Any], http: httpx.Client) -> tuple[str, str, SyncClient, str]:
+    """Alice, her team, her client pulled to the end, and its cursor, presented once: the first
+    presentation of a cursor deletes the ones before it."""
+    alice, team = seed.member(db, "alice", "A")
+    client = SyncClient(http, alice, "alice-1")
+    client.pull_all()
+    client.pull()
+    assert client.cursor is not None
+    return alice, team, client, client.cursor
+
+
+def test_an_empty_pull_from_a_young_cursor_answers_with_it_and_writes_nothing(
+    db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
+    alice, team, client, cursor = caught_up(db, http)
+    _, _, cursors = bare_pull(db, alice, "alice-1", cursor)
+    assert bare_pull(db, alice, "alice-1", cursor) == (cursor, False, cursors)
+
+    todo = seed.todo(db, team, "after the empty pulls")
+    client.pull()
+    assert row_key("todos", {"id": todo}) in client.rows
+    assert client.cursor != cursor
+    assert client.rows == seed.visible_rows(db, alice)
+
+
+def test_an_empty_pull_from_a_cursor_over_a_minute_old_stores_a_new_one(
+    db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
+    """So that a polling client's cursor never ages into expiry, nor holds compaction back."""
+    alice, _, _, old = caught_up(db, http)
+    db.execute("UPDATE drizzlesync.pull_cursor SET created_at = now() - interval '61 seconds'")
+    new, wrote, _ = bare_pull(db, alice, "alice-1", old)
+    assert new != old and wrote
+    fresh = db.execute(
+        "SELECT created_at > now() - interval '1 minute' FROM drizzlesync.pull_cursor WHERE id = %s",
+        (new.partition(".")[2],),
+    ).fetchone()
+    assert fresh == (True,)
+
+
+def test_changes_made_between_empty_pulls_from_one_cursor_all_arrive(
+    db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
+    """The base kept by the answered cursor is older than the snapshots of the empty pulls since: what
+    committed in between, and what was still running when they looked, comes with the next window."""
+    alice, team, client, cursor = caught_up(db, http)
+    other = seed.team(db, "B")
+    with psycopg.connect(db.info.dsn) as writer:
+        running = seed.todo(writer, team, "running during the empty pulls")
+        seed.todo(db, other, "another team's")
+        assert bare_pull(db, alice, "alice-1", cursor)[0] == cursor
+        writer.commit()
+    client.pull_all()
+    assert row_key("todos", {"id": running}) in client.rows
+    assert client.resets == 0
+    assert client.rows == seed.visible_rows(db, alice)
