@@ -10,18 +10,24 @@ title, counter, timestamp) take the same load in interleaved rounds:
 
 Workloads: single-row INSERT, UPDATE and DELETE from 4 concurrent
 connections (pgbench, each statement its own transaction as an app writes),
-and one 100,000-row INSERT ... SELECT. Prints the median of the rounds and the ratio
-to `off`. The server comes from DATABASE_URL, else as the tests find one.
-`--library-version` installs an earlier version of the library objects, to
-compare what a version adds to capture (run each and compare the ratios).
+a single-row UPDATE moving the row to another team (a scope move: version 6
+logs it through a row trigger, no target), and one 100,000-row INSERT ...
+SELECT. Prints the median of the rounds and the ratio to `off`. The server
+comes from DATABASE_URL, else as the tests find one. `--library-version`
+installs another version of the library objects; `--compare-version N` adds
+a fourth column, `capture vN`: the same capture table in a second database
+with version N installed, measured in the same interleaved rounds (so two
+versions' ratios come from one run).
 
     python bench/write_overhead.py [--seconds 3] [--rounds 3] [--library-version N]
+                                   [--compare-version N]
                                    # needs pgbench (postgresql-client)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import statistics
@@ -40,6 +46,7 @@ from alembic_drizzlesync.ops import EnableSyncOp, InstallOp
 from alembic_drizzlesync.sql import LIBRARY_VERSION
 
 VARIANTS = ("off", "capture", "audit")
+COMPARED = "capture v{version}"
 WRITERS = 4
 PRELOADED = 20_000
 BULK_ROWS = 100_000
@@ -59,7 +66,7 @@ SELECT g, 'team-' || (g % 50), 'row ' || g FROM generate_series(1, {rows}) g;
 """
 
 REFILL = """
-INSERT INTO t_{variant} (id, team, title)
+INSERT INTO {table} (id, team, title)
 SELECT g, 'team-' || (g % 50), 'row ' || g FROM generate_series({first}, {last}) g
 ON CONFLICT DO NOTHING
 """
@@ -87,6 +94,9 @@ INSERT INTO {table} (id, team, title) VALUES (:id, 'team-1', 'hello') ON CONFLIC
 UPDATE_ONE = f"""\\set id random(1, {PRELOADED})
 UPDATE {{table}} SET n = n + 1, updated_at = now() WHERE id = :id;
 """
+MOVE_ONE = f"""\\set id random(1, {PRELOADED})
+UPDATE {{table}} SET team = CASE WHEN team = 'team-a' THEN 'team-b' ELSE 'team-a' END WHERE id = :id;
+"""
 DELETE_ONE = f"""\\set id random({DELETABLE_FIRST_ID}, {DELETABLE_FIRST_ID + DELETABLE - 1})
 DELETE FROM {{table}} WHERE id = :id;
 """
@@ -100,16 +110,17 @@ class Workload:
 
 
 WORKLOADS = (
-    Workload(f"single-row INSERT ({WRITERS} conn)", "capture/off >= 0.90", INSERT_ONE),
-    Workload(f"single-row UPDATE ({WRITERS} conn)", "capture/off >= 0.90", UPDATE_ONE),
+    Workload(f"single-row INSERT ({WRITERS} conn)", "capture/off >= 0.90 and >= audit/off", INSERT_ONE),
+    Workload(f"single-row UPDATE ({WRITERS} conn)", "capture/off >= audit/off", UPDATE_ONE),
     Workload(f"single-row DELETE ({WRITERS} conn)", "capture/off >= audit/off", DELETE_ONE),
+    Workload(f"single-row move ({WRITERS} conn)", "none (moves are rare)", MOVE_ONE),
     Workload(f"bulk INSERT {BULK_ROWS:,} rows", "capture/off <= 2.0", None),
 )
 
 
-def prepare(sa_url: str, library_version: int) -> None:
+def prepare(sa_url: str, library_version: int, variants: tuple[str, ...] = VARIANTS) -> None:
     with psycopg.connect(localdb.libpq_url(sa_url), autocommit=True) as conn:
-        for variant in VARIANTS:
+        for variant in variants:
             conn.execute(TABLE.format(variant=variant, rows=PRELOADED))
         conn.execute(AUDIT_TRIGGER)
     engine = create_engine(sa_url)
@@ -166,22 +177,120 @@ def bulk_insert_seconds(url: str, table: str) -> float:
     return elapsed
 
 
-def refill_deletable(url: str, variant: str) -> None:
+def refill_deletable(url: str, table: str) -> None:
     """Put back the rows the DELETE workload deletes (before each run: the first one too)."""
     with psycopg.connect(url, autocommit=True) as conn:
         last = DELETABLE_FIRST_ID + DELETABLE - 1
-        conn.execute(REFILL.format(variant=variant, first=DELETABLE_FIRST_ID, last=last))
+        conn.execute(REFILL.format(table=table, first=DELETABLE_FIRST_ID, last=last))
         conn.execute("TRUNCATE audit_log, drizzlesync.change_log")
         conn.execute("VACUUM ANALYZE")
 
 
-def measure(url: str, workload: Workload, variant: str, seconds: float) -> float:
-    table = f"t_{variant}"
+def measure(url: str, workload: Workload, table: str, seconds: float) -> float:
     if workload.script is None:
         return bulk_insert_seconds(url, table)
     if workload.script is DELETE_ONE:
-        refill_deletable(url, variant)
+        refill_deletable(url, table)
     return statements_per_second(url, table, seconds, workload.script)
+
+
+def print_throughput(targets: dict[str, tuple[str, str]], rounds: int, seconds: float) -> None:
+    samples: dict[tuple[str, str], list[float]] = {(w.label, v): [] for w in WORKLOADS for v in targets}
+    for _ in range(rounds):
+        for workload in WORKLOADS:
+            for variant, (database, table) in targets.items():
+                samples[(workload.label, variant)].append(measure(database, workload, table, seconds))
+
+    captures = [v for v in targets if v.startswith("capture")]
+    columns = "".join(f"{v:>12}" for v in targets)
+    ratio_heads = "".join(f"{v + '/off':>18}" for v in [*captures, "audit"])
+    print(f"{'workload':<30}{columns}{ratio_heads}  target")
+    for workload in WORKLOADS:
+        median = {v: statistics.median(samples[(workload.label, v)]) for v in targets}
+        shape = "{:>11.2f}s" if workload.script is None else "{:>10.0f}/s"
+        cells = "".join(shape.format(median[v]) for v in targets)
+        ratios = "".join(f"{median[v] / median['off']:>18.2f}" for v in [*captures, "audit"])
+        print(f"{workload.label:<30}{cells}{ratios}  {workload.target}")
+
+
+# Server time of single-row statements: one session runs LOOPED of them in a DO
+# block (one transaction, no commit wait), so the figure is what capture adds
+# in CPU, apart from the WAL flushes that bound pgbench's figures above and
+# that other work on a shared machine contends for. It is the backend's CPU
+# time (user + system, from /proc, when the server runs on this machine; else
+# the wall time): on a loaded machine, waiting for a core is no part of the
+# cost. The minimum of the rounds: the least disturbed round is the closest.
+LOOPED = 10_000
+LOOPED_FIRST_ID = 3_000_000_001
+OTHER_TEAM = "CASE WHEN team = 'team-a' THEN 'team-b' ELSE 'team-a' END"
+# label: (statement, how many times the loop runs it, rows each run writes).
+# The last two write every preloaded row in one statement: a bulk UPDATE and a
+# bulk move of the rows to another team (the row trigger's worst case).
+SERVER_TIME = {
+    "INSERT": (
+        f"INSERT INTO {{table}} (id, team, title) VALUES ({LOOPED_FIRST_ID} + i, 'team-1', 'hello')",
+        LOOPED,
+        1,
+    ),
+    "UPDATE": (
+        "UPDATE {table} SET n = n + 1, updated_at = now() WHERE id = (i * 7919) % 20000 + 1",
+        LOOPED,
+        1,
+    ),
+    "DELETE": (f"DELETE FROM {{table}} WHERE id = {DELETABLE_FIRST_ID} + i", LOOPED, 1),
+    "move": (f"UPDATE {{table}} SET team = {OTHER_TEAM} WHERE id = (i * 7919) % 20000 + 1", LOOPED, 1),
+    f"UPDATE {PRELOADED:,}": ("UPDATE {table} SET n = n + 1 WHERE id <= 20000", 1, PRELOADED),
+    f"move {PRELOADED:,}": (f"UPDATE {{table}} SET team = {OTHER_TEAM} WHERE id <= 20000", 1, PRELOADED),
+}
+
+
+def backend_cpu_seconds(pid: int) -> float | None:
+    """The CPU time a server process has used, or None when it is not a process of this machine."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # utime and stime: fields 14 and 15 of proc(5), counting from the pid as 1.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_microseconds(url: str, table: str, statement: str, loops: int, rows: int) -> float:
+    """Server time per row written, in microseconds, of `loops` runs of a statement writing `rows`."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        if statement.startswith("DELETE"):
+            first, last = DELETABLE_FIRST_ID + 1, DELETABLE_FIRST_ID + loops
+            conn.execute(REFILL.format(table=table, first=first, last=last))
+        pid = conn.info.backend_pid
+        cpu_before, began = backend_cpu_seconds(pid), time.perf_counter()
+        conn.execute(
+            f"DO $$ BEGIN FOR i IN 1..{loops} LOOP {statement.format(table=table)}; END LOOP; END $$"
+        )
+        cpu_after, ended = backend_cpu_seconds(pid), time.perf_counter()
+        elapsed = ended - began if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+        conn.execute(f"DELETE FROM {table} WHERE id >= {LOOPED_FIRST_ID}")
+        conn.execute("TRUNCATE audit_log, drizzlesync.change_log")
+        conn.execute(f"VACUUM {table}")
+    return elapsed / (loops * rows) * 1e6
+
+
+def print_server_time(targets: dict[str, tuple[str, str]], rounds: int) -> None:
+    samples: dict[tuple[str, str], list[float]] = {(s, v): [] for s in SERVER_TIME for v in targets}
+    for _ in range(rounds):
+        for label, (statement, loops, rows) in SERVER_TIME.items():
+            for variant, (database, table) in targets.items():
+                samples[(label, variant)].append(server_microseconds(database, table, statement, loops, rows))
+    added = [v for v in targets if v != "off"]
+    print(
+        f"\nserver time per row written (µs of backend CPU, min of {rounds} rounds; single-row "
+        f"statements {LOOPED:,} times in a loop; +µs over off)"
+    )
+    print(f"{'statement':<14}{'off':>8}" + "".join(f"{v:>22}" for v in added) + "  target")
+    for label in SERVER_TIME:
+        best = {v: min(samples[(label, v)]) for v in targets}
+        cells = "".join(f"{best[v]:>12.1f} (+{best[v] - best['off']:>5.1f})" for v in added)
+        target = "capture adds <= audit" if SERVER_TIME[label][2] == 1 else "none (one statement)"
+        print(f"{label:<14}{best['off']:>8.1f}{cells}  {target}")
 
 
 def main() -> None:
@@ -193,12 +302,25 @@ def main() -> None:
     parser.add_argument(
         "--library-version", type=int, default=LIBRARY_VERSION, help="the library objects' version to install"
     )
+    parser.add_argument(
+        "--server-rounds", type=int, default=7, help="rounds of the server-time loops (0: none)"
+    )
+    parser.add_argument(
+        "--compare-version", type=int, help="also measure capture with this version, in a second database"
+    )
     args = parser.parse_args()
 
     server = os.environ.get("DATABASE_URL") or localdb.find_server()
-    with localdb.temporary_database(server, prefix="drizzlesync_bench") as sa_url:
+    with contextlib.ExitStack() as stack:
+        sa_url = stack.enter_context(localdb.temporary_database(server, prefix="drizzlesync_bench"))
         prepare(sa_url, args.library_version)
         url = localdb.libpq_url(sa_url)
+        # Each column: the database and table it writes to.
+        targets = {variant: (url, f"t_{variant}") for variant in VARIANTS}
+        if args.compare_version is not None:
+            other = stack.enter_context(localdb.temporary_database(server, prefix="drizzlesync_bench"))
+            prepare(other, args.compare_version, variants=("capture", "audit"))  # audit_log is truncated too
+            targets[COMPARED.format(version=args.compare_version)] = (localdb.libpq_url(other), "t_capture")
         with psycopg.connect(url) as conn:
             settings = conn.execute("SELECT version(), current_setting('synchronous_commit')").fetchone()
         print(f"{settings[0] if settings else '?'}")
@@ -206,20 +328,10 @@ def main() -> None:
         version = args.library_version
         print(f"synchronous_commit={commit}; library version {version}; {args.rounds} rounds, median\n")
 
-        samples: dict[tuple[str, str], list[float]] = {(w.label, v): [] for w in WORKLOADS for v in VARIANTS}
-        for _ in range(args.rounds):
-            for workload in WORKLOADS:
-                for variant in VARIANTS:
-                    samples[(workload.label, variant)].append(measure(url, workload, variant, args.seconds))
-
-        columns = "".join(f"{v:>10}" for v in VARIANTS)
-        print(f"{'workload':<30}{columns}{'capture/off':>13}{'audit/off':>11}  target")
-        for workload in WORKLOADS:
-            median = {v: statistics.median(samples[(workload.label, v)]) for v in VARIANTS}
-            shape = "{:>9.2f}s" if workload.script is None else "{:>8.0f}/s"
-            cells = "".join(shape.format(median[v]) for v in VARIANTS)
-            ratios = f"{median['capture'] / median['off']:>13.2f}{median['audit'] / median['off']:>11.2f}"
-            print(f"{workload.label:<30}{cells}{ratios}  {workload.target}")
+        if args.rounds:
+            print_throughput(targets, args.rounds, args.seconds)
+        if args.server_rounds:
+            print_server_time(targets, args.server_rounds)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,11 @@
-"""Change capture: every kind of statement logs exactly the keys it changed."""
+"""Change capture: every kind of statement logs exactly the keys it changed.
+
+An UPDATE of a plain table (version 6) logs each updated row's key under its
+scope after the update ('U', with that scope as before and after), and for
+each row whose key or scope changed, its old key under its old scope ('D',
+scope before only): a pull's readers of each scope find the keys they must
+re-read. A partitioned table pairs old and new rows by key instead (an UPDATE
+moving a row to another partition fires no row trigger)."""
 
 from __future__ import annotations
 
@@ -64,8 +71,9 @@ def test_insert_on_conflict_logs_each_row_once(conn: Connection) -> None:
         "INSERT INTO todos VALUES (1, 'b', 'changed'), (2, 'a', 'new') "
         "ON CONFLICT (id) DO UPDATE SET team = excluded.team, title = excluded.title",
     )
-    assert sorted(change_log(conn)[1:], key=lambda entry: entry[2]["id"]) == [
-        ("todos", "U", {"id": 1}, "team:a", "team:b", None),
+    assert sorted(change_log(conn)[1:], key=lambda entry: (entry[2]["id"], entry[1])) == [
+        ("todos", "D", {"id": 1}, "team:a", None, None),
+        ("todos", "U", {"id": 1}, "team:b", "team:b", None),
         ("todos", "I", {"id": 2}, None, "team:a", None),
     ]
 
@@ -92,9 +100,13 @@ def test_update_logs_changed_keys_with_scope_before_and_after(conn: Connection) 
     run(conn, "INSERT INTO todos VALUES (1, 'a', 'x'), (2, 'a', 'y'), (3, 'a', 'z')")
     run(conn, "UPDATE todos SET team = 'b' WHERE id IN (1, 2)")
     run(conn, "UPDATE todos SET title = 'none' WHERE false")
-    assert change_log(conn)[3:] == [
-        ("todos", "U", {"id": 1}, "team:a", "team:b", None),
-        ("todos", "U", {"id": 2}, "team:a", "team:b", None),
+    run(conn, "UPDATE todos SET title = 'same team', team = team WHERE id = 3")
+    assert sorted(change_log(conn)[3:], key=lambda entry: (entry[2]["id"], entry[1])) == [
+        ("todos", "D", {"id": 1}, "team:a", None, None),
+        ("todos", "U", {"id": 1}, "team:b", "team:b", None),
+        ("todos", "D", {"id": 2}, "team:a", None, None),
+        ("todos", "U", {"id": 2}, "team:b", "team:b", None),
+        ("todos", "U", {"id": 3}, "team:a", "team:a", None),
     ]
 
 
@@ -105,19 +117,21 @@ def test_primary_key_update_logs_both_keys(conn: Connection) -> None:
     assert moved == [
         ("todos", "D", {"id": 1}, "team:a", None, None),
         ("todos", "D", {"id": 2}, "team:a", None, None),
-        ("todos", "I", {"id": 11}, None, "team:a", None),
-        ("todos", "I", {"id": 12}, None, "team:a", None),
+        ("todos", "U", {"id": 11}, "team:a", "team:a", None),
+        ("todos", "U", {"id": 12}, "team:a", "team:a", None),
     ]
 
 
-def test_key_swap_is_paired_by_key_not_by_position(conn: Connection) -> None:
+def test_key_swap_logs_each_rows_old_and_new_key(conn: Connection) -> None:
     run(conn, "INSERT INTO pairs VALUES (1, 'a'), (2, 'b')")
     run(conn, "UPDATE pairs SET id = 3 - id")
-    swapped = sorted(change_log(conn)[2:], key=lambda entry: entry[2]["id"])
+    swapped = sorted(change_log(conn)[2:], key=lambda entry: (entry[2]["id"], entry[1]))
     # Key 1 now holds the row labelled b and key 2 the row labelled a.
     assert swapped == [
-        ("pairs", "U", {"id": 1}, "a", "b", None),
-        ("pairs", "U", {"id": 2}, "b", "a", None),
+        ("pairs", "D", {"id": 1}, "a", None, None),
+        ("pairs", "U", {"id": 1}, "b", "b", None),
+        ("pairs", "D", {"id": 2}, "b", None, None),
+        ("pairs", "U", {"id": 2}, "a", "a", None),
     ]
 
 
@@ -130,10 +144,12 @@ def test_moving_one_key_among_several_logs_the_rest_as_updates(conn: Connection)
     )
     moved = sorted(change_log(conn)[3:], key=lambda entry: (entry[2]["id"], entry[1]))
     assert moved == [
-        ("todos", "U", {"id": 1}, "team:a", "team:c", "client-3"),
+        ("todos", "D", {"id": 1}, "team:a", None, "client-3"),
+        ("todos", "U", {"id": 1}, "team:c", "team:c", "client-3"),
         ("todos", "D", {"id": 2}, "team:a", None, "client-3"),
-        ("todos", "U", {"id": 3}, "team:b", "team:c", "client-3"),
-        ("todos", "I", {"id": 20}, None, "team:c", "client-3"),
+        ("todos", "D", {"id": 3}, "team:b", None, "client-3"),
+        ("todos", "U", {"id": 3}, "team:c", "team:c", "client-3"),
+        ("todos", "U", {"id": 20}, "team:c", "team:c", "client-3"),
     ]
 
 
@@ -147,24 +163,25 @@ def test_shifting_composite_keys_pairs_each_key_with_its_new_row(db_url: str, co
     run(conn, "INSERT INTO shifts VALUES ('eu', 1, 'a'), ('eu', 2, 'b'), ('us', 1, 'c')")
     run(conn, "UPDATE shifts SET id = id + 1 WHERE region = 'eu'")
     # (eu, 2) was b and now holds a; (eu, 1) is gone; (eu, 3) is new; us is untouched.
-    shifted = sorted(change_log(conn)[3:], key=lambda entry: (entry[2]["region"], entry[2]["id"]))
+    shifted = sorted(change_log(conn)[3:], key=lambda entry: (entry[2]["region"], entry[2]["id"], entry[1]))
     assert shifted == [
         ("shifts", "D", {"region": "eu", "id": 1}, "a", None, None),
-        ("shifts", "U", {"region": "eu", "id": 2}, "b", "a", None),
-        ("shifts", "I", {"region": "eu", "id": 3}, None, "b", None),
+        ("shifts", "D", {"region": "eu", "id": 2}, "b", None, None),
+        ("shifts", "U", {"region": "eu", "id": 2}, "a", "a", None),
+        ("shifts", "U", {"region": "eu", "id": 3}, "b", "b", None),
     ]
 
 
 def test_an_equal_key_with_another_text_form_is_logged_as_moved(db_url: str, conn: Connection) -> None:
-    # Old and new rows are paired on the key's text form: numeric 1.0 and 1.00
-    # are one key to the table but two to the pairing, so both are logged.
-    # Pull deduplicates them as jsonb, where they are equal again.
+    # A row's old and new keys are compared on their text form: numeric 1.0
+    # and 1.00 are one key to the table but two to the comparison, so both
+    # are logged. Pull deduplicates them as jsonb, where they are equal again.
     execute(db_url, "CREATE TABLE amounts (value numeric PRIMARY KEY)")
     apply_ops(db_url, EnableSyncOp("amounts"))
     run(conn, "INSERT INTO amounts VALUES (1.0)")
     run(conn, "UPDATE amounts SET value = 1.00")
     logged = conn.execute(text("SELECT op, pk->>'value' FROM drizzlesync.change_log ORDER BY seq")).all()
-    assert sorted(tuple(row) for row in logged[1:]) == [("D", "1.0"), ("I", "1.00")]
+    assert sorted(tuple(row) for row in logged[1:]) == [("D", "1.0"), ("U", "1.00")]
     assert conn.execute(text("SELECT count(DISTINCT pk) FROM drizzlesync.change_log")).scalar_one() == 1
 
 
@@ -226,7 +243,10 @@ def test_a_new_scope_rule_applies_to_the_next_write(db_url: str, conn: Connectio
     run(conn, "INSERT INTO todos VALUES (1, 'a', 'x')")
     apply_ops(db_url, SetSyncScopeOp("todos", scope="'title:' || title", old_scope="'team:' || team"))
     run(conn, "UPDATE todos SET title = 'y'")
-    assert change_log(conn)[1] == ("todos", "U", {"id": 1}, "title:x", "title:y", None)
+    assert change_log(conn)[1:] == [
+        ("todos", "D", {"id": 1}, "title:x", None, None),
+        ("todos", "U", {"id": 1}, "title:y", "title:y", None),
+    ]
 
 
 def test_partitioned_tables_are_captured_on_the_parent(db_url: str, conn: Connection) -> None:
