@@ -73,6 +73,13 @@ class SyncProcessor:
         library_schema: str = DEFAULT_LIBRARY_SCHEMA,
         limits: Limits = DEFAULT_LIMITS,
     ) -> None:
+        if engine.dialect.name != "postgresql" or engine.dialect.driver != "psycopg":
+            # Requests run on the pool's psycopg connections (one pipeline each):
+            # refuse here rather than fail every request with a 500.
+            raise ValueError(
+                "SyncProcessor needs a PostgreSQL engine on psycopg 3 (postgresql+psycopg://...), "
+                f"not {engine.dialect.name}+{engine.dialect.driver}"
+            )
         self.engine = engine
         self.limits = limits
         self._push_sql = _protocol_call(f"{library_schema}.push", "CAST(%(mutations)s AS jsonb)")

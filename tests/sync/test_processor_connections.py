@@ -63,3 +63,8 @@ def test_the_engine_s_other_users_get_their_connection_back_in_transactions(
         connection.rollback()
     with psycopg.connect(synced_db) as db:
         assert db.execute("SELECT count(*) FROM todos").fetchone() == (0,)
+
+
+def test_an_engine_on_another_driver_is_refused_at_construction() -> None:
+    with pytest.raises(ValueError, match=r"psycopg 3 \(postgresql\+psycopg://...\), not sqlite\+pysqlite"):
+        SyncProcessor(create_engine("sqlite://"))
