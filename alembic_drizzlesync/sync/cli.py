@@ -208,8 +208,8 @@ def serve_command(args: argparse.Namespace) -> int:
     print("\n".join(lines), flush=True)
     for warning in warnings:
         print(warning, file=sys.stderr, flush=True)
-    # No access log: formatting a line per request costs the host a fifth of
-    # an empty pull's time (measured in docs/sync.md); a proxy in front logs.
+    # No access log: a formatted line on every poll is host CPU spent on what
+    # a proxy in front logs anyway.
     if args.workers == 1:
         uvicorn.run(_app(args, config, authenticate), host=args.host, port=args.port, access_log=False)
         return 0

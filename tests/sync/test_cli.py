@@ -148,6 +148,7 @@ def test_serve_takes_jwt_auth_from_the_pyproject(synced_db: str, tmp_path: Path)
             "--dev: trusts 'Bearer <user id>' and takes no JWT flags",
         ),
         (["--jwt-secret-env", "UNSET_SECRET_FOR_TEST"], "UNSET_SECRET_FOR_TEST is not set"),
+        (["--dev", "--workers", "0"], "--workers: expected at least 1, got 0"),
     ],
 )
 def test_serve_refuses_to_start_without_safe_auth(
