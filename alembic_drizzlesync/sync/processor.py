@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -36,6 +37,10 @@ from .protocol import (
     parse_push,
     read_json,
 )
+
+# Pipeline mode needs libpq 14 or later (psycopg's binary wheel ships one);
+# with an older libpq the same statements go one round trip each.
+PIPELINE = psycopg.Pipeline.is_supported()
 
 
 @dataclass(frozen=True)
@@ -176,7 +181,7 @@ class SyncProcessor:
             connection = cast("psycopg.Connection[Any]", pooled.driver_connection)
             connection.autocommit = True  # the transaction is the pipeline's explicit BEGIN ... COMMIT
             try:
-                with connection.pipeline():
+                with connection.pipeline() if PIPELINE else nullcontext():
                     connection.execute(begin)
                     cursor = connection.execute(statement, arguments)
                     connection.execute(b"COMMIT")

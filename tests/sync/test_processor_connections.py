@@ -1,7 +1,8 @@
 """The processor borrows the engine's psycopg connections: each goes back to the pool as it came.
 
-A request runs BEGIN, the call and COMMIT in one pipeline on the pool's
-connection in autocommit mode. With one connection in the pool, every
+A request runs BEGIN, the call and COMMIT in one pipeline (or, with a libpq
+too old for pipeline mode, one after the other) on the pool's connection in
+autocommit mode. With one connection in the pool, every
 request and every other user of the engine gets that same connection, so
 a request that left it in a failed transaction, or in autocommit, would
 show in the next one.
@@ -20,11 +21,15 @@ from sqlalchemy.engine import Engine
 
 from alembic_drizzlesync import localdb
 from alembic_drizzlesync.sync import Identity, SyncProcessor
+from alembic_drizzlesync.sync import processor as processor_module
 from tests.sync import seed
 
 
-@pytest.fixture
-def one_connection(synced_db: str) -> Iterator[Engine]:
+@pytest.fixture(params=[True, False], ids=["pipeline", "libpq without pipeline mode"])
+def one_connection(
+    synced_db: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Engine]:
+    monkeypatch.setattr(processor_module, "PIPELINE", request.param)
     engine = create_engine(localdb.sqlalchemy_url(synced_db), pool_size=1, max_overflow=0)
     yield engine
     engine.dispose()
