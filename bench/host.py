@@ -8,7 +8,7 @@ here is an empty incremental pull of one of 50 users (each on its own team,
 with its own client id and cursor). For each number of concurrent clients it
 prints, side by side in one run:
 
-- `drizzlesync serve --dev` (uvicorn, one process) under `wrk`:
+- `drizzlesync serve --dev` (one process, or `--workers N`) under `wrk`:
   pulls/s and p50/p99 latency; then the same with one request in ten a push
   of one patch (mixed);
 - the bare `drizzlesync.pull(...)` call in a REPEATABLE READ transaction under
@@ -33,22 +33,17 @@ import argparse
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import psycopg
 
 from alembic_drizzlesync import localdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sync import EXAMPLE, Client, migrated_database, seed_team  # noqa: E402
+from sync import Client, migrated_database, seed_team, served  # noqa: E402
 
 USERS = 50
 PUSH_EVERY = 10
@@ -115,31 +110,6 @@ def prepare(url: str) -> tuple[list[str], list[str], list[str]]:
             pushes.append(json.dumps({**request, "mutations": [mutation]}))
         db.execute("VACUUM ANALYZE")
     return users, pulls, pushes
-
-
-@contextmanager
-def serving(url: str) -> Iterator[str]:
-    """`drizzlesync serve --dev` on a free port, its output discarded; yields the base URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [str(Path(sys.executable).parent / "drizzlesync"), "serve", "--dev", "--port", str(port)]
-    env = {**os.environ, "DATABASE_URL": url}
-    server = subprocess.Popen(
-        command, cwd=EXAMPLE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                httpx.post(f"{base}/pull", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def wrk(base: str, clients: int, seconds: int, script: str) -> tuple[float, float, float]:
@@ -269,6 +239,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--sql-only", action="store_true", help="only the empty pull vs trivial")
     parser.add_argument("--runs", type=int, default=3, help="with --sql-only, runs per client count")
+    parser.add_argument("--workers", type=int, default=1, help="drizzlesync serve --workers")
     args = parser.parse_args()
     server = args.database_url or localdb.find_server()
 
@@ -283,11 +254,11 @@ def main() -> int:
         mixed = WRK_SCRIPT.format(
             bodies=lua_table(pulls), users=lua_table(users), pushes=lua_table(pushes), push_every=PUSH_EVERY
         )
-        print(f"empty incremental pulls of {USERS} users; host: drizzlesync serve (one process)")
+        print(f"empty incremental pulls of {USERS} users; host: drizzlesync serve --workers {args.workers}")
         print(f"{'clients':>7} {'host req/s':>11} {'p50 ms':>7} {'p99 ms':>7} {'mixed req/s':>12} {'p50':>6} "
               f"{'p99':>6} {'bare tps':>9} {'host/bare':>10} {'pull txn/trivial':>17}")  # fmt: skip
         for clients in (int(c) for c in args.clients.split(",")):
-            with serving(url) as base:
+            with served(url, args.workers) as base:
                 rate, p50, p99 = wrk(base, clients, args.seconds, pull_only)
                 mixed_rate, mixed_p50, mixed_p99 = wrk(base, clients, args.seconds, mixed)
             bare, pull_to_trivial = bare_rates(url, clients, args.seconds)

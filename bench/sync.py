@@ -7,9 +7,10 @@
 1. Bootstrap (null cursor, pages of 5,000) of each of `--bootstrap-rows`
    rows of one team, against a plain `SELECT` of the same rows as JSON
    (target: at most 1.3x).
-   The same bootstrap over HTTP through the ASGI host (uvicorn, one worker)
-   with the server's default page size, against the same `SELECT` (target:
-   at most 3x).
+   The same bootstrap over HTTP through `drizzlesync serve` (one worker, its
+   own process) with the server's default page size, against the same
+   `SELECT` (target: at most 3x), and against the same pages called in SQL
+   (no target: what is left is the host's share, HTTP and JSON).
 2. Bootstrap of a 1,000-row team in a table that also holds `--other-rows`
    rows of other teams, against the same bootstrap from a table holding only
    that team (target: at most 2x).
@@ -38,8 +39,8 @@ import argparse
 import json
 import os
 import socket
+import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -49,15 +50,10 @@ from typing import Any
 
 import httpx
 import psycopg
-import uvicorn
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine
 
 from alembic_drizzlesync import localdb
-from alembic_drizzlesync.config import load_config
-from alembic_drizzlesync.sync import SyncProcessor
-from alembic_drizzlesync.sync.asgi import bearer_user_for_development, create_app
 from alembic_drizzlesync.sync.protocol import DEFAULT_LIMITS
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "example_project"
@@ -203,13 +199,15 @@ def bench_bootstrap(url: str, rows: int, repeat: int) -> tuple[float, float]:
         return best(bootstrap, repeat), best(select, repeat)
 
 
-def bench_http_bootstrap(url: str, rows: int, repeat: int) -> tuple[float, float]:
-    """A new device's first sync over HTTP, pages of the host's default size, against one SELECT."""
+def bench_http_bootstrap(url: str, rows: int, repeat: int) -> tuple[float, float, float]:
+    """A new device's first sync over HTTP, pages of the host's default size, against one SELECT;
+    and the same pages called in SQL, which leaves the host's own share (HTTP, JSON in and out)."""
     with psycopg.connect(url, autocommit=True) as db, served(url) as base:
         user, team = seed_team(db)
         add_todos(db, team, rows)
         db.execute("VACUUM ANALYZE")
         http = httpx.Client(base_url=base, headers={"authorization": f"Bearer {user}"}, timeout=120)
+        client = Client(url, user)
 
         def bootstrap() -> None:
             request = {"protocol": 1, "schemaVersion": 1, "clientId": f"bench-{uuid.uuid4().hex[:8]}"}
@@ -222,34 +220,43 @@ def bench_http_bootstrap(url: str, rows: int, repeat: int) -> tuple[float, float
                     break
             assert changes == rows + 2, changes
 
+        def in_sql() -> None:
+            client.client_id = f"bench-{uuid.uuid4().hex[:8]}"
+            _, changes = client.pull_all(None, DEFAULT_LIMITS.max_changes)
+            assert changes == rows + 2, changes
+
         def select() -> None:
             select_team_as_json(db, team, rows)
 
-        return best(bootstrap, repeat), best(select, repeat)
+        return best(bootstrap, repeat), best(select, repeat), best(in_sql, repeat)
 
 
 @contextmanager
-def served(url: str) -> Iterator[str]:
-    """The example project's sync endpoints under uvicorn on a free local port, trusting
-    `Bearer <user id>` (the benchmark's users are made up); yields the base URL."""
-    engine = create_engine(localdb.sqlalchemy_url(url), pool_size=4)
-    processor = SyncProcessor.from_config(engine, load_config(EXAMPLE / "pyproject.toml"))
+def served(url: str, workers: int = 1) -> Iterator[str]:
+    """`drizzlesync serve --dev` of the example project (the benchmark's users are made up) on a
+    free port, in its own process as a host runs, its output discarded; yields the base URL."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(processor, bearer_user_for_development), port=port, log_level="warning")
+    command = [str(Path(sys.executable).parent / "drizzlesync"), "serve", "--dev", "--port", str(port)]
+    command += ["--workers", str(workers)]
+    env = {**os.environ, "DATABASE_URL": url}
+    server = subprocess.Popen(
+        command, cwd=EXAMPLE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
+    base = f"http://127.0.0.1:{port}"
     try:
-        yield f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                httpx.post(f"{base}/pull", timeout=1)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, "drizzlesync serve exited"
+                time.sleep(0.1)
+        yield base
     finally:
-        server.should_exit = True
-        thread.join()
-        engine.dispose()
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def bench_tenant_bootstrap(server: str, other_rows: int, repeat: int) -> tuple[float, float]:
@@ -450,7 +457,7 @@ def main() -> int:
     unknown = only - set(GROUPS)
     if unknown:
         parser.error(f"--only takes {', '.join(GROUPS)}; not {', '.join(sorted(unknown))}")
-    Row = tuple[str, float, str, float, float]
+    Row = tuple[str, float, str, float, float | None]
     rows: list[Row] = []
     if "bootstrap" in only:
         for count in (int(n) for n in args.bootstrap_rows.split(",")):
@@ -460,9 +467,10 @@ def main() -> int:
             rows.append((name, bootstrap, "plain SELECT as JSON", select, 1.3))
     if "http" in only:
         with migrated_database(server) as url:
-            over_http, select = bench_http_bootstrap(url, args.http_rows, args.repeat)
+            over_http, select, in_sql = bench_http_bootstrap(url, args.http_rows, args.repeat)
         name = f"bootstrap {args.http_rows:,} rows over HTTP (pages of {DEFAULT_LIMITS.max_changes})"
         rows.append((name, over_http, "plain SELECT as JSON", select, 3.0))
+        rows.append((name, over_http, "the same pages in SQL", in_sql, None))
     if "tenant" in only:
         crowded, alone = bench_tenant_bootstrap(server, args.other_rows, args.repeat)
         name = f"bootstrap 1,000 rows among {args.other_rows:,}"
@@ -496,7 +504,8 @@ def main() -> int:
     print(f"{'measured':<46} {'s':>8}   {'baseline':<22} {'s':>8} {'ratio':>7} {'target':>7}")
     for name, ours, base_name, base, target in rows:
         ratio = ours / base
-        print(f"{name:<46} {ours:8.3f}   {base_name:<22} {base:8.3f} {ratio:6.2f}x {target:6.1f}x")
+        aim = f"{target:6.1f}x" if target is not None else "      -"
+        print(f"{name:<46} {ours:8.3f}   {base_name:<22} {base:8.3f} {ratio:6.2f}x {aim}")
     for line in accuracy:
         print(line)
     return 0

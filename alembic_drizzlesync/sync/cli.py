@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from sqlalchemy import create_engine, text
@@ -27,7 +30,14 @@ from ..config import AuthConfig, ConfigError, SyncConfig, qualified_name
 from ..localdb import libpq_url, sqlalchemy_url
 from .protocol import DEFAULT_LIMITS
 
+if TYPE_CHECKING:  # the server extra's modules load only when `serve` runs
+    from starlette.applications import Starlette
+
+    from .asgi import Authenticate
+
 DEFAULT_RETENTION = "30 days"
+# `serve --workers N` hands its parsed arguments to the worker processes here.
+WORKER_ARGS_ENV = "DRIZZLESYNC_SERVE_ARGS"
 DEV_WARNING = (
     "WARNING: --dev trusts 'Authorization: Bearer <user id>' as is: anyone who can reach "
     "{url} can act as any user. For local development only; never expose it."
@@ -58,6 +68,12 @@ def add_commands(subparsers: Any) -> None:
         default=40,
         help="Postgres connections kept open, at most one per request in flight (default: 40, "
         "as many as the host runs at once)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes serving the port (default: 1); each keeps its own pool of --pool-size",
     )
     auth = serve.add_argument_group("authentication (flags override [tool.drizzlesync.auth])")
     auth.add_argument(
@@ -177,47 +193,84 @@ def _summary(
 def serve_command(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .asgi import Authenticate, bearer_user_for_development, create_app
-    from .processor import SyncProcessor
-    from .protocol import Limits
+    if args.workers < 1:
+        raise ConfigError(f"--workers: expected at least 1, got {args.workers}")
+    config = required_project_config(args)
+    authenticate, auth_mode, dev = _authentication(args, config)
+    address = f"http://{args.host}:{args.port}"
+    registry = _registry(_engine_url(args), config.library_schema)
+    tables, version = registry.tables, registry.schema_version
+    lines, warnings = _summary(address, auth_mode, config, tables, version)
+    if dev:
+        warnings.insert(0, DEV_WARNING.format(url=address))
+    if args.workers > 1:
+        lines.append(f"  workers: {args.workers}, each with a pool of {args.pool_size} connections")
+    print("\n".join(lines), flush=True)
+    for warning in warnings:
+        print(warning, file=sys.stderr, flush=True)
+    # No access log: a formatted line on every poll is host CPU spent on what
+    # a proxy in front logs anyway.
+    if args.workers == 1:
+        uvicorn.run(_app(args, config, authenticate), host=args.host, port=args.port, access_log=False)
+        return 0
+    # Uvicorn's workers each import the app: they rebuild it from these arguments.
+    os.environ[WORKER_ARGS_ENV] = json.dumps(
+        {name: value for name, value in vars(args).items() if name != "handler"}, default=str
+    )
+    uvicorn.run(
+        f"{__name__}:worker_app",
+        factory=True,
+        workers=args.workers,
+        host=args.host,
+        port=args.port,
+        access_log=False,
+    )
+    return 0
+
+
+def worker_app() -> Starlette:
+    """The app of one `serve --workers N` process, from the arguments its parent checked."""
+    args = argparse.Namespace(**json.loads(os.environ[WORKER_ARGS_ENV]))
+    if args.pyproject is not None:
+        args.pyproject = Path(args.pyproject)
+    config = required_project_config(args)
+    authenticate, _, _ = _authentication(args, config)
+    return _app(args, config, authenticate)
+
+
+def _authentication(args: argparse.Namespace, config: SyncConfig) -> tuple[Authenticate, str, bool]:
+    """How requests are authenticated, how `serve` describes it, and whether it is `--dev`."""
+    from .asgi import bearer_user_for_development
     from .tokens import JWTAuthenticator
 
-    config = required_project_config(args)
     auth = _auth_config(args, config)
-    address = f"http://{args.host}:{args.port}"
-    authenticate: Authenticate
     if auth is None:
         if not _is_loopback(args.host):
             raise ConfigError(
                 f"--dev: refused on --host {args.host}: it trusts any 'Bearer <user id>'; "
                 "serve on 127.0.0.1, or configure JWT auth"
             )
-        authenticate, auth_mode = bearer_user_for_development, "DEVELOPMENT: trusts 'Bearer <user id>'"
-    else:
-        jwt_auth = JWTAuthenticator.from_config(auth)
-        authenticate, auth_mode = jwt_auth, jwt_auth.mode
-    url = _engine_url(args)
-    registry = _registry(url, config.library_schema)
-    tables, version = registry.tables, registry.schema_version
-    lines, warnings = _summary(address, auth_mode, config, tables, version)
-    if auth is None:
-        warnings.insert(0, DEV_WARNING.format(url=address))
-    print("\n".join(lines), flush=True)
-    for warning in warnings:
-        print(warning, file=sys.stderr, flush=True)
+        return bearer_user_for_development, "DEVELOPMENT: trusts 'Bearer <user id>'", True
+    jwt_auth = JWTAuthenticator.from_config(auth)
+    return jwt_auth, jwt_auth.mode, False
+
+
+def _app(args: argparse.Namespace, config: SyncConfig, authenticate: Authenticate) -> Starlette:
+    from .asgi import create_app
+    from .processor import SyncProcessor
+    from .protocol import Limits
+
     # No pre-ping: it is one more round trip on every request. A connection
     # lost since its last use fails its request with 503 (the client
-    # retries), and SQLAlchemy then replaces the pool's connections. The
+    # retries), and the pool opens a new one in its place. The
     # pool keeps one connection per request the host runs at once (Starlette
     # runs at most 40 in its thread pool) and opens none beyond: a connection
     # opened beyond the pool is closed when returned, and a new backend plans
     # the protocol functions afresh, so with SQLAlchemy's default pool of 5
     # the host spent its time connecting from 16 clients on.
-    engine = create_engine(url, pool_size=args.pool_size, max_overflow=0)
+    engine = create_engine(_engine_url(args), pool_size=args.pool_size, max_overflow=0)
     processor = SyncProcessor.from_config(engine, config, Limits(max_body_bytes=args.max_body_bytes))
-    app = create_app(processor, authenticate, cors_origins=args.cors_origin)
-    uvicorn.run(app, host=args.host, port=args.port)
-    return 0
+    return create_app(processor, authenticate, cors_origins=args.cors_origin)
 
 
 def compact_command(args: argparse.Namespace) -> int:

@@ -103,6 +103,22 @@ def test_serve_dev_serves_the_configured_project_and_says_what(synced_db: str, t
     assert "WARNING: public.todos" not in printed
 
 
+def test_serve_with_two_workers_serves_from_both(synced_db: str, tmp_path: Path) -> None:
+    """`--workers 2`: each worker process rebuilds the app from the arguments its parent checked."""
+    with psycopg.connect(synced_db, autocommit=True) as db:
+        user, _ = seed.member(db, "alice", "A")
+    args = ["--database-url", synced_db, "--pyproject", str(EXAMPLE_PYPROJECT), "--dev", "--workers", "2"]
+    with serving(args, tmp_path) as (url, output), httpx.Client(base_url=url) as http:
+        for index in range(6):  # new connections, which the kernel spreads over the workers
+            http.headers["connection"] = "close"
+            client = SyncClient(http, user, f"alice-{index}")
+            client.pull_all()
+            assert {key[0] for key in client.rows} == {"teams", "memberships"}
+    printed = output.read_text()
+    assert "workers: 2, each with a pool of 40 connections" in printed
+    assert printed.count("Application startup complete") == 2
+
+
 def test_serve_takes_jwt_auth_from_the_pyproject(synced_db: str, tmp_path: Path) -> None:
     secret = "serve-test-secret-of-32-bytes-at-least"
     pyproject = tmp_path / "pyproject.toml"
@@ -132,6 +148,7 @@ def test_serve_takes_jwt_auth_from_the_pyproject(synced_db: str, tmp_path: Path)
             "--dev: trusts 'Bearer <user id>' and takes no JWT flags",
         ),
         (["--jwt-secret-env", "UNSET_SECRET_FOR_TEST"], "UNSET_SECRET_FOR_TEST is not set"),
+        (["--dev", "--workers", "0"], "--workers: expected at least 1, got 0"),
     ],
 )
 def test_serve_refuses_to_start_without_safe_auth(
