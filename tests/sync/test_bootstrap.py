@@ -9,6 +9,7 @@ user's scopes in key order, fails the same check (the last test proves it).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import psycopg
@@ -82,3 +83,70 @@ def test_the_check_sees_version_2_reading_other_scopes(
     changes, reads = bootstrap(db, alice)
     assert sorted(c["row"]["id"] for c in changes if c["table"] == "todos") == sorted(hers)
     assert any(seq_read > len(hers) or index_fetched > LIMIT for seq_read, index_fetched in reads)
+
+
+def scope_index_blocks_per_page(db: psycopg.Connection[Any], user_id: str, limit: int) -> list[int]:
+    """The blocks of todos' scope index that each page of the user's bootstrap read.
+
+    `pg_stat_get_xact_blocks_fetched` counts, inside the pulling transaction,
+    the index's blocks read, including the leaf pages a scan walks through
+    without returning their entries: rows counts cannot tell a scan that
+    starts where the last page stopped from one that starts at the beginning
+    of the scope and skips what was served.
+    """
+    index = db.execute(
+        "SELECT drizzlesync.scope_index_name(s)::regclass::oid FROM drizzlesync.synced_table AS s"
+        " WHERE s.table_name = 'todos'"
+    ).fetchone()
+    assert index is not None
+    blocks: list[int] = []
+    cursor = None
+    while True:
+        with db.transaction():
+            db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            before = db.execute("SELECT pg_stat_get_xact_blocks_fetched(%s)", index).fetchone()
+            row = db.execute(
+                "SELECT drizzlesync.pull(%s, '{}'::jsonb, 'desk', 1, %s, %s)::text", (user_id, cursor, limit)
+            ).fetchone()
+            after = db.execute("SELECT pg_stat_get_xact_blocks_fetched(%s)", index).fetchone()
+        assert row is not None and before is not None and after is not None
+        blocks.append(int(after[0]) - int(before[0]))
+        page = json.loads(row[0])
+        cursor = page["cursor"]
+        if not page["hasMore"]:
+            return blocks
+
+
+@pytest.fixture
+def big_team(synced_db: str) -> tuple[psycopg.Connection[Any], str]:
+    """Carol in a team of 6,000 todos (about 60 leaf pages of the scope index), amid another team's."""
+    db = psycopg.connect(synced_db, autocommit=True)
+    carol, team = seed.member(db, "carol", "D")
+    _, other = seed.member(db, "dave", "E")
+    for owner in (team, other):
+        db.execute(
+            "INSERT INTO todos (team_id, title) SELECT %s, 'todo' FROM generate_series(1, 6000)", (owner,)
+        )
+    db.execute("VACUUM ANALYZE todos")
+    return db, carol
+
+
+def test_each_page_starts_where_the_last_one_stopped(big_team: tuple[psycopg.Connection[Any], str]) -> None:
+    """Pages of 200 over 6,000 rows: each reads a few index blocks, the last as few as the first."""
+    db, carol = big_team
+    blocks = scope_index_blocks_per_page(db, carol, 200)
+    assert len(blocks) >= 30
+    # The first pull also counts her rows for the estimate (up to 10,000, all of them here).
+    assert max(blocks[1:]) <= 10, blocks
+
+
+def test_the_check_sees_version_5_skipping_the_rows_served(
+    synced_db: str, big_team: tuple[psycopg.Connection[Any], str]
+) -> None:
+    """Version 5's page bound the scan with `(scope, key) > (last scope, last key)` next to
+    `scope = ANY(keys)`, which the index scan cannot start from: every page walked the scope's
+    entries from its first."""
+    db, carol = big_team
+    apply_ops(synced_db, *(UpgradeOp(v, v - 1) for v in range(LIBRARY_VERSION, 5, -1)))
+    blocks = scope_index_blocks_per_page(db, carol, 200)
+    assert max(blocks[1:]) > 10, blocks
