@@ -64,6 +64,7 @@ function instrument() {
   const posted = new Map();
   const postMessage = Worker.prototype.postMessage;
   Worker.prototype.postMessage = function (message, ...rest) {
+    if (message?.kind === "open") log.open = { start: now(), end: 0, id: message.id };
     if (message?.kind === "batch" || message?.kind === "run") {
       const statements = message.kind === "batch" ? message.statements : [message];
       const bytes = statements.reduce(
@@ -79,6 +80,7 @@ function instrument() {
   Worker.prototype.addEventListener = function (type, listener, ...rest) {
     if (type !== "message") return addEventListener.call(this, type, listener, ...rest);
     const timed = (event) => {
+      if (log.open?.id === event.data?.id && log.open.end === 0) log.open.end = now();
       const entry = posted.get(event.data?.id);
       if (entry !== undefined) {
         posted.delete(event.data.id);
@@ -109,6 +111,9 @@ async function breakdown(page, clickedAt) {
   return {
     pages: log.pulls.length,
     startup: (firstPull - clickedAt) / 1000,
+    // Within the start: until the Worker is asked to open the database (sign-in, React, the tab
+    // lock), the open itself (SQLite WASM and the OPFS pool), and from there to the first pull.
+    startupParts: log.open ? [log.open.start - clickedAt, log.open.end - log.open.start, firstPull - log.open.end].map((ms) => Math.round(ms)) : [],
     httpWall: sum(log.pulls, "start", "body"),
     lastBodyToEnd: (lastBatch - (log.pulls.at(-1)?.body ?? lastBatch)) / 1000,
     parse: sum(log.parses, "start", "end"),

@@ -110,6 +110,10 @@ def client_side(client: dict[str, Any]) -> None:
         f"no Worker message outstanding after the first pull {client['workerIdle']:.2f} s"
     )
     print(f"  the other Worker messages by statement: {'; '.join(client['bySql'])}")
+    print(
+        "  the start (ms): until the Worker is asked to open the database, the open (SQLite WASM, the OPFS "
+        f"pool), from there to the first pull: {client['startupParts']}"
+    )
     print(f"  a page's batch in the Worker (ms), mean of each tenth: {tenths(client['pageBatchMs'])}")
     print(f"  a page's pull request to its body (ms), mean of each tenth: {tenths(client['pullMs'])}")
 
