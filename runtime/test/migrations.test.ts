@@ -4,14 +4,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { eq } from "drizzle-orm";
-import { DatabaseSync } from "node:sqlite";
-import { rowObjects, runBatchSync, SerialAdapter, type QueryResult, type SqlValue } from "../src/adapters/adapter.ts";
+import { rowObjects } from "../src/adapters/adapter.ts";
 import { openNodeSqlite } from "../src/adapters/node-sqlite.ts";
 import { migrate, type ClientMigration } from "../src/client/migrations.ts";
 import { storedSchemaVersion } from "../src/client/state.ts";
 import { SyncClient } from "../src/client/sync-client.ts";
 import { SyncedTables } from "../src/client/tables.ts";
 import type { TableMeta } from "../src/protocol/tables.ts";
+import { countingAdapter } from "./support/counting-adapter.ts";
 import { clientMigrations, meta, openExample, schema } from "./support/example.ts";
 import { ScriptedTransport } from "./support/scripted-transport.ts";
 
@@ -77,33 +77,12 @@ describe("client migrations on open", () => {
   });
 
   it("send each step to the database in one trip (a Worker message), and a failing step leaves the version before it", async () => {
-    const db = new DatabaseSync(":memory:");
-    const trips: string[] = [];
-    const run = (sql: string, params: readonly SqlValue[]): QueryResult => {
-      const statement = db.prepare(sql);
-      statement.setReturnArrays(true);
-      const columns = statement.columns().map((column) => column.name);
-      if (columns.length === 0) statement.run(...params);
-      return { columns, rows: columns.length === 0 ? [] : (statement.all(...params) as unknown as unknown[][]) };
-    };
-    const adapter = new SerialAdapter({
-      run: (sql, params) => {
-        trips.push(sql.split(" ")[0] ?? "");
-        return run(sql, params);
-      },
-      runBatch: (statements, inTransaction) => {
-        trips.push(`batch of ${statements.length}`);
-        return runBatchSync(run, statements, inTransaction);
-      },
-      close: () => {
-        db.close();
-      },
-    });
+    const { adapter, trips } = countingAdapter();
     const [first] = clientMigrations;
     assert.ok(first !== undefined);
     const broken: ClientMigration = { version: 2, statements: ['CREATE TABLE "half_done" ("id" TEXT)', "NOT SQL"] };
     await assert.rejects(migrate(adapter, [first, broken], new SyncedTables(meta.syncTables)), /syntax error/);
-    const migrationTrips = trips.filter((trip) => trip !== "SELECT");
+    const migrationTrips = trips.log.filter((trip) => trip !== "SELECT");
     assert.deepEqual(migrationTrips, ["BEGIN", `batch of ${first.statements.length}`, "COMMIT", "BEGIN", "batch of 2", "ROLLBACK"]);
     assert.equal(await storedSchemaVersion(adapter), 1);
     const halfDone = await adapter.execute("SELECT 1 FROM sqlite_master WHERE name = 'half_done'");
