@@ -126,13 +126,14 @@ async function breakdown(page, clickedAt) {
     workerIdle: (lastBatch - firstPull - log.batches.filter((batch) => batch.start >= firstPull).reduce((total, b) => total + (b.end - b.start), 0)) / 1000,
     bySql: Object.entries(
       log.batches.filter((batch) => batch.bytes < 10_000).reduce((totals, batch) => {
-        totals[batch.sql] = (totals[batch.sql] ?? 0) + (batch.end - batch.start);
+        const [ms, count] = totals[batch.sql] ?? [0, 0];
+        totals[batch.sql] = [ms + (batch.end - batch.start), count + 1];
         return totals;
       }, {}),
     )
-      .sort(([, a], [, b]) => b - a)
+      .sort(([, [a]], [, [b]]) => b - a)
       .slice(0, 6)
-      .map(([sql, ms]) => `${sql}: ${Math.round(ms)} ms`),
+      .map(([sql, [ms, count]]) => `${sql}: ${Math.round(ms)} ms (${count}x)`),
     pageBatchMs: pages.map((batch) => Math.round(batch.end - batch.start)),
     pullMs: log.pulls.map((pull) => Math.round(pull.body - pull.start)),
   };
