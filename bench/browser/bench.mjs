@@ -5,12 +5,14 @@
 //    teams into OPFS (from the click to the first completed sync). The app shows an empty team, so
 //    React renders none of the rows: this is the engine, not the DOM.
 // 2. Raw: on the same origin, a Worker of the same build (the adapter's worker, sqlite-wasm on
-//    opfs-sahpool) opens the same database file and inserts the same rows into a table of the same
-//    shape, in one transaction. "One message": one INSERT … SELECT FROM json_each(?) inside SQLite.
-//    "A message per row": one INSERT per row through the worker protocol, how the engine talked to
-//    its database before a page became one batch, isolating the cost of a round trip to the Worker. "Pull only": the
-//    same bootstrap's pages fetched over HTTP from the page and parsed, nothing applied: the
-//    server's share, which the engine overlaps with applying (it asks for a page ahead).
+//    opfs-sahpool) opens the same database file and inserts the same rows into a table made by
+//    todos' own DDL (same columns, primary key and team index; no outbox triggers), in one
+//    transaction, as one INSERT … SELECT FROM json_each(?) message. "Engine SQL": the engine's own
+//    messages and statements per page of 5,000, JSON made beforehand (no HTTP, no page-thread
+//    work). "Pull only": the same bootstrap's pages fetched over HTTP from the page and parsed,
+//    nothing applied: the server's share, which the engine overlaps with applying (it asks for a
+//    page ahead). The bootstrap itself is instrumented on the page (`instrument`): HTTP, JSON.parse,
+//    JSON.stringify and each Worker message, summed, and the batch time of each page.
 // 3. Latency: a todo added on one device, until it is on the other's screen (the app's schedule).
 import { launch, openDevice, signIn, addTodo, todo } from "../../tests/e2e/browser/app.mjs";
 
@@ -18,9 +20,129 @@ const [origin, configJson] = process.argv.slice(2);
 const config = JSON.parse(configJson);
 const TIMEOUT_MS = 600_000;
 
+/**
+ * Records, on the page, when each pull request starts and its body arrives, how long each large
+ * `JSON.parse` and `JSON.stringify` takes, and each Worker batch's round trip (post to answer):
+ * the client side of a bootstrap, apart, without changing the engine. Installed after the app
+ * loaded and before sign-in, when the engine builds its transport and starts its Worker.
+ */
+function instrument() {
+  const now = () => performance.now();
+  const log = { pulls: [], parses: [], stringifies: [], batches: [] };
+  globalThis.__benchLog = log;
+  const fetch = globalThis.fetch;
+  globalThis.fetch = async (input, init) => {
+    const url = String(input instanceof Request ? input.url : input);
+    if (!url.endsWith("/sync/pull")) return fetch(input, init);
+    const entry = { start: now(), headers: 0, body: 0 };
+    log.pulls.push(entry);
+    const response = await fetch(input, init);
+    entry.headers = now();
+    const text = response.text.bind(response);
+    response.text = async () => {
+      const body = await text();
+      entry.body = now();
+      return body;
+    };
+    return response;
+  };
+  const large = 100_000;
+  const { parse, stringify } = JSON;
+  JSON.parse = (text, reviver) => {
+    if (typeof text !== "string" || text.length < large) return parse(text, reviver);
+    const start = now();
+    const value = parse(text, reviver);
+    log.parses.push({ start, end: now() });
+    return value;
+  };
+  JSON.stringify = (value, replacer, space) => {
+    const start = now();
+    const text = stringify(value, replacer, space);
+    if (text !== undefined && text.length >= large) log.stringifies.push({ start, end: now() });
+    return text;
+  };
+  const posted = new Map();
+  const postMessage = Worker.prototype.postMessage;
+  Worker.prototype.postMessage = function (message, ...rest) {
+    if (message?.kind === "open") log.open = { start: now(), end: 0, id: message.id };
+    if (message?.kind === "batch" || message?.kind === "run") {
+      const statements = message.kind === "batch" ? message.statements : [message];
+      const bytes = statements.reduce(
+        (total, { params }) => params.reduce((size, value) => size + (typeof value === "string" ? value.length : 8), total),
+        0,
+      );
+      const sql = statements.map((statement) => statement.sql.slice(0, 24)).slice(0, 2).join(" + ") + (statements.length > 2 ? ` + ${statements.length - 2} more` : "");
+      posted.set(message.id, { start: now(), end: 0, bytes, sql });
+    }
+    return postMessage.call(this, message, ...rest);
+  };
+  const addEventListener = Worker.prototype.addEventListener;
+  Worker.prototype.addEventListener = function (type, listener, ...rest) {
+    if (type !== "message") return addEventListener.call(this, type, listener, ...rest);
+    const timed = (event) => {
+      if (log.open?.id === event.data?.id && log.open.end === 0) log.open.end = now();
+      const entry = posted.get(event.data?.id);
+      if (entry !== undefined) {
+        posted.delete(event.data.id);
+        entry.end = now();
+        log.batches.push(entry);
+      }
+      return listener.call(this, event);
+    };
+    return addEventListener.call(this, type, timed, ...rest);
+  };
+  return now();
+}
+
+/** The instrumented bootstrap's times, summed (seconds), and the batch holding each page's rows. */
+async function breakdown(page, clickedAt) {
+  const { log, doneAt } = await page.evaluate(() => ({ log: globalThis.__benchLog, doneAt: performance.now() }));
+  // The app's next sync (its 5 s interval fires during a long bootstrap, and runs right after it)
+  // may have begun since: it starts with the first pull after the last page's batch; leave it out.
+  const lastPage = log.batches.filter((batch) => batch.bytes >= 10_000).at(-1)?.start ?? doneAt;
+  const next = log.pulls.find((pull) => pull.start > lastPage)?.start ?? doneAt;
+  log.pulls = log.pulls.filter((pull) => pull.start < lastPage);
+  log.batches = log.batches.filter((batch) => batch.start < next);
+  const sum = (entries, from, to) => entries.reduce((total, entry) => total + (entry[to] - entry[from]), 0) / 1000;
+  // A page's rows go in one batch as JSON text; the other messages are its transaction's bookkeeping.
+  const pages = log.batches.filter((batch) => batch.bytes >= 10_000);
+  const firstPull = log.pulls[0]?.start ?? clickedAt;
+  const lastBatch = log.batches.at(-1)?.end ?? clickedAt;
+  return {
+    pages: log.pulls.length,
+    startup: (firstPull - clickedAt) / 1000,
+    // Within the start: until the Worker is asked to open the database (sign-in, React, the tab
+    // lock), the open itself (SQLite WASM and the OPFS pool), and from there to the first pull.
+    startupParts: log.open ? [log.open.start - clickedAt, log.open.end - log.open.start, firstPull - log.open.end].map((ms) => Math.round(ms)) : [],
+    httpWall: sum(log.pulls, "start", "body"),
+    lastBodyToEnd: (lastBatch - (log.pulls.at(-1)?.body ?? lastBatch)) / 1000,
+    parse: sum(log.parses, "start", "end"),
+    stringify: sum(log.stringifies, "start", "end"),
+    pageBatches: sum(pages, "start", "end"),
+    otherMessages: sum(log.batches, "start", "end") - sum(pages, "start", "end"),
+    messages: log.batches.length,
+    // Between the first pull and the end, the time no Worker message was outstanding: the page's
+    // thread waiting on HTTP or busy with its own work (parse, decode, stringify).
+    workerIdle: (lastBatch - firstPull - log.batches.filter((batch) => batch.start >= firstPull).reduce((total, b) => total + (b.end - b.start), 0)) / 1000,
+    bySql: Object.entries(
+      log.batches.filter((batch) => batch.bytes < 10_000).reduce((totals, batch) => {
+        const [ms, count] = totals[batch.sql] ?? [0, 0];
+        totals[batch.sql] = [ms + (batch.end - batch.start), count + 1];
+        return totals;
+      }, {}),
+    )
+      .sort(([, [a]], [, [b]]) => b - a)
+      .slice(0, 6)
+      .map(([sql, [ms, count]]) => `${sql}: ${Math.round(ms)} ms (${count}x)`),
+    pageBatchMs: pages.map((batch) => Math.round(batch.end - batch.start)),
+    pullMs: log.pulls.map((pull) => Math.round(pull.body - pull.start)),
+  };
+}
+
 async function bootstrap(browser, user) {
   const device = await openDevice(browser, origin, "bootstrap");
   device.context.setDefaultTimeout(TIMEOUT_MS);
+  const clickedAt = await device.page.evaluate(instrument);
   const started = Date.now();
   await device.page.getByTestId(`sign-in-${user.email}`).click();
   await device.page.waitForFunction(
@@ -31,7 +153,8 @@ async function bootstrap(browser, user) {
     null,
     { timeout: TIMEOUT_MS, polling: 50 },
   );
-  return { device, seconds: (Date.now() - started) / 1000 };
+  const seconds = (Date.now() - started) / 1000;
+  return { device, seconds, client: await breakdown(device.page, clickedAt) };
 }
 
 /** Inserts the bootstrapped todos again, raw, into `raw_todos` of the same OPFS database file. */
@@ -79,30 +202,41 @@ async function raw(device, user) {
         cursor = page.cursor;
       }
       const pullOnly = (performance.now() - pullStarted) / 1000;
-      const create = "CREATE TABLE raw_todos AS SELECT * FROM todos WHERE 0";
+      // The raw table is made by todos' own DDL (the client migration's), renamed: the same columns,
+      // STRICT, primary key and team index. Only the outbox triggers are left out: they are the engine's.
+      const ddl = (await run("SELECT sql FROM sqlite_master WHERE tbl_name = 'todos' AND type IN ('table', 'index') AND sql IS NOT NULL ORDER BY type DESC")).rows;
       const timed = async (body) => {
         await run("DROP TABLE IF EXISTS raw_todos");
-        await run(create);
+        for (const [sql] of ddl) await run(sql.replaceAll('"todos', '"raw_todos'));
         const started = performance.now();
         await run("BEGIN");
         await body();
         await run("COMMIT");
         return (performance.now() - started) / 1000;
       };
-      const oneMessage = await timed(() =>
-        run(
-          `INSERT INTO raw_todos SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5
-             FROM json_each(?)`,
-          [JSON.stringify(rows)],
-        ),
-      );
-      const perRow = await timed(async () => {
-        for (const row of rows) await run("INSERT INTO raw_todos VALUES (?, ?, ?, ?, ?, ?)", row);
-      });
+      const elements = "value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5";
+      const oneMessage = await timed(() => run(`INSERT INTO raw_todos SELECT ${elements} FROM json_each(?)`, [JSON.stringify(rows)]));
       await run("DROP TABLE raw_todos");
+      // The engine's SQL alone: its messages and statements for each page of 5,000 (as the server sent
+      // them), into todos itself with the outbox triggers' checks, the JSON made beforehand: the
+      // bootstrap without HTTP and without the page thread's parse, decode and stringify.
+      const pages = [];
+      for (let index = 0; index < rows.length; index += 5000) pages.push(JSON.stringify(rows.slice(index, index + 5000)));
+      const applying = (on) => ({ sql: 'UPDATE "_sync_state" SET "applying" = ?', params: [on ? 1 : 0] });
+      await send({ kind: "batch", statements: [applying(true), { sql: "DELETE FROM todos", params: [] }, applying(false)], inTransaction: false });
+      const columns = '"id", "team_id", "project_id", "title", "done", "updated_at"';
+      const engineSqlStarted = performance.now();
+      for (const json of pages) {
+        await run("BEGIN IMMEDIATE");
+        const insert = { sql: `INSERT OR REPLACE INTO "todos" (${columns}) SELECT ${elements} FROM json_each(?)`, params: [json] };
+        await send({ kind: "batch", statements: [applying(true), insert], inTransaction: true });
+        await send({ kind: "batch", statements: [{ sql: 'UPDATE "_sync_state" SET "cursor" = "cursor"', params: [] }, applying(false)], inTransaction: true });
+        await run("COMMIT");
+      }
+      const engineSql = (performance.now() - engineSqlStarted) / 1000;
       await send({ kind: "close" });
       db.terminate();
-      return { count, oneMessage, perRow, pullOnly };
+      return { count, oneMessage, engineSql, pullOnly };
     },
     { worker, filename: `/user-${user.id}.sqlite3`, vfsName: `drizzlesync-${user.id}`, userId: user.id },
   );
@@ -135,8 +269,8 @@ const browser = await launch();
 try {
   const result = { chromium: browser.version() };
   if (config.bootstrapUser) {
-    const { device, seconds } = await bootstrap(browser, config.bootstrapUser);
-    result.bootstrap = { seconds, ...(config.raw ? await raw(device, config.bootstrapUser) : {}) };
+    const { device, seconds, client } = await bootstrap(browser, config.bootstrapUser);
+    result.bootstrap = { seconds, client, ...(config.raw ? await raw(device, config.bootstrapUser) : {}) };
     await device.context.close();
   }
   if (config.latencyUsers) result.latency = await latency(browser, config.latencyUsers, config.samples);

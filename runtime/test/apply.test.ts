@@ -1,15 +1,15 @@
 // Applying pull pages: a page's rows as few statements (JSON) and few trips to the database, with
 // the same stored values and order as one bound statement per row; the next page fetched ahead.
 import assert from "node:assert/strict";
-import { DatabaseSync } from "node:sqlite";
 import { describe, it } from "node:test";
-import { SerialAdapter, runBatchSync, type QueryResult, type SqliteAdapter, type SqlValue } from "../src/adapters/adapter.ts";
+import type { SqliteAdapter, SqlValue } from "../src/adapters/adapter.ts";
 import { applyPage, pageStatements } from "../src/client/apply.ts";
 import { SyncedTables, quote } from "../src/client/tables.ts";
 import { fromWire } from "../src/protocol/codecs.ts";
 import type { Change, WireRow } from "../src/protocol/messages.ts";
 import type { ColumnMeta, TableMeta } from "../src/protocol/tables.ts";
 import { adapterFactories } from "./support/adapters.ts";
+import { countingAdapter } from "./support/counting-adapter.ts";
 import { openExample } from "./support/example.ts";
 import { page, ScriptedTransport } from "./support/scripted-transport.ts";
 
@@ -157,36 +157,6 @@ for (const factory of adapterFactories) {
       await Promise.all([adapter.close(), reference.close()]);
     });
   });
-}
-
-/** node:sqlite in memory behind a connection that counts the trips the engine makes to it. */
-function countingAdapter(): { adapter: SqliteAdapter; trips: { count: number } } {
-  const db = new DatabaseSync(":memory:");
-  const trips = { count: 0 };
-  const run = (sql: string, params: readonly SqlValue[]): QueryResult => {
-    const statement = db.prepare(sql);
-    statement.setReturnArrays(true);
-    const columns = statement.columns().map((meta) => meta.name);
-    if (columns.length === 0) {
-      statement.run(...params);
-      return { columns, rows: [] };
-    }
-    return { columns, rows: statement.all(...params) as unknown as unknown[][] };
-  };
-  const adapter = new SerialAdapter({
-    run: (sql, params) => {
-      trips.count += 1;
-      return run(sql, params);
-    },
-    runBatch: (statements, inTransaction) => {
-      trips.count += 1;
-      return runBatchSync(run, statements, inTransaction);
-    },
-    close: () => {
-      db.close();
-    },
-  });
-  return { adapter, trips };
 }
 
 function wireTodo(i: number): WireRow {

@@ -6,9 +6,12 @@ import { after, describe, it } from "node:test";
 import { eq } from "drizzle-orm";
 import { rowObjects } from "../src/adapters/adapter.ts";
 import { openNodeSqlite } from "../src/adapters/node-sqlite.ts";
-import type { ClientMigration } from "../src/client/migrations.ts";
+import { migrate, type ClientMigration } from "../src/client/migrations.ts";
+import { storedSchemaVersion } from "../src/client/state.ts";
 import { SyncClient } from "../src/client/sync-client.ts";
+import { SyncedTables } from "../src/client/tables.ts";
 import type { TableMeta } from "../src/protocol/tables.ts";
+import { countingAdapter } from "./support/counting-adapter.ts";
 import { clientMigrations, meta, openExample, schema } from "./support/example.ts";
 import { ScriptedTransport } from "./support/scripted-transport.ts";
 
@@ -71,6 +74,20 @@ describe("client migrations on open", () => {
       ],
     );
     await check.close();
+  });
+
+  it("send each step to the database in one trip (a Worker message), and a failing step leaves the version before it", async () => {
+    const { adapter, trips } = countingAdapter();
+    const [first] = clientMigrations;
+    assert.ok(first !== undefined);
+    const broken: ClientMigration = { version: 2, statements: ['CREATE TABLE "half_done" ("id" TEXT)', "NOT SQL"] };
+    await assert.rejects(migrate(adapter, [first, broken], new SyncedTables(meta.syncTables)), /syntax error/);
+    const migrationTrips = trips.log.filter((trip) => trip !== "SELECT");
+    assert.deepEqual(migrationTrips, ["BEGIN", `batch of ${first.statements.length}`, "COMMIT", "BEGIN", "batch of 2", "ROLLBACK"]);
+    assert.equal(await storedSchemaVersion(adapter), 1);
+    const halfDone = await adapter.execute("SELECT 1 FROM sqlite_master WHERE name = 'half_done'");
+    assert.equal(halfDone.rows.length, 0);
+    await adapter.close();
   });
 
   it("refuses a build older than the database", async () => {
