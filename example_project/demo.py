@@ -387,5 +387,6 @@ def serve(
     server.should_exit = True
     return 0 if ok else 1
 
+
 if __name__ == "__main__":
     raise SystemExit(main())

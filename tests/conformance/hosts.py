@@ -153,4 +153,3 @@ class WorkerHost:
             self._process.wait(10)
         except subprocess.TimeoutExpired:
             self._process.kill()
-

@@ -191,6 +191,7 @@ def test_version_4_downgrades_to_version_3_exactly_and_keeps_grants(
             db.execute(f"DROP OWNED BY {host}")
             db.execute(f"DROP ROLE {host}")
 
+
 def test_each_later_version_downgrades_to_the_catalog_it_came_from(
     db_url: str, example_config: Config
 ) -> None:

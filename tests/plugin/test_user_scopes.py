@@ -73,8 +73,8 @@ def test_changing_the_query_autogenerates_the_op_and_its_downgrade_restores_the_
     assert script.upgrade_ops is not None and script.downgrade_ops is not None
     assert script.upgrade_ops.ops == [ops.SetUserScopesOp(BY_CLAIM, old_query=BY_TEAM)]
     assert script.downgrade_ops.ops == [ops.SetUserScopesOp(BY_TEAM, old_query=BY_CLAIM)]
-    assert (
-        f"op.set_user_scopes({BY_CLAIM!r}, old_query={BY_TEAM!r})" in render_python_code(script.upgrade_ops)
+    assert f"op.set_user_scopes({BY_CLAIM!r}, old_query={BY_TEAM!r})" in render_python_code(
+        script.upgrade_ops
     )
 
     apply_ops(db_url, *script.upgrade_ops.ops)
