@@ -22,6 +22,11 @@ from tests.sync import seed
 from tests.sync.table_reads import pull_reading
 
 LIMIT = 10
+# What a page may fetch through indexes: its own rows, and one more. On these tiny tables the
+# statistics count one heap fetch beyond the rows served in about one page in ten, with the plan a
+# range of the user's scope on the scope index (auto_explain); a scan that walks other scopes'
+# entries or the scope's served rows again fetches far more (version 2, below).
+PAGE_FETCHES = LIMIT + 1
 
 
 def pull_page(
@@ -72,7 +77,7 @@ def test_a_bootstrap_reads_only_the_users_rows_once_each(
     # The first pull also counts her rows through the scope index, once, for the estimated total.
     assert reads[0][1] <= LIMIT + len(hers)
     assert all(seq_read == 0 for seq_read, _ in reads)
-    assert all(index_fetched <= LIMIT for _, index_fetched in reads[1:])
+    assert all(index_fetched <= PAGE_FETCHES for _, index_fetched in reads[1:]), reads
 
 
 def test_the_check_sees_version_2_reading_other_scopes(
@@ -82,7 +87,7 @@ def test_the_check_sees_version_2_reading_other_scopes(
     apply_ops(synced_db, *(UpgradeOp(v, v - 1) for v in range(LIBRARY_VERSION, 2, -1)))
     changes, reads = bootstrap(db, alice)
     assert sorted(c["row"]["id"] for c in changes if c["table"] == "todos") == sorted(hers)
-    assert any(seq_read > len(hers) or index_fetched > LIMIT for seq_read, index_fetched in reads)
+    assert any(seq_read > len(hers) or index_fetched > PAGE_FETCHES for seq_read, index_fetched in reads)
 
 
 def scope_index_blocks_per_page(db: psycopg.Connection[Any], user_id: str, limit: int) -> list[int]:
