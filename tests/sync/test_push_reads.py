@@ -1,0 +1,69 @@
+"""A batch of patches finds its rows by key: it reads the rows it names, never the user's whole scope.
+
+Inside the pushing transaction `pg_stat_xact_user_tables` counts the rows of
+`todos` read by sequential scans and fetched through indexes (see
+table_reads.py). The batch's one UPDATE tests each row's scope, which the
+scope index could serve: on a table without statistics the planner took
+that index, read every row of the team and hashed the batch against them,
+so a 100-patch push read all 3,000 rows of its team. (A table small next to
+the batch may still be read whole by a sequential scan, the planner's
+cheapest plan there: hence the other teams' rows.)
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import psycopg
+
+from tests.sync import seed
+
+TEAM_ROWS = 3000
+OTHER_ROWS = 60_000
+PATCHES = 100
+
+
+def test_a_batch_of_patches_reads_the_rows_it_names_and_no_others(db: psycopg.Connection[Any]) -> None:
+    alice, team = seed.member(db, "alice", "A")
+    others = [seed.team(db, f"other {i}") for i in range(OTHER_ROWS // 1000)]
+    for team_id, rows in [(team, TEAM_ROWS)] + [(other, 1000) for other in others]:
+        db.execute(
+            "INSERT INTO todos (team_id, title) SELECT %s, 'todo ' || i FROM generate_series(1, %s) AS i",
+            (team_id, rows),
+        )
+    # As a table is until it is first analyzed: the planner knows nothing of the team's share.
+    db.execute(
+        "DELETE FROM pg_statistic WHERE starelid = 'todos'::regclass "
+        "OR starelid IN (SELECT indexrelid FROM pg_index WHERE indrelid = 'todos'::regclass)"
+    )
+    named = db.execute(
+        "SELECT id::text FROM todos WHERE team_id = %s ORDER BY random() LIMIT %s", (team, PATCHES)
+    ).fetchall()
+    mutations = [
+        {"id": i, "tx": i, "table": "todos", "op": "patch", "pk": {"id": todo}, "values": {"title": f"p {i}"}}
+        for i, (todo,) in enumerate(named, start=1)
+    ]
+
+    with db.transaction():
+        before = reads(db)
+        row = db.execute(
+            "SELECT drizzlesync.push(%s, '{}'::jsonb, 'laptop', 1, %s::jsonb)", (alice, json.dumps(mutations))
+        ).fetchone()
+        after = reads(db)
+    assert row is not None and row[0] == {"lastMutationId": PATCHES, "rejected": []}
+
+    seq_read, index_fetched = after[0] - before[0], after[1] - before[1]
+    assert seq_read == 0
+    assert index_fetched <= PATCHES, index_fetched  # one lookup by key per patch
+    titles = db.execute("SELECT count(*) FROM todos WHERE title LIKE 'p %'").fetchone()
+    assert titles is not None and titles[0] == PATCHES
+
+
+def reads(db: psycopg.Connection[Any]) -> tuple[int, int]:
+    row = db.execute(
+        "SELECT coalesce(sum(seq_tup_read), 0), coalesce(sum(idx_tup_fetch), 0) "
+        "FROM pg_stat_xact_user_tables WHERE schemaname = 'public' AND relname = 'todos'"
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
