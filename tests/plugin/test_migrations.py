@@ -21,8 +21,8 @@ def test_upgrade_downgrade_upgrade_leaves_an_identical_catalog(db_url: str, exam
     upgraded = catalog_dump(db_url)
     assert ("drizzlesync", "change_log", "r") in upgraded["relations"]
     # Capture on four tables (five triggers each: version 6 captures an UPDATE with two), and the
-    # registry's index keeper.
-    assert len(upgraded["triggers"]) == 4 * 5 + 1
+    # registry's index keeper and (version 7) scope function dropper.
+    assert len(upgraded["triggers"]) == 4 * 5 + 2
 
     command.downgrade(example_config, "base")
     # Alembic leaves its own, now empty, alembic_version table behind.

@@ -1,0 +1,213 @@
+"""What change capture adds to a write, in instructions executed by the server (callgrind).
+
+On a shared machine the backend's CPU time of one statement moves by half between rounds;
+the instructions it executes do not. This runs bench/write_overhead.py's three tables (no
+trigger, DrizzleSync capture, the row-level `to_jsonb` audit trigger) in a private Postgres
+cluster made for the run, then its single-user backend under `valgrind --tool=callgrind`,
+collecting inside DO blocks only: each single-row statement LOOPED times after WARM_UP
+uncounted, and one 10,000-row INSERT ... SELECT. `--compare-version N` adds the capture table
+of a second database with library version N (same rounds, same starting state).
+
+    python bench/capture_instructions.py [--library-version N] [--compare-version N]
+                                         # needs valgrind and the Postgres server binaries
+                                         # (--bindir, else pg_config's); as root it runs
+                                         # them as the OS user `postgres`
+
+Takes a few minutes (valgrind runs the backend ~50x slower); the counts are deterministic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from alembic_drizzlesync.sql import LIBRARY_VERSION  # noqa: E402
+from bench.write_overhead import prepare  # noqa: E402
+
+LOOPED = 500
+WARM_UP = 20
+BULK = 10_000
+STATEMENTS = {
+    "INSERT": "INSERT INTO {t} (id, team, title) VALUES ({first} + i, 'team-1', 'hello')",
+    "UPDATE": "UPDATE {t} SET n = n + 1, updated_at = now() WHERE id = (i * 7919) % 20000 + 1",
+    "DELETE": "DELETE FROM {t} WHERE id = {first} + i",
+}
+BULK_INSERT = (
+    f"INSERT INTO {{t}} (id, team, title) SELECT g, 'team-' || (g % 50), 'bulk ' || g "
+    f"FROM generate_series(1000000001, {1_000_000_000 + BULK}) g"
+)
+FIRST, WARM_FIRST = 3_000_000_000, 3_100_000_000
+
+
+def run_as_postgres(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    if os.geteuid() == 0:
+        command = ["runuser", "-u", "postgres", "--", *command]
+    return subprocess.run(command, check=True, text=True, **kwargs)  # type: ignore[call-overload, no-any-return]
+
+
+def script(
+    targets: dict[str, tuple[str, str]], database: str
+) -> tuple[str, list[tuple[str, str, int] | None]]:
+    """The single-user script for one database, and what each DO block's dump measures."""
+    lines: list[str] = []
+    labels: list[tuple[str, str, int] | None] = []
+    for variant, (db, table) in targets.items():
+        if db != database:
+            continue
+        for label, statement in STATEMENTS.items():
+            lines.append(
+                f"INSERT INTO {table} (id, team, title) SELECT {FIRST} + g, 'team-1', 'x' "
+                f"FROM generate_series(1, {LOOPED}) g ON CONFLICT DO NOTHING;"
+                if label == "DELETE"
+                else ""
+            )
+            warm = statement.format(t=table, first=WARM_FIRST)
+            lines.append(f"DO $$ BEGIN FOR i IN 1..{WARM_UP} LOOP {warm}; END LOOP; END $$;")
+            labels.append(None)
+            counted = statement.format(t=table, first=FIRST)
+            lines.append(f"DO $$ BEGIN FOR i IN 1..{LOOPED} LOOP {counted}; END LOOP; END $$;")
+            labels.append((variant, label, LOOPED))
+            if label == "INSERT":
+                lines.append(f"DELETE FROM {table} WHERE id > {FIRST};")
+        lines.append(f"DO $$ BEGIN {BULK_INSERT.format(t=table)}; END $$;")
+        labels.append((variant, f"bulk {BULK:,}, a row", BULK))
+        lines.append(f"DELETE FROM {table} WHERE id > 1000000000;")
+        lines.append("TRUNCATE audit_log, drizzlesync.change_log;")
+        lines.append(f"VACUUM {table};")
+    return "\n".join(line for line in lines if line) + "\n", labels
+
+
+def count(
+    bindir: Path, data: Path, database: str, text: str, labels: list[tuple[str, str, int] | None], out: Path
+) -> dict[tuple[str, str], float]:
+    run_as_postgres(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={out}/cg",
+            "--toggle-collect=plpgsql_inline_handler",
+            "--dump-after=plpgsql_inline_handler",
+            str(bindir / "postgres"),
+            "--single",
+            "-D",
+            str(data),
+            database,
+        ],
+        input=text,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    dumps = sorted(glob.glob(f"{out}/cg.*"), key=lambda name: int(name.rsplit(".", 1)[1]))
+    totals = []
+    for dump in dumps:
+        match = re.search(r"^(?:totals|summary): (\d+)", Path(dump).read_text(), re.M)
+        totals.append(int(match.group(1)) if match else 0)
+        os.remove(dump)
+    if len(totals) != len(labels):
+        raise RuntimeError(f"{len(totals)} callgrind dumps for {len(labels)} DO blocks")
+    measured = zip(labels, totals, strict=True)
+    return {(lab[0], lab[1]): total / lab[2] for lab, total in measured if lab is not None}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--library-version", type=int, default=LIBRARY_VERSION)
+    parser.add_argument("--compare-version", type=int)
+    parser.add_argument(
+        "--bindir", type=Path, help="the Postgres server binaries (default: pg_config --bindir)"
+    )
+    args = parser.parse_args()
+    bindir = args.bindir or Path(
+        subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip()
+    )
+    if shutil.which("valgrind") is None:
+        sys.exit("valgrind is not installed")
+
+    work = Path(tempfile.mkdtemp(prefix="drizzlesync-callgrind-"))
+    os.chmod(work, 0o777)
+    data = work / "data"
+    try:
+        run_as_postgres(
+            [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
+            stdout=subprocess.DEVNULL,
+        )
+        run_as_postgres(
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-w",
+                "-l",
+                str(work / "log"),
+                "-o",
+                f"-c listen_addresses='' -k {work} -p 5433",
+                "start",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            base = f"host={work} port=5433 user=postgres"
+            databases = {"bench": args.library_version}
+            if args.compare_version is not None:
+                databases["compare"] = args.compare_version
+            with psycopg.connect(f"{base} dbname=postgres", autocommit=True) as conn:
+                for name in databases:
+                    conn.execute(f"CREATE DATABASE {name}")
+            for name, version in databases.items():
+                sa_url = f"postgresql+psycopg://postgres@/{name}?host={work}&port=5433"
+                prepare(
+                    sa_url, version, ("off", "capture", "audit") if name == "bench" else ("capture", "audit")
+                )
+                with psycopg.connect(f"{base} dbname={name}", autocommit=True) as conn:
+                    conn.execute("VACUUM ANALYZE")
+        finally:
+            run_as_postgres(
+                [str(bindir / "pg_ctl"), "-D", str(data), "-w", "-m", "fast", "stop"],
+                stdout=subprocess.DEVNULL,
+            )
+        targets = {
+            "off": ("bench", "t_off"),
+            "capture": ("bench", "t_capture"),
+            "audit": ("bench", "t_audit"),
+        }
+        if args.compare_version is not None:
+            targets[f"capture v{args.compare_version}"] = ("compare", "t_capture")
+        counts: dict[tuple[str, str], float] = {}
+        began = time.perf_counter()
+        for database in dict.fromkeys(db for db, _ in targets.values()):
+            text, labels = script(targets, database)
+            counts.update(count(bindir, data, database, text, labels, work))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(
+        f"library version {args.library_version}; instructions per statement ({LOOPED} after {WARM_UP} "
+        f"uncounted), or per row of one {BULK:,}-row INSERT; callgrind, {time.perf_counter() - began:.0f} s"
+    )
+    added = [v for v in targets if v != "off"]
+    print(f"{'statement':<22}{'off':>9}" + "".join(f"{v:>24}" for v in added) + "  target")
+    for label in [*STATEMENTS, f"bulk {BULK:,}, a row"]:
+        off = counts[("off", label)]
+        cells = "".join(
+            f"{counts[(v, label)] / 1000:>11.1f}k (+{(counts[(v, label)] - off) / 1000:>6.1f}k)"
+            for v in added
+        )
+        target = "capture adds <= audit" if label in STATEMENTS else "capture/off <= 2.0"
+        print(f"{label:<22}{off / 1000:>8.1f}k{cells}  {target}")
+
+
+if __name__ == "__main__":
+    main()
