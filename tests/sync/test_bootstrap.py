@@ -155,3 +155,21 @@ def test_the_check_sees_version_5_skipping_the_rows_served(
     apply_ops(synced_db, *(UpgradeOp(v, v - 1) for v in range(LIBRARY_VERSION, 5, -1)))
     blocks = scope_index_blocks_per_page(db, carol, 200)
     assert max(blocks[1:]) > 10, blocks
+
+
+def test_a_page_images_rows_by_the_tables_current_columns(
+    tenants: tuple[psycopg.Connection[Any], str, set[str]],
+) -> None:
+    """The row image's SQL is cached per table (`row_image_cache`): a column added, retyped or
+    dropped after a bootstrap is imaged the way the new columns need, not the way the cached SQL
+    read the old ones."""
+    db, alice, hers = tenants
+    bootstrap(db, alice)  # caches the todos image: to_json of the row, its timestamps in range
+    db.execute("ALTER TABLE todos ADD COLUMN price money NOT NULL DEFAULT 1.5")
+    todos = [c["row"] for c in bootstrap(db, alice)[0] if c["table"] == "todos"]
+    assert {t["id"] for t in todos} == hers
+    assert {t["price"] for t in todos} == {"1.50"}  # money's wire form; to_json would write "$1.50"
+    db.execute("ALTER TABLE todos DROP COLUMN price, ALTER COLUMN done TYPE text")
+    todos = [c["row"] for c in bootstrap(db, alice)[0] if c["table"] == "todos"]
+    assert {t["id"] for t in todos} == hers
+    assert all("price" not in t and t["done"] == "false" for t in todos)
