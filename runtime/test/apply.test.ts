@@ -244,7 +244,7 @@ describe("a pull", () => {
     const base = adapterFactories[0]?.open();
     assert.ok(base);
     const transport = new ScriptedTransport().onPull(...todoPages(4, 5));
-    let client: Awaited<ReturnType<typeof openExample>> | undefined;
+    const app: { client?: Awaited<ReturnType<typeof openExample>> } = {};
     let write: Promise<unknown> | undefined;
     // The app writes while the first page's rows are being applied, once every page has arrived.
     const adapter: SqliteAdapter = {
@@ -257,6 +257,7 @@ describe("a pull", () => {
             execute: (sql, params) => tx.execute(sql, params),
             batch: async (statements) => {
               const results = await tx.batch(statements);
+              const client = app.client;
               if (write === undefined && client !== undefined && statements.some(({ sql }) => sql.startsWith("INSERT OR REPLACE"))) {
                 while (transport.pulls.length < 4) await new Promise((resolve) => setTimeout(resolve, 1));
                 await new Promise((resolve) => setTimeout(resolve, 5));
@@ -267,7 +268,7 @@ describe("a pull", () => {
           }),
         ),
     };
-    client = await openExample(adapter, transport);
+    const client = (app.client = await openExample(adapter, transport));
     await client.sync();
     assert.equal(await write, "c0", "the write ran right after the first page's commit");
     assert.equal(Number((await adapter.execute("SELECT count(*) FROM todos")).rows[0]?.[0]), 20);
