@@ -7,15 +7,16 @@ import { getTableName, type Table } from "drizzle-orm";
 import type { SqliteRemoteDatabase } from "drizzle-orm/sqlite-proxy";
 import limits from "../../protocol/limits.json" with { type: "json" };
 import type { QueryResult, SqliteAdapter, SqlExecutor, Statement } from "../adapters/adapter.ts";
-import { PROTOCOL_VERSION, type Rejection, type WireRow } from "../protocol/messages.ts";
+import { PROTOCOL_VERSION, type PullResponse, type Rejection, type WireRow } from "../protocol/messages.ts";
 import type { TableMeta } from "../protocol/tables.ts";
-import { applyPage } from "./apply.ts";
+import { PageGroup } from "./apply.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import { drizzleInTransaction, drizzleOver, isRead, refuseControl } from "./database.ts";
 import { SyncClosedError, SyncHttpError, SyncNetworkError, SyncPausedError } from "./errors.ts";
 import { migrate, type ClientMigration, type MigrationResult } from "./migrations.ts";
 import { BaseObserver } from "./observer.ts";
+import { PageQueue } from "./pages.ts";
 import { dropAcknowledged, lastOutboxId, nextBatch, pendingCount, readWritten, toMutation, writtenSince, type Written } from "./outbox.ts";
 import { NEXT_TX, readState, writeCursor } from "./state.ts";
 import { SyncStatus, type SyncStatusFields } from "./status.ts";
@@ -54,6 +55,18 @@ interface CommonOptions<TSchema extends Record<string, unknown>> {
   readonly migrations: readonly ClientMigration[];
   /** Changes per pull page (default 5,000, the hosts' largest: fewer round trips, fewer transactions). */
   readonly pullLimit?: number;
+  /**
+   * Pull pages asked for ahead of the one being applied (default 4): each is asked for as soon as
+   * the one before it arrives, so a host quicker than the apply has several waiting.
+   */
+  readonly pullPagesAhead?: number;
+  /**
+   * Pages that have already arrived are applied together in one SQLite transaction, up to about
+   * this many changes (default 25,000: five pages of 5,000), never waiting for a page, and not while
+   * the app waits for the database. One commit for several pages: on OPFS a commit costs about as
+   * much as applying a page of 5,000 rows.
+   */
+  readonly pullTransactionRows?: number;
   /** Mutations per push (default 500); a client transaction larger than this goes alone. */
   readonly pushBatchSize?: number;
   /** Quiet time after a local write before a sync starts (default 25 ms). */
@@ -137,6 +150,10 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
   readonly #clock: Clock;
   readonly #backoff: Backoff;
   readonly #pullLimit: number;
+  readonly #pullPagesAhead: number;
+  readonly #pullTransactionRows: number;
+  /** The app's statements and transactions waiting for or holding the database: a pull's transaction then takes no more pages. */
+  #appWaiting = 0;
   /** Lowered to the server's `maxMutations` when it refuses a batch as too large. */
   #pushBatchSize: number;
   readonly #writeDebounceMs: number;
@@ -171,6 +188,8 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
     this.#clock = options.clock ?? systemClock;
     this.#backoff = new Backoff(options.backoff);
     this.#pullLimit = options.pullLimit ?? DEFAULT_PULL_LIMIT;
+    this.#pullPagesAhead = options.pullPagesAhead ?? 4;
+    this.#pullTransactionRows = options.pullTransactionRows ?? 25_000;
     this.#pushBatchSize = options.pushBatchSize ?? 500;
     this.#writeDebounceMs = options.writeDebounceMs ?? 25;
     this.#intervalMs = options.intervalMs === undefined ? 60_000 : options.intervalMs;
@@ -210,7 +229,7 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
    * transaction). For code that holds SQL rather than a Drizzle query (the tab coordinator).
    */
   async run(statement: Statement): Promise<QueryResult> {
-    if (isRead(statement.sql)) return this.#adapter.execute(statement.sql, statement.params);
+    if (isRead(statement.sql)) return this.#app(() => this.#adapter.execute(statement.sql, statement.params));
     const [result] = await this.runBatch([statement]);
     return result ?? { columns: [], rows: [] };
   }
@@ -220,7 +239,7 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
     for (const { sql } of statements) refuseControl(sql);
     const since = this.#lastOutboxId;
     // The numbering, the write and its outbox count go in one batch: one trip to the database.
-    const results = await this.#adapter.batch([NEXT_TX, ...statements, writtenSince(since)]);
+    const results = await this.#app(() => this.#adapter.batch([NEXT_TX, ...statements, writtenSince(since)]));
     const counted = results.pop();
     results.shift();
     if (counted !== undefined) this.#written(readWritten(counted, since));
@@ -238,12 +257,14 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
   /** `transaction` over the executor itself, for code that holds SQL rather than Drizzle queries. */
   async writeTransaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     const since = this.#lastOutboxId;
-    const { result, written } = await this.#adapter.transaction(async (tx) => {
-      await tx.execute(NEXT_TX.sql);
-      const result = await work(tx);
-      const { sql, params } = writtenSince(since);
-      return { result, written: readWritten(await tx.execute(sql, params), since) };
-    });
+    const { result, written } = await this.#app(() =>
+      this.#adapter.transaction(async (tx) => {
+        await tx.execute(NEXT_TX.sql);
+        const result = await work(tx);
+        const { sql, params } = writtenSince(since);
+        return { result, written: readWritten(await tx.execute(sql, params), since) };
+      }),
+    );
     this.#written(written);
     return result;
   }
@@ -367,46 +388,64 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
     let received = 0;
     let resets = 0;
     if (cursor === null) this.#setStatus({ bootstrap: { received, total: null, done: false } });
-    const request = (from: string | null) => {
-      const response = this.#transport.pull({
+    const request = (from: string | null) =>
+      this.#transport.pull({
         protocol: PROTOCOL_VERSION,
         schemaVersion: this.#schemaVersion,
         clientId: this.clientId,
         cursor: from,
         limit: this.#pullLimit,
       });
-      // A page fetched ahead may go unused (the apply before it failed): its failure is nobody's.
-      response.catch(() => undefined);
-      return response;
-    };
-    let next = request(cursor);
-    for (;;) {
-      const page = await next;
-      if (page.reset) {
-        if (++resets > MAX_RESETS) throw new Error("sync: the server asked for a reset again and again");
-        cursor = null;
-        received = 0;
-        this.#setStatus({ bootstrap: { received, total: null, done: false } });
-        next = request(cursor);
-        continue;
+    // The next pages are on their way while one is applied: the server's time and the database's
+    // overlap. A pull reads only, so an unused one costs the server a page, nothing more.
+    let pages = new PageQueue(request, cursor, this.#pullPagesAhead);
+    try {
+      for (;;) {
+        const first = await pages.next();
+        if (first.reset) {
+          if (++resets > MAX_RESETS) throw new Error("sync: the server asked for a reset again and again");
+          cursor = null;
+          received = 0;
+          this.#setStatus({ bootstrap: { received, total: null, done: false } });
+          pages.stop();
+          pages = new PageQueue(request, cursor, this.#pullPagesAhead);
+          continue;
+        }
+        const bootstrapping = cursor === null || this.#status.bootstrap?.done === false;
+        const group: PullResponse[] = [first];
+        const changed = await this.#adapter.transaction(async (tx) => {
+          const applied = new PageGroup(tx, this.#tables, { clear: cursor === null, rebase: this.#rebase });
+          await applied.add(first);
+          // Pages that have already arrived join this transaction (one commit for several: a commit
+          // is the largest cost of a page on OPFS), never waiting for one, up to a bound, and not
+          // while the app waits for the database: a local write waits for one page at most.
+          let rows = first.changes.length;
+          for (let page = first; page.hasMore && rows < this.#pullTransactionRows && this.#appWaiting === 0; ) {
+            const next = pages.ready();
+            if (next === null) break;
+            await applied.add(next);
+            group.push(next);
+            rows += next.changes.length;
+            page = next;
+          }
+          return applied.finish();
+        });
+        const last = group.at(-1) ?? first;
+        cursor = last.cursor;
+        if (bootstrapping) {
+          for (const page of group) {
+            received += page.changes.length;
+            // Every page of the server's snapshot repeats its estimate; one resumed from a stored cursor
+            // learns it from its first page.
+            const total = page.estimatedTotal ?? this.#status.bootstrap?.total ?? null;
+            this.#setStatus({ bootstrap: { received, total, done: !page.hasMore } });
+          }
+        }
+        if (changed.size > 0) this.iterateListeners((listener) => listener.tablesChanged?.(changed));
+        if (!last.hasMore) break;
       }
-      // The next page is on its way while this one is applied: the server's time and the
-      // database's overlap. A pull reads only, so an unused one costs the server a page, nothing more.
-      if (page.hasMore) next = request(page.cursor);
-      const bootstrapping = cursor === null || this.#status.bootstrap?.done === false;
-      const changed = await this.#adapter.transaction((tx) =>
-        applyPage(tx, this.#tables, page, { clear: cursor === null, rebase: this.#rebase }),
-      );
-      cursor = page.cursor;
-      if (bootstrapping) {
-        received += page.changes.length;
-        // Every page of the server's snapshot repeats its estimate; one resumed from a stored cursor
-        // learns it from its first page.
-        const total = page.estimatedTotal ?? this.#status.bootstrap?.total ?? null;
-        this.#setStatus({ bootstrap: { received, total, done: !page.hasMore } });
-      }
-      if (changed.size > 0) this.iterateListeners((listener) => listener.tablesChanged?.(changed));
-      if (!page.hasMore) break;
+    } finally {
+      pages.stop();
     }
     await this.#refreshPending();
   }
@@ -492,6 +531,16 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
   #cancel(name: TimerName): void {
     if (this.#timers.has(name)) this.#clock.clearTimeout(this.#timers.get(name));
     this.#timers.delete(name);
+  }
+
+  /** The app's use of the database, counted while it waits or runs (see `#appWaiting`). */
+  async #app<T>(use: () => Promise<T>): Promise<T> {
+    this.#appWaiting += 1;
+    try {
+      return await use();
+    } finally {
+      this.#appWaiting -= 1;
+    }
   }
 
   async #refreshPending(): Promise<void> {
