@@ -2,7 +2,8 @@
 
     python bench/sync.py [--database-url URL] [--rows 100000] [--patches 10000] [--log-rows 10000000]
                          [--bootstrap-rows 100000,1000000] [--other-rows 1000000] [--http-rows 100000]
-                         [--window-entries 300000] [--push-runs 5] [--only NAME,...]
+                         [--window-entries 300000] [--push-runs 5] [--pull-revision REV]
+                         [--only NAME,...]
 
 1. Bootstrap (null cursor, pages of 5,000) of each of `--bootstrap-rows`
    rows of one team, against a plain `SELECT` of the same rows as JSON
@@ -15,7 +16,7 @@
    rows of other teams, against the same bootstrap from a table holding only
    that team (target: at most 2x).
 3. Pull of `--rows` changed rows, paged, against a plain `SELECT` of the same
-   rows as JSON (target: at most 2x).
+   rows as JSON (target: at most 2x); also in CPU time, as the bootstrap.
 4. Push of `--patches` patch mutations against the same changes as plain
    batched upserts into the same captured table (target: at most 2x in every
    run): `--push-runs` runs, each in a new database, the worst in the table
@@ -106,11 +107,11 @@ def best_cpu(
 
 
 @contextmanager
-def migrated_database(server: str) -> Iterator[str]:
+def migrated_database(server: str, revision: str = "head") -> Iterator[str]:
     with localdb.temporary_database(server, prefix="drizzlesync_bench") as url:
         sys.path.insert(0, str(EXAMPLE))
         os.environ["DATABASE_URL"] = url  # the example's env.py reads it first
-        command.upgrade(Config(str(EXAMPLE / "alembic.ini")), "head")
+        command.upgrade(Config(str(EXAMPLE / "alembic.ini")), revision)
         sys.path.remove(str(EXAMPLE))
         for name in ("app.models", "app"):
             sys.modules.pop(name, None)
@@ -174,7 +175,7 @@ def add_todos(db: psycopg.Connection[Any], team: str, count: int) -> None:
     )
 
 
-def bench_pull(url: str, rows: int, repeat: int) -> tuple[float, float]:
+def bench_pull(url: str, rows: int, repeat: int) -> tuple[float, float, float | None, float | None]:
     with psycopg.connect(url, autocommit=True) as db:
         user, team = seed_team(db)
         add_todos(db, team, rows)
@@ -198,10 +199,19 @@ def bench_pull(url: str, rows: int, repeat: int) -> tuple[float, float]:
         # on a shared machine the load moves between two phases run one
         # after the other.
         pulls, selects = [], []
+        pull_cpus: list[float | None] = []
+        select_cpus: list[float | None] = []
         for _ in range(repeat):
             pulls.append(best(pull, 1, setup=touch_every_row))
             selects.append(best(select, 1))
-        return min(pulls), min(selects)
+            # The same again in CPU time (server and client), which the load
+            # of a shared machine moves far less than wall time.
+            touch_every_row()
+            pull_cpus.append(best_cpu(pull, client.conn, 1))
+            select_cpus.append(best_cpu(select, db, 1))
+        pull_cpu = None if None in pull_cpus else min(c for c in pull_cpus if c is not None)
+        select_cpu = None if None in select_cpus else min(c for c in select_cpus if c is not None)
+        return min(pulls), min(selects), pull_cpu, select_cpu
 
 
 def select_team_as_json(db: psycopg.Connection[Any], team: str, rows: int) -> None:
@@ -523,6 +533,12 @@ def main() -> int:
     parser.add_argument("--window-entries", type=int, default=300_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--push-runs", type=int, default=5, help="push runs, each a new database")
+    parser.add_argument(
+        "--pull-revision",
+        default=None,
+        help="also measure the pull on a database migrated only to this revision of the example"
+        " (e.g. 0006, the previous library version), in the same run",
+    )
     parser.add_argument("--only", default=None, help=f"comma-separated, of: {', '.join(GROUPS)}")
     args = parser.parse_args()
     server = args.database_url or localdb.find_server()
@@ -560,10 +576,22 @@ def main() -> int:
         name = f"bootstrap 1,000 rows among {args.other_rows:,}"
         rows.append((name, crowded, "1,000 rows alone", alone, 2.0))
     if "pull" in only:
-        with migrated_database(server) as url:
-            pull, select = bench_pull(url, args.rows, args.repeat)
-        name = f"pull {args.rows:,} changed rows (pages of {PAGE})"
-        rows.append((name, pull, "plain SELECT as JSON", select, 2.0))
+        # With --pull-revision, an older library version's pull too, in the same run.
+        revisions = ["head"] + ([args.pull_revision] if args.pull_revision else [])
+        for revision in revisions:
+            with migrated_database(server, revision) as url:
+                pull, select, pull_cpu, select_cpu = bench_pull(url, args.rows, args.repeat)
+            if revision == "head":
+                name = f"pull {args.rows:,} changed rows (pages of {PAGE})"
+                rows.append((name, pull, "plain SELECT as JSON", select, 2.0))
+            else:
+                name = f"the same at revision {revision}"
+                rows.append((name, pull, "plain SELECT as JSON", select, None))
+            if pull_cpu is not None and select_cpu is not None:
+                notes.append(
+                    f"{name}, CPU time (server and client): {pull_cpu:.3f} s against"
+                    f" {select_cpu:.3f} s, {pull_cpu / select_cpu:.2f}x"
+                )
     if "push" in only:
         # The target holds in every run: several runs, each in a new database, and the worst in
         # the table.

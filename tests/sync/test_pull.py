@@ -173,6 +173,28 @@ def test_truncate_resets_clients(db: psycopg.Connection[Any], http: httpx.Client
     assert client.rows == seed.visible_rows(db, alice)
 
 
+def test_a_page_serves_a_key_once_and_a_truncate_just_past_it_waits_for_the_next(
+    db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
+    """Two updates of one row, one each of two others, then a truncate. A pull of 3 changes reads
+    3 entries (2 rows, each served once) and then 1 more, the truncate after it saying only that
+    the window goes on: 3 changes, no reset; the next pull resets."""
+    alice, team = seed.member(db, "alice", "A")
+    todos = [seed.todo(db, team, name) for name in ("first", "second", "third")]
+    client = SyncClient(http, alice, "alice-1")
+    client.pull_all()
+    db.execute("UPDATE todos SET title = 'first, again' WHERE id = %s", (todos[0],))
+    for todo in todos:
+        db.execute("UPDATE todos SET done = true WHERE id = %s", (todo,))
+    db.execute("TRUNCATE todos")
+    page = client.pull(limit=3)
+    assert page["reset"] is False and page["hasMore"] is True
+    assert sorted((c["op"], c["pk"]["id"]) for c in page["changes"]) == sorted(("delete", t) for t in todos)
+    client.pull_all()
+    assert client.resets == 1
+    assert client.rows == seed.visible_rows(db, alice)
+
+
 def test_a_pull_that_ends_its_open_window_exactly_at_the_limit_has_more(
     db: psycopg.Connection[Any], http: httpx.Client
 ) -> None:
