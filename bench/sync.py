@@ -106,6 +106,14 @@ def best_cpu(
     return min(times, key=sum)
 
 
+CpuTimes = tuple[float, float] | None
+
+
+def total_cpu(times: CpuTimes) -> float | None:
+    """Server and client CPU time together, or None when the server's could not be read."""
+    return None if times is None else sum(times)
+
+
 @contextmanager
 def migrated_database(server: str, revision: str = "head") -> Iterator[str]:
     with localdb.temporary_database(server, prefix="drizzlesync_bench") as url:
@@ -207,8 +215,8 @@ def bench_pull(url: str, rows: int, repeat: int) -> tuple[float, float, float | 
             # The same again in CPU time (server and client), which the load
             # of a shared machine moves far less than wall time.
             touch_every_row()
-            pull_cpus.append(best_cpu(pull, client.conn, 1))
-            select_cpus.append(best_cpu(select, db, 1))
+            pull_cpus.append(total_cpu(best_cpu(pull, client.conn, 1)))
+            select_cpus.append(total_cpu(best_cpu(select, db, 1)))
         pull_cpu = None if None in pull_cpus else min(c for c in pull_cpus if c is not None)
         select_cpu = None if None in select_cpus else min(c for c in select_cpus if c is not None)
         return min(pulls), min(selects), pull_cpu, select_cpu
@@ -220,9 +228,6 @@ def select_team_as_json(db: psycopg.Connection[Any], team: str, rows: int) -> No
         "SELECT coalesce(json_agg(to_jsonb(t)), '[]') FROM todos AS t WHERE team_id = %s", (team,)
     ).fetchone()
     assert row is not None and len(row[0]) == rows
-
-
-CpuTimes = tuple[float, float] | None
 
 
 def bench_bootstrap(url: str, rows: int, repeat: int) -> tuple[float, float, CpuTimes, CpuTimes]:
@@ -580,17 +585,17 @@ def main() -> int:
         revisions = ["head"] + ([args.pull_revision] if args.pull_revision else [])
         for revision in revisions:
             with migrated_database(server, revision) as url:
-                pull, select, pull_cpu, select_cpu = bench_pull(url, args.rows, args.repeat)
+                pull, select, ours_cpu, base_cpu = bench_pull(url, args.rows, args.repeat)
             if revision == "head":
                 name = f"pull {args.rows:,} changed rows (pages of {PAGE})"
                 rows.append((name, pull, "plain SELECT as JSON", select, 2.0))
             else:
                 name = f"the same at revision {revision}"
                 rows.append((name, pull, "plain SELECT as JSON", select, None))
-            if pull_cpu is not None and select_cpu is not None:
+            if ours_cpu is not None and base_cpu is not None:
                 notes.append(
-                    f"{name}, CPU time (server and client): {pull_cpu:.3f} s against"
-                    f" {select_cpu:.3f} s, {pull_cpu / select_cpu:.2f}x"
+                    f"{name}, CPU time (server and client): {ours_cpu:.3f} s against"
+                    f" {base_cpu:.3f} s, {ours_cpu / base_cpu:.2f}x"
                 )
     if "push" in only:
         # The target holds in every run: several runs, each in a new database, and the worst in
