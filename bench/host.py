@@ -1,6 +1,7 @@
 """Host concurrency: `drizzlesync serve` under many polling clients, against the bare SQL function.
 
     python bench/host.py [--database-url URL] [--clients 1,10,16,50] [--seconds 5] [--sql-only [--runs 3]]
+                         [--revision REV]
     # needs wrk and pgbench (Debian: apt-get install wrk postgresql-client)
 
 The steady state of a sync app is many idle clients polling: each request
@@ -240,10 +241,13 @@ def main() -> int:
     parser.add_argument("--sql-only", action="store_true", help="only the empty pull vs trivial")
     parser.add_argument("--runs", type=int, default=3, help="with --sql-only, runs per client count")
     parser.add_argument("--workers", type=int, default=1, help="drizzlesync serve --workers")
+    parser.add_argument(
+        "--revision", default="head", help="the example's revision to migrate to (0006: library version 6)"
+    )
     args = parser.parse_args()
     server = args.database_url or localdb.find_server()
 
-    with migrated_database(server) as url:
+    with migrated_database(server, args.revision) as url:
         users, pulls, pushes = prepare(url)
         if args.sql_only:
             empty_pull_ratios(url, [int(c) for c in args.clients.split(",")], args.seconds, args.runs)
