@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from alembic.autogenerate import produce_migrations
 from alembic.operations import MigrateOperation, Operations
 from alembic.operations import ops as alembic_ops
@@ -108,6 +109,15 @@ def change_log(conn: Connection) -> list[tuple[Any, ...]]:
             "ORDER BY c.seq"
         )
     )
+    return [tuple(row) for row in rows]
+
+
+def drain_change_log(db: psycopg.Connection[Any]) -> list[tuple[str, str, str | None, str | None]]:
+    """The change log's entries (op, key, scope before, scope after) in order, emptying it."""
+    rows = db.execute(
+        "SELECT op::text, pk::text, scope_before, scope_after FROM drizzlesync.change_log ORDER BY seq"
+    ).fetchall()
+    db.execute("TRUNCATE drizzlesync.change_log")
     return [tuple(row) for row in rows]
 
 

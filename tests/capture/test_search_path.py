@@ -5,14 +5,13 @@ pg_catalog's must not get any of them run, with the owner's rights or its own, b
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import psycopg
 import pytest
 
 from alembic_drizzlesync import localdb
 from alembic_drizzlesync.ops import EnableSyncOp, InstallOp
-from tests.support import apply_ops, execute
+from tests.support import apply_ops, drain_change_log, execute
 
 TABLES = """
 CREATE TABLE todos (id integer PRIMARY KEY, team_id integer NOT NULL, title text);
@@ -80,14 +79,6 @@ def writer(db_url: str) -> Iterator[str]:
         execute(db_url, "DROP SCHEMA hostile CASCADE", f"DROP OWNED BY {role}", f"DROP ROLE {role}")
 
 
-def logged(db: psycopg.Connection[Any]) -> list[tuple[str, str, str | None, str | None]]:
-    rows = db.execute(
-        "SELECT op::text, pk::text, scope_before, scope_after FROM drizzlesync.change_log ORDER BY seq"
-    ).fetchall()
-    db.execute("TRUNCATE drizzlesync.change_log")
-    return [tuple(row) for row in rows]
-
-
 def test_a_writers_search_path_runs_none_of_its_objects_in_capture(db_url: str, writer: str) -> None:
     apply_ops(db_url, InstallOp())
     execute(db_url, *TABLES.strip().split(";\n"))
@@ -115,7 +106,7 @@ def test_a_writers_search_path_runs_none_of_its_objects_in_capture(db_url: str, 
         db.execute("RESET ROLE")
         db.execute("RESET search_path")
         assert hits == []
-        assert logged(db) == [
+        assert drain_change_log(db) == [
             ("I", '{"id": 1}', None, "team:7"),
             ("I", '{"id": 2}', None, "team:7"),
             ("U", '{"id": 1}', "team:7", "team:7"),

@@ -9,7 +9,7 @@ import psycopg
 
 from alembic_drizzlesync import localdb
 from alembic_drizzlesync.ops import EnableSyncOp, InstallOp, UpgradeOp
-from tests.support import apply_ops, catalog_dump, execute
+from tests.support import apply_ops, catalog_dump, drain_change_log, execute
 
 TABLES = """
 CREATE TABLE todos (id integer PRIMARY KEY, team text NOT NULL, title text);
@@ -25,14 +25,6 @@ def update_triggers(db: psycopg.Connection[Any]) -> list[tuple[str, str]]:
         " WHERE g.tgname LIKE 'drizzlesync\\_capture\\_update%' ORDER BY 1, 2"
     ).fetchall()
     return [(str(table), str(trigger)) for table, trigger in rows]
-
-
-def logged(db: psycopg.Connection[Any]) -> list[tuple[str, str, str | None, str | None]]:
-    rows = db.execute(
-        "SELECT op::text, pk::text, scope_before, scope_after FROM drizzlesync.change_log ORDER BY seq"
-    ).fetchall()
-    db.execute("TRUNCATE drizzlesync.change_log")
-    return [tuple(row) for row in rows]
 
 
 def enable_all(db_url: str) -> None:
@@ -60,7 +52,7 @@ def test_plain_tables_get_the_split_update_capture_and_partitioned_ones_keep_the
         db.execute("UPDATE notes SET body = 'y'")
         db.execute("""UPDATE notes SET meta = '{"team": "a"}'""")  # another json value, same scope
         db.execute("""UPDATE notes SET meta = '{"team": "b"}'""")
-        assert logged(db) == [
+        assert drain_change_log(db) == [
             ("I", '{"id": 1}', None, "a"),
             ("U", '{"id": 1}', "a", "a"),
             ("U", '{"id": 1}', "a", "a"),
@@ -95,9 +87,12 @@ def test_upgrade_from_version_5_splits_the_triggers_and_the_downgrade_restores_i
         apply_ops(db_url, UpgradeOp(5, 6))
         assert len(update_triggers(db)) == 6
         db.execute("UPDATE todos SET team = 'b'")
-        assert logged(db)[1:] == [("D", '{"id": 1}', "team:a", None), ("U", '{"id": 1}', "team:b", "team:b")]
+        assert drain_change_log(db)[1:] == [
+            ("D", '{"id": 1}', "team:a", None),
+            ("U", '{"id": 1}', "team:b", "team:b"),
+        ]
         apply_ops(db_url, UpgradeOp(6, 5))
         db.execute("UPDATE todos SET team = 'c'")
-        assert logged(db) == [("U", '{"id": 1}', "team:b", "team:c")]
+        assert drain_change_log(db) == [("U", '{"id": 1}', "team:b", "team:c")]
         db.execute("DELETE FROM todos")
     assert catalog_dump(db_url) == before
