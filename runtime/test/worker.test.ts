@@ -49,6 +49,43 @@ describe("worker request checks", () => {
     );
   });
 
+  it("read mutation ids and tx past 2^53 exactly, up to a bigint", () => {
+    // Two delete mutations with these ids and tx, written as JSON numbers.
+    const body = ([firstId, secondId]: [string, string], [firstTx, secondTx]: [string, string]) => {
+      const mutation = (id: string, tx: string) => `{"id": ${id}, "tx": ${tx}, "table": "t", "op": "delete", "pk": {"id": 1}}`;
+      return readJson(
+        new TextEncoder().encode(
+          `{"protocol": 1, "schemaVersion": 1, "clientId": "a", "mutations": [${mutation(firstId, firstTx)}, ${mutation(secondId, secondTx)}]}`,
+        ),
+      );
+    };
+    // Two ids one apart that are one double: both reach the database as written.
+    const { payload, text } = body(["9007199254740992", "9007199254740993"], ["9007199254740992", "9007199254740993"]);
+    assert.equal(
+      parsePush(payload, DEFAULT_LIMITS, text).mutations,
+      '[{"id":9007199254740992,"tx":9007199254740992,"table":"t","op":"delete","pk":{"id":1}},' +
+        '{"id":9007199254740993,"tx":9007199254740993,"table":"t","op":"delete","pk":{"id":1}}]',
+    );
+    const last = body(["9223372036854775806", "9223372036854775807"], ["1", "2"]);
+    assert.match(parsePush(last.payload, DEFAULT_LIMITS, last.text).mutations, /"id":9223372036854775807,/);
+    const refuse = (ids: [string, string]) => {
+      const { payload: request, text: written } = body(ids, ["1", "2"]);
+      return refusal(() => parsePush(request, DEFAULT_LIMITS, written));
+    };
+    // 2^63 is the schema's maximum as a double; exactly, it is one past the last id.
+    assert.deepEqual(refuse(["1", "9223372036854775808"]), { status: 400, code: "out_of_range", path: "mutations[1].id" });
+    assert.deepEqual(refuse(["9007199254740993", "9007199254740992"]), {
+      status: 400,
+      code: "unordered_mutation_ids",
+      path: "mutations[1].id",
+    });
+    assert.deepEqual(refuse(["9007199254740993", "9007199254740993"]), {
+      status: 400,
+      code: "duplicate_mutation_id",
+      path: "mutations[1].id",
+    });
+  });
+
   // The answers of the Python host's contract checks for the same bodies.
   it("name the first violation as the Python host does", () => {
     const header = { protocol: 1, schemaVersion: 1, clientId: "a" };

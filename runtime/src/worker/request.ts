@@ -75,28 +75,74 @@ export function checkExactNumbers(): void {
   }
 }
 
+/** The highest mutation id the protocol allows (a Postgres bigint), which the schema's double cannot say. */
+const LAST_MUTATION_ID = 2n ** 63n - 1n;
+const DIGITS = /^-?\d+$/;
+
 /**
- * The mutations as the database function takes them, every number with the digits the client
- * wrote: JSON.parse makes them doubles (`1.00499999999999999999` becomes 1.005), so a body that
- * may hold such a number is read again keeping each number's source text (jsonb stores numbers
- * exactly), with the ids and tx the checks read taken from the checked request.
+ * The mutations as written: JSON.parse makes numbers doubles (`1.00499999999999999999` becomes
+ * 1.005, the id 9007199254740993 becomes 9007199254740992), so a body that may hold such a
+ * number is read again keeping each number's source text (jsonb stores numbers exactly).
+ * Undefined when every number is short enough to be a double exactly.
  */
-function mutationsJson(text: string | undefined, checked: readonly Mutation[]): string {
+function exactMutations(text: string | undefined): Record<string, unknown>[] | undefined {
   if (text === undefined || rawJson === undefined || !MAY_ROUND.test(text)) {
-    return JSON.stringify(checked);
+    return undefined;
   }
   const raw = rawJson;
-  const exact = (
+  return (
     JSON.parse(text, (_key: string, value: unknown, context?: ReviverContext) =>
       typeof value === "number" && context?.source !== undefined && context.source !== String(value)
         ? raw(context.source)
         : value,
     ) as { mutations: Record<string, unknown>[] }
   ).mutations;
+}
+
+/**
+ * An integer the schema accepted, exactly: from its source digits when JSON.parse rounded it,
+ * else from the double (`1.0` and `1e2` are the integers they equal, as in Python).
+ */
+function exactInteger(exact: unknown, rounded: number): bigint {
+  const source = (exact as { rawJSON?: unknown } | null)?.rawJSON;
+  return typeof source === "string" && DIGITS.test(source) ? BigInt(source) : BigInt(rounded);
+}
+
+/** A mutation's id and tx as the checks compare them and the database receives them. */
+interface MutationIds {
+  readonly id: bigint;
+  readonly tx: bigint | string;
+}
+
+function exactIds(mutations: readonly Mutation[], exact: Record<string, unknown>[] | undefined): MutationIds[] {
+  return mutations.map((mutation, index) => {
+    const written = exact?.[index];
+    if (written === undefined && !Number.isSafeInteger(mutation.id)) {
+      // No source text to read it from (a caller without the body): a rounded id must not reach the database.
+      throw invalid("out_of_range", "mutation ids above 2^53 need the request's text", `mutations[${index}].id`);
+    }
+    const { id, tx } = mutation;
+    return {
+      id: exactInteger(written?.id, id),
+      tx: typeof tx === "string" ? tx : exactInteger(written?.tx, tx),
+    };
+  });
+}
+
+/** The mutations as the database function takes them (JSON text), with the ids and tx the checks read. */
+function mutationsJson(
+  checked: readonly Mutation[],
+  exact: Record<string, unknown>[] | undefined,
+  ids: readonly MutationIds[],
+): string {
+  if (exact === undefined || rawJson === undefined) {
+    return JSON.stringify(checked);
+  }
+  const raw = rawJson;
   exact.forEach((mutation, index) => {
-    const { id, tx } = checked[index] as Mutation;
-    mutation.id = id;
-    mutation.tx = tx;
+    const { id, tx } = ids[index] as MutationIds;
+    mutation.id = raw(id.toString());
+    mutation.tx = typeof tx === "string" ? tx : raw(tx.toString());
   });
   return JSON.stringify(exact);
 }
@@ -179,31 +225,29 @@ export function parsePush(payload: Json, limits: Limits, text?: string): PushCal
   }
   checkShape(PUSH, payload);
   const request = payload as { schemaVersion: number; clientId: string; mutations: Mutation[] };
-  checkOrder(request.mutations);
+  const exact = exactMutations(text);
+  const ids = exactIds(request.mutations, exact);
+  checkOrder(ids);
   return {
     schemaVersion: request.schemaVersion,
     clientId: request.clientId,
-    mutations: mutationsJson(text, request.mutations),
+    mutations: mutationsJson(request.mutations, exact, ids),
   };
 }
 
-/** Ids strictly increase; the mutations of one `tx` are adjacent, as they apply together. */
-function checkOrder(mutations: readonly Mutation[]): void {
+/** Ids strictly increase, up to a bigint; the mutations of one `tx` are adjacent, as they apply together. */
+function checkOrder(ids: readonly MutationIds[]): void {
   const seenTx = new Set<string>();
-  mutations.forEach((mutation, index) => {
-    // JSON numbers are doubles here: an id past 2^53 would reach the database rounded.
-    if (!Number.isSafeInteger(mutation.id)) {
-      throw invalid(
-        "out_of_range",
-        "mutation ids above 2^53 cannot be read exactly",
-        `mutations[${index}].id`,
-      );
+  ids.forEach((mutation, index) => {
+    const path = `mutations[${index}].id`;
+    if (mutation.id > LAST_MUTATION_ID) {
+      // The schema's maximum, read as a double, lets 2^63 itself through.
+      throw invalid("out_of_range", `expected an integer from 1 to ${LAST_MUTATION_ID}`, path);
     }
-    const before = mutations[index - 1];
+    const before = ids[index - 1];
     if (before === undefined) {
       return;
     }
-    const path = `mutations[${index}].id`;
     if (mutation.id === before.id) {
       throw invalid("duplicate_mutation_id", `mutation id ${mutation.id} appears twice`, path);
     }
@@ -224,7 +268,7 @@ function checkOrder(mutations: readonly Mutation[]): void {
 }
 
 /** `tx` 1 and `tx` "1" are different transactions. */
-function txKey(tx: number | string): string {
+function txKey(tx: bigint | string): string {
   return `${typeof tx}:${tx}`;
 }
 
