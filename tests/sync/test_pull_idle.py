@@ -53,7 +53,9 @@ def test_a_change_in_the_users_scope_is_not_missed(db: psycopg.Connection[Any], 
     assert changes(response) == [("todos", "upsert", {"id": todo})]
 
 
-def test_a_row_that_left_the_users_scope_is_not_missed(db: psycopg.Connection[Any], http: httpx.Client) -> None:
+def test_a_row_that_left_the_users_scope_is_not_missed(
+    db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
     """The example's tables log a move as a delete under the scope it left (the range of the user's
     scope keys, as the entry's scope before the change) and an update under the new one."""
     alice, team = seed.member(db, "alice", "A")
@@ -93,7 +95,9 @@ def test_a_change_of_an_unscoped_table_is_not_missed(db: psycopg.Connection[Any]
     cursor = idle(db, http, alice, "alice-1")
     db.execute("UPDATE users SET name = 'Alice' WHERE id = %s", (alice,))
     response = bare_pull(db, alice, "alice-1", cursor)
-    assert [(c["table"], c["op"], c["row"]["name"]) for c in response["changes"]] == [("users", "upsert", "Alice")]
+    assert [(c["table"], c["op"], c["row"]["name"]) for c in response["changes"]] == [
+        ("users", "upsert", "Alice")
+    ]
 
 
 def test_a_truncate_is_not_missed(db: psycopg.Connection[Any], http: httpx.Client) -> None:
@@ -117,7 +121,9 @@ def test_the_clients_own_push_outside_its_scopes_is_not_missed(
     seed.join(db, alice, other)
     client = SyncClient(http, alice, "alice-1")
     todo = "00000000-0000-4000-8000-000000000001"
-    client.stage([{"table": "todos", "op": "put", "pk": {"id": todo}, "values": {"team_id": other, "title": "mine"}}])
+    client.stage(
+        [{"table": "todos", "op": "put", "pk": {"id": todo}, "values": {"team_id": other, "title": "mine"}}]
+    )
     pushed = client.push()
     assert pushed is not None and pushed.json()["rejected"] == []
     seed.leave(db, alice, other)
