@@ -1,7 +1,8 @@
 """An idle client's poll is answered by one statement (library version 8): a young cursor, presented
 again, with nothing relevant since its base, gets that cursor back and no changes. These tests make
 one change of each kind that the window reads from its own range of the log, and check that the poll
-after it is not answered that way: each fails if the one-statement answer misses that range."""
+after it is not answered that way: each fails if the one-statement answer misses that range. The
+last one checks version 8's other pull change, the heap kept between a large window's pages."""
 
 from __future__ import annotations
 
@@ -153,3 +154,28 @@ def test_a_poll_from_another_users_cursor_is_not_answered_with_it(
     cursor = idle(db, http, alice, "alice-1")
     assert bare_pull(db, bob, "bob-1", cursor)["reset"] is True
     assert bare_pull(db, alice, "alice-1", cursor)["cursor"] == cursor
+
+
+def test_a_window_of_more_than_one_page_keeps_the_backends_heap(
+    db: psycopg.Connection[Any], http: httpx.Client, synced_db: str
+) -> None:
+    """Version 8's window_page frees one large block once per backend (the session setting
+    `drizzlesync.snapshot_heap` says so), on a connection that never bootstrapped; not for a
+    window of one page."""
+    alice, team = seed.member(db, "alice", "A")
+    cursor = idle(db, http, alice, "alice-1")
+    for title in ("one", "two", "three"):
+        seed.todo(db, team, title)
+
+    def kept_after_a_page(room: int) -> str | None:
+        with psycopg.connect(synced_db, autocommit=True) as fresh, fresh.transaction():
+            fresh.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            fresh.execute(
+                "SELECT drizzlesync.pull(%s, '{}'::jsonb, %s, 1, %s, %s)", (alice, "alice-1", cursor, room)
+            )
+            row = fresh.execute("SELECT current_setting('drizzlesync.snapshot_heap', true)").fetchone()
+        assert row is not None
+        return row[0] if row[0] else None
+
+    assert kept_after_a_page(10) is None
+    assert kept_after_a_page(2) == "kept"
