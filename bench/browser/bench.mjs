@@ -7,7 +7,9 @@
 // 2. Raw: on the same origin, a Worker of the same build (the adapter's worker, sqlite-wasm on
 //    opfs-sahpool) opens the same database file and inserts the same rows into a table made by
 //    todos' own DDL (same columns, primary key and team index; no outbox triggers), in one
-//    transaction, as one INSERT … SELECT FROM json_each(?) message. "Engine SQL": the engine's own
+//    transaction, as one INSERT … SELECT FROM json_each(?) message; timed from the new Worker
+//    through the open, the DDL and the rows, as the engine's span (timed on the page from the
+//    click) also holds its Worker, open and schema. "Engine SQL": the engine's own
 //    messages and statements for pages of 5,000, five to a transaction as the engine applies pages
 //    already there, JSON made beforehand (no HTTP, no page-thread work). "Pull only": the same bootstrap's pages fetched over HTTP from the page and parsed,
 //    nothing applied: the server's share, which the engine overlaps with applying (it asks for a
