@@ -115,7 +115,8 @@ def client_side(client: dict[str, Any]) -> None:
         "  the start (ms): until the Worker is asked to open the database, the open (SQLite WASM, the OPFS "
         f"pool), from there to the first pull: {client['startupParts']}"
     )
-    print(f"  the start's Worker messages (posted ms after the click + round trip ms): {'; '.join(client['startMessages'])}")
+    messages = "; ".join(client["startMessages"])
+    print(f"  the start's Worker messages (posted ms after the click + round trip ms): {messages}")
     print(f"  a page's batch in the Worker (ms), mean of each tenth: {tenths(client['pageBatchMs'])}")
     print(f"  a page's pull request to its body (ms), mean of each tenth: {tenths(client['pullMs'])}")
 
