@@ -25,26 +25,40 @@ export interface MigrationResult {
   readonly pruned: readonly PrunedWrite[];
 }
 
+/** The client id a new database's first step generated (`_sync_state` is the first step's). */
+const CLIENT_ID = { sql: 'SELECT "client_id" FROM "_sync_state"', params: [] };
+
 /**
  * Runs every step above the stored version, each in its own transaction, so that a failure
  * leaves the database at the last complete version. The steps never touch the outbox; pending
  * writes to dropped tables or columns are pruned here, since the server would refuse them.
+ *
+ * `created` is called when the database is new, with the client id its first step generated, as
+ * soon as that step has run and before it commits: the engine asks for its first pull page then,
+ * so that the host prepares it while the migration commits (see `SyncClient.open`).
  */
 export async function migrate(
   adapter: SqliteAdapter,
   steps: readonly ClientMigration[],
   tables: SyncedTables,
+  created?: (clientId: string) => void,
 ): Promise<MigrationResult> {
   const from = await storedSchemaVersion(adapter);
   let to = from;
   for (const step of [...steps].sort((a, b) => a.version - b.version)) {
     if (step.version <= to) continue;
+    const first = to === 0 && created !== undefined;
     // One trip to the database for the whole step (one Worker message on the web: a step is dozens
     // of statements, tables and their triggers, and a fresh database runs every step before its bootstrap).
-    await adapter.transaction((tx) => tx.batch(step.statements.map((sql) => ({ sql, params: [] }))));
+    await adapter.transaction(async (tx) => {
+      const results = await tx.batch([...step.statements.map((sql) => ({ sql, params: [] })), ...(first ? [CLIENT_ID] : [])]);
+      const clientId = results.at(-1)?.rows[0]?.[0];
+      if (first && typeof clientId === "string") created(clientId);
+    });
     to = step.version;
   }
-  const pruned = to === from ? [] : await adapter.transaction((tx) => pruneOutbox(tx, tables));
+  // A new database's outbox was created empty just now: nothing to prune.
+  const pruned = to === from || from === 0 ? [] : await adapter.transaction((tx) => pruneOutbox(tx, tables));
   return { from, to, pruned };
 }
 

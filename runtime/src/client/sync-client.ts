@@ -135,6 +135,19 @@ const DEFAULT_PULL_LIMIT = limits.maxChanges;
 /** How many `reset` answers in a row one pull accepts before it gives up (a server bug otherwise loops). */
 const MAX_RESETS = 3;
 
+/** Asks the host for the pull page after `cursor`. */
+type PullRequester = (cursor: string | null) => Promise<PullResponse>;
+
+function pullRequester(transport: Transport, schemaVersion: number, clientId: string, limit: number): PullRequester {
+  return (cursor) => transport.pull({ protocol: PROTOCOL_VERSION, schemaVersion, clientId, cursor, limit });
+}
+
+/** The first pages of a new database's bootstrap, asked for while it was being created (see `open`). */
+interface EarlyPages {
+  readonly clientId: string;
+  readonly pages: PageQueue;
+}
+
 export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObserver<SyncClientListener> {
   /** The app's database: Drizzle typed by the generated schema. Each write statement is its own client transaction. */
   readonly db: SqliteRemoteDatabase<TSchema>;
@@ -171,20 +184,27 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
   #lastWriteAt = 0;
   /** The newest outbox id seen: a local write's entries are the ones above it. */
   #lastOutboxId: number;
+  /**
+   * A new database's bootstrap pages, asked for before it was open; the first pull takes them
+   * unless something was pushed first (the host's answer may then predate the push).
+   */
+  #earlyPages: EarlyPages | null;
 
   private constructor(
     options: SyncClientOptions<TSchema>,
+    transport: Transport,
     clientId: string,
     migration: MigrationResult,
     tables: SyncedTables,
     lastOutboxId: number,
+    earlyPages: EarlyPages | null,
   ) {
     super();
     this.#adapter = options.adapter;
     this.#schema = options.schema;
     this.#tables = tables;
     this.#schemaVersion = options.meta.schemaVersion;
-    this.#transport = "transport" in options ? options.transport : httpTransport(options);
+    this.#transport = transport;
     this.#clock = options.clock ?? systemClock;
     this.#backoff = new Backoff(options.backoff);
     this.#pullLimit = options.pullLimit ?? DEFAULT_PULL_LIMIT;
@@ -197,27 +217,51 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
     this.clientId = clientId;
     this.migration = migration;
     this.#lastOutboxId = lastOutboxId;
+    this.#earlyPages = earlyPages;
     this.db = drizzleOver<TSchema>({ run: (statement) => this.run(statement), runBatch: (statements) => this.runBatch(statements) }, options.schema);
   }
 
   /**
    * Opens the local database: runs the client migrations above its stored version (a fresh one goes
    * to the newest), then starts syncing unless told not to.
+   *
+   * A new database's first sync is a bootstrap with nothing to push, so its first pull page is asked
+   * for as soon as the migration has generated the client id, before the migration commits and the
+   * rest of the open: the host prepares the page (and the next ones, up to `pullPagesAhead`) while
+   * the database is still being set up.
    */
   static async open<TSchema extends Record<string, unknown>>(options: SyncClientOptions<TSchema>): Promise<SyncClient<TSchema>> {
     const tables = new SyncedTables(options.meta.syncTables);
-    const migration = await migrate(options.adapter, options.migrations, tables);
-    if (migration.to !== options.meta.schemaVersion) {
-      throw new Error(
-        `drizzlesync: the database is at schema version ${migration.to} but this build's sync-meta is at ` +
-          `${options.meta.schemaVersion}; the generated files do not belong together, or the database is newer than the build`,
-      );
+    const transport = "transport" in options ? options.transport : httpTransport(options);
+    const syncOnOpen = options.syncOnOpen ?? true;
+    const schemaVersion = options.meta.schemaVersion;
+    let early: EarlyPages | null = null;
+    const created = (clientId: string) => {
+      const request = pullRequester(transport, schemaVersion, clientId, options.pullLimit ?? DEFAULT_PULL_LIMIT);
+      early = { clientId, pages: new PageQueue(request, null, options.pullPagesAhead ?? 4) };
+    };
+    try {
+      const migration = await migrate(options.adapter, options.migrations, tables, syncOnOpen ? created : undefined);
+      if (migration.to !== schemaVersion) {
+        throw new Error(
+          `drizzlesync: the database is at schema version ${migration.to} but this build's sync-meta is at ` +
+            `${schemaVersion}; the generated files do not belong together, or the database is newer than the build`,
+        );
+      }
+      const state = await readState(options.adapter);
+      const pages = early as EarlyPages | null;
+      if (pages !== null && (pages.clientId !== state.clientId || state.cursor !== null)) {
+        pages.pages.stop();
+        early = null;
+      }
+      const client = new SyncClient(options, transport, state.clientId, migration, tables, await lastOutboxId(options.adapter), early);
+      await client.#refreshPending();
+      client.#start(syncOnOpen);
+      return client;
+    } catch (error) {
+      (early as EarlyPages | null)?.pages.stop();
+      throw error;
     }
-    const state = await readState(options.adapter);
-    const client = new SyncClient(options, state.clientId, migration, tables, await lastOutboxId(options.adapter));
-    await client.#refreshPending();
-    client.#start(options.syncOnOpen ?? true);
-    return client;
   }
 
   get status(): SyncStatus {
@@ -303,6 +347,7 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
     await this.#running?.catch(() => undefined);
     this.#requested?.reject(new SyncClosedError());
     this.#requested = null;
+    this.#dropEarlyPages();
     await this.#adapter.close();
   }
 
@@ -359,6 +404,8 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
       const first = batch[0];
       const last = batch[batch.length - 1];
       if (first === undefined || last === undefined) return;
+      // The early pages were asked for before these writes reach the host: a pull must follow the push.
+      this.#dropEarlyPages();
       this.#setStatus({ state: "pushing" });
       const response = await this.#transport.push({
         protocol: PROTOCOL_VERSION,
@@ -388,17 +435,13 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
     let received = 0;
     let resets = 0;
     if (cursor === null) this.#setStatus({ bootstrap: { received, total: null, done: false } });
-    const request = (from: string | null) =>
-      this.#transport.pull({
-        protocol: PROTOCOL_VERSION,
-        schemaVersion: this.#schemaVersion,
-        clientId: this.clientId,
-        cursor: from,
-        limit: this.#pullLimit,
-      });
+    const request = pullRequester(this.#transport, this.#schemaVersion, this.clientId, this.#pullLimit);
     // The next pages are on their way while one is applied: the server's time and the database's
     // overlap. A pull reads only, so an unused one costs the server a page, nothing more.
-    let pages = new PageQueue(request, cursor, this.#pullPagesAhead);
+    const early = cursor === null ? this.#earlyPages?.pages : undefined;
+    if (early === undefined) this.#dropEarlyPages();
+    this.#earlyPages = null;
+    let pages = early ?? new PageQueue(request, cursor, this.#pullPagesAhead);
     try {
       for (;;) {
         const first = await pages.next();
@@ -448,6 +491,12 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
       pages.stop();
     }
     await this.#refreshPending();
+  }
+
+  /** The early pages are for the first pull only, and only when nothing was pushed before it. */
+  #dropEarlyPages(): void {
+    this.#earlyPages?.pages.stop();
+    this.#earlyPages = null;
   }
 
   #failed(error: unknown): void {
