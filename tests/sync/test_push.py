@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -303,6 +304,26 @@ def test_a_batch_of_patches_with_one_other_mutation_applies_each_as_what_it_is(
     assert todo(db, other) == (("new", False, world["a"]) if op == "put" else None)
     assert todo(db, first) == ("first, patched", False, world["a"])
     assert todo(db, last) == ("last, patched", False, world["a"])
+
+
+def test_a_delete_carrying_the_columns_of_the_patches_around_it_deletes(
+    db: psycopg.Connection[Any], world: dict[str, str]
+) -> None:
+    """The batched path checks a batch whose mutations all name the first one's columns inside
+    its UPDATE: a delete that carries such values (the wire schema has no say in SQL) is not one
+    of its patches."""
+    first, other = seed.todo(db, world["a"], "first"), seed.todo(db, world["a"], "other")
+    mutations = [
+        {"id": 1, "tx": 1, **patch(first, title="patched")},
+        {"id": 2, "tx": 2, **patch(other, title="patched"), "op": "delete"},
+    ]
+    row = db.execute(
+        "SELECT drizzlesync.push(%s, '{}'::jsonb, 'laptop', 1, %s::jsonb)",
+        (world["alice"], json.dumps(mutations)),
+    ).fetchone()
+    assert row is not None and row[0] == {"lastMutationId": 2, "rejected": []}
+    assert todo(db, first) == ("patched", False, world["a"])
+    assert todo(db, other) is None
 
 
 def test_the_cached_write_plan_follows_the_tables_columns_and_scope(
