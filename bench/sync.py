@@ -3,7 +3,7 @@
     python bench/sync.py [--database-url URL] [--rows 100000] [--patches 10000] [--log-rows 10000000]
                          [--bootstrap-rows 100000,1000000] [--other-rows 1000000] [--http-rows 100000]
                          [--window-entries 300000] [--push-runs 5] [--pull-revision REV]
-                         [--bootstrap-revision REV] [--only NAME,...]
+                         [--bootstrap-revision REV] [--push-revision REV] [--only NAME,...]
 
 1. Bootstrap (null cursor, pages of 5,000) of each of `--bootstrap-rows`
    rows of one team, against a plain `SELECT` of the same rows as JSON
@@ -21,7 +21,9 @@
 4. Push of `--patches` patch mutations against the same changes as plain
    batched upserts into the same captured table (target: at most 2x in every
    run): `--push-runs` runs, each in a new database, the worst in the table
-   and every run's ratio in a closing note.
+   and every run's ratio in a closing note. `--push-revision` also measures
+   an older library version's push (say 0007) in each run, right after the
+   current one's, each in a database of its own.
 5. A 100-change pull against a change log of `--log-rows` entries, against one
    of 10,000 (target: at most 2x).
 6. A 10-change pull whose window holds `--window-entries` log entries of 300
@@ -569,6 +571,32 @@ def bench_busy_window(server: str, other_entries: int, repeat: int) -> tuple[flo
         return best(pull, repeat, setup=busy_window), best(pull, repeat, setup=quiet_window)
 
 
+def push_figures(
+    name: str, runs: list[tuple[float, float, float | None, float | None]], patches: int, repeat: int
+) -> tuple[tuple[str, float, str, float], list[str]]:
+    """The table row of a set of push runs (the worst run's ratio) and its closing notes (every
+    run's ratio, in wall and in CPU time)."""
+    ratios = [run[0] / run[1] for run in runs]
+    worst = max(range(len(runs)), key=lambda i: ratios[i])
+    if len(runs) > 1:
+        name += f", worst of {len(runs)}"
+    notes = [
+        f"{name}: {len(runs)} runs (each a new database, best of {repeat}): "
+        + ", ".join(f"{ratio:.2f}x" for ratio in ratios)
+        + f"; range {min(ratios):.2f}-{max(ratios):.2f}x"
+        + f" ({min(run[0] for run in runs):.3f}-{max(run[0] for run in runs):.3f} s against"
+        + f" {min(run[1] for run in runs):.3f}-{max(run[1] for run in runs):.3f} s)"
+    ]
+    cpu = [run[2] / run[3] for run in runs if run[2] is not None and run[3] is not None]
+    if cpu:
+        notes.append(
+            f"{name}, the same runs in CPU time (server and client): "
+            + ", ".join(f"{ratio:.2f}x" for ratio in cpu)
+            + f"; range {min(cpu):.2f}-{max(cpu):.2f}x"
+        )
+    return (name, runs[worst][0], "batched upserts", runs[worst][1]), notes
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -594,6 +622,12 @@ def main() -> int:
         default=None,
         help="also measure the bootstrap on a database migrated only to this revision of the"
         " example (e.g. 0007, the previous library version), in the same run",
+    )
+    parser.add_argument(
+        "--push-revision",
+        default=None,
+        help="also measure the push on a database migrated only to this revision of the example"
+        " (e.g. 0007, the previous library version), alternating with the current one in each run",
     )
     parser.add_argument("--only", default=None, help=f"comma-separated, of: {', '.join(GROUPS)}")
     args = parser.parse_args()
@@ -658,31 +692,21 @@ def main() -> int:
                 )
     if "push" in only:
         # The target holds in every run: several runs, each in a new database, and the worst in
-        # the table.
-        runs = []
+        # the table. With --push-revision, each run also measures an older library version's push
+        # in a database of its own, right after the current one's, so that both see the same load.
+        revisions = ["head"] + ([args.push_revision] if args.push_revision else [])
+        runs: dict[str, list[tuple[float, float, float | None, float | None]]] = {r: [] for r in revisions}
         for _ in range(args.push_runs):
-            with migrated_database(server) as url:
-                runs.append(bench_push(url, args.patches, args.repeat))
-        ratios = [run[0] / run[1] for run in runs]
-        worst = max(range(len(runs)), key=lambda i: ratios[i])
-        name = f"push {args.patches:,} patches (batches of {BATCH})"
-        if len(runs) > 1:
-            name += f", worst of {len(runs)}"
-        rows.append((name, runs[worst][0], "batched upserts", runs[worst][1], 2.0))
-        notes.append(
-            f"push {args.patches:,} patches, {len(runs)} runs (each a new database, best of {args.repeat}): "
-            + ", ".join(f"{ratio:.2f}x" for ratio in ratios)
-            + f"; range {min(ratios):.2f}-{max(ratios):.2f}x"
-            + f" ({min(run[0] for run in runs):.3f}-{max(run[0] for run in runs):.3f} s against"
-            + f" {min(run[1] for run in runs):.3f}-{max(run[1] for run in runs):.3f} s)"
-        )
-        cpu = [run[2] / run[3] for run in runs if run[2] is not None and run[3] is not None]
-        if cpu:
-            notes.append(
-                f"push {args.patches:,} patches, the same runs in CPU time (server and client): "
-                + ", ".join(f"{ratio:.2f}x" for ratio in cpu)
-                + f"; range {min(cpu):.2f}-{max(cpu):.2f}x"
-            )
+            for revision in revisions:
+                with migrated_database(server, revision) as url:
+                    runs[revision].append(bench_push(url, args.patches, args.repeat))
+        for revision in revisions:
+            name = f"push {args.patches:,} patches (batches of {BATCH})"
+            if revision != "head":
+                name = f"the same at revision {revision}"
+            row, run_notes = push_figures(name, runs[revision], args.patches, args.repeat)
+            rows.append((*row, 2.0 if revision == "head" else None))
+            notes.extend(run_notes)
     if "log" in only:
         small = bench_log_size(server, 10_000, args.repeat * 2)
         big = bench_log_size(server, args.log_rows, args.repeat * 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -252,6 +253,104 @@ def test_a_batch_of_patches_keeps_each_rows_own_columns_and_rejects_only_the_bad
     assert client.rejected == {foreign: "forbidden", moving_out: "forbidden"}
     assert todo(db, first) == ("last", True, world["a"])
     assert todo(db, second) == ("again", True, world["a"])
+
+
+# Mutations that a batch of patches to todos must not apply in part: each names a todo's
+# key, so a fast path that skipped a check would write that row (jsonb_populate_record
+# ignores keys that name no column, and the batch's UPDATE writes no key column).
+BAD_IN_A_BATCH_OF_PATCHES = {
+    "unknown_column": lambda todo_id, other_id: patch(todo_id, title="bad", secret_flag=True),
+    "invalid_key": lambda todo_id, other_id: {**patch(todo_id, title="bad"), "pk": {"id": todo_id, "x": 1}},
+    "pk_mismatch": lambda todo_id, other_id: patch(todo_id, title="bad", id=other_id),
+    "unknown_table": lambda todo_id, other_id: {**patch(todo_id, title="bad"), "table": "no_such_table"},
+}
+
+
+@pytest.mark.parametrize("code", sorted(BAD_IN_A_BATCH_OF_PATCHES))
+def test_a_bad_patch_among_good_ones_to_the_same_table_is_rejected_whole(
+    db: psycopg.Connection[Any], http: httpx.Client, world: dict[str, str], code: str
+) -> None:
+    """Since version 8 a batch of patches to one table goes to the batched path first, which
+    checks each mutation itself (flag_bad_mutations runs only when it declines the batch)."""
+    first, target, last = (seed.todo(db, world["a"], title) for title in ("first", "target", "last"))
+    client = SyncClient(http, world["alice"], "alice-1")
+    client.stage([patch(first, title="first, patched")])
+    (bad,) = client.stage([BAD_IN_A_BATCH_OF_PATCHES[code](target, last)])
+    client.stage([patch(last, title="last, patched")])
+    client.push()
+    assert client.rejected == {bad: code}
+    assert todo(db, target) == ("target", False, world["a"])
+    assert todo(db, first) == ("first, patched", False, world["a"])
+    assert todo(db, last) == ("last, patched", False, world["a"])
+
+
+@pytest.mark.parametrize("op", ["delete", "put"])
+def test_a_batch_of_patches_with_one_other_mutation_applies_each_as_what_it_is(
+    db: psycopg.Connection[Any], http: httpx.Client, world: dict[str, str], op: str
+) -> None:
+    """A delete among patches deletes (read as a patch of no values it would leave the row), and a
+    put of a new row among them inserts it."""
+    first, last = seed.todo(db, world["a"], "first"), seed.todo(db, world["a"], "last")
+    other = new_id() if op == "put" else seed.todo(db, world["a"], "other")
+    client = SyncClient(http, world["alice"], "alice-1")
+    client.stage([patch(first, title="first, patched")])
+    if op == "put":
+        client.stage([put_todo(world["a"], "new", other)])
+    else:
+        client.stage([{"table": "todos", "op": "delete", "pk": {"id": other}}])
+    client.stage([patch(last, title="last, patched")])
+    client.push()
+    assert client.rejected == {}
+    assert todo(db, other) == (("new", False, world["a"]) if op == "put" else None)
+    assert todo(db, first) == ("first, patched", False, world["a"])
+    assert todo(db, last) == ("last, patched", False, world["a"])
+
+
+def test_a_delete_carrying_the_columns_of_the_patches_around_it_deletes(
+    db: psycopg.Connection[Any], world: dict[str, str]
+) -> None:
+    """The batched path checks a batch whose mutations all name the first one's columns inside
+    its UPDATE: a delete that carries such values (the wire schema has no say in SQL) is not one
+    of its patches."""
+    first, other = seed.todo(db, world["a"], "first"), seed.todo(db, world["a"], "other")
+    mutations = [
+        {"id": 1, "tx": 1, **patch(first, title="patched")},
+        {"id": 2, "tx": 2, **patch(other, title="patched"), "op": "delete"},
+    ]
+    row = db.execute(
+        "SELECT drizzlesync.push(%s, '{}'::jsonb, 'laptop', 1, %s::jsonb)",
+        (world["alice"], json.dumps(mutations)),
+    ).fetchone()
+    assert row is not None and row[0] == {"lastMutationId": 2, "rejected": []}
+    assert todo(db, first) == ("patched", False, world["a"])
+    assert todo(db, other) is None
+
+
+def test_the_cached_write_plan_follows_the_tables_columns_and_scope(
+    db: psycopg.Connection[Any], http: httpx.Client, world: dict[str, str]
+) -> None:
+    """Since version 8 each table's write plan is cached (`write_plan_cache`): a column added or
+    retyped, or the table rescoped, after a push is written and checked the way the table is now."""
+    first, second = seed.todo(db, world["a"], "first"), seed.todo(db, world["a"], "second")
+    client = SyncClient(http, world["alice"], "alice-1")
+    client.stage([patch(first, title="cached")])
+    client.push()
+    assert client.rejected == {}
+    db.execute("ALTER TABLE todos ADD COLUMN priority integer")
+    client.stage([patch(first, priority=3)])  # unknown_column with the plan made before
+    (fraction,) = client.stage([patch(second, priority=2.5)])
+    client.push()
+    assert client.rejected == {fraction: "invalid_value"}
+    db.execute("ALTER TABLE todos ALTER COLUMN done TYPE text")
+    client.stage([patch(first, done="maybe")])  # invalid_value for a boolean
+    client.push()
+    assert client.rejected == {fraction: "invalid_value"}
+    assert db.execute("SELECT priority, done FROM todos WHERE id = %s", (first,)).fetchone() == (3, "maybe")
+    db.execute("SELECT drizzlesync.set_sync_scope('public', 'todos', $$'elsewhere:' || team_id$$)")
+    (moved,) = client.stage([patch(second, title="no longer in alice's scopes")])
+    client.push()
+    assert client.rejected[moved] == "forbidden"
+    assert todo(db, second) == ("second", "false", world["a"])
 
 
 def test_a_batch_of_patches_never_writes_a_nullable_column_a_patch_did_not_name(
