@@ -173,3 +173,41 @@ def test_a_page_images_rows_by_the_tables_current_columns(
     todos = [c["row"] for c in bootstrap(db, alice)[0] if c["table"] == "todos"]
     assert {t["id"] for t in todos} == hers
     assert all("price" not in t and t["done"] == "false" for t in todos)
+
+
+def raw_pull(db: psycopg.Connection[Any], user_id: str, client: str, cursor: str | None, limit: int) -> str:
+    """One pull page's text, as the host reads it."""
+    with db.transaction():
+        db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        row = db.execute(
+            "SELECT drizzlesync.pull(%s, '{}'::jsonb, %s, 1, %s, %s)::text", (user_id, client, cursor, limit)
+        ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_a_page_of_several_tables_is_one_compact_array_of_their_changes(
+    tenants: tuple[psycopg.Connection[Any], str, set[str]],
+) -> None:
+    """Since version 8 a page's pieces (one a table it reaches) are joined as text and the page is
+    checked as JSON once: a one-page bootstrap holds every table's changes, in the order pages of
+    one change serve them, written compactly as each piece was."""
+    db, alice, hers = tenants
+    text = raw_pull(db, alice, "one-page", None, 1000)
+    page = json.loads(text)
+    assert not page["hasMore"]
+    tables = [c["table"] for c in page["changes"]]
+    assert len(set(tables)) >= 3, tables  # users, teams, memberships and todos: several pieces
+    assert {c["row"]["id"] for c in page["changes"] if c["table"] == "todos"} == hers
+    changes = json.dumps(page["changes"], separators=(",", ":"), ensure_ascii=False)
+    assert f'"changes":{changes}' in text
+
+    one_by_one: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        single = json.loads(raw_pull(db, alice, "one-by-one", cursor, 1))
+        one_by_one += single["changes"]
+        cursor = single["cursor"]
+        if not single["hasMore"]:
+            break
+    assert one_by_one == page["changes"]
