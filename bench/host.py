@@ -20,7 +20,12 @@ prints, side by side in one run:
 in a row, and prints each run's ratio and their range: with cursors under a
 minute old, as a polling client presents (an empty pull answers with the same
 cursor and writes nothing), and with cursors over a minute old (it stores a
-new one). The full table's pulls present the cursors of the set-up.
+new one). The full table's pulls present the cursors of the set-up. It then
+prints the server's CPU time per empty pull from young cursors, in a DO block
+that commits after each (no client, no protocol), read from the backend's
+/proc/<pid>/schedstat when the server runs on this machine: a figure the
+machine's load moves far less than pgbench's latencies, to compare library
+versions by (`--revision`).
 
 Targets: the host serves at least 50% of the bare function's rate at 16-50
 clients; an empty pull's transaction takes at most 2x the trivial one.
@@ -44,7 +49,7 @@ import psycopg
 from alembic_drizzlesync import localdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sync import Client, migrated_database, seed_team, served  # noqa: E402
+from sync import Client, backend_cpu, migrated_database, seed_team, served  # noqa: E402
 
 USERS = 50
 PUSH_EVERY = 10
@@ -212,6 +217,44 @@ def empty_pull_ratios(url: str, clients: list[int], seconds: int, runs: int) -> 
     print("target: <= 2.0x")
 
 
+# Every bench client's empty pull in turn, each its own REPEATABLE READ transaction (COMMIT AND
+# CHAIN keeps the isolation level the session's default gives the first).
+CPU_LOOP = """DO $$
+DECLARE
+    c record;
+    done integer := 0;
+BEGIN
+    WHILE done < {pulls} LOOP
+        FOR c IN SELECT * FROM bench_client ORDER BY i LOOP
+            PERFORM drizzlesync.pull(c.user_id, '{{}}'::jsonb, c.client_id, 1, c.cursor, 5000)::text;
+            COMMIT AND CHAIN;
+            done := done + 1;
+        END LOOP;
+    END LOOP;
+END
+$$"""
+
+
+def server_cpu_per_pull(url: str, pulls: int = 2000, rounds: int = 3) -> None:
+    """The server's CPU time per empty pull from a young cursor, best of `rounds` loops of `pulls`."""
+    set_cursor_age(url, True)
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute("SET default_transaction_isolation = 'repeatable read'")
+        db.execute(CPU_LOOP.format(pulls=USERS))  # each cursor presented once: the ones before it go
+        each = []
+        for _ in range(rounds):
+            before = backend_cpu(db)
+            db.execute(CPU_LOOP.format(pulls=pulls))
+            after = backend_cpu(db)
+            if before is None or after is None:
+                print("server CPU per empty pull: the server's process cannot be read here")
+                return
+            each.append((after - before) / pulls * 1e6)
+    rounds_us = ", ".join(f"{us:.0f}" for us in each)
+    print(f"server CPU per empty pull (young cursor, a committing DO loop): {min(each):.0f} us")
+    print(f"  (rounds of {pulls}: {rounds_us} us)")
+
+
 def set_cursor_age(url: str, young: bool) -> None:
     """Give every bench client a cursor from a pull just now (its cursors dated back first, so that the
     pull stores a new one), then, unless `young`, date that one two minutes back too."""
@@ -251,6 +294,7 @@ def main() -> int:
         users, pulls, pushes = prepare(url)
         if args.sql_only:
             empty_pull_ratios(url, [int(c) for c in args.clients.split(",")], args.seconds, args.runs)
+            server_cpu_per_pull(url)
             return 0
         pull_only = WRK_SCRIPT.format(
             bodies=lua_table(pulls), users=lua_table(users), pushes=lua_table(pushes), push_every=0

@@ -69,7 +69,9 @@ def compile_query(query: str) -> str:
 
 
 def user_scopes_script(query: str | None, schema: str) -> list[str]:
-    """Statements installing `schema.user_scopes` made from `query` (None: a user holds no keys)."""
+    """Statements installing `schema.user_scopes` made from `query` (None: a user holds no keys):
+    the SQL function, which checks the query as it is created, then, from library version 8 on
+    (decided in the database), the same body in PL/pgSQL, which keeps its plan for the session."""
     compiled = compile_query(query) if query is not None else None
     return split_statements(
         render(
@@ -79,7 +81,7 @@ def user_scopes_script(query: str | None, schema: str) -> list[str]:
             tag=_dollar_tag(compiled or ""),
             source=literal(query),
         )
-    )
+    ) + split_statements(render("sql/v8/pull_page_user_scopes.sql.j2", schema=schema))
 
 
 def _dollar_tag(body: str) -> str:

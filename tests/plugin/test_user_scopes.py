@@ -108,3 +108,26 @@ def test_the_function_body_is_quoted_with_a_tag_the_query_does_not_hold(db_url: 
         db.execute("INSERT INTO members VALUES ('ann', 'a')")
     assert user_scopes(db_url, "ann")[0] == ["team:a"]
     assert "AS $scopes1$" in user_scopes_script(holds_the_tag, "drizzlesync")[0]
+
+
+def test_from_library_version_8_the_function_is_plpgsql_and_a_column_named_like_a_parameter_wins(
+    db_url: str,
+) -> None:
+    """PL/pgSQL keeps the query's plan; `user_id` below is both a column and the function's parameter,
+    and means the column, as in the SQL function (PL/pgSQL would otherwise call it ambiguous)."""
+    by_column = (
+        "SELECT 'team:' || m.team FROM public.members AS m, LATERAL (SELECT m.name AS user_id) AS u "
+        "WHERE user_id = :user_id"
+    )
+    migrate(db_url, models(), replace(CONFIG, user_scopes_query=by_column))
+    with psycopg.connect(localdb.libpq_url(db_url), autocommit=True) as db:
+        db.execute("INSERT INTO members VALUES ('ann', 'a'), ('bob', 'b')")
+    keys, definition = user_scopes(db_url, "ann")
+    assert keys == ["team:a"]
+    assert "LANGUAGE plpgsql" in definition and "RETURN QUERY" in definition
+
+
+def test_a_query_that_does_not_run_fails_its_migration(db_url: str) -> None:
+    """The query is checked as it is set, as the SQL function it is first made as checks it."""
+    with pytest.raises(Exception, match="public.nowhere"):
+        migrate(db_url, models(), replace(CONFIG, user_scopes_query="SELECT team FROM public.nowhere"))

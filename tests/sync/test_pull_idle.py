@@ -1,0 +1,155 @@
+"""An idle client's poll is answered by one statement (library version 8): a young cursor, presented
+again, with nothing relevant since its base, gets that cursor back and no changes. These tests make
+one change of each kind that the window reads from its own range of the log, and check that the poll
+after it is not answered that way: each fails if the one-statement answer misses that range."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import psycopg
+
+from tests.sync import seed
+from tests.sync.syncclient import SyncClient
+
+
+def bare_pull(db: psycopg.Connection[Any], user: str, client_id: str, cursor: str) -> dict[str, Any]:
+    """The response of one pull through the hosts' entry point, in its own transaction."""
+    with db.transaction():
+        db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        row = db.execute(
+            "SELECT drizzlesync.pull(%s, '{}'::jsonb, %s, 1, %s, 100)", (user, client_id, cursor)
+        ).fetchone()
+    assert row is not None
+    response: dict[str, Any] = row[0]
+    return response
+
+
+def idle(db: psycopg.Connection[Any], http: httpx.Client, user: str, client_id: str) -> str:
+    """The client pulled to the end, its cursor presented once (which deletes the ones before it), and
+    that cursor: a poll from it now is answered with it, unchanged."""
+    client = SyncClient(http, user, client_id)
+    client.pull_all()
+    client.pull()
+    assert client.cursor is not None
+    assert bare_pull(db, user, client_id, client.cursor) == {
+        "cursor": client.cursor, "hasMore": False, "reset": False, "lastMutationId": 0, "changes": [],
+    }  # fmt: skip
+    return client.cursor
+
+
+def changes(response: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    return [(c["table"], c["op"], c.get("pk") or {"id": c["row"]["id"]}) for c in response["changes"]]
+
+
+def test_a_change_in_the_users_scope_is_not_missed(db: psycopg.Connection[Any], http: httpx.Client) -> None:
+    """The range of the user's scope keys (an entry's scope after the change)."""
+    alice, team = seed.member(db, "alice", "A")
+    cursor = idle(db, http, alice, "alice-1")
+    todo = seed.todo(db, team, "new")
+    response = bare_pull(db, alice, "alice-1", cursor)
+    assert response["cursor"] != cursor
+    assert changes(response) == [("todos", "upsert", {"id": todo})]
+
+
+def test_a_row_that_left_the_users_scope_is_not_missed(
+    db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
+    """The example's tables log a move as a delete under the scope it left (the range of the user's
+    scope keys, as the entry's scope before the change) and an update under the new one."""
+    alice, team = seed.member(db, "alice", "A")
+    other = seed.team(db, "B")
+    todo = seed.todo(db, team, "moves away")
+    cursor = idle(db, http, alice, "alice-1")
+    db.execute("UPDATE todos SET team_id = %s WHERE id = %s", (other, todo))
+    response = bare_pull(db, alice, "alice-1", cursor)
+    assert changes(response) == [("todos", "delete", {"id": todo})]
+
+
+def test_a_move_logged_as_one_entry_is_not_missed(db: psycopg.Connection[Any], http: httpx.Client) -> None:
+    """The range of moves between two scopes logged as one entry (its scope before the change, the
+    user's, differing from its scope after it, another's), as capture pairing old and new rows writes
+    them: the example's tables log a move as two entries, so this one is written to the log directly."""
+    alice, team = seed.member(db, "alice", "A")
+    other = seed.team(db, "B")
+    todo = seed.todo(db, team, "moves away")
+    cursor = idle(db, http, alice, "alice-1")
+    with db.transaction():
+        db.execute("SET LOCAL drizzlesync.skip_capture = on")
+        db.execute("UPDATE todos SET team_id = %s WHERE id = %s", (other, todo))
+        db.execute(
+            "INSERT INTO drizzlesync.change_log (table_id, op, pk, scope_before, scope_after) "
+            "SELECT t.id, 'U', jsonb_build_object('id', %s::text), 'team:' || %s, 'team:' || %s "
+            "FROM drizzlesync.synced_table AS t WHERE t.table_name = 'todos'",
+            (todo, team, other),
+        )
+    response = bare_pull(db, alice, "alice-1", cursor)
+    assert changes(response) == [("todos", "delete", {"id": todo})]
+
+
+def test_a_change_of_an_unscoped_table_is_not_missed(db: psycopg.Connection[Any], http: httpx.Client) -> None:
+    """The range of entries without a scope, those of unscoped tables."""
+    alice, _ = seed.member(db, "alice", "A")
+    db.execute("SELECT drizzlesync.enable_sync('public', 'users')")
+    cursor = idle(db, http, alice, "alice-1")
+    db.execute("UPDATE users SET name = 'Alice' WHERE id = %s", (alice,))
+    response = bare_pull(db, alice, "alice-1", cursor)
+    assert [(c["table"], c["op"], c["row"]["name"]) for c in response["changes"]] == [
+        ("users", "upsert", "Alice")
+    ]
+
+
+def test_a_truncate_is_not_missed(db: psycopg.Connection[Any], http: httpx.Client) -> None:
+    """The same range holds truncates, which reset."""
+    alice, team = seed.member(db, "alice", "A")
+    seed.todo(db, team, "soon gone")
+    cursor = idle(db, http, alice, "alice-1")
+    db.execute("TRUNCATE todos")
+    assert bare_pull(db, alice, "alice-1", cursor)["reset"] is True
+
+
+def test_the_clients_own_push_outside_its_scopes_is_not_missed(
+    db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
+    """The range of the client's own pushed entries, whatever their scope: the user joins a team, the
+    device pushes a row into it, and the user leaves before any pull, so that the poll's scope keys are
+    the cursor's again. The row is found only through that range, and arrives as a delete."""
+    alice, _ = seed.member(db, "alice", "A")
+    other = seed.team(db, "B")
+    cursor = idle(db, http, alice, "alice-1")
+    seed.join(db, alice, other)
+    client = SyncClient(http, alice, "alice-1")
+    todo = "00000000-0000-4000-8000-000000000001"
+    client.stage(
+        [{"table": "todos", "op": "put", "pk": {"id": todo}, "values": {"team_id": other, "title": "mine"}}]
+    )
+    pushed = client.push()
+    assert pushed is not None and pushed.json()["rejected"] == []
+    seed.leave(db, alice, other)
+    response = bare_pull(db, alice, "alice-1", cursor)
+    assert changes(response) == [("todos", "delete", {"id": todo})]
+    assert response["lastMutationId"] == 1
+
+
+def test_an_idle_poll_answers_with_the_clients_last_mutation_id_as_it_is_now(
+    db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
+    """As the full pull does (a push whose mutations all changed nothing writes no log entry)."""
+    alice, _ = seed.member(db, "alice", "A")
+    cursor = idle(db, http, alice, "alice-1")
+    db.execute("UPDATE drizzlesync.client SET last_mutation_id = 7 WHERE client_id = 'alice-1'")
+    response = bare_pull(db, alice, "alice-1", cursor)
+    assert (response["cursor"], response["changes"], response["lastMutationId"]) == (cursor, [], 7)
+
+
+def test_a_poll_from_another_users_cursor_is_not_answered_with_it(
+    db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
+    """A cursor is its client's and user's: presented by anyone else it resets, as before."""
+    alice, team = seed.member(db, "alice", "A")
+    bob = seed.user(db, "bob")
+    seed.join(db, bob, team)
+    cursor = idle(db, http, alice, "alice-1")
+    assert bare_pull(db, bob, "bob-1", cursor)["reset"] is True
+    assert bare_pull(db, alice, "alice-1", cursor)["cursor"] == cursor
