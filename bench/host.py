@@ -264,7 +264,7 @@ def set_cursor_age(url: str, young: bool) -> None:
         for i, user, client_id, cursor in db.execute("SELECT * FROM bench_client ORDER BY i").fetchall():
             db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
             row = db.execute(
-                "SELECT drizzlesync.pull(%s, '{}'::jsonb, %s, 1, %s, 5000)->>'cursor'",
+                "SELECT drizzlesync.pull(%s, '{}'::jsonb, %s, 1, %s, 5000)::json->>'cursor'",
                 (user, client_id, cursor),
             ).fetchone()
             db.execute("COMMIT")

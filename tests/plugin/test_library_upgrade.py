@@ -202,3 +202,53 @@ def test_each_later_version_downgrades_to_the_catalog_it_came_from(
         command.upgrade(example_config, after)
         command.downgrade(example_config, before)
         assert catalog_dump(db_url) == version_before, f"{after} → {before}"
+
+
+def entry_owners_and_grants(url: str) -> dict[str, tuple[str, str | None]]:
+    """The pull entry points' owner and ACL, by signature."""
+    with psycopg.connect(localdb.libpq_url(url)) as conn:
+        rows = conn.execute(
+            "SELECT p.oid::regprocedure::text, p.proowner::regrole::text, p.proacl::text FROM pg_proc AS p "
+            "WHERE p.pronamespace = 'drizzlesync'::regnamespace AND p.proname = 'pull'"
+        ).fetchall()
+    return {str(name): (str(owner), acl) for name, owner, acl in rows}
+
+
+def test_version_8_remakes_the_pull_entry_points_with_their_owner_and_grants(
+    db_url: str, example_config: Config
+) -> None:
+    """Version 8 drops and creates both pull entry points (they return text, not json), and its
+    downgrade does so again: each keeps its owner, the grants a project gave on it (with grant
+    option too) and the ones the library revoked."""
+    version_7, version_8 = EXAMPLE_CHAIN[6], EXAMPLE_CHAIN[7]
+    command.upgrade(example_config, version_7)
+    host = f"{localdb.sqlalchemy_url(db_url).database}_host"
+    with psycopg.connect(localdb.libpq_url(db_url), autocommit=True) as db:
+        db.execute(f"CREATE ROLE {host}")
+        db.execute(
+            f"GRANT EXECUTE ON FUNCTION drizzlesync.pull(text, jsonb, text, integer, text, integer) TO {host}"
+        )
+        db.execute(
+            "GRANT EXECUTE ON FUNCTION drizzlesync.pull(text, text[], text, integer, text, integer) "
+            f"TO {host} WITH GRANT OPTION"
+        )
+        db.execute(
+            f"ALTER FUNCTION drizzlesync.pull(text, jsonb, text, integer, text, integer) OWNER TO {host}"
+        )
+        try:
+            catalog, security, entries = (
+                catalog_dump(db_url),
+                function_security(db_url),
+                entry_owners_and_grants(db_url),
+            )
+            assert entries["drizzlesync.pull(text,jsonb,text,integer,text,integer)"][0] == host
+            command.upgrade(example_config, version_8)
+            assert library_version(db_url) == 8
+            assert entry_owners_and_grants(db_url) == entries
+            command.downgrade(example_config, version_7)
+            assert catalog_dump(db_url) == catalog
+            assert function_security(db_url) == security
+            assert entry_owners_and_grants(db_url) == entries
+        finally:
+            db.execute(f"DROP OWNED BY {host}")
+            db.execute(f"DROP ROLE {host}")

@@ -6,6 +6,7 @@ last one checks version 8's other pull change, the heap kept between a large win
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -20,10 +21,10 @@ def bare_pull(db: psycopg.Connection[Any], user: str, client_id: str, cursor: st
     with db.transaction():
         db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         row = db.execute(
-            "SELECT drizzlesync.pull(%s, '{}'::jsonb, %s, 1, %s, 100)", (user, client_id, cursor)
+            "SELECT drizzlesync.pull(%s, '{}'::jsonb, %s, 1, %s, 100)::text", (user, client_id, cursor)
         ).fetchone()
     assert row is not None
-    response: dict[str, Any] = row[0]
+    response: dict[str, Any] = json.loads(row[0])
     return response
 
 

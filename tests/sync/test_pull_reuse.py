@@ -3,6 +3,7 @@ nothing (library version 6); an older cursor is replaced as before, and changes 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -18,13 +19,14 @@ def bare_pull(db: psycopg.Connection[Any], user: str, client_id: str, cursor: st
     with db.transaction():
         db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         row = db.execute(
-            "SELECT drizzlesync.pull(%s, '{}'::jsonb, %s, 1, %s, 100)", (user, client_id, cursor)
+            "SELECT drizzlesync.pull(%s, '{}'::jsonb, %s, 1, %s, 100)::text", (user, client_id, cursor)
         ).fetchone()
         wrote = db.execute("SELECT pg_current_xact_id_if_assigned() IS NOT NULL").fetchone()
     cursors = db.execute("SELECT count(*) FROM drizzlesync.pull_cursor").fetchone()
     assert row is not None and wrote is not None and cursors is not None
-    assert row[0]["changes"] == [] and row[0]["hasMore"] is False and row[0]["reset"] is False
-    return str(row[0]["cursor"]), bool(wrote[0]), int(cursors[0])
+    response = json.loads(row[0])
+    assert response["changes"] == [] and response["hasMore"] is False and response["reset"] is False
+    return str(response["cursor"]), bool(wrote[0]), int(cursors[0])
 
 
 def caught_up(db: psycopg.Connection[Any], http: httpx.Client) -> tuple[str, str, SyncClient, str]:

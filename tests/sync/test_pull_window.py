@@ -18,6 +18,7 @@ import psycopg
 import pytest
 
 from alembic_drizzlesync.ops import UpgradeOp
+from alembic_drizzlesync.sql import LIBRARY_VERSION
 from tests.support import apply_ops
 from tests.sync import seed
 from tests.sync.table_reads import pull_reading
@@ -99,7 +100,8 @@ def test_a_pull_reads_only_the_log_entries_of_the_users_scopes(
 def test_the_check_sees_version_4_reading_other_scopes(
     synced_db: str, busy_window: tuple[psycopg.Connection[Any], str, str, list[str], str]
 ) -> None:
-    apply_ops(synced_db, UpgradeOp(5, 4))
+    # Down one version at a time from the current one: a step's downgrade expects the version after it.
+    apply_ops(synced_db, *(UpgradeOp(v, v - 1) for v in range(LIBRARY_VERSION, 4, -1)))
     seq_read, index_fetched = check_window(busy_window)
     assert seq_read + index_fetched >= OTHERS
 
