@@ -16,8 +16,9 @@
 2. Bootstrap of a 1,000-row team in a table that also holds `--other-rows`
    rows of other teams, against the same bootstrap from a table holding only
    that team (target: at most 2x).
-3. Pull of `--rows` changed rows, paged, against a plain `SELECT` of the same
-   rows as JSON (target: at most 2x); also in CPU time, as the bootstrap.
+3. Pull of `--rows` changed rows, paged as the bootstrap is (one pipeline a
+   page, parsed here), against a plain `SELECT` of the same rows as JSON
+   (target: at most 2x); also in CPU time, as the bootstrap.
 4. Push of `--patches` patch mutations against the same changes as plain
    batched upserts into the same captured table (target: at most 2x in every
    run): `--push-runs` runs, each in a new database, the worst in the table
@@ -119,6 +120,24 @@ def total_cpu(times: CpuTimes) -> float | None:
 
 
 @contextmanager
+def frozen_gc() -> Iterator[None]:
+    """The process's objects frozen for the timed rounds of a figure whose sides parse JSON.
+
+    Both sides' JSON becomes Python objects, and the cyclic GC runs while they are made, walking
+    every object the process holds in the generations it collects; without a freeze, that cost
+    depended on what this process did before (migrations, another figure or revision's run): the
+    same SELECT's parse took 0.15 s or 0.20 s. Frozen, the objects from before are never walked
+    again.
+    """
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+@contextmanager
 def migrated_database(server: str, revision: str = "head") -> Iterator[str]:
     with localdb.temporary_database(server, prefix="drizzlesync_bench") as url:
         sys.path.insert(0, str(EXAMPLE))
@@ -208,7 +227,7 @@ def bench_pull(url: str, rows: int, repeat: int) -> tuple[float, float, float | 
     with psycopg.connect(url, autocommit=True) as db:
         user, team = seed_team(db)
         add_todos(db, team, rows)
-        client = Client(url, user)
+        client = Client(url, user, as_host=True)  # one round trip a page, as the host pages
         client.cursor, _ = client.pull_all(None)
 
         def touch_every_row() -> None:
@@ -230,14 +249,15 @@ def bench_pull(url: str, rows: int, repeat: int) -> tuple[float, float, float | 
         pulls, selects = [], []
         pull_cpus: list[float | None] = []
         select_cpus: list[float | None] = []
-        for _ in range(repeat):
-            pulls.append(best(pull, 1, setup=touch_every_row))
-            selects.append(best(select, 1))
-            # The same again in CPU time (server and client), which the load
-            # of a shared machine moves far less than wall time.
-            touch_every_row()
-            pull_cpus.append(total_cpu(best_cpu(pull, client.conn, 1)))
-            select_cpus.append(total_cpu(best_cpu(select, db, 1)))
+        with frozen_gc():
+            for _ in range(repeat):
+                pulls.append(best(pull, 1, setup=touch_every_row))
+                selects.append(best(select, 1))
+                # The same again in CPU time (server and client), which the load
+                # of a shared machine moves far less than wall time.
+                touch_every_row()
+                pull_cpus.append(total_cpu(best_cpu(pull, client.conn, 1)))
+                select_cpus.append(total_cpu(best_cpu(select, db, 1)))
         pull_cpu = None if None in pull_cpus else min(c for c in pull_cpus if c is not None)
         select_cpu = None if None in select_cpus else min(c for c in select_cpus if c is not None)
         return min(pulls), min(selects), pull_cpu, select_cpu
@@ -273,22 +293,15 @@ def bench_bootstrap(url: str, rows: int, repeat: int) -> tuple[float, float, Cpu
         # Alternated, one of each per round: on a shared machine the load moves between two
         # phases run one after the other.
         boots: list[float] = []
-        # Both sides' JSON becomes Python objects, and the cyclic GC runs while they are made,
-        # walking every object the process holds in the generations it collects; without a
-        # freeze, that cost depended on what this process did before (migrations, the other
-        # revision's run): the same SELECT's parse took 0.15 s or 0.20 s. Frozen, the objects
-        # from before are never walked again.
-        gc.collect()
-        gc.freeze()
         selects: list[float] = []
         boot_cpus: list[CpuTimes] = []
         select_cpus: list[CpuTimes] = []
-        for _ in range(repeat):
-            boots.append(best(bootstrap, 1))
-            selects.append(best(select, 1))
-            boot_cpus.append(best_cpu(bootstrap, client.conn, 1))
-            select_cpus.append(best_cpu(select, db, 1))
-        gc.unfreeze()
+        with frozen_gc():
+            for _ in range(repeat):
+                boots.append(best(bootstrap, 1))
+                selects.append(best(select, 1))
+                boot_cpus.append(best_cpu(bootstrap, client.conn, 1))
+                select_cpus.append(best_cpu(select, db, 1))
         return min(boots), min(selects), cheapest(boot_cpus), cheapest(select_cpus)
 
 
@@ -514,7 +527,7 @@ def bench_log_size(server: str, log_rows: int, repeat: int) -> float:
         db.execute(
             "INSERT INTO todos (team_id, title) SELECT %s, 'new' FROM generate_series(1, 100)", (team,)
         )
-        client = Client(url, user)
+        client = Client(url, user, as_host=True)  # one round trip a page, as the host pages
         client.cursor, _ = client.pull_all(None)
 
         def touch_100_rows() -> None:
@@ -536,7 +549,7 @@ def bench_busy_window(server: str, other_entries: int, repeat: int) -> tuple[flo
         add_todos(db, team, 1000)
         table_id = db.execute("SELECT id FROM drizzlesync.synced_table WHERE table_name = 'todos'").fetchone()
         assert table_id is not None
-        client = Client(url, user)
+        client = Client(url, user, as_host=True)  # one round trip a page, as the host pages
         client.cursor, _ = client.pull_all(None)
 
         def other_teams(count: int) -> None:
