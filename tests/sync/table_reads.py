@@ -1,4 +1,4 @@
-"""One pull page called as a host calls it, with the rows it read from one table, and how.
+"""One pull page called as a host calls it (its text), and with the rows it read from one table.
 
 Inside the pulling transaction `pg_stat_xact_user_tables` counts a table's
 rows read by sequential scans and fetched through indexes, not yet flushed
@@ -12,6 +12,18 @@ import json
 from typing import Any
 
 import psycopg
+
+PULL_AS_HOST = "SELECT drizzlesync.pull(%s, '{}'::jsonb, %s, 1, %s, %s)::text"
+"""The hosts' entry point, read as text as the hosts read it: user id, client id, cursor, limit."""
+
+
+def raw_pull(db: psycopg.Connection[Any], user_id: str, client: str, cursor: str | None, limit: int) -> str:
+    """One pull page's text, as the host reads it, in its own REPEATABLE READ transaction."""
+    with db.transaction():
+        db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        row = db.execute(PULL_AS_HOST, (user_id, client, cursor, limit)).fetchone()
+    assert row is not None
+    return str(row[0])
 
 
 def pull_reading(
@@ -27,9 +39,7 @@ def pull_reading(
     with db.transaction():
         db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         before = _reads(db, table)
-        row = db.execute(
-            "SELECT drizzlesync.pull(%s, '{}'::jsonb, %s, 1, %s, %s)::text", (user_id, client, cursor, limit)
-        ).fetchone()
+        row = db.execute(PULL_AS_HOST, (user_id, client, cursor, limit)).fetchone()
         after = _reads(db, table)
     assert row is not None
     return json.loads(row[0]), after[0] - before[0], after[1] - before[1]

@@ -19,7 +19,7 @@ from alembic_drizzlesync.ops import UpgradeOp
 from alembic_drizzlesync.sql import LIBRARY_VERSION
 from tests.support import apply_ops
 from tests.sync import seed
-from tests.sync.table_reads import pull_reading
+from tests.sync.table_reads import PULL_AS_HOST, pull_reading, raw_pull
 
 LIMIT = 10
 # What a page may fetch through indexes: its own rows, and one more. On these tiny tables the
@@ -110,9 +110,7 @@ def scope_index_blocks_per_page(db: psycopg.Connection[Any], user_id: str, limit
         with db.transaction():
             db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             before = db.execute("SELECT pg_stat_get_xact_blocks_fetched(%s)", index).fetchone()
-            row = db.execute(
-                "SELECT drizzlesync.pull(%s, '{}'::jsonb, 'desk', 1, %s, %s)::text", (user_id, cursor, limit)
-            ).fetchone()
+            row = db.execute(PULL_AS_HOST, (user_id, "desk", cursor, limit)).fetchone()
             after = db.execute("SELECT pg_stat_get_xact_blocks_fetched(%s)", index).fetchone()
         assert row is not None and before is not None and after is not None
         blocks.append(int(after[0]) - int(before[0]))
@@ -173,17 +171,6 @@ def test_a_page_images_rows_by_the_tables_current_columns(
     todos = [c["row"] for c in bootstrap(db, alice)[0] if c["table"] == "todos"]
     assert {t["id"] for t in todos} == hers
     assert all("price" not in t and t["done"] == "false" for t in todos)
-
-
-def raw_pull(db: psycopg.Connection[Any], user_id: str, client: str, cursor: str | None, limit: int) -> str:
-    """One pull page's text, as the host reads it."""
-    with db.transaction():
-        db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        row = db.execute(
-            "SELECT drizzlesync.pull(%s, '{}'::jsonb, %s, 1, %s, %s)::text", (user_id, client, cursor, limit)
-        ).fetchone()
-    assert row is not None
-    return str(row[0])
 
 
 def test_a_page_of_several_tables_is_one_compact_array_of_their_changes(

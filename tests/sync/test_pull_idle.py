@@ -14,17 +14,12 @@ import psycopg
 
 from tests.sync import seed
 from tests.sync.syncclient import SyncClient
+from tests.sync.table_reads import raw_pull
 
 
 def bare_pull(db: psycopg.Connection[Any], user: str, client_id: str, cursor: str) -> dict[str, Any]:
     """The response of one pull through the hosts' entry point, in its own transaction."""
-    with db.transaction():
-        db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        row = db.execute(
-            "SELECT drizzlesync.pull(%s, '{}'::jsonb, %s, 1, %s, 100)::text", (user, client_id, cursor)
-        ).fetchone()
-    assert row is not None
-    response: dict[str, Any] = json.loads(row[0])
+    response: dict[str, Any] = json.loads(raw_pull(db, user, client_id, cursor, 100))
     return response
 
 

@@ -11,6 +11,7 @@ import psycopg
 
 from tests.sync import seed
 from tests.sync.syncclient import SyncClient, row_key
+from tests.sync.table_reads import PULL_AS_HOST
 
 
 def bare_pull(db: psycopg.Connection[Any], user: str, client_id: str, cursor: str) -> tuple[str, bool, int]:
@@ -18,9 +19,7 @@ def bare_pull(db: psycopg.Connection[Any], user: str, client_id: str, cursor: st
     does), and how many cursor rows there are after it."""
     with db.transaction():
         db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        row = db.execute(
-            "SELECT drizzlesync.pull(%s, '{}'::jsonb, %s, 1, %s, 100)::text", (user, client_id, cursor)
-        ).fetchone()
+        row = db.execute(PULL_AS_HOST, (user, client_id, cursor, 100)).fetchone()
         wrote = db.execute("SELECT pg_current_xact_id_if_assigned() IS NOT NULL").fetchone()
     cursors = db.execute("SELECT count(*) FROM drizzlesync.pull_cursor").fetchone()
     assert row is not None and wrote is not None and cursors is not None

@@ -21,27 +21,17 @@ import psycopg
 from alembic_drizzlesync.ops import UpgradeOp
 from tests.support import apply_ops
 from tests.sync import seed
+from tests.sync.table_reads import raw_pull
 
 PAGE = 5
 CURSOR = re.compile(r'"cursor":"([^"]+)"')
-
-
-def raw_pull(db: psycopg.Connection[Any], user_id: str, client: str, cursor: str | None) -> str:
-    """One pull's text, as the hosts read it."""
-    with db.transaction():
-        db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        row = db.execute(
-            "SELECT drizzlesync.pull(%s, '{}'::jsonb, %s, 1, %s, %s)::text", (user_id, client, cursor, PAGE)
-        ).fetchone()
-    assert row is not None
-    return str(row[0])
 
 
 def pull_all(db: psycopg.Connection[Any], user_id: str, client: str, cursor: str | None) -> list[str]:
     """Every page up to the last (hasMore false), as text."""
     pages: list[str] = []
     while True:
-        pages.append(raw_pull(db, user_id, client, cursor))
+        pages.append(raw_pull(db, user_id, client, cursor, PAGE))
         page = json.loads(pages[-1])
         cursor = page["cursor"]
         if not page["hasMore"]:
@@ -94,8 +84,8 @@ def test_version_8_responses_are_version_7s_byte_for_byte(
 
     def later_pulls(client: str, cursor: str) -> list[str]:
         window = pull_all(db, alice, client, cursor)
-        idle = raw_pull(db, alice, client, last_cursor(window))
-        reset = raw_pull(db, alice, client, f"{uuid.uuid4()}.{uuid.uuid4()}")
+        idle = raw_pull(db, alice, client, last_cursor(window), PAGE)
+        reset = raw_pull(db, alice, client, f"{uuid.uuid4()}.{uuid.uuid4()}", PAGE)
         return [*window, idle, reset]
 
     after_8 = later_pulls("eight", last_cursor(bootstrap_8))
