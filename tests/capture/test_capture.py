@@ -267,6 +267,36 @@ def test_partitioned_tables_are_captured_on_the_parent(db_url: str, conn: Connec
     ]
 
 
+def test_a_partitioned_tables_move_between_scopes_is_logged_under_each_scope(
+    db_url: str, conn: Connection
+) -> None:
+    """The capture pairing old and new rows (partitioned tables, whole-row rules) logs a row whose
+    scope changed as the split capture does (library version 9): its old key as 'D' under the old
+    scope, then the row under its new scope alone, so a reader of either scope finds it in the range
+    of its own scope; and every entry's scope_hash is the hash of the scope it is found under."""
+    execute(
+        db_url,
+        "CREATE TABLE tasks (id integer, at date, team text, PRIMARY KEY (id, at)) PARTITION BY RANGE (at)",
+        "CREATE TABLE tasks_2025 PARTITION OF tasks FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')",
+    )
+    apply_ops(db_url, EnableSyncOp("tasks", scope="team"))
+    run(conn, "INSERT INTO tasks VALUES (1, '2025-02-01', 'a'), (2, '2025-02-01', 'a')")
+    run(conn, "UPDATE tasks SET team = CASE id WHEN 1 THEN 'b' ELSE team END")
+    first, second = {"id": 1, "at": "2025-02-01"}, {"id": 2, "at": "2025-02-01"}
+    assert sorted(change_log(conn)[2:], key=lambda entry: (entry[2]["id"], entry[1])) == [
+        ("tasks", "D", first, "a", None, None),
+        ("tasks", "U", first, "b", "b", None),
+        ("tasks", "U", second, "a", "a", None),
+    ]
+    unhashed = conn.execute(
+        text(
+            "SELECT count(*) FROM drizzlesync.change_log "
+            "WHERE scope_hash <> hashtext(coalesce(scope_after, scope_before, ''))"
+        )
+    ).scalar()
+    assert unhashed == 0
+
+
 def test_a_table_without_primary_key_is_refused_by_name(db_url: str, conn: Connection) -> None:
     with pytest.raises(Exception, match=r"table public\.no_key has no primary key"):
         apply_ops(db_url, EnableSyncOp("no_key"))

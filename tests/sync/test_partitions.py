@@ -176,6 +176,27 @@ def test_a_partition_attached_later_with_its_own_column_order_is_captured_by_the
     assert pks == ['{"at": "2026-02-01", "id": 6}']
 
 
+def test_a_move_to_another_team_reaches_the_readers_of_both(
+    synced_db: str, db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
+    """A partitioned table's UPDATE is captured by pairing old and new rows; a row moved to another
+    team is logged (library version 9) as a delete under the team it left and an update under the
+    one it joined, each found in the range of its own scope: the team it left pulls a delete, the one
+    it joined the row."""
+    alice = synced_events(synced_db, db, http)
+    bob, blue = seed.member(db, "bob", "blue")
+    body = {"protocol": 1, "schemaVersion": alice.schema_version, "clientId": "bobs-phone", "limit": 100}
+    bobs_pull = lambda cursor: http.post(  # noqa: E731
+        "/pull", json={**body, "cursor": cursor}, headers={"authorization": f"Bearer {bob}"}
+    ).json()
+    bobs_cursor = bobs_pull(None)["cursor"]
+    db.execute("UPDATE events SET team_id = %s WHERE id = 1", (blue,))
+    alices = pull(http, alice, alice.cursor)["changes"]
+    assert [(c["op"], c["pk"]) for c in alices] == [("delete", {"id": 1, "at": "2024-05-01"})]
+    bobs = bobs_pull(bobs_cursor)["changes"]
+    assert [(c["op"], c["row"]["id"], c["row"]["team_id"]) for c in bobs] == [("upsert", 1, blue)]
+
+
 def truncates_logged(db: psycopg.Connection[Any]) -> int:
     (count,) = db.execute("SELECT count(*) FROM drizzlesync.change_log WHERE op = 'T'").fetchone() or (0,)
     return int(count)

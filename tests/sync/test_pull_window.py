@@ -12,6 +12,7 @@ the index's hash of the scope never lets another team's entries in.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import psycopg
@@ -131,3 +132,32 @@ def test_a_team_whose_scope_shares_the_hash_stays_out_of_the_window(synced_db: s
     seed.todo(db, mine_team, "mine after")
     page, _, _ = pull(db, bob, page["cursor"], "bobs-phone")
     assert [c["row"]["id"] for c in page["changes"]] == [theirs[-1]]
+
+
+def test_the_window_reads_ranges_of_the_scope_hash_column(
+    busy_window: tuple[psycopg.Connection[Any], str, str, list[str], str],
+) -> None:
+    """Library version 9 writes the scope's hash as a column (scope_hash) where version 5 to 8
+    indexed an expression of the scope: the plan of window_page's read of the log (auto_explain,
+    nested statements, with buffers) must still be one range of change_log_by_scope per relevant key,
+    each touching a few pages, and no range of the dropped index of moves' scopes before."""
+    db, alice, cursor, _, _ = busy_window
+    plans: list[str] = []
+    db.add_notice_handler(lambda notice: plans.append(notice.message_primary or ""))
+    db.execute("LOAD 'auto_explain'")
+    for setting in ("log_min_duration = 0", "log_nested_statements = on", "log_analyze = on",
+                    "log_buffers = on", "log_timing = off"):  # fmt: skip
+        db.execute(f"SET auto_explain.{setting}")
+    db.execute("SET client_min_messages = log")
+    check_window(busy_window)
+    db.execute("RESET client_min_messages")
+    (window,) = [p for p in plans if "array_agg(e.txid)" in p]
+    assert "Seq Scan on change_log" not in window
+    assert "change_log_by_scope_before" not in window
+    ranges = re.findall(
+        r"Index Scan using change_log_by_scope on change_log c[^\n]*\n(?:.*\n)*?.*Buffers: shared hit=(\d+)", window
+    )
+    assert ranges, window
+    # Bob's 5,000 entries fill about 60 pages of the index and the log: a range reading them would
+    # touch at least that many.
+    assert all(int(hit) < 40 for hit in ranges), window
