@@ -155,7 +155,8 @@ def test_the_window_reads_ranges_of_the_scope_hash_column(
     assert "Seq Scan on change_log" not in window
     assert "change_log_by_scope_before" not in window
     ranges = re.findall(
-        r"Index Scan using change_log_by_scope on change_log c[^\n]*\n(?:.*\n)*?.*Buffers: shared hit=(\d+)", window
+        r"Index Scan using change_log_by_scope on change_log c[^\n]*\n(?:.*\n)*?.*Buffers: shared hit=(\d+)",
+        window,
     )
     assert ranges, window
     # Bob's 5,000 entries fill about 60 pages of the index and the log: a range reading them would
