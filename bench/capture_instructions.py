@@ -8,7 +8,13 @@ collecting inside DO blocks only: each single-row statement LOOPED times after W
 uncounted, and one 10,000-row INSERT ... SELECT. `--compare-version N` adds the capture table
 of a second database with library version N (same rounds, same starting state).
 
-    python bench/capture_instructions.py [--library-version N] [--compare-version N]
+`--per-transaction` runs each statement as its own transaction instead, as pgbench runs them
+(the single-user backend runs each line of its input as one), and counts everything the backend
+does for it, from PostgresMain on: parsing and planning the statement, the commit, and for
+capture the trigger function's first-call costs that a DO loop pays once. Blocks of statements
+are told apart by a `SELECT pg_sleep(0)` after each, before which callgrind dumps its counts.
+
+    python bench/capture_instructions.py [--library-version N] [--compare-version N] [--per-transaction]
                                          # needs valgrind and the Postgres server binaries
                                          # (--bindir, else pg_config's); as root it runs
                                          # them as the OS user `postgres`
@@ -48,6 +54,9 @@ BULK_INSERT = (
     f"FROM generate_series(1000000001, {1_000_000_000 + BULK}) g"
 )
 FIRST, WARM_FIRST = 3_000_000_000, 3_100_000_000
+TRANSACTIONS = 300
+"""Statements counted per kind in --per-transaction mode, each its own transaction."""
+SEPARATOR = "SELECT pg_sleep(0);"
 
 
 def run_as_postgres(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -88,16 +97,67 @@ def script(
     return "\n".join(line for line in lines if line) + "\n", labels
 
 
+def transaction_script(
+    targets: dict[str, tuple[str, str]], database: str
+) -> tuple[str, list[tuple[str, str, int] | None]]:
+    """As `script`, each statement its own transaction, a block of them ended by SEPARATOR."""
+    lines: list[str] = []
+    labels: list[tuple[str, str, int] | None] = []
+
+    def block(statement: str, first: int, count: int, label: tuple[str, str, int] | None) -> None:
+        # The loop variable of `script`'s DO blocks, written out statement by statement.
+        lines.extend(re.sub(r"\bi\b", str(i), statement.format(t=table, first=first)) + ";"
+                     for i in range(1, count + 1))  # fmt: skip
+        lines.append(SEPARATOR)
+        labels.append(label)
+
+    for variant, (db, table) in targets.items():
+        if db != database:
+            continue
+        for label, statement in STATEMENTS.items():
+            if label == "DELETE":
+                for first in (FIRST, WARM_FIRST):
+                    lines.append(
+                        f"INSERT INTO {table} (id, team, title) SELECT {first} + g, 'team-1', 'x' "
+                        f"FROM generate_series(1, {TRANSACTIONS}) g ON CONFLICT DO NOTHING;"
+                    )
+            block(statement, WARM_FIRST, WARM_UP, None)
+            block(statement, FIRST, TRANSACTIONS, (variant, label, TRANSACTIONS))
+            if label == "INSERT":
+                lines.append(f"DELETE FROM {table} WHERE id > {FIRST};")
+        lines.append(SEPARATOR)
+        labels.append(None)
+        lines.append(BULK_INSERT.format(t=table) + ";")
+        lines.append(SEPARATOR)
+        labels.append((variant, f"bulk {BULK:,}, a row", BULK))
+        lines.append(f"DELETE FROM {table} WHERE id > 1000000000;")
+        lines.append("TRUNCATE audit_log, drizzlesync.change_log;")
+        lines.append(f"VACUUM {table};")
+    return "\n".join(lines) + "\n", labels
+
+
 def count(
-    bindir: Path, data: Path, database: str, text: str, labels: list[tuple[str, str, int] | None], out: Path
+    bindir: Path,
+    data: Path,
+    database: str,
+    text: str,
+    labels: list[tuple[str, str, int] | None],
+    out: Path,
+    per_transaction: bool = False,
 ) -> dict[tuple[str, str], float]:
+    # DO blocks: what each one runs. Transactions: everything from one SEPARATOR to the next (the
+    # last dump, of what follows the last separator, is not a block's).
+    collect = (
+        ["--toggle-collect=PostgresMain", "--dump-before=pg_sleep"]
+        if per_transaction
+        else ["--toggle-collect=plpgsql_inline_handler", "--dump-after=plpgsql_inline_handler"]
+    )
     run_as_postgres(
         [
             "valgrind",
             "--tool=callgrind",
             f"--callgrind-out-file={out}/cg",
-            "--toggle-collect=plpgsql_inline_handler",
-            "--dump-after=plpgsql_inline_handler",
+            *collect,
             str(bindir / "postgres"),
             "--single",
             "-D",
@@ -114,6 +174,8 @@ def count(
         match = re.search(r"^(?:totals|summary): (\d+)", Path(dump).read_text(), re.M)
         totals.append(int(match.group(1)) if match else 0)
         os.remove(dump)
+    if per_transaction:
+        totals = totals[: len(labels)]
     if len(totals) != len(labels):
         raise RuntimeError(f"{len(totals)} callgrind dumps for {len(labels)} DO blocks")
     measured = zip(labels, totals, strict=True)
@@ -126,6 +188,11 @@ def main() -> None:
     )
     parser.add_argument("--library-version", type=int, default=LIBRARY_VERSION)
     parser.add_argument("--compare-version", type=int)
+    parser.add_argument(
+        "--per-transaction",
+        action="store_true",
+        help="each statement its own transaction, counted from PostgresMain (as pgbench runs them)",
+    )
     parser.add_argument(
         "--bindir", type=Path, help="the Postgres server binaries (default: pg_config --bindir)"
     )
@@ -188,14 +255,19 @@ def main() -> None:
         counts: dict[tuple[str, str], float] = {}
         began = time.perf_counter()
         for database in dict.fromkeys(db for db, _ in targets.values()):
-            text, labels = script(targets, database)
-            counts.update(count(bindir, data, database, text, labels, work))
+            text, labels = (transaction_script if args.per_transaction else script)(targets, database)
+            counts.update(count(bindir, data, database, text, labels, work, args.per_transaction))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
+    unit = (
+        f"transaction, each statement its own ({TRANSACTIONS} after {WARM_UP} uncounted)"
+        if args.per_transaction
+        else f"statement ({LOOPED} after {WARM_UP} uncounted)"
+    )
     print(
-        f"library version {args.library_version}; instructions per statement ({LOOPED} after {WARM_UP} "
-        f"uncounted), or per row of one {BULK:,}-row INSERT; callgrind, {time.perf_counter() - began:.0f} s"
+        f"library version {args.library_version}; instructions per {unit}, "
+        f"or per row of one {BULK:,}-row INSERT; callgrind, {time.perf_counter() - began:.0f} s"
     )
     added = [v for v in targets if v != "off"]
     print(f"{'statement':<22}{'off':>9}" + "".join(f"{v:>24}" for v in added) + "  target")

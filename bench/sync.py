@@ -518,8 +518,9 @@ def bench_log_size(server: str, log_rows: int, repeat: int) -> float:
     with migrated_database(server) as url, psycopg.connect(url, autocommit=True) as db:
         user, team = seed_team(db)
         db.execute(
-            "INSERT INTO drizzlesync.change_log (table_id, op, pk, scope_after) "
-            "SELECT s.id, 'I', jsonb_build_object('id', gen_random_uuid()), 'team:elsewhere' "
+            "INSERT INTO drizzlesync.change_log (table_id, op, pk, scope_after, scope_hash) "
+            "SELECT s.id, 'I', jsonb_build_object('id', gen_random_uuid()), 'team:elsewhere', "
+            "hashtext('team:elsewhere') "
             "FROM drizzlesync.synced_table AS s, generate_series(1, %s) WHERE s.table_name = 'todos'",
             (log_rows,),
         )
@@ -554,9 +555,11 @@ def bench_busy_window(server: str, other_entries: int, repeat: int) -> tuple[flo
 
         def other_teams(count: int) -> None:
             db.execute(
-                "INSERT INTO drizzlesync.change_log (table_id, op, pk, scope_before, scope_after) "
+                "INSERT INTO drizzlesync.change_log "
+                "(table_id, op, pk, scope_before, scope_after, scope_hash) "
                 "SELECT %s, 'U', jsonb_build_object('id', gen_random_uuid()), 'team:other-' || i %% 300, "
-                "'team:other-' || i %% 300 FROM generate_series(1, %s) AS i",
+                "'team:other-' || i %% 300, hashtext('team:other-' || i %% 300) "
+                "FROM generate_series(1, %s) AS i",
                 (table_id[0], count),
             )
 
