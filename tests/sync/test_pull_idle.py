@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
 
 from tests.sync import seed
 from tests.sync.syncclient import SyncClient
@@ -149,6 +150,27 @@ def test_a_poll_from_another_users_cursor_is_not_answered_with_it(
     seed.join(db, bob, team)
     cursor = idle(db, http, alice, "alice-1")
     assert bare_pull(db, bob, "bob-1", cursor)["reset"] is True
+    assert bare_pull(db, alice, "alice-1", cursor)["cursor"] == cursor
+
+
+def test_only_the_cursor_as_a_pull_answered_it_is_answered_by_the_idle_poll(
+    db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
+    """Version 9 finds the presented cursor by its text (epoch and id as uuid_out writes them),
+    where version 8 cast the token's halves to uuid after matching it against a pattern. A token
+    spelt otherwise, which the uuid casts would read as the same cursor, is refused by the full
+    pull as before (400), and another epoch's token resets; none gets the idle answer."""
+    alice, _ = seed.member(db, "alice", "A")
+    cursor = idle(db, http, alice, "alice-1")
+    epoch, _, cursor_id = cursor.partition(".")
+    unhyphenated = epoch.replace("-", "")
+    for spelt in (cursor.upper(), f"{cursor}\n", f"{{{epoch}}}.{cursor_id}", f"{unhyphenated}.{cursor_id}"):
+        with pytest.raises(psycopg.Error) as refused:
+            bare_pull(db, alice, "alice-1", spelt)
+        detail = json.loads(refused.value.diag.message_detail or "{}")
+        assert (refused.value.sqlstate, detail.get("code")) == ("DZ400", "invalid_cursor")
+    other_epoch = f"00000000-0000-4000-8000-000000000000.{cursor_id}"
+    assert bare_pull(db, alice, "alice-1", other_epoch)["reset"] is True
     assert bare_pull(db, alice, "alice-1", cursor)["cursor"] == cursor
 
 
