@@ -1,7 +1,9 @@
-"""Version 9 makes `client_key` and `pull_response` SQL functions with standard bodies and no SET clause,
-so that the planner inlines them. Such a body is parsed when it is created, under the search_path of
-the session that runs the migration: names in it that the migrating session could resolve to its own
-objects must be schema-qualified, or the library would run them, as whoever calls the function."""
+"""Version 9 re-creates version 8's idle poll functions from their released text through `replace`
+filters, which change nothing when their text is not found; and it makes `client_key` and
+`pull_response` SQL functions with standard bodies and no SET clause, so that the planner inlines
+them. Such a body is parsed when it is created, under the search_path of the session that runs the
+migration: names in it that the migrating session could resolve to its own objects must be
+schema-qualified, or the library would run them, as whoever calls the function."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import psycopg
 
 from alembic_drizzlesync import localdb
 from alembic_drizzlesync.ops import InstallOp, UpgradeOp
+from alembic_drizzlesync.templating import environment
 from tests.support import apply_ops, execute
 
 # Operators that a text concatenation or comparison in those bodies would find first: each records
@@ -47,3 +50,22 @@ def test_the_inlined_functions_bodies_name_nothing_of_the_migrating_sessions_sea
         '{"cursor":"c","hasMore":false,"reset":false,"lastMutationId":7,"estimatedTotal":3,"changes":[]}',
     )
     assert hits == []
+
+
+def test_every_change_to_version_8s_text_applies() -> None:
+    """Each function the upgrade re-creates from version 8's text, as it renders: what was replaced is
+    gone, and what replaced it is there."""
+    upgrade = environment().get_template("sql/v9/upgrade.sql.j2").render(schema="drizzlesync")
+    functions = {
+        name: upgrade.split(f"CREATE OR REPLACE FUNCTION drizzlesync.{name}(", 1)[1].split("$fn$;", 1)[0]
+        for name in ("idle_poll", "pull")
+    }
+    response = upgrade.split("CREATE OR REPLACE FUNCTION drizzlesync.pull_response(", 1)[1].split(";\n", 1)[0]
+    assert "split_part" not in functions["idle_poll"]
+    assert "supported_schema_versions" not in functions["idle_poll"]
+    assert "AS o" not in functions["idle_poll"]  # the test that no older cursor exists
+    assert "p.ctid = (SELECT f.ctid" in functions["idle_poll"]
+    assert "schema_version = (SELECT max(v.version)" in functions["idle_poll"]
+    assert "~" not in functions["pull"] and "user_scopes(" not in functions["pull"]
+    assert "user_scope_keys(user_id, claims)" in functions["pull"]
+    assert "LANGUAGE sql STABLE\nRETURN " in response and " || " not in response and "$fn$" not in response
