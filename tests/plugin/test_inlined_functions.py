@@ -66,6 +66,8 @@ def test_every_change_to_version_8s_text_applies() -> None:
     assert "AS o" not in functions["idle_poll"]  # the test that no older cursor exists
     assert "p.ctid = (SELECT f.ctid" in functions["idle_poll"]
     assert "schema_version = (SELECT max(v.version)" in functions["idle_poll"]
+    assert "RETURN (" not in functions["idle_poll"]
+    assert "LIMIT 1);\n    RETURN answer;\nEND" in functions["idle_poll"]
     assert "~" not in functions["pull"] and "user_scopes(" not in functions["pull"]
     assert "user_scope_keys(user_id, claims)" in functions["pull"]
     assert "LANGUAGE sql STABLE\nRETURN " in response and " || " not in response and "$fn$" not in response
