@@ -137,15 +137,20 @@ def frozen_gc() -> Iterator[None]:
         gc.unfreeze()
 
 
+def migrate(url: str, revision: str = "head") -> None:
+    """Run the example project's migrations on `url` (a SQLAlchemy URL) up to `revision`."""
+    sys.path.insert(0, str(EXAMPLE))
+    os.environ["DATABASE_URL"] = url  # the example's env.py reads it first
+    command.upgrade(Config(str(EXAMPLE / "alembic.ini")), revision)
+    sys.path.remove(str(EXAMPLE))
+    for name in ("app.models", "app"):
+        sys.modules.pop(name, None)
+
+
 @contextmanager
 def migrated_database(server: str, revision: str = "head") -> Iterator[str]:
     with localdb.temporary_database(server, prefix="drizzlesync_bench") as url:
-        sys.path.insert(0, str(EXAMPLE))
-        os.environ["DATABASE_URL"] = url  # the example's env.py reads it first
-        command.upgrade(Config(str(EXAMPLE / "alembic.ini")), revision)
-        sys.path.remove(str(EXAMPLE))
-        for name in ("app.models", "app"):
-            sys.modules.pop(name, None)
+        migrate(url, revision)
         yield localdb.libpq_url(url)
 
 

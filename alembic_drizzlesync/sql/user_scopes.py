@@ -71,17 +71,21 @@ def compile_query(query: str) -> str:
 def user_scopes_script(query: str | None, schema: str) -> list[str]:
     """Statements installing `schema.user_scopes` made from `query` (None: a user holds no keys):
     the SQL function, which checks the query as it is created, then, from library version 8 on
-    (decided in the database), the same body in PL/pgSQL, which keeps its plan for the session."""
+    (decided in the database), the same body in PL/pgSQL, which keeps its plan for the session,
+    and from version 9 on `user_scope_keys`, the sorted distinct keys from the same body."""
     compiled = compile_query(query) if query is not None else None
-    return split_statements(
-        render(
-            "sql/v2/user_scopes.sql.j2",
-            schema=schema,
-            query=compiled,
-            tag=_dollar_tag(compiled or ""),
-            source=literal(query),
-        )
-    ) + split_statements(render("sql/v8/pull_page_user_scopes.sql.j2", schema=schema))
+    function = render(
+        "sql/v2/user_scopes.sql.j2",
+        schema=schema,
+        query=compiled,
+        tag=_dollar_tag(compiled or ""),
+        source=literal(query),
+    )
+    made_from_it = [
+        render("sql/v8/pull_page_user_scopes.sql.j2", schema=schema),
+        render("sql/v9/pull_idle_user_scope_keys.sql.j2", schema=schema),
+    ]
+    return [statement for script in (function, *made_from_it) for statement in split_statements(script)]
 
 
 def _dollar_tag(body: str) -> str:

@@ -131,3 +131,27 @@ def test_a_query_that_does_not_run_fails_its_migration(db_url: str) -> None:
     """The query is checked as it is set, as the SQL function it is first made as checks it."""
     with pytest.raises(Exception, match="public.nowhere"):
         migrate(db_url, models(), replace(CONFIG, user_scopes_query="SELECT team FROM public.nowhere"))
+
+
+def test_from_library_version_9_the_pulls_sorted_keys_follow_every_change_of_the_query(db_url: str) -> None:
+    """`user_scope_keys` (the hosts' pull's keys: sorted, distinct, no nulls) is made from user_scopes'
+    query by the upgrade and again by every set_user_scopes, so a pull never works with the old one."""
+
+    def keys(claims: str = "{}") -> list[str]:
+        with psycopg.connect(localdb.libpq_url(db_url)) as conn:
+            row = conn.execute("SELECT drizzlesync.user_scope_keys('ann', %s)", (claims,)).fetchone()
+        assert row is not None
+        return list(row[0])
+
+    migrate(db_url, models(), CONFIG)
+    with psycopg.connect(localdb.libpq_url(db_url), autocommit=True) as db:
+        db.execute("INSERT INTO members VALUES ('ann', 'b'), ('ann', 'a'), ('bob', 'c')")
+    assert keys() == ["team:a", "team:b"]
+    twice = "SELECT 'org:' || (:claims ->> 'org_id') UNION ALL SELECT 'org:' || (:claims ->> 'org_id')"
+    script = autogenerate(db_url, models(), replace(CONFIG, user_scopes_query=twice))
+    assert script.upgrade_ops is not None and script.downgrade_ops is not None
+    apply_ops(db_url, *script.upgrade_ops.ops)
+    assert keys('{"org_id": "acme"}') == ["org:acme"]
+    assert keys() == []  # no claim: a null key, left out
+    apply_ops(db_url, *script.downgrade_ops.ops)
+    assert keys() == ["team:a", "team:b"]

@@ -11,10 +11,11 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
 
 from tests.sync import seed
 from tests.sync.syncclient import SyncClient
-from tests.sync.table_reads import raw_pull
+from tests.sync.table_reads import pull_reading, raw_pull
 
 
 def bare_pull(db: psycopg.Connection[Any], user: str, client_id: str, cursor: str) -> dict[str, Any]:
@@ -155,6 +156,61 @@ def test_a_poll_from_another_users_cursor_is_not_answered_with_it(
     cursor = idle(db, http, alice, "alice-1")
     assert bare_pull(db, bob, "bob-1", cursor)["reset"] is True
     assert bare_pull(db, alice, "alice-1", cursor)["cursor"] == cursor
+
+
+def test_only_the_cursor_as_a_pull_answered_it_is_answered_by_the_idle_poll(
+    db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
+    """Version 9 finds the presented cursor by its text (epoch and id as uuid_out writes them),
+    where version 8 cast the token's halves to uuid after matching it against a pattern. A token
+    spelt otherwise, which the uuid casts would read as the same cursor, is refused by the full
+    pull as before (400), and another epoch's token resets; none gets the idle answer."""
+    alice, _ = seed.member(db, "alice", "A")
+    cursor = idle(db, http, alice, "alice-1")
+    epoch, _, cursor_id = cursor.partition(".")
+    unhyphenated = epoch.replace("-", "")
+    for spelt in (cursor.upper(), f"{cursor}\n", f"{{{epoch}}}.{cursor_id}", f"{unhyphenated}.{cursor_id}"):
+        with pytest.raises(psycopg.Error) as refused:
+            bare_pull(db, alice, "alice-1", spelt)
+        detail = json.loads(refused.value.diag.message_detail or "{}")
+        assert (refused.value.sqlstate, detail.get("code")) == ("DZ400", "invalid_cursor")
+    other_epoch = f"00000000-0000-4000-8000-000000000000.{cursor_id}"
+    assert bare_pull(db, alice, "alice-1", other_epoch)["reset"] is True
+    assert bare_pull(db, alice, "alice-1", cursor)["cursor"] == cursor
+
+
+def test_a_poll_reads_one_cursor_of_a_client_that_has_many(
+    db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
+    """Only a client's oldest cursor can be answered with (no older one left to delete), and version 9's
+    one statement reads that one alone: a client that presents an old cursor again and again (each pull
+    stores a new cursor and deletes none, the presented one being the oldest) leaves many, and the poll
+    must not read them all."""
+    alice, _ = seed.member(db, "alice", "A")
+    cursor = idle(db, http, alice, "laptop")
+    db.execute("UPDATE drizzlesync.pull_cursor SET created_at = now() - interval '2 minutes'")
+    for _ in range(30):
+        assert bare_pull(db, alice, "laptop", cursor)["cursor"] != cursor
+    db.execute("UPDATE drizzlesync.pull_cursor SET created_at = now()")
+    response, seq_reads, index_reads = pull_reading(
+        db, alice, cursor, 100, table=("drizzlesync", "pull_cursor")
+    )
+    assert response["cursor"] == cursor
+    assert seq_reads + index_reads <= 2
+
+
+def test_a_poll_on_a_schema_version_no_longer_served_is_refused(
+    db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
+    """Once a newer schema version is registered, a client polling on the old one must migrate (409),
+    idle cursor or not: version 9's one statement answers only a client on the newest version."""
+    alice, _ = seed.member(db, "alice", "A")
+    cursor = idle(db, http, alice, "alice-1")
+    db.execute("INSERT INTO drizzlesync.schema_version (version) VALUES (2)")
+    with pytest.raises(psycopg.Error) as refused:
+        bare_pull(db, alice, "alice-1", cursor)
+    detail = json.loads(refused.value.diag.message_detail or "{}")
+    assert (refused.value.sqlstate, detail.get("code")) == ("DZ409", "schema_version_unsupported")
 
 
 def test_a_window_of_more_than_one_page_keeps_the_backends_heap(

@@ -1,0 +1,185 @@
+"""An empty pull's transaction in instructions executed by the server (callgrind), against a trivial one.
+
+    python bench/pull_instructions.py [--revision REV] [--compare-revision REV] [--pulls 300]
+                                      [--keep DIR]
+                                      # needs valgrind and the Postgres server binaries
+                                      # (--bindir, else pg_config's); as root it runs
+                                      # them as the OS user `postgres`
+
+bench/host.py's target (an empty pull's transaction within 2x a trivial one, under pgbench) is a
+ratio of latencies on a shared machine, which moves by a tenth between runs; the instructions a
+backend executes do not move at all, so they tell two variants of the idle path apart. This sets up
+bench/host.py's 50 bench clients (users on teams of 10 todos, each bootstrapped) in a private
+cluster made for the run, one database per revision, then runs each database's single-user backend
+under `valgrind --tool=callgrind`, collecting inside PostgresMain and dumping before each
+`pg_sleep`, which separates the blocks. Each block is `--pulls` transactions as pgbench runs them,
+each statement its own line (`BEGIN ISOLATION LEVEL REPEATABLE READ`, the pull of the next client
+as bench/host.py's pgbench script calls it, `COMMIT`), after uncounted ones; then as many
+`BEGIN; SELECT 1; COMMIT`; then the pulls again from cursors over a minute old (each stores a new
+cursor). What is counted is the server's work on the statements (parse, plan, execute, commit),
+not the client protocol's, which single-user mode does not have: `--keep DIR` keeps the dumps for
+`callgrind_annotate --inclusive=yes`.
+
+Takes a minute or two per revision (valgrind runs the backend ~50x slower).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.capture_instructions import run_as_postgres  # noqa: E402
+from bench.host import USERS, prepare, set_cursor_age  # noqa: E402
+from bench.sync import migrate  # noqa: E402
+
+WARM_UP = 50
+PULL = (
+    "SELECT drizzlesync.pull(c.user_id, '{{}}'::jsonb, c.client_id, 1, c.cursor, 5000)::text "
+    "FROM bench_client AS c WHERE c.i = {i};"
+)
+KINDS = ("empty pull", "trivial", "empty pull, old cursor")
+
+
+def transactions(kind: str, count: int) -> list[str]:
+    """`count` transactions of one kind, a statement a line; the pulls go round the bench clients."""
+    if kind == "trivial":
+        return ["BEGIN;", "SELECT 1;", "COMMIT;"] * count
+    lines = []
+    for n in range(count):
+        lines += ["BEGIN ISOLATION LEVEL REPEATABLE READ;", PULL.format(i=n % USERS + 1), "COMMIT;"]
+    return lines
+
+
+def script(pulls: int) -> tuple[str, list[str | None]]:
+    """The single-user script, and what each dump before a pg_sleep measures (None: uncounted)."""
+    lines: list[str] = []
+    labels: list[str | None] = []
+    for kind in KINDS:
+        # Young cursors (made by set_cursor_age just before) are presented again and again and
+        # stay as they are; dated back, each pull stores a new cursor and the presented one stays.
+        age = "now()" if kind != "empty pull, old cursor" else "now() - interval '2 minutes'"
+        lines.append(f"UPDATE drizzlesync.pull_cursor SET created_at = {age};")
+        lines += transactions(kind, WARM_UP)
+        lines.append("SELECT pg_sleep(0);")
+        labels.append(None)
+        lines += transactions(kind, pulls)
+        lines.append("SELECT pg_sleep(0);")
+        labels.append(kind)
+    return "\n".join(lines) + "\n", labels
+
+
+@contextmanager
+def private_cluster(bindir: Path, work: Path) -> Iterator[str]:
+    """A cluster in `work`/data, started for the block (Unix socket in `work` only): its libpq base."""
+    data = work / "data"
+    if not data.exists():
+        run_as_postgres(
+            [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
+            stdout=subprocess.DEVNULL,
+        )
+    options = f"-c listen_addresses='' -k {work} -p 5433"
+    run_as_postgres(
+        [str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(work / "log"), "-o", options, "start"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        yield f"host={work} port=5433 user=postgres"
+    finally:
+        run_as_postgres(
+            [str(bindir / "pg_ctl"), "-D", str(data), "-w", "-m", "fast", "stop"], stdout=subprocess.DEVNULL
+        )
+
+
+def count(bindir: Path, work: Path, database: str, pulls: int, keep: Path | None) -> dict[str, float]:
+    """Instructions per transaction of each kind, in `database`'s single-user backend."""
+    text, labels = script(pulls)
+    out = work / f"cg-{database}"
+    run_as_postgres(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={out}",
+            "--toggle-collect=PostgresMain",
+            "--dump-before=pg_sleep",
+            str(bindir / "postgres"),
+            "--single",
+            "-D",
+            str(work / "data"),
+            database,
+        ],
+        input=text,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    dumps = sorted(glob.glob(f"{out}.*"), key=lambda name: int(name.rsplit(".", 1)[1]))
+    totals = []
+    for dump in dumps[: len(labels)]:
+        match = re.search(r"^(?:totals|summary): (\d+)", Path(dump).read_text(), re.M)
+        totals.append(int(match.group(1)) if match else 0)
+    for dump in dumps:
+        if keep is not None:
+            shutil.copy(dump, keep / Path(dump).name)
+        os.remove(dump)
+    if len(totals) != len(labels):
+        raise RuntimeError(f"{len(dumps)} callgrind dumps for {len(labels)} blocks")
+    return {label: total / pulls for label, total in zip(labels, totals, strict=True) if label}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--revision", default="head", help="the example's revision (0008: library version 8)")
+    parser.add_argument("--compare-revision", help="a second revision, measured the same way")
+    parser.add_argument("--pulls", type=int, default=300, help="counted transactions of each kind")
+    parser.add_argument("--keep", type=Path, help="a directory to keep the callgrind dumps in")
+    parser.add_argument(
+        "--bindir", type=Path, help="the Postgres server binaries (default: pg_config --bindir)"
+    )
+    args = parser.parse_args()
+    bindir = args.bindir or Path(
+        subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip()
+    )
+    if shutil.which("valgrind") is None:
+        sys.exit("valgrind is not installed")
+    revisions = {"bench": args.revision}
+    if args.compare_revision:
+        revisions["compare"] = args.compare_revision
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+
+    work = Path(tempfile.mkdtemp(prefix="drizzlesync-pull-callgrind-"))
+    os.chmod(work, 0o777)
+    try:
+        for database, revision in revisions.items():
+            with private_cluster(bindir, work) as base:
+                with psycopg.connect(f"{base} dbname=postgres", autocommit=True) as conn:
+                    conn.execute(f"CREATE DATABASE {database}")
+                migrate(f"postgresql+psycopg://postgres@/{database}?host={work}&port=5433", revision)
+                url = f"{base} dbname={database}"
+                prepare(url)
+                set_cursor_age(url, True)
+            counts = count(bindir, work, database, args.pulls, args.keep)
+            trivial = counts["trivial"]
+            print(f"revision {revision}: instructions a transaction ({args.pulls} after {WARM_UP} uncounted)")
+            for kind in KINDS:
+                ratio = "" if kind == "trivial" else f"  {counts[kind] / trivial:.2f}x the trivial one"
+                print(f"  {kind:<24} {counts[kind] / 1000:>8.1f}k{ratio}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

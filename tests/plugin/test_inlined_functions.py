@@ -1,0 +1,76 @@
+"""Version 9 re-creates version 8's idle poll functions from their released text through `replace`
+filters, which change nothing when their text is not found; and it makes `client_key` and
+`pull_response` SQL functions with standard bodies and no SET clause, so that the planner inlines
+them. Such a body is parsed when it is created, under the search_path of the session that runs the
+migration: names in it that the migrating session could resolve to its own objects must be
+schema-qualified, or the library would run them, as whoever calls the function."""
+
+from __future__ import annotations
+
+import psycopg
+
+from alembic_drizzlesync import localdb
+from alembic_drizzlesync.ops import InstallOp, UpgradeOp
+from alembic_drizzlesync.templating import environment
+from tests.support import apply_ops, execute
+
+# Operators that a text concatenation or comparison in those bodies would find first: each records
+# that it ran, then does what pg_catalog's does.
+HOSTILE = """
+CREATE SCHEMA hostile;
+CREATE TABLE hostile.hits (what text);
+GRANT INSERT ON hostile.hits TO PUBLIC;
+CREATE FUNCTION hostile.cat(a text, b text) RETURNS text LANGUAGE plpgsql
+    AS $$ BEGIN INSERT INTO hostile.hits VALUES ('||'); RETURN a OPERATOR(pg_catalog.||) b; END $$;
+CREATE OPERATOR hostile.|| (LEFTARG = text, RIGHTARG = text, FUNCTION = hostile.cat);
+CREATE FUNCTION hostile.to_json(v text) RETURNS json LANGUAGE plpgsql
+    AS $$ BEGIN INSERT INTO hostile.hits VALUES ('to_json'); RETURN pg_catalog.to_json(v); END $$
+"""
+
+
+def test_the_inlined_functions_bodies_name_nothing_of_the_migrating_sessions_search_path(db_url: str) -> None:
+    apply_ops(db_url, InstallOp(8))
+    execute(db_url, *HOSTILE.strip().split(";\n"))
+    database = localdb.sqlalchemy_url(db_url).database
+    execute(db_url, f"ALTER DATABASE {database} SET search_path = hostile, pg_catalog, public")
+    try:
+        apply_ops(db_url, UpgradeOp(8, 9))  # a new session, under that search_path
+    finally:
+        execute(db_url, f"ALTER DATABASE {database} RESET search_path")
+    # The migration's own statements ran under the search_path it chose (its DO blocks concatenate).
+    execute(db_url, "DELETE FROM hostile.hits")
+    with psycopg.connect(localdb.libpq_url(db_url), autocommit=True) as db:
+        row = db.execute(
+            "SELECT drizzlesync.client_key('laptop'),"
+            " drizzlesync.pull_response('c', false, false, 7, '[]', 3)"
+        ).fetchone()
+        hits = db.execute("SELECT what FROM hostile.hits").fetchall()
+    assert row == (
+        "drizzlesync:client:laptop",
+        '{"cursor":"c","hasMore":false,"reset":false,"lastMutationId":7,"estimatedTotal":3,"changes":[]}',
+    )
+    assert hits == []
+
+
+def test_every_change_to_version_8s_text_applies() -> None:
+    """Each function the upgrade re-creates from version 8's text, as it renders: what was replaced is
+    gone, and what replaced it is there."""
+    upgrade = environment().get_template("sql/v9/upgrade.sql.j2").render(schema="drizzlesync")
+    # The last definition is the one that stays (log.sql.j2 re-creates idle_poll with version 9's log
+    # ranges before pull_idle.sql.j2 does).
+    functions = {
+        name: upgrade.rsplit(f"CREATE OR REPLACE FUNCTION drizzlesync.{name}(", 1)[1].split("$fn$;", 1)[0]
+        for name in ("idle_poll", "pull")
+    }
+    response = upgrade.split("CREATE OR REPLACE FUNCTION drizzlesync.pull_response(", 1)[1].split(";\n", 1)[0]
+    assert "split_part" not in functions["idle_poll"]
+    assert "supported_schema_versions" not in functions["idle_poll"]
+    assert "AS o" not in functions["idle_poll"]  # the test that no older cursor exists
+    assert "p.ctid = (SELECT f.ctid" in functions["idle_poll"]
+    assert "schema_version = (SELECT max(v.version)" in functions["idle_poll"]
+    assert "RETURN (" not in functions["idle_poll"]
+    assert "LIMIT 1);\n    RETURN answer;\nEND" in functions["idle_poll"]
+    assert "e.scope_hash" in functions["idle_poll"] and "hashtext(coalesce" not in functions["idle_poll"]
+    assert "~" not in functions["pull"] and "user_scopes(" not in functions["pull"]
+    assert "user_scope_keys(user_id, claims)" in functions["pull"]
+    assert "LANGUAGE sql STABLE\nRETURN " in response and " || " not in response and "$fn$" not in response
