@@ -25,11 +25,9 @@ Takes a few minutes (valgrind runs the backend ~50x slower); the counts are dete
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +37,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from alembic_drizzlesync.sql import LIBRARY_VERSION  # noqa: E402
+from bench.callgrind import private_cluster, server_binaries, single_user_totals  # noqa: E402
 from bench.write_overhead import prepare  # noqa: E402
 
 LOOPED = 500
@@ -57,12 +56,6 @@ FIRST, WARM_FIRST = 3_000_000_000, 3_100_000_000
 TRANSACTIONS = 300
 """Statements counted per kind in --per-transaction mode, each its own transaction."""
 SEPARATOR = "SELECT pg_sleep(0);"
-
-
-def run_as_postgres(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    if os.geteuid() == 0:
-        command = ["runuser", "-u", "postgres", "--", *command]
-    return subprocess.run(command, check=True, text=True, **kwargs)  # type: ignore[call-overload, no-any-return]
 
 
 def script(
@@ -138,11 +131,10 @@ def transaction_script(
 
 def count(
     bindir: Path,
-    data: Path,
+    work: Path,
     database: str,
     text: str,
     labels: list[tuple[str, str, int] | None],
-    out: Path,
     per_transaction: bool = False,
 ) -> dict[tuple[str, str], float]:
     # DO blocks: what each one runs. Transactions: everything from one SEPARATOR to the next (the
@@ -152,28 +144,7 @@ def count(
         if per_transaction
         else ["--toggle-collect=plpgsql_inline_handler", "--dump-after=plpgsql_inline_handler"]
     )
-    run_as_postgres(
-        [
-            "valgrind",
-            "--tool=callgrind",
-            f"--callgrind-out-file={out}/cg",
-            *collect,
-            str(bindir / "postgres"),
-            "--single",
-            "-D",
-            str(data),
-            database,
-        ],
-        input=text,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    dumps = sorted(glob.glob(f"{out}/cg.*"), key=lambda name: int(name.rsplit(".", 1)[1]))
-    totals = []
-    for dump in dumps:
-        match = re.search(r"^(?:totals|summary): (\d+)", Path(dump).read_text(), re.M)
-        totals.append(int(match.group(1)) if match else 0)
-        os.remove(dump)
+    totals = single_user_totals(bindir, work, database, text, collect)
     if per_transaction:
         totals = totals[: len(labels)]
     if len(totals) != len(labels):
@@ -197,36 +168,12 @@ def main() -> None:
         "--bindir", type=Path, help="the Postgres server binaries (default: pg_config --bindir)"
     )
     args = parser.parse_args()
-    bindir = args.bindir or Path(
-        subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip()
-    )
-    if shutil.which("valgrind") is None:
-        sys.exit("valgrind is not installed")
+    bindir = server_binaries(args.bindir)
 
     work = Path(tempfile.mkdtemp(prefix="drizzlesync-callgrind-"))
     os.chmod(work, 0o777)
-    data = work / "data"
     try:
-        run_as_postgres(
-            [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
-            stdout=subprocess.DEVNULL,
-        )
-        run_as_postgres(
-            [
-                str(bindir / "pg_ctl"),
-                "-D",
-                str(data),
-                "-w",
-                "-l",
-                str(work / "log"),
-                "-o",
-                f"-c listen_addresses='' -k {work} -p 5433",
-                "start",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        try:
-            base = f"host={work} port=5433 user=postgres"
+        with private_cluster(bindir, work) as base:
             databases = {"bench": args.library_version}
             if args.compare_version is not None:
                 databases["compare"] = args.compare_version
@@ -240,11 +187,6 @@ def main() -> None:
                 )
                 with psycopg.connect(f"{base} dbname={name}", autocommit=True) as conn:
                     conn.execute("VACUUM ANALYZE")
-        finally:
-            run_as_postgres(
-                [str(bindir / "pg_ctl"), "-D", str(data), "-w", "-m", "fast", "stop"],
-                stdout=subprocess.DEVNULL,
-            )
         targets = {
             "off": ("bench", "t_off"),
             "capture": ("bench", "t_capture"),
@@ -256,7 +198,7 @@ def main() -> None:
         began = time.perf_counter()
         for database in dict.fromkeys(db for db, _ in targets.values()):
             text, labels = (transaction_script if args.per_transaction else script)(targets, database)
-            counts.update(count(bindir, data, database, text, labels, work, args.per_transaction))
+            counts.update(count(bindir, work, database, text, labels, args.per_transaction))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

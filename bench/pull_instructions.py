@@ -26,21 +26,16 @@ Takes a minute or two per revision (valgrind runs the backend ~50x slower).
 from __future__ import annotations
 
 import argparse
-import glob
 import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.capture_instructions import run_as_postgres  # noqa: E402
+from bench.callgrind import private_cluster, server_binaries, single_user_totals  # noqa: E402
 from bench.host import USERS, prepare, set_cursor_age  # noqa: E402
 from bench.sync import migrate  # noqa: E402
 
@@ -80,61 +75,16 @@ def script(pulls: int) -> tuple[str, list[str | None]]:
     return "\n".join(lines) + "\n", labels
 
 
-@contextmanager
-def private_cluster(bindir: Path, work: Path) -> Iterator[str]:
-    """A cluster in `work`/data, started for the block (Unix socket in `work` only): its libpq base."""
-    data = work / "data"
-    if not data.exists():
-        run_as_postgres(
-            [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
-            stdout=subprocess.DEVNULL,
-        )
-    options = f"-c listen_addresses='' -k {work} -p 5433"
-    run_as_postgres(
-        [str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(work / "log"), "-o", options, "start"],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        yield f"host={work} port=5433 user=postgres"
-    finally:
-        run_as_postgres(
-            [str(bindir / "pg_ctl"), "-D", str(data), "-w", "-m", "fast", "stop"], stdout=subprocess.DEVNULL
-        )
-
-
 def count(bindir: Path, work: Path, database: str, pulls: int, keep: Path | None) -> dict[str, float]:
     """Instructions per transaction of each kind, in `database`'s single-user backend."""
     text, labels = script(pulls)
-    out = work / f"cg-{database}"
-    run_as_postgres(
-        [
-            "valgrind",
-            "--tool=callgrind",
-            f"--callgrind-out-file={out}",
-            "--toggle-collect=PostgresMain",
-            "--dump-before=pg_sleep",
-            str(bindir / "postgres"),
-            "--single",
-            "-D",
-            str(work / "data"),
-            database,
-        ],
-        input=text,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    dumps = sorted(glob.glob(f"{out}.*"), key=lambda name: int(name.rsplit(".", 1)[1]))
-    totals = []
-    for dump in dumps[: len(labels)]:
-        match = re.search(r"^(?:totals|summary): (\d+)", Path(dump).read_text(), re.M)
-        totals.append(int(match.group(1)) if match else 0)
-    for dump in dumps:
-        if keep is not None:
-            shutil.copy(dump, keep / Path(dump).name)
-        os.remove(dump)
-    if len(totals) != len(labels):
-        raise RuntimeError(f"{len(dumps)} callgrind dumps for {len(labels)} blocks")
-    return {label: total / pulls for label, total in zip(labels, totals, strict=True) if label}
+    collect = ["--toggle-collect=PostgresMain", "--dump-before=pg_sleep"]
+    totals = single_user_totals(bindir, work, database, text, collect, keep)
+    # The last dump, of what follows the last pg_sleep, is no block's.
+    if len(totals) < len(labels):
+        raise RuntimeError(f"{len(totals)} callgrind dumps for {len(labels)} blocks")
+    measured = zip(labels, totals[: len(labels)], strict=True)
+    return {label: total / pulls for label, total in measured if label}
 
 
 def main() -> None:
@@ -149,11 +99,7 @@ def main() -> None:
         "--bindir", type=Path, help="the Postgres server binaries (default: pg_config --bindir)"
     )
     args = parser.parse_args()
-    bindir = args.bindir or Path(
-        subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip()
-    )
-    if shutil.which("valgrind") is None:
-        sys.exit("valgrind is not installed")
+    bindir = server_binaries(args.bindir)
     revisions = {"bench": args.revision}
     if args.compare_revision:
         revisions["compare"] = args.compare_revision
