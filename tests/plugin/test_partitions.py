@@ -67,6 +67,7 @@ def test_a_registered_partition_is_disabled_by_the_next_revision(db_url: str) ->
         ops.UpgradeOp(6, 7),
         ops.UpgradeOp(7, 8),
         ops.UpgradeOp(8, 9),
+        ops.UpgradeOp(9, 10),
         ops.DisableSyncOp("events_2024"),
         ops.CapturePartitionsOp("events"),
         ops.BumpSchemaVersionOp(2),
