@@ -18,5 +18,5 @@ def test_every_change_to_version_8s_snapshot_text_applies() -> None:
     assert "INTO changes, taken, last_pk, last_scope, last_tid\n" in rows
     assert "after_pk, room, after_tid, until_tid;\n" in rows
     assert "    piece_last_tid tid;\nBEGIN\n" in page
-    assert "drizzlesync.snapshot_in_place(s, st.snap_keys, room)" in page
+    assert "drizzlesync.snapshot_in_place(s, st.snap_keys, room, st.estimated_total)" in page
     assert page.index("CONTINUE tables;") < page.index("inside := ")

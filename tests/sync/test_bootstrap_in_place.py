@@ -18,12 +18,15 @@ import httpx
 import psycopg
 import pytest
 
+from alembic_drizzlesync import localdb
+from alembic_drizzlesync.ops import BumpSchemaVersionOp, EnableSyncOp, InstallOp
 from tests.sync import seed
 from tests.sync.syncclient import SyncClient
 from tests.sync.table_reads import pull_reading, raw_pull
 
 LIMIT = 1000
 ROWS = 6600
+SEQ_READ = "SELECT coalesce(sum(seq_tup_read), 0) FROM pg_stat_xact_user_tables WHERE relname = 'notes'"
 
 
 @pytest.fixture
@@ -156,3 +159,41 @@ def test_a_window_holding_more_rows_than_the_statistics_say_is_read_sorted(
             break
     assert sorted(todos) == sorted(her_todos(db, team))
     assert all(size == 500 for size in sizes[:-1]), sizes
+
+
+def test_a_rule_without_an_index_is_read_in_place_once(db_url: str) -> None:
+    """A rule Postgres cannot index (a timestamptz's text depends on TimeZone) has no scope index:
+    in key order every page filtered the whole table (version 9), in place the pages read it once
+    between them, whatever the share of the user's rows (a thirtieth here)."""
+    operations = (InstallOp(), EnableSyncOp("notes", None, "'day:' || due::date"), BumpSchemaVersionOp(1))
+    with psycopg.connect(localdb.libpq_url(db_url), autocommit=True) as db:
+        db.execute("CREATE TABLE notes (id integer PRIMARY KEY, due timestamptz NOT NULL)")
+        db.execute(
+            "INSERT INTO notes SELECT i, timestamptz '2026-11-01 12:00+00' + (i % 30) * interval '1 day' "
+            "FROM generate_series(1, 3000) AS i"
+        )
+        for statement in [s for operation in operations for s in operation.statements()]:
+            db.execute(statement)
+        db.execute("VACUUM ANALYZE notes")
+        day: list[int] = []
+        scanned = 0
+        cursor = None
+        while True:
+            with db.transaction():
+                db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                before = db.execute(SEQ_READ).fetchone()
+                # Version 1's entry point, which takes the scope keys.
+                row = db.execute(
+                    "SELECT drizzlesync.pull('u', ARRAY['day:2026-11-30'], 'laptop', 1, %s, 10)::text",
+                    (cursor,),
+                ).fetchone()
+                after = db.execute(SEQ_READ).fetchone()
+            assert row is not None and before is not None and after is not None
+            page = json.loads(row[0])
+            day += [c["row"]["id"] for c in page["changes"]]
+            scanned += after[0] - before[0]
+            cursor = page["cursor"]
+            if not page["hasMore"]:
+                break
+    assert sorted(day) == list(range(29, 3001, 30))  # the 100 notes of that day, each once
+    assert scanned <= 2 * 3000  # in key order: 18,000 (the whole table for each of six pages)
