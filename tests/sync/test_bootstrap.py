@@ -123,12 +123,12 @@ def scope_index_blocks_per_page(db: psycopg.Connection[Any], user_id: str, limit
 @pytest.fixture
 def big_team(synced_db: str) -> tuple[psycopg.Connection[Any], str]:
     """Carol in a team of 6,000 todos (about 60 leaf pages of the scope index), amid another team's
-    18,000: a quarter of the table, which is read through the index (a table mostly hers would be
-    read in place, test_bootstrap_in_place.py)."""
+    30,000: a sixth of the table, which is read through the index (a table a quarter hers or more
+    would be read in place, test_bootstrap_in_place.py)."""
     db = psycopg.connect(synced_db, autocommit=True)
     carol, team = seed.member(db, "carol", "D")
     _, other = seed.member(db, "dave", "E")
-    for owner, rows in ((team, 6000), (other, 18000)):
+    for owner, rows in ((team, 6000), (other, 30000)):
         db.execute(
             "INSERT INTO todos (team_id, title) SELECT %s, 'todo' FROM generate_series(1, %s)", (owner, rows)
         )

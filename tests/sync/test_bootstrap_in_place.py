@@ -1,4 +1,4 @@
-"""A table whose rows are mostly the user's is bootstrapped in physical order (library version 10).
+"""A table whose rows are largely the user's is bootstrapped in physical order (library version 10).
 
 Its pages read windows of blocks (TID range scans), not the scope index: the
 counters of `pg_stat_xact_user_tables` show rows read by scan and none
