@@ -19,7 +19,9 @@ import psycopg
 import pytest
 
 from alembic_drizzlesync import localdb
-from alembic_drizzlesync.ops import BumpSchemaVersionOp, EnableSyncOp, InstallOp
+from alembic_drizzlesync.ops import BumpSchemaVersionOp, EnableSyncOp, InstallOp, UpgradeOp
+from alembic_drizzlesync.sql import LIBRARY_VERSION
+from tests.support import apply_ops
 from tests.sync import seed
 from tests.sync.syncclient import SyncClient
 from tests.sync.table_reads import pull_reading, raw_pull
@@ -197,3 +199,18 @@ def test_a_rule_without_an_index_is_read_in_place_once(db_url: str) -> None:
                 break
     assert sorted(day) == list(range(29, 3001, 30))  # the 100 notes of that day, each once
     assert scanned <= 2 * 3000  # in key order: 18,000 (the whole table for each of six pages)
+
+
+def test_a_bootstrap_paused_in_place_goes_on_after_a_downgrade(
+    synced_db: str, crowded: tuple[psycopg.Connection[Any], str, str], http: httpx.Client
+) -> None:
+    """Version 9 pages by key only: the downgrade sends a cursor paused in a table read in place
+    back to that table's first row, and the client still ends with every row."""
+    db, erin, _ = crowded
+    client = client_of(http, erin)
+    for _ in range(3):
+        assert client.pull(LIMIT)["hasMore"]
+    apply_ops(synced_db, UpgradeOp(LIBRARY_VERSION, LIBRARY_VERSION - 1))
+    client.pull_all(LIMIT)
+    assert client.resets == 0
+    assert client.rows == seed.visible_rows(db, erin)
