@@ -210,7 +210,7 @@ def test_a_bootstrap_paused_in_place_goes_on_after_a_downgrade(
     client = client_of(http, erin)
     for _ in range(3):
         assert client.pull(LIMIT)["hasMore"]
-    apply_ops(synced_db, UpgradeOp(LIBRARY_VERSION, LIBRARY_VERSION - 1))
+    apply_ops(synced_db, *(UpgradeOp(v, v - 1) for v in range(LIBRARY_VERSION, 9, -1)))
     client.pull_all(LIMIT)
     assert client.resets == 0
     assert client.rows == seed.visible_rows(db, erin)
