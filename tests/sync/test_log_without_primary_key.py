@@ -2,9 +2,11 @@
 
 Compaction deletes the entries below the horizon in physical order, each call
 from the row after the last one the previous call deleted
-(`compaction.resume_after`), then from the log's first block; the capture of
-a TRUNCATE finds its transaction's entry through `change_log_by_scope`, under
-the unscoped hash, instead of scanning the log.
+(`compaction.resume_after`), then from the log's first block, and reads
+nothing while the horizon stays below the last whole pass's
+(`compaction.swept_below`). The capture of a TRUNCATE finds its
+transaction's entry through `change_log_by_scope`, under the unscoped hash,
+instead of walking the whole index.
 """
 
 from __future__ import annotations
@@ -109,3 +111,32 @@ def test_a_truncate_looks_for_its_transaction_s_entry_in_one_range_of_the_scope_
     # Each check descends to one leaf of the scope index (20,000 entries fill about 60), and
     # each entry written adds a few blocks.
     assert read <= 30
+
+
+def read_by_scans(db: psycopg.Connection[Any]) -> int:
+    row = db.execute(
+        "SELECT coalesce(sum(seq_tup_read), 0) FROM pg_stat_xact_user_tables "
+        "WHERE relid = 'drizzlesync.change_log'::regclass"
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_call_reads_nothing_while_the_horizon_stays_where_the_last_whole_pass_left_it(
+    synced_db: str, db: psycopg.Connection[Any]
+) -> None:
+    _, team = seed.member(db, "alice", "A")
+    with psycopg.connect(synced_db) as holder:
+        holder.execute("SELECT pg_current_xact_id()")  # running: the horizon stays below it
+        written = [seed.todo(db, team, f"todo {i}") for i in range(5)]
+        compact(db, 1000)  # reads the whole log: what is older than the holder goes
+        assert len(logged(db)) == 5
+        # pg_stat_xact_* also counts the session's earlier transactions until they are flushed:
+        # a difference within one transaction.
+        with db.transaction():
+            before = read_by_scans(db)
+            assert compact(db, 1000) == 0
+            read = read_by_scans(db) - before
+        assert read == 0
+    assert compact(db, 1000) == len(written)
+    assert logged(db) == []
