@@ -1,4 +1,4 @@
-"""drizzlesync 11: the change log without its primary key
+"""drizzlesync 11: the change log without its primary key, page queries cached
 
 Revision ID: 0011
 Revises: 0010
