@@ -25,12 +25,9 @@ import time
 from contextlib import ExitStack
 
 import psycopg
-from alembic.operations import Operations
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine
+from write_overhead import install_capture
 
 from alembic_drizzlesync import localdb
-from alembic_drizzlesync.ops import EnableSyncOp, InstallOp
 from alembic_drizzlesync.sql import LIBRARY_VERSION
 
 BATCH = 50_000
@@ -42,12 +39,7 @@ def prepare(sa_url: str, version: int, entries: int) -> str:
     url = localdb.libpq_url(sa_url)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE TABLE t (id bigint PRIMARY KEY, team text NOT NULL, title text NOT NULL)")
-    engine = create_engine(sa_url)
-    with engine.begin() as conn:
-        runner = Operations(MigrationContext.configure(conn))
-        runner.invoke(InstallOp(version))
-        runner.invoke(EnableSyncOp("t", scope="'team:' || team"))
-    engine.dispose()
+    install_capture(sa_url, version, "t")
     with psycopg.connect(url, autocommit=True) as conn:
         for first in range(1, entries + 1, BATCH):
             last = min(first + BATCH - 1, entries)

@@ -123,11 +123,16 @@ def prepare(sa_url: str, library_version: int, variants: tuple[str, ...] = VARIA
         for variant in variants:
             conn.execute(TABLE.format(variant=variant, rows=PRELOADED))
         conn.execute(AUDIT_TRIGGER)
+    install_capture(sa_url, library_version, "t_capture")
+
+
+def install_capture(sa_url: str, library_version: int, table: str) -> None:
+    """The library objects at `library_version`, and `table` synced under the scope rule 'team:' || team."""
     engine = create_engine(sa_url)
     with engine.begin() as conn:
         runner = Operations(MigrationContext.configure(conn))
         runner.invoke(InstallOp(library_version))
-        runner.invoke(EnableSyncOp("t_capture", scope="'team:' || team"))
+        runner.invoke(EnableSyncOp(table, scope="'team:' || team"))
     engine.dispose()
 
 

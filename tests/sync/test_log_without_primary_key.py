@@ -69,16 +69,20 @@ def test_a_call_reads_the_log_before_its_position_too(db: psycopg.Connection[Any
     assert db.execute(POSITION).fetchone() == ("(0,0)",)
 
 
+def counted(db: psycopg.Connection[Any], total: str, view: str) -> int:
+    """`total` (an aggregate) over the log's rows of a statistics view."""
+    row = db.execute(
+        f"SELECT coalesce({total}, 0) FROM {view} WHERE relid = 'drizzlesync.change_log'::regclass"
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def index_blocks(db: psycopg.Connection[Any]) -> int:
     """Blocks of the log's indexes read so far, as the statistics last flushed them."""
     db.execute("SELECT pg_stat_force_next_flush()")  # flushed when the session next waits for a query
     db.execute("SELECT pg_stat_clear_snapshot()")
-    row = db.execute(
-        "SELECT coalesce(sum(idx_blks_hit + idx_blks_read), 0) FROM pg_statio_all_indexes "
-        "WHERE relid = 'drizzlesync.change_log'::regclass"
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
+    return counted(db, "sum(idx_blks_hit + idx_blks_read)", "pg_statio_all_indexes")
 
 
 def test_a_truncate_looks_for_its_transaction_s_entry_in_one_range_of_the_scope_index(
@@ -114,12 +118,7 @@ def test_a_truncate_looks_for_its_transaction_s_entry_in_one_range_of_the_scope_
 
 
 def read_by_scans(db: psycopg.Connection[Any]) -> int:
-    row = db.execute(
-        "SELECT coalesce(sum(seq_tup_read), 0) FROM pg_stat_xact_user_tables "
-        "WHERE relid = 'drizzlesync.change_log'::regclass"
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
+    return counted(db, "sum(seq_tup_read)", "pg_stat_xact_user_tables")
 
 
 def test_a_call_reads_nothing_while_the_horizon_stays_where_the_last_whole_pass_left_it(
