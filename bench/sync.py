@@ -163,10 +163,13 @@ class Client:
     With `as_host`, a pull page is what the Python host sends (processor.py): `BEGIN`, the call
     with its JSON cast to text, and `COMMIT` in one pipeline, one round trip; the text is then
     parsed here, as the device would. Without it, three round trips (psycopg's transaction
-    block), the JSON parsed by psycopg's loader."""
+    block), the JSON parsed by psycopg's loader. `conn`: a connection of another client to share
+    (another device on the same backend), else one of its own."""
 
-    def __init__(self, url: str, user: str, as_host: bool = False) -> None:
-        self.conn = psycopg.connect(url)
+    def __init__(
+        self, url: str, user: str, as_host: bool = False, conn: psycopg.Connection[Any] | None = None
+    ) -> None:
+        self.conn = conn or psycopg.connect(url)
         self.user = user
         self.client_id = f"bench-{uuid.uuid4().hex[:8]}"
         self.cursor: str | None = None
@@ -567,9 +570,7 @@ def bench_busy_window(server: str, other_entries: int, repeat: int) -> tuple[flo
         assert table_id is not None
         client = Client(url, user, as_host=True)  # one round trip a page, as the host pages
         client.cursor, _ = client.pull_all(None)
-        other_device = Client(url, user, as_host=True)
-        other_device.conn.close()
-        other_device.conn = client.conn  # the same backend, whose plans it warms
+        other_device = Client(url, user, as_host=True, conn=client.conn)  # the backend whose plans it warms
         other_device.cursor, _ = other_device.pull_all(None)
         warm = True
 

@@ -38,14 +38,17 @@ def pull_reading(
     """The pull response, and the rows of `table` (schema, name) it read by seq scan and through indexes."""
     with db.transaction():
         db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        before = _reads(db, table)
+        before = rows_read(db, table)
         row = db.execute(PULL_AS_HOST, (user_id, client, cursor, limit)).fetchone()
-        after = _reads(db, table)
+        after = rows_read(db, table)
     assert row is not None
     return json.loads(row[0]), after[0] - before[0], after[1] - before[1]
 
 
-def _reads(db: psycopg.Connection[Any], table: tuple[str, str]) -> tuple[int, int]:
+def rows_read(db: psycopg.Connection[Any], table: tuple[str, str]) -> tuple[int, int]:
+    """The rows of `table` (schema, name) read by sequential or TID scans and fetched through indexes
+    so far: the session's counts, not yet flushed, so only a difference within one transaction
+    belongs to that transaction."""
     row = db.execute(
         "SELECT coalesce(sum(seq_tup_read), 0), coalesce(sum(idx_tup_fetch), 0) "
         "FROM pg_stat_xact_user_tables WHERE schemaname = %s AND relname = %s",

@@ -16,7 +16,9 @@ from typing import Any
 import psycopg
 
 from tests.sync import seed
+from tests.sync.table_reads import rows_read
 
+LOG = ("drizzlesync", "change_log")
 POSITION = "SELECT resume_after::text FROM drizzlesync.compaction"
 LOGGED = "SELECT l.ctid::text AS address FROM drizzlesync.change_log AS l ORDER BY l.ctid"
 
@@ -69,20 +71,16 @@ def test_a_call_reads_the_log_before_its_position_too(db: psycopg.Connection[Any
     assert db.execute(POSITION).fetchone() == ("(0,0)",)
 
 
-def counted(db: psycopg.Connection[Any], total: str, view: str) -> int:
-    """`total` (an aggregate) over the log's rows of a statistics view."""
-    row = db.execute(
-        f"SELECT coalesce({total}, 0) FROM {view} WHERE relid = 'drizzlesync.change_log'::regclass"
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 def index_blocks(db: psycopg.Connection[Any]) -> int:
     """Blocks of the log's indexes read so far, as the statistics last flushed them."""
     db.execute("SELECT pg_stat_force_next_flush()")  # flushed when the session next waits for a query
     db.execute("SELECT pg_stat_clear_snapshot()")
-    return counted(db, "sum(idx_blks_hit + idx_blks_read)", "pg_statio_all_indexes")
+    row = db.execute(
+        "SELECT coalesce(sum(idx_blks_hit + idx_blks_read), 0) FROM pg_statio_all_indexes "
+        "WHERE relid = 'drizzlesync.change_log'::regclass"
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def test_a_truncate_looks_for_its_transaction_s_entry_in_one_range_of_the_scope_index(
@@ -117,10 +115,6 @@ def test_a_truncate_looks_for_its_transaction_s_entry_in_one_range_of_the_scope_
     assert read <= 30
 
 
-def read_by_scans(db: psycopg.Connection[Any]) -> int:
-    return counted(db, "sum(seq_tup_read)", "pg_stat_xact_user_tables")
-
-
 def test_a_call_reads_nothing_while_the_horizon_stays_where_the_last_whole_pass_left_it(
     synced_db: str, db: psycopg.Connection[Any]
 ) -> None:
@@ -130,12 +124,10 @@ def test_a_call_reads_nothing_while_the_horizon_stays_where_the_last_whole_pass_
         written = [seed.todo(db, team, f"todo {i}") for i in range(5)]
         compact(db, 1000)  # reads the whole log: what is older than the holder goes
         assert len(logged(db)) == 5
-        # pg_stat_xact_* also counts the session's earlier transactions until they are flushed:
-        # a difference within one transaction.
-        with db.transaction():
-            before = read_by_scans(db)
+        with db.transaction():  # the counts are the session's: a difference within one transaction
+            before, _ = rows_read(db, LOG)
             assert compact(db, 1000) == 0
-            read = read_by_scans(db) - before
-        assert read == 0
+            after, _ = rows_read(db, LOG)
+        assert after - before == 0
     assert compact(db, 1000) == len(written)
     assert logged(db) == []
