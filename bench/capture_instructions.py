@@ -6,7 +6,9 @@ trigger, DrizzleSync capture, the row-level `to_jsonb` audit trigger) in a priva
 cluster made for the run, then its single-user backend under `valgrind --tool=callgrind`,
 collecting inside DO blocks only: each single-row statement LOOPED times after WARM_UP
 uncounted, and one 10,000-row INSERT ... SELECT. `--compare-version N` adds the capture table
-of a second database with library version N (same rounds, same starting state).
+of a second database with library version N (same rounds, same starting state). `--floors` adds
+write_overhead.py's floor columns: a row trigger and a statement trigger writing each row's key to
+a table with no index, and capture on a table without its scope index.
 
 `--per-transaction` runs each statement as its own transaction instead, as pgbench runs them
 (the single-user backend runs each line of its input as one), and counts everything the backend
@@ -15,6 +17,7 @@ capture the trigger function's first-call costs that a DO loop pays once. Blocks
 are told apart by a `SELECT pg_sleep(0)` after each, before which callgrind dumps its counts.
 
     python bench/capture_instructions.py [--library-version N] [--compare-version N] [--per-transaction]
+                                         [--floors]
                                          # needs valgrind and the Postgres server binaries
                                          # (--bindir, else pg_config's); as root it runs
                                          # them as the OS user `postgres`
@@ -38,7 +41,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from alembic_drizzlesync.sql import LIBRARY_VERSION  # noqa: E402
 from bench.callgrind import private_cluster, server_binaries, single_user_totals  # noqa: E402
-from bench.write_overhead import prepare  # noqa: E402
+from bench.write_overhead import FLOORS, LOGS, VARIANTS, prepare  # noqa: E402
 
 LOOPED = 500
 WARM_UP = 20
@@ -85,7 +88,7 @@ def script(
         lines.append(f"DO $$ BEGIN {BULK_INSERT.format(t=table)}; END $$;")
         labels.append((variant, f"bulk {BULK:,}, a row", BULK))
         lines.append(f"DELETE FROM {table} WHERE id > 1000000000;")
-        lines.append("TRUNCATE audit_log, drizzlesync.change_log;")
+        lines.append(f"TRUNCATE {LOGS};")
         lines.append(f"VACUUM {table};")
     return "\n".join(line for line in lines if line) + "\n", labels
 
@@ -124,7 +127,7 @@ def transaction_script(
         lines.append(SEPARATOR)
         labels.append((variant, f"bulk {BULK:,}, a row", BULK))
         lines.append(f"DELETE FROM {table} WHERE id > 1000000000;")
-        lines.append("TRUNCATE audit_log, drizzlesync.change_log;")
+        lines.append(f"TRUNCATE {LOGS};")
         lines.append(f"VACUUM {table};")
     return "\n".join(lines) + "\n", labels
 
@@ -167,7 +170,13 @@ def main() -> None:
     parser.add_argument(
         "--bindir", type=Path, help="the Postgres server binaries (default: pg_config --bindir)"
     )
+    parser.add_argument(
+        "--floors",
+        action="store_true",
+        help="also the least any trigger capture costs, and capture without the scope index",
+    )
     args = parser.parse_args()
+    variants = VARIANTS + FLOORS if args.floors else VARIANTS
     bindir = server_binaries(args.bindir)
 
     work = Path(tempfile.mkdtemp(prefix="drizzlesync-callgrind-"))
@@ -182,16 +191,10 @@ def main() -> None:
                     conn.execute(f"CREATE DATABASE {name}")
             for name, version in databases.items():
                 sa_url = f"postgresql+psycopg://postgres@/{name}?host={work}&port=5433"
-                prepare(
-                    sa_url, version, ("off", "capture", "audit") if name == "bench" else ("capture", "audit")
-                )
+                prepare(sa_url, version, variants if name == "bench" else ("capture", "audit"))
                 with psycopg.connect(f"{base} dbname={name}", autocommit=True) as conn:
                     conn.execute("VACUUM ANALYZE")
-        targets = {
-            "off": ("bench", "t_off"),
-            "capture": ("bench", "t_capture"),
-            "audit": ("bench", "t_audit"),
-        }
+        targets = {variant: ("bench", f"t_{variant}") for variant in variants}
         if args.compare_version is not None:
             targets[f"capture v{args.compare_version}"] = ("compare", "t_capture")
         counts: dict[tuple[str, str], float] = {}

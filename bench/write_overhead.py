@@ -19,8 +19,21 @@ a fourth column, `capture vN`: the same capture table in a second database
 with version N installed, measured in the same interleaved rounds (so two
 versions' ratios come from one run).
 
+`--floors` adds three columns that say what the targets ask of any capture
+built from triggers, and what the scope index costs:
+
+  floor_row          a row-level trigger writing the row's key alone to a
+                     table with no index: the least a trigger that logs each
+                     row can do
+  floor_statement    the same from a statement-level trigger reading the
+                     transition table: the least the statement-level design
+                     can do
+  capture_unindexed  DrizzleSync capture on a table without the scope index
+                     that bootstrap pages walk (enable_sync makes it; this
+                     column drops it), so that its share is measured
+
     python bench/write_overhead.py [--seconds 3] [--rounds 3] [--library-version N]
-                                   [--compare-version N]
+                                   [--compare-version N] [--floors]
                                    # needs pgbench (postgresql-client)
 """
 
@@ -46,6 +59,9 @@ from alembic_drizzlesync.ops import EnableSyncOp, InstallOp
 from alembic_drizzlesync.sql import LIBRARY_VERSION
 
 VARIANTS = ("off", "capture", "audit")
+FLOORS = ("floor_row", "floor_statement", "capture_unindexed")
+# Every log a measurement empties after itself, whichever variants the database has.
+LOGS = "audit_log, floor_log, drizzlesync.change_log"
 COMPARED = "capture v{version}"
 WRITERS = 4
 PRELOADED = 20_000
@@ -87,6 +103,44 @@ END $$;
 CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON t_audit FOR EACH ROW EXECUTE FUNCTION audit_row();
 """
 
+# The floors: a key per written row into a table with no index, from a row trigger or from a
+# statement trigger's transition table (the two ways a trigger can see the rows).
+FLOOR_LOG = """
+CREATE TABLE floor_log (id bigint);
+CREATE FUNCTION floor_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        INSERT INTO floor_log VALUES (OLD.id);
+    ELSE
+        INSERT INTO floor_log VALUES (NEW.id);
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE FUNCTION floor_statement() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        INSERT INTO floor_log SELECT id FROM floor_old;
+    ELSE
+        INSERT INTO floor_log SELECT id FROM floor_new;
+    END IF;
+    RETURN NULL;
+END $$;
+"""
+FLOOR_TRIGGERS = {
+    "floor_row": """
+CREATE TRIGGER floor AFTER INSERT OR UPDATE OR DELETE ON t_floor_row
+    FOR EACH ROW EXECUTE FUNCTION floor_row();
+""",
+    "floor_statement": """
+CREATE TRIGGER floor_insert AFTER INSERT ON t_floor_statement
+    REFERENCING NEW TABLE AS floor_new FOR EACH STATEMENT EXECUTE FUNCTION floor_statement();
+CREATE TRIGGER floor_update AFTER UPDATE ON t_floor_statement
+    REFERENCING NEW TABLE AS floor_new FOR EACH STATEMENT EXECUTE FUNCTION floor_statement();
+CREATE TRIGGER floor_delete AFTER DELETE ON t_floor_statement
+    REFERENCING OLD TABLE AS floor_old FOR EACH STATEMENT EXECUTE FUNCTION floor_statement();
+""",
+}
+
 # pgbench scripts for the single-row workloads; {table} is filled in per variant.
 INSERT_ONE = """\\set id random(1000000, 900000000)
 INSERT INTO {table} (id, team, title) VALUES (:id, 'team-1', 'hello') ON CONFLICT DO NOTHING;
@@ -119,20 +173,33 @@ WORKLOADS = (
 
 
 def prepare(sa_url: str, library_version: int, variants: tuple[str, ...] = VARIANTS) -> None:
+    """A table per variant (`capture` always: it has the library), with its triggers."""
     with psycopg.connect(localdb.libpq_url(sa_url), autocommit=True) as conn:
         for variant in variants:
             conn.execute(TABLE.format(variant=variant, rows=PRELOADED))
         conn.execute(AUDIT_TRIGGER)
-    install_capture(sa_url, library_version, "t_capture")
+        conn.execute(FLOOR_LOG)
+        for variant in variants:
+            if variant in FLOOR_TRIGGERS:
+                conn.execute(FLOOR_TRIGGERS[variant])
+    captured = [f"t_{variant}" for variant in variants if variant.startswith("capture")]
+    install_capture(sa_url, library_version, *captured)
+    if "capture_unindexed" in variants:
+        with psycopg.connect(localdb.libpq_url(sa_url), autocommit=True) as conn:
+            conn.execute(
+                "SELECT drizzlesync.drop_scope_index(s) FROM drizzlesync.synced_table AS s"
+                " WHERE s.table_name = 't_capture_unindexed'"
+            )
 
 
-def install_capture(sa_url: str, library_version: int, table: str) -> None:
-    """The library objects at `library_version`, and `table` synced under the scope rule 'team:' || team."""
+def install_capture(sa_url: str, library_version: int, *tables: str) -> None:
+    """The library objects at `library_version`, and `tables` synced under the scope rule 'team:' || team."""
     engine = create_engine(sa_url)
     with engine.begin() as conn:
         runner = Operations(MigrationContext.configure(conn))
         runner.invoke(InstallOp(library_version))
-        runner.invoke(EnableSyncOp(table, scope="'team:' || team"))
+        for table in tables:
+            runner.invoke(EnableSyncOp(table, scope="'team:' || team"))
     engine.dispose()
 
 
@@ -177,7 +244,7 @@ def bulk_insert_seconds(url: str, table: str) -> float:
         )
         elapsed = time.perf_counter() - began
         conn.execute(f"DELETE FROM {table} WHERE id >= {BULK_FIRST_ID}")
-        conn.execute("TRUNCATE audit_log, drizzlesync.change_log")
+        conn.execute(f"TRUNCATE {LOGS}")
         conn.execute("VACUUM ANALYZE")
     return elapsed
 
@@ -187,7 +254,7 @@ def refill_deletable(url: str, table: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         last = DELETABLE_FIRST_ID + DELETABLE - 1
         conn.execute(REFILL.format(table=table, first=DELETABLE_FIRST_ID, last=last))
-        conn.execute("TRUNCATE audit_log, drizzlesync.change_log")
+        conn.execute(f"TRUNCATE {LOGS}")
         conn.execute("VACUUM ANALYZE")
 
 
@@ -206,15 +273,20 @@ def print_throughput(targets: dict[str, tuple[str, str]], rounds: int, seconds: 
             for variant, (database, table) in targets.items():
                 samples[(workload.label, variant)].append(measure(database, workload, table, seconds))
 
-    captures = [v for v in targets if v.startswith("capture")]
-    columns = "".join(f"{v:>12}" for v in targets)
-    ratio_heads = "".join(f"{v + '/off':>18}" for v in [*captures, "audit"])
+    added = [v for v in targets if v != "off"]
+    # A column is as wide as its heading (the floors' are long), at least 12 and 18.
+    wide = {v: max(12, len(v) + 2) for v in targets}
+    ratio_wide = {v: max(18, len(v) + 6) for v in added}
+    columns = "".join(f"{v:>{wide[v]}}" for v in targets)
+    ratio_heads = "".join(f"{v + '/off':>{ratio_wide[v]}}" for v in added)
     print(f"{'workload':<30}{columns}{ratio_heads}  target")
     for workload in WORKLOADS:
         median = {v: statistics.median(samples[(workload.label, v)]) for v in targets}
-        shape = "{:>11.2f}s" if workload.script is None else "{:>10.0f}/s"
-        cells = "".join(shape.format(median[v]) for v in targets)
-        ratios = "".join(f"{median[v] / median['off']:>18.2f}" for v in [*captures, "audit"])
+        bulk = workload.script is None
+        cells = "".join(
+            f"{median[v]:>{wide[v] - 1}.2f}s" if bulk else f"{median[v]:>{wide[v] - 2}.0f}/s" for v in targets
+        )
+        ratios = "".join(f"{median[v] / median['off']:>{ratio_wide[v]}.2f}" for v in added)
         print(f"{workload.label:<30}{cells}{ratios}  {workload.target}")
 
 
@@ -274,7 +346,7 @@ def server_microseconds(url: str, table: str, statement: str, loops: int, rows: 
         cpu_after, ended = backend_cpu_seconds(pid), time.perf_counter()
         elapsed = ended - began if cpu_before is None or cpu_after is None else cpu_after - cpu_before
         conn.execute(f"DELETE FROM {table} WHERE id >= {LOOPED_FIRST_ID}")
-        conn.execute("TRUNCATE audit_log, drizzlesync.change_log")
+        conn.execute(f"TRUNCATE {LOGS}")
         conn.execute(f"VACUUM {table}")
     return elapsed / (loops * rows) * 1e6
 
@@ -313,15 +385,21 @@ def main() -> None:
     parser.add_argument(
         "--compare-version", type=int, help="also measure capture with this version, in a second database"
     )
+    parser.add_argument(
+        "--floors",
+        action="store_true",
+        help="also the least any trigger capture costs, and capture without the scope index",
+    )
     args = parser.parse_args()
 
     server = os.environ.get("DATABASE_URL") or localdb.find_server()
     with contextlib.ExitStack() as stack:
         sa_url = stack.enter_context(localdb.temporary_database(server, prefix="drizzlesync_bench"))
-        prepare(sa_url, args.library_version)
+        variants = VARIANTS + FLOORS if args.floors else VARIANTS
+        prepare(sa_url, args.library_version, variants)
         url = localdb.libpq_url(sa_url)
         # Each column: the database and table it writes to.
-        targets = {variant: (url, f"t_{variant}") for variant in VARIANTS}
+        targets = {variant: (url, f"t_{variant}") for variant in variants}
         if args.compare_version is not None:
             other = stack.enter_context(localdb.temporary_database(server, prefix="drizzlesync_bench"))
             prepare(other, args.compare_version, variants=("capture", "audit"))  # audit_log is truncated too
