@@ -60,7 +60,7 @@ from alembic_drizzlesync.sql import LIBRARY_VERSION
 
 VARIANTS = ("off", "capture", "audit")
 FLOORS = ("floor_row", "floor_statement", "capture_unindexed")
-# Every log a measurement empties after itself, whichever variants the database has.
+# Every log the measurements empty, whichever variants the database has (each table exists in all).
 LOGS = "audit_log, floor_log, drizzlesync.change_log"
 COMPARED = "capture v{version}"
 WRITERS = 4
