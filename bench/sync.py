@@ -36,7 +36,8 @@
    1,000 rows and one of 200,000 (beyond the 10,000 it counts) amid
    `--other-rows` rows of other teams, against the first page of that
    bootstrap, which includes it (target: at most 0.25x); prints how far off
-   each estimate was.
+   each estimate was. `--estimate-revision` adds an older library version's,
+   in the same run.
 
 The SQL functions are called directly through psycopg, as every host does;
 each figure is the best of a few repetitions. The bootstrap figures are also
@@ -415,10 +416,12 @@ def _team_bootstrap(server: str, other_rows: int, repeat: int) -> float:
         return best(bootstrap, repeat)
 
 
-def bench_estimate(server: str, team_rows: int, other_rows: int, repeat: int) -> tuple[float, float, int]:
+def bench_estimate(
+    server: str, team_rows: int, other_rows: int, repeat: int, revision: str = "head"
+) -> tuple[float, float, int]:
     """A bootstrap's estimate for a team of `team_rows` amid `other_rows`, against the bootstrap's
-    first page; and the estimate itself."""
-    with migrated_database(server) as url, psycopg.connect(url, autocommit=True) as db:
+    first page; and the estimate itself. `revision`: the example's revision to migrate to."""
+    with migrated_database(server, revision) as url, psycopg.connect(url, autocommit=True) as db:
         add_other_teams(db, other_rows)
         user, team = seed_team(db)
         add_todos(db, team, team_rows)
@@ -673,6 +676,12 @@ def main() -> int:
         help="also measure the push on a database migrated only to this revision of the example"
         " (e.g. 0007, the previous library version), alternating with the current one in each run",
     )
+    parser.add_argument(
+        "--estimate-revision",
+        default=None,
+        help="also measure the estimate on databases migrated only to this revision of the example"
+        " (e.g. 0011, the previous library version), in the same run",
+    )
     parser.add_argument("--only", default=None, help=f"comma-separated, of: {', '.join(GROUPS)}")
     args = parser.parse_args()
     server = args.database_url or localdb.find_server()
@@ -765,12 +774,20 @@ def main() -> int:
         )
     accuracy: list[str] = []
     if "estimate" in only:
+        # With --estimate-revision, an older library version's estimate too, in the same run.
+        revisions = ["head"] + ([args.estimate_revision] if args.estimate_revision else [])
         for team_rows in (1000, 200_000):
-            took, page, estimated = bench_estimate(server, team_rows, args.other_rows, args.repeat * 2)
-            name = f"estimate of {team_rows:,} rows among {args.other_rows:,}"
-            rows.append((name, took, f"first page of {PAGE:,}", page, 0.25))
-            actual = team_rows + 2  # the team and the membership come too
-            accuracy.append(f"{name}: {estimated:,} for {actual:,} ({(estimated - actual) / actual:+.2%})")
+            for revision in revisions:
+                took, page, estimated = bench_estimate(
+                    server, team_rows, args.other_rows, args.repeat * 2, revision
+                )
+                current = revision == "head"
+                name = f"estimate of {team_rows:,} rows among {args.other_rows:,}"
+                name = name if current else f"the same at revision {revision}"
+                rows.append((name, took, f"first page of {PAGE:,}", page, 0.25 if current else None))
+                actual = team_rows + 2  # the team and the membership come too
+                off = (estimated - actual) / actual
+                accuracy.append(f"{name}: {estimated:,} for {actual:,} ({off:+.2%})")
     print(f"{'measured':<46} {'s':>8}   {'baseline':<22} {'s':>8} {'ratio':>7} {'target':>7}")
     for name, ours, base_name, base, target in rows:
         ratio = ours / base
