@@ -791,7 +791,7 @@ def main() -> int:
     print(f"{'measured':<46} {'s':>8}   {'baseline':<22} {'s':>8} {'ratio':>7} {'target':>7}")
     for name, ours, base_name, base, target in rows:
         ratio = ours / base
-        aim = f"{target:6.1f}x" if target is not None else "      -"
+        aim = f"{target:>6g}x" if target is not None else "      -"
         print(f"{name:<46} {ours:8.3f}   {base_name:<22} {base:8.3f} {ratio:6.2f}x {aim}")
     for line in notes + accuracy:
         print(line)
