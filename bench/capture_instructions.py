@@ -41,7 +41,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from alembic_drizzlesync.sql import LIBRARY_VERSION  # noqa: E402
 from bench.callgrind import private_cluster, server_binaries, single_user_totals  # noqa: E402
-from bench.write_overhead import FLOORS, LOGS, VARIANTS, prepare  # noqa: E402
+from bench.write_overhead import FLOORS, FLOORS_HELP, LOGS, VARIANTS, prepare  # noqa: E402
 
 LOOPED = 500
 WARM_UP = 20
@@ -170,11 +170,7 @@ def main() -> None:
     parser.add_argument(
         "--bindir", type=Path, help="the Postgres server binaries (default: pg_config --bindir)"
     )
-    parser.add_argument(
-        "--floors",
-        action="store_true",
-        help="also the least any trigger capture costs, and capture without the scope index",
-    )
+    parser.add_argument("--floors", action="store_true", help=FLOORS_HELP)
     args = parser.parse_args()
     variants = VARIANTS + FLOORS if args.floors else VARIANTS
     bindir = server_binaries(args.bindir)

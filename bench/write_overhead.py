@@ -60,6 +60,7 @@ from alembic_drizzlesync.sql import LIBRARY_VERSION
 
 VARIANTS = ("off", "capture", "audit")
 FLOORS = ("floor_row", "floor_statement", "capture_unindexed")
+FLOORS_HELP = "also the least any trigger capture costs, and capture without the scope index"
 # Every log the measurements empty, whichever variants the database has (each table exists in all).
 LOGS = "audit_log, floor_log, drizzlesync.change_log"
 COMPARED = "capture v{version}"
@@ -394,11 +395,7 @@ def main() -> None:
     parser.add_argument(
         "--compare-version", type=int, help="also measure capture with this version, in a second database"
     )
-    parser.add_argument(
-        "--floors",
-        action="store_true",
-        help="also the least any trigger capture costs, and capture without the scope index",
-    )
+    parser.add_argument("--floors", action="store_true", help=FLOORS_HELP)
     args = parser.parse_args()
 
     server = os.environ.get("DATABASE_URL") or localdb.find_server()
