@@ -8,7 +8,9 @@ collecting inside DO blocks only: each single-row statement LOOPED times after W
 uncounted, and one 10,000-row INSERT ... SELECT. `--compare-version N` adds the capture table
 of a second database with library version N (same rounds, same starting state). `--floors` adds
 write_overhead.py's floor columns: a row trigger and a statement trigger writing each row's key to
-a table with no index, and capture on a table without its scope index.
+a table with no index, and capture on a table without its scope index. `--own-index` indexes every
+table on (team, id) in place of (team), as write_overhead.py's flag does: capture then has no scope
+index, the table's own index serving its rule.
 
 `--per-transaction` runs each statement as its own transaction instead, as pgbench runs them
 (the single-user backend runs each line of its input as one), and counts everything the backend
@@ -17,7 +19,7 @@ capture the trigger function's first-call costs that a DO loop pays once. Blocks
 are told apart by a `SELECT pg_sleep(0)` after each, before which callgrind dumps its counts.
 
     python bench/capture_instructions.py [--library-version N] [--compare-version N] [--per-transaction]
-                                         [--floors]
+                                         [--floors] [--own-index]
                                          # needs valgrind and the Postgres server binaries
                                          # (--bindir, else pg_config's); as root it runs
                                          # them as the OS user `postgres`
@@ -41,7 +43,16 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from alembic_drizzlesync.sql import LIBRARY_VERSION  # noqa: E402
 from bench.callgrind import private_cluster, server_binaries, single_user_totals  # noqa: E402
-from bench.write_overhead import FLOORS, FLOORS_HELP, LOGS, VARIANTS, prepare  # noqa: E402
+from bench.write_overhead import (  # noqa: E402
+    FLOORS,
+    FLOORS_HELP,
+    LOGS,
+    OWN_INDEX,
+    OWN_INDEX_HELP,
+    TEAM_INDEX,
+    VARIANTS,
+    prepare,
+)
 
 LOOPED = 500
 WARM_UP = 20
@@ -171,7 +182,9 @@ def main() -> None:
         "--bindir", type=Path, help="the Postgres server binaries (default: pg_config --bindir)"
     )
     parser.add_argument("--floors", action="store_true", help=FLOORS_HELP)
+    parser.add_argument("--own-index", action="store_true", help=OWN_INDEX_HELP)
     args = parser.parse_args()
+    team_index = OWN_INDEX if args.own_index else TEAM_INDEX
     variants = VARIANTS + FLOORS if args.floors else VARIANTS
     bindir = server_binaries(args.bindir)
 
@@ -187,7 +200,7 @@ def main() -> None:
                     conn.execute(f"CREATE DATABASE {name}")
             for name, version in databases.items():
                 sa_url = f"postgresql+psycopg://postgres@/{name}?host={work}&port=5433"
-                prepare(sa_url, version, variants if name == "bench" else ("capture", "audit"))
+                prepare(sa_url, version, variants if name == "bench" else ("capture", "audit"), team_index)
                 with psycopg.connect(f"{base} dbname={name}", autocommit=True) as conn:
                     conn.execute("VACUUM ANALYZE")
         targets = {variant: ("bench", f"t_{variant}") for variant in variants}

@@ -4,6 +4,7 @@
                          [--bootstrap-rows 100000,1000000] [--other-rows 1000000] [--http-rows 100000]
                          [--window-entries 300000] [--push-runs 5] [--pull-revision REV]
                          [--bootstrap-revision REV] [--push-revision REV] [--only NAME,...]
+                         [--own-index]
 
 1. Bootstrap (null cursor, pages of 5,000) of each of `--bootstrap-rows`
    rows of one team, against a plain `SELECT` of the same rows as JSON
@@ -39,6 +40,11 @@
    each estimate was. `--estimate-revision` adds an older library version's,
    in the same run.
 
+`--own-index` indexes todos on (team_id, id) in every database the run
+migrates, in place of the example's (team_id): the index that serves the
+rule 'team:' || team_id since library version 13, so that todos has no scope
+index and bootstrap pages walk the table's own index.
+
 The SQL functions are called directly through psycopg, as every host does;
 each figure is the best of a few repetitions. The bootstrap figures are also
 given in CPU time (the server process of the connection and this one, which
@@ -72,6 +78,14 @@ from alembic_drizzlesync import localdb
 from alembic_drizzlesync.sync.protocol import DEFAULT_LIMITS
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "example_project"
+OWN_INDEX = (
+    "DROP INDEX todos_team_id_idx",
+    "CREATE INDEX todos_team_id_id_idx ON todos (team_id, id)",
+    "SELECT drizzlesync.index_scope(s) FROM drizzlesync.synced_table AS s WHERE s.table_name = 'todos'",
+)
+"""--own-index: todos indexed on (team_id, id), which serves its scope rule, and its scope index gone."""
+migrated_schema: list[str] = []
+"""Statements every database runs after its migrations: OWN_INDEX under --own-index (main sets it)."""
 PAGE = 5000
 BATCH = 1000
 GROUPS = ("bootstrap", "http", "tenant", "pull", "push", "log", "window", "estimate")
@@ -155,6 +169,9 @@ def migrate(url: str, revision: str = "head") -> None:
 def migrated_database(server: str, revision: str = "head") -> Iterator[str]:
     with localdb.temporary_database(server, prefix="drizzlesync_bench") as url:
         migrate(url, revision)
+        with psycopg.connect(localdb.libpq_url(url), autocommit=True) as db:
+            for statement in migrated_schema:
+                db.execute(statement)
         yield localdb.libpq_url(url)
 
 
@@ -683,7 +700,12 @@ def main() -> int:
         " (e.g. 0011, the previous library version), in the same run",
     )
     parser.add_argument("--only", default=None, help=f"comma-separated, of: {', '.join(GROUPS)}")
+    parser.add_argument(
+        "--own-index", action="store_true", help="index todos on (team_id, id), which serves its scope rule"
+    )
     args = parser.parse_args()
+    if args.own_index:
+        migrated_schema.extend(OWN_INDEX)
     server = args.database_url or localdb.find_server()
 
     only = set(args.only.split(",")) if args.only else set(GROUPS)

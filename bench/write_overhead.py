@@ -32,8 +32,13 @@ built from triggers, and what the scope index costs:
                      that bootstrap pages walk (enable_sync makes it; this
                      column drops it), so that its share is measured
 
+`--own-index` gives every table an index on (team, id) in place of (team):
+the index that serves the rule 'team:' || team since library version 13,
+so that capture builds no scope index of its own, as on a multi-tenant
+table indexed for it (docs/sync.md, "Scopes served by the table's own index").
+
     python bench/write_overhead.py [--seconds 3] [--rounds 3] [--library-version N]
-                                   [--compare-version N] [--floors]
+                                   [--compare-version N] [--floors] [--own-index]
                                    # needs pgbench (postgresql-client)
 """
 
@@ -61,6 +66,9 @@ from alembic_drizzlesync.sql import LIBRARY_VERSION
 VARIANTS = ("off", "capture", "audit")
 FLOORS = ("floor_row", "floor_statement", "capture_unindexed")
 FLOORS_HELP = "also the least any trigger capture costs, and capture without the scope index"
+OWN_INDEX_HELP = "index every table on (team, id), which serves the scope rule: no scope index"
+TEAM_INDEX = "team"
+OWN_INDEX = "team, id"
 # Every log the measurements empty, whichever variants the database has (each table exists in all).
 LOGS = "audit_log, floor_log, drizzlesync.change_log"
 COMPARED = "capture v{version}"
@@ -77,7 +85,7 @@ TABLE = """
 CREATE TABLE t_{variant} (
     id bigint PRIMARY KEY, team text NOT NULL, title text NOT NULL,
     n integer NOT NULL DEFAULT 0, updated_at timestamptz NOT NULL DEFAULT now());
-CREATE INDEX ON t_{variant} (team);
+CREATE INDEX ON t_{variant} ({team_index});
 INSERT INTO t_{variant} (id, team, title)
 SELECT g, 'team-' || (g % 50), 'row ' || g FROM generate_series(1, {rows}) g;
 """
@@ -173,11 +181,14 @@ WORKLOADS = (
 )
 
 
-def prepare(sa_url: str, library_version: int, variants: tuple[str, ...] = VARIANTS) -> None:
-    """A table per variant (`capture` always: it has the library), with its triggers."""
+def prepare(
+    sa_url: str, library_version: int, variants: tuple[str, ...] = VARIANTS, team_index: str = TEAM_INDEX
+) -> None:
+    """A table per variant (`capture` always: it has the library), with its triggers; each table's
+    index on `team_index` (TEAM_INDEX or OWN_INDEX)."""
     with psycopg.connect(localdb.libpq_url(sa_url), autocommit=True) as conn:
         for variant in variants:
-            conn.execute(TABLE.format(variant=variant, rows=PRELOADED))
+            conn.execute(TABLE.format(variant=variant, rows=PRELOADED, team_index=team_index))
         conn.execute(AUDIT_TRIGGER)
         conn.execute(FLOOR_LOG)
         for variant in variants:
@@ -396,26 +407,33 @@ def main() -> None:
         "--compare-version", type=int, help="also measure capture with this version, in a second database"
     )
     parser.add_argument("--floors", action="store_true", help=FLOORS_HELP)
+    parser.add_argument("--own-index", action="store_true", help=OWN_INDEX_HELP)
     args = parser.parse_args()
+    team_index = OWN_INDEX if args.own_index else TEAM_INDEX
 
     server = os.environ.get("DATABASE_URL") or localdb.find_server()
     with contextlib.ExitStack() as stack:
         sa_url = stack.enter_context(localdb.temporary_database(server, prefix="drizzlesync_bench"))
         variants = VARIANTS + FLOORS if args.floors else VARIANTS
-        prepare(sa_url, args.library_version, variants)
+        prepare(sa_url, args.library_version, variants, team_index)
         url = localdb.libpq_url(sa_url)
         # Each column: the database and table it writes to.
         targets = {variant: (url, f"t_{variant}") for variant in variants}
         if args.compare_version is not None:
             other = stack.enter_context(localdb.temporary_database(server, prefix="drizzlesync_bench"))
-            prepare(other, args.compare_version, variants=("capture", "audit"))  # audit_log is truncated too
+            prepare(
+                other, args.compare_version, ("capture", "audit"), team_index
+            )  # audit_log is truncated too
             targets[COMPARED.format(version=args.compare_version)] = (localdb.libpq_url(other), "t_capture")
         with psycopg.connect(url) as conn:
             settings = conn.execute("SELECT version(), current_setting('synchronous_commit')").fetchone()
         print(f"{settings[0] if settings else '?'}")
         commit = settings[1] if settings else "?"
         version = args.library_version
-        print(f"synchronous_commit={commit}; library version {version}; {args.rounds} rounds, median\n")
+        print(
+            f"synchronous_commit={commit}; library version {version}; tables indexed on ({team_index});"
+            f" {args.rounds} rounds, median\n"
+        )
 
         if args.rounds:
             print_throughput(targets, args.rounds, args.seconds)

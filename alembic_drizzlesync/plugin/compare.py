@@ -72,7 +72,7 @@ def compare_sync_state(
         shape_changed = True
     for key in sorted(set(wanted) - set(installed)):
         enable = ops.EnableSyncOp(key[1], schema_arg(key), wanted[key], library)
-        _insert_after(ddl, created.get(key), enable)
+        _insert_after(ddl, _with_its_indexes(ddl, created.get(key)), enable)
         shape_changed = True
     for key in sorted(set(wanted) & set(installed)):
         if wanted[key] != installed[key]:
@@ -138,6 +138,26 @@ def without_partitions(
                 f"of a partitioned table is synced: select {root[0]}.{root[1]} instead"
             )
     return kept
+
+
+def _with_its_indexes(ddl: list[Any], created: alembic_ops.CreateTableOp | None) -> Any:
+    """The last of the new table's own indexes autogenerate creates right after it, else the table.
+
+    Capture is enabled once they exist: a scope rule that the table's index
+    on (rule column, primary key) serves then gets no scope index of its
+    own (library version 13), where enabling first would build one.
+    """
+    if created is None:
+        return None
+    last: Any = created
+    for op in ddl[ddl.index(created) + 1 :]:
+        # Autogenerate groups them in a ModifyTableOps (rendered flat).
+        indexes = op.ops if isinstance(op, alembic_ops.ModifyTableOps) else [op]
+        same_table = (op.table_name, op.schema) == (created.table_name, created.schema)
+        if not (same_table and indexes and all(isinstance(o, alembic_ops.CreateIndexOp) for o in indexes)):
+            break
+        last = op
+    return last
 
 
 def _insert_after(ddl: list[Any], anchor: Any, op: ops.SyncOperation) -> None:

@@ -8,7 +8,7 @@ import pytest
 from alembic.autogenerate import produce_migrations, render_python_code
 from alembic.operations import ops as alembic_ops
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Column, Integer, MetaData, Table, Text, create_engine
+from sqlalchemy import Column, Index, Integer, MetaData, Table, Text, create_engine
 
 from alembic_drizzlesync import ops, with_drizzlesync
 from alembic_drizzlesync.config import parse_config
@@ -20,7 +20,9 @@ WITHOUT_TODOS = parse_config({"include": ["todos", "app.*"]})
 """CONFIG once the todos model is gone: its per-table section goes with it."""
 
 
-def models(*, todos: bool = True, extra_column: bool = False, scope: str | None = None) -> MetaData:
+def models(
+    *, todos: bool = True, extra_column: bool = False, scope: str | None = None, team_index: bool = False
+) -> MetaData:
     metadata = MetaData()
     Table("users", metadata, Column("id", Integer, primary_key=True), Column("email", Text))
     if todos:
@@ -32,7 +34,9 @@ def models(*, todos: bool = True, extra_column: bool = False, scope: str | None 
         if extra_column:
             columns.append(Column("due", Text))
         info = {"drizzlesync": {"scope": scope}} if scope else {}
-        Table("todos", metadata, *columns, info=info)
+        table = Table("todos", metadata, *columns, info=info)
+        if team_index:
+            Index("todos_team_id", table.c.team, table.c.id)
     return metadata
 
 
@@ -66,6 +70,34 @@ def test_first_revision_installs_then_enables_right_after_create(db_url: str) ->
     assert f"op.install_drizzlesync({LIBRARY_VERSION})" in code
     assert """op.enable_sync('todos', scope="'team:' || team")""" in code
     assert "op.bump_sync_schema_version(1)" in code
+
+
+def test_capture_is_enabled_once_the_tables_own_indexes_exist(db_url: str) -> None:
+    """An index on (team, id) serves the rule 'team:' || team (library version 13): made before
+    enable_sync, it spares the table a scope index."""
+    script = autogenerate(db_url, models(team_index=True), CONFIG)
+    assert script.upgrade_ops is not None and script.downgrade_ops is not None
+    assert kinds(script.upgrade_ops.ops)[1:4] == [
+        "CreateTableOp:todos",
+        "ModifyTableOps:todos",
+        "EnableSyncOp:todos",
+    ]
+    assert kinds(script.downgrade_ops.ops)[-4:-1] == [
+        "DisableSyncOp:todos",
+        "ModifyTableOps:todos",
+        "DropTableOp:todos",
+    ]
+    assert "op.create_index('todos_team_id', 'todos', ['team', 'id']" in render_python_code(
+        script.upgrade_ops
+    )
+    migrate(db_url, models(team_index=True), CONFIG)
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        indexes = conn.exec_driver_sql(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'todos' ORDER BY 1"
+        ).all()
+    engine.dispose()
+    assert [name for (name,) in indexes] == ["todos_pkey", "todos_team_id"]
 
 
 def test_nothing_to_do_after_upgrade(db_url: str) -> None:

@@ -70,6 +70,7 @@ def test_a_registered_partition_is_disabled_by_the_next_revision(db_url: str) ->
         ops.UpgradeOp(9, 10),
         ops.UpgradeOp(10, 11),
         ops.UpgradeOp(11, 12),
+        ops.UpgradeOp(12, 13),
         ops.DisableSyncOp("events_2024"),
         ops.CapturePartitionsOp("events"),
         ops.BumpSchemaVersionOp(2),

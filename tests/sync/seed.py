@@ -1,4 +1,5 @@
-"""Rows of the example app, written straight through SQL as a server-side writer would."""
+"""Rows of the example app, written straight through SQL as a server-side writer would; and the
+index that serves todos' scope."""
 
 from __future__ import annotations
 
@@ -7,6 +8,24 @@ from typing import Any
 import psycopg
 
 from tests.sync.syncclient import row_key
+
+SCOPE_INDEXES = ("scope index", "own index")
+"""What serves todos' scope: the library's scope index, or the table's own index on (team_id, id)."""
+
+
+def serve_scope(db: psycopg.Connection[Any], by: str) -> None:
+    """Leave todos' scope to the library's index, or index (team_id, id) and let index_scope drop it."""
+    if by == "own index":
+        db.execute("CREATE INDEX todos_team_id_id_idx ON todos (team_id, id)")
+        db.execute(
+            "SELECT drizzlesync.index_scope(s) FROM drizzlesync.synced_table AS s"
+            " WHERE s.table_name = 'todos'"
+        )
+    row = db.execute(
+        "SELECT to_regclass(drizzlesync.scope_index_name(s)) IS NULL FROM drizzlesync.synced_table AS s"
+        " WHERE s.table_name = 'todos'"
+    ).fetchone()
+    assert row == (by == "own index",)
 
 
 def user(db: psycopg.Connection[Any], name: str) -> str:

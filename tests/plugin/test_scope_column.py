@@ -1,0 +1,171 @@
+"""Library version 13 serves a scope rule from the table's own index on (rule column, primary key).
+
+A rule that is a constant before one column's text reads back into that
+column's value; where the table has a btree on the column and then the
+primary key, bootstrap pages walk it and the library builds no scope index.
+Any other rule, or any other index, keeps the scope index (test_scope_index.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+
+from alembic_drizzlesync import localdb
+from alembic_drizzlesync.ops import EnableSyncOp, InstallOp, SetSyncScopeOp, UpgradeOp
+from alembic_drizzlesync.sql import LIBRARY_VERSION
+from tests.plugin.test_scope_index import scope_indexes
+from tests.support import apply_ops, execute
+
+NOTES = (
+    'CREATE TABLE notes (id bigint PRIMARY KEY, team integer, owner text, code uuid, "Desk" smallint,'
+    " due timestamptz, kind varchar(10))"
+)
+
+
+def read_back(url: str, table: str = "notes") -> tuple[Any, ...]:
+    """scope_column of a synced table: (prefix, column, type, index)."""
+    with psycopg.connect(localdb.libpq_url(url)) as conn:
+        row = conn.execute(
+            "SELECT c.prefix, c.column_name, c.column_type::text, c.index_name::text"
+            " FROM drizzlesync.synced_table AS s, drizzlesync.scope_column(s) AS c WHERE s.table_name = %s",
+            (table,),
+        ).fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        ("'team:' || team", ("team:", "team", "integer", "notes_team")),
+        ("team::text", ("", "team", "integer", "notes_team")),
+        ("  'o''k:'||owner  ", ("o'k:", "owner", "text", "notes_owner")),
+        ("owner", ("", "owner", "text", "notes_owner")),
+        ("'c:' || code", ("c:", "code", "uuid", "notes_code")),
+        ("""'d:' || "Desk\"""", ("d:", "Desk", "smallint", "notes_desk")),
+        ("'k:' || kind", ("k:", "kind", "character varying", "notes_kind")),
+        ("'t:' || id", ("t:", "id", "bigint", "notes_pkey")),  # the key itself: its own index
+        # Read back, but no index on (column, key): the scope index stays.
+        ("'d:' || due::date", (None, None, None, None)),  # not one column's text
+        ("'d:' || due", (None, None, None, None)),  # a type with more than one text form
+        ("'team:' || team || ':x'", (None, None, None, None)),
+        ("lower(owner)", (None, None, None, None)),
+        ("'Team:' || TEAM", (None, None, None, None)),  # an unquoted name in capitals: not read back
+    ],
+)
+def test_a_rule_reads_back_into_its_column_and_index(
+    db_url: str, rule: str, expected: tuple[Any, ...]
+) -> None:
+    execute(
+        db_url,
+        NOTES,
+        "CREATE INDEX notes_team ON notes (team, id)",
+        "CREATE INDEX notes_owner ON notes (owner, id)",
+        "CREATE INDEX notes_code ON notes (code, id) INCLUDE (owner)",
+        'CREATE INDEX notes_desk ON notes ("Desk", id)',
+        "CREATE INDEX notes_kind ON notes (kind, id)",
+    )
+    apply_ops(db_url, InstallOp(), EnableSyncOp("notes", None, rule))
+    prefix, column, type_name, index = read_back(db_url)
+    if expected[0] is None:
+        assert (column, index) == (None, None)
+        assert len(scope_indexes(db_url)) == (0 if "due" in rule else 1)  # due::date cannot be indexed
+    else:
+        assert (prefix, column, type_name, index) == expected
+        assert scope_indexes(db_url) == []
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        "CREATE INDEX notes_team ON notes (team)",  # no key order within a team
+        "CREATE INDEX notes_team ON notes (team, id) WHERE team > 0",  # not every row
+        "CREATE INDEX notes_team ON notes (team DESC, id)",
+        "CREATE INDEX notes_team ON notes (id, team)",
+        "CREATE INDEX notes_team ON notes (team, id, owner)",
+        "CREATE INDEX notes_team ON notes USING hash (team)",
+        "CREATE INDEX notes_team ON notes ((team + 0), id)",
+    ],
+)
+def test_an_index_of_another_shape_keeps_the_scope_index(db_url: str, index: str) -> None:
+    execute(db_url, NOTES, index)
+    apply_ops(db_url, InstallOp(), EnableSyncOp("notes", None, "'team:' || team"))
+    assert read_back(db_url)[3] is None
+    assert len(scope_indexes(db_url)) == 1
+
+
+def test_a_key_column_after_the_first_keeps_the_scope_index(db_url: str) -> None:
+    """memberships' (user_id, team_id) key scoped by team_id: an index (team_id, user_id, team_id)
+    cannot exist, and (team_id, user_id) would leave the key's order to a filter."""
+    execute(
+        db_url,
+        "CREATE TABLE members (user_id integer, team_id integer, PRIMARY KEY (user_id, team_id))",
+        "CREATE INDEX members_team ON members (team_id, user_id)",
+    )
+    apply_ops(db_url, InstallOp(), EnableSyncOp("members", None, "'team:' || team_id"))
+    assert read_back(db_url, "members")[3] is None
+    assert len(scope_indexes(db_url)) == 1
+
+
+def test_unreadable_keys_read_back_to_no_value_and_no_error(db_url: str) -> None:
+    """Keys come from user_scopes, so any text: the filter keeps the values that can be the column's
+    text, and beside the rule's own test selects exactly the rows under the keys."""
+    execute(
+        db_url,
+        NOTES,
+        "CREATE INDEX notes_team ON notes (team, id)",
+        "INSERT INTO notes (id, team) SELECT g, g % 4 - 1 FROM generate_series(1, 40) AS g",  # teams -1 to 2
+    )
+    apply_ops(db_url, InstallOp(), EnableSyncOp("notes", None, "'team:' || team"))
+    keys = ["team:1", "team:002", "team:abc", "team:99999999999", "other:0", "team:", "team:-1", "team:+0"]
+    with psycopg.connect(localdb.libpq_url(db_url)) as conn:
+        row = conn.execute(
+            "SELECT drizzlesync.scope_column_filter(s, %s) FROM drizzlesync.synced_table AS s", (keys,)
+        ).fetchone()
+        assert row == ("t.team = ANY('{-1,002,1}'::integer[])",)
+        selected = conn.execute(
+            f"SELECT array_agg(DISTINCT t.team ORDER BY t.team) FROM notes AS t WHERE {row[0]}"
+            " AND ('team:' || t.team) = ANY(%s)",
+            (keys,),
+        ).fetchone()
+        assert selected == ([-1, 1],)  # not 2: 'team:002' is not its text
+        one = conn.execute(
+            "SELECT drizzlesync.scope_column_filter(s, ARRAY['team:abc']),"
+            " drizzlesync.scope_column_filter(s, ARRAY['team:2'])  FROM drizzlesync.synced_table AS s"
+        ).fetchone()
+        assert one == ("false", "t.team = '2'::integer")
+
+
+def test_rescoping_onto_another_column_brings_the_scope_index_back(db_url: str) -> None:
+    execute(db_url, NOTES, "CREATE INDEX notes_team ON notes (team, id)")
+    apply_ops(db_url, InstallOp(), EnableSyncOp("notes", None, "'team:' || team"))
+    assert scope_indexes(db_url) == []
+    apply_ops(db_url, SetSyncScopeOp("notes", None, "'user:' || owner", "'team:' || team"))
+    assert read_back(db_url)[3] is None and len(scope_indexes(db_url)) == 1
+    apply_ops(db_url, SetSyncScopeOp("notes", None, "'team:' || team", "'user:' || owner"))
+    assert scope_indexes(db_url) == []
+
+
+def test_version_13_drops_the_scope_index_the_tables_index_serves_and_its_downgrade_rebuilds_it(
+    db_url: str,
+) -> None:
+    execute(
+        db_url,
+        NOTES,
+        "CREATE TABLE other (id bigint PRIMARY KEY, team integer)",
+        "CREATE INDEX notes_team ON notes (team, id)",
+    )
+    apply_ops(
+        db_url,
+        InstallOp(LIBRARY_VERSION - 1),
+        EnableSyncOp("notes", None, "'team:' || team"),
+        EnableSyncOp("other", None, "'team:' || team"),
+    )
+    assert [table for table, _ in scope_indexes(db_url)] == ["notes", "other"]
+    apply_ops(db_url, UpgradeOp(LIBRARY_VERSION - 1, LIBRARY_VERSION))
+    assert [table for table, _ in scope_indexes(db_url)] == ["other"]
+    apply_ops(db_url, UpgradeOp(LIBRARY_VERSION, LIBRARY_VERSION - 1))
+    assert [table for table, _ in scope_indexes(db_url)] == ["notes", "other"]
