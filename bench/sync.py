@@ -2,7 +2,7 @@
 
     python bench/sync.py [--database-url URL] [--rows 100000] [--patches 10000] [--log-rows 10000000]
                          [--bootstrap-rows 100000,1000000] [--other-rows 1000000] [--http-rows 100000]
-                         [--window-entries 300000] [--push-runs 5] [--pull-revision REV]
+                         [--window-entries 300000] [--key-teams 100] [--push-runs 5] [--pull-revision REV]
                          [--bootstrap-revision REV] [--push-revision REV] [--only NAME,...]
                          [--own-index]
 
@@ -39,6 +39,10 @@
    bootstrap, which includes it (target: at most 0.25x); prints how far off
    each estimate was. `--estimate-revision` adds an older library version's,
    in the same run.
+8. Bootstrap of a user in `--key-teams` teams of 10 todos each, todos
+   indexed on (team_id, id) and read one scope key at a time through it,
+   against the same bootstrap walking todos' scope index (no target: what
+   reading by key costs a user with many keys; library version 13).
 
 `--own-index` indexes todos on (team_id, id) in every database the run
 migrates, in place of the example's (team_id): the index that serves the
@@ -88,7 +92,7 @@ migrated_schema: list[str] = []
 """Statements every database runs after its migrations: OWN_INDEX under --own-index (main sets it)."""
 PAGE = 5000
 BATCH = 1000
-GROUPS = ("bootstrap", "http", "tenant", "pull", "push", "log", "window", "estimate")
+GROUPS = ("bootstrap", "http", "tenant", "pull", "push", "log", "window", "estimate", "keys")
 
 
 def best(run: Callable[[], object], repeat: int, setup: Callable[[], object] = lambda: None) -> float:
@@ -166,11 +170,14 @@ def migrate(url: str, revision: str = "head") -> None:
 
 
 @contextmanager
-def migrated_database(server: str, revision: str = "head") -> Iterator[str]:
+def migrated_database(
+    server: str, revision: str = "head", schema: tuple[str, ...] | None = None
+) -> Iterator[str]:
+    """A database migrated to `revision`, then running `schema` (default: `migrated_schema`)."""
     with localdb.temporary_database(server, prefix="drizzlesync_bench") as url:
         migrate(url, revision)
         with psycopg.connect(localdb.libpq_url(url), autocommit=True) as db:
-            for statement in migrated_schema:
+            for statement in migrated_schema if schema is None else schema:
                 db.execute(statement)
         yield localdb.libpq_url(url)
 
@@ -433,6 +440,38 @@ def _team_bootstrap(server: str, other_rows: int, repeat: int) -> float:
         return best(bootstrap, repeat)
 
 
+def bench_many_keys(server: str, teams: int, repeat: int) -> tuple[float, float]:
+    """Bootstrap of a user in `teams` teams of 10 todos each: through todos' own index, one key at
+    a time, and through its scope index."""
+    return _many_keys_bootstrap(server, teams, repeat, OWN_INDEX), _many_keys_bootstrap(
+        server, teams, repeat, ()
+    )
+
+
+def _many_keys_bootstrap(server: str, teams: int, repeat: int, schema: tuple[str, ...]) -> float:
+    with migrated_database(server, schema=schema) as url, psycopg.connect(url, autocommit=True) as db:
+        user, first = seed_team(db)
+        db.execute(
+            "WITH t AS (INSERT INTO teams (name) SELECT 'more ' || i FROM generate_series(2, %s) AS i"
+            " RETURNING id) INSERT INTO memberships (user_id, team_id) SELECT %s, t.id FROM t",
+            (teams, user),
+        )
+        db.execute(
+            "INSERT INTO todos (team_id, title) SELECT m.team_id, 'todo ' || i FROM memberships AS m"
+            " CROSS JOIN generate_series(1, 10) AS i WHERE m.user_id = %s",
+            (user,),
+        )
+        db.execute("VACUUM ANALYZE")
+        client = Client(url, user, as_host=True)
+
+        def bootstrap() -> None:
+            client.client_id = f"bench-{uuid.uuid4().hex[:8]}"
+            _, changes = client.pull_all(None)
+            assert changes == teams * 12, changes  # a team, a membership and 10 todos each
+
+        return best(bootstrap, repeat)
+
+
 def bench_estimate(
     server: str, team_rows: int, other_rows: int, repeat: int, revision: str = "head"
 ) -> tuple[float, float, int]:
@@ -673,6 +712,7 @@ def main() -> int:
     parser.add_argument("--other-rows", type=int, default=1_000_000)
     parser.add_argument("--http-rows", type=int, default=100_000)
     parser.add_argument("--window-entries", type=int, default=300_000)
+    parser.add_argument("--key-teams", type=int, default=100, help="teams of the user in the keys group")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--push-runs", type=int, default=5, help="push runs, each a new database")
     parser.add_argument(
@@ -748,6 +788,10 @@ def main() -> int:
         crowded, alone = bench_tenant_bootstrap(server, args.other_rows, args.repeat)
         name = f"bootstrap 1,000 rows among {args.other_rows:,}"
         rows.append((name, crowded, "1,000 rows alone", alone, 2.0))
+    if "keys" in only:
+        by_key, by_range = bench_many_keys(server, args.key_teams, args.repeat)
+        name = f"bootstrap, {args.key_teams} keys, own index"
+        rows.append((name, by_key, "scope index", by_range, None))
     if "pull" in only:
         # With --pull-revision, an older library version's pull too, in the same run.
         revisions = ["head"] + ([args.pull_revision] if args.pull_revision else [])
