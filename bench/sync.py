@@ -443,14 +443,13 @@ def _team_bootstrap(server: str, other_rows: int, repeat: int) -> float:
 def bench_many_keys(server: str, teams: int, repeat: int) -> tuple[float, float]:
     """Bootstrap of a user in `teams` teams of 10 todos each: through todos' own index, one key at
     a time, and through its scope index."""
-    return _many_keys_bootstrap(server, teams, repeat, OWN_INDEX), _many_keys_bootstrap(
-        server, teams, repeat, ()
-    )
+    by_key = _many_keys_bootstrap(server, teams, repeat, OWN_INDEX)
+    return by_key, _many_keys_bootstrap(server, teams, repeat, ())
 
 
 def _many_keys_bootstrap(server: str, teams: int, repeat: int, schema: tuple[str, ...]) -> float:
     with migrated_database(server, schema=schema) as url, psycopg.connect(url, autocommit=True) as db:
-        user, first = seed_team(db)
+        user, _ = seed_team(db)
         db.execute(
             "WITH t AS (INSERT INTO teams (name) SELECT 'more ' || i FROM generate_series(2, %s) AS i"
             " RETURNING id) INSERT INTO memberships (user_id, team_id) SELECT %s, t.id FROM t",

@@ -421,9 +421,8 @@ def main() -> None:
         targets = {variant: (url, f"t_{variant}") for variant in variants}
         if args.compare_version is not None:
             other = stack.enter_context(localdb.temporary_database(server, prefix="drizzlesync_bench"))
-            prepare(
-                other, args.compare_version, ("capture", "audit"), team_index
-            )  # audit_log is truncated too
+            # audit too: emptying the logs (LOGS) truncates audit_log in every database.
+            prepare(other, args.compare_version, ("capture", "audit"), team_index)
             targets[COMPARED.format(version=args.compare_version)] = (localdb.libpq_url(other), "t_capture")
         with psycopg.connect(url) as conn:
             settings = conn.execute("SELECT version(), current_setting('synchronous_commit')").fetchone()

@@ -153,7 +153,10 @@ def _with_its_indexes(ddl: list[Any], created: alembic_ops.CreateTableOp | None)
     for op in ddl[ddl.index(created) + 1 :]:
         # Autogenerate groups them in a ModifyTableOps (rendered flat).
         indexes = op.ops if isinstance(op, alembic_ops.ModifyTableOps) else [op]
-        same_table = (op.table_name, op.schema) == (created.table_name, created.schema)
+        same_table = (getattr(op, "table_name", None), getattr(op, "schema", None)) == (
+            created.table_name,
+            created.schema,
+        )
         if not (same_table and indexes and all(isinstance(o, alembic_ops.CreateIndexOp) for o in indexes)):
             break
         last = op
