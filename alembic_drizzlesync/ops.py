@@ -280,18 +280,12 @@ class RevertSchemaVersionOp(SchemaVersionOperation):
         return [f"DELETE FROM {self.library_schema}.schema_version WHERE version = {int(self.version)}"]
 
 
-@_register
-class CapturePartitionsOp(TableOperation):
-    """Put the capture triggers on the partitions of a synced table that lack them (library version 5).
+class SyncedTableCheck(TableOperation):
+    """An operation that brings something of a synced table in line with the table as it is now.
 
-    `enable_sync` captures the partitions a table has; autogenerate emits this
-    for partitions created or attached since. It is its own reverse: the
-    triggers are right wherever the table is synced, and what ends that
-    (`disable_sync`, the library's downgrade to version 4) removes them.
+    It takes no scope, and it is its own reverse: what it checks is right
+    after it runs whichever way the migration goes.
     """
-
-    op_name = "capture_partitions"
-    function = "capture_partitions"
 
     def __init__(
         self, table_name: str, schema: str | None = None, library_schema: str = DEFAULT_LIBRARY_SCHEMA
@@ -301,5 +295,33 @@ class CapturePartitionsOp(TableOperation):
     def arguments(self) -> list[str | None]:
         return [self.schema or "public", self.table_name]
 
-    def reverse(self) -> CapturePartitionsOp:
+    def reverse(self) -> SyncedTableCheck:
         return self
+
+
+@_register
+class CapturePartitionsOp(SyncedTableCheck):
+    """Put the capture triggers on the partitions of a synced table that lack them (library version 5).
+
+    `enable_sync` captures the partitions a table has; autogenerate emits this
+    for partitions created or attached since. The triggers are right wherever
+    the table is synced, and what ends that (`disable_sync`, the library's
+    downgrade to version 4) removes them.
+    """
+
+    op_name = "capture_partitions"
+    function = "capture_partitions"
+
+
+@_register
+class RefreshScopeIndexOp(SyncedTableCheck):
+    """Give a synced table its scope index, or drop it, as its own indexes now decide (library version 13).
+
+    A table whose own index on (scope column, primary key) serves its rule
+    needs no scope index. Autogenerate writes this after each
+    `op.create_index` and `op.drop_index` of a synced, scoped table, in the
+    upgrade and in the downgrade; a table already as decided is left alone.
+    """
+
+    op_name = "refresh_sync_scope_index"
+    function = "refresh_scope_index"

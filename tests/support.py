@@ -135,8 +135,13 @@ def migrate(url: str, metadata: MetaData, config: SyncConfig) -> alembic_ops.Mig
     """Autogenerate a revision and apply its upgrade, as `revision` + `upgrade` would."""
     script = autogenerate(url, metadata, config)
     assert script.upgrade_ops is not None
-    steps: list[MigrateOperation] = []
-    for operation in script.upgrade_ops.ops:
-        steps.extend(operation.ops if isinstance(operation, alembic_ops.ModifyTableOps) else [operation])
-    apply_ops(url, *steps)
+    apply_ops(url, *flattened(script.upgrade_ops))
     return script
+
+
+def flattened(container: alembic_ops.OpContainer) -> list[MigrateOperation]:
+    """A revision's operations in the order the rendered script runs them (ModifyTableOps opened)."""
+    steps: list[MigrateOperation] = []
+    for operation in container.ops:
+        steps.extend(operation.ops if isinstance(operation, alembic_ops.ModifyTableOps) else [operation])
+    return steps

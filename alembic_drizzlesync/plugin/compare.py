@@ -22,6 +22,7 @@ from ..catalog.registry import read_registry
 from ..config import ConfigError, SyncConfig
 from ..sql import LIBRARY_VERSION
 from ..sql.user_scopes import compile_query
+from .index_changes import wrap_index_changes
 from .state import TableKey, desired_tables
 
 CONFIG_OPTION = "drizzlesync_config"
@@ -80,6 +81,14 @@ def compare_sync_state(
             shape_changed = True
         if key in reshaped:
             shape_changed = True
+    # A scoped table's scope index follows its own indexes (library version
+    # 13); in batch mode the index ops run when the batch ends, so a refresh
+    # written next to them would run first, and is left to the user.
+    if not autogen_context.opts.get("render_as_batch"):
+        scoped = {
+            (schema_arg(key), key[1]) for key in set(wanted) & set(installed) if wanted[key] is not None
+        }
+        wrap_index_changes(ddl, scoped, library)
     # Partitions created or attached since capture began (version 5 captures
     # statements naming a partition; an upgrade to it captures those it can),
     # and partitions an earlier release registered, once disabled above.

@@ -13,7 +13,7 @@ from sqlalchemy import Column, Index, Integer, MetaData, Table, Text, create_eng
 from alembic_drizzlesync import ops, with_drizzlesync
 from alembic_drizzlesync.config import parse_config
 from alembic_drizzlesync.sql import LIBRARY_VERSION
-from tests.support import autogenerate, migrate
+from tests.support import apply_ops, autogenerate, flattened, migrate
 
 CONFIG = parse_config({"include": ["todos", "app.*"], "tables": {"todos": {"scope": "'team:' || team"}}})
 WITHOUT_TODOS = parse_config({"include": ["todos", "app.*"]})
@@ -91,13 +91,42 @@ def test_capture_is_enabled_once_the_tables_own_indexes_exist(db_url: str) -> No
         script.upgrade_ops
     )
     migrate(db_url, models(team_index=True), CONFIG)
-    engine = create_engine(db_url)
+    assert indexes_of_todos(db_url) == ["todos_pkey", "todos_team_id"]
+
+
+def indexes_of_todos(url: str) -> list[str]:
+    engine = create_engine(url)
     with engine.connect() as conn:
         indexes = conn.exec_driver_sql(
             "SELECT indexname FROM pg_indexes WHERE tablename = 'todos' ORDER BY 1"
-        ).all()
+        )
+        names = [str(name) for (name,) in indexes]
     engine.dispose()
-    assert [name for (name,) in indexes] == ["todos_pkey", "todos_team_id"]
+    return names
+
+
+def test_an_index_added_to_a_synced_table_refreshes_its_scope_index_both_ways(db_url: str) -> None:
+    """The index op and the refresh come as one: the upgrade refreshes after creating the index, the
+    downgrade after dropping it, so that each ends with the scope index it needs."""
+    migrate(db_url, models(), CONFIG)
+    assert indexes_of_todos(db_url) == ["drizzlesync_scope_1", "todos_pkey"]
+    script = migrate(db_url, models(team_index=True), CONFIG)
+    assert script.upgrade_ops is not None and script.downgrade_ops is not None
+    assert indexes_of_todos(db_url) == ["todos_pkey", "todos_team_id"]
+    upgrade = render_python_code(script.upgrade_ops)
+    downgrade = render_python_code(script.downgrade_ops)
+    assert "op.create_index('todos_team_id', 'todos', ['team', 'id'], unique=False)\n    " in upgrade
+    assert upgrade.endswith("op.refresh_sync_scope_index('todos')\n    # ### end Alembic commands ###"), (
+        upgrade
+    )
+    assert (
+        "op.drop_index('todos_team_id', table_name='todos')\n    op.refresh_sync_scope_index('todos')"
+        in downgrade
+    )
+    apply_ops(db_url, *flattened(script.downgrade_ops))
+    assert indexes_of_todos(db_url) == ["drizzlesync_scope_1", "todos_pkey"]
+    again = autogenerate(db_url, models(), CONFIG)
+    assert again.upgrade_ops is not None and again.upgrade_ops.is_empty()
 
 
 def test_nothing_to_do_after_upgrade(db_url: str) -> None:

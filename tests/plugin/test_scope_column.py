@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alembic_drizzlesync import localdb
-from alembic_drizzlesync.ops import EnableSyncOp, InstallOp, SetSyncScopeOp, UpgradeOp
+from alembic_drizzlesync.ops import EnableSyncOp, InstallOp, RefreshScopeIndexOp, SetSyncScopeOp, UpgradeOp
 from alembic_drizzlesync.sql import LIBRARY_VERSION
 from tests.plugin.test_scope_index import scope_indexes
 from tests.support import apply_ops, execute
@@ -222,6 +222,28 @@ def test_rescoping_onto_another_column_brings_the_scope_index_back(db_url: str) 
     assert read_back(db_url)[3] is None and len(scope_indexes(db_url)) == 1
     apply_ops(db_url, SetSyncScopeOp("notes", None, "'team:' || team", "'user:' || owner"))
     assert scope_indexes(db_url) == []
+
+
+def test_a_refresh_follows_the_tables_indexes_and_leaves_an_index_as_decided_alone(db_url: str) -> None:
+    execute(db_url, NOTES)
+    apply_ops(db_url, InstallOp(), EnableSyncOp("notes", None, "'team:' || team"))
+
+    def scope_index_oid() -> Any:
+        with psycopg.connect(localdb.libpq_url(db_url)) as conn:
+            row = conn.execute("SELECT to_regclass('public.drizzlesync_scope_1')::oid").fetchone()
+        assert row is not None
+        return row[0]
+
+    built = scope_index_oid()
+    assert built is not None
+    apply_ops(db_url, RefreshScopeIndexOp("notes"), RefreshScopeIndexOp("not_synced"))
+    assert scope_index_oid() == built  # not built again
+    execute(db_url, "CREATE INDEX notes_team ON notes (team, id)")
+    apply_ops(db_url, RefreshScopeIndexOp("notes"))
+    assert scope_indexes(db_url) == []
+    execute(db_url, "DROP INDEX notes_team")
+    apply_ops(db_url, RefreshScopeIndexOp("notes"))
+    assert len(scope_indexes(db_url)) == 1
 
 
 def test_version_13_drops_the_scope_index_the_tables_index_serves_and_its_downgrade_rebuilds_it(
