@@ -17,9 +17,10 @@ index, the table's own index serving its rule.
 does for it, from PostgresMain on: parsing and planning the statement, the commit, and for
 capture the trigger function's first-call costs that a DO loop pays once. Blocks of statements
 are told apart by a `SELECT pg_sleep(0)` after each, before which callgrind dumps its counts.
+`--keep DIR` keeps the dumps, one per block in the order of the run, for `callgrind_annotate`.
 
     python bench/capture_instructions.py [--library-version N] [--compare-version N] [--per-transaction]
-                                         [--floors] [--own-index]
+                                         [--floors] [--own-index] [--keep DIR]
                                          # needs valgrind and the Postgres server binaries
                                          # (--bindir, else pg_config's); as root it runs
                                          # them as the OS user `postgres`
@@ -150,6 +151,7 @@ def count(
     text: str,
     labels: list[tuple[str, str, int] | None],
     per_transaction: bool = False,
+    keep: Path | None = None,
 ) -> dict[tuple[str, str], float]:
     # DO blocks: what each one runs. Transactions: everything from one SEPARATOR to the next (the
     # last dump, of what follows the last separator, is not a block's).
@@ -158,7 +160,7 @@ def count(
         if per_transaction
         else ["--toggle-collect=plpgsql_inline_handler", "--dump-after=plpgsql_inline_handler"]
     )
-    totals = single_user_totals(bindir, work, database, text, collect)
+    totals = single_user_totals(bindir, work, database, text, collect, keep)
     if per_transaction:
         totals = totals[: len(labels)]
     if len(totals) != len(labels):
@@ -183,7 +185,10 @@ def main() -> None:
     )
     parser.add_argument("--floors", action="store_true", help=FLOORS_HELP)
     parser.add_argument("--own-index", action="store_true", help=OWN_INDEX_HELP)
+    parser.add_argument("--keep", type=Path, help="a directory to keep the callgrind dumps in")
     args = parser.parse_args()
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
     team_index = OWN_INDEX if args.own_index else TEAM_INDEX
     variants = VARIANTS + FLOORS if args.floors else VARIANTS
     bindir = server_binaries(args.bindir)
@@ -210,7 +215,7 @@ def main() -> None:
         began = time.perf_counter()
         for database in dict.fromkeys(db for db, _ in targets.values()):
             text, labels = (transaction_script if args.per_transaction else script)(targets, database)
-            counts.update(count(bindir, work, database, text, labels, args.per_transaction))
+            counts.update(count(bindir, work, database, text, labels, args.per_transaction, args.keep))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
