@@ -8,6 +8,7 @@ from sqlalchemy.exc import DBAPIError
 
 from alembic_drizzlesync import ops
 from alembic_drizzlesync.config import ConfigError, parse_config
+from alembic_drizzlesync.sql import LIBRARY_VERSION
 from tests.support import apply_ops, autogenerate, execute, migrate
 
 PARTITIONED_TABLES = (
@@ -62,15 +63,7 @@ def test_a_registered_partition_is_disabled_by_the_next_revision(db_url: str) ->
     script = autogenerate(db_url, models("events", *PARTITIONS), EVERY_EVENT_TABLE)
     assert script.upgrade_ops is not None
     assert script.upgrade_ops.ops == [
-        ops.UpgradeOp(4, 5),
-        ops.UpgradeOp(5, 6),
-        ops.UpgradeOp(6, 7),
-        ops.UpgradeOp(7, 8),
-        ops.UpgradeOp(8, 9),
-        ops.UpgradeOp(9, 10),
-        ops.UpgradeOp(10, 11),
-        ops.UpgradeOp(11, 12),
-        ops.UpgradeOp(12, 13),
+        *(ops.UpgradeOp(version, version + 1) for version in range(4, LIBRARY_VERSION)),
         ops.DisableSyncOp("events_2024"),
         ops.CapturePartitionsOp("events"),
         ops.BumpSchemaVersionOp(2),

@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 
 from alembic_drizzlesync import localdb
 from alembic_drizzlesync.ops import EnableSyncOp, InstallOp, RefreshScopeIndexOp, SetSyncScopeOp, UpgradeOp
-from alembic_drizzlesync.sql import LIBRARY_VERSION
 from tests.plugin.test_scope_index import scope_indexes
 from tests.support import apply_ops, execute
 
@@ -257,12 +256,12 @@ def test_version_13_drops_the_scope_index_the_tables_index_serves_and_its_downgr
     )
     apply_ops(
         db_url,
-        InstallOp(LIBRARY_VERSION - 1),
+        InstallOp(12),
         EnableSyncOp("notes", None, "'team:' || team"),
         EnableSyncOp("other", None, "'team:' || team"),
     )
     assert [table for table, _ in scope_indexes(db_url)] == ["notes", "other"]
-    apply_ops(db_url, UpgradeOp(LIBRARY_VERSION - 1, LIBRARY_VERSION))
+    apply_ops(db_url, UpgradeOp(12, 13))
     assert [table for table, _ in scope_indexes(db_url)] == ["other"]
-    apply_ops(db_url, UpgradeOp(LIBRARY_VERSION, LIBRARY_VERSION - 1))
+    apply_ops(db_url, UpgradeOp(13, 12))
     assert [table for table, _ in scope_indexes(db_url)] == ["notes", "other"]
