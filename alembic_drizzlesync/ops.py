@@ -318,8 +318,7 @@ class RefreshScopeIndexOp(SyncedTableCheck):
     """Give a synced table its scope index, or drop it, as its own indexes now decide (library version 13).
 
     A table whose own index on (scope column, primary key) serves its rule
-    needs no scope index, and has statistics on its rule instead (version
-    14), which a partition attached since gets here. Autogenerate writes
+    needs no scope index. Autogenerate writes
     this after each `op.create_index` and `op.drop_index` of a synced,
     scoped table, in the upgrade and in the downgrade; a table already as
     decided is left alone.

@@ -4,7 +4,10 @@ The scope index gave the planner statistics on the rule's text; a table
 served by its own index (version 13) has none of its own, so version 14 makes
 a statistics object on the rule's expression for the table and each of its
 partitions, built by ANALYZE, and the registry keeps them as it keeps the
-scope index. What they are for: tests/sync/test_push_reads.py.
+scope index. What they were for: tests/sync/test_push_reads.py. Version 15
+drops them (push tests the rule's column instead, and a statistics object on
+an expression costs every statement planned on its table); its downgrade
+makes them again.
 """
 
 from __future__ import annotations
@@ -84,7 +87,7 @@ def test_the_registry_keeps_the_statistics_through_partitions_indexes_rescope_an
     db_url: str,
 ) -> None:
     execute(db_url, *TABLES)
-    apply_ops(db_url, InstallOp(), EnableSyncOp("notes", None, RULE), EnableSyncOp("parts", None, RULE))
+    apply_ops(db_url, InstallOp(14), EnableSyncOp("notes", None, RULE), EnableSyncOp("parts", None, RULE))
     assert [name for _, name, _ in statistics(db_url)][:2] == ["drizzlesync_scope_1", "drizzlesync_scope_2"]
     # A partition attached since: the refresh gives it its own.
     execute(db_url, "CREATE TABLE parts_2 PARTITION OF parts FOR VALUES IN (2)")
@@ -102,3 +105,18 @@ def test_the_registry_keeps_the_statistics_through_partitions_indexes_rescope_an
     assert [relation for relation, _, _ in statistics(db_url)] == ["parts", "parts_1", "parts_2"]
     apply_ops(db_url, DisableSyncOp("parts", None))
     assert statistics(db_url) == []
+
+
+def test_version_15_drops_the_statistics_and_its_downgrade_makes_them_again(db_url: str) -> None:
+    execute(db_url, *TABLES)
+    apply_ops(db_url, InstallOp(14), EnableSyncOp("notes", None, RULE), EnableSyncOp("parts", None, RULE))
+    made = statistics(db_url)
+    assert [relation for relation, _, _ in made] == ["notes", "parts", "parts_1"]
+    apply_ops(db_url, UpgradeOp(14, 15))
+    assert statistics(db_url) == []
+    # A partition attached and the registry refreshed under version 15: still none.
+    execute(db_url, "CREATE TABLE parts_2 PARTITION OF parts FOR VALUES IN (2)")
+    apply_ops(db_url, RefreshScopeIndexOp("parts"), RefreshScopeIndexOp("notes"))
+    assert statistics(db_url) == []
+    apply_ops(db_url, UpgradeOp(15, 14))
+    assert [relation for relation, _, _ in statistics(db_url)] == ["notes", "parts", "parts_1", "parts_2"]
