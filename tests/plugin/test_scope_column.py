@@ -182,7 +182,8 @@ def sql_array(values: list[str]) -> str:
 def test_the_filter_selects_exactly_the_rows_under_the_keys(
     keyed: psycopg.Connection[Any], keys: list[str]
 ) -> None:
-    """Through the filter alone, with no test of the rule beside it: every type, any keys."""
+    """Through the filter alone, with no test of the rule beside it: every type, any keys. Push's
+    test (library version 15), from the read-back its write plan keeps, is the same condition."""
     for type_name in KEYED:
         table = f"k_{type_name}"
         row = keyed.execute(
@@ -191,6 +192,17 @@ def test_the_filter_selects_exactly_the_rows_under_the_keys(
             (keys, table),
         ).fetchone()
         assert row is not None and row[0] is not None, table
+        planned = keyed.execute(
+            "SELECT drizzlesync.write_plans(jsonb_build_array(jsonb_build_object('table', %s::text)))->%s",
+            (table, table),
+        ).fetchone()
+        assert planned is not None and planned[0] is not None, table
+        read = planned[0]["scope_column"]
+        pushed = keyed.execute(
+            "SELECT drizzlesync.scope_column_test(%s::text, %s::name, %s::regtype, %s::text[])",
+            (read["prefix"], read["column"], read["type"], keys),
+        ).fetchone()
+        assert pushed == row, (table, keys)
         through_filter = keyed.execute(
             f"SELECT array_agg(t.id ORDER BY t.id) FROM {table} AS t WHERE {row[0]}"
         )
