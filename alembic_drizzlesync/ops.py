@@ -318,10 +318,9 @@ class RefreshScopeIndexOp(SyncedTableCheck):
     """Give a synced table its scope index, or drop it, as its own indexes now decide (library version 13).
 
     A table whose own index on (scope column, primary key) serves its rule
-    needs no scope index. Autogenerate writes
-    this after each `op.create_index` and `op.drop_index` of a synced,
-    scoped table, in the upgrade and in the downgrade; a table already as
-    decided is left alone.
+    needs no scope index. Autogenerate writes this after each
+    `op.create_index` and `op.drop_index` of a synced, scoped table, in the
+    upgrade and in the downgrade; a table already as decided is left alone.
     """
 
     op_name = "refresh_sync_scope_index"
