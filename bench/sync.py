@@ -9,7 +9,7 @@
 1. Bootstrap (null cursor, pages of 5,000) of each of `--bootstrap-rows`
    rows of one team, against a plain `SELECT` of the same rows as JSON
    (target: at most 1.3x). Each page goes as the Python host sends it (`BEGIN`,
-   the call cast to text, `COMMIT`, one pipeline) and is parsed here.
+   the call cast to text, `COMMIT`, one simple query) and is parsed here.
    The same bootstrap over HTTP through `drizzlesync serve` (one worker, its
    own process) with the server's default page size, against the same
    `SELECT` (target: at most 3x), and against the same pages called in SQL
@@ -17,7 +17,7 @@
 2. Bootstrap of a 1,000-row team in a table that also holds `--other-rows`
    rows of other teams, against the same bootstrap from a table holding only
    that team (target: at most 2x).
-3. Pull of `--rows` changed rows, paged as the bootstrap is (one pipeline a
+3. Pull of `--rows` changed rows, paged as the bootstrap is (one query a
    page, parsed here), against a plain `SELECT` of the same rows as JSON
    (target: at most 2x); also in CPU time, as the bootstrap.
 4. Push of `--patches` patch mutations against the same changes as plain
@@ -186,7 +186,7 @@ class Client:
     """A client of one user, calling the protocol functions like a host does.
 
     With `as_host`, a pull page is what the Python host sends (processor.py): `BEGIN`, the call
-    with its JSON cast to text, and `COMMIT` in one pipeline, one round trip; the text is then
+    with its JSON cast to text, and `COMMIT` as one simple query, one round trip; the text is then
     parsed here, as the device would. Without it, three round trips (psycopg's transaction
     block), the JSON parsed by psycopg's loader. `conn`: a connection of another client to share
     (another device on the same backend), else one of its own."""
@@ -204,13 +204,13 @@ class Client:
     def pull_page(self, cursor: str | None, limit: int) -> dict[str, Any]:
         arguments = (self.user, self.client_id, cursor, limit)
         if self.as_host:
-            self.conn.autocommit = True  # the transaction is the pipeline's explicit BEGIN ... COMMIT
-            with self.conn.pipeline():
-                self.conn.execute(b"BEGIN ISOLATION LEVEL REPEATABLE READ")
-                call = self.conn.execute(
-                    "SELECT CAST(drizzlesync.pull(%s, '{}'::jsonb, %s, 1, %s, %s) AS text)", arguments
-                )
-                self.conn.execute(b"COMMIT")
+            self.conn.autocommit = True  # the transaction is the query's explicit BEGIN ... COMMIT
+            call = psycopg.ClientCursor(self.conn).execute(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ; "
+                "SELECT CAST(drizzlesync.pull(%s, '{}'::jsonb, %s, 1, %s, %s) AS text); COMMIT",
+                arguments,
+            )
+            call.nextset()  # from BEGIN's result to the call's
             result = call.fetchone()
         else:
             self.conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -37,10 +36,6 @@ from .protocol import (
     parse_push,
     read_json,
 )
-
-# Pipeline mode needs libpq 14 or later (psycopg's binary wheel ships one);
-# with an older libpq the same statements go one round trip each.
-PIPELINE = psycopg.Pipeline.is_supported()
 
 
 @dataclass(frozen=True)
@@ -79,7 +74,7 @@ class SyncProcessor:
         limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         if engine.dialect.name != "postgresql" or engine.dialect.driver != "psycopg":
-            # Requests run on the pool's psycopg connections (one pipeline each):
+            # Requests run on the pool's psycopg connections (one query each):
             # refuse here rather than fail every request with a 500.
             raise ValueError(
                 "SyncProcessor needs a PostgreSQL engine on psycopg 3 (postgresql+psycopg://...), "
@@ -87,8 +82,12 @@ class SyncProcessor:
             )
         self.engine = engine
         self.limits = limits
-        self._push_sql = _protocol_call(f"{library_schema}.push", "CAST(%(mutations)s AS jsonb)")
-        self._pull_sql = _protocol_call(f"{library_schema}.pull", "%(cursor)s, %(limit)s")
+        self._push_sql = _transaction(
+            "READ COMMITTED", _protocol_call(f"{library_schema}.push", "CAST(%(mutations)s AS jsonb)")
+        )
+        self._pull_sql = _transaction(
+            "REPEATABLE READ", _protocol_call(f"{library_schema}.pull", "%(cursor)s, %(limit)s")
+        )
 
     @classmethod
     def from_config(
@@ -131,7 +130,6 @@ class SyncProcessor:
         request: PushRequest = parse_push(payload, self.limits)
         return self._call(
             self._push_sql,
-            b"BEGIN ISOLATION LEVEL READ COMMITTED",
             identity,
             request.client_id,
             request.schema_version,
@@ -142,7 +140,6 @@ class SyncProcessor:
         request: PullRequest = parse_pull(parse_json(body), self.limits)
         return self._call(
             self._pull_sql,
-            b"BEGIN ISOLATION LEVEL REPEATABLE READ",
             identity,
             request.client_id,
             request.schema_version,
@@ -151,8 +148,7 @@ class SyncProcessor:
 
     def _call(
         self,
-        statement: bytes,
-        begin: bytes,
+        transaction: bytes,
         identity: Identity,
         client_id: str,
         schema_version: int,
@@ -160,9 +156,12 @@ class SyncProcessor:
     ) -> str:
         """Call a protocol function, which resolves the user's scope keys in its own transaction.
 
-        BEGIN, the call and COMMIT go out in one pipeline: one round trip
-        where psycopg's implicit transaction takes three (an empty pull's
-        whole cost is mostly round trips). The connection is the pool's
+        BEGIN, the call and COMMIT go out as one simple query, the values
+        quoted by psycopg (a `ClientCursor`): one round trip, where psycopg's
+        implicit transaction takes three, and half the client CPU of the same
+        three statements in psycopg's pipeline mode (an empty pull's whole
+        cost is mostly round trips and driver overhead; measured in
+        docs/sync.md, "Host concurrency"). The connection is the pool's
         psycopg connection itself, with SQLAlchemy's Connection and
         Transaction layers (a few hundred microseconds a request) left out.
         The function's JSON comes back as text and is passed on untouched:
@@ -179,12 +178,11 @@ class SyncProcessor:
         pooled = self.engine.raw_connection()
         try:
             connection = cast("psycopg.Connection[Any]", pooled.driver_connection)
-            connection.autocommit = True  # the transaction is the pipeline's explicit BEGIN ... COMMIT
+            connection.autocommit = True  # the transaction is the query's explicit BEGIN ... COMMIT
             try:
-                with connection.pipeline() if PIPELINE else nullcontext():
-                    connection.execute(begin)
-                    cursor = connection.execute(statement, arguments)
-                    connection.execute(b"COMMIT")
+                cursor = psycopg.ClientCursor(connection)
+                cursor.execute(transaction, arguments)
+                cursor.nextset()  # from BEGIN's result to the call's
                 row = cursor.fetchone()
             finally:
                 if connection.broken or connection.closed:
@@ -198,12 +196,17 @@ class SyncProcessor:
         return str(row[0])
 
 
-def _protocol_call(function: str, arguments: str) -> bytes:
+def _protocol_call(function: str, arguments: str) -> str:
     """A call of a protocol function with the common leading arguments, its JSON as text."""
     return (
         f"SELECT CAST({function}(%(user_id)s, CAST(%(claims)s AS jsonb), %(client_id)s, "
         f"%(schema_version)s, {arguments}) AS text)"
-    ).encode()
+    )
+
+
+def _transaction(isolation: str, call: str) -> bytes:
+    """The call in a transaction of its own, as one query of three statements."""
+    return f"BEGIN ISOLATION LEVEL {isolation}; {call}; COMMIT".encode()
 
 
 def _database_error(original: BaseException | None) -> SyncError | None:

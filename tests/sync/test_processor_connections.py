@@ -1,8 +1,8 @@
 """The processor borrows the engine's psycopg connections: each goes back to the pool as it came.
 
-A request runs BEGIN, the call and COMMIT in one pipeline (or, with a libpq
-too old for pipeline mode, one after the other) on the pool's connection in
-autocommit mode. With one connection in the pool, every
+A request runs BEGIN, the call and COMMIT as one simple query, its values
+quoted by psycopg, on the pool's connection in autocommit mode. With one
+connection in the pool, every
 request and every other user of the engine gets that same connection, so
 a request that left it in a failed transaction, or in autocommit, would
 show in the next one.
@@ -21,15 +21,11 @@ from sqlalchemy.engine import Engine
 
 from alembic_drizzlesync import localdb
 from alembic_drizzlesync.sync import Identity, SyncProcessor
-from alembic_drizzlesync.sync import processor as processor_module
 from tests.sync import seed
 
 
-@pytest.fixture(params=[True, False], ids=["pipeline", "libpq without pipeline mode"])
-def one_connection(
-    synced_db: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Engine]:
-    monkeypatch.setattr(processor_module, "PIPELINE", request.param)
+@pytest.fixture
+def one_connection(synced_db: str) -> Iterator[Engine]:
     engine = create_engine(localdb.sqlalchemy_url(synced_db), pool_size=1, max_overflow=0)
     yield engine
     engine.dispose()
@@ -73,3 +69,36 @@ def test_the_engine_s_other_users_get_their_connection_back_in_transactions(
 def test_an_engine_on_another_driver_is_refused_at_construction() -> None:
     with pytest.raises(ValueError, match=r"psycopg 3 \(postgresql\+psycopg://...\), not sqlite\+pysqlite"):
         SyncProcessor(create_engine("sqlite://"))
+
+
+# Values that a hand-rolled quoting would get wrong: quotes, backslashes under
+# both string syntaxes, dollar quotes, a statement's end, non-ASCII.
+AWKWARD = "it's \\' \\\\ E'\\n' $$ $q$ '); DROP TABLE todos; -- ünï 😀"
+
+
+def test_values_reach_the_functions_exactly_as_sent(synced_db: str, one_connection: Engine) -> None:
+    """The call's values are quoted into the query text (one simple query): whatever the claims, a
+    pushed value or a cursor hold arrives byte for byte, and nothing else runs."""
+    with psycopg.connect(synced_db, autocommit=True) as db:
+        alice, team = seed.member(db, "alice", "A")
+    processor = SyncProcessor(one_connection)
+    client_id = "alice-1"
+    todo_id = "6f1c1b52-5d9e-4f0e-9d7e-0b7a2f4c9a11"
+    values = {"team_id": team, "title": AWKWARD}
+    mutation = {"id": 1, "tx": 1, "table": "todos", "op": "put", "pk": {"id": todo_id}, "values": values}
+    body = {"protocol": 1, "schemaVersion": 1, "clientId": client_id, "mutations": [mutation]}
+    identity = Identity(alice, {"note": AWKWARD})
+    pushed = processor.push(identity, json.dumps(body).encode())
+    assert pushed.status == 200, pushed.body
+    with psycopg.connect(synced_db) as db:
+        assert db.execute("SELECT title FROM todos").fetchall() == [(AWKWARD,)]
+        assert db.execute(
+            "SELECT count(*) FROM drizzlesync.change_log WHERE client_id = %s", (client_id,)
+        ).fetchone() == (1,)
+    request = {"protocol": 1, "schemaVersion": 1, "clientId": client_id, "cursor": AWKWARD}
+    refused = processor.pull(identity, json.dumps(request).encode())
+    assert refused.status == 400, refused.body  # a cursor the server never issued, named as such
+    status, page = pull(processor, alice, client_id)
+    assert status == 200, page
+    titles = [change["row"]["title"] for change in page["changes"] if change["table"] == "todos"]
+    assert titles == [AWKWARD]
