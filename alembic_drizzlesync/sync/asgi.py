@@ -1,79 +1,188 @@
-"""The Starlette app serving `POST /push` and `POST /pull`; mount it in Starlette or FastAPI.
+"""The ASGI app serving `POST /push` and `POST /pull`; mount it in Starlette, FastAPI or any ASGI host.
 
 Authentication is the host's business: `authenticate` turns a request into an
 `Identity` (or None for 401), from a session cookie, a JWT (`tokens.JWTAuthenticator`),
 whatever the application already trusts; it may raise `SyncError` for a 401
 with a code of its own (`token_expired`, ...). Only `application/json` bodies
 are read (415 otherwise): a cross-site "simple" request, which browsers send
-with cookies and without a CORS preflight, never reaches push. The database
-work runs in Starlette's thread pool, since the processor uses a blocking
-SQLAlchemy engine.
+with cookies and without a CORS preflight, never reaches push. An
+`AsyncSyncProcessor` runs in the event loop; a `SyncProcessor`, on a blocking
+SQLAlchemy engine, in Starlette's thread pool.
+
+The app is a plain ASGI callable rather than a Starlette application: two
+routes need no router, and Starlette's middleware, routing and response
+layers were a tenth of the host's CPU for an empty pull (docs/sync.md, "Host
+concurrency"). Starlette still gives `authenticate` its `Request`, and CORS
+its middleware.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
-from starlette.applications import Starlette
+from psycopg_pool import AsyncConnectionPool
 from starlette.concurrency import run_in_threadpool
-from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import Response as HTTPResponse
-from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .async_processor import AsyncSyncProcessor
 from .errors import SyncError, request_too_large, unauthenticated, unsupported_media_type
 from .processor import Identity, Response, SyncProcessor
 
 Authenticate = Callable[[Request], Awaitable[Identity | None] | Identity | None]
+Handle = Callable[[Identity | None, bytes], Awaitable[Response]]
+# Starlette's form: called with the app it runs around, so that one works for either.
+Lifespan = Callable[[Any], AbstractAsyncContextManager[None]]
+
+log = logging.getLogger(__name__)
+JSON_HEADERS = [(b"content-type", b"application/json")]
+TEXT_HEADERS = [(b"content-type", b"text/plain; charset=utf-8")]
+INTERNAL = Response.of(500, SyncError.of("internal", "internal server error").body())
 
 
 def create_app(
-    processor: SyncProcessor,
+    processor: SyncProcessor | AsyncSyncProcessor,
     authenticate: Authenticate,
     *,
     cors_origins: Sequence[str] = (),
     cors_max_age: int = 600,
-) -> Starlette:
-    """The sync endpoints; the body-size limit is `processor.limits.max_body_bytes`."""
+    lifespan: Lifespan | None = None,
+) -> ASGIApp:
+    """The sync endpoints; the body-size limit is `processor.limits.max_body_bytes`.
 
-    def endpoint(
-        handle: Callable[[Identity | None, bytes], Response],
-    ) -> Callable[[Request], Awaitable[HTTPResponse]]:
-        async def serve(request: Request) -> HTTPResponse:
+    `lifespan` (Starlette's form) runs around the app's life when it is served
+    on its own: where it opens and closes an `AsyncSyncProcessor`'s pool
+    (`pool_lifespan`). Hosts do not run a mounted app's lifespan: give it to
+    the outer app.
+    """
+    handles: dict[str, Handle]
+    if isinstance(processor, AsyncSyncProcessor):
+        handles = {"/push": processor.push, "/pull": processor.pull}
+    else:
+        handles = {"/push": _in_thread_pool(processor.push), "/pull": _in_thread_pool(processor.pull)}
+    app: ASGIApp = SyncApp(handles, authenticate, processor.limits.max_body_bytes, lifespan)
+    if cors_origins:
+        app = CORSMiddleware(
+            app,
+            allow_origins=list(cors_origins),
+            allow_methods=["POST"],
+            allow_headers=["authorization", "content-type"],
+            allow_credentials=True,
+            max_age=cors_max_age,
+        )
+    return app
+
+
+class SyncApp:
+    """`POST /push` and `POST /pull` relative to where it is mounted; 404 and 405 otherwise."""
+
+    def __init__(
+        self,
+        handles: Mapping[str, Handle],
+        authenticate: Authenticate,
+        max_body_bytes: int,
+        lifespan: Lifespan | None,
+    ) -> None:
+        self.handles = handles
+        self.authenticate = authenticate
+        self.max_body_bytes = max_body_bytes
+        self.lifespan = lifespan
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1000})
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        handle = self.handles.get(_route_path(scope))
+        if handle is None:
+            await _send(send, 404, b"Not Found", TEXT_HEADERS)
+            return
+        if scope["method"] != "POST":
+            await _send(send, 405, b"Method Not Allowed", [*TEXT_HEADERS, (b"allow", b"POST")])
+            return
+        try:
+            request = Request(scope, receive)
             try:
-                identity = await _identity(authenticate, request)
+                identity = await _identity(self.authenticate, request)
                 if identity is None:
                     raise unauthenticated()
                 _check_content_type(request.headers.get("content-type", ""))
-                body = await _read_body(request, processor.limits.max_body_bytes)
+                body = await _read_body(request, self.max_body_bytes)
             except SyncError as error:
-                return _send(Response.of(error.status, error.body()))
-            return _send(await run_in_threadpool(handle, identity, body))
+                response = Response.of(error.status, error.body())
+            else:
+                response = await handle(identity, body)
+        except Exception:
+            # A bug in authenticate or the processor: the client gets the protocol's 500,
+            # the log the traceback.
+            log.exception("drizzlesync: request to %s failed", scope["path"])
+            response = INTERNAL
+        await _send(send, response.status, response.body, JSON_HEADERS)
 
-        return serve
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        await receive()  # lifespan.startup
+        if self.lifespan is None:
+            await send({"type": "lifespan.startup.complete"})
+            await receive()  # lifespan.shutdown
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        started = False
+        try:
+            async with self.lifespan(self):
+                await send({"type": "lifespan.startup.complete"})
+                started = True
+                await receive()  # lifespan.shutdown
+        except Exception as error:
+            phase = "shutdown" if started else "startup"
+            await send({"type": f"lifespan.{phase}.failed", "message": repr(error)})
+            raise
+        await send({"type": "lifespan.shutdown.complete"})
 
-    middleware = []
-    if cors_origins:
-        middleware.append(
-            Middleware(
-                CORSMiddleware,
-                allow_origins=list(cors_origins),
-                allow_methods=["POST"],
-                allow_headers=["authorization", "content-type"],
-                allow_credentials=True,
-                max_age=cors_max_age,
-            )
-        )
-    return Starlette(
-        routes=[
-            Route("/push", endpoint(processor.push), methods=["POST"]),
-            Route("/pull", endpoint(processor.pull), methods=["POST"]),
-        ],
-        middleware=middleware,
-        exception_handlers={Exception: _internal_error},
-    )
+
+def _route_path(scope: Scope) -> str:
+    """The path below where the app is mounted (`root_path`), as Starlette's router reads it."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
+        return path[len(root) :]
+    return path
+
+
+async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    length = (b"content-length", str(len(body)).encode())
+    await send({"type": "http.response.start", "status": status, "headers": [*headers, length]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def pool_lifespan(pool: AsyncConnectionPool[Any]) -> Lifespan:
+    """A lifespan that opens `pool` at startup, waiting for its first connections, and closes it:
+    for `create_app(..., lifespan=...)`, or the Starlette or FastAPI app that mounts the sync app."""
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        await pool.open(wait=True)
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    return lifespan
+
+
+def _in_thread_pool(call: Callable[[Identity | None, bytes], Response]) -> Handle:
+    async def handle(identity: Identity | None, body: bytes) -> Response:
+        return await run_in_threadpool(call, identity, body)
+
+    return handle
 
 
 async def _identity(authenticate: Authenticate, request: Request) -> Identity | None:
@@ -100,14 +209,6 @@ async def _read_body(request: Request, limit: int) -> bytes:
         if len(body) > limit:
             raise request_too_large(limit)
     return bytes(body)
-
-
-def _send(response: Response) -> HTTPResponse:
-    return HTTPResponse(response.body, status_code=response.status, media_type="application/json")
-
-
-async def _internal_error(request: Request, exc: Exception) -> HTTPResponse:
-    return _send(Response.of(500, SyncError.of("internal", "internal server error").body()))
 
 
 def bearer_user_for_development(request: Request) -> Identity | None:

@@ -30,8 +30,12 @@ from ..config import AuthConfig, ConfigError, SyncConfig, qualified_name
 from ..localdb import libpq_url, sqlalchemy_url
 from .protocol import DEFAULT_LIMITS
 
+# `serve`'s pool: connections opened at startup, and how long a request waits for one.
+POOL_MIN_SIZE = 4
+POOL_TIMEOUT_SECONDS = 10.0
+
 if TYPE_CHECKING:  # the server extra's modules load only when `serve` runs
-    from starlette.applications import Starlette
+    from starlette.types import ASGIApp
 
     from .asgi import Authenticate
 
@@ -66,8 +70,7 @@ def add_commands(subparsers: Any) -> None:
         "--pool-size",
         type=int,
         default=40,
-        help="Postgres connections kept open, at most one per request in flight (default: 40, "
-        "as many as the host runs at once)",
+        help="Postgres connections at most, one per request in flight; more requests wait (default: 40)",
     )
     serve.add_argument(
         "--workers",
@@ -209,9 +212,11 @@ def serve_command(args: argparse.Namespace) -> int:
     for warning in warnings:
         print(warning, file=sys.stderr, flush=True)
     # No access log: a formatted line on every poll is host CPU spent on what
-    # a proxy in front logs anyway.
+    # a proxy in front logs anyway; and no proxy-header rewriting of the
+    # client's address, which nothing here reads.
+    served = {"host": args.host, "port": args.port, "access_log": False, "proxy_headers": False}
     if args.workers == 1:
-        uvicorn.run(_app(args, config, authenticate), host=args.host, port=args.port, access_log=False)
+        uvicorn.run(_app(args, config, authenticate), **served)
         return 0
     # Uvicorn's workers each import the app: they rebuild it from these arguments.
     os.environ[WORKER_ARGS_ENV] = json.dumps(
@@ -221,14 +226,12 @@ def serve_command(args: argparse.Namespace) -> int:
         f"{__name__}:worker_app",
         factory=True,
         workers=args.workers,
-        host=args.host,
-        port=args.port,
-        access_log=False,
+        **served,
     )
     return 0
 
 
-def worker_app() -> Starlette:
+def worker_app() -> ASGIApp:
     """The app of one `serve --workers N` process, from the arguments its parent checked."""
     args = argparse.Namespace(**json.loads(os.environ[WORKER_ARGS_ENV]))
     if args.pyproject is not None:
@@ -255,22 +258,31 @@ def _authentication(args: argparse.Namespace, config: SyncConfig) -> tuple[Authe
     return jwt_auth, jwt_auth.mode, False
 
 
-def _app(args: argparse.Namespace, config: SyncConfig, authenticate: Authenticate) -> Starlette:
-    from .asgi import create_app
-    from .processor import SyncProcessor
+def _app(args: argparse.Namespace, config: SyncConfig, authenticate: Authenticate) -> ASGIApp:
+    from psycopg_pool import AsyncConnectionPool
+
+    from .asgi import create_app, pool_lifespan
+    from .async_processor import AsyncSyncProcessor
     from .protocol import Limits
 
-    # No pre-ping: it is one more round trip on every request. A connection
-    # lost since its last use fails its request with 503 (the client
-    # retries), and the pool opens a new one in its place. The
-    # pool keeps one connection per request the host runs at once (Starlette
-    # runs at most 40 in its thread pool) and opens none beyond: a connection
-    # opened beyond the pool is closed when returned, and a new backend plans
-    # the protocol functions afresh, so with SQLAlchemy's default pool of 5
-    # the host spent its time connecting from 16 clients on.
-    engine = create_engine(_engine_url(args), pool_size=args.pool_size, max_overflow=0)
-    processor = SyncProcessor.from_config(engine, config, Limits(max_body_bytes=args.max_body_bytes))
-    return create_app(processor, authenticate, cors_origins=args.cors_origin)
+    # Requests run in the event loop on psycopg's async connections: a
+    # thread-pool hop cost as much host CPU as the rest of an empty pull.
+    # The pool opens connections as requests wait for them, up to
+    # --pool-size, and keeps them (a new backend plans the protocol functions
+    # afresh); more requests than that wait for one, a request that waits
+    # POOL_TIMEOUT_SECONDS is answered 503 and retried by the client. No
+    # check before use: a connection lost since its last use fails its
+    # request with 503 too, and the pool opens a new one in its place.
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        libpq_url(_engine_url(args)),
+        min_size=min(POOL_MIN_SIZE, args.pool_size),
+        max_size=args.pool_size,
+        timeout=POOL_TIMEOUT_SECONDS,
+        kwargs={"autocommit": True},  # each request's query is its own BEGIN ... COMMIT
+        open=False,
+    )
+    processor = AsyncSyncProcessor.from_config(pool, config, Limits(max_body_bytes=args.max_body_bytes))
+    return create_app(processor, authenticate, cors_origins=args.cors_origin, lifespan=pool_lifespan(pool))
 
 
 def compact_command(args: argparse.Namespace) -> int:

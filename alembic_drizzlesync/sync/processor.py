@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import psycopg
 from sqlalchemy.engine import Engine
@@ -58,12 +58,82 @@ class Response:
         return cls(status, json.dumps(payload, separators=(",", ":")).encode())
 
 
+class Query(NamedTuple):
+    """One request's transaction, `BEGIN ...; SELECT ...; COMMIT`, and the values it quotes in."""
+
+    sql: bytes
+    params: dict[str, Any]
+
+
+class ProtocolQueries:
+    """A request body checked and turned into the one query that answers it.
+
+    What both processors share: the blocking `SyncProcessor` and the
+    asyncio `AsyncSyncProcessor` differ only in how they run the query.
+    """
+
+    def __init__(self, library_schema: str, limits: Limits) -> None:
+        self.limits = limits
+        self._push_sql = _transaction(
+            "READ COMMITTED", _protocol_call(f"{library_schema}.push", "CAST(%(mutations)s AS jsonb)")
+        )
+        self._pull_sql = _transaction(
+            "REPEATABLE READ", _protocol_call(f"{library_schema}.pull", "%(cursor)s, %(limit)s")
+        )
+
+    def push(self, identity: Identity | None, body: bytes) -> Query:
+        """A push batch, applied READ COMMITTED so that concurrent pushes apply in arrival order."""
+        identity = self._admitted(identity, body)
+        payload, rounded = read_json(body)
+        request: PushRequest = parse_push(payload, self.limits)
+        mutations = {"mutations": mutations_json(body, request, rounded)}
+        return Query(
+            self._push_sql, _arguments(identity, request.client_id, request.schema_version, mutations)
+        )
+
+    def pull(self, identity: Identity | None, body: bytes) -> Query:
+        """A pull, REPEATABLE READ so that every statement of the pull sees one snapshot."""
+        identity = self._admitted(identity, body)
+        request: PullRequest = parse_pull(parse_json(body), self.limits)
+        page = {"cursor": request.cursor, "limit": request.limit}
+        return Query(self._pull_sql, _arguments(identity, request.client_id, request.schema_version, page))
+
+    def _admitted(self, identity: Identity | None, body: bytes) -> Identity:
+        if identity is None:
+            raise unauthenticated()
+        if len(body) > self.limits.max_body_bytes:
+            raise request_too_large(self.limits.max_body_bytes)
+        return identity
+
+
+def _arguments(
+    identity: Identity, client_id: str, schema_version: int, params: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "user_id": identity.user_id,
+        "claims": json.dumps(dict(identity.claims)),
+        "client_id": client_id,
+        "schema_version": schema_version,
+        **params,
+    }
+
+
+def error_response(error: SyncError | psycopg.Error | DBAPIError) -> Response | None:
+    """The protocol's answer to a failed request; None for a bug, which the host re-raises (500)."""
+    if isinstance(error, SyncError):
+        return Response.of(error.status, error.body())
+    # DBAPIError: the pool could not connect; psycopg's own: the request's statements.
+    mapped = _database_error(error.orig if isinstance(error, DBAPIError) else error)
+    return None if mapped is None else Response.of(mapped.status, mapped.body())
+
+
 class SyncProcessor:
     """Serves push and pull for any host; the database decides which scope keys a user holds.
 
     It owns no connection: each request checks one out of `engine`'s pool
     for a single transaction, so hosts may call it from any thread. The
     engine must use psycopg (3): a request talks to its connection directly.
+    An asyncio host saves a thread hop a request with `AsyncSyncProcessor`.
     """
 
     def __init__(
@@ -82,79 +152,35 @@ class SyncProcessor:
             )
         self.engine = engine
         self.limits = limits
-        self._push_sql = _transaction(
-            "READ COMMITTED", _protocol_call(f"{library_schema}.push", "CAST(%(mutations)s AS jsonb)")
-        )
-        self._pull_sql = _transaction(
-            "REPEATABLE READ", _protocol_call(f"{library_schema}.pull", "%(cursor)s, %(limit)s")
-        )
+        self._queries = ProtocolQueries(library_schema, limits)
 
     @classmethod
     def from_config(
         cls, engine: Engine, config: SyncConfig, limits: Limits = DEFAULT_LIMITS
     ) -> SyncProcessor:
-        return cls(
-            engine,
-            library_schema=config.library_schema,
-            limits=limits,
-        )
+        return cls(engine, library_schema=config.library_schema, limits=limits)
 
     def push(self, identity: Identity | None, body: bytes) -> Response:
-        """Apply a push batch; READ COMMITTED so that concurrent pushes apply in arrival order."""
-        return self._serve(identity, body, self._push)
+        """Apply a push batch."""
+        return self._serve(self._queries.push, identity, body)
 
     def pull(self, identity: Identity | None, body: bytes) -> Response:
-        """Read changes; REPEATABLE READ so that every statement of the pull sees one snapshot."""
-        return self._serve(identity, body, self._pull)
+        """Read changes."""
+        return self._serve(self._queries.pull, identity, body)
 
     def _serve(
-        self, identity: Identity | None, body: bytes, run: Callable[[Identity, bytes], str]
+        self, query: Callable[[Identity | None, bytes], Query], identity: Identity | None, body: bytes
     ) -> Response:
         try:
-            if identity is None:
-                raise unauthenticated()
-            if len(body) > self.limits.max_body_bytes:
-                raise request_too_large(self.limits.max_body_bytes)
-            return Response(200, run(identity, body).encode())
-        except SyncError as error:
-            return Response.of(error.status, error.body())
-        except (psycopg.Error, DBAPIError) as error:
-            # DBAPIError: the pool could not connect; psycopg's own: the request's statements.
-            mapped = _database_error(error.orig if isinstance(error, DBAPIError) else error)
-            if mapped is None:
+            return Response(200, self._run(query(identity, body)).encode())
+        except (SyncError, psycopg.Error, DBAPIError) as error:
+            response = error_response(error)
+            if response is None:
                 raise
-            return Response.of(mapped.status, mapped.body())
+            return response
 
-    def _push(self, identity: Identity, body: bytes) -> str:
-        payload, rounded = read_json(body)
-        request: PushRequest = parse_push(payload, self.limits)
-        return self._call(
-            self._push_sql,
-            identity,
-            request.client_id,
-            request.schema_version,
-            {"mutations": mutations_json(body, request, rounded)},
-        )
-
-    def _pull(self, identity: Identity, body: bytes) -> str:
-        request: PullRequest = parse_pull(parse_json(body), self.limits)
-        return self._call(
-            self._pull_sql,
-            identity,
-            request.client_id,
-            request.schema_version,
-            {"cursor": request.cursor, "limit": request.limit},
-        )
-
-    def _call(
-        self,
-        transaction: bytes,
-        identity: Identity,
-        client_id: str,
-        schema_version: int,
-        params: dict[str, Any],
-    ) -> str:
-        """Call a protocol function, which resolves the user's scope keys in its own transaction.
+    def _run(self, query: Query) -> str:
+        """Run a request's query, which resolves the user's scope keys in its own transaction.
 
         BEGIN, the call and COMMIT go out as one simple query, the values
         quoted by psycopg (a `ClientCursor`): one round trip, where psycopg's
@@ -168,20 +194,13 @@ class SyncProcessor:
         parsing and re-encoding a page of thousands of rows in Python would
         cost more than the database took to build it.
         """
-        arguments = {
-            "user_id": identity.user_id,
-            "claims": json.dumps(dict(identity.claims)),
-            "client_id": client_id,
-            "schema_version": schema_version,
-            **params,
-        }
         pooled = self.engine.raw_connection()
         try:
             connection = cast("psycopg.Connection[Any]", pooled.driver_connection)
             connection.autocommit = True  # the transaction is the query's explicit BEGIN ... COMMIT
             try:
                 cursor = psycopg.ClientCursor(connection)
-                cursor.execute(transaction, arguments)
+                cursor.execute(query.sql, query.params)
                 cursor.nextset()  # from BEGIN's result to the call's
                 row = cursor.fetchone()
             finally:

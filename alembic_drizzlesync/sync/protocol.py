@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from . import exact_json
 from .contract import RequestSchema, default_limits
@@ -52,6 +53,7 @@ class PullRequest:
     limit: int
 
 
+T = TypeVar("T")
 _PUSH = RequestSchema("push-request")
 _PULL = RequestSchema("pull-request")
 _EXTRA = {"protocol_unsupported": {"supported": PROTOCOL_VERSION}}
@@ -62,17 +64,25 @@ def invalid(code: str, message: str, path: str | None = None) -> SyncError:
 
 
 def parse_json(body: bytes) -> Any:
-    return read_json(body)[0]
+    """The checked body of a request whose numbers are checked, never stored (a pull): read by
+    `json.loads` with its default decoder, which costs less than one made for each body."""
+    payload = _loaded(json.loads, body)
+    _check_storable(payload, "")
+    return payload
 
 
 def read_json(body: bytes) -> tuple[Any, bool]:
     """The checked request body, and whether one of its numbers has digits its float lost."""
-    try:
-        payload, rounded = exact_json.loads_noting_rounding(body)
-    except (ValueError, RecursionError):
-        raise invalid("malformed_json", "the request body is not valid JSON") from None
+    payload, rounded = _loaded(exact_json.loads_noting_rounding, body)
     _check_storable(payload, "")
     return payload, rounded
+
+
+def _loaded(load: Callable[[bytes], T], body: bytes) -> T:
+    try:
+        return load(body)
+    except (ValueError, RecursionError):
+        raise invalid("malformed_json", "the request body is not valid JSON") from None
 
 
 def mutations_json(body: bytes, request: PushRequest, rounded: bool) -> str:

@@ -1,7 +1,8 @@
 """The two sync hosts, started the same way for the conformance tests and bench/worker.
 
 `Settings` is the one statement of how both run (limits, CORS, scope query, auth);
-`AsgiHost` serves it with uvicorn on 127.0.0.1, `WorkerHost` with workerd through
+`AsgiHost` serves it with uvicorn on 127.0.0.1 (the asyncio processor, as
+`drizzlesync serve` runs it; tests/sync covers the thread-pool one), `WorkerHost` with workerd through
 Miniflare (tests/conformance/worker/serve.mjs, one Node process reconfigured per
 database). Each `serve(database_url)` answers a base URL.
 """
@@ -21,11 +22,16 @@ from pathlib import Path
 from typing import IO, Any
 
 import uvicorn
-from sqlalchemy import create_engine
+from psycopg_pool import AsyncConnectionPool
 
 from alembic_drizzlesync import localdb
-from alembic_drizzlesync.sync import Limits, SyncProcessor
-from alembic_drizzlesync.sync.asgi import Authenticate, bearer_user_for_development, create_app
+from alembic_drizzlesync.sync import AsyncSyncProcessor, Limits
+from alembic_drizzlesync.sync.asgi import (
+    Authenticate,
+    bearer_user_for_development,
+    create_app,
+    pool_lifespan,
+)
 from alembic_drizzlesync.sync.tokens import JWTAuthenticator
 from tests.sync.signing import AUDIENCE, ISSUER, SECRET
 
@@ -98,9 +104,13 @@ class AsgiHost:
     @contextmanager
     def serve(self, database_url: str, settings: Settings) -> Iterator[str]:
         authenticate = bearer_user_for_development if settings.jwt is None else self._jwt(settings.jwt)
-        engine = create_engine(localdb.sqlalchemy_url(database_url), pool_size=8, max_overflow=8)
-        processor = SyncProcessor(engine, limits=settings.limits)
-        app = create_app(processor, authenticate, cors_origins=settings.cors_origins)
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            localdb.libpq_url(database_url), min_size=1, max_size=16, kwargs={"autocommit": True}, open=False
+        )
+        processor = AsyncSyncProcessor(pool, limits=settings.limits)
+        app = create_app(
+            processor, authenticate, cors_origins=settings.cors_origins, lifespan=pool_lifespan(pool)
+        )
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
@@ -112,7 +122,6 @@ class AsgiHost:
         finally:
             server.should_exit = True
             thread.join(5)
-            engine.dispose()
 
 
 class WorkerHost:

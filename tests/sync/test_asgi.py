@@ -146,7 +146,11 @@ def example_app_module(monkeypatch: pytest.MonkeyPatch, synced_db: str) -> Itera
 
 async def test_the_example_project_serves_sync(example_app_module: ModuleType, alice: str) -> None:
     app = example_app_module.app
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+    transport = httpx.ASGITransport(app=app)  # which runs no lifespan: the test runs the app's
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://test") as c,
+    ):
         response = await c.post("/sync/pull", json=PULL, headers={"authorization": f"Bearer {alice}"})
     assert response.status_code == 200
     assert any(change["table"] == "todos" for change in response.json()["changes"])

@@ -1,27 +1,63 @@
-"""The processor borrows the engine's psycopg connections: each goes back to the pool as it came.
+"""Both processors borrow a pool's psycopg connections: each goes back to the pool as it came.
 
 A request runs BEGIN, the call and COMMIT as one simple query, its values
-quoted by psycopg, on the pool's connection in autocommit mode. With one
-connection in the pool, every
-request and every other user of the engine gets that same connection, so
+quoted by psycopg, on the pool's connection in autocommit mode:
+`SyncProcessor` on a SQLAlchemy engine's, `AsyncSyncProcessor` on a
+psycopg_pool `AsyncConnectionPool`'s. With one connection in the pool, every
+request and every other user of the pool gets that same connection, so
 a request that left it in a failed transaction, or in autocommit, would
 show in the next one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator
-from typing import Any
+import threading
+from collections.abc import Coroutine, Iterator
+from typing import Any, Protocol, TypeVar
 
 import psycopg
 import pytest
+from psycopg_pool import AsyncConnectionPool, PoolClosed
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
 from alembic_drizzlesync import localdb
-from alembic_drizzlesync.sync import Identity, SyncProcessor
+from alembic_drizzlesync.sync import AsyncSyncProcessor, Identity, Response, SyncProcessor
 from tests.sync import seed
+
+T = TypeVar("T")
+
+
+class Processor(Protocol):
+    def push(self, identity: Identity | None, body: bytes) -> Response: ...
+    def pull(self, identity: Identity | None, body: bytes) -> Response: ...
+
+
+class InLoop:
+    """An `AsyncSyncProcessor` called from blocking test code: its pool lives in an event loop
+    on a thread of its own, as in a host's."""
+
+    def __init__(self, pool: AsyncConnectionPool[Any], *, wait_for_connections: bool = True) -> None:
+        self.pool = pool
+        self.processor = AsyncSyncProcessor(pool)
+        self._loop = asyncio.new_event_loop()
+        threading.Thread(target=self._loop.run_forever, daemon=True).start()
+        self.wait(pool.open(wait=wait_for_connections))
+
+    def wait(self, work: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(work, self._loop).result(timeout=60)
+
+    def push(self, identity: Identity | None, body: bytes) -> Response:
+        return self.wait(self.processor.push(identity, body))
+
+    def pull(self, identity: Identity | None, body: bytes) -> Response:
+        return self.wait(self.processor.pull(identity, body))
+
+    def close(self) -> None:
+        self.wait(self.pool.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
 
 
 @pytest.fixture
@@ -31,19 +67,35 @@ def one_connection(synced_db: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-def pull(processor: SyncProcessor, user: str, client_id: str) -> tuple[int, dict[str, Any]]:
+def one_connection_pool(synced_db: str, **kwargs: Any) -> InLoop:
+    return InLoop(AsyncConnectionPool(synced_db, min_size=1, max_size=1, open=False, **kwargs))
+
+
+@pytest.fixture(params=["engine", "async pool", "async pool in autocommit"])
+def processor(request: pytest.FixtureRequest, synced_db: str) -> Iterator[Processor]:
+    """Either processor on a pool of one connection; the async pool's connections as a host
+    would configure them (autocommit) or as the application's other users may want them."""
+    if request.param == "engine":
+        yield SyncProcessor(request.getfixturevalue("one_connection"))
+        return
+    autocommit = request.param == "async pool in autocommit"
+    looped = one_connection_pool(synced_db, kwargs={"autocommit": autocommit})
+    yield looped
+    looped.close()
+
+
+def pull(processor: Processor, user: str, client_id: str) -> tuple[int, dict[str, Any]]:
     body = {"protocol": 1, "schemaVersion": 1, "clientId": client_id, "cursor": None}
     response = processor.pull(Identity(user), json.dumps(body).encode())
     return response.status, json.loads(response.body)
 
 
 def test_a_request_the_database_refused_leaves_the_connection_usable(
-    synced_db: str, one_connection: Engine
+    synced_db: str, processor: Processor
 ) -> None:
     with psycopg.connect(synced_db, autocommit=True) as db:
         alice, _ = seed.member(db, "alice", "A")
         bob, _ = seed.member(db, "bob", "B")
-    processor = SyncProcessor(one_connection)
     assert pull(processor, alice, "alice-1")[0] == 200
     status, body = pull(processor, bob, "alice-1")  # raised inside the function's transaction
     assert (status, body["error"]["code"]) == (403, "client_id_taken")
@@ -66,6 +118,51 @@ def test_the_engine_s_other_users_get_their_connection_back_in_transactions(
         assert db.execute("SELECT count(*) FROM todos").fetchone() == (0,)
 
 
+def test_the_async_pool_s_other_users_get_their_connection_back_as_it_came(synced_db: str) -> None:
+    """Out of autocommit, after a request that succeeded and one the database refused."""
+    with psycopg.connect(synced_db, autocommit=True) as db:
+        alice, team = seed.member(db, "alice", "A")
+        bob, _ = seed.member(db, "bob", "B")
+    looped = one_connection_pool(synced_db)
+    try:
+        assert pull(looped, alice, "alice-1")[0] == 200
+        assert pull(looped, bob, "alice-1")[0] == 403
+
+        async def insert_and_roll_back() -> tuple[bool, psycopg.pq.TransactionStatus]:
+            async with looped.pool.connection() as connection:
+                await connection.execute("INSERT INTO todos (team_id, title) VALUES (%s, 'undone')", (team,))
+                state = (connection.autocommit, connection.info.transaction_status)
+                await connection.rollback()
+                return state
+
+        assert looped.wait(insert_and_roll_back()) == (False, psycopg.pq.TransactionStatus.INTRANS)
+    finally:
+        looped.close()
+    with psycopg.connect(synced_db) as db:
+        assert db.execute("SELECT count(*) FROM todos").fetchone() == (0,)
+
+
+def test_an_unreachable_database_is_503_for_the_async_processor() -> None:
+    """The pool cannot connect: a request waits the pool's timeout, then the client is told to retry."""
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        "postgresql://postgres@127.0.0.1:9/none", min_size=1, timeout=0.5, open=False
+    )
+    looped = InLoop(pool, wait_for_connections=False)  # it never gets one
+    try:
+        status, body = pull(looped, "alice", "alice-1")
+    finally:
+        looped.close()
+    assert (status, body["error"]["code"]) == (503, "temporarily_unavailable")
+
+
+def test_a_pool_never_opened_is_the_host_s_bug_not_a_503(synced_db: str) -> None:
+    """Retrying would never help: it surfaces (the ASGI app answers 500 and logs it)."""
+    processor = AsyncSyncProcessor(AsyncConnectionPool(synced_db, open=False))
+    body = {"protocol": 1, "schemaVersion": 1, "clientId": "c", "cursor": None}
+    with pytest.raises(PoolClosed):
+        asyncio.run(processor.pull(Identity("alice"), json.dumps(body).encode()))
+
+
 def test_an_engine_on_another_driver_is_refused_at_construction() -> None:
     with pytest.raises(ValueError, match=r"psycopg 3 \(postgresql\+psycopg://...\), not sqlite\+pysqlite"):
         SyncProcessor(create_engine("sqlite://"))
@@ -76,12 +173,11 @@ def test_an_engine_on_another_driver_is_refused_at_construction() -> None:
 AWKWARD = "it's \\' \\\\ E'\\n' $$ $q$ '); DROP TABLE todos; -- ünï 😀"
 
 
-def test_values_reach_the_functions_exactly_as_sent(synced_db: str, one_connection: Engine) -> None:
+def test_values_reach_the_functions_exactly_as_sent(synced_db: str, processor: Processor) -> None:
     """The call's values are quoted into the query text (one simple query): whatever the claims, a
     pushed value or a cursor hold arrives byte for byte, and nothing else runs."""
     with psycopg.connect(synced_db, autocommit=True) as db:
         alice, team = seed.member(db, "alice", "A")
-    processor = SyncProcessor(one_connection)
     client_id = "alice-1"
     todo_id = "6f1c1b52-5d9e-4f0e-9d7e-0b7a2f4c9a11"
     values = {"team_id": team, "title": AWKWARD}

@@ -1,0 +1,95 @@
+"""The sync processor for asyncio hosts: the same requests, run in the event loop.
+
+`SyncProcessor` blocks on its connection, so an ASGI host runs it in a
+thread pool; the hop there and back (a queue, a condition variable, a
+thread's wake-up) cost as much host CPU as the rest of an empty pull's
+request (docs/sync.md, "Host concurrency"). This one awaits a psycopg
+`AsyncConnection` from a `psycopg_pool.AsyncConnectionPool` instead, and
+sends the same one query: what a request becomes is `ProtocolQueries`'s,
+shared with `SyncProcessor`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolClosed
+
+from ..config import DEFAULT_LIBRARY_SCHEMA, SyncConfig
+from .errors import SyncError
+from .processor import Identity, ProtocolQueries, Query, Response, error_response
+from .protocol import DEFAULT_LIMITS, Limits
+
+
+class AsyncSyncProcessor:
+    """Serves push and pull in the event loop, on connections of `pool`.
+
+    The pool is the caller's: open it before the first request and close it
+    at shutdown (an app's lifespan; `create_app(..., lifespan=...)`). A
+    request takes a connection for one query and gives it back as it came:
+    in autocommit mode if the pool's connections are (`kwargs={"autocommit":
+    True}`, which saves switching it on and off), any failed transaction
+    rolled back. A request that waits longer than the pool's `timeout` for a
+    connection, or finds the database gone, is answered 503 and retried by
+    the client.
+    """
+
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[Any],
+        *,
+        library_schema: str = DEFAULT_LIBRARY_SCHEMA,
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> None:
+        self.pool = pool
+        self.limits = limits
+        self._queries = ProtocolQueries(library_schema, limits)
+
+    @classmethod
+    def from_config(
+        cls, pool: AsyncConnectionPool[Any], config: SyncConfig, limits: Limits = DEFAULT_LIMITS
+    ) -> AsyncSyncProcessor:
+        return cls(pool, library_schema=config.library_schema, limits=limits)
+
+    async def push(self, identity: Identity | None, body: bytes) -> Response:
+        """Apply a push batch."""
+        return await self._serve(self._queries.push, identity, body)
+
+    async def pull(self, identity: Identity | None, body: bytes) -> Response:
+        """Read changes."""
+        return await self._serve(self._queries.pull, identity, body)
+
+    async def _serve(
+        self, query: Callable[[Identity | None, bytes], Query], identity: Identity | None, body: bytes
+    ) -> Response:
+        try:
+            return Response(200, (await self._run(query(identity, body))).encode())
+        except PoolClosed:
+            raise  # the host never opened the pool, or closed it: a bug to see, not a 503 to retry
+        except (SyncError, psycopg.Error) as error:
+            response = error_response(error)
+            if response is None:
+                raise
+            return response
+
+    async def _run(self, query: Query) -> str:
+        """The query on a pooled connection: one round trip, its JSON passed on as text."""
+        async with self.pool.connection() as connection:
+            switched = not connection.autocommit
+            if switched:  # the transaction is the query's explicit BEGIN ... COMMIT
+                await connection.set_autocommit(True)
+            try:
+                cursor = psycopg.AsyncClientCursor(connection)
+                await cursor.execute(query.sql, query.params)
+                cursor.nextset()  # from BEGIN's result to the call's
+                row = await cursor.fetchone()
+            finally:
+                # A lost connection goes back as it is: the pool discards it.
+                if not (connection.broken or connection.closed):
+                    await connection.rollback()  # only after a failed statement: IDLE costs nothing
+                    if switched:
+                        await connection.set_autocommit(False)
+        assert row is not None
+        return str(row[0])
