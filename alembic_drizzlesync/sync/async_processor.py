@@ -75,8 +75,13 @@ class AsyncSyncProcessor:
             return response
 
     async def _run(self, query: Query) -> str:
-        """The query on a pooled connection: one round trip, its JSON passed on as text."""
-        async with self.pool.connection() as connection:
+        """The query on a pooled connection: one round trip, its JSON passed on as text.
+
+        `getconn` and `putconn` rather than the pool's `connection()` context
+        manager, whose generator machinery cost 2-3 % of an empty pull.
+        """
+        connection = await self.pool.getconn()
+        try:
             switched = not connection.autocommit
             if switched:  # the transaction is the query's explicit BEGIN ... COMMIT
                 await connection.set_autocommit(True)
@@ -91,5 +96,7 @@ class AsyncSyncProcessor:
                     await connection.rollback()  # only after a failed statement: IDLE costs nothing
                     if switched:
                         await connection.set_autocommit(False)
+        finally:
+            await self.pool.putconn(connection)
         assert row is not None
         return str(row[0])

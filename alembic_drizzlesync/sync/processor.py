@@ -111,7 +111,7 @@ def _arguments(
 ) -> dict[str, Any]:
     return {
         "user_id": identity.user_id,
-        "claims": json.dumps(dict(identity.claims)),
+        "claims": json.dumps(dict(identity.claims)) if identity.claims else "{}",
         "client_id": client_id,
         "schema_version": schema_version,
         **params,
