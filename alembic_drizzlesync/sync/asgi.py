@@ -27,7 +27,7 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .async_processor import AsyncSyncProcessor
@@ -121,6 +121,8 @@ class SyncApp:
                 response = Response.of(error.status, error.body())
             else:
                 response = await handle(identity, body)
+        except ClientDisconnect:
+            return  # gone before its body arrived: nothing was applied, nobody to answer
         except Exception:
             # A bug in authenticate or the processor: the client gets the protocol's 500,
             # the log the traceback.

@@ -184,3 +184,22 @@ async def test_only_json_bodies_are_read(
         assert response.status_code == status, response.text
         if status == 415:
             assert response.json()["error"]["code"] == "unsupported_media_type"
+
+
+async def test_a_client_gone_before_its_body_arrived_gets_no_answer_and_no_error_logged(
+    engine: Engine, alice: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(SyncProcessor(engine), bearer_user_for_development)
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    headers = [(b"authorization", f"Bearer {alice}".encode()), (b"content-type", b"application/json")]
+    scope = {"type": "http", "method": "POST", "path": "/pull", "root_path": "", "headers": headers}
+    await app(scope, receive, send)
+    assert sent == []
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
