@@ -198,6 +198,8 @@ def serve_command(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise ConfigError(f"--workers: expected at least 1, got {args.workers}")
+    if args.pool_size < 1:
+        raise ConfigError(f"--pool-size: expected at least 1, got {args.pool_size}")
     config = required_project_config(args)
     authenticate, auth_mode, dev = _authentication(args, config)
     address = f"http://{args.host}:{args.port}"

@@ -149,6 +149,7 @@ def test_serve_takes_jwt_auth_from_the_pyproject(synced_db: str, tmp_path: Path)
         ),
         (["--jwt-secret-env", "UNSET_SECRET_FOR_TEST"], "UNSET_SECRET_FOR_TEST is not set"),
         (["--dev", "--workers", "0"], "--workers: expected at least 1, got 0"),
+        (["--dev", "--pool-size", "0"], "--pool-size: expected at least 1, got 0"),
     ],
 )
 def test_serve_refuses_to_start_without_safe_auth(
