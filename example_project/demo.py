@@ -31,6 +31,7 @@ import httpx
 import uvicorn
 from alembic import command
 from alembic.config import Config
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine, create_engine, text
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -41,6 +42,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from alembic_drizzlesync import load_config, localdb
+from alembic_drizzlesync.sync.asgi import pool_lifespan
 from alembic_drizzlesync.sync.errors import temporarily_unavailable
 
 HERE = Path(__file__).resolve().parent
@@ -245,13 +247,17 @@ def demo_app(
     async def demo_users(_: Request) -> JSONResponse:
         return JSONResponse(listed)
 
-    engine = create_engine(url, pool_pre_ping=True)
+    # The Python host's pool is opened and closed by this app's lifespan (a mounted app's is not run).
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        localdb.libpq_url(url), min_size=1, max_size=8, kwargs={"autocommit": True}, open=False
+    )
     return Starlette(
         routes=[
-            Mount("/sync", app=sync if sync is not None else sync_app(engine)),
+            Mount("/sync", app=sync if sync is not None else sync_app(pool)),
             Route("/demo/users", demo_users),
             Mount("/", app=StaticFiles(directory=web_dist, html=True)),
-        ]
+        ],
+        lifespan=pool_lifespan(pool) if sync is None else None,
     )
 
 
