@@ -104,8 +104,10 @@ class AsgiHost:
     @contextmanager
     def serve(self, database_url: str, settings: Settings) -> Iterator[str]:
         authenticate = bearer_user_for_development if settings.jwt is None else self._jwt(settings.jwt)
+        # No connection opened before the first request, as a test may set a database option
+        # (lock_timeout) that only sessions opened after it get.
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-            localdb.libpq_url(database_url), min_size=1, max_size=16, kwargs={"autocommit": True}, open=False
+            localdb.libpq_url(database_url), min_size=0, max_size=16, kwargs={"autocommit": True}, open=False
         )
         processor = AsyncSyncProcessor(pool, limits=settings.limits)
         app = create_app(
