@@ -247,17 +247,20 @@ def demo_app(
     async def demo_users(_: Request) -> JSONResponse:
         return JSONResponse(listed)
 
-    # The Python host's pool is opened and closed by this app's lifespan (a mounted app's is not run).
-    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-        localdb.libpq_url(url), min_size=1, max_size=8, kwargs={"autocommit": True}, open=False
-    )
+    lifespan = None
+    if sync is None:
+        # The Python host's pool, opened and closed by this app's lifespan (a mounted app's is not run).
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            localdb.libpq_url(url), min_size=1, max_size=8, kwargs={"autocommit": True}, open=False
+        )
+        sync, lifespan = sync_app(pool), pool_lifespan(pool)
     return Starlette(
         routes=[
-            Mount("/sync", app=sync if sync is not None else sync_app(pool)),
+            Mount("/sync", app=sync),
             Route("/demo/users", demo_users),
             Mount("/", app=StaticFiles(directory=web_dist, html=True)),
         ],
-        lifespan=pool_lifespan(pool) if sync is None else None,
+        lifespan=lifespan,
     )
 
 

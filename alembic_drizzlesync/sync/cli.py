@@ -276,7 +276,7 @@ def _app(args: argparse.Namespace, config: SyncConfig, authenticate: Authenticat
     # check before use: a connection lost since its last use fails its
     # request with 503 too, and the pool opens a new one in its place.
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-        libpq_url(_engine_url(args)),
+        libpq_url(database_url(args)),
         min_size=min(POOL_MIN_SIZE, args.pool_size),
         max_size=args.pool_size,
         timeout=POOL_TIMEOUT_SECONDS,
