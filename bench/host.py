@@ -1,7 +1,7 @@
 """Host concurrency: `drizzlesync serve` under many polling clients, against the bare SQL function.
 
     python bench/host.py [--database-url URL] [--clients 1,10,16,50] [--seconds 5] [--sql-only [--runs 3]]
-                         [--revision REV]
+                         [--workers N] [--pool-size N] [--revision REV]
     # needs wrk and pgbench (Debian: apt-get install wrk postgresql-client)
 
 The steady state of a sync app is many idle clients polling: each request
@@ -329,6 +329,7 @@ def main() -> int:
     parser.add_argument("--sql-only", action="store_true", help="only the empty pull vs trivial")
     parser.add_argument("--runs", type=int, default=3, help="with --sql-only, runs per client count")
     parser.add_argument("--workers", type=int, default=1, help="drizzlesync serve --workers")
+    parser.add_argument("--pool-size", type=int, default=None, help="drizzlesync serve --pool-size")
     parser.add_argument(
         "--revision", default="head", help="the example's revision to migrate to (0006: library version 6)"
     )
@@ -341,7 +342,9 @@ def main() -> int:
             empty_pull_ratios(url, [int(c) for c in args.clients.split(",")], args.seconds, args.runs)
             server_cpu_per_pull(url)
             return 0
-        print(f"empty incremental pulls of {USERS} users; host: drizzlesync serve --workers {args.workers}")
+        host = f"drizzlesync serve --workers {args.workers}"
+        host += "" if args.pool_size is None else f" --pool-size {args.pool_size}"
+        print(f"empty incremental pulls of {USERS} users; host: {host}")
         print(f"{'clients':>7} {'host req/s':>11} {'p50 ms':>7} {'p99 ms':>7} {'mixed req/s':>12} {'p50':>6} "
               f"{'p99':>6} {'503s':>5} {'bare tps':>9} {'host/bare':>10} {'txn/trivial':>12}")  # fmt: skip
         for clients in (int(c) for c in args.clients.split(",")):
@@ -356,7 +359,7 @@ def main() -> int:
                 )
                 for every in (0, PUSH_EVERY)
             }
-            with served(url, args.workers) as base:
+            with served(url, args.workers, args.pool_size) as base:
                 wrk(base, clients, WARM_UP_SECONDS, scripts[0])  # the pool's connections opened
                 rate, p50, p99, _ = wrk(base, clients, args.seconds, scripts[0])
                 bare, pull_to_trivial = bare_rates(url, clients, args.seconds)

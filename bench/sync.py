@@ -380,14 +380,17 @@ def bench_http_bootstrap(url: str, rows: int, repeat: int) -> tuple[float, float
 
 
 @contextmanager
-def served(url: str, workers: int = 1) -> Iterator[str]:
+def served(url: str, workers: int = 1, pool_size: int | None = None) -> Iterator[str]:
     """`drizzlesync serve --dev` of the example project (the benchmark's users are made up) on a
-    free port, in its own process as a host runs, its output discarded; yields the base URL."""
+    free port, in its own process as a host runs, its output discarded; yields the base URL.
+    `pool_size`: serve's --pool-size, its default unless given."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     command = [str(Path(sys.executable).parent / "drizzlesync"), "serve", "--dev", "--port", str(port)]
     command += ["--workers", str(workers)]
+    if pool_size is not None:
+        command += ["--pool-size", str(pool_size)]
     env = {**os.environ, "DATABASE_URL": url}
     server = subprocess.Popen(
         command, cwd=EXAMPLE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
