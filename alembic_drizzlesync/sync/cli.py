@@ -30,7 +30,14 @@ from ..config import AuthConfig, ConfigError, SyncConfig, qualified_name
 from ..localdb import libpq_url, sqlalchemy_url
 from .protocol import DEFAULT_LIMITS
 
-# `serve`'s pool: connections opened at startup, and how long a request waits for one.
+# `serve`'s pool: connections at most (--pool-size's default), opened at
+# startup, and how long a request waits for one. Ten, as PostgREST's default:
+# a request waits for a connection in the event loop at little cost, while
+# more backends than the server has cores only take turns on them. Under 50
+# clients a pool of 40 served no more pulls than ten, at twice the p99 once
+# pushes mixed in; and four workers of 40 would pass many servers'
+# max_connections (docs/sync.md, "The pool's size").
+POOL_SIZE = 10
 POOL_MIN_SIZE = 4
 POOL_TIMEOUT_SECONDS = 10.0
 
@@ -69,8 +76,8 @@ def add_commands(subparsers: Any) -> None:
     serve.add_argument(
         "--pool-size",
         type=int,
-        default=40,
-        help="Postgres connections at most, one per request in flight; more requests wait (default: 40)",
+        default=POOL_SIZE,
+        help="Postgres connections at most, one per request in flight; more wait (default: %(default)s)",
     )
     serve.add_argument(
         "--workers",

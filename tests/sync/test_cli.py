@@ -115,7 +115,7 @@ def test_serve_with_two_workers_serves_from_both(synced_db: str, tmp_path: Path)
             client.pull_all()
             assert {key[0] for key in client.rows} == {"teams", "memberships"}
     printed = output.read_text()
-    assert "workers: 2, each with a pool of 40 connections" in printed
+    assert "workers: 2, each with a pool of 10 connections" in printed
     assert printed.count("Application startup complete") == 2
 
 
