@@ -163,16 +163,66 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _registry(url: str, library_schema: str) -> Registry:
+def _registry(conn: psycopg.Connection[Any], library_schema: str) -> Registry:
     """The registry; SystemExit when DrizzleSync is not installed there."""
-    with psycopg.connect(libpq_url(url), connect_timeout=10) as conn:
-        found = read_registry(psycopg_fetch(conn), library_schema)
+    found = read_registry(psycopg_fetch(conn), library_schema)
     if found is None:
         raise SystemExit(
             "drizzlesync serve: DrizzleSync is not installed in this database "
             f"(no {library_schema}.synced_table); run `alembic upgrade head` first"
         )
     return found
+
+
+# How many more connections this session's role may open: the server's
+# max_connections, less the slots reserved for superusers (and, from
+# Postgres 16, for roles granted pg_use_reserved_connections), the role's
+# and the database's CONNECTION LIMIT, each less the client sessions that
+# count against it now; a superuser is held to max_connections alone. This
+# session is left out: it closes before serve listens. A role without
+# pg_read_all_stats sees no other role's sessions as client backends, so
+# against the server's limit it counts only its own.
+CONNECTION_ROOM = """
+SELECT CASE WHEN r.rolsuper
+    THEN current_setting('max_connections')::int - count(a.pid)
+    ELSE least(
+        current_setting('max_connections')::int
+            - current_setting('superuser_reserved_connections')::int
+            - coalesce(current_setting('reserved_connections', true)::int, 0)
+            - count(a.pid),
+        CASE WHEN r.rolconnlimit >= 0
+            THEN r.rolconnlimit - count(a.pid) FILTER (WHERE a.usesysid = r.oid) END,
+        CASE WHEN d.datconnlimit >= 0
+            THEN d.datconnlimit - count(a.pid) FILTER (WHERE a.datid = d.oid) END
+    )
+END
+FROM pg_roles AS r
+CROSS JOIN pg_database AS d
+LEFT JOIN pg_stat_activity AS a ON a.pid <> pg_backend_pid() AND a.backend_type = 'client backend'
+WHERE r.rolname = current_user AND d.datname = current_database()
+GROUP BY r.rolsuper, r.rolconnlimit, r.oid, d.datconnlimit, d.oid
+"""
+
+
+def _connection_room(conn: psycopg.Connection[Any]) -> int:
+    """How many more connections this role may open on the server (CONNECTION_ROOM)."""
+    row = conn.execute(CONNECTION_ROOM).fetchone()
+    assert row is not None  # the session's own role and database
+    return int(row[0])
+
+
+def _pool_warning(workers: int, pool_size: int, room: int) -> str | None:
+    """A warning when the pools may open more connections than the server has room for:
+    requests that wait for the others are answered 503 after POOL_TIMEOUT_SECONDS."""
+    wanted = workers * pool_size
+    if wanted <= room:
+        return None
+    pools = f"{workers} pools of {pool_size}" if workers > 1 else f"a pool of {pool_size}"
+    return (
+        f"WARNING: serve may open {wanted} Postgres connections ({pools}), but the server has "
+        f"room for {max(room, 0)} more for this role now: requests that wait for the others are "
+        "answered 503; lower --pool-size or --workers, or raise max_connections"
+    )
 
 
 def _summary(
@@ -210,9 +260,14 @@ def serve_command(args: argparse.Namespace) -> int:
     config = required_project_config(args)
     authenticate, auth_mode, dev = _authentication(args, config)
     address = f"http://{args.host}:{args.port}"
-    registry = _registry(_engine_url(args), config.library_schema)
+    with psycopg.connect(libpq_url(_engine_url(args)), connect_timeout=10) as conn:
+        registry = _registry(conn, config.library_schema)
+        room = _connection_room(conn)
     tables, version = registry.tables, registry.schema_version
     lines, warnings = _summary(address, auth_mode, config, tables, version)
+    pool_warning = _pool_warning(args.workers, args.pool_size, room)
+    if pool_warning:
+        warnings.append(pool_warning)
     if dev:
         warnings.insert(0, DEV_WARNING.format(url=address))
     if args.workers > 1:

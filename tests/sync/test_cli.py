@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
@@ -101,6 +102,7 @@ def test_serve_dev_serves_the_configured_project_and_says_what(synced_db: str, t
     assert "    public.todos: scope 'team:' || team_id" in printed
     assert "WARNING: public.users has no scope rule" in printed
     assert "WARNING: public.todos" not in printed
+    assert "WARNING: serve may open" not in printed
 
 
 def test_serve_with_two_workers_serves_from_both(synced_db: str, tmp_path: Path) -> None:
@@ -136,6 +138,66 @@ def test_serve_takes_jwt_auth_from_the_pyproject(synced_db: str, tmp_path: Path)
     assert signed.status_code == 200
     assert trusted.status_code == 401 and trusted.json()["error"]["code"] == "token_malformed"
     assert "auth: JWT (HS256) with a shared secret" in output.read_text()
+
+
+def test_serve_warns_when_its_pool_may_need_more_connections_than_the_server_has_room_for(
+    synced_db: str, tmp_path: Path
+) -> None:
+    args = ["--database-url", synced_db, "--pyproject", str(EXAMPLE_PYPROJECT), "--dev"]
+    with serving([*args, "--pool-size", "5000"], tmp_path) as (url, output):
+        assert httpx.post(f"{url}/pull").status_code == 401  # it serves all the same
+    printed = output.read_text()
+    assert "WARNING: serve may open 5000 Postgres connections (a pool of 5000), but the server" in printed
+    assert "lower --pool-size or --workers, or raise max_connections" in printed
+
+
+def test_the_room_for_connections_is_what_other_sessions_and_connection_limits_leave(
+    synced_db: str,
+) -> None:
+    with psycopg.connect(synced_db, autocommit=True) as db:
+        room = sync_cli._connection_room(db)
+        max_connections = db.execute("SELECT current_setting('max_connections')::int").fetchone()
+        assert max_connections is not None and 0 < room <= max_connections[0]
+        with psycopg.connect(synced_db):
+            assert sync_cli._connection_room(db) == room - 1
+        # A role's own limit counts its own sessions; a database's, the sessions on it, which a role
+        # sees as client backends when it may read all statistics.
+        role = f"{db.info.dbname}_limited"
+        db.execute(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 3")
+        try:
+            with psycopg.connect(synced_db, user=role, autocommit=True) as limited:
+                assert sync_cli._connection_room(limited) == 3
+                with psycopg.connect(synced_db, user=role):
+                    assert sync_cli._connection_room(limited) == 2
+                db.execute(f"GRANT pg_read_all_stats TO {role}")
+                db.execute(f"ALTER DATABASE {db.info.dbname} CONNECTION LIMIT 1")
+                others = client_sessions_on_the_database(db) - 1  # all but the limited one itself
+                assert sync_cli._connection_room(limited) == 1 - others
+        finally:
+            db.execute(f"ALTER DATABASE {db.info.dbname} CONNECTION LIMIT -1")
+            db.execute(f"DROP ROLE {role}")
+
+
+def client_sessions_on_the_database(db: psycopg.Connection[Any]) -> int:
+    """Client sessions on `db`'s database, `db` among them (it may read all statistics)."""
+    row = db.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND backend_type = 'client backend'"
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.mark.parametrize(
+    ("workers", "pool_size", "room", "warned"),
+    [(1, 10, 10, None), (1, 11, 10, "11 Postgres connections (a pool of 11), but the server has room for 10"),
+     (4, 10, 39, "40 Postgres connections (4 pools of 10)"), (4, 10, -2, "room for 0 more")],
+)  # fmt: skip
+def test_the_pool_warning_counts_every_workers_pool(
+    workers: int, pool_size: int, room: int, warned: str | None
+) -> None:
+    warning = sync_cli._pool_warning(workers, pool_size, room)
+    assert warning is None if warned is None else warned in str(warning)
 
 
 @pytest.mark.parametrize(
