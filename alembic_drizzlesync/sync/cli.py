@@ -272,6 +272,8 @@ def serve_command(args: argparse.Namespace) -> int:
         warnings.insert(0, DEV_WARNING.format(url=address))
     if args.workers > 1:
         lines.append(f"  workers: {args.workers}, each with a pool of {args.pool_size} connections")
+    else:
+        lines.append(f"  pool: at most {args.pool_size} Postgres connections (--pool-size)")
     print("\n".join(lines), flush=True)
     for warning in warnings:
         print(warning, file=sys.stderr, flush=True)

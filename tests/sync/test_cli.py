@@ -102,6 +102,7 @@ def test_serve_dev_serves_the_configured_project_and_says_what(synced_db: str, t
     assert "    public.todos: scope 'team:' || team_id" in printed
     assert "WARNING: public.users has no scope rule" in printed
     assert "WARNING: public.todos" not in printed
+    assert "  pool: at most 10 Postgres connections (--pool-size)" in printed
     assert "WARNING: serve may open" not in printed
 
 
