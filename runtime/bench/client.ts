@@ -130,7 +130,7 @@ const [writesOurs, writesPlain] = await sideBySide(5, engineWrites, plainWrites)
 
 const perSecond = (count: number, ms: number): string => Math.round((count / ms) * 1000).toLocaleString("en-US");
 const line = (name: string, ours: number, baseline: number, count: number, target: number): string =>
-  `| ${name} | ${(ours / 1000).toFixed(2)} s (${perSecond(count, ours)} rows/s) | ${(baseline / 1000).toFixed(2)} s (${perSecond(count, baseline)} rows/s) | ${(ours / baseline).toFixed(1)}x | ${target}x |`;
+  `| ${name} | ${(ours / 1000).toFixed(2)} s (${perSecond(count, ours)} rows/s) | ${(baseline / 1000).toFixed(2)} s (${perSecond(count, baseline)} rows/s) | ${(ours / baseline).toFixed(2)}x | ${target}x |`;
 console.log("| measured | engine | baseline | ratio | target |");
 console.log("|---|---|---|---|---|");
 console.log(line(`bootstrap of ${rows.toLocaleString("en-US")} rows vs raw inserts in one transaction`, bootstrapOurs, bootstrapRaw, rows, 2));

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
 import { describe, it } from "node:test";
 import { cutAtTransaction, type OutboxEntry } from "../src/client/outbox.ts";
+import { clientMigrations } from "./support/example.ts";
 
 function entries(...txs: number[]): OutboxEntry[] {
   return txs.map((tx, index) => ({ id: index + 1, tx, table: "todos", op: "patch", pk: { id: "a" }, values: {} }));
@@ -22,5 +24,17 @@ describe("cutAtTransaction", () => {
 
   it("says so when the first transaction alone is larger than the limit", () => {
     assert.equal(cutAtTransaction(entries(5, 5, 5, 5), 3), null);
+  });
+});
+
+describe("the _sync_outbox table", () => {
+  it("takes the three operations and refuses any other", () => {
+    const db = new DatabaseSync(":memory:");
+    for (const step of clientMigrations) for (const statement of step.statements) db.exec(statement);
+    const insert = db.prepare(`INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk") VALUES (1, 'todos', ?, '{}')`);
+    for (const op of ["put", "patch", "delete"]) insert.run(op);
+    for (const op of ["upsert", "PUT", ""]) assert.throws(() => insert.run(op), /CHECK constraint failed/);
+    assert.equal(db.prepare('SELECT count(*) AS n FROM "_sync_outbox"').get()?.n, 3);
+    db.close();
   });
 });

@@ -28,7 +28,7 @@ export const clientMigrations: readonly ClientMigration[] = [
   "id" INTEGER PRIMARY KEY AUTOINCREMENT,
   "tx" INTEGER NOT NULL,
   "table" TEXT NOT NULL,
-  "op" TEXT NOT NULL CHECK ("op" IN ('put', 'patch', 'delete')),
+  "op" TEXT NOT NULL CHECK ("op" = 'put' OR "op" = 'patch' OR "op" = 'delete'),
   "pk" TEXT NOT NULL,
   "values" TEXT
 ) STRICT`,

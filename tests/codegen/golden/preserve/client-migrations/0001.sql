@@ -16,7 +16,7 @@ CREATE TABLE "_sync_outbox" (
   "id" INTEGER PRIMARY KEY AUTOINCREMENT,
   "tx" INTEGER NOT NULL,
   "table" TEXT NOT NULL,
-  "op" TEXT NOT NULL CHECK ("op" IN ('put', 'patch', 'delete')),
+  "op" TEXT NOT NULL CHECK ("op" = 'put' OR "op" = 'patch' OR "op" = 'delete'),
   "pk" TEXT NOT NULL,
   "values" TEXT
 ) STRICT;
