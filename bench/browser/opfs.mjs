@@ -3,9 +3,13 @@
 // one run, with the pool's reads, writes and flushes counted and timed.
 //
 //   node bench/browser/opfs.mjs [--rounds 2] [--persistent] [--variants default,one-transaction,...]
+//                               [--local-writes N]
 //
 // --persistent: a browser profile on disk instead of Playwright's incognito context (whose OPFS
-// files are kept by the browser process: see bench.mjs). Prints one line per variant and round.
+// files are kept by the browser process: see bench.mjs). --local-writes N: instead of the pages,
+// N local writes of one todo each, as the engine makes them (a transaction each: the client
+// transaction's number, the insert and its outbox trigger, the count of what it wrote), on the
+// example's whole client schema. Prints one line per variant and round.
 import { createReadStream, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
@@ -13,6 +17,9 @@ import { dirname, extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { chromium } from "playwright-core";
+import { clientMigrations } from "../../example_project/web/src/db/generated/client-migrations.ts";
+import { writtenSince } from "../../runtime/src/client/outbox.ts";
+import { NEXT_TX } from "../../runtime/src/client/state.ts";
 
 const VARIANTS = {
   default: {},
@@ -34,6 +41,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "2" },
     persistent: { type: "boolean", default: false },
     variants: { type: "string", default: Object.keys(VARIANTS).join(",") },
+    "local-writes": { type: "string", default: "0" },
   },
 });
 const here = dirname(fileURLToPath(import.meta.url));
@@ -59,8 +67,11 @@ try {
   const page = context.pages()[0] ?? (await context.newPage());
   await page.goto(origin);
   const variants = values.variants.split(",").map((name) => ({ name, ...VARIANTS[name] }));
+  const localWrites = Number(values["local-writes"]);
+  // The engine's own statements for a local write's bookkeeping, and the example's client schema.
+  const local = { writes: localWrites, schema: clientMigrations.flatMap((step) => step.statements), nextTx: NEXT_TX.sql, written: writtenSince(0).sql };
   const results = await page.evaluate(
-    async ({ variants, rounds }) => {
+    async ({ variants, rounds, local }) => {
       const worker = new Worker("/worker.mjs", { type: "module" });
       await new Promise((resolve, reject) => {
         worker.onmessage = ({ data }) => data === "ready" && resolve();
@@ -68,14 +79,23 @@ try {
       });
       return new Promise((resolve) => {
         worker.onmessage = ({ data }) => resolve(data);
-        worker.postMessage({ variants, rounds });
+        worker.postMessage({ variants, rounds, local });
       });
     },
-    { variants, rounds: Number(values.rounds) },
+    { variants, rounds: Number(values.rounds), local },
   );
-  console.log(`opfs-sahpool in ${profile ? "a profile on disk" : "an incognito context"}, 100,000 rows in pages of 5,000`);
+  const where = `opfs-sahpool in ${profile ? "a profile on disk" : "an incognito context"}`;
+  console.log(localWrites > 0 ? `${where}, ${localWrites} local writes of one todo` : `${where}, 100,000 rows in pages of 5,000`);
   for (const r of results) {
     const ms = (value) => `${Math.round(value)} ms`;
+    if (localWrites > 0) {
+      console.log(
+        `round ${r.round} ${r.name.padEnd(20)} ${(r.totalMs / localWrites).toFixed(2).padStart(6)} ms a write (${ms(r.totalMs)}); ` +
+          `${(r.writes / localWrites).toFixed(1)} handle writes a write (${ms(r.writeMs)}), ${(r.flushes / localWrites).toFixed(1)} flushes (${ms(r.flushMs)}); ` +
+          `journal ${r.journal}, ${r.count} outbox entries`,
+      );
+      continue;
+    }
     console.log(
       `round ${r.round} ${r.name.padEnd(20)} ${ms(r.totalMs).padStart(8)} (inserts ${ms(r.insertMs)}, commits ${ms(r.commitMs)}); ` +
         `${r.writes} writes ${ms(r.writeMs)} (${(r.writeBytes / 1e6).toFixed(1)} MB), ${r.flushes} flushes ${ms(r.flushMs)}, ` +

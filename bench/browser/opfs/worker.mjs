@@ -1,6 +1,7 @@
 // The Worker of opfs.mjs: SQLite WASM on opfs-sahpool, 100,000 todos of the example's table (same
-// DDL, primary key and team index) inserted in pages of 5,000 under each variant, with every read,
-// write and flush of the pool's sync access handles counted and timed.
+// DDL, primary key and team index) inserted in pages of 5,000 under each variant, or local writes
+// of one todo each, with every read, write and flush of the pool's sync access handles counted and
+// timed.
 import sqlite3InitModule from "./sqlite/index.mjs";
 
 const stats = { reads: 0, readMs: 0, writes: 0, writeMs: 0, writeBytes: 0, flushes: 0, flushMs: 0 };
@@ -82,9 +83,46 @@ function variant({ name, pragmas = [], pagesPerCommit = 1 }) {
   return result;
 }
 
+/**
+ * `local.writes` local writes of one todo under `pragmas`, each as the engine makes it: its own
+ * transaction numbering the client transaction, the insert (its outbox trigger records it) and the
+ * count of what it wrote, on the example's client schema (`local.schema`).
+ */
+function localWrites({ name, pragmas = [] }, local) {
+  try {
+    pool.unlink("/writes.sqlite3");
+  } catch {
+    // not there yet
+  }
+  const db = new pool.OpfsSAHPoolDb("/writes.sqlite3");
+  for (const pragma of pragmas) db.exec(pragma);
+  for (const sql of local.schema) db.exec(sql);
+  for (const key of Object.keys(stats)) stats[key] = 0;
+  const insert = 'INSERT INTO "todos" ("id", "team_id", "title", "updated_at") VALUES (?, ?, ?, ?)';
+  const started = performance.now();
+  for (let i = 0; i < local.writes; i += 1) {
+    db.exec("BEGIN IMMEDIATE");
+    db.exec(local.nextTx);
+    db.exec({ sql: insert, bind: [crypto.randomUUID(), team, `local ${i}`, Date.now()] });
+    db.exec({ sql: local.written, bind: [0] });
+    db.exec("COMMIT");
+  }
+  const totalMs = performance.now() - started;
+  const result = {
+    name,
+    journal: db.selectValue("PRAGMA journal_mode"),
+    count: db.selectValue('SELECT count(*) FROM "_sync_outbox"'),
+    totalMs,
+    ...stats,
+  };
+  db.close();
+  return result;
+}
+
 onmessage = ({ data }) => {
+  const run = data.local.writes > 0 ? (v) => localWrites(v, data.local) : variant;
   const results = [];
-  for (let round = 0; round < data.rounds; round += 1) for (const v of data.variants) results.push({ round, ...variant(v) });
+  for (let round = 0; round < data.rounds; round += 1) for (const v of data.variants) results.push({ round, ...run(v) });
   postMessage(results);
 };
 postMessage("ready");
