@@ -41,17 +41,23 @@ const pages = [];
 for (let i = 0; i < rows.length; i += 5000) pages.push(JSON.stringify(rows.slice(i, i + 5000)));
 const INSERT = `INSERT OR REPLACE INTO "todos" SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 FROM json_each(?)`;
 
-/** `pagesPerCommit` pages a transaction (each with the engine's bookkeeping statements), after `pragmas`. */
-function variant({ name, pragmas = [], pagesPerCommit = 1 }) {
+/** A new database file under `pragmas` with `schema` made, and the counts set to zero. */
+function fresh(file, pragmas, schema) {
   try {
-    pool.unlink("/bench.sqlite3");
+    pool.unlink(file);
   } catch {
     // not there yet
   }
-  const db = new pool.OpfsSAHPoolDb("/bench.sqlite3");
+  const db = new pool.OpfsSAHPoolDb(file);
   for (const pragma of pragmas) db.exec(pragma);
-  for (const sql of DDL) db.exec(sql);
+  for (const sql of schema) db.exec(sql);
   for (const key of Object.keys(stats)) stats[key] = 0;
+  return db;
+}
+
+/** `pagesPerCommit` pages a transaction (each with the engine's bookkeeping statements), after `pragmas`. */
+function variant({ name, pragmas = [], pagesPerCommit = 1 }) {
+  const db = fresh("/bench.sqlite3", pragmas, DDL);
   let insertMs = 0;
   let commitMs = 0;
   const started = performance.now();
@@ -89,15 +95,7 @@ function variant({ name, pragmas = [], pagesPerCommit = 1 }) {
  * count of what it wrote, on the example's client schema (`local.schema`).
  */
 function localWrites({ name, pragmas = [] }, local) {
-  try {
-    pool.unlink("/writes.sqlite3");
-  } catch {
-    // not there yet
-  }
-  const db = new pool.OpfsSAHPoolDb("/writes.sqlite3");
-  for (const pragma of pragmas) db.exec(pragma);
-  for (const sql of local.schema) db.exec(sql);
-  for (const key of Object.keys(stats)) stats[key] = 0;
+  const db = fresh("/writes.sqlite3", pragmas, local.schema);
   const insert = 'INSERT INTO "todos" ("id", "team_id", "title", "updated_at") VALUES (?, ?, ?, ?)';
   const started = performance.now();
   for (let i = 0; i < local.writes; i += 1) {
