@@ -11,11 +11,12 @@ shared with `SyncProcessor`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool, PoolClosed
+from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from ..config import DEFAULT_LIBRARY_SCHEMA, SyncConfig
 from .errors import SyncError
@@ -34,6 +35,14 @@ class AsyncSyncProcessor:
     rolled back. A request that waits longer than the pool's `timeout` for a
     connection, or finds the database gone, is answered 503 and retried by
     the client.
+
+    Requests beyond the pool's `max_size` (read once, here) queue on a
+    semaphore of that many turns rather than in the pool: a request waiting
+    in psycopg_pool's queue (a lock, a condition and a timed wait each)
+    cost the host 25-50 us of CPU more than one that found a connection
+    free, a tenth of an empty pull's (docs/sync.md, "Host concurrency").
+    With a turn, a connection is nearly always free; where the application
+    holds some of the pool's, the pool's own queue still serves.
     """
 
     def __init__(
@@ -46,6 +55,7 @@ class AsyncSyncProcessor:
         self.pool = pool
         self.limits = limits
         self._queries = ProtocolQueries(library_schema, limits)
+        self._turns = asyncio.Semaphore(pool.max_size)
 
     @classmethod
     def from_config(
@@ -75,12 +85,26 @@ class AsyncSyncProcessor:
             return response
 
     async def _run(self, query: Query) -> str:
-        """The query on a pooled connection: one round trip, its JSON passed on as text.
+        """The query on a pooled connection, once it is this request's turn."""
+        if self._turns.locked():  # a timer only for a request that has to wait
+            try:
+                async with asyncio.timeout(self.pool.timeout):
+                    await self._turns.acquire()
+            except TimeoutError:
+                raise PoolTimeout(f"no connection free after {self.pool.timeout:.2f} s") from None
+        else:
+            await self._turns.acquire()
+        try:
+            return await self._run_on(await self.pool.getconn(), query)
+        finally:
+            self._turns.release()
+
+    async def _run_on(self, connection: psycopg.AsyncConnection[Any], query: Query) -> str:
+        """The query on `connection`: one round trip, its JSON passed on as text.
 
         `getconn` and `putconn` rather than the pool's `connection()` context
         manager, whose generator machinery cost 2-3 % of an empty pull.
         """
-        connection = await self.pool.getconn()
         try:
             switched = not connection.autocommit
             if switched:  # the transaction is the query's explicit BEGIN ... COMMIT

@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Coroutine, Iterator
+from concurrent.futures import Future
 from typing import Any, Protocol, TypeVar
 
 import psycopg
@@ -46,8 +48,11 @@ class InLoop:
         threading.Thread(target=self._loop.run_forever, daemon=True).start()
         self.wait(pool.open(wait=wait_for_connections))
 
+    def submit(self, work: Coroutine[Any, Any, T]) -> Future[T]:
+        return asyncio.run_coroutine_threadsafe(work, self._loop)
+
     def wait(self, work: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(work, self._loop).result(timeout=60)
+        return self.submit(work).result(timeout=60)
 
     def push(self, identity: Identity | None, body: bytes) -> Response:
         return self.wait(self.processor.push(identity, body))
@@ -153,6 +158,65 @@ def test_an_unreachable_database_is_503_for_the_async_processor() -> None:
     finally:
         looped.close()
     assert (status, body["error"]["code"]) == (503, "temporarily_unavailable")
+
+
+def test_requests_beyond_the_pool_s_size_take_turns(synced_db: str) -> None:
+    """Eight pulls at once on a pool of two: each waits for a turn and is answered, and the pool
+    never opens a connection beyond its two (a turn not given back would leave the rest to time
+    out with 503)."""
+    with psycopg.connect(synced_db, autocommit=True) as db:
+        users = [seed.member(db, f"user{i}", f"T{i}")[0] for i in range(8)]
+    looped = InLoop(AsyncConnectionPool(synced_db, min_size=2, max_size=2, timeout=10, open=False))
+    body = {"protocol": 1, "schemaVersion": 1, "cursor": None}
+
+    async def pull_all() -> list[Response]:
+        return await asyncio.gather(
+            *(
+                looped.processor.pull(Identity(user), json.dumps({**body, "clientId": f"{user}-1"}).encode())
+                for user in users
+            )
+        )
+
+    try:
+        responses = looped.wait(pull_all())
+        opened = looped.pool.get_stats()["connections_num"]
+    finally:
+        looped.close()
+    assert [response.status for response in responses] == [200] * 8
+    assert opened == 2
+
+
+def test_a_request_that_waits_past_the_pool_s_timeout_for_its_turn_is_503(synced_db: str) -> None:
+    """One connection, held by a pull that waits on a lock: the next pull waits for its turn as
+    long as the pool's timeout, then is told to retry; the first is answered once the lock goes."""
+    with psycopg.connect(synced_db, autocommit=True) as db:
+        alice, _ = seed.member(db, "alice", "A")
+        bob, _ = seed.member(db, "bob", "B")
+    looped = InLoop(AsyncConnectionPool(synced_db, min_size=1, max_size=1, timeout=0.5, open=False))
+    body = {"protocol": 1, "schemaVersion": 1, "cursor": None}
+    with psycopg.connect(synced_db) as locker:
+        locker.execute("LOCK TABLE drizzlesync.pull_cursor IN ACCESS EXCLUSIVE MODE")
+        first = looped.submit(
+            looped.processor.pull(Identity(alice), json.dumps({**body, "clientId": "alice-1"}).encode())
+        )
+        waits = (
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        for _ in range(100):
+            if locker.execute(waits).fetchone() == (1,):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the first pull never waited on the lock")
+        second = looped.pull(Identity(bob), json.dumps({**body, "clientId": "bob-1"}).encode())
+        locker.rollback()
+    try:
+        answered = first.result(timeout=30)
+    finally:
+        looped.close()
+    assert (second.status, json.loads(second.body)["error"]["code"]) == (503, "temporarily_unavailable")
+    assert answered.status == 200, answered.body
 
 
 def test_a_pool_never_opened_is_the_host_s_bug_not_a_503(synced_db: str) -> None:
