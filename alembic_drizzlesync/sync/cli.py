@@ -344,7 +344,9 @@ def _app(args: argparse.Namespace, config: SyncConfig, authenticate: Authenticat
         min_size=min(POOL_MIN_SIZE, args.pool_size),
         max_size=args.pool_size,
         timeout=POOL_TIMEOUT_SECONDS,
-        kwargs={"autocommit": True},  # each request's query is its own BEGIN ... COMMIT
+        # Each request's query is its own BEGIN ... COMMIT, its values quoted
+        # in: nothing to prepare, so no prepared-statement bookkeeping either.
+        kwargs={"autocommit": True, "prepare_threshold": None},
         open=False,
     )
     processor = AsyncSyncProcessor.from_config(pool, config, Limits(max_body_bytes=args.max_body_bytes))

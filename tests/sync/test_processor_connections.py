@@ -219,6 +219,27 @@ def test_a_request_that_waits_past_the_pool_s_timeout_for_its_turn_is_503(synced
     assert answered.status == 200, answered.body
 
 
+def test_a_lost_connection_s_kept_cursor_goes_with_it(synced_db: str) -> None:
+    """Each connection keeps its cursor; when the server drops the connection, that request is
+    503, the pool opens another, the next request is answered on it, and the processor keeps
+    no cursor of the lost connection (a kept one would hold it for good)."""
+    with psycopg.connect(synced_db, autocommit=True) as db:
+        alice, _ = seed.member(db, "alice", "A")
+        looped = one_connection_pool(synced_db, kwargs={"autocommit": True})
+        try:
+            assert pull(looped, alice, "alice-1")[0] == 200
+            db.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            assert pull(looped, alice, "alice-1")[0] == 503
+            assert pull(looped, alice, "alice-1")[0] == 200
+            kept_open = [not connection.closed for connection in looped.processor._cursors]
+        finally:
+            looped.close()
+    assert kept_open == [True]
+
+
 def test_a_pool_never_opened_is_the_host_s_bug_not_a_503(synced_db: str) -> None:
     """Retrying would never help: it surfaces (the ASGI app answers 500 and logs it)."""
     processor = AsyncSyncProcessor(AsyncConnectionPool(synced_db, open=False))
