@@ -33,9 +33,13 @@ def sync_app(pool: AsyncConnectionPool[Any]) -> ASGIApp:
 
 def build(database_url: str) -> Starlette:
     # Requests run in the event loop on the pool's connections, at most 10 at once; the
-    # outer app opens and closes the pool (a mounted app's own lifespan is not run).
+    # outer app opens and closes the pool (a mounted app's own lifespan is not run). Each
+    # request's query is its own BEGIN ... COMMIT and is never prepared.
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-        libpq_url(database_url), max_size=10, kwargs={"autocommit": True}, open=False
+        libpq_url(database_url),
+        max_size=10,
+        kwargs={"autocommit": True, "prepare_threshold": None},
+        open=False,
     )
     return Starlette(routes=[Mount("/sync", app=sync_app(pool))], lifespan=pool_lifespan(pool))
 
