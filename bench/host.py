@@ -22,8 +22,12 @@ prints, side by side in one run:
 `--sql-only` measures the last column alone (no host, no wrk), `--runs` times
 in a row, and prints each run's ratio and their range: with cursors under a
 minute old, as a polling client presents (an empty pull answers with the same
-cursor and writes nothing), and with cursors over a minute old (it stores a
-new one). It then
+cursor and writes nothing), and with cursors over a minute old, as a polling
+client presents once a minute (since library version 16 the pull refreshes it
+in place; before, it stored a new one). Each transaction of the latter first
+dates its cursor back in a statement of its own, whose latency is left out,
+since a refreshed cursor is young again; pgbench retries a serialization
+failure (two clients refreshing one cursor at once). It then
 prints the server's CPU time per empty pull from young cursors, in a DO block
 that commits after each (no client, no protocol), read from the backend's
 /proc/<pid>/schedstat when the server runs on this machine: a figure the
@@ -97,6 +101,13 @@ SELECT drizzlesync.pull(c.user_id, '{{}}'::jsonb, c.client_id, 1, c.cursor, 5000
 FROM bench_client AS c WHERE c.i = :i;
 COMMIT;
 """
+# The same, from a cursor over a minute old: the statement that dates it back is not timed.
+AGE_CURSOR = "UPDATE drizzlesync.pull_cursor AS p SET created_at = now() - interval '2 minutes'"
+PGBENCH_OLD_PULL = PGBENCH_PULL.replace(
+    "BEGIN ISOLATION",
+    AGE_CURSOR + " FROM bench_client AS c WHERE c.i = :i AND p.id = split_part(c.cursor, '.', 2)::uuid;\n"
+    "BEGIN ISOLATION",
+)
 PGBENCH_TRIVIAL = """BEGIN;
 SELECT 1;
 COMMIT;
@@ -232,13 +243,16 @@ def bare_rates(url: str, clients: int, seconds: int) -> tuple[float, float]:
     return alone, pull_ms / trivial_ms
 
 
-def script_latencies(url: str, clients: int, seconds: int) -> tuple[float, float]:
-    """Mean milliseconds of a pull transaction and of a trivial one, run together."""
-    out = run_pgbench(url, clients, seconds, [PGBENCH_PULL.format(users=USERS), PGBENCH_TRIVIAL], ["-r"])
+def script_latencies(url: str, clients: int, seconds: int, old: bool = False) -> tuple[float, float]:
+    """Mean milliseconds of a pull transaction and of a trivial one, run together; with `old`, a pull
+    from a cursor over a minute old (`PGBENCH_OLD_PULL`, its dating statement not counted)."""
+    pull = (PGBENCH_OLD_PULL if old else PGBENCH_PULL).format(users=USERS)
+    out = run_pgbench(url, clients, seconds, [pull, PGBENCH_TRIVIAL], ["-r", "--max-tries", "100"])
     sums = []
     for part in re.split(r"\nSQL script \d+: ", out)[1:]:
         latencies = part.split("statement latencies", 1)[1]
-        sums.append(sum(float(m) for m in re.findall(r"^\s+([0-9.]+)\s", latencies, re.M)))
+        timed = [line for line in latencies.splitlines() if AGE_CURSOR not in line]
+        sums.append(sum(float(m) for m in re.findall(r"^\s+([0-9.]+)\s", "\n".join(timed), re.M)))
     pull_ms, trivial_ms = sums
     return pull_ms, trivial_ms
 
@@ -246,15 +260,15 @@ def script_latencies(url: str, clients: int, seconds: int) -> tuple[float, float
 def empty_pull_ratios(url: str, clients: list[int], seconds: int, runs: int) -> None:
     """The empty pull's transaction against the trivial one, `runs` times at each client count: first
     presenting a cursor under a minute old, as a polling client does (the pull answers with it and
-    writes nothing), then one older than a minute (the pull stores a new cursor)."""
+    writes nothing), then one older than a minute, as it does once a minute (the pull refreshes it)."""
     print(f"empty incremental pull transaction / BEGIN; SELECT 1; COMMIT (pgbench, {seconds} s a run)")
     for young in (True, False):
         print("cursor under a minute old:" if young else "cursor over a minute old:")
         for count in clients:
             ratios = []
             for _ in range(runs):
-                set_cursor_age(url, young)
-                pull_ms, trivial_ms = script_latencies(url, count, seconds)
+                set_cursor_age(url, True)
+                pull_ms, trivial_ms = script_latencies(url, count, seconds, old=not young)
                 ratios.append(pull_ms / trivial_ms)
             each = " ".join(f"{r:.2f}" for r in ratios)
             spread = f"range {min(ratios):.2f}-{max(ratios):.2f}x; load {os.getloadavg()[0]:.1f}"

@@ -15,8 +15,10 @@ under `valgrind --tool=callgrind`, collecting inside PostgresMain and dumping be
 `pg_sleep`, which separates the blocks. Each block is `--pulls` transactions as pgbench runs them,
 each statement its own line (`BEGIN ISOLATION LEVEL REPEATABLE READ`, the pull of the next client
 as bench/host.py's pgbench script calls it, `COMMIT`), after uncounted ones; then as many
-`BEGIN; SELECT 1; COMMIT`; then the pulls again from cursors over a minute old (each stores a new
-cursor). What is counted is the server's work on the statements (parse, plan, execute, commit),
+`BEGIN; SELECT 1; COMMIT`; then the pulls again from cursors over a minute old, each transaction
+after a statement dating its cursor back, which is counted alone in a fourth block and left out
+(since library version 16 such a pull refreshes the cursor in place; before, it stored a new one).
+What is counted is the server's work on the statements (parse, plan, execute, commit),
 not the client protocol's, which single-user mode does not have: `--keep DIR` keeps the dumps for
 `callgrind_annotate --inclusive=yes`.
 
@@ -44,7 +46,14 @@ PULL = (
     "SELECT drizzlesync.pull(c.user_id, '{{}}'::jsonb, c.client_id, 1, c.cursor, 5000)::text "
     "FROM bench_client AS c WHERE c.i = {i};"
 )
-KINDS = ("empty pull", "trivial", "empty pull, old cursor")
+# Since library version 16 an idle pull refreshes a cursor over a minute old, which is young again
+# for the next pull: each old-cursor transaction first dates its cursor back, a statement whose own
+# count (the "dating back" block, the same statement alone) the old cursor's figure leaves out.
+DATE_BACK = (
+    "UPDATE drizzlesync.pull_cursor AS p SET created_at = now() - interval '2 minutes' "
+    "FROM bench_client AS c WHERE c.i = {i} AND p.id = split_part(c.cursor, '.', 2)::uuid;"
+)
+KINDS = ("empty pull", "trivial", "empty pull, old cursor", "dating back")
 
 
 def transactions(kind: str, count: int) -> list[str]:
@@ -53,7 +62,11 @@ def transactions(kind: str, count: int) -> list[str]:
         return ["BEGIN;", "SELECT 1;", "COMMIT;"] * count
     lines = []
     for n in range(count):
-        lines += ["BEGIN ISOLATION LEVEL REPEATABLE READ;", PULL.format(i=n % USERS + 1), "COMMIT;"]
+        i = n % USERS + 1
+        if kind in ("empty pull, old cursor", "dating back"):
+            lines.append(DATE_BACK.format(i=i))
+        if kind != "dating back":
+            lines += ["BEGIN ISOLATION LEVEL REPEATABLE READ;", PULL.format(i=i), "COMMIT;"]
     return lines
 
 
@@ -63,9 +76,8 @@ def script(pulls: int) -> tuple[str, list[str | None]]:
     labels: list[str | None] = []
     for kind in KINDS:
         # Young cursors (made by set_cursor_age just before) are presented again and again and
-        # stay as they are; dated back, each pull stores a new cursor and the presented one stays.
-        age = "now()" if kind != "empty pull, old cursor" else "now() - interval '2 minutes'"
-        lines.append(f"UPDATE drizzlesync.pull_cursor SET created_at = {age};")
+        # stay as they are; an old cursor's transaction dates its cursor back first (DATE_BACK).
+        lines.append("UPDATE drizzlesync.pull_cursor SET created_at = now();")
         lines += transactions(kind, WARM_UP)
         lines.append("SELECT pg_sleep(0);")
         labels.append(None)
@@ -118,10 +130,15 @@ def main() -> None:
                 prepare(url)
                 set_cursor_age(url, True)
             counts = count(bindir, work, database, args.pulls, args.keep)
+            counts["empty pull, old cursor"] -= counts["dating back"]
             trivial = counts["trivial"]
             print(f"revision {revision}: instructions a transaction ({args.pulls} after {WARM_UP} uncounted)")
             for kind in KINDS:
-                ratio = "" if kind == "trivial" else f"  {counts[kind] / trivial:.2f}x the trivial one"
+                ratio = (
+                    ""
+                    if kind in ("trivial", "dating back")
+                    else f"  {counts[kind] / trivial:.2f}x the trivial one"
+                )
                 print(f"  {kind:<24} {counts[kind] / 1000:>8.1f}k{ratio}")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -74,3 +74,17 @@ def test_every_change_to_version_8s_text_applies() -> None:
     assert "~" not in functions["pull"] and "user_scopes(" not in functions["pull"]
     assert "user_scope_keys(user_id, claims)" in functions["pull"]
     assert "LANGUAGE sql STABLE\nRETURN " in response and " || " not in response and "$fn$" not in response
+
+
+def test_every_change_to_version_9s_idle_poll_applies() -> None:
+    """Version 16 re-creates version 9's idle_poll from its released text: an old cursor is no longer
+    a reason to decline, and an answer from one refreshes it in place."""
+    upgrade = environment().get_template("sql/v16/upgrade.sql.j2").render(schema="drizzlesync")
+    (idle_poll,) = upgrade.split("CREATE OR REPLACE FUNCTION drizzlesync.idle_poll(")[1:]
+    assert "LANGUAGE plpgsql\n" in idle_poll and "STABLE" not in idle_poll
+    assert "cursor_id uuid;\n    young boolean;\n" in idle_poll
+    assert "INTO answer, cursor_id, young\n" in idle_poll
+    assert "p.created_at > now() - interval '1 minute'\n        INTO" in idle_poll
+    assert "AND p.created_at >" not in idle_poll
+    assert "UPDATE drizzlesync.pull_cursor SET base = pg_current_snapshot(), created_at = now()" in idle_poll
+    assert "END IF;\n    RETURN answer;\nEND\n$fn$;" in idle_poll

@@ -184,14 +184,21 @@ def test_a_poll_reads_one_cursor_of_a_client_that_has_many(
 ) -> None:
     """Only a client's oldest cursor can be answered with (no older one left to delete), and version 9's
     one statement reads that one alone: a client that presents an old cursor again and again (each pull
-    stores a new cursor and deletes none, the presented one being the oldest) leaves many, and the poll
-    must not read them all."""
+    that is not idle stores a new cursor and deletes none, the presented one being the oldest) leaves
+    many, and the poll must not read them all. The thirty here are copies of the presented one, each
+    stored by a transaction of its own, as such pulls store them."""
     alice, _ = seed.member(db, "alice", "A")
     cursor = idle(db, http, alice, "laptop")
-    db.execute("UPDATE drizzlesync.pull_cursor SET created_at = now() - interval '2 minutes'")
     for _ in range(30):
-        assert bare_pull(db, alice, "laptop", cursor)["cursor"] != cursor
-    db.execute("UPDATE drizzlesync.pull_cursor SET created_at = now()")
+        db.execute(
+            "INSERT INTO drizzlesync.pull_cursor"
+            " SELECT (jsonb_populate_record(c, jsonb_build_object("
+            "     'id', gen_random_uuid(), 'created_xid', pg_current_xact_id()))).*"
+            " FROM drizzlesync.pull_cursor AS c WHERE c.id = %s",
+            (cursor.partition(".")[2],),
+        )
+        db.commit()
+    assert db.execute("SELECT count(*) FROM drizzlesync.pull_cursor").fetchone() == (31,)
     response, seq_reads, index_reads = pull_reading(
         db, alice, cursor, 100, table=("drizzlesync", "pull_cursor")
     )

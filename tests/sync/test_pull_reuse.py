@@ -1,5 +1,6 @@
 """An empty incremental pull from a cursor under a minute old answers with that cursor and writes
-nothing (library version 6); an older cursor is replaced as before, and changes still arrive."""
+nothing (library version 6); an older one is refreshed in place (library version 16), and changes
+still arrive."""
 
 from __future__ import annotations
 
@@ -53,19 +54,33 @@ def test_an_empty_pull_from_a_young_cursor_answers_with_it_and_writes_nothing(
     assert client.rows == seed.visible_rows(db, alice)
 
 
-def test_an_empty_pull_from_a_cursor_over_a_minute_old_stores_a_new_one(
+def test_an_empty_pull_from_a_cursor_over_a_minute_old_refreshes_it_in_place(
     db: psycopg.Connection[Any], http: httpx.Client
 ) -> None:
-    """So that a polling client's cursor never ages into expiry, nor holds compaction back."""
-    alice, _, _, old = caught_up(db, http)
+    """So that a polling client's cursor never ages into expiry, nor holds compaction back: since
+    library version 16 the idle poll moves the cursor's base to its own snapshot and its time to now,
+    where the full pull stored a new cursor (four times the server's CPU). Then changes still arrive,
+    a transaction running during that poll's included."""
+    alice, team, client, old = caught_up(db, http)
     db.execute("UPDATE drizzlesync.pull_cursor SET created_at = now() - interval '61 seconds'")
-    new, wrote, _ = bare_pull(db, alice, "alice-1", old)
-    assert new != old and wrote
-    fresh = db.execute(
-        "SELECT created_at > now() - interval '1 minute' FROM drizzlesync.pull_cursor WHERE id = %s",
-        (new.partition(".")[2],),
-    ).fetchone()
-    assert fresh == (True,)
+    (base_before,) = db.execute(
+        "SELECT pg_snapshot_xmin(base) FROM drizzlesync.pull_cursor WHERE id = %s", (old.partition(".")[2],)
+    ).fetchone() or (None,)
+    with psycopg.connect(db.info.dsn) as writer:
+        running = seed.todo(writer, team, "running during the refresh")
+        assert bare_pull(db, alice, "alice-1", old) == (old, True, 1)
+        refreshed = db.execute(
+            "SELECT created_at > now() - interval '1 minute', pg_snapshot_xmin(base) > %s"
+            " FROM drizzlesync.pull_cursor WHERE id = %s",
+            (base_before, old.partition(".")[2]),
+        ).fetchone()
+        assert refreshed == (True, True)
+        assert bare_pull(db, alice, "alice-1", old) == (old, False, 1)  # young again: nothing written
+        writer.commit()
+    client.pull_all()
+    assert row_key("todos", {"id": running}) in client.rows
+    assert client.resets == 0
+    assert client.rows == seed.visible_rows(db, alice)
 
 
 def test_changes_made_between_empty_pulls_from_one_cursor_all_arrive(
