@@ -38,7 +38,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.callgrind import private_cluster, server_binaries, single_user_totals  # noqa: E402
-from bench.host import USERS, prepare, set_cursor_age  # noqa: E402
+from bench.host import DATE_BACK, USERS, prepare, set_cursor_age  # noqa: E402
 from bench.sync import migrate  # noqa: E402
 
 WARM_UP = 50
@@ -46,13 +46,8 @@ PULL = (
     "SELECT drizzlesync.pull(c.user_id, '{{}}'::jsonb, c.client_id, 1, c.cursor, 5000)::text "
     "FROM bench_client AS c WHERE c.i = {i};"
 )
-# Since library version 16 an idle pull refreshes a cursor over a minute old, which is young again
-# for the next pull: each old-cursor transaction first dates its cursor back, a statement whose own
-# count (the "dating back" block, the same statement alone) the old cursor's figure leaves out.
-DATE_BACK = (
-    "UPDATE drizzlesync.pull_cursor AS p SET created_at = now() - interval '2 minutes' "
-    "FROM bench_client AS c WHERE c.i = {i} AND p.id = split_part(c.cursor, '.', 2)::uuid;"
-)
+# Each old-cursor transaction first dates its cursor back (DATE_BACK: a refreshed cursor is young
+# again), a statement whose own count, the "dating back" block of it alone, the figure leaves out.
 KINDS = ("empty pull", "trivial", "empty pull, old cursor", "dating back")
 
 
