@@ -269,7 +269,7 @@ def empty_pull_ratios(url: str, clients: list[int], seconds: int, runs: int) -> 
         for count in clients:
             ratios = []
             for _ in range(runs):
-                set_cursor_age(url, True)
+                young_cursors(url)
                 pull_ms, trivial_ms = script_latencies(url, count, seconds, old=not young)
                 ratios.append(pull_ms / trivial_ms)
             each = " ".join(f"{r:.2f}" for r in ratios)
@@ -298,7 +298,7 @@ $$"""
 
 def server_cpu_per_pull(url: str, pulls: int = 2000, rounds: int = 3) -> None:
     """The server's CPU time per empty pull from a young cursor, best of `rounds` loops of `pulls`."""
-    set_cursor_age(url, True)
+    young_cursors(url)
     with psycopg.connect(url, autocommit=True) as db:
         db.execute("SET default_transaction_isolation = 'repeatable read'")
         db.execute(CPU_LOOP.format(pulls=USERS))  # each cursor presented once: the ones before it go
@@ -316,12 +316,11 @@ def server_cpu_per_pull(url: str, pulls: int = 2000, rounds: int = 3) -> None:
     print(f"  (rounds of {pulls}: {rounds_us} us)")
 
 
-def set_cursor_age(url: str, young: bool) -> None:
-    """Give every bench client a cursor from a pull just now (its cursors dated back first, so that the
-    pull stores a new one), then, unless `young`, date that one two minutes back too."""
-    age = "UPDATE drizzlesync.pull_cursor SET created_at = now() - interval '2 minutes'"
+def young_cursors(url: str) -> None:
+    """Give every bench client a cursor from a pull just now: its cursors dated back first, so that the
+    pull refreshes its cursor (library version 16) or stores a new one (earlier versions)."""
     with psycopg.connect(url, autocommit=True) as db:
-        db.execute(age)
+        db.execute("UPDATE drizzlesync.pull_cursor SET created_at = now() - interval '2 minutes'")
         for i, user, client_id, cursor in db.execute("SELECT * FROM bench_client ORDER BY i").fetchall():
             db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
             row = db.execute(
@@ -331,8 +330,6 @@ def set_cursor_age(url: str, young: bool) -> None:
             db.execute("COMMIT")
             assert row is not None
             db.execute("UPDATE bench_client SET cursor = %s WHERE i = %s", (row[0], i))
-        if not young:
-            db.execute(age)
 
 
 def main() -> int:

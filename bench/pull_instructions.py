@@ -38,7 +38,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.callgrind import private_cluster, server_binaries, single_user_totals  # noqa: E402
-from bench.host import DATE_BACK, USERS, prepare, set_cursor_age  # noqa: E402
+from bench.host import DATE_BACK, USERS, prepare, young_cursors  # noqa: E402
 from bench.sync import migrate  # noqa: E402
 
 WARM_UP = 50
@@ -70,7 +70,7 @@ def script(pulls: int) -> tuple[str, list[str | None]]:
     lines: list[str] = []
     labels: list[str | None] = []
     for kind in KINDS:
-        # Young cursors (made by set_cursor_age just before) are presented again and again and
+        # Young cursors (made by young_cursors just before) are presented again and again and
         # stay as they are; an old cursor's transaction dates its cursor back first (DATE_BACK).
         lines.append("UPDATE drizzlesync.pull_cursor SET created_at = now();")
         lines += transactions(kind, WARM_UP)
@@ -123,7 +123,7 @@ def main() -> None:
                 migrate(f"postgresql+psycopg://postgres@/{database}?host={work}&port=5433", revision)
                 url = f"{base} dbname={database}"
                 prepare(url)
-                set_cursor_age(url, True)
+                young_cursors(url)
             counts = count(bindir, work, database, args.pulls, args.keep)
             counts["empty pull, old cursor"] -= counts["dating back"]
             trivial = counts["trivial"]
