@@ -296,8 +296,9 @@ END
 $$"""
 
 
-def server_cpu_per_pull(url: str, pulls: int = 2000, rounds: int = 3) -> None:
-    """The server's CPU time per empty pull from a young cursor, best of `rounds` loops of `pulls`."""
+def cpu_per_pull(url: str, pulls: int = 2000, rounds: int = 3) -> list[float] | None:
+    """The server's CPU time (us) per empty pull from a young cursor in each of `rounds` loops of
+    `pulls`; None where the server's process cannot be read (not on this machine)."""
     young_cursors(url)
     with psycopg.connect(url, autocommit=True) as db:
         db.execute("SET default_transaction_isolation = 'repeatable read'")
@@ -308,9 +309,17 @@ def server_cpu_per_pull(url: str, pulls: int = 2000, rounds: int = 3) -> None:
             db.execute(CPU_LOOP.format(pulls=pulls))
             after = backend_cpu(db)
             if before is None or after is None:
-                print("server CPU per empty pull: the server's process cannot be read here")
-                return
+                return None
             each.append((after - before) / pulls * 1e6)
+    return each
+
+
+def server_cpu_per_pull(url: str, pulls: int = 2000, rounds: int = 3) -> None:
+    """The server's CPU time per empty pull from a young cursor, best of `rounds` loops of `pulls`."""
+    each = cpu_per_pull(url, pulls, rounds)
+    if each is None:
+        print("server CPU per empty pull: the server's process cannot be read here")
+        return
     rounds_us = ", ".join(f"{us:.0f}" for us in each)
     print(f"server CPU per empty pull (young cursor, a committing DO loop): {min(each):.0f} us")
     print(f"  (rounds of {pulls}: {rounds_us} us)")

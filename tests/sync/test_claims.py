@@ -13,7 +13,7 @@ from alembic_drizzlesync.sync import Identity, SyncProcessor
 from tests.support import apply_ops
 from tests.sync import seed
 
-MEMBERS = "SELECT 'team:' || team_id FROM public.memberships WHERE user_id::text = :user_id"
+MEMBERS = "SELECT 'team:' || team_id FROM public.memberships WHERE user_id = :user_uuid"
 MEMBERS_OR_CLAIMED = f"{MEMBERS} UNION SELECT 'team:' || t FROM jsonb_array_elements_text(:claims->'teams') t"
 
 
