@@ -1,19 +1,26 @@
-"""What bench/capture_instructions.py and bench/pull_instructions.py share: a private Postgres
-cluster made for the run, and its single-user backend run under `valgrind --tool=callgrind`, whose
-dumps are read back as instruction totals. As root, the server binaries run as the OS user
-`postgres` (initdb and postgres refuse root)."""
+"""What bench/capture_instructions.py, bench/pull_instructions.py and bench/push_instructions.py
+share: a private Postgres cluster made for the run (for the latter two, one database per revision
+of the example: `--revision`, `--compare-revision`), and its single-user backend run under
+`valgrind --tool=callgrind`, whose dumps are read back as instruction totals. As root, the server
+binaries run as the OS user `postgres` (initdb and postgres refuse root)."""
 
 from __future__ import annotations
 
+import argparse
 import glob
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import psycopg
+
+from bench.sync import migrate
 
 
 def run_as_postgres(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -86,3 +93,43 @@ def single_user_totals(
             shutil.copy(dump, keep / Path(dump).name)
         os.remove(dump)
     return totals
+
+
+def add_revision_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of a bench that counts one or two revisions of the example."""
+    parser.add_argument("--revision", default="head", help="the example's revision (0008: library version 8)")
+    parser.add_argument("--compare-revision", help="a second revision, measured the same way")
+    parser.add_argument("--keep", type=Path, help="a directory to keep the callgrind dumps in")
+    parser.add_argument(
+        "--bindir", type=Path, help="the Postgres server binaries (default: pg_config --bindir)"
+    )
+
+
+def revisions(args: argparse.Namespace) -> dict[str, str]:
+    """Database name to revision: `bench` for --revision, `compare` for --compare-revision."""
+    chosen = {"bench": args.revision}
+    if args.compare_revision:
+        chosen["compare"] = args.compare_revision
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+    return chosen
+
+
+@contextmanager
+def work_directory(prefix: str) -> Iterator[Path]:
+    """A directory for the private cluster, its socket and the dumps, which every user may enter
+    (the server runs as `postgres`); removed afterwards."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    os.chmod(work, 0o777)
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def migrated_example(bindir: Path, work: Path, database: str, revision: str) -> None:
+    """`database` made in the private cluster and migrated to the example's `revision`."""
+    with private_cluster(bindir, work) as base:
+        with psycopg.connect(f"{base} dbname=postgres", autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {database}")
+        migrate(f"postgresql+psycopg://postgres@/{database}?host={work}&port=5433", revision)

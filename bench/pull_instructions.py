@@ -28,18 +28,20 @@ Takes a minute or two per revision (valgrind runs the backend ~50x slower).
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
-import psycopg
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.callgrind import private_cluster, server_binaries, single_user_totals  # noqa: E402
+from bench.callgrind import (  # noqa: E402
+    add_revision_arguments,
+    migrated_example,
+    private_cluster,
+    revisions,
+    server_binaries,
+    single_user_totals,
+    work_directory,
+)
 from bench.host import DATE_BACK, USERS, prepare, young_cursors  # noqa: E402
-from bench.sync import migrate  # noqa: E402
 
 WARM_UP = 50
 PULL = (
@@ -98,29 +100,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--revision", default="head", help="the example's revision (0008: library version 8)")
-    parser.add_argument("--compare-revision", help="a second revision, measured the same way")
+    add_revision_arguments(parser)
     parser.add_argument("--pulls", type=int, default=300, help="counted transactions of each kind")
-    parser.add_argument("--keep", type=Path, help="a directory to keep the callgrind dumps in")
-    parser.add_argument(
-        "--bindir", type=Path, help="the Postgres server binaries (default: pg_config --bindir)"
-    )
     args = parser.parse_args()
     bindir = server_binaries(args.bindir)
-    revisions = {"bench": args.revision}
-    if args.compare_revision:
-        revisions["compare"] = args.compare_revision
-    if args.keep:
-        args.keep.mkdir(parents=True, exist_ok=True)
-
-    work = Path(tempfile.mkdtemp(prefix="drizzlesync-pull-callgrind-"))
-    os.chmod(work, 0o777)
-    try:
-        for database, revision in revisions.items():
+    with work_directory("drizzlesync-pull-callgrind-") as work:
+        for database, revision in revisions(args).items():
+            migrated_example(bindir, work, database, revision)
             with private_cluster(bindir, work) as base:
-                with psycopg.connect(f"{base} dbname=postgres", autocommit=True) as conn:
-                    conn.execute(f"CREATE DATABASE {database}")
-                migrate(f"postgresql+psycopg://postgres@/{database}?host={work}&port=5433", revision)
                 url = f"{base} dbname={database}"
                 prepare(url)
                 young_cursors(url)
@@ -135,8 +122,6 @@ def main() -> None:
                     else f"  {counts[kind] / trivial:.2f}x the trivial one"
                 )
                 print(f"  {kind:<24} {counts[kind] / 1000:>8.1f}k{ratio}")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

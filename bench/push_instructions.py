@@ -1,0 +1,154 @@
+"""A push batch in instructions executed by the server (callgrind), against the batched upsert.
+
+    python bench/push_instructions.py [--revision REV] [--compare-revision REV] [--patches 1000]
+                                      [--rounds 3] [--keep DIR]
+                                      # needs valgrind and the Postgres server binaries
+                                      # (--bindir, else pg_config's); as root it runs
+                                      # them as the OS user `postgres`
+
+bench/sync.py's push figure (10,000 patches through `drizzlesync.push` in batches of 1,000,
+against the same changes as batched upserts, at most 2x in every run of five) is a ratio of
+times on a shared machine, which moves by a tenth between runs; the instructions the backend
+executes repeat to a fraction of a percent, so they tell two forms of the push apart. This sets
+up bench/sync.py's push table in a private cluster made for the run, one database per revision
+(todos indexed on (team_id, id), as `--own-index` does), then runs each database's single-user
+backend under `valgrind --tool=callgrind`, collecting inside PostgresMain and dumping before each
+`pg_sleep`. A round is one batch of `--patches` title patches through `drizzlesync.push` (`BEGIN`,
+the call, `COMMIT`, each statement a line) and then the same changes as one batched upsert, each
+side after a `VACUUM` of the table and the log, which is left out; the first round is uncounted.
+`--keep DIR` keeps the dumps for `callgrind_annotate --inclusive=yes`.
+
+Takes a minute or two per revision (valgrind runs the backend ~50x slower).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.callgrind import (  # noqa: E402
+    add_revision_arguments,
+    migrated_example,
+    private_cluster,
+    revisions,
+    server_binaries,
+    single_user_totals,
+    work_directory,
+)
+from bench.sync import BATCH, OWN_INDEX, add_todos, seed_team  # noqa: E402
+
+CLIENT = "bench-push"
+SETTLE = "VACUUM todos, drizzlesync.change_log;"
+SIDES = ("push", "upsert")
+
+
+def literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def push_batch(user: str, ids: list[str], first_id: int, label: str) -> list[str]:
+    """One push of a title patch to each of `ids`, as a host sends it, a statement a line."""
+    mutations = [
+        {
+            "id": first_id + i,
+            "tx": first_id + i,
+            "table": "todos",
+            "op": "patch",
+            "pk": {"id": todo},
+            "values": {"title": f"{label} {i}"},
+        }
+        for i, todo in enumerate(ids)
+    ]
+    call = (
+        f"SELECT drizzlesync.push({literal(user)}, '{{}}'::jsonb, {literal(CLIENT)}, 1, "
+        f"{literal(json.dumps(mutations))}::jsonb);"
+    )
+    return ["BEGIN;", call, "COMMIT;"]
+
+
+def upsert_batch(team: str, ids: list[str], label: str) -> list[str]:
+    """The same changes as bench/sync.py's batched upsert of them."""
+    rows = [{"id": todo, "team_id": team, "title": f"{label} {i}"} for i, todo in enumerate(ids)]
+    return [
+        "INSERT INTO todos (id, team_id, title) "
+        f"SELECT id, team_id, title FROM jsonb_to_recordset({literal(json.dumps(rows))}::jsonb) "
+        "AS r(id uuid, team_id uuid, title text) ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title;"
+    ]
+
+
+def script(user: str, team: str, ids: list[str], rounds: int) -> tuple[str, list[str | None]]:
+    """The single-user script, and what each dump before a pg_sleep measures (None: uncounted)."""
+    lines: list[str] = []
+    labels: list[str | None] = []
+    next_id = 1
+    for r in range(rounds + 1):
+        for side in SIDES:
+            lines += [SETTLE, "SELECT pg_sleep(0);"]
+            labels.append(None)
+            if side == "push":
+                lines += push_batch(user, ids, next_id, f"push {r}")
+                next_id += len(ids)
+            else:
+                lines += upsert_batch(team, ids, f"upsert {r}")
+            lines.append("SELECT pg_sleep(0);")
+            labels.append(side if r else None)  # the first round warms the caches
+    return "\n".join(lines) + "\n", labels
+
+
+def count(
+    bindir: Path, work: Path, database: str, patches: int, rounds: int, keep: Path | None
+) -> dict[str, list[float]]:
+    """Instructions per patch of each side's batches, round by round, in `database`."""
+    with private_cluster(bindir, work) as base:
+        url = f"{base} dbname={database}"
+        with psycopg.connect(url, autocommit=True) as db:
+            for statement in OWN_INDEX:
+                db.execute(statement)
+            user, team = seed_team(db)
+            add_todos(db, team, patches)
+            db.execute("VACUUM ANALYZE todos")
+            ids = [str(r[0]) for r in db.execute("SELECT id FROM todos WHERE team_id = %s", (team,))]
+    text, labels = script(user, team, ids, rounds)
+    collect = ["--toggle-collect=PostgresMain", "--dump-before=pg_sleep"]
+    totals = single_user_totals(bindir, work, database, text, collect, keep)
+    if len(totals) < len(labels):
+        raise RuntimeError(f"{len(totals)} callgrind dumps for {len(labels)} blocks")
+    counts: dict[str, list[float]] = {side: [] for side in SIDES}
+    for label, total in zip(labels, totals[: len(labels)], strict=True):
+        if label:
+            counts[label].append(total / patches)
+    return counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_revision_arguments(parser)
+    parser.add_argument("--patches", type=int, default=BATCH, help="patches in a batch (bench/sync.py's)")
+    parser.add_argument("--rounds", type=int, default=3, help="counted rounds, after one uncounted")
+    args = parser.parse_args()
+    bindir = server_binaries(args.bindir)
+    with work_directory("drizzlesync-push-callgrind-") as work:
+        for database, revision in revisions(args).items():
+            migrated_example(bindir, work, database, revision)
+            counts = count(bindir, work, database, args.patches, args.rounds, args.keep)
+            push, upsert = statistics.median(counts["push"]), statistics.median(counts["upsert"])
+            print(
+                f"revision {revision}: instructions a patch, batches of {args.patches} "
+                f"({args.rounds} rounds after one uncounted; median, then each round)"
+            )
+            for side in SIDES:
+                rounds = " / ".join(f"{c / 1000:.1f}k" for c in counts[side])
+                print(f"  {side:<7} {statistics.median(counts[side]) / 1000:>7.1f}k  ({rounds})")
+            print(f"  push / upsert {push / upsert:.2f}x (bench/sync.py's target in time: at most 2x)")
+
+
+if __name__ == "__main__":
+    main()
