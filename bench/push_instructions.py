@@ -8,8 +8,8 @@
 
 bench/sync.py's push figure (10,000 patches through `drizzlesync.push` in batches of 1,000,
 against the same changes as batched upserts, at most 2x in every run of five) is a ratio of
-times on a shared machine, which moves by a tenth between runs; the instructions the backend
-executes repeat to a fraction of a percent, so they tell two forms of the push apart. This sets
+times on a shared machine, which moves by a third between rounds; the instructions the backend
+executes repeat to a percent, so they tell two forms of the push apart. This sets
 up bench/sync.py's push table in a private cluster made for the run, one database per revision
 (todos indexed on (team_id, id), as `--own-index` does), then runs each database's single-user
 backend under `valgrind --tool=callgrind`, collecting inside PostgresMain and dumping before each
@@ -41,7 +41,7 @@ from bench.callgrind import (  # noqa: E402
     single_user_totals,
     work_directory,
 )
-from bench.sync import BATCH, OWN_INDEX, add_todos, seed_team  # noqa: E402
+from bench.sync import BATCH, OWN_INDEX, UPSERT, add_todos, seed_team, title_patches  # noqa: E402
 
 CLIENT = "bench-push"
 SETTLE = "VACUUM todos, drizzlesync.change_log;"
@@ -49,25 +49,15 @@ SIDES = ("push", "upsert")
 
 
 def literal(value: str) -> str:
+    """`value` as an SQL string literal (the single-user backend takes no parameters)."""
     return "'" + value.replace("'", "''") + "'"
 
 
 def push_batch(user: str, ids: list[str], first_id: int, label: str) -> list[str]:
-    """One push of a title patch to each of `ids`, as a host sends it, a statement a line."""
-    mutations = [
-        {
-            "id": first_id + i,
-            "tx": first_id + i,
-            "table": "todos",
-            "op": "patch",
-            "pk": {"id": todo},
-            "values": {"title": f"{label} {i}"},
-        }
-        for i, todo in enumerate(ids)
-    ]
+    """bench/sync.py's push of title patches to `ids`, as a host sends it, a statement a line."""
+    mutations = literal(json.dumps(title_patches(ids, first_id, label)))
     call = (
-        f"SELECT drizzlesync.push({literal(user)}, '{{}}'::jsonb, {literal(CLIENT)}, 1, "
-        f"{literal(json.dumps(mutations))}::jsonb);"
+        f"SELECT drizzlesync.push({literal(user)}, '{{}}'::jsonb, {literal(CLIENT)}, 1, {mutations}::jsonb);"
     )
     return ["BEGIN;", call, "COMMIT;"]
 
@@ -75,11 +65,7 @@ def push_batch(user: str, ids: list[str], first_id: int, label: str) -> list[str
 def upsert_batch(team: str, ids: list[str], label: str) -> list[str]:
     """The same changes as bench/sync.py's batched upsert of them."""
     rows = [{"id": todo, "team_id": team, "title": f"{label} {i}"} for i, todo in enumerate(ids)]
-    return [
-        "INSERT INTO todos (id, team_id, title) "
-        f"SELECT id, team_id, title FROM jsonb_to_recordset({literal(json.dumps(rows))}::jsonb) "
-        "AS r(id uuid, team_id uuid, title text) ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title;"
-    ]
+    return [UPSERT.format(rows=literal(json.dumps(rows))) + ";"]
 
 
 def script(user: str, team: str, ids: list[str], rounds: int) -> tuple[str, list[str | None]]:

@@ -92,6 +92,30 @@ migrated_schema: list[str] = []
 """Statements every database runs after its migrations: OWN_INDEX under --own-index (main sets it)."""
 PAGE = 5000
 BATCH = 1000
+UPSERT = (
+    "INSERT INTO todos (id, team_id, title) "
+    "SELECT id, team_id, title FROM jsonb_to_recordset({rows}::jsonb) "
+    "AS r(id uuid, team_id uuid, title text) "
+    "ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title"
+)
+"""The push figure's baseline: a batch of rows (`{rows}`, a JSON array) upserted into todos."""
+
+
+def title_patches(ids: list[str], first_id: int, label: str) -> list[dict[str, Any]]:
+    """The push figure's batch: a title patch to each of `ids`, numbered from `first_id`."""
+    return [
+        {
+            "id": first_id + i,
+            "tx": first_id + i,
+            "table": "todos",
+            "op": "patch",
+            "pk": {"id": todo},
+            "values": {"title": f"{label} {i}"},
+        }
+        for i, todo in enumerate(ids)
+    ]
+
+
 GROUPS = ("bootstrap", "http", "tenant", "pull", "push", "log", "window", "estimate", "keys")
 
 
@@ -525,19 +549,7 @@ def bench_push(url: str, patches: int, repeat: int) -> tuple[float, float, float
         def push() -> None:
             r = next(rounds)
             for start in range(0, patches, BATCH):
-                client.push(
-                    [
-                        {
-                            "id": client.next_id + i,
-                            "tx": client.next_id + i,
-                            "table": "todos",
-                            "op": "patch",
-                            "pk": {"id": todo},
-                            "values": {"title": f"push {r} {i}"},
-                        }
-                        for i, todo in enumerate(ids[start : start + BATCH])
-                    ]
-                )
+                client.push(title_patches(ids[start : start + BATCH], client.next_id, f"push {r}"))
                 client.next_id += len(ids[start : start + BATCH])
 
         def upsert() -> None:
@@ -548,13 +560,7 @@ def bench_push(url: str, patches: int, repeat: int) -> tuple[float, float, float
                     for i, todo in enumerate(ids[start : start + BATCH], start=start)
                 ]
                 with db.transaction():
-                    db.execute(
-                        "INSERT INTO todos (id, team_id, title) "
-                        "SELECT id, team_id, title FROM jsonb_to_recordset(%s::jsonb) "
-                        "AS r(id uuid, team_id uuid, title text) "
-                        "ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title",
-                        (json.dumps(batch),),
-                    )
+                    db.execute(UPSERT.format(rows="%s"), (json.dumps(batch),))
 
         def settle() -> None:
             db.execute("VACUUM todos, drizzlesync.change_log")
