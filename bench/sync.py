@@ -22,10 +22,12 @@
    (target: at most 2x); also in CPU time, as the bootstrap.
 4. Push of `--patches` patch mutations against the same changes as plain
    batched upserts into the same captured table (target: at most 2x in every
-   run): `--push-runs` runs, each in a new database, the worst in the table
-   and every run's ratio in a closing note. `--push-revision` also measures
-   an older library version's push (say 0007) in each run, right after the
-   current one's, each in a database of its own.
+   run): `--push-runs` runs, each in a new database and the best of twice
+   `--repeat` rounds a side, the worst in the table and every run's ratio in
+   a closing note. Each round's request bodies are built before its timer.
+   `--push-revision` also measures an older library version's push (say
+   0007) in each run, right after the current one's, each in a database of
+   its own.
 5. A 100-change pull against a change log of `--log-rows` entries, against one
    of 10,000 (target: at most 2x).
 6. A 10-change pull whose window holds `--window-entries` log entries of 300
