@@ -2,9 +2,9 @@
 
     python bench/sync.py [--database-url URL] [--rows 100000] [--patches 10000] [--log-rows 10000000]
                          [--bootstrap-rows 100000,1000000] [--other-rows 1000000] [--http-rows 100000]
-                         [--window-entries 300000] [--key-teams 100] [--push-runs 5] [--pull-revision REV]
-                         [--bootstrap-revision REV] [--push-revision REV] [--only NAME,...]
-                         [--own-index]
+                         [--window-entries 300000] [--key-teams 100] [--push-runs 5] [--repeat 5]
+                         [--pull-revision REV] [--bootstrap-revision REV] [--push-revision REV]
+                         [--only NAME,...] [--own-index]
 
 1. Bootstrap (null cursor, pages of 5,000) of each of `--bootstrap-rows`
    rows of one team, against a plain `SELECT` of the same rows as JSON
@@ -52,7 +52,11 @@ rule 'team:' || team_id since library version 13, so that todos has no scope
 index and bootstrap pages walk the table's own index.
 
 The SQL functions are called directly through psycopg, as every host does;
-each figure is the best of a few repetitions. The bootstrap figures are also
+each figure is the best of `--repeat` rounds a side (5), alternated with its
+baseline's, and the short figures and the push the best of twice that: on a
+shared two-core machine a round's time moves by a fifth to a third from one
+to the next, and with three rounds a side a run's ratio missed its target
+now and then where the instructions had not moved. The bootstrap figures are also
 given in CPU time (the server process of the connection and this one, which
 parses the JSON on both sides) when the server runs on this machine: on a
 shared, loaded machine wall times mostly measure the wait for a core. Databases are created on the
@@ -735,7 +739,9 @@ def main() -> int:
     parser.add_argument("--http-rows", type=int, default=100_000)
     parser.add_argument("--window-entries", type=int, default=300_000)
     parser.add_argument("--key-teams", type=int, default=100, help="teams of the user in the keys group")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--repeat", type=int, default=5, help="rounds a side of a figure (the short ones and the push: twice)"
+    )
     parser.add_argument("--push-runs", type=int, default=5, help="push runs, each a new database")
     parser.add_argument(
         "--pull-revision",
