@@ -41,7 +41,7 @@ from bench.callgrind import (  # noqa: E402
     single_user_totals,
     work_directory,
 )
-from bench.sync import BATCH, OWN_INDEX, UPSERT, add_todos, seed_team, title_patches  # noqa: E402
+from bench.sync import BATCH, OWN_INDEX, UPSERT, add_todos, seed_team, title_patches, title_rows  # noqa: E402
 
 CLIENT = "bench-push"
 SETTLE = "VACUUM todos, drizzlesync.change_log;"
@@ -64,8 +64,7 @@ def push_batch(user: str, ids: list[str], first_id: int, label: str) -> list[str
 
 def upsert_batch(team: str, ids: list[str], label: str) -> list[str]:
     """The same changes as bench/sync.py's batched upsert of them."""
-    rows = [{"id": todo, "team_id": team, "title": f"{label} {i}"} for i, todo in enumerate(ids)]
-    return [UPSERT.format(rows=literal(json.dumps(rows))) + ";"]
+    return [UPSERT.format(rows=literal(json.dumps(title_rows(ids, team, label)))) + ";"]
 
 
 def script(user: str, team: str, ids: list[str], rounds: int) -> tuple[str, list[str | None]]:

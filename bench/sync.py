@@ -107,6 +107,11 @@ UPSERT = (
 """The push figure's baseline: a batch of rows (`{rows}`, a JSON array) upserted into todos."""
 
 
+def title_rows(ids: list[str], team: str, label: str) -> list[dict[str, str]]:
+    """The push figure's baseline batch: the rows `UPSERT` writes for the same title changes."""
+    return [{"id": todo, "team_id": team, "title": f"{label} {i}"} for i, todo in enumerate(ids)]
+
+
 def title_patches(ids: list[str], first_id: int, label: str) -> list[dict[str, Any]]:
     """The push figure's batch: a title patch to each of `ids`, numbered from `first_id`."""
     return [
@@ -564,12 +569,9 @@ def bench_push(url: str, patches: int, repeat: int) -> tuple[float, float, float
                 client.next_id += len(batch)
             return bodies
 
-        def upsert_rows(batch: list[str], r: int) -> list[dict[str, str]]:
-            return [{"id": todo, "team_id": team, "title": f"upsert {r} {i}"} for i, todo in enumerate(batch)]
-
         def upsert_bodies() -> list[str]:
             r = next(rounds)
-            return [json.dumps(upsert_rows(batch, r)) for batch in batches]
+            return [json.dumps(title_rows(batch, team, f"upsert {r}")) for batch in batches]
 
         def push(bodies: list[str]) -> None:
             for body in bodies:
