@@ -11,6 +11,7 @@ import psycopg
 
 from alembic_drizzlesync import localdb
 from alembic_drizzlesync.ops import InstallOp, UpgradeOp
+from alembic_drizzlesync.sql import upgrade_script
 from alembic_drizzlesync.templating import environment
 from tests.support import apply_ops, execute
 
@@ -88,3 +89,30 @@ def test_every_change_to_version_9s_idle_poll_applies() -> None:
     assert "AND p.created_at >" not in idle_poll
     assert "UPDATE drizzlesync.pull_cursor SET base = pg_current_snapshot(), created_at = now()" in idle_poll
     assert "END IF;\n    RETURN answer;\nEND\n$fn$;" in idle_poll
+
+
+def test_every_change_to_version_17s_released_functions_applies() -> None:
+    """Version 17 re-creates five functions from released text (versions 4, 8, 11 and 15): what was
+    replaced is gone, and what replaced it is there."""
+    upgrade = "\n".join(upgrade_script(17, "drizzlesync"))
+
+    def function(name: str, verb: str = "CREATE OR REPLACE FUNCTION") -> str:
+        (body,) = upgrade.split(f"{verb} drizzlesync.{name}(")[1:]
+        return body.split("\n$fn$", 1)[0]
+
+    values = function("scope_column_values", "CREATE FUNCTION")
+    assert values.startswith("read_prefix text, read_type regtype, scope_keys text[]) RETURNS text[]")
+    assert "read_column" not in values and "format(" not in values
+    assert values.endswith("    RETURN column_values;\nEND")
+    image = function("row_image_sql")
+    assert image.count("to_json(") == image.count("row_to_json(") == 4
+    query = function("page_query")
+    assert "read_back record;" in query and "scope_column(s) AS r;" in query
+    assert "ELSE 'cur.scope' END," in query and "scope_column_values(%2$L, %3$L, $5)" in query
+    window = function("window_page")
+    assert "pieces" not in window and "joined := CASE WHEN joined IS NULL THEN page" in window
+    assert "RETURN ROW(st, joined," in window
+    pull = function("pull")
+    assert "pieces" not in pull and "SECURITY DEFINER" not in pull
+    assert "joined := CASE WHEN joined IS NULL THEN step.changes" in pull
+    assert "'[' || coalesce(joined, '') || ']'" in pull

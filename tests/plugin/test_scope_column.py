@@ -183,7 +183,8 @@ def test_the_filter_selects_exactly_the_rows_under_the_keys(
     keyed: psycopg.Connection[Any], keys: list[str]
 ) -> None:
     """Through the filter alone, with no test of the rule beside it: every type, any keys. Push's
-    test (library version 15), from the read-back its write plan keeps, is the same condition."""
+    test (library version 15), from the read-back its write plan keeps, is the same condition, and a
+    pull page's (library version 17) selects the same rows through the values it reads back."""
     for type_name in KEYED:
         table = f"k_{type_name}"
         row = keyed.execute(
@@ -208,8 +209,14 @@ def test_the_filter_selects_exactly_the_rows_under_the_keys(
         )
         by_rule = keyed.execute(
             f"SELECT array_agg(t.id ORDER BY t.id) FROM {table} AS t WHERE ('k:' || t.v) = ANY(%s)", (keys,)
+        ).fetchone()
+        assert through_filter.fetchone() == by_rule, (table, keys, row[0])
+        through_values = keyed.execute(
+            f"SELECT array_agg(t.id ORDER BY t.id) FROM {table} AS t"
+            f" WHERE t.v = ANY(drizzlesync.scope_column_values(%s, %s::regtype, %s)::{read['type']}[])",
+            (read["prefix"], read["type"], keys),
         )
-        assert through_filter.fetchone() == by_rule.fetchone(), (table, keys, row[0])
+        assert through_values.fetchone() == by_rule, (table, keys)
 
 
 def test_a_column_under_a_nondeterministic_collation_keeps_the_scope_index(db_url: str) -> None:
