@@ -14,13 +14,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import psycopg
 
 from bench.sync import migrate
+
+Counted = TypeVar("Counted")
 
 
 def run_as_postgres(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -95,6 +98,24 @@ def single_user_totals(
     return totals
 
 
+def block_totals(
+    bindir: Path, work: Path, database: str, text: str, labels: list[str | None], keep: Path | None
+) -> dict[str, list[int]]:
+    """Runs the single-user script `text`, whose blocks each end with a `SELECT pg_sleep(0)`, under
+    callgrind, collecting inside PostgresMain and dumping before each pg_sleep; returns each label's
+    blocks' instruction totals in order (`labels`: a block's label, or None for an uncounted one)."""
+    collect = ["--toggle-collect=PostgresMain", "--dump-before=pg_sleep"]
+    totals = single_user_totals(bindir, work, database, text, collect, keep)
+    # The last dump, of what follows the last pg_sleep, is no block's.
+    if len(totals) < len(labels):
+        raise RuntimeError(f"{len(totals)} callgrind dumps for {len(labels)} blocks")
+    counts: dict[str, list[int]] = {}
+    for label, total in zip(labels, totals[: len(labels)], strict=True):
+        if label:
+            counts.setdefault(label, []).append(total)
+    return counts
+
+
 def add_revision_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of a bench that counts one or two revisions of the example."""
     parser.add_argument("--revision", default="head", help="the example's revision (0008: library version 8)")
@@ -133,3 +154,16 @@ def migrated_example(bindir: Path, work: Path, database: str, revision: str) -> 
         with psycopg.connect(f"{base} dbname=postgres", autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {database}")
         migrate(f"postgresql+psycopg://postgres@/{database}?host={work}&port=5433", revision)
+
+
+def counted_revisions(
+    args: argparse.Namespace, prefix: str, count: Callable[[Path, Path, str], Counted]
+) -> Iterator[tuple[str, Counted]]:
+    """For each revision `add_revision_arguments`' options name (`revisions`): the example migrated
+    to it in its own database of a private cluster in a work directory named from `prefix`, and
+    what `count(bindir, work, database)` counted there."""
+    bindir = server_binaries(args.bindir)
+    with work_directory(prefix) as work:
+        for database, revision in revisions(args).items():
+            migrated_example(bindir, work, database, revision)
+            yield revision, count(bindir, work, database)

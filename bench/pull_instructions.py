@@ -34,11 +34,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.callgrind import (  # noqa: E402
     add_revision_arguments,
+    block_totals,
     migrated_example,
     private_cluster,
     revisions,
     server_binaries,
-    single_user_totals,
     work_directory,
 )
 from bench.host import DATE_BACK, USERS, prepare, young_cursors  # noqa: E402
@@ -87,13 +87,8 @@ def script(pulls: int) -> tuple[str, list[str | None]]:
 def count(bindir: Path, work: Path, database: str, pulls: int, keep: Path | None) -> dict[str, float]:
     """Instructions per transaction of each kind, in `database`'s single-user backend."""
     text, labels = script(pulls)
-    collect = ["--toggle-collect=PostgresMain", "--dump-before=pg_sleep"]
-    totals = single_user_totals(bindir, work, database, text, collect, keep)
-    # The last dump, of what follows the last pg_sleep, is no block's.
-    if len(totals) < len(labels):
-        raise RuntimeError(f"{len(totals)} callgrind dumps for {len(labels)} blocks")
-    measured = zip(labels, totals[: len(labels)], strict=True)
-    return {label: total / pulls for label, total in measured if label}
+    totals = block_totals(bindir, work, database, text, labels, keep)
+    return {kind: total / pulls for kind, (total,) in totals.items()}
 
 
 def main() -> None:

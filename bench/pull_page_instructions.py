@@ -37,12 +37,9 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.callgrind import (  # noqa: E402
     add_revision_arguments,
-    migrated_example,
+    block_totals,
+    counted_revisions,
     private_cluster,
-    revisions,
-    server_binaries,
-    single_user_totals,
-    work_directory,
 )
 from bench.push_instructions import literal  # noqa: E402
 from bench.sync import OWN_INDEX, PAGE, Client, add_todos, seed_team  # noqa: E402
@@ -97,15 +94,7 @@ def count(
     with private_cluster(bindir, work) as base:
         user, team, client_id, cursor = prepare(f"{base} dbname={database}", rows, page)
     text, labels = script(user, team, client_id, cursor, page, rounds)
-    collect = ["--toggle-collect=PostgresMain", "--dump-before=pg_sleep"]
-    totals = single_user_totals(bindir, work, database, text, collect, keep)
-    if len(totals) < len(labels):
-        raise RuntimeError(f"{len(totals)} callgrind dumps for {len(labels)} blocks")
-    counts: dict[str, list[int]] = {side: [] for side in SIDES}
-    for label, total in zip(labels, totals[: len(labels)], strict=True):
-        if label:
-            counts[label].append(total)
-    return counts
+    return block_totals(bindir, work, database, text, labels, keep)
 
 
 def main() -> None:
@@ -117,20 +106,20 @@ def main() -> None:
     parser.add_argument("--page", type=int, default=PAGE, help="changes a page (bench/sync.py's)")
     parser.add_argument("--rounds", type=int, default=2, help="counted rounds, after one uncounted")
     args = parser.parse_args()
-    bindir = server_binaries(args.bindir)
-    with work_directory("drizzlesync-pull-page-callgrind-") as work:
-        for database, revision in revisions(args).items():
-            migrated_example(bindir, work, database, revision)
-            counts = count(bindir, work, database, args.rows, args.page, args.rounds, args.keep)
-            pull, select = statistics.median(counts["pull page"]), statistics.median(counts["SELECT"])
-            print(
-                f"revision {revision}: instructions, a page of {args.page:,} of {args.rows:,} changed rows "
-                f"({args.rounds} rounds after one uncounted; median, then each round)"
-            )
-            for side in SIDES:
-                each = " / ".join(f"{c / 1e6:.1f} M" for c in counts[side])
-                print(f"  {side:<10} {statistics.median(counts[side]) / 1e6:>7.1f} M  ({each})")
-            print(f"  pull page / SELECT {pull / select:.2f}x (bench/sync.py's target in time: at most 2x)")
+
+    def in_database(bindir: Path, work: Path, database: str) -> dict[str, list[int]]:
+        return count(bindir, work, database, args.rows, args.page, args.rounds, args.keep)
+
+    for revision, counts in counted_revisions(args, "drizzlesync-pull-page-callgrind-", in_database):
+        pull, select = statistics.median(counts["pull page"]), statistics.median(counts["SELECT"])
+        print(
+            f"revision {revision}: instructions, a page of {args.page:,} of {args.rows:,} changed rows "
+            f"({args.rounds} rounds after one uncounted; median, then each round)"
+        )
+        for side in SIDES:
+            each = " / ".join(f"{c / 1e6:.1f} M" for c in counts[side])
+            print(f"  {side:<10} {statistics.median(counts[side]) / 1e6:>7.1f} M  ({each})")
+        print(f"  pull page / SELECT {pull / select:.2f}x (bench/sync.py's target in time: at most 2x)")
 
 
 if __name__ == "__main__":

@@ -34,12 +34,9 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.callgrind import (  # noqa: E402
     add_revision_arguments,
-    migrated_example,
+    block_totals,
+    counted_revisions,
     private_cluster,
-    revisions,
-    server_binaries,
-    single_user_totals,
-    work_directory,
 )
 from bench.sync import BATCH, OWN_INDEX, UPSERT, add_todos, seed_team, title_patches, title_rows  # noqa: E402
 
@@ -100,15 +97,8 @@ def count(
             db.execute("VACUUM ANALYZE todos")
             ids = [str(r[0]) for r in db.execute("SELECT id FROM todos WHERE team_id = %s", (team,))]
     text, labels = script(user, team, ids, rounds)
-    collect = ["--toggle-collect=PostgresMain", "--dump-before=pg_sleep"]
-    totals = single_user_totals(bindir, work, database, text, collect, keep)
-    if len(totals) < len(labels):
-        raise RuntimeError(f"{len(totals)} callgrind dumps for {len(labels)} blocks")
-    counts: dict[str, list[float]] = {side: [] for side in SIDES}
-    for label, total in zip(labels, totals[: len(labels)], strict=True):
-        if label:
-            counts[label].append(total / patches)
-    return counts
+    totals = block_totals(bindir, work, database, text, labels, keep)
+    return {side: [total / patches for total in totals[side]] for side in SIDES}
 
 
 def main() -> None:
@@ -119,20 +109,20 @@ def main() -> None:
     parser.add_argument("--patches", type=int, default=BATCH, help="patches in a batch (bench/sync.py's)")
     parser.add_argument("--rounds", type=int, default=3, help="counted rounds, after one uncounted")
     args = parser.parse_args()
-    bindir = server_binaries(args.bindir)
-    with work_directory("drizzlesync-push-callgrind-") as work:
-        for database, revision in revisions(args).items():
-            migrated_example(bindir, work, database, revision)
-            counts = count(bindir, work, database, args.patches, args.rounds, args.keep)
-            push, upsert = statistics.median(counts["push"]), statistics.median(counts["upsert"])
-            print(
-                f"revision {revision}: instructions a patch, batches of {args.patches} "
-                f"({args.rounds} rounds after one uncounted; median, then each round)"
-            )
-            for side in SIDES:
-                rounds = " / ".join(f"{c / 1000:.1f}k" for c in counts[side])
-                print(f"  {side:<7} {statistics.median(counts[side]) / 1000:>7.1f}k  ({rounds})")
-            print(f"  push / upsert {push / upsert:.2f}x (bench/sync.py's target in time: at most 2x)")
+
+    def in_database(bindir: Path, work: Path, database: str) -> dict[str, list[float]]:
+        return count(bindir, work, database, args.patches, args.rounds, args.keep)
+
+    for revision, counts in counted_revisions(args, "drizzlesync-push-callgrind-", in_database):
+        push, upsert = statistics.median(counts["push"]), statistics.median(counts["upsert"])
+        print(
+            f"revision {revision}: instructions a patch, batches of {args.patches} "
+            f"({args.rounds} rounds after one uncounted; median, then each round)"
+        )
+        for side in SIDES:
+            rounds = " / ".join(f"{c / 1000:.1f}k" for c in counts[side])
+            print(f"  {side:<7} {statistics.median(counts[side]) / 1000:>7.1f}k  ({rounds})")
+        print(f"  push / upsert {push / upsert:.2f}x (bench/sync.py's target in time: at most 2x)")
 
 
 if __name__ == "__main__":

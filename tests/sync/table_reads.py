@@ -26,6 +26,16 @@ def raw_pull(db: psycopg.Connection[Any], user_id: str, client: str, cursor: str
     return str(row[0])
 
 
+def caught_up(db: psycopg.Connection[Any], user_id: str, client: str = "laptop", limit: int = 100) -> str:
+    """The cursor after pulling every page from none, as the host reads them."""
+    cursor = None
+    while True:
+        page = json.loads(raw_pull(db, user_id, client, cursor, limit))
+        cursor = page["cursor"]
+        if not page["hasMore"]:
+            return str(cursor)
+
+
 def pull_reading(
     db: psycopg.Connection[Any],
     user_id: str,

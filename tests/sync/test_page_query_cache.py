@@ -14,21 +14,12 @@ from typing import Any
 import psycopg
 
 from tests.sync import seed
-from tests.sync.table_reads import raw_pull
+from tests.sync.table_reads import caught_up, raw_pull
 
 CACHED = (
     "SELECT c.xmin::text, c.query FROM drizzlesync.page_query_cache AS c "
     "JOIN drizzlesync.synced_table AS t ON t.id = c.table_id WHERE t.table_name = 'todos'"
 )
-
-
-def caught_up(db: psycopg.Connection[Any], user: str) -> str:
-    cursor = None
-    while True:
-        page = json.loads(raw_pull(db, user, "laptop", cursor, 100))
-        cursor = page["cursor"]
-        if not page["hasMore"]:
-            return str(cursor)
 
 
 def changed_todos(db: psycopg.Connection[Any], user: str, cursor: str) -> tuple[list[dict[str, Any]], str]:

@@ -17,22 +17,13 @@ import psycopg
 import pytest
 
 from tests.sync import seed
-from tests.sync.table_reads import raw_pull
+from tests.sync.table_reads import caught_up, raw_pull
 
 CACHED_QUERY = (
     "SELECT c.query FROM drizzlesync.page_query_cache AS c "
     "JOIN drizzlesync.synced_table AS t ON t.id = c.table_id WHERE t.table_name = 'todos'"
 )
 COLUMN_TEST = "t.team_id = ANY((SELECT drizzlesync.scope_column_values('team:', 'uuid', $5)::uuid[])::uuid[])"
-
-
-def caught_up(db: psycopg.Connection[Any], user: str) -> str:
-    cursor = None
-    while True:
-        page = json.loads(raw_pull(db, user, "laptop", cursor, 100))
-        cursor = page["cursor"]
-        if not page["hasMore"]:
-            return str(cursor)
 
 
 def todo_changes(db: psycopg.Connection[Any], user: str, cursor: str) -> tuple[set[tuple[str, str]], str]:
