@@ -1,8 +1,9 @@
-"""What bench/capture_instructions.py, bench/pull_instructions.py and bench/push_instructions.py
-share: a private Postgres cluster made for the run (for the latter two, one database per revision
-of the example: `--revision`, `--compare-revision`), and its single-user backend run under
-`valgrind --tool=callgrind`, whose dumps are read back as instruction totals. As root, the server
-binaries run as the OS user `postgres` (initdb and postgres refuse root)."""
+"""What bench/capture_instructions.py, bench/pull_instructions.py, bench/pull_page_instructions.py
+and bench/push_instructions.py share: a private Postgres cluster made for the run (for all but the
+first, one database per revision of the example: `--revision`, `--compare-revision`), and its
+single-user backend run under `valgrind --tool=callgrind`, whose dumps are read back as
+instruction totals, block by block. As root, the server binaries run as the OS user `postgres`
+(initdb and postgres refuse root)."""
 
 from __future__ import annotations
 
