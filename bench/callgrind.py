@@ -27,6 +27,11 @@ from bench.sync import migrate
 Counted = TypeVar("Counted")
 
 
+def literal(value: str) -> str:
+    """`value` as an SQL string literal (the single-user backend takes no parameters)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 def run_as_postgres(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
     if os.geteuid() == 0:
         command = ["runuser", "-u", "postgres", "--", *command]

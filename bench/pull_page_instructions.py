@@ -39,9 +39,9 @@ from bench.callgrind import (  # noqa: E402
     add_revision_arguments,
     block_totals,
     counted_revisions,
+    literal,
     private_cluster,
 )
-from bench.push_instructions import literal  # noqa: E402
 from bench.sync import OWN_INDEX, PAGE, Client, add_todos, seed_team  # noqa: E402
 
 SIDES = ("pull page", "SELECT")

@@ -36,6 +36,7 @@ from bench.callgrind import (  # noqa: E402
     add_revision_arguments,
     block_totals,
     counted_revisions,
+    literal,
     private_cluster,
 )
 from bench.sync import BATCH, OWN_INDEX, UPSERT, add_todos, seed_team, title_patches, title_rows  # noqa: E402
@@ -43,11 +44,6 @@ from bench.sync import BATCH, OWN_INDEX, UPSERT, add_todos, seed_team, title_pat
 CLIENT = "bench-push"
 SETTLE = "VACUUM todos, drizzlesync.change_log;"
 SIDES = ("push", "upsert")
-
-
-def literal(value: str) -> str:
-    """`value` as an SQL string literal (the single-user backend takes no parameters)."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 def push_batch(user: str, ids: list[str], first_id: int, label: str) -> list[str]:
