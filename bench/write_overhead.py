@@ -35,7 +35,7 @@ built from triggers, and what the scope index costs:
 `--own-index` gives every table an index on (team, id) in place of (team):
 the index that serves the rule 'team:' || team since library version 13,
 so that capture builds no scope index of its own, as on a multi-tenant
-table indexed for it (docs/sync.md, "Scopes served by the table's own index").
+table indexed for it (docs/performance.md, "Scopes served by the table's own index").
 
     python bench/write_overhead.py [--seconds 3] [--rounds 3] [--library-version N]
                                    [--compare-version N] [--floors] [--own-index]

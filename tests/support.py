@@ -17,7 +17,8 @@ from sqlalchemy.engine import Connection
 from alembic_drizzlesync import with_drizzlesync
 from alembic_drizzlesync.config import SyncConfig
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "example_project"
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "example_project"
 EXAMPLE_OUTPUT = Path("web/src/db/generated")
 """Where the example project writes its generated files."""
 EXAMPLE_CHAIN = [

@@ -13,7 +13,7 @@ tables keyed by uuid: `WHERE user_id = :user_uuid` is served by the table's
 index on `user_id`. The obvious alternatives are not: `user_id::text =
 :user_id` casts every row's uuid to text, a scan of every user's rows on each
 push and pull (47 ms of server CPU an idle poll with 100,000 memberships,
-docs/sync.md, "The scopes query at scale"), and `user_id = :user_id::uuid`
+docs/performance.md, "The scopes query at scale"), and `user_id = :user_id::uuid`
 raises on an id that is not a uuid and, where the planner scans a small table,
 parses the id again for each row. So the id is checked by its shape (36
 characters, hex digits and four hyphens where `uuid_out` puts them, either

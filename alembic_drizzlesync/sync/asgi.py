@@ -11,7 +11,7 @@ SQLAlchemy engine, in Starlette's thread pool.
 
 The app is a plain ASGI callable rather than a Starlette application: two
 routes need no router, and Starlette's middleware, routing and response
-layers were a tenth of the host's CPU for an empty pull (docs/sync.md, "Host
+layers were a tenth of the host's CPU for an empty pull (docs/performance.md, "Host
 concurrency"). Starlette still gives `authenticate` its `Request`, and CORS
 its middleware.
 """

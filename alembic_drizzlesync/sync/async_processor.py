@@ -3,7 +3,7 @@
 `SyncProcessor` blocks on its connection, so an ASGI host runs it in a
 thread pool; the hop there and back (a queue, a condition variable, a
 thread's wake-up) cost as much host CPU as the rest of an empty pull's
-request (docs/sync.md, "Host concurrency"). This one awaits a psycopg
+request (docs/performance.md, "Host concurrency"). This one awaits a psycopg
 `AsyncConnection` from a `psycopg_pool.AsyncConnectionPool` instead, and
 sends the same one query: what a request becomes is `ProtocolQueries`'s,
 shared with `SyncProcessor`.
@@ -42,7 +42,7 @@ class AsyncSyncProcessor:
     semaphore of that many turns rather than in the pool: a request waiting
     in psycopg_pool's queue (a lock, a condition and a timed wait each)
     cost the host 25-50 us of CPU more than one that found a connection
-    free, a tenth of an empty pull's (docs/sync.md, "Host concurrency").
+    free, a tenth of an empty pull's (docs/performance.md, "Host concurrency").
     With a turn, a connection is nearly always free; where the application
     holds some of the pool's, the pool's own queue still serves.
     """

@@ -36,7 +36,7 @@ from .protocol import DEFAULT_LIMITS
 # more backends than the server has cores only take turns on them. Under 50
 # clients a pool of 40 served no more pulls than ten, at twice the p99 once
 # pushes mixed in; and four workers of 40 would pass many servers'
-# max_connections (docs/sync.md, "The pool's size").
+# max_connections (docs/performance.md, "The pool's size").
 POOL_SIZE = 10
 POOL_MIN_SIZE = 4
 POOL_TIMEOUT_SECONDS = 10.0

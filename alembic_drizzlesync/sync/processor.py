@@ -187,7 +187,7 @@ class SyncProcessor:
         implicit transaction takes three, and half the client CPU of the same
         three statements in psycopg's pipeline mode (an empty pull's whole
         cost is mostly round trips and driver overhead; measured in
-        docs/sync.md, "Host concurrency"). The connection is the pool's
+        docs/performance.md, "Host concurrency"). The connection is the pool's
         psycopg connection itself, with SQLAlchemy's Connection and
         Transaction layers (a few hundred microseconds a request) left out.
         The function's JSON comes back as text and is passed on untouched:
