@@ -1,7 +1,8 @@
-"""A device with a pending write across a server schema change: its old build is refused with
-409 and pauses, keeping the write; the new build migrates the local database on open (the outbox
-kept, the value of a dropped column pruned and reported), pushes the write in the new shape and
-converges."""
+"""A device with pending writes across a server schema change: its old build is refused with
+409 and pauses, keeping them; the new build migrates the local database on open (the outbox kept,
+the value of a dropped column pruned from a write and reported, a patch of that column alone kept
+as it was), pushes the writes in the new shape, and converges: the server rejects the stale patch
+by name and applies the writes on either side of it."""
 
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ def test_a_pending_write_survives_a_schema_change(
 
     with serving(url, pyproject) as base:
         written = phase(base, "write", first_build)
-    assert written["pending"] == 1
+    assert written["pending"] == 4  # the todo, a second project, the todo's project, its title
     assert written["migration"]["to"] == 1
 
     (example_copy / "migrations" / "versions" / "todo_priority.py").write_text(
@@ -85,22 +86,30 @@ def test_a_pending_write_survives_a_schema_change(
         new = phase(base, "new-build", second_build)
 
     assert old["error"] == {"status": 409, "code": "schema_version_unsupported"}
-    assert (old["state"], old["pending"]) == ("update-required", 1)
+    assert (old["state"], old["pending"]) == ("update-required", 4)
 
     assert new["migration"] == {
         "from": 1,
         "to": 2,
-        "pruned": [{"id": 2, "table": "todos", "columns": ["project_id"], "dropped": False}],
+        "pruned": [
+            {"id": 2, "table": "todos", "columns": ["project_id"], "stale": False},
+            {"id": 4, "table": "todos", "columns": ["project_id"], "stale": True},
+        ],
     }
+    # The stale patch's id reached the server, which rejected it and went on: had the migration
+    # deleted it, every push would start past the server's last id (409 mutation_gap) for good.
+    assert new["rejected"] == [{"id": 4, "table": "todos", "op": "patch", "code": "unknown_column"}]
     assert (new["state"], new["pending"]) == ("idle", 0)
     [todo] = new["todos"]
     assert {k: todo[k] for k in ("id", "title", "priority", "done")} == {
         "id": written["todo"],
-        "title": "written offline",
+        "title": "renamed offline",
         "priority": 0,
         "done": 0,
     }
     assert "project_id" not in todo
     with psycopg.connect(url) as db:
         row = db.execute("SELECT title, priority FROM todos WHERE id = %s", (written["todo"],)).fetchone()
-    assert row == ("written offline", 0)
+        projects = db.execute("SELECT count(*) FROM projects WHERE team_id = %s", (team,)).fetchone()
+    assert row == ("renamed offline", 0)
+    assert projects == (2,)

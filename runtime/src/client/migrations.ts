@@ -10,13 +10,20 @@ export interface ClientMigration {
   readonly statements: readonly string[];
 }
 
-/** A pending local write changed by a migration because its table or columns no longer exist. */
+/**
+ * A pending local write that a migration found its table or columns gone for. Values of dropped
+ * columns are removed from a write that still has others (`stale: false`). A write left with
+ * nothing the new schema has (its table no longer synced, a key column gone, a patch of dropped
+ * columns only) stays queued as it was (`stale: true`): its id must still reach the server, which
+ * refuses a push that skips one (409 `mutation_gap`), and the server rejects it by name
+ * (`unknown_table`, `invalid_key`, `unknown_column`) and moves past it.
+ */
 export interface PrunedWrite {
   readonly id: number;
   readonly table: string;
-  /** The columns whose pending values were dropped; every column when the entry was dropped whole. */
+  /** The columns whose pending values were dropped; every column of a stale write. */
   readonly columns: readonly string[];
-  readonly dropped: boolean;
+  readonly stale: boolean;
 }
 
 export interface MigrationResult {
@@ -31,7 +38,8 @@ const CLIENT_ID = { sql: 'SELECT "client_id" FROM "_sync_state"', params: [] };
 /**
  * Runs every step above the stored version, each in its own transaction, so that a failure
  * leaves the database at the last complete version. The steps never touch the outbox; pending
- * writes to dropped tables or columns are pruned here, since the server would refuse them.
+ * values of dropped columns are pruned here (`PrunedWrite`), since the server would refuse the
+ * whole write for them.
  *
  * `created` is called when the database is new, with the client id its first step generated, as
  * soon as that step has run and before it commits: the engine asks for its first pull page then,
@@ -70,12 +78,11 @@ async function pruneOutbox(tx: SqlExecutor, tables: SyncedTables): Promise<Prune
     const gone = Object.keys(values).filter((name) => !table?.hasColumn(name));
     const keyGone = Object.keys(entry.pk).some((name) => !table?.hasColumn(name));
     if (table === undefined || keyGone || (entry.op === "patch" && gone.length === Object.keys(values).length)) {
-      await tx.execute('DELETE FROM "_sync_outbox" WHERE "id" = ?', [entry.id]);
-      pruned.push({ id: entry.id, table: entry.table, columns: Object.keys(values), dropped: true });
+      pruned.push({ id: entry.id, table: entry.table, columns: Object.keys(values), stale: true });
     } else if (gone.length > 0) {
       const kept = Object.fromEntries(Object.entries(values).filter(([name]) => table.hasColumn(name)));
       await tx.execute('UPDATE "_sync_outbox" SET "values" = ? WHERE "id" = ?', [JSON.stringify(kept), entry.id]);
-      pruned.push({ id: entry.id, table: entry.table, columns: gone, dropped: false });
+      pruned.push({ id: entry.id, table: entry.table, columns: gone, stale: false });
     }
   }
   return pruned;

@@ -56,10 +56,16 @@ export async function nextBatch(db: SqlExecutor, max: number): Promise<OutboxEnt
   return cutAtTransaction(oldest, max) ?? (await readTransaction(db, first.tx));
 }
 
+/**
+ * An entry as the server reads it. A stale write, whose table or columns this build no longer has
+ * (kept by a migration so that its id reaches the server, see `PrunedWrite`), goes as it was
+ * queued: the server rejects it by those names before it reads a value.
+ */
 export function toMutation(entry: OutboxEntry, tables: SyncedTables): Mutation {
-  const table = tables.get(entry.table);
-  const base = { id: entry.id, tx: entry.tx, table: entry.table, op: entry.op, pk: table.toWire(entry.pk) };
-  return entry.values === null ? base : { ...base, values: table.toWire(entry.values) };
+  const table = tables.find(entry.table);
+  const wire = (row: WireRow): WireRow => (table === undefined ? row : table.toWire(row));
+  const base = { id: entry.id, tx: entry.tx, table: entry.table, op: entry.op, pk: wire(entry.pk) };
+  return entry.values === null ? base : { ...base, values: wire(entry.values) };
 }
 
 export async function pendingCount(db: SqlExecutor): Promise<number> {

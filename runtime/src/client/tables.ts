@@ -136,9 +136,18 @@ export class SyncedTable {
     return JSON.stringify(this.#keyColumns.map((column) => storedFromOutbox(column, pk[column.name])));
   }
 
-  /** An outbox entry's values (storage form) as they go on the wire. */
+  /**
+   * An outbox entry's values (storage form) as they go on the wire. A column this build does not
+   * have (a stale write's, see `PrunedWrite`) goes as it was stored: the server rejects the write
+   * by its name.
+   */
   toWire(values: WireRow): WireRow {
-    return Object.fromEntries(Object.entries(values).map(([name, value]) => [name, toWire(this.column(name).codec, value)]));
+    return Object.fromEntries(
+      Object.entries(values).map(([name, value]) => {
+        const column = this.#columns.get(name);
+        return [name, column === undefined ? value : toWire(column.codec, value)];
+      }),
+    );
   }
 
   /**

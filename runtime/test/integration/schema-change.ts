@@ -1,9 +1,12 @@
 /**
  * One device across a server schema change, run by tests/client/test_schema_change.py in phases,
  * each a separate process on the same database file, as successive app builds would be:
- *   write      build 1: bootstrap, then a todo written offline (pending);
+ *   write      build 1: bootstrap, then a todo written offline, then its project changed, then its
+ *              title (three pending writes);
  *   old-build  build 1 again after the server moved to version 2: the sync is refused (409);
- *   new-build  build 2: opening migrates (the outbox kept, a dropped column's value pruned), then syncs.
+ *   new-build  build 2: opening migrates (the outbox kept: a dropped column's value pruned from the
+ *              todo's put, the patch of that column alone kept as it was), then syncs: the server
+ *              rejects the stale patch and applies the writes around it.
  * GENERATED names the build's generated directory. Prints one JSON report.
  */
 import { sql } from "drizzle-orm";
@@ -49,6 +52,10 @@ if (phase === "write") {
   await client.db.run(
     sql`INSERT INTO todos (id, team_id, project_id, title, updated_at) VALUES (${todo}, ${team}, ${project}, 'written offline', ${Date.now()})`,
   );
+  const other = crypto.randomUUID();
+  await client.db.run(sql`INSERT INTO projects (id, team_id, name) VALUES (${other}, ${team}, 'Later')`);
+  await client.db.run(sql`UPDATE todos SET project_id = ${other} WHERE id = ${todo}`);
+  await client.db.run(sql`UPDATE todos SET title = 'renamed offline' WHERE id = ${todo}`);
   Object.assign(report, { todo, project });
 } else if (phase === "old-build") {
   const error = await client.sync().then(
@@ -57,8 +64,11 @@ if (phase === "write") {
   );
   report.error = error instanceof SyncHttpError ? { status: error.status, code: error.code } : String(error);
 } else {
+  const rejected: unknown[] = [];
+  client.registerListener({ rejected: (writes) => rejected.push(...writes.map(({ id, table, op, code }) => ({ id, table, op, code }))) });
   await client.sync();
   report.todos = rowObjects(await adapter.execute("SELECT * FROM todos"));
+  report.rejected = rejected;
 }
 Object.assign(report, { state: client.status.state, pending: client.status.pending });
 await client.close();
