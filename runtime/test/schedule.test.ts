@@ -243,3 +243,60 @@ describe("scheduling and faults (fake clock)", () => {
     await periodic.close();
   });
 });
+
+describe("requests that take too long or too much", () => {
+  /** A fetch that never answers (a half-open connection), until its request is aborted. */
+  function silentFetch() {
+    const aborted: unknown[] = [];
+    const fetch = (_input: string | URL | Request, init?: RequestInit): Promise<Response> =>
+      new Promise((_resolve, reject) => {
+        init?.signal?.addEventListener("abort", () => {
+          aborted.push(init.signal?.reason);
+          reject(new DOMException("aborted", "AbortError"));
+        });
+      });
+    return { fetch, aborted };
+  }
+
+  it("gives up a request the host never answers after requestTimeoutMs, as a network failure to retry", async () => {
+    const { fetch, aborted } = silentFetch();
+    const clock = new FakeClock();
+    const client = await openExample(openNodeSqlite(), { url: "http://sync.test/sync", fetch, requestTimeoutMs: 20 }, { clock });
+    const failure = await client.sync().then(
+      () => null,
+      (error: unknown) => error,
+    );
+    assert.ok(failure instanceof SyncNetworkError, String(failure));
+    assert.match(failure.message, /no answer from the host within 20 ms/);
+    assert.equal(aborted.length, 1);
+    assert.equal(client.status.state, "offline");
+    assert.ok(client.status.retryAt !== null, "retried on the backoff");
+    await client.close();
+  });
+
+  it("close() ends a request under way instead of waiting for the host", async () => {
+    const { fetch, aborted } = silentFetch();
+    const client = await openExample(openNodeSqlite(), { url: "http://sync.test/sync", fetch }, { clock: new FakeClock() });
+    await client.db.insert(schema.todos).values({ id: "a", teamId: "t", title: "one" });
+    const syncing = client.sync();
+    await settle();
+    assert.equal(client.status.state, "pushing");
+    await client.close(); // with the default timeout of a minute, this would wait that long without the abort
+    assert.equal(aborted.length, 1);
+    await assert.rejects(syncing, SyncNetworkError);
+  });
+
+  it("pushes half the batch after the host refused its body as too large, down to one write", async () => {
+    const clock = new FakeClock();
+    const tooLarge = () => errorResponse(413, "request_too_large");
+    const { fetch, calls } = fakeFetch(tooLarge(), tooLarge(), tooLarge());
+    const { client } = await openClient(fetch, clock);
+    for (const id of ["a", "b", "c", "d", "e"]) await client.db.insert(schema.todos).values({ id, teamId: "t", title: id });
+    for (let refused = 0; refused < 3; refused += 1) await assert.rejects(client.sync(), SyncHttpError);
+    await client.sync();
+    const pushes = calls.filter((call) => call.url.endsWith("/push")).map((call) => (call.body as PushRequest).mutations.length);
+    assert.deepEqual(pushes, [5, 2, 1, 1, 1, 1, 1, 1]);
+    assert.equal(client.status.pending, 0);
+    await client.close();
+  });
+});

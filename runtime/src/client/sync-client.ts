@@ -7,7 +7,7 @@ import { getTableName, type Table } from "drizzle-orm";
 import type { SqliteRemoteDatabase } from "drizzle-orm/sqlite-proxy";
 import limits from "../../protocol/limits.json" with { type: "json" };
 import type { QueryResult, SqliteAdapter, SqlExecutor, Statement } from "../adapters/adapter.ts";
-import { PROTOCOL_VERSION, type PullResponse, type Rejection, type WireRow } from "../protocol/messages.ts";
+import { PROTOCOL_VERSION, type PullResponse, type PushRequest, type Rejection, type WireRow } from "../protocol/messages.ts";
 import type { TableMeta } from "../protocol/tables.ts";
 import { PageGroup } from "./apply.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
@@ -138,8 +138,8 @@ const MAX_RESETS = 3;
 /** Asks the host for the pull page after `cursor`. */
 type PullRequester = (cursor: string | null) => Promise<PullResponse>;
 
-function pullRequester(transport: Transport, schemaVersion: number, clientId: string, limit: number): PullRequester {
-  return (cursor) => transport.pull({ protocol: PROTOCOL_VERSION, schemaVersion, clientId, cursor, limit });
+function pullRequester(transport: Transport, schemaVersion: number, clientId: string, limit: number, signal: AbortSignal): PullRequester {
+  return (cursor) => transport.pull({ protocol: PROTOCOL_VERSION, schemaVersion, clientId, cursor, limit }, signal);
 }
 
 /** The first pages of a new database's bootstrap, asked for while it was being created (see `open`). */
@@ -160,6 +160,8 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
   readonly #tables: SyncedTables;
   readonly #schemaVersion: number;
   readonly #transport: Transport;
+  /** Aborted by `close()`: a request under way then ends at once rather than when the host answers. */
+  readonly #closing: AbortController;
   readonly #clock: Clock;
   readonly #backoff: Backoff;
   readonly #pullLimit: number;
@@ -198,6 +200,7 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
     tables: SyncedTables,
     lastOutboxId: number,
     earlyPages: EarlyPages | null,
+    closing: AbortController,
   ) {
     super();
     this.#adapter = options.adapter;
@@ -205,6 +208,7 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
     this.#tables = tables;
     this.#schemaVersion = options.meta.schemaVersion;
     this.#transport = transport;
+    this.#closing = closing;
     this.#clock = options.clock ?? systemClock;
     this.#backoff = new Backoff(options.backoff);
     this.#pullLimit = options.pullLimit ?? DEFAULT_PULL_LIMIT;
@@ -236,8 +240,9 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
     const syncOnOpen = options.syncOnOpen ?? true;
     const schemaVersion = options.meta.schemaVersion;
     let early: EarlyPages | null = null;
+    const closing = new AbortController();
     const created = (clientId: string) => {
-      const request = pullRequester(transport, schemaVersion, clientId, options.pullLimit ?? DEFAULT_PULL_LIMIT);
+      const request = pullRequester(transport, schemaVersion, clientId, options.pullLimit ?? DEFAULT_PULL_LIMIT, closing.signal);
       early = { clientId, pages: new PageQueue(request, null, options.pullPagesAhead ?? 4) };
     };
     try {
@@ -254,12 +259,13 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
         pages.pages.stop();
         early = null;
       }
-      const client = new SyncClient(options, transport, state.clientId, migration, tables, await lastOutboxId(options.adapter), early);
+      const client = new SyncClient(options, transport, state.clientId, migration, tables, await lastOutboxId(options.adapter), early, closing);
       await client.#refreshPending();
       client.#start(syncOnOpen);
       return client;
     } catch (error) {
       (early as EarlyPages | null)?.pages.stop();
+      closing.abort(error);
       throw error;
     }
   }
@@ -344,6 +350,8 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
     this.#closed = true;
     for (const name of this.#timers.keys()) this.#cancel(name);
     this.#stopListeningOnline();
+    // A request under way (a host that never answers included) ends now; the cycle then fails, quietly.
+    this.#closing.abort(new SyncClosedError());
     await this.#running?.catch(() => undefined);
     this.#requested?.reject(new SyncClosedError());
     this.#requested = null;
@@ -407,11 +415,19 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
       // The early pages were asked for before these writes reach the host: a pull must follow the push.
       this.#dropEarlyPages();
       this.#setStatus({ state: "pushing" });
-      const response = await this.#transport.push({
+      const request: PushRequest = {
         protocol: PROTOCOL_VERSION,
         schemaVersion: this.#schemaVersion,
         clientId: this.clientId,
         mutations: batch.map((entry) => toMutation(entry, this.#tables)),
+      };
+      const response = await this.#transport.push(request, this.#closing.signal).catch((error: unknown) => {
+        // A body over the host's byte limit (large rows, where batch_too_large counts mutations):
+        // the retry sends half as many, down to one write.
+        if (error instanceof SyncHttpError && error.code === "request_too_large") {
+          this.#pushBatchSize = Math.max(1, Math.floor(batch.length / 2));
+        }
+        throw error;
       });
       // The ack and the outbox rows it covers go together: a crash between them resends, and the
       // server skips what it already applied.
@@ -435,7 +451,7 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
     let received = 0;
     let resets = 0;
     if (cursor === null) this.#setStatus({ bootstrap: { received, total: null, done: false } });
-    const request = pullRequester(this.#transport, this.#schemaVersion, this.clientId, this.#pullLimit);
+    const request = pullRequester(this.#transport, this.#schemaVersion, this.clientId, this.#pullLimit, this.#closing.signal);
     // The next pages are on their way while one is applied: the server's time and the database's
     // overlap. A pull reads only, so an unused one costs the server a page, nothing more.
     const early = cursor === null ? this.#earlyPages?.pages : undefined;

@@ -1,11 +1,17 @@
 import type { ErrorBody, PullRequest, PullResponse, PushRequest, PushResponse } from "../protocol/messages.ts";
 import { SyncHttpError, SyncNetworkError } from "./errors.ts";
 
-/** How the engine reaches a sync host; HTTP in practice, anything in tests. */
+/**
+ * How the engine reaches a sync host; HTTP in practice, anything in tests. `signal` aborts a
+ * request the engine no longer waits for (it is closing): the request should then reject soon.
+ */
 export interface Transport {
-  push(request: PushRequest): Promise<PushResponse>;
-  pull(request: PullRequest): Promise<PullResponse>;
+  push(request: PushRequest, signal?: AbortSignal): Promise<PushResponse>;
+  pull(request: PullRequest, signal?: AbortSignal): Promise<PullResponse>;
 }
+
+/** How long a request may take before it is given up as a network failure, by default. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 
 export interface HttpTransportOptions {
   /** The base URL the host serves `/push` and `/pull` under, e.g. "https://api.example.com/sync". */
@@ -13,6 +19,34 @@ export interface HttpTransportOptions {
   /** The bearer token for each request; null sends none. Called per request, so it may refresh. */
   readonly getToken?: () => string | null | Promise<string | null>;
   readonly fetch?: typeof globalThis.fetch;
+  /**
+   * Milliseconds a request (its answer read whole) may take before it is aborted and reported as a
+   * network failure, retried on the backoff (default 60,000). A browser's fetch has no such limit:
+   * a connection left half open by a network switch would otherwise hold the sync, and the engine's
+   * `close()`, for good.
+   */
+  readonly requestTimeoutMs?: number;
+}
+
+/** Aborts when `outer` does or after `ms`; `done` clears the timer and the listener. */
+function requestSignal(ms: number, outer: AbortSignal | undefined): { signal: AbortSignal; done: () => void } {
+  const controller = new AbortController();
+  const timeout = new Error(`sync: no answer from the host within ${ms} ms`);
+  const timer = setTimeout(() => {
+    controller.abort(timeout);
+  }, ms);
+  const abort = () => {
+    controller.abort(outer?.reason);
+  };
+  if (outer?.aborted === true) abort();
+  outer?.addEventListener("abort", abort, { once: true });
+  return {
+    signal: controller.signal,
+    done: () => {
+      clearTimeout(timer);
+      outer?.removeEventListener("abort", abort);
+    },
+  };
 }
 
 /** Retry-After is either delay-seconds or an HTTP date. */
@@ -34,17 +68,23 @@ export function httpTransport(options: HttpTransportOptions): Transport {
   const base = options.url.replace(/\/+$/, "");
   const fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
 
-  async function post<T>(path: string, body: unknown): Promise<T> {
+  const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+
+  async function post<T>(path: string, body: unknown, outer: AbortSignal | undefined): Promise<T> {
     const headers: Record<string, string> = { "content-type": "application/json" };
     const token = options.getToken ? await options.getToken() : null;
     if (token !== null) headers.authorization = `Bearer ${token}`;
     let response: Response;
     let text: string;
+    const { signal, done } = requestSignal(timeoutMs, outer);
     try {
-      response = await fetchFn(`${base}${path}`, { method: "POST", headers, body: JSON.stringify(body) });
+      response = await fetchFn(`${base}${path}`, { method: "POST", headers, body: JSON.stringify(body), signal });
       text = await response.text();
     } catch (error) {
-      throw new SyncNetworkError(error);
+      // An abort rejects with the signal's reason (the timeout's error) where fetch honours it.
+      throw new SyncNetworkError(signal.aborted ? signal.reason : error);
+    } finally {
+      done();
     }
     if (!response.ok) {
       let parsed: unknown;
@@ -60,7 +100,7 @@ export function httpTransport(options: HttpTransportOptions): Transport {
   }
 
   return {
-    push: (request) => post<PushResponse>("/push", request),
-    pull: (request) => post<PullResponse>("/pull", request),
+    push: (request, signal) => post<PushResponse>("/push", request, signal),
+    pull: (request, signal) => post<PullResponse>("/pull", request, signal),
   };
 }
