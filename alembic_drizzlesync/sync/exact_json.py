@@ -26,6 +26,22 @@ class ExactFloat(float):
         return number
 
 
+# Postgres's numeric (what jsonb stores numbers as) keeps at most this many digits after the point.
+MAX_SCALE = 16383
+
+
+class TooPreciseFloat(float):
+    """A JSON number that needs more digits after the point than jsonb keeps (`1e-16384`): Python
+    reads it as a float near zero, and the database refuses it, so the request checks refuse it."""
+
+
+def scale(text: str) -> int:
+    """The digits after the point that the number `text` is written with, its exponent applied."""
+    mantissa, _, exponent = text.lower().partition("e")
+    fraction = mantissa.partition(".")[2]
+    return len(fraction) - int(exponent or "0")
+
+
 def loads(body: bytes | str) -> Any:
     return json.loads(body, parse_float=ExactFloat)
 
@@ -42,7 +58,10 @@ def loads_noting_rounding(body: bytes | str) -> tuple[Any, bool]:
     def number(text: str) -> float:
         nonlocal rounded
         value = float(text)
-        rounded = rounded or repr(value) != text
+        if repr(value) != text:
+            rounded = True
+            if scale(text) > MAX_SCALE:
+                return TooPreciseFloat(value)
         return value
 
     return json.loads(body, parse_float=number), rounded

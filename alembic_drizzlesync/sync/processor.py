@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
 
 import psycopg
+import sqlalchemy.exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -194,10 +195,19 @@ class SyncProcessor:
         parsing and re-encoding a page of thousands of rows in Python would
         cost more than the database took to build it.
         """
-        pooled = self.engine.raw_connection()
+        try:
+            pooled = self.engine.raw_connection()
+        except sqlalchemy.exc.TimeoutError:
+            # Every pooled connection busy for the pool's timeout: transient, as the async pool's is.
+            raise temporarily_unavailable() from None
         try:
             connection = cast("psycopg.Connection[Any]", pooled.driver_connection)
-            connection.autocommit = True  # the transaction is the query's explicit BEGIN ... COMMIT
+            # The transaction is the query's explicit BEGIN ... COMMIT. The connection goes back as
+            # it came: an engine made with isolation_level="AUTOCOMMIT" and shared with the
+            # application keeps its connections in autocommit, and one left out of it would have
+            # SQLAlchemy roll back the application's next write on it.
+            was_autocommit = connection.autocommit
+            connection.autocommit = True
             try:
                 cursor = psycopg.ClientCursor(connection)
                 cursor.execute(query.sql, query.params)
@@ -208,7 +218,7 @@ class SyncProcessor:
                     pooled.invalidate()  # lost: the pool opens a new one in its place
                 else:
                     connection.rollback()  # only after a failed statement: IDLE costs nothing
-                    connection.autocommit = False  # as the engine's other users expect it
+                    connection.autocommit = was_autocommit
         finally:
             pooled.close()
         assert row is not None

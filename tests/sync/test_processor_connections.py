@@ -123,6 +123,41 @@ def test_the_engine_s_other_users_get_their_connection_back_in_transactions(
         assert db.execute("SELECT count(*) FROM todos").fetchone() == (0,)
 
 
+def test_an_autocommit_engine_s_other_users_get_their_connection_back_in_autocommit(synced_db: str) -> None:
+    """An engine made with isolation_level="AUTOCOMMIT", shared with the application: a request
+    that left its connection out of autocommit would have the application's next write rolled
+    back when SQLAlchemy returns the connection to the pool."""
+    engine = create_engine(
+        localdb.sqlalchemy_url(synced_db), pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with psycopg.connect(synced_db, autocommit=True) as db:
+            alice, team = seed.member(db, "alice", "A")
+        assert pull(SyncProcessor(engine), alice, "alice-1")[0] == 200
+        with engine.connect() as connection:  # no commit(): the engine's connections autocommit
+            connection.execute(
+                text("INSERT INTO todos (team_id, title) VALUES (:team, 'kept')"), {"team": team}
+            )
+        with psycopg.connect(synced_db) as db:
+            assert db.execute("SELECT count(*) FROM todos").fetchone() == (1,)
+    finally:
+        engine.dispose()
+
+
+def test_an_engine_whose_connections_are_all_busy_is_503(synced_db: str) -> None:
+    """SQLAlchemy's pool timeout is transient, as the async pool's is: the client retries."""
+    engine = create_engine(localdb.sqlalchemy_url(synced_db), pool_size=1, max_overflow=0, pool_timeout=0.2)
+    try:
+        with psycopg.connect(synced_db, autocommit=True) as db:
+            alice, _ = seed.member(db, "alice", "A")
+        with engine.connect():  # the application holds the pool's only connection
+            status, body = pull(SyncProcessor(engine), alice, "alice-1")
+        assert (status, body["error"]["code"]) == (503, "temporarily_unavailable")
+        assert pull(SyncProcessor(engine), alice, "alice-1")[0] == 200
+    finally:
+        engine.dispose()
+
+
 def test_the_async_pool_s_other_users_get_their_connection_back_as_it_came(synced_db: str) -> None:
     """Out of autocommit, after a request that succeeded and one the database refused."""
     with psycopg.connect(synced_db, autocommit=True) as db:

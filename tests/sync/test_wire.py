@@ -256,6 +256,26 @@ def test_numbers_are_stored_exactly(
     assert column(db, name) == stored_text
 
 
+def test_a_number_with_more_digits_after_the_point_than_jsonb_keeps_is_refused(
+    http: httpx.Client, db: psycopg.Connection[Any]
+) -> None:
+    """Python reads 1e-16384 as 0.0, a finite float; jsonb refuses its 16,384 digits after the
+    point, which the host used to meet as a 500 when it cast the mutations to jsonb."""
+    before = stored(db, 1)
+    for literal in ("1e-16384", "1.5e-16383", "1e-99999999999999999999"):
+        body = (
+            '{"protocol": 1, "schemaVersion": 1, "clientId": "wire", "mutations": [{"id": 1, "tx": 1, '
+            f'"table": "wire_values", "op": "patch", "pk": {{"id": 1}}, "values": {{"exact": {literal}}}}}]}}'
+        )
+        response = http.post("/push", content=body, headers={"content-type": "application/json"})
+        assert response.status_code == 400, (literal, response.text)
+        error = response.json()["error"]
+        assert (error["code"], error["path"]) == ("invalid_number", "mutations[0].values.exact"), literal
+    assert stored(db, 1) == before
+    assert push_text(http, '{"exact": 1e-16383}') == {"lastMutationId": 1, "rejected": []}
+    assert column(db, "exact") == "0." + "0" * 16382 + "1"
+
+
 @pytest.mark.parametrize(
     ("values", "path"),
     [
