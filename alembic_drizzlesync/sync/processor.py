@@ -31,6 +31,7 @@ from .protocol import (
     Limits,
     PullRequest,
     PushRequest,
+    check_identity,
     mutations_json,
     parse_json,
     parse_pull,
@@ -102,6 +103,7 @@ class ProtocolQueries:
     def _admitted(self, identity: Identity | None, body: bytes) -> Identity:
         if identity is None:
             raise unauthenticated()
+        check_identity(identity.user_id, identity.claims)
         if len(body) > self.limits.max_body_bytes:
             raise request_too_large(self.limits.max_body_bytes)
         return identity

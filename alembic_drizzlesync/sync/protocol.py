@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from . import exact_json
 from .contract import RequestSchema, default_limits
-from .errors import SyncError, batch_too_large
+from .errors import SyncError, batch_too_large, unauthenticated
 
 PROTOCOL_VERSION = 1
 
@@ -99,6 +99,19 @@ def mutations_json(body: bytes, request: PushRequest, rounded: bool) -> str:
     for mutation, checked in zip(exact, request.mutations, strict=True):
         mutation["id"], mutation["tx"] = checked["id"], checked["tx"]
     return exact_json.dumps(exact)
+
+
+def check_identity(user_id: str, claims: Mapping[str, Any]) -> None:
+    """401 for an identity the database cannot take: a NUL or an unpaired surrogate in the user
+    id or a claim (a signed token may carry any text a user could edit, a name say), or a claim
+    that is not a finite number. Checked before the query, which would otherwise fail as a 500
+    on every request of that user."""
+    try:
+        _check_text(user_id, "user_id")
+        _check_storable(dict(claims), "claims")
+    except SyncError as error:
+        where = f"{error.path}: " if error.path else ""
+        raise unauthenticated(message=f"the identity cannot be stored: {where}{error.message}") from None
 
 
 def _check_storable(value: Any, path: str) -> None:

@@ -59,3 +59,25 @@ def test_a_scope_claimed_by_the_token_is_served_and_writable_until_the_claim_goe
         ("memberships", "delete"),
         ("todos", "delete"),
     }
+
+
+def test_an_identity_the_database_cannot_store_is_401_not_500(
+    db: psycopg.Connection[Any], processor: SyncProcessor
+) -> None:
+    """A signed token may carry any text a user could edit (a display name): a NUL or an unpaired
+    surrogate in a claim or the user id cannot reach Postgres, and used to fail every request of
+    that user with a 500."""
+    bob = seed.user(db, "bob")
+    request = json.dumps({"protocol": 1, "schemaVersion": 1, "clientId": "bob-laptop", "cursor": None})
+    refused = [
+        (Identity(bob, {"name": "Bob\x00"}), "claims.name"),
+        (Identity(bob, {"names": ["\ud800"]}), "claims.names[0]"),
+        (Identity(bob, {"score": float("nan")}), "claims.score"),
+        (Identity(bob + "\x00"), "user_id"),
+    ]
+    for identity, path in refused:
+        response = processor.pull(identity, request.encode())
+        error = json.loads(response.body)["error"]
+        assert (response.status, error["code"]) == (401, "unauthenticated"), identity
+        assert error["message"].startswith(f"the identity cannot be stored: {path}: "), error
+    assert call(processor, "pull", Identity(bob, {"name": "Bob"}), cursor=None)["changes"] == []
