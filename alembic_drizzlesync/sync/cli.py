@@ -72,7 +72,7 @@ def add_commands(subparsers: Any) -> None:
         default=[],
         help="an origin allowed to call the endpoints (repeatable)",
     )
-    serve.add_argument("--max-body-bytes", type=int, default=DEFAULT_LIMITS.max_body_bytes)
+    serve.add_argument("--max-body-bytes", type=positive_int, default=DEFAULT_LIMITS.max_body_bytes)
     serve.add_argument(
         "--pool-size",
         type=int,
@@ -116,8 +116,20 @@ def add_commands(subparsers: Any) -> None:
         default=DEFAULT_RETENTION,
         help=f"forget cursors unused for this long, resetting their clients (default: {DEFAULT_RETENTION})",
     )
-    compact.add_argument("--batch-size", type=int, default=50_000)
+    compact.add_argument("--batch-size", type=positive_int, default=50_000)
     compact.set_defaults(handler=compact_command)
+
+
+def positive_int(text: str) -> int:
+    """An argument that must be at least 1: 0 or less would make every request 413 (`--max-body-bytes`)
+    or fail inside the database (`--batch-size`, a LIMIT)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
 
 
 def _engine_url(args: argparse.Namespace) -> str:

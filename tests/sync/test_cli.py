@@ -277,3 +277,22 @@ def test_serve_flags_override_the_pyproject_auth_one_setting_at_a_time() -> None
         secret_env="T"
     )
     assert sync_cli._auth_config(serve_args("--dev"), config) is None
+
+
+@pytest.mark.parametrize(
+    ("args", "flag", "value"),
+    [
+        (["compact"], "--batch-size", "0"),
+        (["compact"], "--batch-size", "-1"),
+        (["serve", "--dev"], "--max-body-bytes", "0"),
+    ],
+)
+def test_a_size_below_one_is_refused_before_anything_runs(
+    args: list[str], flag: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A batch of 0 used to fail inside the database with a traceback, a body limit of 0 to make
+    every request 413."""
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--database-url", "postgresql://127.0.0.1:9/x", flag, value])
+    assert exit_info.value.code == 2
+    assert f"argument {flag}: expected a positive integer, got {value}" in capsys.readouterr().err
