@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .contract import default_limits
+
 
 class ExactFloat(float):
     """A JSON number with a fraction or an exponent, with the text it was written as."""
@@ -27,7 +29,7 @@ class ExactFloat(float):
 
 
 # Postgres's numeric (what jsonb stores numbers as) keeps at most this many digits after the point.
-MAX_SCALE = 16383
+MAX_SCALE: int = default_limits()["maxNumberScale"]
 
 
 class TooPreciseFloat(float):

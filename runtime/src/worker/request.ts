@@ -5,6 +5,7 @@
  * batch) and this server's limits. Garbage costs no round trip.
  */
 import { PROTOCOL, requestSchemas, syncError, type SyncError } from "./contract.ts";
+import defaults from "../../protocol/limits.json" with { type: "json" };
 import type { Limits } from "./limits.ts";
 import { RequestSchema, fieldPath } from "./violation.ts";
 
@@ -55,8 +56,31 @@ export function readJson(body: Uint8Array): { readonly payload: Json; readonly t
   } catch {
     throw invalid("malformed_json", "the request body is not valid JSON");
   }
-  checkStorable(payload);
+  checkStorable(MAY_BE_TOO_PRECISE.test(text) ? (markedTooPrecise(text) ?? payload) : payload);
   return { payload, text };
+}
+
+/** The most digits after the point that Postgres's numeric, and so jsonb, keeps (`protocol/limits.json`). */
+const MAX_NUMBER_SCALE = defaults.maxNumberScale;
+/** A body that may hold a number needing more (`1e-16384`, which JSON.parse makes 0): only then is it read again. */
+const MAY_BE_TOO_PRECISE = /[eE]-0*\d{5}|\.\d{10000}/;
+/** What such a number is read as, for `checkStorable` to refuse at its path. */
+const TOO_PRECISE: Json = Object.freeze({});
+
+function markedTooPrecise(text: string): Json | undefined {
+  try {
+    return JSON.parse(text, (_key: string, value: unknown, context?: ReviverContext) =>
+      typeof value === "number" && context?.source !== undefined && scale(context.source) > MAX_NUMBER_SCALE ? TOO_PRECISE : value,
+    ) as Json;
+  } catch {
+    return undefined; // NaN or Infinity as bare words: refused as not finite
+  }
+}
+
+/** The digits after the point that a number's source text is written with, its exponent applied. */
+function scale(source: string): number {
+  const [mantissa = "", exponent = "0"] = source.toLowerCase().split("e");
+  return (mantissa.split(".")[1] ?? "").length - Number(exponent);
 }
 
 /** What JSON.parse gives a reviver besides the key and value (Node 21+, workerd). */
@@ -177,6 +201,8 @@ function checkStorable(payload: Json): void {
       checkText(value, steps.slice(0, next.key ? -1 : undefined));
     } else if (typeof value === "number" && !Number.isFinite(value)) {
       throw invalid("invalid_number", "numbers must be finite", fieldPath(steps));
+    } else if (value === TOO_PRECISE) {
+      throw invalid("invalid_number", `numbers may have at most ${MAX_NUMBER_SCALE} digits after the point`, fieldPath(steps));
     } else if (Array.isArray(value)) {
       for (let index = value.length - 1; index >= 0; index--) {
         pending.push({ value: value[index] as Json, steps: [...steps, index] });
