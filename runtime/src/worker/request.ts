@@ -62,8 +62,12 @@ export function readJson(body: Uint8Array): { readonly payload: Json; readonly t
 
 /** The most digits after the point that Postgres's numeric, and so jsonb, keeps (`protocol/limits.json`). */
 const MAX_NUMBER_SCALE = defaults.maxNumberScale;
-/** A body that may hold a number needing more (`1e-16384`, which JSON.parse makes 0): only then is it read again. */
-const MAY_BE_TOO_PRECISE = /[eE]-0*\d{5}|\.\d{10000}/;
+/**
+ * A body that may hold a number needing more (`1e-16384`, which JSON.parse makes 0): only then is
+ * it read again. A number without an exponent of -1000 or less, nor 1,000 digits after its point,
+ * needs fewer than 2,000.
+ */
+const MAY_BE_TOO_PRECISE = /[eE]-0*\d{4}|\.\d{1000}/;
 /** What such a number is read as, for `checkStorable` to refuse at its path. */
 const TOO_PRECISE: Json = Object.freeze({});
 
