@@ -96,14 +96,16 @@ def broken_links(path: Path) -> list[str]:
     return broken
 
 
-def section_titles(path: Path) -> list[str]:
-    """Headings and bold paragraph leads (`**The pool's size (2026-12-03).**`), without backticks."""
+@cache
+def section_titles(path: Path) -> tuple[str, ...]:
+    """Headings and bold paragraph leads (`**The pool's size (2026-12-03).**`), without backticks:
+    read once a file, as a file's references are many."""
     titles = []
     for line in prose_lines(path):
         match = HEADING.match(line) or BOLD_LEAD.match(line)
         if match is not None:
             titles.append(match.group(match.lastindex or 0).replace("`", ""))
-    return titles
+    return tuple(titles)
 
 
 def broken_prose_references(text: str) -> list[str]:
