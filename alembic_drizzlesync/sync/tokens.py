@@ -20,6 +20,7 @@ import jwt
 
 from ..config import AUTH_KEY, AuthConfig, ConfigError, accepted_algorithms, check_jwt_keys
 from .errors import SyncError, temporarily_unavailable, unauthenticated
+from .jwks import KeysUnavailable, SigningKeys, UnknownKey
 from .processor import Identity
 
 JWKS_CACHE_SECONDS = 300
@@ -57,12 +58,14 @@ class JWTAuthenticator:
         algorithms: Sequence[str] = (),
         leeway_seconds: float = 30.0,
         jwks_refresh_cooldown: float = 30.0,
+        jwks_timeout_seconds: float = JWKS_TIMEOUT_SECONDS,
     ) -> None:
         """`jwks_refresh_cooldown`: an unknown `kid` refetches the key set at most this often.
 
         A rotated key is found by that refetch; the cooldown keeps tokens
         with made-up kids from turning into a stream of requests to the
-        identity provider.
+        identity provider. A token whose kid waits for it is a 503, which
+        the client retries, not a 401 (`jwks.SigningKeys`).
         """
         check_jwt_keys(secret is not None, jwks_url, algorithms, leeway_seconds)
         self.algorithms = list(accepted_algorithms(secret is not None, algorithms))
@@ -76,11 +79,11 @@ class JWTAuthenticator:
         self.mode = f"JWT ({', '.join(self.algorithms)}) with {', '.join([source, *checks])}"
         self._secret = secret
         self._jwks = (
-            jwt.PyJWKClient(
+            SigningKeys(
                 jwks_url,
                 lifespan=JWKS_CACHE_SECONDS,
-                timeout=JWKS_TIMEOUT_SECONDS,
-                cooldown_duration=jwks_refresh_cooldown,
+                timeout=jwks_timeout_seconds,
+                refresh_cooldown=jwks_refresh_cooldown,
             )
             if jwks_url
             else None
@@ -119,9 +122,9 @@ class JWTAuthenticator:
             raise unauthenticated("token_missing", "send Authorization: Bearer <token>")
         try:
             claims = self._decode(token)
-        except jwt.PyJWKClientConnectionError:
-            raise temporarily_unavailable("the token's signing keys cannot be fetched; retry") from None
-        except jwt.PyJWKClientError:
+        except KeysUnavailable as error:
+            raise temporarily_unavailable(str(error)) from None
+        except UnknownKey:
             raise unauthenticated("token_unknown_key", "the token's kid names no published key") from None
         except jwt.PyJWTError as error:
             raise _failure(error) from None
@@ -131,11 +134,12 @@ class JWTAuthenticator:
         return Identity(subject, claims)
 
     def _decode(self, token: str) -> dict[str, Any]:
-        algorithm = jwt.get_unverified_header(token).get("alg")
+        header = jwt.get_unverified_header(token)
+        algorithm = header.get("alg")
         if algorithm not in self.algorithms:
             # Before any key lookup: `alg: none` or an HMAC token against a JWKS never gets that far.
             raise jwt.InvalidAlgorithmError(f"alg {algorithm!r} is not accepted")
-        key: Any = self._jwks.get_signing_key_from_jwt(token) if self._jwks else self._secret
+        key: Any = self._jwks.key(header.get("kid")) if self._jwks else self._secret
         required = ["exp", "sub", *(["iss"] if self.issuer else []), *(["aud"] if self.audience else [])]
         claims: dict[str, Any] = jwt.decode(
             token,

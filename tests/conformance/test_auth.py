@@ -142,3 +142,50 @@ def test_an_unreachable_key_server_is_503(host: Any, synced_db: str, keys: Any, 
     with host.serve(synced_db, Settings(jwt=Jwt(secret=None, jwks_url=unreachable))) as url:
         response = pull(url, signed(keys, claims(alice), "rsa-1"))
     assert (response.status_code, response.json()["error"]["code"]) == (503, "temporarily_unavailable")
+
+
+@pytest.mark.parametrize(
+    ("claim", "path"),
+    [({"name": "Bob\x00"}, "claims.name"), ({"names": ["\ud800"]}, "claims.names[0]")],
+    ids=["NUL", "unpaired surrogate"],
+)
+def test_a_signed_claim_the_database_cannot_store_is_401(
+    jwt_url: str, alice: str, claim: dict[str, Any], path: str
+) -> None:
+    """A token carries whatever text a user could edit (a display name): a claim Postgres cannot
+    take is refused naming it, where it failed every request of that user with a 500."""
+    response = pull(jwt_url, hs256(claims(alice, **claim)))
+    error = response.json()["error"]
+    assert (response.status_code, error["code"]) == (401, "unauthenticated"), response.text
+    assert error["message"].startswith(f"the identity cannot be stored: {path}: "), error
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"<html>502 Bad Gateway</html>", b"[]", b'{"keys": []}'],
+    ids=["not json", "not an object", "no keys"],
+)
+def test_a_key_endpoint_that_answers_no_key_set_is_503(
+    jwks: KeyServer, jwt_url: str, keys: Any, alice: str, body: bytes
+) -> None:
+    """The endpoint answered 200, but not with keys: the provider's trouble, so the client retries,
+    rather than a 401 that tells it its session is bad, or a 500."""
+    jwks.body = body
+    response = pull(jwt_url, signed(keys, claims(alice), "ec-1"))
+    assert (response.status_code, response.json()["error"]["code"]) == (503, "temporarily_unavailable")
+
+
+def test_a_key_rotated_in_after_the_last_fetch_is_found(
+    jwks: KeyServer, jwt_url: str, keys: Any, alice: str
+) -> None:
+    """Its kid refetches the keys at once, though they were fetched moments ago; a made-up kid in
+    the cooldown that follows is told to retry (503), not that no such key exists."""
+    rotated, rotated_public = es256_key("ec-2")
+    published = jwks.keys
+    assert pull(jwt_url, signed(keys, claims(alice), "ec-1")).status_code == 200
+    jwks.keys = [*published, rotated_public]
+    token = pyjwt.encode(claims(alice), rotated, algorithm="ES256", headers={"kid": "ec-2"})
+    response = pull(jwt_url, token)
+    assert response.status_code == 200, response.text
+    response = pull(jwt_url, signed(keys, claims(alice), "ec-made-up"))
+    assert (response.status_code, response.json()["error"]["code"]) == (503, "temporarily_unavailable")

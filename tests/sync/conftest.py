@@ -141,12 +141,16 @@ def jwks() -> Iterator[KeyServer]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
             served.fetches += 1
-            body = json.dumps({"keys": served.keys}).encode()
+            time.sleep(served.delay)
+            body = served.body if served.body is not None else json.dumps({"keys": served.keys}).encode()
             self.send_response(200)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client timed out while `delay` held the answer back, as a test wants
 
         def log_message(self, *args: Any) -> None:
             pass

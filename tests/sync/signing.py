@@ -25,6 +25,10 @@ class KeyServer:
     keys: list[dict[str, Any]] = field(default_factory=list)
     fetches: int = 0
     url: str = ""
+    body: bytes | None = None
+    """Served instead of the key set when set (a broken endpoint)."""
+    delay: float = 0.0
+    """Seconds each answer waits first (a hanging endpoint)."""
 
 
 def es256_key(kid: str) -> tuple[ec.EllipticCurvePrivateKey, dict[str, Any]]:

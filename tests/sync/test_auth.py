@@ -6,6 +6,7 @@ Every failing token is a 401 with a code of its own and applies nothing.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from typing import Any
@@ -19,6 +20,8 @@ import pytest
 from alembic_drizzlesync.config import AuthConfig, ConfigError, parse_config
 from alembic_drizzlesync.sync import SyncProcessor
 from alembic_drizzlesync.sync.asgi import create_app
+from alembic_drizzlesync.sync.errors import SyncError
+from alembic_drizzlesync.sync.jwks import RETRY_SECONDS, KeysUnavailable, SigningKeys, UnknownKey
 from alembic_drizzlesync.sync.tokens import JWTAuthenticator
 from tests.sync import seed
 from tests.sync.signing import (
@@ -201,6 +204,102 @@ def test_an_unreachable_key_server_is_503(processor: SyncProcessor, alice: tuple
     response = push(processor, auth, team, jwt.encode(claims(user), private, "ES256", {"kid": "k1"}))
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "temporarily_unavailable"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"<html>502 Bad Gateway</html>", b"[]", b'{"keys": []}', b'{"keys": [{"kty": "EC", "kid": "k1"}]}'],
+    ids=["not json", "not an object", "no keys", "no usable key"],
+)
+def test_a_key_endpoint_that_answers_no_key_set_is_503(
+    processor: SyncProcessor,
+    db: psycopg.Connection[Any],
+    alice: tuple[str, str],
+    jwks: KeyServer,
+    body: bytes,
+) -> None:
+    """The endpoint answered 200, but not with keys: the provider's trouble, not the token's (a 401
+    would tell the client its session is bad), and never a 500."""
+    user, team = alice
+    private, _ = es256_key("k1")
+    jwks.body = body
+    auth = JWTAuthenticator(jwks_url=jwks.url)
+    response = push(processor, auth, team, jwt.encode(claims(user), private, "ES256", {"kid": "k1"}))
+    assert response.status_code == 503, response.text
+    assert response.json()["error"]["code"] == "temporarily_unavailable"
+    assert applied(db) == (0, 0)
+
+
+def test_requests_waiting_on_a_hanging_key_endpoint_fail_together(jwks: KeyServer) -> None:
+    """One fetch times out and the requests that queued behind it answer 503 at once, where each
+    used to wait out a timeout of its own in turn."""
+    private, public = es256_key("k1")
+    jwks.keys, jwks.delay = [public], 2.0
+    auth = JWTAuthenticator(jwks_url=jwks.url, jwks_timeout_seconds=0.25)
+    header = f"Bearer {jwt.encode(claims('u1'), private, 'ES256', {'kid': 'k1'})}"
+    answers: list[int] = []
+
+    def verify() -> None:
+        try:
+            auth.identity(header)
+            answers.append(200)
+        except SyncError as error:
+            answers.append(error.status)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=verify) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [503] * 8
+    assert time.monotonic() - started < 1.0  # one timeout, not eight (2 s)
+    assert jwks.fetches == 1
+
+
+def test_a_key_rotated_in_after_the_last_fetch_is_found(
+    processor: SyncProcessor, alice: tuple[str, str], jwks: KeyServer
+) -> None:
+    """With the default cooldown: the first unknown kid after a fetch refetches at once; a made-up
+    kid in the cooldown that follows is told to retry (503), not that its key does not exist."""
+    user, team = alice
+    old, old_public = es256_key("old")
+    new, new_public = es256_key("new")
+    made_up, _ = es256_key("made-up")
+    jwks.keys = [old_public]
+    auth = JWTAuthenticator(jwks_url=jwks.url, issuer=ISSUER, audience=AUDIENCE)
+    assert (
+        push(processor, auth, team, jwt.encode(claims(user), old, "ES256", {"kid": "old"})).status_code == 200
+    )
+    jwks.keys = [old_public, new_public]
+    response = push(processor, auth, team, jwt.encode(claims(user), new, "ES256", {"kid": "new"}))
+    assert response.status_code == 200, response.text
+    assert jwks.fetches == 2
+    response = push(processor, auth, team, jwt.encode(claims(user), made_up, "ES256", {"kid": "made-up"}))
+    assert response.status_code == 503, response.text
+    assert jwks.fetches == 2
+
+
+def test_keys_fetched_before_stay_in_use_while_their_refetch_fails(jwks: KeyServer) -> None:
+    """Past the cache's lifespan the set is fetched again; an endpoint down then does not sign every
+    user out: the keys it published last still verify, and it is asked again after a pause."""
+    now = [0.0]
+    private, public = es256_key("k1")
+    jwks.keys = [public]
+    keys = SigningKeys(jwks.url, lifespan=300, timeout=1, refresh_cooldown=30, clock=lambda: now[0])
+    assert keys.key("k1").key_id == "k1"
+    jwks.body = b"<html>503</html>"
+    now[0] = 301.0
+    assert keys.key("k1").key_id == "k1"
+    assert keys.key("k1").key_id == "k1"
+    assert jwks.fetches == 2  # the second lookup waits out RETRY_SECONDS
+    with pytest.raises(KeysUnavailable):
+        keys.key("k2")  # unknown, and no refetch can tell yet
+    now[0] += RETRY_SECONDS
+    jwks.body = None
+    with pytest.raises(UnknownKey):
+        keys.key("k2")
+    assert jwks.fetches == 3
 
 
 def test_the_secret_comes_from_the_environment_variable_the_config_names() -> None:

@@ -14,7 +14,7 @@ import { pull, push, statements, type DatabaseOptions, type HyperdriveBinding } 
 import type { Identity } from "./identity.ts";
 import { checkJwtOptions, verifyBearer, type JwtOptions } from "./jwt.ts";
 import { DEFAULT_LIMITS, type Limits } from "./limits.ts";
-import { checkExactNumbers, parsePull, parsePush, readJson } from "./request.ts";
+import { checkExactNumbers, checkIdentity, parsePull, parsePush, readJson } from "./request.ts";
 
 /** What the Worker's `fetch` receives besides the request; only `waitUntil` is used. */
 export interface ExecutionContext {
@@ -72,6 +72,7 @@ export function createSyncHandler<Env = Record<string, unknown>>(
       if (identity === null) {
         throw syncError("unauthenticated", "sign in to sync");
       }
+      checkIdentity(identity);
       checkContentType(request.headers.get("content-type") ?? "");
       const { payload, text: body } = readJson(await readBody(request, limits.maxBodyBytes));
       const database = hyperdrive(env, bindingName);

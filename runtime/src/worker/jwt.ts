@@ -12,10 +12,9 @@ import {
   errors,
   jwtVerify,
   type JWTPayload,
-  type JWTVerifyGetKey,
 } from "jose";
 
-import { syncError, type SyncError } from "./contract.ts";
+import { syncError, SyncError } from "./contract.ts";
 import type { Identity } from "./identity.ts";
 
 export interface JwtOptions {
@@ -39,7 +38,8 @@ const JWKS_COOLDOWN_MS = 30_000;
 const JWKS_TIMEOUT_MS = 5_000;
 
 // Module scope lives as long as the isolate: one key set per URL, fetched by the first request that needs it.
-const keySets = new Map<string, JWTVerifyGetKey>();
+type RemoteKeySet = ReturnType<typeof createRemoteJWKSet>;
+const keySets = new Map<string, RemoteKeySet>();
 
 function unauthenticated(code: string, message: string): SyncError {
   return syncError(code, message);
@@ -75,7 +75,7 @@ export async function verifyBearer(authorization: string | null, options: JwtOpt
     claims =
       options.secret !== undefined
         ? (await jwtVerify(token, new TextEncoder().encode(options.secret), verify)).payload
-        : (await jwtVerify(token, keySet(options.jwksUrl ?? ""), verify)).payload;
+        : await verifyWithKeySet(token, options.jwksUrl ?? "", verify);
   } catch (error) {
     throw failure(error);
   }
@@ -117,7 +117,7 @@ function acceptedAlgorithms(options: JwtOptions): string[] {
   return options.secret === undefined ? ["RS256", "ES256"] : ["HS256"];
 }
 
-function keySet(url: string): JWTVerifyGetKey {
+function keySet(url: string): RemoteKeySet {
   let keys = keySets.get(url);
   if (keys === undefined) {
     keys = createRemoteJWKSet(new URL(url), {
@@ -130,6 +130,48 @@ function keySet(url: string): JWTVerifyGetKey {
   return keys;
 }
 
+// When a kid missing from the keys last forced a refetch, by URL: jose's own cooldown runs from
+// every fetch, the periodic one included, so a key rotated in just after it would be refused.
+const forcedAt = new Map<string, number>();
+
+/**
+ * `jwtVerify` against the URL's keys. A kid missing from keys jose fetched for this token is the
+ * token's fault (401); one missing from keys fetched earlier refetches them, at most once per
+ * cooldown, and waits for the next chance as a 503, which the client retries: a key rotated in
+ * is found, and made-up kids do not turn into a stream of requests to the identity provider.
+ */
+async function verifyWithKeySet(
+  token: string,
+  url: string,
+  verify: Parameters<typeof jwtVerify>[2],
+): Promise<JWTPayload> {
+  const keys = keySet(url);
+  // Cooling down, jose will not refetch on a miss: the keys it would match were fetched before.
+  const fetchedBefore = keys.coolingDown;
+  try {
+    return (await jwtVerify(token, keys, verify)).payload;
+  } catch (error) {
+    if (!(error instanceof errors.JWKSNoMatchingKey)) {
+      throw error;
+    }
+    if (!keys.jwks()?.keys.some((key) => key.use === undefined || key.use === "sig")) {
+      throw syncError("temporarily_unavailable", "the key endpoint publishes no signing key; retry");
+    }
+    if (!fetchedBefore) {
+      throw error;
+    }
+    if (Date.now() - (forcedAt.get(url) ?? -Infinity) < JWKS_COOLDOWN_MS) {
+      throw syncError(
+        "temporarily_unavailable",
+        "the token's kid is not among the keys fetched, which cannot be refetched yet; retry",
+      );
+    }
+    forcedAt.set(url, Date.now());
+    await keys.reload();
+    return (await jwtVerify(token, keys, verify)).payload;
+  }
+}
+
 const CLAIM_CODES: Readonly<Record<string, string>> = {
   nbf: "token_not_yet_valid",
   iat: "token_not_yet_valid",
@@ -138,6 +180,9 @@ const CLAIM_CODES: Readonly<Record<string, string>> = {
 };
 
 function failure(error: unknown): SyncError {
+  if (error instanceof SyncError) {
+    return error;
+  }
   if (error instanceof errors.JWTExpired) {
     return unauthenticated("token_expired", "the token has expired");
   }
@@ -155,11 +200,13 @@ function failure(error: unknown): SyncError {
   if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) {
     return unauthenticated("token_unknown_key", "the token's kid names no published key");
   }
-  // The key server timed out, was unreachable (fetch throws a TypeError) or answered garbage.
+  // The key server timed out, was unreachable (fetch throws a TypeError) or answered garbage:
+  // a status other than 200 or a body that is not JSON is jose's generic JOSEError.
   if (
     error instanceof errors.JWKSTimeout ||
     error instanceof errors.JWKSInvalid ||
-    !(error instanceof errors.JOSEError)
+    !(error instanceof errors.JOSEError) ||
+    error.code === errors.JOSEError.code
   ) {
     return syncError("temporarily_unavailable", "the token's signing keys cannot be fetched; retry");
   }

@@ -4,7 +4,8 @@
  * cannot store, numbers JSON cannot carry, ids increasing and each `tx` adjacent within a
  * batch) and this server's limits. Garbage costs no round trip.
  */
-import { PROTOCOL, requestSchemas, syncError, type SyncError } from "./contract.ts";
+import { PROTOCOL, requestSchemas, syncError, SyncError } from "./contract.ts";
+import type { Identity } from "./identity.ts";
 import defaults from "../../protocol/limits.json" with { type: "json" };
 import type { Limits } from "./limits.ts";
 import { RequestSchema, fieldPath } from "./violation.ts";
@@ -194,11 +195,29 @@ function parseWithNonFinite(text: string): Json {
   }
 }
 
+/**
+ * 401 for an identity the database cannot take: a NUL or an unpaired surrogate in the user id or
+ * a claim (a signed token may carry any text a user could edit, a display name say). Checked
+ * before the query, which would otherwise fail with a 500 on every request of that user.
+ */
+export function checkIdentity(identity: Identity): void {
+  try {
+    checkText(identity.userId, ["user_id"]);
+    checkStorable(identity.claims as Json, ["claims"]);
+  } catch (error) {
+    if (!(error instanceof SyncError)) {
+      throw error;
+    }
+    const where = error.path ? `${error.path}: ` : "";
+    throw syncError("unauthenticated", `the identity cannot be stored: ${where}${error.message}`);
+  }
+}
+
 /** NUL characters, lone surrogates and infinities (`1e999`) would surface as driver errors, not 400s. */
-function checkStorable(payload: Json): void {
+function checkStorable(payload: Json, root: (string | number)[] = []): void {
   // A stack of its own (a deeply nested body must not overflow the isolate's), visited in
   // document order: an object's key before its value, as the Python host walks it.
-  const pending: Pending[] = [{ value: payload, steps: [] }];
+  const pending: Pending[] = [{ value: payload, steps: root }];
   for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
     const { value, steps } = next;
     if (typeof value === "string") {
