@@ -1,7 +1,7 @@
 """A push batch in instructions executed by the server (callgrind), against the batched upsert.
 
     python bench/push_instructions.py [--revision REV] [--compare-revision REV] [--patches 1000]
-                                      [--rounds 3] [--keep DIR]
+                                      [--puts] [--rounds 3] [--keep DIR]
                                       # needs valgrind and the Postgres server binaries
                                       # (--bindir, else pg_config's); as root it runs
                                       # them as the OS user `postgres`
@@ -16,6 +16,8 @@ backend under `valgrind --tool=callgrind`, collecting inside PostgresMain and du
 `pg_sleep`. A round is one batch of `--patches` title patches through `drizzlesync.push` (`BEGIN`,
 the call, `COMMIT`, each statement a line) and then the same changes as one batched upsert, each
 side after a `VACUUM` of the table and the log, which is left out; the first round is uncounted.
+`--puts` sends each change as a `put` carrying the row's team too: a batch push applies one client
+transaction at a time (`apply_transaction`), where a batch of patches to one table is one `UPDATE`.
 `--keep DIR` keeps the dumps for `callgrind_annotate --inclusive=yes`.
 
 Takes a minute or two per revision (valgrind runs the backend ~50x slower).
@@ -46,9 +48,13 @@ SETTLE = "VACUUM todos, drizzlesync.change_log;"
 SIDES = ("push", "upsert")
 
 
-def push_batch(user: str, ids: list[str], first_id: int, label: str) -> list[str]:
-    """bench/sync.py's push of title patches to `ids`, as a host sends it, a statement a line."""
-    mutations = literal(json.dumps(title_patches(ids, first_id, label)))
+def push_batch(user: str, team: str, ids: list[str], first_id: int, label: str, puts: bool) -> list[str]:
+    """bench/sync.py's push of title patches to `ids` (or the same as puts), as a host sends it, a
+    statement a line."""
+    batch = title_patches(ids, first_id, label)
+    if puts:
+        batch = [{**m, "op": "put", "values": {**m["values"], "team_id": team}} for m in batch]
+    mutations = literal(json.dumps(batch))
     call = (
         f"SELECT drizzlesync.push({literal(user)}, '{{}}'::jsonb, {literal(CLIENT)}, 1, {mutations}::jsonb);"
     )
@@ -60,7 +66,7 @@ def upsert_batch(team: str, ids: list[str], label: str) -> list[str]:
     return [UPSERT.format(rows=literal(json.dumps(title_rows(ids, team, label)))) + ";"]
 
 
-def script(user: str, team: str, ids: list[str], rounds: int) -> tuple[str, list[str | None]]:
+def script(user: str, team: str, ids: list[str], rounds: int, puts: bool) -> tuple[str, list[str | None]]:
     """The single-user script, and what each dump before a pg_sleep measures (None: uncounted)."""
     lines: list[str] = []
     labels: list[str | None] = []
@@ -70,7 +76,7 @@ def script(user: str, team: str, ids: list[str], rounds: int) -> tuple[str, list
             lines += [SETTLE, "SELECT pg_sleep(0);"]
             labels.append(None)
             if side == "push":
-                lines += push_batch(user, ids, next_id, f"push {r}")
+                lines += push_batch(user, team, ids, next_id, f"push {r}", puts)
                 next_id += len(ids)
             else:
                 lines += upsert_batch(team, ids, f"upsert {r}")
@@ -80,7 +86,7 @@ def script(user: str, team: str, ids: list[str], rounds: int) -> tuple[str, list
 
 
 def count(
-    bindir: Path, work: Path, database: str, patches: int, rounds: int, keep: Path | None
+    bindir: Path, work: Path, database: str, patches: int, rounds: int, puts: bool, keep: Path | None
 ) -> dict[str, list[float]]:
     """Instructions per patch of each side's batches, round by round, in `database`."""
     with private_cluster(bindir, work) as base:
@@ -92,7 +98,7 @@ def count(
             add_todos(db, team, patches)
             db.execute("VACUUM ANALYZE todos")
             ids = [str(r[0]) for r in db.execute("SELECT id FROM todos WHERE team_id = %s", (team,))]
-    text, labels = script(user, team, ids, rounds)
+    text, labels = script(user, team, ids, rounds, puts)
     totals = block_totals(bindir, work, database, text, labels, keep)
     return {side: [total / patches for total in totals[side]] for side in SIDES}
 
@@ -103,16 +109,18 @@ def main() -> None:
     )
     add_revision_arguments(parser)
     parser.add_argument("--patches", type=int, default=BATCH, help="patches in a batch (bench/sync.py's)")
+    parser.add_argument("--puts", action="store_true", help="each change a put, its own client transaction")
     parser.add_argument("--rounds", type=int, default=3, help="counted rounds, after one uncounted")
     args = parser.parse_args()
 
     def in_database(bindir: Path, work: Path, database: str) -> dict[str, list[float]]:
-        return count(bindir, work, database, args.patches, args.rounds, args.keep)
+        return count(bindir, work, database, args.patches, args.rounds, args.puts, args.keep)
 
     for revision, counts in counted_revisions(args, "drizzlesync-push-callgrind-", in_database):
         push, upsert = statistics.median(counts["push"]), statistics.median(counts["upsert"])
+        kind = "puts" if args.puts else "patches"
         print(
-            f"revision {revision}: instructions a patch, batches of {args.patches} "
+            f"revision {revision}: instructions a change, batches of {args.patches} {kind} "
             f"({args.rounds} rounds after one uncounted; median, then each round)"
         )
         for side in SIDES:

@@ -116,3 +116,27 @@ def test_every_change_to_version_17s_released_functions_applies() -> None:
     assert "pieces" not in pull and "SECURITY DEFINER" not in pull
     assert "joined := CASE WHEN joined IS NULL THEN step.changes" in pull
     assert "'[' || coalesce(joined, '') || ']'" in pull
+
+
+def test_every_change_to_version_18s_released_functions_applies() -> None:
+    """Version 18 re-creates apply_transaction (version 4) and apply_patches (version 15) from released
+    text: each checks the deferred constraints wherever it reports success, and nowhere else."""
+    upgrade = "\n".join(upgrade_script(18, "drizzlesync"))
+    check = (
+        "IF current_setting('drizzlesync.deferred_constraints', true) IS DISTINCT FROM '-' THEN\n"
+        "{0}    PERFORM drizzlesync.check_deferred_constraints();\n"
+        "{0}END IF;\n"
+        "{0}RETURN"
+    )
+
+    def function(name: str) -> str:
+        (body,) = upgrade.split(f"CREATE OR REPLACE FUNCTION drizzlesync.{name}(")[1:]
+        return body.split("\n$fn$", 1)[0]
+
+    transaction = function("apply_transaction")
+    assert transaction.count("check_deferred_constraints") == 1
+    assert f"END LOOP;\n        {check.format(' ' * 8)};\n" in transaction
+    patches = function("apply_patches")
+    assert patches.count("check_deferred_constraints") == 2 and patches.count("RETURN true;") == 2
+    assert f"updated THEN\n                {check.format(' ' * 16)} true;\n" in patches
+    assert f"END IF;\n        {check.format(' ' * 8)} true;\n" in patches

@@ -73,3 +73,77 @@ def test_a_foreign_key_that_includes_the_scope_column_answers_both_alike(
     assert (
         rejections[1].startswith("constraint_violation: ") and "todos_project_in_team_fkey" in rejections[1]
     )
+
+
+def make_todos_project_key_deferred(db: psycopg.Connection[Any]) -> None:
+    db.execute("ALTER TABLE todos ALTER CONSTRAINT todos_project_id_fkey DEFERRABLE INITIALLY DEFERRED")
+
+
+def put_project(team: str, project_id: str) -> dict[str, Any]:
+    values = {"team_id": team, "name": "filed after its todo"}
+    return {"table": "projects", "op": "put", "pk": {"id": project_id}, "values": values}
+
+
+def test_a_deferred_foreign_key_is_checked_at_the_end_of_each_client_transaction(
+    db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
+    """A DEFERRABLE INITIALLY DEFERRED key is checked when its client transaction ends, not at COMMIT.
+
+    Postgres checks it at COMMIT, after push has handled every mutation: a
+    violation there failed the whole request (500) on every retry, which
+    wedged the client. Each client transaction is now checked as it ends, so
+    a violation is a rejection of that transaction alone, and a transaction
+    that files a todo before its project still applies, as the key allows.
+    """
+    make_todos_project_key_deferred(db)
+    alice, team = seed.member(db, "alice", "A")
+    client = SyncClient(http, alice, "alice-1")
+    client.stage([put_todo(team, str(uuid.uuid4()))])  # 1: no such project, ever
+    for _ in range(2):  # 2-3 and 4-5: the todo first, then its project, in one transaction
+        project_id = str(uuid.uuid4())
+        client.stage([put_todo(team, project_id), put_project(team, project_id)])
+    response = client.push()
+    assert response is not None and response.status_code == 200, response.text
+    assert response.json()["lastMutationId"] == 5
+    assert client.rejected == {1: "constraint_violation"}
+    filed = db.execute("SELECT count(*) FROM todos WHERE project_id IS NOT NULL").fetchone()
+    assert filed == (2,)
+
+
+def test_a_batch_of_patches_that_breaks_a_deferred_foreign_key_rejects_that_patch_alone(
+    db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
+    """The same for the one-statement path a batch of patches to one table takes."""
+    make_todos_project_key_deferred(db)
+    alice, team = seed.member(db, "alice", "A")
+    client = SyncClient(http, alice, "alice-1")
+    todos = [put_todo(team, project(db, team, "real")) for _ in range(2)]
+    client.stage(todos)
+    response = client.push()
+    assert response is not None and response.status_code == 200 and not client.rejected, response.text
+    client.stage([{**todos[0], "op": "patch", "values": {"title": "renamed"}}])
+    client.stage([{**todos[1], "op": "patch", "values": {"project_id": str(uuid.uuid4())}}])
+    response = client.push()
+    assert response is not None and response.status_code == 200, response.text
+    assert client.rejected == {4: "constraint_violation"}
+    titles = db.execute("SELECT title FROM todos ORDER BY title").fetchall()
+    assert titles == [("probe",), ("renamed",)]
+
+
+def test_a_deferred_key_whose_name_another_constraint_shares_is_still_checked_per_transaction(
+    db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
+    """SET CONSTRAINTS names constraints by schema and name, and this name also names a check
+    constraint of another table, which cannot be deferred: the key is checked all the same, and
+    stays checked per statement for the rest of the push (docs/sync.md, "Push")."""
+    make_todos_project_key_deferred(db)
+    db.execute("ALTER TABLE projects ADD CONSTRAINT todos_project_id_fkey CHECK (name <> '')")
+    alice, team = seed.member(db, "alice", "A")
+    client = SyncClient(http, alice, "alice-1")
+    client.stage([put_todo(team, str(uuid.uuid4()))])
+    project_id = str(uuid.uuid4())
+    client.stage([put_project(team, project_id), put_todo(team, project_id)])
+    response = client.push()
+    assert response is not None and response.status_code == 200, response.text
+    assert client.rejected == {1: "constraint_violation"}
+    assert db.execute("SELECT count(*) FROM todos").fetchone() == (1,)
