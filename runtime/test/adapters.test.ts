@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { rowObjects } from "../src/adapters/adapter.ts";
+import { openSqliteWasm, type WorkerLike } from "../src/adapters/wasm.ts";
+import type { WorkerRequest, WorkerResponse } from "../src/adapters/wasm-protocol.ts";
 import { adapterFactories } from "./support/adapters.ts";
 
 for (const factory of adapterFactories) {
@@ -125,3 +127,73 @@ for (const factory of adapterFactories) {
     });
   });
 }
+
+// What the browser hands to openSqliteWasm must fit the interface it takes (checked by tsc).
+export const fitsWorkerLike: readonly ((worker: Worker) => WorkerLike)[] = [(worker) => worker];
+
+/** A dedicated Worker as the main thread sees it: the test answers its requests, or makes it fail. */
+class FakeWorker implements WorkerLike {
+  readonly requests: WorkerRequest[] = [];
+  terminated = false;
+  readonly #listeners = new EventTarget();
+
+  postMessage(message: WorkerRequest): void {
+    this.requests.push(message);
+  }
+
+  addEventListener(type: "message", listener: (event: MessageEvent<WorkerResponse>) => void): void;
+  addEventListener(type: "error" | "messageerror", listener: (event: Event) => void): void;
+  addEventListener(type: string, listener: (event: MessageEvent<WorkerResponse>) => void): void {
+    this.#listeners.addEventListener(type, listener as (event: Event) => void);
+  }
+
+  terminate(): void {
+    this.terminated = true;
+  }
+
+  answer(response: WorkerResponse): void {
+    this.#listeners.dispatchEvent(new MessageEvent("message", { data: response }));
+  }
+
+  /** As a browser does when the script is not found or throws. */
+  fail(message: string): void {
+    this.#listeners.dispatchEvent(Object.assign(new Event("error"), { message }));
+  }
+
+  /** As a browser does when an answer cannot be deserialised. */
+  garble(): void {
+    this.#listeners.dispatchEvent(new MessageEvent("messageerror"));
+  }
+}
+
+describe("adapter SQLite WASM (main-thread side)", () => {
+  it("rejects the open, and every later call, when the Worker fails to load", async () => {
+    const worker = new FakeWorker();
+    const opening = openSqliteWasm(worker, { filename: "/app.sqlite3" });
+    assert.equal(worker.requests.length, 1);
+    worker.fail("404 worker.js");
+    await assert.rejects(opening, /SQLite worker failed \(404 worker\.js\)/);
+    assert.equal(worker.terminated, true);
+  });
+
+  it("rejects the calls waiting, and every later one, when the Worker errs or an answer cannot be read", async () => {
+    for (const failure of ["error", "messageerror"] as const) {
+      const worker = new FakeWorker();
+      const opening = openSqliteWasm(worker, { filename: "/app.sqlite3" });
+      worker.answer({ id: 1, result: { columns: [], rows: [] } });
+      const db = await opening;
+      const waiting = db.execute("SELECT 1");
+      // The adapter posts once its queue reaches the statement.
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(worker.requests.at(-1)?.kind, "run");
+      if (failure === "error") worker.fail("uncaught ReferenceError");
+      else worker.garble();
+      await assert.rejects(waiting, /SQLite worker failed/, failure);
+      await assert.rejects(db.execute("SELECT 2"), /SQLite worker failed/, failure);
+      await assert.rejects(db.batch([{ sql: "SELECT 3", params: [] }]), /SQLite worker failed/, failure);
+      assert.equal(worker.requests.length, 2, "nothing more is posted to a failed Worker");
+      assert.equal(worker.terminated, true);
+      await db.close();
+    }
+  });
+});

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { DatabaseSync } from "node:sqlite";
 import { openNodeSqlite } from "../src/adapters/node-sqlite.ts";
+import type { SqlExecutor } from "../src/adapters/adapter.ts";
 import { TabLeaderLostError } from "../src/client/errors.ts";
 import { TabClient, type ChannelLike } from "../src/client/tab-client.ts";
 import { decodeResults, encodeResults, type TabMessage } from "../src/client/tab-protocol.ts";
@@ -60,6 +61,17 @@ async function until(check: () => boolean | Promise<boolean>, what: string): Pro
     if (Date.now() > deadline) assert.fail(`timed out waiting until ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
+}
+
+/** `promise`, failing the test if it has not settled within `until`'s time. */
+async function settles<T>(promise: Promise<T>, what: string): Promise<T> {
+  let settled = false;
+  promise.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  await until(() => settled, what);
+  return promise;
 }
 
 /** A BroadcastChannel that can go deaf and mute at once (its tab is gone), or drop some messages. */
@@ -221,6 +233,148 @@ describe("several tabs on one database", () => {
     await first.db.insert(todos).values({ id: "b", teamId: TEAM, title: "the leader goes on" });
     assert.deepEqual((await first.db.select({ id: todos.id }).from(todos)).map((row) => row.id), ["b"]);
     await first.close();
+    // Its channel is dead, so its takeover fails and it would ask again later: end it.
+    await second.close();
+  });
+
+  it("frees the lock and closes the engine when closed while taking over", async () => {
+    for (const step of ["opening the engine", "setting the engine up"] as const) {
+      const world = setup();
+      const first = await tab(world);
+      let reached!: () => void;
+      const atGate = new Promise<void>((resolve) => (reached = resolve));
+      let proceed!: () => void;
+      const gate = new Promise<void>((resolve) => (proceed = resolve));
+      let engineClosed = false;
+      const second = await TabClient.open<ExampleSchema>({
+        name: world.name,
+        schema,
+        locks: world.locks,
+        open: async () => {
+          const engine = await openExample(openNodeSqlite(world.path), world.transport);
+          const close = engine.close.bind(engine);
+          engine.close = async () => {
+            engineClosed = true;
+            await close();
+          };
+          if (step === "opening the engine") {
+            reached();
+            await gate;
+          } else {
+            // Setting up writes first: the tab is closed while that write waits.
+            const writeTransaction = engine.writeTransaction.bind(engine);
+            engine.writeTransaction = async <T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> => {
+              reached();
+              await gate;
+              return writeTransaction(work);
+            };
+          }
+          return engine;
+        },
+      });
+      const roles: boolean[] = [];
+      second.registerListener({ roleChanged: (leader) => roles.push(leader) });
+      await first.close();
+      await atGate;
+      const closed = second.close();
+      proceed();
+      await settles(closed, `the tab closes while ${step}`);
+      assert.equal(second.isLeader, false, step);
+      assert.deepEqual(roles, [], `a tab closed while ${step} never said it led`);
+      await until(() => engineClosed, `the engine opened while ${step} is closed`);
+      await until(() => !world.locks.held(`drizzlesync:${world.name}`), `the lock is freed after ${step}`);
+      const third = await settles(tab(world), `a new tab leads after ${step}`);
+      assert.equal(third.isLeader, true);
+      await third.db.insert(todos).values({ id: "a", teamId: TEAM, title: step });
+      await third.close();
+    }
+  });
+
+  it("refuses a follower's transaction that reaches a closing leader, so no tab waits on it", async () => {
+    const world = setup();
+    let firstClosed: Promise<void> | undefined;
+    // The leader closes as soon as a follower's begin reaches it, before SQLite opened that transaction.
+    const closeOnBegin = (name: string): ChannelLike => {
+      const real = new BroadcastChannel(name);
+      return {
+        postMessage: (message) => {
+          real.postMessage(message);
+        },
+        addEventListener: (type, listener) => {
+          real.addEventListener(type, (event) => {
+            const message = event as MessageEvent<TabMessage>;
+            listener(message);
+            if (message.data.type === "request" && message.data.call.kind === "begin") firstClosed ??= first.close();
+          });
+        },
+        close: () => {
+          real.close();
+        },
+      };
+    };
+    const first = await tab(world, closeOnBegin);
+    const second = await tab(world);
+    const failed = second.transaction(async (tx) => {
+      await tx.insert(todos).values({ id: "a", teamId: TEAM, title: "never" });
+    });
+    // It may reject while the leader is still closing, before the assertion below looks at it.
+    failed.catch(() => undefined);
+    await until(() => firstClosed !== undefined, "the begin reached the leader");
+    await settles(firstClosed ?? Promise.resolve(), "the leader closes");
+    await assert.rejects(settles(failed, "the follower's transaction settles"), TabLeaderLostError);
+    await until(() => second.isLeader, "the follower took over");
+    await second.db.insert(todos).values({ id: "b", teamId: TEAM, title: "the new leader writes" });
+    assert.deepEqual((await second.db.select({ id: todos.id }).from(todos)).map((row) => row.id), ["b"]);
+    await second.close();
+  });
+
+  it("fails the calls waiting when it cannot open the database after the leader closed, and tries to lead again later", async (t) => {
+    const world = setup();
+    const first = await tab(world);
+    let broken = true;
+    let attempts = 0;
+    const second = await TabClient.open<ExampleSchema>({
+      name: world.name,
+      schema,
+      locks: world.locks,
+      open: () => {
+        attempts += 1;
+        if (broken) return Promise.reject(new Error("the file is still held"));
+        return openExample(openNodeSqlite(world.path), world.transport);
+      },
+    });
+    // The tab retries opening for seconds, and asks again after longer: let that time pass at once.
+    t.mock.timers.enable({ apis: ["setTimeout"] });
+    async function advance(done: () => boolean): Promise<boolean> {
+      for (let step = 0; step < 2_000 && !done(); step += 1) {
+        await new Promise((resolve) => setImmediate(resolve));
+        t.mock.timers.tick(250);
+      }
+      return done();
+    }
+    await first.close();
+    // Sent to the leader that just closed: only the next one could answer them.
+    const outcomes: (Error | "done")[] = [];
+    for (const call of [second.sync(), second.transaction(() => Promise.resolve())]) {
+      call.then(
+        () => outcomes.push("done"),
+        (error: unknown) => outcomes.push(error as Error),
+      );
+    }
+    assert.equal(await advance(() => outcomes.length === 2), true, "the calls waiting settle");
+    assert.equal(attempts, 40);
+    for (const outcome of outcomes) {
+      assert.ok(outcome instanceof Error);
+      assert.match(outcome.message, /no tab has the database open: this one could not open it \(the file is still held\)/);
+    }
+    assert.equal(second.status.state, "error");
+    await assert.rejects(second.sync(), /no tab has the database open/, "a later call fails at once");
+
+    broken = false;
+    assert.equal(await advance(() => second.isLeader), true, "the tab leads once it can open the database");
+    await second.db.insert(todos).values({ id: "a", teamId: TEAM, title: "after all" });
+    assert.equal(world.outbox(), 1);
+    await second.close();
   });
 
   it("keeps bigints and blobs of a recorded result", () => {

@@ -5,6 +5,8 @@ import type { WorkerRequest, WorkerResponse } from "./wasm-protocol.ts";
 export interface WorkerLike {
   postMessage(message: WorkerRequest): void;
   addEventListener(type: "message", listener: (event: MessageEvent<WorkerResponse>) => void): void;
+  /** `error`: the Worker's script failed to load or threw; `messageerror`: an answer could not be read. */
+  addEventListener(type: "error" | "messageerror", listener: (event: Event) => void): void;
   terminate?(): void;
 }
 
@@ -25,6 +27,24 @@ export interface SqliteWasmOptions {
 export async function openSqliteWasm(worker: WorkerLike, options: SqliteWasmOptions): Promise<SqliteAdapter> {
   let nextId = 0;
   const waiting = new Map<number, { resolve(response: WorkerResponse): void; reject(error: Error): void }>();
+  /** Set once the Worker failed: it will answer nothing more, so every call rejects with this. */
+  let failure: Error | null = null;
+  function fail(reason: string): void {
+    if (failure !== null) return;
+    failure = new Error(`drizzlesync: the SQLite worker failed (${reason}); open the database again with a new Worker`);
+    for (const pending of waiting.values()) pending.reject(failure);
+    waiting.clear();
+    // A Worker whose script threw may still run, and hold the database's OPFS files.
+    worker.terminate?.();
+  }
+  worker.addEventListener("error", (event) => {
+    const message = "message" in event && typeof event.message === "string" && event.message !== "" ? event.message : "it could not be loaded or threw";
+    fail(message);
+  });
+  // The answer could not be deserialised: its call, whichever it was, would wait forever.
+  worker.addEventListener("messageerror", () => {
+    fail("an answer from it could not be read");
+  });
   worker.addEventListener("message", (event) => {
     const response = event.data;
     const pending = waiting.get(response.id);
@@ -33,6 +53,7 @@ export async function openSqliteWasm(worker: WorkerLike, options: SqliteWasmOpti
     else pending?.resolve(response);
   });
   function send(request: Request): Promise<WorkerResponse> {
+    if (failure !== null) return Promise.reject(failure);
     const id = ++nextId;
     return new Promise((resolve, reject) => {
       waiting.set(id, { resolve, reject });
@@ -54,7 +75,8 @@ export async function openSqliteWasm(worker: WorkerLike, options: SqliteWasmOpti
       return [...response.results];
     },
     close: async () => {
-      await one({ kind: "close" });
+      // A failed Worker has nothing left to close (and was terminated): closing must not fail.
+      if (failure === null) await one({ kind: "close" });
       worker.terminate?.();
     },
   });

@@ -56,6 +56,8 @@ interface Pending {
 
 const OPEN_ATTEMPTS = 40;
 const OPEN_RETRY_MS = 250;
+/** After a tab gave up opening the database, how long before it asks to lead again. */
+const LEAD_AGAIN_MS = 30_000;
 
 function defaultLocks(): LockManagerLike {
   const locks = (globalThis.navigator as { locks?: LockManagerLike } | undefined)?.locks;
@@ -84,6 +86,11 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
   #closed = false;
   readonly #stopAsking = new AbortController();
   #releaseLeadership: () => void = () => undefined;
+  /** The latest takeover: resolves true once this tab leads, false if `close()` stopped it. */
+  #leading: Promise<boolean> | null = null;
+  /** Why no tab serves this one's calls: set when it gave up opening the database, until a tab leads. */
+  #unavailable: Error | null = null;
+  #leadAgain: ReturnType<typeof setTimeout> | undefined;
   #releaseTabLock: () => void = () => undefined;
   #ready: { resolve(): void; reject(error: Error): void } | null = null;
 
@@ -114,7 +121,13 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
     await tab.#holdTabLock();
     tab.#elect();
     tab.#post({ type: "hello", from: tab.tabId });
-    await ready;
+    try {
+      await ready;
+    } catch (error) {
+      // Nobody holds this tab: leave the tabs, or its own lock and channel would live on.
+      await tab.close();
+      throw error;
+    }
     return tab;
   }
 
@@ -188,6 +201,10 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
     if (this.#closed) return;
     this.#closed = true;
     this.#stopAsking.abort();
+    clearTimeout(this.#leadAgain);
+    // A takeover under way stops at its next step and closes what it opened (see #lead): once this
+    // resolves, the database is closed and the lock free for the next tab.
+    await this.#leading?.catch(() => undefined);
     const engine = this.#engine;
     if (engine !== null) {
       this.#host?.abortAll();
@@ -222,6 +239,7 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
 
   #call(call: TabCall): Promise<unknown> {
     if (this.#closed) return Promise.reject(new SyncClosedError());
+    if (this.#unavailable !== null) return Promise.reject(this.#unavailable);
     return new Promise((resolve, reject) => {
       const id = ++this.#nextId;
       const pending: Pending = { call, resolve, reject, sentTo: null };
@@ -257,6 +275,7 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
    */
   #leaderChanged(leader: string): void {
     this.#leaderId = leader;
+    this.#unavailable = null;
     for (const [id, pending] of this.#pending) {
       const { call } = pending;
       if (pending.sentTo === null || pending.sentTo === leader) {
@@ -350,33 +369,75 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
     this.#locks
       .request(this.#lockName, { signal: this.#stopAsking.signal }, async () => {
         if (this.#closed) return;
-        await this.#lead();
-        await new Promise<void>((release) => (this.#releaseLeadership = release));
+        // Set before the takeover starts, since close() may come at any step of it and must free the lock.
+        const released = new Promise<void>((release) => (this.#releaseLeadership = release));
+        this.#leading = this.#lead();
+        if (await this.#leading) await released;
       })
       .catch((error: unknown) => {
         if (this.#closed) return;
-        const failure = error instanceof Error ? error : new Error(String(error));
-        this.#setStatus(this.#status.with({ state: "error", error: failure }));
-        this.#ready?.reject(failure);
-        this.#ready = null;
+        this.#gaveUp(error instanceof Error ? error : new Error(String(error)));
       });
   }
 
-  async #lead(): Promise<void> {
+  /**
+   * This tab got the lock but could not open the database. While joining, `open()` rejects. Later,
+   * the app's calls must not wait for a leader that may never come: those waiting, and those made
+   * until a tab leads, reject (a write or commit in flight to the previous leader may have been
+   * applied; a failure cannot tell). The lock is free again for any other tab to try, and this one
+   * asks again after a while, since what kept the file (a closed tab's Worker) may let go of it.
+   */
+  #gaveUp(error: Error): void {
+    this.#setStatus(this.#status.with({ state: "error", error }));
+    if (this.#ready !== null) {
+      this.#ready.reject(error);
+      this.#ready = null;
+      return;
+    }
+    const failure = new Error(`sync: no tab has the database open: this one could not open it (${error.message}); it will try again`, {
+      cause: error,
+    });
+    this.#unavailable = failure;
+    this.#leaderId = null;
+    for (const pending of this.#pending.values()) pending.reject(failure);
+    this.#pending.clear();
+    this.#leadAgain = setTimeout(() => {
+      if (!this.#closed) this.#elect();
+    }, LEAD_AGAIN_MS);
+  }
+
+  /**
+   * Opens the engine and starts serving the other tabs; resolves false, with nothing left open, if
+   * `close()` came meanwhile (it saw no engine yet, so what was opened is closed here).
+   */
+  async #lead(): Promise<boolean> {
     let engine: SyncClient<TSchema> | undefined;
     for (let attempt = 1; engine === undefined; attempt += 1) {
       try {
         engine = await this.#options.open();
       } catch (error) {
-        if (attempt >= OPEN_ATTEMPTS || this.#closed) throw error;
+        if (this.#hasClosed()) return false;
+        if (attempt >= OPEN_ATTEMPTS) throw error;
         await new Promise((resolve) => setTimeout(resolve, OPEN_RETRY_MS));
+        if (this.#hasClosed()) return false;
       }
     }
-    if (this.#closed) {
+    if (this.#hasClosed()) {
       await engine.close();
-      return;
+      return false;
     }
-    this.#host = await TabHost.start(engine, this.#locks, (tabId) => `${this.#lockName}:tab:${tabId}`);
+    let host: TabHost<TSchema>;
+    try {
+      host = await TabHost.start(engine, this.#locks, (tabId) => `${this.#lockName}:tab:${tabId}`);
+    } catch (error) {
+      await engine.close().catch(() => undefined);
+      throw error;
+    }
+    if (this.#hasClosed()) {
+      await engine.close();
+      return false;
+    }
+    this.#host = host;
     this.#engine = engine;
     engine.registerListener({
       statusChanged: (status) => {
@@ -396,6 +457,12 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
     this.iterateListeners((listener) => listener.roleChanged?.(true));
     this.#announce();
     this.#leaderChanged(this.tabId);
+    return true;
+  }
+
+  /** Whether `close()` ran, read anew after each await of a takeover: close() may come in between. */
+  #hasClosed(): boolean {
+    return this.#closed;
   }
 
   #announce(): void {

@@ -36,6 +36,8 @@ export class TabHost<TSchema extends Record<string, unknown>> {
   readonly #locks: LockManagerLike;
   readonly #tabLock: (tabId: string) => string;
   readonly #transactions = new Map<string, RemoteTransaction>();
+  /** Set by `abortAll`: the engine is closing, and waits for every transaction to end. */
+  #closing = false;
 
   private constructor(client: SyncClient<TSchema>, locks: LockManagerLike, tabLock: (tabId: string) => string) {
     this.#client = client;
@@ -85,15 +87,24 @@ export class TabHost<TSchema extends Record<string, unknown>> {
     }
   }
 
-  /** Rolls back every follower's open transaction: the leader is closing. */
+  /**
+   * Rolls back every follower's open transaction, and refuses those not open yet: the leader is
+   * closing, and its engine closes only once no transaction holds the database.
+   */
   abortAll(): void {
-    for (const transaction of this.#transactions.values()) transaction.rollback(new Error("sync: the leader tab is closing"));
+    this.#closing = true;
+    for (const transaction of this.#transactions.values()) transaction.rollback(closingError());
   }
 
   async #begin(from: string, txId: string): Promise<void> {
     if (this.#transactions.has(txId)) return;
+    if (this.#closing) throw closingError();
     let opened!: (transaction: RemoteTransaction) => void;
-    const started = new Promise<RemoteTransaction>((resolve) => (opened = resolve));
+    let refused!: (error: unknown) => void;
+    const started = new Promise<RemoteTransaction>((resolve, reject) => {
+      opened = resolve;
+      refused = reject;
+    });
     const stopWatching = new AbortController();
     const done = this.#client
       .writeTransaction(
@@ -106,8 +117,14 @@ export class TabHost<TSchema extends Record<string, unknown>> {
         this.#transactions.delete(txId);
         stopWatching.abort();
       });
-    done.catch(() => undefined);
+    // Ended before it opened (the engine refused it): the begin fails with why.
+    done.catch(refused);
     const transaction = await started;
+    // abortAll may have run while SQLite opened this one; unseen by it, it would hold the database forever.
+    if (this.#isClosing()) {
+      transaction.rollback(closingError());
+      throw closingError();
+    }
     this.#transactions.set(txId, transaction);
     // The follower's own lock is free only once its tab is gone: then nobody will commit this.
     this.#locks
@@ -116,6 +133,11 @@ export class TabHost<TSchema extends Record<string, unknown>> {
         return Promise.resolve();
       })
       .catch(() => undefined);
+  }
+
+  /** Read anew after an await: `abortAll` may have run meanwhile. */
+  #isClosing(): boolean {
+    return this.#closing;
   }
 
   async #end(txId: string, commit: boolean): Promise<void> {
@@ -138,6 +160,10 @@ export class TabHost<TSchema extends Record<string, unknown>> {
     transaction.commit();
     await transaction.done;
   }
+}
+
+function closingError(): Error {
+  return new Error("sync: the leader tab is closing");
 }
 
 async function runStatements(tx: SqlExecutor, statements: readonly Statement[]): Promise<QueryResult[]> {
