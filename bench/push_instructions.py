@@ -16,8 +16,10 @@ backend under `valgrind --tool=callgrind`, collecting inside PostgresMain and du
 `pg_sleep`. A round is one batch of `--patches` title patches through `drizzlesync.push` (`BEGIN`,
 the call, `COMMIT`, each statement a line) and then the same changes as one batched upsert, each
 side after a `VACUUM` of the table and the log, which is left out; the first round is uncounted.
-`--puts` sends each change as a `put` carrying the row's team too: a batch push applies one client
-transaction at a time (`apply_transaction`), where a batch of patches to one table is one `UPDATE`.
+`--puts` sends each change as a `put` carrying the row's team too, each its own client transaction
+(`title_puts`): library version 19 applies such a batch as one `INSERT ... ON CONFLICT`
+(`apply_puts`), as a batch of patches to one table is one `UPDATE`; version 18 (revision 0019)
+applied it one client transaction at a time.
 `--keep DIR` keeps the dumps for `callgrind_annotate --inclusive=yes`.
 
 Takes a minute or two per revision (valgrind runs the backend ~50x slower).
@@ -41,7 +43,16 @@ from bench.callgrind import (  # noqa: E402
     literal,
     private_cluster,
 )
-from bench.sync import BATCH, OWN_INDEX, UPSERT, add_todos, seed_team, title_patches, title_rows  # noqa: E402
+from bench.sync import (  # noqa: E402
+    BATCH,
+    OWN_INDEX,
+    UPSERT,
+    add_todos,
+    seed_team,
+    title_patches,
+    title_puts,
+    title_rows,
+)
 
 CLIENT = "bench-push"
 SETTLE = "VACUUM todos, drizzlesync.change_log;"
@@ -51,9 +62,7 @@ SIDES = ("push", "upsert")
 def push_batch(user: str, team: str, ids: list[str], first_id: int, label: str, puts: bool) -> list[str]:
     """bench/sync.py's push of title patches to `ids` (or the same as puts), as a host sends it, a
     statement a line."""
-    batch = title_patches(ids, first_id, label)
-    if puts:
-        batch = [{**m, "op": "put", "values": {**m["values"], "team_id": team}} for m in batch]
+    batch = title_puts(ids, first_id, label, team) if puts else title_patches(ids, first_id, label)
     mutations = literal(json.dumps(batch))
     call = (
         f"SELECT drizzlesync.push({literal(user)}, '{{}}'::jsonb, {literal(CLIENT)}, 1, {mutations}::jsonb);"

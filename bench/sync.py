@@ -28,6 +28,9 @@
    `--push-revision` also measures an older library version's push (say
    0007) in each run, right after the current one's, each in a database of
    its own.
+   The same push as puts (`puts`), each its own client transaction, each
+   carrying the row's team, against the same upserts (our own target, the
+   patches' 2x; library version 19 applies such a batch as one statement).
 5. A 100-change pull against a change log of `--log-rows` entries, against one
    of 10,000 (target: at most 2x).
 6. A 10-change pull whose window holds `--window-entries` log entries of 300
@@ -127,7 +130,16 @@ def title_patches(ids: list[str], first_id: int, label: str) -> list[dict[str, A
     ]
 
 
-GROUPS = ("bootstrap", "http", "tenant", "pull", "push", "log", "window", "estimate", "keys")
+def title_puts(ids: list[str], first_id: int, label: str, team: str) -> list[dict[str, Any]]:
+    """The same changes as `title_patches`, each a put carrying the row's team, as a device that
+    writes one row at a time queues them: each its own client transaction."""
+    return [
+        {**m, "op": "put", "values": {**m["values"], "team_id": team}}
+        for m in title_patches(ids, first_id, label)
+    ]
+
+
+GROUPS = ("bootstrap", "http", "tenant", "pull", "push", "puts", "log", "window", "estimate", "keys")
 
 
 def best(run: Callable[[], object], repeat: int, setup: Callable[[], object] = lambda: None) -> float:
@@ -540,8 +552,11 @@ def bench_estimate(
         return took, best(first_page, repeat), estimated
 
 
-def bench_push(url: str, patches: int, repeat: int) -> tuple[float, float, float | None, float | None]:
-    """A push of `patches` patch mutations in batches of `BATCH` through `drizzlesync.push`,
+def bench_push(
+    url: str, patches: int, repeat: int, puts: bool = False
+) -> tuple[float, float, float | None, float | None]:
+    """A push of `patches` patch mutations (with `puts`, the same as puts, `title_puts`) in
+    batches of `BATCH` through `drizzlesync.push`,
     against the same changes as batched upserts into the same (captured) table: the best of
     `repeat` rounds each, alternated; wall times, then CPU times (the side's server process and
     this one, see `best_cpu`).
@@ -565,7 +580,13 @@ def bench_push(url: str, patches: int, repeat: int) -> tuple[float, float, float
         def push_bodies() -> list[str]:
             r, bodies = next(rounds), []
             for batch in batches:
-                bodies.append(json.dumps(title_patches(batch, client.next_id, f"push {r}")))
+                label = f"push {r}"
+                changes = (
+                    title_puts(batch, client.next_id, label, team)
+                    if puts
+                    else title_patches(batch, client.next_id, label)
+                )
+                bodies.append(json.dumps(changes))
                 client.next_id += len(batch)
             return bodies
 
@@ -860,6 +881,18 @@ def main() -> int:
             row, run_notes = push_figures(name, runs[revision], args.patches, push_rounds)
             rows.append((*row, 2.0 if revision == "head" else None))
             notes.extend(run_notes)
+    if "puts" in only:
+        # The same push as puts, each its own client transaction (library version 19 applies a
+        # batch of them as one statement): our own target, the patches' 2x.
+        put_runs = []
+        for _ in range(args.push_runs):
+            with migrated_database(server) as url:
+                put_runs.append(bench_push(url, args.patches, args.repeat * 2, puts=True))
+        row, run_notes = push_figures(
+            f"push {args.patches:,} puts (batches of {BATCH})", put_runs, args.patches, args.repeat * 2
+        )
+        rows.append((*row, 2.0))
+        notes.extend(run_notes)
     if "log" in only:
         small = bench_log_size(server, 10_000, args.repeat * 2)
         big = bench_log_size(server, args.log_rows, args.repeat * 2)

@@ -1,0 +1,232 @@
+"""A batch of puts to one table is one statement (library version 19), and writes what one client
+transaction at a time would.
+
+`apply_puts` tries the batch as one `INSERT ... ON CONFLICT DO UPDATE` and
+undoes it unless every put lands whole and in scope; push then applies the
+batch one client transaction at a time, which rejects the puts that fail.
+Each test pushes through `drizzlesync.push` on the test's own connection with
+`track_functions = 'pl'`, so `pg_stat_xact_user_functions` tells which path
+wrote: a batch the fast path took calls `apply_mutation` not once.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.sync import seed
+from tests.sync.syncclient import SCHEMA_VERSION
+
+CLIENT = "alice-device"
+
+
+@pytest.fixture
+def world(db: psycopg.Connection[Any]) -> dict[str, str]:
+    """Alice in team A; Carol alone in team B."""
+    names = {name: seed.user(db, name) for name in ("alice", "carol")}
+    names["a"], names["b"] = seed.team(db, "A"), seed.team(db, "B")
+    seed.join(db, names["alice"], names["a"])
+    seed.join(db, names["carol"], names["b"])
+    return names
+
+
+def put(team: str, title: Any, todo_id: str | None = None, **values: Any) -> dict[str, Any]:
+    return {
+        "table": "todos",
+        "op": "put",
+        "pk": {"id": todo_id or str(uuid.uuid4())},
+        "values": {"team_id": team, "title": title, **values},
+    }
+
+
+def push(
+    db: psycopg.Connection[Any], user: str, mutations: list[dict[str, Any]]
+) -> tuple[dict[str, str], int]:
+    """Push `mutations`, each its own client transaction, with ids after the client's last one: the
+    codes of the rejected (by mutation index) and how many times apply_mutation ran."""
+    row = db.execute(
+        "SELECT coalesce(max(last_mutation_id), 0) FROM drizzlesync.client WHERE client_id = %s", (CLIENT,)
+    ).fetchone()
+    assert row is not None
+    first = int(row[0]) + 1
+    batch = [{"id": first + i, "tx": first + i, **m} for i, m in enumerate(mutations)]
+    calls = (
+        "SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions"
+        " WHERE schemaname = 'drizzlesync' AND funcname = 'apply_mutation'"
+    )
+    with db.transaction():
+        db.execute("SET LOCAL track_functions = 'pl'")
+        # The view also counts the calls of earlier transactions not yet reported (Postgres 15
+        # reports at most once a second): the push's own calls are the difference.
+        before = db.execute(calls).fetchone()
+        result = db.execute(
+            "SELECT drizzlesync.push(%s, '{}'::jsonb, %s, %s, %s::jsonb)",
+            (user, CLIENT, SCHEMA_VERSION, json.dumps(batch)),
+        ).fetchone()
+        after = db.execute(calls).fetchone()
+    assert result is not None and before is not None and after is not None
+    response = result[0]
+    assert response["lastMutationId"] == first + len(mutations) - 1
+    return {str(r["id"] - first): r["code"] for r in response["rejected"]}, int(after[0]) - int(before[0])
+
+
+def todos(db: psycopg.Connection[Any]) -> dict[str, tuple[Any, ...]]:
+    rows = db.execute("SELECT id::text, title, done, team_id::text, project_id::text FROM todos")
+    return {row[0]: row[1:] for row in rows}
+
+
+def test_a_batch_of_puts_inserts_and_overwrites_in_one_statement(
+    db: psycopg.Connection[Any], world: dict[str, str]
+) -> None:
+    """Defaults fill what an inserted row's put leaves out; an existing row keeps every column its
+    put leaves out; each row is logged as the client's."""
+    project = db.execute(
+        "INSERT INTO projects (team_id, name) VALUES (%s, 'p') RETURNING id::text", (world["a"],)
+    ).fetchone()
+    assert project is not None
+    kept = seed.todo(db, world["a"], "old")
+    db.execute("UPDATE todos SET done = true, project_id = %s WHERE id = %s", (project[0], kept))
+    new = str(uuid.uuid4())
+    rejected, calls = push(
+        db, world["alice"], [put(world["a"], "overwritten", kept), put(world["a"], "new", new)]
+    )
+    assert (rejected, calls) == ({}, 0)
+    assert todos(db) == {
+        kept: ("overwritten", True, world["a"], project[0]),
+        new: ("new", False, world["a"], None),
+    }
+    logged = db.execute(
+        "SELECT pk->>'id' FROM drizzlesync.change_log WHERE client_id = %s ORDER BY 1", (CLIENT,)
+    ).fetchall()
+    assert logged == sorted([(kept,), (new,)])
+
+
+def test_values_in_another_wire_form_are_converted(
+    db: psycopg.Connection[Any], world: dict[str, str]
+) -> None:
+    """A timestamp that does not start with a digit from 1 to 9 (`infinity`) is converted by
+    value_from_wire: the batch is rebuilt in its columns' input forms and still written in one
+    statement."""
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    rejected, calls = push(
+        db,
+        world["alice"],
+        [
+            put(world["a"], "one", first, updated_at="infinity"),
+            put(world["a"], "two", second, updated_at="2026-12-05T12:00:00Z"),
+        ],
+    )
+    assert (rejected, calls) == ({}, 0)
+    stamps = dict(db.execute("SELECT title, updated_at::text FROM todos").fetchall())
+    assert stamps == {"one": "infinity", "two": "2026-12-05 12:00:00+00"}
+
+
+# A put among good ones that the batch must not write: each is rejected with its code and the
+# others land, one client transaction at a time. Arguments: the world, an existing todo of team
+# A, one of team B.
+BAD_PUTS: dict[str, tuple[str, Callable[[dict[str, str], str, str], dict[str, Any]]]] = {
+    "unknown column": ("unknown_column", lambda w, ours, theirs: put(w["a"], "bad", secret=True)),
+    "extra key column": (
+        "invalid_key",
+        lambda w, ours, theirs: {**put(w["a"], "bad"), "pk": {"id": str(uuid.uuid4()), "x": 1}},
+    ),
+    "key repeated with another value": (
+        "pk_mismatch",
+        lambda w, ours, theirs: put(w["a"], "bad", id=ours),
+    ),
+    "unknown table": ("unknown_table", lambda w, ours, theirs: {**put(w["a"], "bad"), "table": "nope"}),
+    "other scope's row overwritten": ("forbidden", lambda w, ours, theirs: put(w["a"], "bad", theirs)),
+    "row moved out of scope": ("forbidden", lambda w, ours, theirs: put(w["b"], "bad", ours)),
+    "row made in another scope": ("forbidden", lambda w, ours, theirs: put(w["b"], "bad")),
+    "not null broken": ("constraint_violation", lambda w, ours, theirs: put(w["a"], None)),
+    "value of the wrong type": ("invalid_value", lambda w, ours, theirs: put(w["a"], 5)),
+    "value that does not convert": (
+        "invalid_value",
+        lambda w, ours, theirs: put(w["a"], "bad", updated_at="not a time"),
+    ),
+    "other columns": (
+        "constraint_violation",
+        lambda w, ours, theirs: {**put(w["a"], "x"), "values": {"title": "x"}},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_PUTS))
+def test_a_bad_put_among_good_ones_is_rejected_and_the_others_land(
+    db: psycopg.Connection[Any], world: dict[str, str], case: str
+) -> None:
+    code, make = BAD_PUTS[case]
+    ours, theirs = seed.todo(db, world["a"], "ours"), seed.todo(db, world["b"], "theirs")
+    before = todos(db)
+    first, last = str(uuid.uuid4()), str(uuid.uuid4())
+    rejected, calls = push(
+        db,
+        world["alice"],
+        [put(world["a"], "first", first), make(world, ours, theirs), put(world["a"], "last", last)],
+    )
+    assert rejected == {"1": code}
+    assert calls > 0  # the batch went one transaction at a time
+    assert todos(db) == before | {
+        first: ("first", False, world["a"], None),
+        last: ("last", False, world["a"], None),
+    }
+
+
+@pytest.mark.parametrize("rule", ["'team:' || team_id", "'team:' || team_id || ''"])
+def test_the_current_row_is_tested_against_the_scopes_under_either_form_of_rule(
+    db: psycopg.Connection[Any], world: dict[str, str], rule: str
+) -> None:
+    """A rule that reads back to its column is tested on that column (t.team_id); any other rule's
+    columns are unqualified, which ON CONFLICT's WHERE (beside `excluded`) reads from the current row
+    through a subquery."""
+    db.execute("SELECT drizzlesync.set_sync_scope('public', 'todos', %s)", (rule,))
+    ours, theirs = seed.todo(db, world["a"], "ours"), seed.todo(db, world["b"], "theirs")
+    rejected, calls = push(
+        db, world["alice"], [put(world["a"], "kept", ours), put(world["a"], "taken", theirs)]
+    )
+    assert rejected == {"1": "forbidden"}
+    assert calls > 0
+    assert todos(db)[theirs] == ("theirs", False, world["b"], None)
+    rejected, calls = push(db, world["alice"], [put(world["a"], "again", ours), put(world["a"], "new")])
+    assert (rejected, calls) == ({}, 0)
+    assert todos(db)[ours][0] == "again"
+
+
+def test_two_puts_of_one_key_apply_in_order(db: psycopg.Connection[Any], world: dict[str, str]) -> None:
+    """One statement cannot write a row twice: the batch goes one transaction at a time, the later
+    put winning."""
+    key = str(uuid.uuid4())
+    rejected, calls = push(
+        db, world["alice"], [put(world["a"], "first", key), put(world["a"], "second", key)]
+    )
+    assert rejected == {}
+    assert calls == 2
+    assert todos(db) == {key: ("second", False, world["a"], None)}
+
+
+def test_a_deferred_constraint_broken_by_the_batch_rejects_only_its_transaction(
+    db: psycopg.Connection[Any], world: dict[str, str]
+) -> None:
+    """The deferred checks run before the batch reports success; a violation sends it down the
+    slower path, which rejects the put that broke the constraint."""
+    db.execute(
+        "ALTER TABLE todos DROP CONSTRAINT todos_project_id_fkey, ADD CONSTRAINT todos_project_id_fkey"
+        " FOREIGN KEY (project_id) REFERENCES projects (id) DEFERRABLE INITIALLY DEFERRED"
+    )
+    good, bad = str(uuid.uuid4()), str(uuid.uuid4())
+    rejected, calls = push(
+        db,
+        world["alice"],
+        [
+            put(world["a"], "good", good, project_id=None),
+            put(world["a"], "bad", bad, project_id=str(uuid.uuid4())),
+        ],
+    )
+    assert rejected == {"1": "constraint_violation"}
+    assert calls > 0
+    assert set(todos(db)) == {good}
