@@ -1,7 +1,7 @@
 """A push batch in instructions executed by the server (callgrind), against the batched upsert.
 
     python bench/push_instructions.py [--revision REV] [--compare-revision REV] [--patches 1000]
-                                      [--puts] [--rounds 3] [--keep DIR]
+                                      [--puts | --runs N] [--rounds 3] [--keep DIR]
                                       # needs valgrind and the Postgres server binaries
                                       # (--bindir, else pg_config's); as root it runs
                                       # them as the OS user `postgres`
@@ -19,7 +19,9 @@ side after a `VACUUM` of the table and the log, which is left out; the first rou
 `--puts` sends each change as a `put` carrying the row's team too, each its own client transaction
 (`title_puts`): library version 19 applies such a batch as one `INSERT ... ON CONFLICT`
 (`apply_puts`), as a batch of patches to one table is one `UPDATE`; version 18 (revision 0019)
-applied it one client transaction at a time.
+applied it one client transaction at a time. `--runs N` alternates N puts and N patches, the mix
+of a device's batch: since version 19 each run of puts or patches is one statement (`apply_runs`),
+where version 18 applied such a batch one client transaction at a time.
 `--keep DIR` keeps the dumps for `callgrind_annotate --inclusive=yes`.
 
 Takes a minute or two per revision (valgrind runs the backend ~50x slower).
@@ -59,10 +61,11 @@ SETTLE = "VACUUM todos, drizzlesync.change_log;"
 SIDES = ("push", "upsert")
 
 
-def push_batch(user: str, team: str, ids: list[str], first_id: int, label: str, puts: bool) -> list[str]:
-    """bench/sync.py's push of title patches to `ids` (or the same as puts), as a host sends it, a
-    statement a line."""
-    batch = title_puts(ids, first_id, label, team) if puts else title_patches(ids, first_id, label)
+def push_batch(user: str, team: str, ids: list[str], first_id: int, label: str, put_run: int) -> list[str]:
+    """bench/sync.py's push of title changes to `ids`, as a host sends it, a statement a line: the
+    changes in runs of `put_run` puts and `put_run` patches, alternating (0: all patches)."""
+    patches, puts = title_patches(ids, first_id, label), title_puts(ids, first_id, label, team)
+    batch = [puts[i] if put_run and (i // put_run) % 2 == 0 else patches[i] for i in range(len(ids))]
     mutations = literal(json.dumps(batch))
     call = (
         f"SELECT drizzlesync.push({literal(user)}, '{{}}'::jsonb, {literal(CLIENT)}, 1, {mutations}::jsonb);"
@@ -75,7 +78,7 @@ def upsert_batch(team: str, ids: list[str], label: str) -> list[str]:
     return [UPSERT.format(rows=literal(json.dumps(title_rows(ids, team, label)))) + ";"]
 
 
-def script(user: str, team: str, ids: list[str], rounds: int, puts: bool) -> tuple[str, list[str | None]]:
+def script(user: str, team: str, ids: list[str], rounds: int, put_run: int) -> tuple[str, list[str | None]]:
     """The single-user script, and what each dump before a pg_sleep measures (None: uncounted)."""
     lines: list[str] = []
     labels: list[str | None] = []
@@ -85,7 +88,7 @@ def script(user: str, team: str, ids: list[str], rounds: int, puts: bool) -> tup
             lines += [SETTLE, "SELECT pg_sleep(0);"]
             labels.append(None)
             if side == "push":
-                lines += push_batch(user, team, ids, next_id, f"push {r}", puts)
+                lines += push_batch(user, team, ids, next_id, f"push {r}", put_run)
                 next_id += len(ids)
             else:
                 lines += upsert_batch(team, ids, f"upsert {r}")
@@ -95,7 +98,7 @@ def script(user: str, team: str, ids: list[str], rounds: int, puts: bool) -> tup
 
 
 def count(
-    bindir: Path, work: Path, database: str, patches: int, rounds: int, puts: bool, keep: Path | None
+    bindir: Path, work: Path, database: str, patches: int, rounds: int, put_run: int, keep: Path | None
 ) -> dict[str, list[float]]:
     """Instructions per patch of each side's batches, round by round, in `database`."""
     with private_cluster(bindir, work) as base:
@@ -107,7 +110,7 @@ def count(
             add_todos(db, team, patches)
             db.execute("VACUUM ANALYZE todos")
             ids = [str(r[0]) for r in db.execute("SELECT id FROM todos WHERE team_id = %s", (team,))]
-    text, labels = script(user, team, ids, rounds, puts)
+    text, labels = script(user, team, ids, rounds, put_run)
     totals = block_totals(bindir, work, database, text, labels, keep)
     return {side: [total / patches for total in totals[side]] for side in SIDES}
 
@@ -118,16 +121,25 @@ def main() -> None:
     )
     add_revision_arguments(parser)
     parser.add_argument("--patches", type=int, default=BATCH, help="patches in a batch (bench/sync.py's)")
-    parser.add_argument("--puts", action="store_true", help="each change a put, its own client transaction")
+    mix = parser.add_mutually_exclusive_group()
+    mix.add_argument("--puts", action="store_true", help="each change a put, its own client transaction")
+    mix.add_argument("--runs", type=int, default=0, help="alternate runs of this many puts and patches")
     parser.add_argument("--rounds", type=int, default=3, help="counted rounds, after one uncounted")
     args = parser.parse_args()
+    put_run = args.patches if args.puts else args.runs
 
     def in_database(bindir: Path, work: Path, database: str) -> dict[str, list[float]]:
-        return count(bindir, work, database, args.patches, args.rounds, args.puts, args.keep)
+        return count(bindir, work, database, args.patches, args.rounds, put_run, args.keep)
 
     for revision, counts in counted_revisions(args, "drizzlesync-push-callgrind-", in_database):
         push, upsert = statistics.median(counts["push"]), statistics.median(counts["upsert"])
-        kind = "puts" if args.puts else "patches"
+        kind = (
+            "puts"
+            if args.puts
+            else f"alternating runs of {args.runs} puts and patches"
+            if args.runs
+            else "patches"
+        )
         print(
             f"revision {revision}: instructions a change, batches of {args.patches} {kind} "
             f"({args.rounds} rounds after one uncounted; median, then each round)"

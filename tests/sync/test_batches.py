@@ -1,12 +1,14 @@
-"""A batch of puts to one table is one statement (library version 19), and writes what one client
-transaction at a time would.
+"""A batch of puts to one table is one statement, and a mixed batch is cut into runs applied that
+way (library version 19); either writes what one client transaction at a time would.
 
-`apply_puts` tries the batch as one `INSERT ... ON CONFLICT DO UPDATE` and
-undoes it unless every put lands whole and in scope; push then applies the
-batch one client transaction at a time, which rejects the puts that fail.
-Each test pushes through `drizzlesync.push` on the test's own connection with
-`track_functions = 'pl'`, so `pg_stat_xact_user_functions` tells which path
-wrote: a batch the fast path took calls `apply_mutation` not once.
+`apply_puts` tries a batch as one `INSERT ... ON CONFLICT DO UPDATE` and undoes
+it unless every put lands whole and in scope; `apply_runs` cuts a batch that
+neither it nor `apply_patches` takes into runs of puts or patches to one table,
+each tried whole, the rest applied one client transaction at a time, which
+rejects the mutations that fail. Each test pushes through `drizzlesync.push`
+on the test's own connection with `track_functions = 'pl'`, so
+`pg_stat_xact_user_functions` tells which path wrote: a mutation applied
+whole never calls `apply_mutation`.
 """
 
 from __future__ import annotations
@@ -45,16 +47,20 @@ def put(team: str, title: Any, todo_id: str | None = None, **values: Any) -> dic
 
 
 def push(
-    db: psycopg.Connection[Any], user: str, mutations: list[dict[str, Any]]
+    db: psycopg.Connection[Any], user: str, transactions: list[dict[str, Any] | list[dict[str, Any]]]
 ) -> tuple[dict[str, str], int]:
-    """Push `mutations`, each its own client transaction, with ids after the client's last one: the
-    codes of the rejected (by mutation index) and how many times apply_mutation ran."""
+    """Push `transactions` (a mutation, or a list of them, each a client transaction) with ids after
+    the client's last one: the codes of the rejected (by mutation index in the batch) and how many
+    calls of apply_mutation returned (Postgres does not count a call that raised)."""
     row = db.execute(
         "SELECT coalesce(max(last_mutation_id), 0) FROM drizzlesync.client WHERE client_id = %s", (CLIENT,)
     ).fetchone()
     assert row is not None
     first = int(row[0]) + 1
-    batch = [{"id": first + i, "tx": first + i, **m} for i, m in enumerate(mutations)]
+    batch: list[dict[str, Any]] = []
+    for tx, mutations in enumerate(transactions):
+        for m in mutations if isinstance(mutations, list) else [mutations]:
+            batch.append({"id": first + len(batch), "tx": first + tx, **m})
     calls = (
         "SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions"
         " WHERE schemaname = 'drizzlesync' AND funcname = 'apply_mutation'"
@@ -71,7 +77,7 @@ def push(
         after = db.execute(calls).fetchone()
     assert result is not None and before is not None and after is not None
     response = result[0]
-    assert response["lastMutationId"] == first + len(mutations) - 1
+    assert response["lastMutationId"] == first + len(batch) - 1
     return {str(r["id"] - first): r["code"] for r in response["rejected"]}, int(after[0]) - int(before[0])
 
 
@@ -230,3 +236,144 @@ def test_a_deferred_constraint_broken_by_the_batch_rejects_only_its_transaction(
     assert rejected == {"1": "constraint_violation"}
     assert calls > 0
     assert set(todos(db)) == {good}
+
+
+def patch(todo_id: str, **values: Any) -> dict[str, Any]:
+    return {"table": "todos", "op": "patch", "pk": {"id": todo_id}, "values": values}
+
+
+def delete(todo_id: str) -> dict[str, Any]:
+    return {"table": "todos", "op": "delete", "pk": {"id": todo_id}}
+
+
+def test_a_mixed_batch_applies_its_runs_whole_and_in_order(
+    db: psycopg.Connection[Any], world: dict[str, str]
+) -> None:
+    """Puts, then patches, a delete, then puts again: each run of two or more is one statement, the
+    delete its own transaction; a row written by several runs ends as the last one wrote it."""
+    x, y, gone = (seed.todo(db, world["a"], title) for title in ("x", "y", "gone"))
+    new = str(uuid.uuid4())
+    rejected, calls = push(
+        db,
+        world["alice"],
+        [
+            put(world["a"], "x put", x),
+            put(world["a"], "new", new),
+            patch(x, title="x patched", done=True),
+            patch(y, done=True),
+            delete(gone),
+            put(world["a"], "x put again", x),
+            put(world["a"], "y put", y),
+        ],
+    )
+    assert (rejected, calls) == ({}, 1)  # the delete
+    assert todos(db) == {
+        x: ("x put again", True, world["a"], None),
+        y: ("y put", True, world["a"], None),
+        new: ("new", False, world["a"], None),
+    }
+
+
+def test_a_run_that_does_not_apply_whole_goes_one_transaction_at_a_time(
+    db: psycopg.Connection[Any], world: dict[str, str]
+) -> None:
+    theirs, ours = seed.todo(db, world["b"], "theirs"), seed.todo(db, world["a"], "ours")
+    first = str(uuid.uuid4())
+    rejected, calls = push(
+        db,
+        world["alice"],
+        [
+            put(world["a"], "first", first),
+            put(world["a"], "taken", theirs),
+            patch(ours, title="patched"),
+            patch(first, done=True),
+            {**patch(ours, title="bad"), "table": "nope"},
+            put(world["a"], "after", ours),
+            put(world["a"], "first again", first),
+        ],
+    )
+    assert rejected == {"1": "forbidden", "4": "unknown_table"}
+    assert calls == 1  # the first put, its run gone one at a time; the flagged one is not applied
+    assert todos(db) == {
+        theirs: ("theirs", False, world["b"], None),
+        ours: ("after", False, world["a"], None),
+        first: ("first again", True, world["a"], None),
+    }
+
+
+def test_a_transaction_of_several_kinds_is_a_run_of_its_own(
+    db: psycopg.Connection[Any], world: dict[str, str]
+) -> None:
+    """A client transaction is never split: one that puts and patches goes whole, one mutation at a
+    time, between runs of puts and of patches applied whole."""
+    x = seed.todo(db, world["a"], "x")
+    a, b, c, d = (str(uuid.uuid4()) for _ in range(4))
+    rejected, calls = push(
+        db,
+        world["alice"],
+        [
+            [put(world["a"], "a", a), put(world["a"], "b", b)],
+            put(world["a"], "c", c),
+            [put(world["a"], "d", d), patch(d, done=True)],
+            patch(x, done=True),
+            patch(a, done=True),
+        ],
+    )
+    assert (rejected, calls) == ({}, 2)
+    assert {todo: row[:2] for todo, row in todos(db).items()} == {
+        x: ("x", True),
+        a: ("a", True),
+        b: ("b", False),
+        c: ("c", False),
+        d: ("d", True),
+    }
+
+
+def test_a_transaction_that_fails_in_a_run_rolls_back_whole(
+    db: psycopg.Connection[Any], world: dict[str, str]
+) -> None:
+    """A client transaction of two puts inside a run of puts, one of them forbidden: the run goes one
+    transaction at a time and the failing transaction's other put is rolled back with it."""
+    theirs = seed.todo(db, world["b"], "theirs")
+    a, b, c = (str(uuid.uuid4()) for _ in range(3))
+    rejected, calls = push(
+        db,
+        world["alice"],
+        [
+            delete(str(uuid.uuid4())),
+            put(world["a"], "a", a),
+            [put(world["a"], "b", b), put(world["a"], "x", theirs)],
+            put(world["a"], "c", c),
+        ],
+    )
+    assert rejected == {"2": "transaction_rolled_back", "3": "forbidden"}
+    assert calls == 4  # all but the forbidden put
+    assert set(todos(db)) == {theirs, a, c}
+
+
+def test_runs_of_two_tables_each_apply_whole(db: psycopg.Connection[Any], world: dict[str, str]) -> None:
+    """A device's new project and then its todos: a run of puts per table, each one statement."""
+    project = str(uuid.uuid4())
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    rejected, calls = push(
+        db,
+        world["alice"],
+        [
+            {
+                "table": "projects",
+                "op": "put",
+                "pk": {"id": project},
+                "values": {"team_id": world["a"], "name": "p"},
+            },
+            {
+                "table": "projects",
+                "op": "put",
+                "pk": {"id": str(uuid.uuid4())},
+                "values": {"team_id": world["a"], "name": "q"},
+            },
+            put(world["a"], "a", a, project_id=project),
+            put(world["a"], "b", b, project_id=project),
+        ],
+    )
+    assert (rejected, calls) == ({}, 0)
+    assert todos(db) == {a: ("a", False, world["a"], project), b: ("b", False, world["a"], project)}
