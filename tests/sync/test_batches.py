@@ -4,8 +4,9 @@ way (library version 19); either writes what one client transaction at a time wo
 `apply_puts` tries a batch as one `INSERT ... ON CONFLICT DO UPDATE` and undoes
 it unless every put lands whole and in scope; `apply_runs` cuts a batch that
 neither it nor `apply_patches` takes into runs of puts or patches to one table,
-each tried whole, the rest applied one client transaction at a time, which
-rejects the mutations that fail. Each test pushes through `drizzlesync.push`
+each tried whole; `apply_run` cuts a run that fails in halves, each tried the
+same way, down to single client transactions, which reject the mutations that
+fail. Each test pushes through `drizzlesync.push`
 on the test's own connection with `track_functions = 'pl'`, so
 `pg_stat_xact_user_functions` tells which path wrote: a mutation applied
 whole never calls `apply_mutation`.
@@ -204,8 +205,8 @@ def test_the_current_row_is_tested_against_the_scopes_under_either_form_of_rule(
 
 
 def test_two_puts_of_one_key_apply_in_order(db: psycopg.Connection[Any], world: dict[str, str]) -> None:
-    """One statement cannot write a row twice: the batch goes one transaction at a time, the later
-    put winning."""
+    """One statement cannot write a row twice: the batch is cut in two, a put each, applied in order,
+    the later put winning."""
     key = str(uuid.uuid4())
     rejected, calls = push(
         db, world["alice"], [put(world["a"], "first", key), put(world["a"], "second", key)]
@@ -377,3 +378,21 @@ def test_runs_of_two_tables_each_apply_whole(db: psycopg.Connection[Any], world:
     )
     assert (rejected, calls) == ({}, 0)
     assert todos(db) == {a: ("a", False, world["a"], project), b: ("b", False, world["a"], project)}
+
+
+def test_one_bad_put_among_many_costs_halving_runs_not_a_transaction_each(
+    db: psycopg.Connection[Any], world: dict[str, str]
+) -> None:
+    """A batch of one run that fails whole is cut in two at the transaction nearest its middle, and
+    each half goes the same way, down to halves of one put, which apply one client transaction at a
+    time: of 16 puts only the forbidden one (where apply_mutation raises, uncounted) and the one
+    beside it reach apply_mutation, where without the cut all 15 good ones did."""
+    theirs = seed.todo(db, world["b"], "theirs")
+    keys = [str(uuid.uuid4()) for _ in range(15)]
+    batch = [put(world["a"], f"todo {i}", key) for i, key in enumerate(keys)]
+    batch.insert(11, put(world["a"], "taken", theirs))
+    rejected, calls = push(db, world["alice"], list(batch))
+    assert (rejected, calls) == ({"11": "forbidden"}, 1)
+    stored = todos(db)
+    assert stored.pop(theirs) == ("theirs", False, world["b"], None)
+    assert stored == {key: (f"todo {i}", False, world["a"], None) for i, key in enumerate(keys)}
