@@ -68,6 +68,13 @@ def default_limits() -> Mapping[str, int]:
 
 
 @cache
+def jwks_timings() -> Mapping[str, float]:
+    """`jwks.json`: when every host fetches a JWKS URL's keys, in seconds."""
+    data: Mapping[str, Any] = _read("jwks.json")
+    return {key: float(value) for key, value in data.items() if not key.startswith("$")}
+
+
+@cache
 def error_codes() -> Mapping[str, ErrorCode]:
     """The HTTP error codes by name."""
     return {

@@ -27,7 +27,9 @@ from typing import NoReturn
 
 import jwt
 
-RETRY_SECONDS = 5.0
+from .contract import jwks_timings
+
+RETRY_SECONDS = jwks_timings()["retrySeconds"]
 """After a failed fetch, how long lookups answer `KeysUnavailable` without fetching again."""
 
 

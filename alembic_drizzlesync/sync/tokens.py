@@ -19,12 +19,12 @@ import anyio.to_thread
 import jwt
 
 from ..config import AUTH_KEY, AuthConfig, ConfigError, accepted_algorithms, check_jwt_keys
+from .contract import jwks_timings
 from .errors import SyncError, temporarily_unavailable, unauthenticated
 from .jwks import KeysUnavailable, SigningKeys, UnknownKey
 from .processor import Identity
 
-JWKS_CACHE_SECONDS = 300
-JWKS_TIMEOUT_SECONDS = 5
+JWKS_TIMINGS = jwks_timings()
 
 # Most specific first: InvalidSignatureError is a DecodeError.
 _FAILURES: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
@@ -57,8 +57,8 @@ class JWTAuthenticator:
         audience: str | Sequence[str] = (),
         algorithms: Sequence[str] = (),
         leeway_seconds: float = 30.0,
-        jwks_refresh_cooldown: float = 30.0,
-        jwks_timeout_seconds: float = JWKS_TIMEOUT_SECONDS,
+        jwks_refresh_cooldown: float = JWKS_TIMINGS["refetchCooldownSeconds"],
+        jwks_timeout_seconds: float = JWKS_TIMINGS["timeoutSeconds"],
     ) -> None:
         """`jwks_refresh_cooldown`: an unknown `kid` refetches the key set at most this often.
 
@@ -81,7 +81,7 @@ class JWTAuthenticator:
         self._jwks = (
             SigningKeys(
                 jwks_url,
-                lifespan=JWKS_CACHE_SECONDS,
+                lifespan=JWKS_TIMINGS["lifespanSeconds"],
                 timeout=jwks_timeout_seconds,
                 refresh_cooldown=jwks_refresh_cooldown,
             )

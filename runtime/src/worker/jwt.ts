@@ -6,16 +6,11 @@
  * its own code from `protocol/errors.json`, so that a client can tell an expired session from
  * a misconfigured one.
  */
-import {
-  createRemoteJWKSet,
-  decodeProtectedHeader,
-  errors,
-  jwtVerify,
-  type JWTPayload,
-} from "jose";
+import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from "jose";
 
 import { syncError, SyncError } from "./contract.ts";
 import type { Identity } from "./identity.ts";
+import { SigningKeys } from "./jwks.ts";
 
 export interface JwtOptions {
   /** The HMAC secret (HS256 unless `algorithms` says otherwise); keep it in a Worker secret. */
@@ -32,14 +27,6 @@ export interface JwtOptions {
 
 const HMAC = ["HS256", "HS384", "HS512"];
 const PUBLIC_KEY = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"];
-const JWKS_CACHE_MS = 300_000;
-/** An unknown `kid` refetches the key set at most this often: made-up kids must not flood the provider. */
-const JWKS_COOLDOWN_MS = 30_000;
-const JWKS_TIMEOUT_MS = 5_000;
-
-// Module scope lives as long as the isolate: one key set per URL, fetched by the first request that needs it.
-type RemoteKeySet = ReturnType<typeof createRemoteJWKSet>;
-const keySets = new Map<string, RemoteKeySet>();
 
 function unauthenticated(code: string, message: string): SyncError {
   return syncError(code, message);
@@ -117,59 +104,16 @@ function acceptedAlgorithms(options: JwtOptions): string[] {
   return options.secret === undefined ? ["RS256", "ES256"] : ["HS256"];
 }
 
-function keySet(url: string): RemoteKeySet {
+// Module scope lives as long as the isolate: one key set per URL, fetched by the first request that needs it.
+const keySets = new Map<string, SigningKeys>();
+
+function verifyWithKeySet(token: string, url: string, verify: Parameters<typeof jwtVerify>[2]): Promise<JWTPayload> {
   let keys = keySets.get(url);
   if (keys === undefined) {
-    keys = createRemoteJWKSet(new URL(url), {
-      cacheMaxAge: JWKS_CACHE_MS,
-      cooldownDuration: JWKS_COOLDOWN_MS,
-      timeoutDuration: JWKS_TIMEOUT_MS,
-    });
+    keys = new SigningKeys(url);
     keySets.set(url, keys);
   }
-  return keys;
-}
-
-// When a kid missing from the keys last forced a refetch, by URL: jose's own cooldown runs from
-// every fetch, the periodic one included, so a key rotated in just after it would be refused.
-const forcedAt = new Map<string, number>();
-
-/**
- * `jwtVerify` against the URL's keys. A kid missing from keys jose fetched for this token is the
- * token's fault (401); one missing from keys fetched earlier refetches them, at most once per
- * cooldown, and waits for the next chance as a 503, which the client retries: a key rotated in
- * is found, and made-up kids do not turn into a stream of requests to the identity provider.
- */
-async function verifyWithKeySet(
-  token: string,
-  url: string,
-  verify: Parameters<typeof jwtVerify>[2],
-): Promise<JWTPayload> {
-  const keys = keySet(url);
-  // Cooling down, jose will not refetch on a miss: the keys it would match were fetched before.
-  const fetchedBefore = keys.coolingDown;
-  try {
-    return (await jwtVerify(token, keys, verify)).payload;
-  } catch (error) {
-    if (!(error instanceof errors.JWKSNoMatchingKey)) {
-      throw error;
-    }
-    if (!keys.jwks()?.keys.some((key) => key.use === undefined || key.use === "sig")) {
-      throw syncError("temporarily_unavailable", "the key endpoint publishes no signing key; retry");
-    }
-    if (!fetchedBefore) {
-      throw error;
-    }
-    if (Date.now() - (forcedAt.get(url) ?? -Infinity) < JWKS_COOLDOWN_MS) {
-      throw syncError(
-        "temporarily_unavailable",
-        "the token's kid is not among the keys fetched, which cannot be refetched yet; retry",
-      );
-    }
-    forcedAt.set(url, Date.now());
-    await keys.reload();
-    return (await jwtVerify(token, keys, verify)).payload;
-  }
+  return keys.verify(token, verify);
 }
 
 const CLAIM_CODES: Readonly<Record<string, string>> = {
@@ -200,15 +144,10 @@ function failure(error: unknown): SyncError {
   if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) {
     return unauthenticated("token_unknown_key", "the token's kid names no published key");
   }
-  // The key server timed out, was unreachable (fetch throws a TypeError) or answered garbage:
-  // a status other than 200 or a body that is not JSON is jose's generic JOSEError.
-  if (
-    error instanceof errors.JWKSTimeout ||
-    error instanceof errors.JWKSInvalid ||
-    !(error instanceof errors.JOSEError) ||
-    error.code === errors.JOSEError.code
-  ) {
-    return syncError("temporarily_unavailable", "the token's signing keys cannot be fetched; retry");
+  // Fetching the keys fails as a SyncError (jwks.ts); anything else not jose's is a published key
+  // WebCrypto would not import: the key server's fault, not the token's.
+  if (!(error instanceof errors.JOSEError)) {
+    return syncError("temporarily_unavailable", "the token's signing keys cannot be used; retry");
   }
   return unauthenticated("token_malformed", `the bearer token is not a valid JWT: ${error.message}`);
 }
