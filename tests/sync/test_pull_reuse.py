@@ -63,14 +63,16 @@ def test_an_empty_pull_from_a_cursor_over_a_minute_old_refreshes_it_in_place(
     a transaction running during that poll's included."""
     alice, team, client, old = caught_up(db, http)
     db.execute("UPDATE drizzlesync.pull_cursor SET created_at = now() - interval '61 seconds'")
+    # The base's xmax, the next transaction id when it was taken: its xmin would stay put while any
+    # transaction of the cluster that began before it runs on (another test's connection, say).
     (base_before,) = db.execute(
-        "SELECT pg_snapshot_xmin(base) FROM drizzlesync.pull_cursor WHERE id = %s", (old.partition(".")[2],)
+        "SELECT pg_snapshot_xmax(base) FROM drizzlesync.pull_cursor WHERE id = %s", (old.partition(".")[2],)
     ).fetchone() or (None,)
     with psycopg.connect(db.info.dsn) as writer:
         running = seed.todo(writer, team, "running during the refresh")
         assert bare_pull(db, alice, "alice-1", old) == (old, True, 1)
         refreshed = db.execute(
-            "SELECT created_at > now() - interval '1 minute', pg_snapshot_xmin(base) > %s"
+            "SELECT created_at > now() - interval '1 minute', pg_snapshot_xmax(base) > %s"
             " FROM drizzlesync.pull_cursor WHERE id = %s",
             (base_before, old.partition(".")[2]),
         ).fetchone()
