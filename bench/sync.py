@@ -31,6 +31,11 @@
    The same push as puts (`puts`), each its own client transaction, each
    carrying the row's team, against the same upserts (our own target, the
    patches' 2x; library version 19 applies such a batch as one statement).
+   And 1,000 pushes of one patch each (`small`), a device's usual push,
+   against as many one-row upserts, and 1,000 pulls of one change each
+   against as many one-row reads as JSON (no targets: the protocol's fixed
+   cost a request; `--push-revision` and `--pull-revision` add an older
+   version's).
 5. A 100-change pull against a change log of `--log-rows` entries, against one
    of 10,000 (target: at most 2x).
 6. A 10-change pull whose window holds `--window-entries` log entries of 300
@@ -70,6 +75,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import json
 import os
 import socket
@@ -101,6 +107,8 @@ migrated_schema: list[str] = []
 """Statements every database runs after its migrations: OWN_INDEX under --own-index (main sets it)."""
 PAGE = 5000
 BATCH = 1000
+SMALL_PUSHES = 1000
+"""The small figures: this many pushes of one patch, and pulls of one change, a round."""
 UPSERT = (
     "INSERT INTO todos (id, team_id, title) "
     "SELECT id, team_id, title FROM jsonb_to_recordset({rows}::jsonb) "
@@ -139,7 +147,7 @@ def title_puts(ids: list[str], first_id: int, label: str, team: str) -> list[dic
     ]
 
 
-GROUPS = ("bootstrap", "http", "tenant", "pull", "push", "puts", "log", "window", "estimate", "keys")
+GROUPS = ("bootstrap", "http", "tenant", "pull", "push", "puts", "small", "log", "window", "estimate", "keys")
 
 
 def best(run: Callable[[], object], repeat: int, setup: Callable[[], object] = lambda: None) -> float:
@@ -553,10 +561,10 @@ def bench_estimate(
 
 
 def bench_push(
-    url: str, patches: int, repeat: int, puts: bool = False
+    url: str, patches: int, repeat: int, puts: bool = False, batch_size: int = BATCH
 ) -> tuple[float, float, float | None, float | None]:
     """A push of `patches` patch mutations (with `puts`, the same as puts, `title_puts`) in
-    batches of `BATCH` through `drizzlesync.push`,
+    batches of `batch_size` through `drizzlesync.push`,
     against the same changes as batched upserts into the same (captured) table: the best of
     `repeat` rounds each, alternated; wall times, then CPU times (the side's server process and
     this one, see `best_cpu`).
@@ -573,7 +581,7 @@ def bench_push(
         add_todos(db, team, patches)
         db.execute("VACUUM ANALYZE todos")
         ids = [str(r[0]) for r in db.execute("SELECT id FROM todos WHERE team_id = %s", (team,))]
-        batches = [ids[start : start + BATCH] for start in range(0, patches, BATCH)]
+        batches = [ids[start : start + batch_size] for start in range(0, patches, batch_size)]
         rounds = iter(range(1_000_000))
         client = Client(url, user)
 
@@ -630,6 +638,60 @@ def bench_push(
             min(push_cpu) if push_cpu else None,
             min(upsert_cpu) if upsert_cpu else None,
         )
+
+
+def bench_small_pulls(url: str, pulls: int, repeat: int) -> tuple[float, float]:
+    """`pulls` pulls of one change each (a todo renamed, then pulled as the host sends it), against
+    as many reads of that row as JSON (`SELECT to_jsonb(t)`, one round trip each): the best of
+    `repeat` rounds a side, alternated, each side's time summed over its own calls (the renames
+    are outside the timers)."""
+    with psycopg.connect(url, autocommit=True) as db, psycopg.connect(url, autocommit=True) as reader:
+        user, team = seed_team(db)
+        add_todos(db, team, 100)
+        db.execute("VACUUM ANALYZE todos")
+        ids = [str(r[0]) for r in db.execute("SELECT id FROM todos WHERE team_id = %s", (team,))]
+        client = Client(url, user, as_host=True)
+        cursor, _ = client.pull_all(None)
+        renames = itertools.count()
+
+        def rename(i: int) -> str:
+            todo = ids[i % len(ids)]
+            db.execute("UPDATE todos SET title = %s WHERE id = %s", (f"small {next(renames)}", todo))
+            return todo
+
+        def pull() -> float:
+            nonlocal cursor
+            cursor, _ = client.pull_all(cursor)  # untimed: the reads' renames
+            spent = 0.0
+            for i in range(pulls):
+                rename(i)
+                start = time.perf_counter()
+                page = client.pull_page(cursor, PAGE)
+                spent += time.perf_counter() - start
+                assert len(page["changes"]) == 1, len(page["changes"])
+                cursor = page["cursor"]
+            return spent
+
+        def select() -> float:
+            spent = 0.0
+            for i in range(pulls):
+                todo = rename(i)
+                start = time.perf_counter()
+                row = reader.execute(
+                    "SELECT to_jsonb(t)::text FROM todos AS t WHERE id = %s", (todo,)
+                ).fetchone()
+                assert row is not None
+                json.loads(row[0])
+                spent += time.perf_counter() - start
+            return spent
+
+        pull(), select()  # untimed: plans and caches warm, as on a host that has served a pull
+        pulled, selected = [], []
+        for _ in range(repeat):
+            pulled.append(pull())
+            selected.append(select())
+        client.conn.close()
+        return min(pulled), min(selected)
 
 
 def bench_log_size(server: str, log_rows: int, repeat: int) -> float:
@@ -893,6 +955,33 @@ def main() -> int:
         )
         rows.append((*row, 2.0))
         notes.extend(run_notes)
+    if "small" in only:
+        # A device's usual push is a mutation or two: a push of one patch, each its own request,
+        # against the one-row upsert, which pays no protocol; and its usual pull a change or two.
+        # Our own figures, without a target; with --push-revision and --pull-revision, an older
+        # library version's too, in the same run.
+        requests: list[tuple[str, str | None, str, Callable[[str], tuple[float, float]]]] = [
+            (
+                "pushes of one patch each",
+                args.push_revision,
+                "one-row upserts",
+                lambda url: bench_push(url, SMALL_PUSHES, args.repeat * 2, batch_size=1)[:2],
+            ),
+            (
+                "pulls of one change each",
+                args.pull_revision,
+                "one-row SELECTs as JSON",
+                lambda url: bench_small_pulls(url, SMALL_PUSHES, args.repeat * 2),
+            ),
+        ]
+        for what, older, baseline, measure in requests:
+            for revision in ["head"] + ([older] if older else []):
+                with migrated_database(server, revision) as url:
+                    ours, base = measure(url)
+                name = (
+                    f"{SMALL_PUSHES:,} {what}" if revision == "head" else f"the same at revision {revision}"
+                )
+                rows.append((name, ours, baseline, base, None))
     if "log" in only:
         small = bench_log_size(server, 10_000, args.repeat * 2)
         big = bench_log_size(server, args.log_rows, args.repeat * 2)
