@@ -1,7 +1,7 @@
 """Each table's pull page query runs from a function of its own, which keeps its plan (library
 version 21).
 
-`page_statement` names `page_of_<md5 of the query>`, made by the first page
+`page_statement` names `page_of_<hash of the query>`, made by the first page
 that needs it; a table whose shape changes gets a new query and so a new
 function. No one but the library's owner may call one. Where one cannot be
 made (another pull is making it), and on a page of more than 500 log
@@ -18,6 +18,8 @@ from typing import Any
 
 import psycopg
 
+from alembic_drizzlesync.ops import UpgradeOp
+from tests.support import apply_ops
 from tests.sync import seed
 from tests.sync.table_reads import caught_up, raw_pull
 
@@ -42,7 +44,7 @@ def titles(page: str) -> list[str]:
 def function_of_todos(db: psycopg.Connection[Any]) -> str:
     row = db.execute(QUERY).fetchone()
     assert row is not None
-    return "page_of_" + hashlib.md5(row[0].encode()).hexdigest()
+    return "page_of_" + hashlib.sha256(row[0].encode()).hexdigest()[:40]
 
 
 def counted_pull(db: psycopg.Connection[Any], user: str, cursor: str, limit: int) -> tuple[str, int]:
@@ -138,3 +140,13 @@ def test_a_page_whose_function_another_pull_is_making_runs_the_query_itself(
         pulling.join(10)
     assert titles(answers["alice"]) == ["shared"]
     assert [name for name, _ in db.execute(FUNCTIONS).fetchall()] == [function_of_todos(db)]
+
+
+def test_the_downgrade_drops_every_page_function(synced_db: str, db: psycopg.Connection[Any]) -> None:
+    alice, team = seed.member(db, "alice", "A")
+    cursor = caught_up(db, alice)
+    seed.todo(db, team, "first")
+    raw_pull(db, alice, "laptop", cursor, 100)
+    assert len(db.execute(FUNCTIONS).fetchall()) == 1
+    apply_ops(synced_db, UpgradeOp(21, 20))
+    assert db.execute(FUNCTIONS).fetchall() == []
