@@ -28,7 +28,7 @@ const SECOND_MS = 1_000;
 /** How long fetched keys are used before they are fetched again. */
 export const LIFESPAN_MS = timings.lifespanSeconds * SECOND_MS;
 /** An unknown `kid` refetches the keys at most this often: made-up kids must not flood the provider. */
-export const COOLDOWN_MS = timings.refetchCooldownSeconds * SECOND_MS;
+const COOLDOWN_MS = timings.refetchCooldownSeconds * SECOND_MS;
 /** After a failed fetch, how long requests are answered 503 without fetching again. */
 export const RETRY_MS = timings.retrySeconds * SECOND_MS;
 const TIMEOUT_MS = timings.timeoutSeconds * SECOND_MS;
