@@ -2,7 +2,8 @@
 
     python bench/sync.py [--database-url URL] [--rows 100000] [--patches 10000] [--log-rows 10000000]
                          [--bootstrap-rows 100000,1000000] [--other-rows 1000000] [--http-rows 100000]
-                         [--window-entries 300000] [--key-teams 100] [--push-runs 5] [--repeat 5]
+                         [--window-entries 300000] [--key-teams 100] [--other-tables 1000]
+                         [--push-runs 5] [--repeat 5]
                          [--pull-revision REV] [--bootstrap-revision REV] [--push-revision REV]
                          [--only NAME,...] [--own-index]
 
@@ -53,6 +54,12 @@
    indexed on (team_id, id) and read one scope key at a time through it,
    against the same bootstrap walking todos' scope index (no target: what
    reading by key costs a user with many keys; library version 13).
+9. The small figures of 4 (`schema`: 1,000 one-patch pushes, 1,000 one-change
+   pulls) in a database that also holds `--other-tables` synced tables, each
+   with a key, a foreign key, a check and a unique constraint, against the
+   same in the example's database alone (no target: what a request costs
+   should not grow with the schema; since library version 22 it barely
+   does). `--push-revision` and `--pull-revision` add an older version's.
 
 `--own-index` indexes todos on (team_id, id) in every database the run
 migrates, in place of the example's (team_id): the index that serves the
@@ -147,7 +154,20 @@ def title_puts(ids: list[str], first_id: int, label: str, team: str) -> list[dic
     ]
 
 
-GROUPS = ("bootstrap", "http", "tenant", "pull", "push", "puts", "small", "log", "window", "estimate", "keys")
+GROUPS = (
+    "bootstrap",
+    "http",
+    "tenant",
+    "pull",
+    "push",
+    "puts",
+    "small",
+    "schema",
+    "log",
+    "window",
+    "estimate",
+    "keys",
+)
 
 
 def best(run: Callable[[], object], repeat: int, setup: Callable[[], object] = lambda: None) -> float:
@@ -694,6 +714,20 @@ def bench_small_pulls(url: str, pulls: int, repeat: int) -> tuple[float, float]:
         return min(pulled), min(selected)
 
 
+def add_synced_tables(url: str, count: int) -> None:
+    """`count` more synced tables beside the example's (`extra_<n>`, scoped by team), each with a
+    key, a foreign key, a check and a unique constraint: a schema of a large application's size."""
+    with psycopg.connect(url, autocommit=True) as db:
+        for n in range(count):
+            db.execute(
+                f"CREATE TABLE extra_{n} (id uuid PRIMARY KEY, team_id uuid NOT NULL REFERENCES teams (id),"
+                " title text CHECK (length(title) < 1000), rank integer UNIQUE)"
+            )
+            rule = "'team:' || team_id"
+            db.execute("SELECT drizzlesync.enable_sync('public', %s, %s)", (f"extra_{n}", rule))
+        db.execute("ANALYZE")
+
+
 def bench_log_size(server: str, log_rows: int, repeat: int) -> float:
     """Time of a pull of 100 fresh changes with `log_rows` older entries in the log."""
     with migrated_database(server) as url, psycopg.connect(url, autocommit=True) as db:
@@ -824,6 +858,9 @@ def main() -> int:
     parser.add_argument("--http-rows", type=int, default=100_000)
     parser.add_argument("--window-entries", type=int, default=300_000)
     parser.add_argument("--key-teams", type=int, default=100, help="teams of the user in the keys group")
+    parser.add_argument(
+        "--other-tables", type=int, default=1000, help="synced tables beside the example's, schema group"
+    )
     parser.add_argument(
         "--repeat", type=int, default=5, help="rounds a side of a figure (the short ones and the push: twice)"
     )
@@ -982,6 +1019,30 @@ def main() -> int:
                     f"{SMALL_PUSHES:,} {what}" if revision == "head" else f"the same at revision {revision}"
                 )
                 rows.append((name, ours, baseline, base, None))
+    if "schema" in only:
+        # The same small requests where the database holds many more synced tables: the cost of a
+        # request should follow its own tables, not the schema's size.
+        sized: list[tuple[str, str | None, Callable[[str], float]]] = [
+            (
+                "one-patch pushes",
+                args.push_revision,
+                lambda url: bench_push(url, SMALL_PUSHES, args.repeat * 2, batch_size=1)[0],
+            ),
+            (
+                "one-change pulls",
+                args.pull_revision,
+                lambda url: bench_small_pulls(url, SMALL_PUSHES, args.repeat * 2)[0],
+            ),
+        ]
+        for what, older, measured in sized:
+            for revision in ["head"] + ([older] if older else []):
+                with migrated_database(server, revision) as example_url:
+                    with migrated_database(server, revision) as larger_url:
+                        add_synced_tables(larger_url, args.other_tables)
+                        among, by_itself = measured(larger_url), measured(example_url)
+                name = f"{SMALL_PUSHES:,} {what}, {args.other_tables:,} other tables"
+                name = name if revision == "head" else f"the same at revision {revision}"
+                rows.append((name, among, "the example alone", by_itself, None))
     if "log" in only:
         small = bench_log_size(server, 10_000, args.repeat * 2)
         big = bench_log_size(server, args.log_rows, args.repeat * 2)
