@@ -1,6 +1,7 @@
 """The Worker host against the ASGI host, side by side in one run; prints ratios.
 
     python bench/worker/compare.py [--database-url URL] [--requests 300] [--threads 4]
+                                   # PgBouncer for the pooled rows (Debian: apt-get install pgbouncer)
 
 Both hosts serve one migrated copy of the example project on this machine, the
 ASGI app under uvicorn and the Worker under workerd through Miniflare (as the
@@ -17,8 +18,13 @@ settings and development auth (`Bearer <user id>`):
    serving example_project/app/sync_server.py).
 
 The Worker opens a Postgres connection per request, as a deployed Worker does
-through Hyperdrive; locally nothing pools it, so its latency includes a
-connection setup that Hyperdrive's pool would mostly save.
+through Hyperdrive. Pointed at Postgres itself, each request then starts a
+backend of its own, which compiles the protocol's PL/pgSQL functions and plans
+their statements afresh: the `worker` rows. Deployed, Hyperdrive keeps a pool of
+connections to the database and hands each transaction one of them, warm. The
+`pooled` rows put PgBouncer in transaction mode (a pool of `--pool-size`
+connections, as the ASGI host's) between the Worker and Postgres, which does
+the same on this machine; they are skipped when `pgbouncer` is not installed.
 """
 
 from __future__ import annotations
@@ -26,9 +32,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -130,6 +138,53 @@ def measure(url: str, make: Callable[[], Request], requests: int, threads: int) 
     }
 
 
+@contextmanager
+def transaction_pool(url: str, size: int) -> Iterator[str]:
+    """`url`'s database behind a PgBouncer of its own in transaction mode, `size` connections: the
+    URL a client connects to instead. As root, PgBouncer runs as the OS user `postgres` (it refuses
+    root)."""
+    target = psycopg.conninfo.conninfo_to_dict(url)
+    port = free_port()
+    work = Path(tempfile.mkdtemp(prefix="drizzlesync-pgbouncer-"))
+    os.chmod(work, 0o777)
+    (work / "users.txt").write_text(f'"{target.get("user", "postgres")}" ""\n')
+    origin = (
+        f"host={target.get('host', '127.0.0.1')} port={target.get('port', 5432)} dbname={target['dbname']}"
+    )
+    (work / "pgbouncer.ini").write_text(
+        f"""[databases]
+{target["dbname"]} = {origin}
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+auth_type = trust
+auth_file = {work / "users.txt"}
+pool_mode = transaction
+default_pool_size = {size}
+max_client_conn = 1000
+logfile = {work / "pgbouncer.log"}
+"""
+    )
+    command = ["pgbouncer", str(work / "pgbouncer.ini")]
+    if os.geteuid() == 0:
+        command = ["runuser", "-u", "postgres", "--", *command]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        pooled = localdb.libpq_url(localdb.sqlalchemy_url(url).set(host="127.0.0.1", port=port))
+        for _ in range(200):  # until it accepts connections
+            try:
+                psycopg.connect(pooled, connect_timeout=1).close()
+                break
+            except psycopg.OperationalError:
+                time.sleep(0.025)
+        yield pooled
+    finally:
+        process.terminate()
+        process.wait(10)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def worker_cold_start(worker: WorkerHost, url: str, settings: Settings, user: str, repeat: int) -> float:
     """The median first pull of a fresh isolate, in ms; each restart is untimed."""
     send = pull_100(user)
@@ -194,6 +249,9 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--cold-starts", type=int, default=5)
+    parser.add_argument(
+        "--pool-size", type=int, default=10, help="PgBouncer's pool (the ASGI host's default)"
+    )
     args = parser.parse_args()
     server = args.database_url or localdb.find_server()
     settings = Settings()
@@ -212,6 +270,12 @@ def main() -> int:
                 for host in (AsgiHost(), worker):
                     with host.serve(url, settings) as base:
                         results[name, host.name] = measure(base, make, args.requests, args.threads)
+                if shutil.which("pgbouncer"):
+                    with (
+                        transaction_pool(url, args.pool_size) as pooled,
+                        worker.serve(pooled, settings) as base,
+                    ):
+                        results[name, "pooled"] = measure(base, make, args.requests, args.threads)
             cold_worker = worker_cold_start(worker, url, settings, user, args.cold_starts)
             cold_asgi = asgi_cold_start(url, user, args.cold_starts)
     finally:
@@ -220,15 +284,18 @@ def main() -> int:
     print(
         f"{'':<20} {'host':<7} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}   ({args.threads} clients for req/s)"
     )
+    hosts = [h for h in ("asgi", "worker", "pooled") if (scenarios[0][0], h) in results]
     for name, _ in scenarios:
-        for host_name in ("asgi", "worker"):
+        for host_name in hosts:
             r = results[name, host_name]
             print(f"{name:<20} {host_name:<7} {r['p50']:8.1f} {r['p99']:8.1f} {r['rps']:8.1f}")
-        asgi, ours = results[name, "asgi"], results[name, "worker"]
-        print(
-            f"{name:<20} {'ratio':<7} {ours['p50'] / asgi['p50']:7.2f}x {ours['p99'] / asgi['p99']:7.2f}x "
-            f"{ours['rps'] / asgi['rps']:7.2f}x   (worker / asgi)"
-        )
+        asgi = results[name, "asgi"]
+        for host_name in hosts[1:]:
+            ours = results[name, host_name]
+            p50, p99, rps = (ours[k] / asgi[k] for k in ("p50", "p99", "rps"))
+            print(f"{name:<20} {'ratio':<7} {p50:7.2f}x {p99:7.2f}x {rps:7.2f}x   ({host_name} / asgi)")
+    if "pooled" not in hosts:
+        print("pooled rows skipped: pgbouncer is not installed")
     warm = results["pull, 100 changes", "worker"]["p50"]
     print(
         f"cold start: worker, first pull of a fresh isolate {cold_worker:.0f} ms (warm p50 {warm:.1f} ms); "
