@@ -1,6 +1,7 @@
 """The Worker host against the ASGI host, side by side in one run; prints ratios.
 
     python bench/worker/compare.py [--database-url URL] [--requests 300] [--threads 4]
+                                   [--pool-size 10] [--database-rtt MS]
                                    # PgBouncer for the pooled rows (Debian: apt-get install pgbouncer)
 
 Both hosts serve one migrated copy of the example project on this machine, the
@@ -25,11 +26,18 @@ connections to the database and hands each transaction one of them, warm. The
 `pooled` rows put PgBouncer in transaction mode (a pool of `--pool-size`
 connections, as the ASGI host's) between the Worker and Postgres, which does
 the same on this machine; they are skipped when `pgbouncer` is not installed.
+
+`--database-rtt MS` puts the database that far away: every byte to and from
+Postgres passes a proxy that delays it by half of MS each way, for both hosts
+(the ASGI host's pool and PgBouncer's connect through it). A request then
+costs about MS for each round trip it makes to the database, which is what a
+host far from its database pays.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import shutil
@@ -41,7 +49,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -136,6 +144,52 @@ def measure(url: str, make: Callable[[], Request], requests: int, threads: int) 
         "p99": latencies[min(len(latencies) - 1, round(len(latencies) * 0.99))] * 1000,
         "rps": threads * (requests // threads) / elapsed,
     }
+
+
+@contextmanager
+def delayed(url: str, one_way_ms: float) -> Iterator[str]:
+    """`url` behind a TCP proxy on 127.0.0.1 that holds every chunk `one_way_ms` each way before
+    passing it on, in order: the URL to connect to instead. Latency, not a bandwidth limit: each
+    chunk waits its own time from when it arrived."""
+    target = psycopg.conninfo.conninfo_to_dict(url)
+    origin = (str(target.get("host", "127.0.0.1")), int(target.get("port", 5432)))
+    delay = one_way_ms / 1000
+    loop = asyncio.new_event_loop()
+
+    async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+        async def send() -> None:
+            while True:
+                due, chunk = await queue.get()
+                await asyncio.sleep(max(0.0, due - loop.time()))
+                if not chunk:
+                    writer.close()
+                    return
+                writer.write(chunk)
+                await writer.drain()
+
+        sender = asyncio.ensure_future(send())
+        while chunk := await reader.read(65536):
+            queue.put_nowait((loop.time() + delay, chunk))
+        queue.put_nowait((loop.time() + delay, b""))
+        await sender
+
+    async def connection(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        server_reader, server_writer = await asyncio.open_connection(*origin)
+        await asyncio.gather(
+            pump(client_reader, server_writer), pump(server_reader, client_writer), return_exceptions=True
+        )
+
+    server = loop.run_until_complete(asyncio.start_server(connection, "127.0.0.1", 0))
+    port = server.sockets[0].getsockname()[1]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield localdb.libpq_url(localdb.sqlalchemy_url(url).set(host="127.0.0.1", port=port))
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
 
 
 @contextmanager
@@ -252,6 +306,9 @@ def main() -> int:
     parser.add_argument(
         "--pool-size", type=int, default=10, help="PgBouncer's pool (the ASGI host's default)"
     )
+    parser.add_argument(
+        "--database-rtt", type=float, default=0.0, help="ms a round trip to the database takes"
+    )
     args = parser.parse_args()
     server = args.database_url or localdb.find_server()
     settings = Settings()
@@ -266,16 +323,17 @@ def main() -> int:
                 ("push, 10 mutations", lambda: push_10(user, team)),
             ]
             results: dict[tuple[str, str], dict[str, float]] = {}
-            for name, make in scenarios:
-                for host in (AsgiHost(), worker):
-                    with host.serve(url, settings) as base:
-                        results[name, host.name] = measure(base, make, args.requests, args.threads)
-                if shutil.which("pgbouncer"):
-                    with (
-                        transaction_pool(url, args.pool_size) as pooled,
-                        worker.serve(pooled, settings) as base,
-                    ):
-                        results[name, "pooled"] = measure(base, make, args.requests, args.threads)
+            with delayed(url, args.database_rtt / 2) if args.database_rtt else nullcontext(url) as far:
+                for name, make in scenarios:
+                    for host in (AsgiHost(), worker):
+                        with host.serve(far, settings) as base:
+                            results[name, host.name] = measure(base, make, args.requests, args.threads)
+                    if shutil.which("pgbouncer"):
+                        with (
+                            transaction_pool(far, args.pool_size) as pooled,
+                            worker.serve(pooled, settings) as base,
+                        ):
+                            results[name, "pooled"] = measure(base, make, args.requests, args.threads)
             cold_worker = worker_cold_start(worker, url, settings, user, args.cold_starts)
             cold_asgi = asgi_cold_start(url, user, args.cold_starts)
     finally:

@@ -8,6 +8,7 @@ import { SignJWT } from "jose";
 
 import { bearerUserForDevelopment, createSyncHandler } from "../src/worker/index.ts";
 import { readBody } from "../src/worker/body.ts";
+import { literal, statements } from "../src/worker/database.ts";
 import { parseJson, parsePull, parsePush, readJson } from "../src/worker/request.ts";
 import { DEFAULT_LIMITS } from "../src/worker/limits.ts";
 
@@ -264,5 +265,33 @@ describe("worker HTTP face", () => {
       headers: { origin: "https://evil.example", "access-control-request-method": "POST" },
     });
     assert.equal(stranger.headers.get("access-control-allow-origin"), null);
+  });
+});
+
+describe("worker SQL text", () => {
+  it("writes values as literals that read back as sent, whatever the server's string syntax", () => {
+    assert.equal(literal("plain"), "'plain'");
+    assert.equal(literal("it's"), "'it''s'");
+    // A backslash: an E'' literal, its backslashes doubled (standard_conforming_strings on or off).
+    assert.equal(literal("a\\b"), "E'a\\\\b'");
+    assert.equal(literal("\\' OR 1=1 --"), "E'\\\\'' OR 1=1 --'");
+    assert.equal(literal("$$ ünï 😀"), "'$$ ünï 😀'");
+    assert.equal(refusal(() => literal("a\u0000b")).code, "invalid_string");
+  });
+
+  it("sends a pull as one transaction of one call, and a push as one statement", () => {
+    const text = statements({ librarySchema: "sync_lib" });
+    const identity = { userId: "u'1", claims: { role: "it's" } };
+    assert.equal(
+      text.pull(identity, { schemaVersion: 3, clientId: "c", cursor: null, limit: 50 }),
+      "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT CAST(sync_lib.pull(CAST('u''1' AS text), " +
+        "CAST('{\"role\":\"it''s\"}' AS jsonb), CAST('c' AS text), CAST(3 AS integer), " +
+        "CAST(NULL AS text), CAST(50 AS integer)) AS text) AS result; COMMIT",
+    );
+    assert.equal(
+      text.push(identity, { schemaVersion: 3, clientId: "c", mutations: "[]" }),
+      "SELECT CAST(sync_lib.push(CAST('u''1' AS text), CAST('{\"role\":\"it''s\"}' AS jsonb), " +
+        "CAST('c' AS text), CAST(3 AS integer), CAST('[]' AS jsonb)) AS text) AS result",
+    );
   });
 });

@@ -5,6 +5,12 @@
  * (the SQLSTATEs `protocol/errors.json` calls transient, or a connection lost or never made)
  * as 503 so that the client retries, anything else re-thrown as the bug it is: a permanent
  * failure retried would fail forever.
+ *
+ * Each call goes out as one simple query, its values written in as literals, as the Python host
+ * sends it: one round trip. With parameters, postgres.js asks the server to describe a statement
+ * it has not prepared on this connection (every connection is new) before it binds the values,
+ * and a transaction takes its BEGIN and COMMIT as round trips of their own: four round trips for
+ * a pull, two for a push, each one to the database behind Hyperdrive's pool.
  */
 import postgres from "postgres";
 
@@ -25,9 +31,33 @@ export interface DatabaseOptions {
 // The library schema is spliced into SQL text, so it is kept to plain lower-case words.
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 
+/** The text of each request's one query. */
 export interface Statements {
-  readonly push: string;
-  readonly pull: string;
+  /** A push, one statement in autocommit (READ COMMITTED): concurrent pushes apply in arrival order. */
+  push(identity: Identity, call: PushCall): string;
+  /** A pull in a REPEATABLE READ transaction, so that every statement of the function sees one snapshot. */
+  pull(identity: Identity, call: PullCall): string;
+}
+
+/**
+ * `value` as an SQL string literal, as libpq's PQescapeLiteral writes one: quotes doubled, and a
+ * value with a backslash written as an E'' literal with its backslashes doubled, which reads the
+ * same whatever the server's standard_conforming_strings says. A NUL cannot travel in a query's
+ * text: the request checks refuse one first, and this refuses it again rather than cut the text.
+ */
+export function literal(value: string): string {
+  if (value.includes("\0")) {
+    throw syncError("invalid_string", "strings must not contain NUL characters");
+  }
+  const quoted = value.replaceAll("'", "''");
+  return value.includes("\\") ? `E'${quoted.replaceAll("\\", "\\\\")}'` : `'${quoted}'`;
+}
+
+function integer(value: number): string {
+  if (!Number.isSafeInteger(value)) {
+    throw new TypeError(`expected an integer, got ${value}`);
+  }
+  return String(value);
 }
 
 /**
@@ -42,35 +72,62 @@ export function statements(options: DatabaseOptions): Statements {
       `librarySchema: expected a plain lower-case identifier, got ${JSON.stringify(schema)}`,
     );
   }
-  // Claims and mutations travel as text: typed jsonb, postgres.js would encode the JSON string once more.
-  const call = (name: string, rest: string): string =>
-    `SELECT CAST(${schema}.${name}($1::text, CAST($2::text AS jsonb), $3::text, $4::integer, ${rest}) AS text) AS result`;
-  return { push: call("push", "CAST($5::text AS jsonb)"), pull: call("pull", "$5::text, $6::integer") };
+  // Claims and mutations travel as text cast to jsonb, as the Python host sends them.
+  const call = (
+    name: string,
+    identity: Identity,
+    clientId: string,
+    schemaVersion: number,
+    rest: string,
+  ): string =>
+    `SELECT CAST(${schema}.${name}(CAST(${literal(identity.userId)} AS text), ` +
+    `CAST(${literal(JSON.stringify(identity.claims))} AS jsonb), CAST(${literal(clientId)} AS text), ` +
+    `CAST(${integer(schemaVersion)} AS integer), ${rest}) AS text) AS result`;
+  return {
+    push: (identity, c) =>
+      call("push", identity, c.clientId, c.schemaVersion, `CAST(${literal(c.mutations)} AS jsonb)`),
+    pull: (identity, c) => {
+      const cursor = c.cursor === null ? "NULL" : literal(c.cursor);
+      const page = `CAST(${cursor} AS text), CAST(${integer(c.limit)} AS integer)`;
+      return `BEGIN ISOLATION LEVEL REPEATABLE READ; ${call("pull", identity, c.clientId, c.schemaVersion, page)}; COMMIT`;
+    },
+  };
 }
 
-type Runner = (sql: postgres.Sql) => Promise<readonly { result: string }[]>;
-
-/** A connection for this request only: a Worker may not reuse a socket across requests; Hyperdrive pools. */
+/**
+ * Runs `text` on a connection for this request only (a Worker may not reuse a socket across
+ * requests; Hyperdrive pools) and returns the call's `result`. In a `transaction`, a failed
+ * statement leaves it open and aborted: it is rolled back before the connection goes, so that the
+ * pool behind it gets its connection back clean.
+ */
 async function run(
   binding: HyperdriveBinding,
   waitUntil: (promise: Promise<unknown>) => void,
-  runner: Runner,
+  text: string,
+  transaction: boolean,
 ): Promise<string> {
   const sql = postgres(binding.connectionString, { max: 1, fetch_types: false, onnotice: () => undefined });
   try {
-    const [row] = await runner(sql);
+    // One statement answers its rows; several (BEGIN; SELECT; COMMIT), a list of each one's.
+    const results = (await sql.unsafe(text)) as unknown as readonly (Row | readonly Row[])[];
+    const row = results.flat().find((candidate) => typeof candidate.result === "string");
     if (row === undefined) {
       throw new Error("the protocol function returned no row");
     }
-    return row.result;
+    return row.result as string;
   } catch (error) {
+    if (transaction && error instanceof postgres.PostgresError) {
+      await sql.unsafe("ROLLBACK").catch(() => undefined);
+    }
     throw databaseError(error);
   } finally {
     waitUntil(sql.end());
   }
 }
 
-/** Applies a batch; READ COMMITTED (one statement, no transaction block) so that concurrent pushes apply in arrival order. */
+type Row = Readonly<Record<string, unknown>>;
+
+/** Applies a batch (`Statements.push`). */
 export function push(
   binding: HyperdriveBinding,
   waitUntil: (promise: Promise<unknown>) => void,
@@ -78,18 +135,10 @@ export function push(
   identity: Identity,
   call: PushCall,
 ): Promise<string> {
-  return run(binding, waitUntil, (sql) =>
-    sql.unsafe(text.push, [
-      identity.userId,
-      JSON.stringify(identity.claims),
-      call.clientId,
-      call.schemaVersion,
-      call.mutations,
-    ]),
-  );
+  return run(binding, waitUntil, text.push(identity, call), false);
 }
 
-/** Reads a page; REPEATABLE READ so that every statement of the pull function sees one snapshot. */
+/** Reads a page (`Statements.pull`). */
 export function pull(
   binding: HyperdriveBinding,
   waitUntil: (promise: Promise<unknown>) => void,
@@ -97,18 +146,7 @@ export function pull(
   identity: Identity,
   call: PullCall,
 ): Promise<string> {
-  return run(binding, waitUntil, (sql) =>
-    sql.begin("isolation level repeatable read", (tx) =>
-      tx.unsafe<{ result: string }[]>(text.pull, [
-        identity.userId,
-        JSON.stringify(identity.claims),
-        call.clientId,
-        call.schemaVersion,
-        call.cursor,
-        call.limit,
-      ]),
-    ),
-  );
+  return run(binding, waitUntil, text.pull(identity, call), true);
 }
 
 function databaseError(error: unknown): unknown {
