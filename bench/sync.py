@@ -992,26 +992,26 @@ def main() -> int:
         )
         rows.append((*row, 2.0))
         notes.extend(run_notes)
+    # A device's usual push is a mutation or two: a push of one patch, each its own request,
+    # against the one-row upsert, which pays no protocol; and its usual pull a change or two. Our
+    # own figures, without a target; with --push-revision and --pull-revision, an older library
+    # version's too, in the same run.
+    small_requests: list[tuple[str, str | None, str, Callable[[str], tuple[float, float]]]] = [
+        (
+            "pushes of one patch each",
+            args.push_revision,
+            "one-row upserts",
+            lambda url: bench_push(url, SMALL_PUSHES, args.repeat * 2, batch_size=1)[:2],
+        ),
+        (
+            "pulls of one change each",
+            args.pull_revision,
+            "one-row SELECTs as JSON",
+            lambda url: bench_small_pulls(url, SMALL_PUSHES, args.repeat * 2),
+        ),
+    ]
     if "small" in only:
-        # A device's usual push is a mutation or two: a push of one patch, each its own request,
-        # against the one-row upsert, which pays no protocol; and its usual pull a change or two.
-        # Our own figures, without a target; with --push-revision and --pull-revision, an older
-        # library version's too, in the same run.
-        requests: list[tuple[str, str | None, str, Callable[[str], tuple[float, float]]]] = [
-            (
-                "pushes of one patch each",
-                args.push_revision,
-                "one-row upserts",
-                lambda url: bench_push(url, SMALL_PUSHES, args.repeat * 2, batch_size=1)[:2],
-            ),
-            (
-                "pulls of one change each",
-                args.pull_revision,
-                "one-row SELECTs as JSON",
-                lambda url: bench_small_pulls(url, SMALL_PUSHES, args.repeat * 2),
-            ),
-        ]
-        for what, older, baseline, measure in requests:
+        for what, older, baseline, measure in small_requests:
             for revision in ["head"] + ([older] if older else []):
                 with migrated_database(server, revision) as url:
                     ours, base = measure(url)
@@ -1022,24 +1022,12 @@ def main() -> int:
     if "schema" in only:
         # The same small requests where the database holds many more synced tables: the cost of a
         # request should follow its own tables, not the schema's size.
-        sized: list[tuple[str, str | None, Callable[[str], float]]] = [
-            (
-                "one-patch pushes",
-                args.push_revision,
-                lambda url: bench_push(url, SMALL_PUSHES, args.repeat * 2, batch_size=1)[0],
-            ),
-            (
-                "one-change pulls",
-                args.pull_revision,
-                lambda url: bench_small_pulls(url, SMALL_PUSHES, args.repeat * 2)[0],
-            ),
-        ]
-        for what, older, measured in sized:
+        for what, older, _, measure in small_requests:
             for revision in ["head"] + ([older] if older else []):
                 with migrated_database(server, revision) as example_url:
                     with migrated_database(server, revision) as larger_url:
                         add_synced_tables(larger_url, args.other_tables)
-                        among, by_itself = measured(larger_url), measured(example_url)
+                        among, by_itself = measure(larger_url)[0], measure(example_url)[0]
                 name = f"{SMALL_PUSHES:,} {what}, {args.other_tables:,} other tables"
                 name = name if revision == "head" else f"the same at revision {revision}"
                 rows.append((name, among, "the example alone", by_itself, None))

@@ -146,13 +146,18 @@ def measure(url: str, make: Callable[[], Request], requests: int, threads: int) 
     }
 
 
+def on_port(url: str, port: int) -> str:
+    """`url` with its host and port those of a proxy or pooler on 127.0.0.1."""
+    return localdb.libpq_url(localdb.sqlalchemy_url(url).set(host="127.0.0.1", port=port))
+
+
 @contextmanager
 def delayed(url: str, one_way_ms: float) -> Iterator[str]:
     """`url` behind a TCP proxy on 127.0.0.1 that holds every chunk `one_way_ms` each way before
     passing it on, in order: the URL to connect to instead. Latency, not a bandwidth limit: each
     chunk waits its own time from when it arrived."""
     target = psycopg.conninfo.conninfo_to_dict(url)
-    origin = (str(target.get("host", "127.0.0.1")), int(target.get("port", 5432)))
+    origin = (str(target.get("host", "127.0.0.1")), int(target.get("port") or 5432))
     delay = one_way_ms / 1000
     loop = asyncio.new_event_loop()
 
@@ -186,7 +191,7 @@ def delayed(url: str, one_way_ms: float) -> Iterator[str]:
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     try:
-        yield localdb.libpq_url(localdb.sqlalchemy_url(url).set(host="127.0.0.1", port=port))
+        yield on_port(url, port)
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
@@ -225,7 +230,7 @@ logfile = {work / "pgbouncer.log"}
         command = ["runuser", "-u", "postgres", "--", *command]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        pooled = localdb.libpq_url(localdb.sqlalchemy_url(url).set(host="127.0.0.1", port=port))
+        pooled = on_port(url, port)
         for _ in range(200):  # until it accepts connections
             try:
                 psycopg.connect(pooled, connect_timeout=1).close()
