@@ -24,10 +24,12 @@ in a row, and prints each run's ratio and their range: with cursors under a
 minute old, as a polling client presents (an empty pull answers with the same
 cursor and writes nothing), and with cursors over a minute old, as a polling
 client presents once a minute (since library version 16 the pull refreshes it
-in place; before, it stored a new one). Each transaction of the latter first
-dates its cursor back in a statement of its own, whose latency is left out,
-since a refreshed cursor is young again; pgbench retries a serialization
-failure (two clients refreshing one cursor at once). It then
+in place; before, it stored a new one). A refreshed cursor is young again, so
+each transaction of the latter presents a cursor of its own, made beforehand
+for a device of its own and dated back two minutes (`old_cursors`): its row
+last written before the run, as a device's is a minute after its last
+refresh; afterwards every one of those devices must have been pulled once
+for each of those transactions. It then
 prints the server's CPU time per empty pull from young cursors, in a DO block
 that commits after each (no client, no protocol), read from the backend's
 /proc/<pid>/schedstat when the server runs on this machine: a figure the
@@ -101,15 +103,17 @@ SELECT drizzlesync.pull(c.user_id, '{{}}'::jsonb, c.client_id, 1, c.cursor, 5000
 FROM bench_client AS c WHERE c.i = :i;
 COMMIT;
 """
-# Bench client {i}'s presented cursor made two minutes old, in a statement of its own. Since library
-# version 16 an idle pull from such a cursor refreshes it, so each old-cursor pull is preceded by one;
-# its time is not the pull's (script_latencies leaves out the lines bearing DATED).
-DATED = "SET created_at = now() - interval '2 minutes'"
-DATE_BACK = (
-    f"UPDATE drizzlesync.pull_cursor AS p {DATED} "
-    "FROM bench_client AS c WHERE c.i = {i} AND p.id = split_part(c.cursor, '.', 2)::uuid;"
-)
-PGBENCH_OLD_PULL = PGBENCH_PULL.replace("BEGIN ISOLATION", DATE_BACK.format(i=":i") + "\nBEGIN ISOLATION")
+# A pull from a cursor over a minute old, each transaction its own: pgbench client c's n-th transaction
+# presents device c * {slots} + n's cursor (`old_cursors`; pgbench keeps :n per client, from -D n=0).
+PGBENCH_OLD_PULL = """\\set n :n + 1
+\\set k :client_id * {slots} + :n
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT drizzlesync.pull(d.user_id, '{{}}'::jsonb, d.client_id, 1, d.cursor, 5000)::text
+FROM bench_old_device AS d WHERE d.k = :k;
+COMMIT;
+"""
+# More old-cursor pulls a second than the machine does at any number of clients, with room to spare.
+OLD_PULLS_PER_SECOND = 6000
 PGBENCH_TRIVIAL = """BEGIN;
 SELECT 1;
 COMMIT;
@@ -247,16 +251,72 @@ def bare_rates(url: str, clients: int, seconds: int) -> tuple[float, float]:
 
 def script_latencies(url: str, clients: int, seconds: int, old: bool = False) -> tuple[float, float]:
     """Mean milliseconds of a pull transaction and of a trivial one, run together; with `old`, a pull
-    from a cursor over a minute old (`PGBENCH_OLD_PULL`, its dating statement not counted)."""
-    pull = (PGBENCH_OLD_PULL if old else PGBENCH_PULL).format(users=USERS)
-    out = run_pgbench(url, clients, seconds, [pull, PGBENCH_TRIVIAL], ["-r", "--max-tries", "100"])
+    from a cursor over a minute old, each transaction a device of its own (`old_cursors`)."""
+    if old:
+        pull = PGBENCH_OLD_PULL.format(slots=old_cursors(url, clients, seconds))
+    else:
+        pull = PGBENCH_PULL.format(users=USERS)
+    out = run_pgbench(url, clients, seconds, [pull, PGBENCH_TRIVIAL], ["-r", "-D", "n=0"])
+    parts = re.split(r"\nSQL script \d+: ", out)[1:]
     sums = []
-    for part in re.split(r"\nSQL script \d+: ", out)[1:]:
+    for part in parts:
         latencies = part.split("statement latencies", 1)[1]
-        timed = [line for line in latencies.splitlines() if DATED not in line]
-        sums.append(sum(float(m) for m in re.findall(r"^\s+([0-9.]+)\s", "\n".join(timed), re.M)))
+        sums.append(sum(float(m) for m in re.findall(r"^\s+([0-9.]+)\s", latencies, re.M)))
+    if old:
+        pulls = int(re.search(r" - (\d+) transactions", parts[0]).group(1))  # type: ignore[union-attr]
+        # A client's transaction still running when the time is up may commit uncounted.
+        pulled = old_devices_pulled(url)
+        if not pulls <= pulled <= pulls + clients:
+            raise RuntimeError(f"{pulls} old-cursor pulls reached {pulled} devices: not one device each")
     pull_ms, trivial_ms = sums
     return pull_ms, trivial_ms
+
+
+def old_cursors(url: str, clients: int, seconds: int) -> int:
+    """Devices for a run of old-cursor pulls, `slots` for each pgbench client (returned): each device
+    one of the bench users' (in turn), its one cursor a copy of that user's bench client's dated back
+    two minutes, vacuumed, so that its row was last written before the run."""
+    slots = OLD_PULLS_PER_SECOND * seconds // clients + 100
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute("DELETE FROM drizzlesync.client WHERE client_id LIKE 'bench-old-%'")  # cursors cascade
+        db.execute("DROP TABLE IF EXISTS bench_old_device")
+        db.execute(
+            "CREATE TABLE bench_old_device AS"
+            " SELECT k, c.user_id, 'bench-old-' || k AS client_id, gen_random_uuid() AS cursor_id,"
+            "        split_part(c.cursor, '.', 1) || '.' AS epoch,"
+            "        split_part(c.cursor, '.', 2)::uuid AS copied"
+            " FROM generate_series(1, %s) AS k JOIN bench_client AS c ON c.i = k %% %s + 1",
+            (clients * slots, USERS),
+        )
+        db.execute(
+            "ALTER TABLE bench_old_device ADD PRIMARY KEY (k),"
+            " ADD COLUMN cursor text GENERATED ALWAYS AS (epoch || cursor_id::text) STORED"
+        )
+        db.execute(
+            "INSERT INTO drizzlesync.client (client_id, user_id)"
+            " SELECT client_id, user_id FROM bench_old_device"
+        )
+        db.execute(
+            "INSERT INTO drizzlesync.pull_cursor"
+            " SELECT (jsonb_populate_record(p, jsonb_build_object('id', d.cursor_id,"
+            "     'client_id', d.client_id, 'created_at', now() - interval '2 minutes'))).*"
+            " FROM bench_old_device AS d JOIN drizzlesync.pull_cursor AS p ON p.id = d.copied"
+        )
+        db.execute("VACUUM ANALYZE drizzlesync.client, drizzlesync.pull_cursor, bench_old_device")
+    return slots
+
+
+def old_devices_pulled(url: str) -> int:
+    """How many of `old_cursors`' devices a pull reached: since library version 16 their cursor
+    refreshed in place, before it a new cursor stored; either way a cursor under a minute old."""
+    with psycopg.connect(url, autocommit=True) as db:
+        row = db.execute(
+            "SELECT count(*) FROM bench_old_device AS d"
+            " WHERE EXISTS (SELECT FROM drizzlesync.pull_cursor AS p"
+            "               WHERE p.client_id = d.client_id AND p.created_at > now() - interval '1 minute')"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def empty_pull_ratios(url: str, clients: list[int], seconds: int, runs: int) -> None:
