@@ -22,14 +22,14 @@ prints, side by side in one run:
 `--sql-only` measures the last column alone (no host, no wrk), `--runs` times
 in a row, and prints each run's ratio and their range: with cursors under a
 minute old, as a polling client presents (an empty pull answers with the same
-cursor and writes nothing), and with cursors over a minute old, as a polling
-client presents once a minute (since library version 16 the pull refreshes it
-in place; before, it stored a new one). A refreshed cursor is young again, so
-each transaction of the latter presents a cursor of its own, made beforehand
-for a device of its own and dated back two minutes (`old_cursors`): its row
-last written before the run, as a device's is a minute after its last
-refresh; afterwards every one of those devices must have been pulled once
-for each of those transactions. It then
+cursor and writes nothing), and with old cursors, as a polling client presents
+once in ten minutes (once a minute before library version 23; since version
+16 the pull refreshes such a cursor in place; before, it stored a new one).
+A refreshed cursor is young again, so each transaction of the latter presents
+a cursor of its own, made beforehand for a device of its own and dated back
+(`old_cursors`): its row last written before the run, as a device's is
+minutes after its last refresh; afterwards every one of those devices must
+have been pulled once for each of those transactions. It then
 prints the server's CPU time per empty pull from young cursors, in a DO block
 that commits after each (no client, no protocol), read from the backend's
 /proc/<pid>/schedstat when the server runs on this machine: a figure the
@@ -103,7 +103,7 @@ SELECT drizzlesync.pull(c.user_id, '{{}}'::jsonb, c.client_id, 1, c.cursor, 5000
 FROM bench_client AS c WHERE c.i = :i;
 COMMIT;
 """
-# A pull from a cursor over a minute old, each transaction its own: pgbench client c's n-th transaction
+# A pull from an old cursor, each transaction its own: pgbench client c's n-th transaction
 # presents device c * {slots} + n's cursor (`old_cursors`; pgbench keeps :n per client, from -D n=0).
 PGBENCH_OLD_PULL = """\\set n :n + 1
 \\set k :client_id * {slots} + :n
@@ -112,6 +112,9 @@ SELECT drizzlesync.pull(d.user_id, '{{}}'::jsonb, d.client_id, 1, d.cursor, 5000
 FROM bench_old_device AS d WHERE d.k = :k;
 COMMIT;
 """
+# Older than a cursor any library version answers without refreshing it: ten minutes since version
+# 23, a minute before.
+OLD = "11 minutes"
 # More old-cursor pulls a second than the machine does at any number of clients, with room to spare.
 OLD_PULLS_PER_SECOND = 6000
 PGBENCH_TRIVIAL = """BEGIN;
@@ -251,7 +254,7 @@ def bare_rates(url: str, clients: int, seconds: int) -> tuple[float, float]:
 
 def script_latencies(url: str, clients: int, seconds: int, old: bool = False) -> tuple[float, float]:
     """Mean milliseconds of a pull transaction and of a trivial one, run together; with `old`, a pull
-    from a cursor over a minute old, each transaction a device of its own (`old_cursors`)."""
+    from an old cursor, each transaction a device of its own (`old_cursors`)."""
     if old:
         pull = PGBENCH_OLD_PULL.format(slots=old_cursors(url, clients, seconds))
     else:
@@ -275,7 +278,7 @@ def script_latencies(url: str, clients: int, seconds: int, old: bool = False) ->
 def old_cursors(url: str, clients: int, seconds: int) -> int:
     """Devices for a run of old-cursor pulls, `slots` for each pgbench client (returned): each device
     one of the bench users' (in turn), its one cursor a copy of that user's bench client's dated back
-    two minutes, vacuumed, so that its row was last written before the run."""
+    by OLD, vacuumed, so that its row was last written before the run."""
     slots = OLD_PULLS_PER_SECOND * seconds // clients + 100
     with psycopg.connect(url, autocommit=True) as db:
         db.execute("DELETE FROM drizzlesync.client WHERE client_id LIKE 'bench-old-%'")  # cursors cascade
@@ -299,8 +302,9 @@ def old_cursors(url: str, clients: int, seconds: int) -> int:
         db.execute(
             "INSERT INTO drizzlesync.pull_cursor"
             " SELECT (jsonb_populate_record(p, jsonb_build_object('id', d.cursor_id,"
-            "     'client_id', d.client_id, 'created_at', now() - interval '2 minutes'))).*"
-            " FROM bench_old_device AS d JOIN drizzlesync.pull_cursor AS p ON p.id = d.copied"
+            "     'client_id', d.client_id, 'created_at', now() - %s::interval))).*"
+            " FROM bench_old_device AS d JOIN drizzlesync.pull_cursor AS p ON p.id = d.copied",
+            (OLD,),
         )
         db.execute("VACUUM ANALYZE drizzlesync.client, drizzlesync.pull_cursor, bench_old_device")
     return slots
@@ -322,10 +326,10 @@ def old_devices_pulled(url: str) -> int:
 def empty_pull_ratios(url: str, clients: list[int], seconds: int, runs: int) -> None:
     """The empty pull's transaction against the trivial one, `runs` times at each client count: first
     presenting a cursor under a minute old, as a polling client does (the pull answers with it and
-    writes nothing), then one older than a minute, as it does once a minute (the pull refreshes it)."""
+    writes nothing), then an old one, as it does once in ten minutes (the pull refreshes it)."""
     print(f"empty incremental pull transaction / BEGIN; SELECT 1; COMMIT (pgbench, {seconds} s a run)")
     for young in (True, False):
-        print("cursor under a minute old:" if young else "cursor over a minute old:")
+        print("cursor under a minute old:" if young else f"cursor {OLD} old:")
         for count in clients:
             ratios = []
             for _ in range(runs):
@@ -389,7 +393,7 @@ def young_cursors(url: str) -> None:
     """Give every bench client a cursor from a pull just now: its cursors dated back first, so that the
     pull refreshes its cursor (library version 16) or stores a new one (earlier versions)."""
     with psycopg.connect(url, autocommit=True) as db:
-        db.execute("UPDATE drizzlesync.pull_cursor SET created_at = now() - interval '2 minutes'")
+        db.execute("UPDATE drizzlesync.pull_cursor SET created_at = now() - %s::interval", (OLD,))
         for i, user, client_id, cursor in db.execute("SELECT * FROM bench_client ORDER BY i").fetchall():
             db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
             row = db.execute(

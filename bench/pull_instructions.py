@@ -15,7 +15,7 @@ under `valgrind --tool=callgrind`, collecting inside PostgresMain and dumping be
 `pg_sleep`, which separates the blocks. Each block is `--pulls` transactions as pgbench runs them,
 each statement its own line (`BEGIN ISOLATION LEVEL REPEATABLE READ`, the pull of the next client
 as bench/host.py's pgbench script calls it, `COMMIT`), after uncounted ones; then as many
-`BEGIN; SELECT 1; COMMIT`; then the pulls again from cursors over a minute old, each transaction
+`BEGIN; SELECT 1; COMMIT`; then the pulls again from old cursors (host.OLD), each transaction
 after a statement dating its cursor back, which is counted alone in a fourth block and left out
 (since library version 16 such a pull refreshes the cursor in place; before, it stored a new one).
 What is counted is the server's work on the statements (parse, plan, execute, commit),
@@ -41,7 +41,7 @@ from bench.callgrind import (  # noqa: E402
     server_binaries,
     work_directory,
 )
-from bench.host import DATE_BACK, USERS, prepare, young_cursors  # noqa: E402
+from bench.host import OLD, USERS, prepare, young_cursors  # noqa: E402
 
 WARM_UP = 50
 PULL = (
@@ -50,6 +50,10 @@ PULL = (
 )
 # Each old-cursor transaction first dates its cursor back (DATE_BACK: a refreshed cursor is young
 # again), a statement whose own count, the "dating back" block of it alone, the figure leaves out.
+DATE_BACK = (
+    f"UPDATE drizzlesync.pull_cursor AS p SET created_at = now() - interval '{OLD}' "
+    "FROM bench_client AS c WHERE c.i = {i} AND p.id = split_part(c.cursor, '.', 2)::uuid;"
+)
 KINDS = ("empty pull", "trivial", "empty pull, old cursor", "dating back")
 
 

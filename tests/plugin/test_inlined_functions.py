@@ -91,6 +91,18 @@ def test_every_change_to_version_9s_idle_poll_applies() -> None:
     assert "END IF;\n    RETURN answer;\nEND\n$fn$;" in idle_poll
 
 
+def test_version_23s_idle_poll_is_version_16s_with_ten_minutes() -> None:
+    """Version 23 re-creates version 16's idle_poll from its released text, a cursor young for ten
+    minutes where it was for one; nothing else differs."""
+    version_16 = upgrade_script(16, "drizzlesync")[0]
+    idle_poll, installation = upgrade_script(23, "drizzlesync")
+    assert installation.startswith("UPDATE drizzlesync.installation SET version = 23")
+    assert idle_poll.startswith("CREATE OR REPLACE FUNCTION drizzlesync.idle_poll(")
+    assert "interval '1 minute'" not in idle_poll
+    assert idle_poll.count("p.created_at > now() - interval '10 minutes'\n        INTO") == 1
+    assert idle_poll.replace("'10 minutes'", "'1 minute'") == version_16
+
+
 def test_every_change_to_version_17s_released_functions_applies() -> None:
     """Version 17 re-creates five functions from released text (versions 4, 8, 11 and 15): what was
     replaced is gone, and what replaced it is there."""
