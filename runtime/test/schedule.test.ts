@@ -166,6 +166,51 @@ describe("scheduling and faults (fake clock)", () => {
     }
   });
 
+  it("syncs when its page is shown again, restarting the interval, but not during a backoff", async () => {
+    // Node has no document: lend globalThis one whose visibility the test sets, as a tab's changes.
+    const page = Object.assign(new EventTarget(), { visibilityState: "visible" });
+    const scope = globalThis as unknown as { document?: typeof page };
+    scope.document = page;
+    const show = (state: "visible" | "hidden") => {
+      page.visibilityState = state;
+      page.dispatchEvent(new Event("visibilitychange"));
+    };
+    try {
+      const clock = new FakeClock();
+      const { fetch, calls } = fakeFetch(Response.json(EMPTY_PAGE), Response.json(EMPTY_PAGE), new TypeError("fetch failed"));
+      const client = await openExample(
+        openNodeSqlite(),
+        { url: "http://sync.test/sync/", fetch, getToken: () => "user-1" },
+        { clock, intervalMs: 60_000, backoff: { initialMs: 1000, maxMs: 8000, random: () => 0.5 } },
+      );
+      clock.advance(45_000);
+      show("hidden");
+      await settle();
+      assert.equal(calls.length, 0, "hiding the page syncs nothing");
+      show("visible");
+      await settle();
+      assert.equal(calls.length, 1, "one pull when the page is shown");
+      assert.deepEqual(clock.pending(), [60_000], "the interval counts from that pull");
+
+      show("visible");
+      await settle();
+      assert.equal(calls.length, 2);
+      show("visible");
+      await settle();
+      assert.equal(calls.length, 3, "the third pull fails");
+      assert.equal(client.status.state, "offline");
+      show("visible");
+      await settle();
+      assert.equal(calls.length, 3, "no sync while the retry after the failure is scheduled");
+      await client.close();
+      show("visible");
+      await settle();
+      assert.equal(calls.length, 3, "a closed client stops listening");
+    } finally {
+      delete scope.document;
+    }
+  });
+
   it("bootstraps on the retry after the server could not read the stored cursor", async () => {
     const clock = new FakeClock();
     const { fetch, calls } = fakeFetch(Response.json({ ...EMPTY_PAGE, cursor: "c1" }), errorResponse(400, "invalid_cursor"));

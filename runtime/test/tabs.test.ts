@@ -290,6 +290,30 @@ describe("several tabs on one database", () => {
     }
   });
 
+  it("syncs on the leader when a follower's page is shown again", async () => {
+    const world = setup();
+    const leader = await tab(world);
+    // The document exists for the follower alone (the leader's engine listened before there was
+    // one), as each tab has a page of its own: a pull now can only come through the follower.
+    const page = Object.assign(new EventTarget(), { visibilityState: "visible" });
+    const scope = globalThis as unknown as { document?: typeof page };
+    scope.document = page;
+    const follower = await tab(world);
+    try {
+      assert.equal(follower.isLeader, false);
+      page.dispatchEvent(new Event("visibilitychange"));
+      await until(() => world.transport.pulls.length === 1, "the leader pulls for the follower's page");
+      await follower.close();
+      page.dispatchEvent(new Event("visibilitychange"));
+      await leader.sync();
+      assert.equal(world.transport.pulls.length, 2, "a closed follower stops listening: only the leader's own sync pulled");
+    } finally {
+      delete scope.document;
+      await follower.close();
+      await leader.close();
+    }
+  });
+
   it("refuses a follower's transaction that reaches a closing leader, so no tab waits on it", async () => {
     const world = setup();
     let firstClosed: Promise<void> | undefined;

@@ -1,7 +1,7 @@
 /**
  * The sync engine: opens the local database (client migrations), gives the app a typed Drizzle
  * database whose writes land in the outbox, and pushes and pulls on open, after local writes, when
- * the browser comes online, on an interval and on demand.
+ * the browser comes online, when its page is shown again, on an interval and on demand.
  */
 import { getTableName, type Table } from "drizzle-orm";
 import type { SqliteRemoteDatabase } from "drizzle-orm/sqlite-proxy";
@@ -16,6 +16,7 @@ import { drizzleInTransaction, drizzleOver, isRead, refuseControl } from "./data
 import { SyncClosedError, SyncHttpError, SyncNetworkError, SyncPausedError } from "./errors.ts";
 import { migrate, type ClientMigration, type MigrationResult } from "./migrations.ts";
 import { BaseObserver } from "./observer.ts";
+import { onOnline, onVisible } from "./page-events.ts";
 import { PageQueue } from "./pages.ts";
 import { dropAcknowledged, lastOutboxId, nextBatch, pendingCount, readWritten, toMutation, writtenSince, type Written } from "./outbox.ts";
 import { NEXT_TX, readState, writeCursor } from "./state.ts";
@@ -105,17 +106,6 @@ function deferred(): Deferred {
 
 type TimerName = "debounce" | "retry" | "interval";
 
-/** Calls `callback` when the browser regains its connection; nothing where there is no such event (Node). */
-function onOnline(callback: () => void): () => void {
-  const target: Partial<Pick<EventTarget, "addEventListener" | "removeEventListener">> = globalThis;
-  if (target.addEventListener === undefined || target.removeEventListener === undefined) return () => undefined;
-  const { addEventListener, removeEventListener } = target;
-  addEventListener.call(globalThis, "online", callback);
-  return () => {
-    removeEventListener.call(globalThis, "online", callback);
-  };
-}
-
 /** A listener that calls `callback` when rows of one of `tables` change: what `subscribe` registers. */
 export function tablesListener(
   tables: readonly (Table | string)[],
@@ -181,7 +171,7 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
   #draining = false;
   #closed = false;
   readonly #timers = new Map<TimerName, unknown>();
-  #stopListeningOnline: () => void = () => undefined;
+  #stopListeningToPage: () => void = () => undefined;
   /** When the last local write committed (clock ms), for the debounce. */
   #lastWriteAt = 0;
   /** The newest outbox id seen: a local write's entries are the ones above it. */
@@ -344,12 +334,24 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
     this.#trigger();
   }
 
+  /**
+   * The page became visible again: a sync now, so that the user sees what changed while it was away
+   * (a hidden page's timers are slowed or frozen), and the interval counts from it. None while a
+   * retry after a failure is scheduled: switching tabs does not cut a backoff short. The engine
+   * calls this for its own page; `TabClient` for a follower's.
+   */
+  pageVisible(): void {
+    if (this.#closed || this.#timers.has("retry")) return;
+    this.#armInterval();
+    this.#trigger();
+  }
+
   /** Stops syncing, waits for a cycle under way, and closes the database. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     for (const name of this.#timers.keys()) this.#cancel(name);
-    this.#stopListeningOnline();
+    this.#stopListeningToPage();
     // A request under way (a host that never answers included) ends now; the cycle then fails, quietly.
     this.#closing.abort(new SyncClosedError());
     await this.#running?.catch(() => undefined);
@@ -360,10 +362,17 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
   }
 
   #start(syncNow: boolean): void {
-    this.#stopListeningOnline = onOnline(() => {
+    const stopOnline = onOnline(() => {
       this.#cancel("retry");
       this.#trigger();
     });
+    const stopVisible = onVisible(() => {
+      this.pageVisible();
+    });
+    this.#stopListeningToPage = () => {
+      stopOnline();
+      stopVisible();
+    };
     this.#armInterval();
     if (syncNow) this.#trigger();
   }

@@ -10,6 +10,7 @@ import type { QueryResult, Statement } from "../adapters/adapter.ts";
 import { drizzleOver, isRead } from "./database.ts";
 import { SyncClosedError, TabLeaderLostError } from "./errors.ts";
 import { BaseObserver } from "./observer.ts";
+import { onVisible } from "./page-events.ts";
 import { SyncStatus } from "./status.ts";
 import { tablesListener, type RejectedWrite, type SyncClient, type SyncClientListener } from "./sync-client.ts";
 import { TabHost, type LockManagerLike } from "./tab-host.ts";
@@ -93,6 +94,10 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
   #leadAgain: ReturnType<typeof setTimeout> | undefined;
   #releaseTabLock: () => void = () => undefined;
   #ready: { resolve(): void; reject(error: Error): void } | null = null;
+  /** A leader's engine hears its own page; a follower tells the leader when its page is shown. */
+  readonly #stopListeningToPage = onVisible(() => {
+    if (this.#engine === null && !this.#closed) this.#call({ kind: "visible" }).catch(() => undefined);
+  });
 
   private constructor(options: TabClientOptions<TSchema>) {
     super();
@@ -217,6 +222,7 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
     this.#pending.clear();
     this.#releaseLeadership();
     this.#releaseTabLock();
+    this.#stopListeningToPage();
     this.#channel.close();
   }
 

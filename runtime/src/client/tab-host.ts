@@ -84,6 +84,9 @@ export class TabHost<TSchema extends Record<string, unknown>> {
       case "token-changed":
         this.#client.tokenChanged();
         return undefined;
+      case "visible":
+        this.#client.pageVisible();
+        return undefined;
     }
   }
 

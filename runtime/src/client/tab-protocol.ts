@@ -20,7 +20,9 @@ export type TabCall =
   /** After a leader change: did the transaction (or write) with this id commit? */
   | { readonly kind: "committed"; readonly writeId: string }
   | { readonly kind: "sync" }
-  | { readonly kind: "token-changed" };
+  | { readonly kind: "token-changed" }
+  /** The follower's page became visible again (`SyncClient.pageVisible`). */
+  | { readonly kind: "visible" };
 
 /** A `SyncStatus` as it crosses the channel (an Error does not survive structured cloning whole). */
 export interface StatusMessage {

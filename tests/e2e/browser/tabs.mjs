@@ -29,6 +29,21 @@ async function onlyLeader(pages) {
   }
 }
 
+/**
+ * Shows `shown` again (a visibilitychange event; headless pages are always visible) just after one of
+ * the leader's interval pulls ended, and returns how long until the leader's next pull started.
+ * The app pulls every 5 s: a pull well within that came from the page being shown.
+ */
+async function pullAfterShowing(leader, shown) {
+  const isPull = (request) => request.method() === "POST" && request.url().endsWith("/sync/pull");
+  await leader.waitForEvent("requestfinished", { predicate: isPull, timeout: TIMEOUT_MS });
+  const started = Date.now();
+  const next = leader.waitForEvent("request", { predicate: isPull, timeout: TIMEOUT_MS });
+  await shown.evaluate(() => document.dispatchEvent(new Event("visibilitychange")));
+  await next;
+  return Date.now() - started;
+}
+
 async function countsInPostgres(db) {
   const { rows } = await db.query("SELECT title, count(*)::int AS n FROM todos GROUP BY title ORDER BY title");
   return Object.fromEntries(rows.map((row) => [row.title, row.n]));
@@ -60,6 +75,13 @@ try {
   for (const page of pages) await waitSynced(page);
   const synced = await countsInPostgres(db);
   for (const index of [1, 2, 3]) assert.equal(synced[`From tab ${index}`], 1, `From tab ${index} in Postgres once`);
+
+  // A page shown again syncs at once, the leader's own or a follower's (through the leader).
+  for (const shown of [leader, pages.find((page) => page !== leader)]) {
+    const waited = await pullAfterShowing(leader, shown);
+    console.log(`pull ${waited} ms after showing the ${shown === leader ? "leader" : "follower"}`);
+    assert.ok(waited < 2_000, `the page shown again pulled after ${waited} ms, as the 5 s interval would`);
+  }
 
   // The handover: a follower writes while offline (the write waits in the leader's outbox), then
   // writes again and the leader tab closes at once, with that write possibly in flight.
