@@ -196,4 +196,28 @@ describe("adapter SQLite WASM (main-thread side)", () => {
       await db.close();
     }
   });
+
+  it("deletes through the Worker and ends it; a failed Worker cannot pass for having deleted", async () => {
+    for (const failed of [false, true]) {
+      const worker = new FakeWorker();
+      const opening = openSqliteWasm(worker, { filename: "/app.sqlite3" });
+      worker.answer({ id: 1, result: { columns: [], rows: [] } });
+      const db = await opening;
+      assert.equal(typeof db.deleteDatabase, "function");
+      if (failed) worker.fail("uncaught ReferenceError");
+      const deleting = db.deleteDatabase?.();
+      if (failed) {
+        await assert.rejects(deleting ?? Promise.resolve(), /SQLite worker failed/);
+        assert.deepEqual(worker.requests.map((request) => request.kind), ["open"]);
+      } else {
+        // The adapter posts once its queue reaches the deletion.
+        await new Promise((resolve) => setImmediate(resolve));
+        assert.deepEqual(worker.requests.map((request) => request.kind), ["open", "delete"]);
+        assert.equal(worker.terminated, false, "ended only once the Worker has deleted");
+        worker.answer({ id: 2, result: { columns: [], rows: [] } });
+        await deleting;
+        assert.equal(worker.terminated, true);
+      }
+    }
+  });
 });

@@ -30,6 +30,8 @@ export function Workspace({ user, onSignOut }: { user: DemoUser; onSignOut: () =
       void opened?.close();
     };
   }, [user.id]);
+  // Whichever tab removed the data, every tab of the user signs out: their database is gone.
+  useEffect(() => client?.registerListener({ deleted: onSignOut }), [client, onSignOut]);
 
   return (
     <main>
@@ -37,12 +39,27 @@ export function Workspace({ user, onSignOut }: { user: DemoUser; onSignOut: () =
         <h1>DrizzleSync todos</h1>
         <span data-testid="user">{user.name}</span>
         <button onClick={onSignOut}>Sign out</button>
+        {client !== null && (
+          <button data-testid="remove-data" onClick={() => void removeData(client).catch((reason: unknown) => setError(String(reason)))}>
+            Sign out and remove data
+          </button>
+        )}
       </header>
       {error !== null && <p className="notice">Could not open the local database: {error}</p>}
       {client === null && error === null && <p>Opening the local database…</p>}
       {client !== null && <Teams client={client} />}
     </main>
   );
+}
+
+/**
+ * Deletes the user's database from this device (for a shared computer), after asking when changes
+ * would be lost; the `deleted` listener above then signs out, in this tab as in the others.
+ */
+async function removeData(client: TodoClient): Promise<void> {
+  const { pending } = client.status;
+  if (pending > 0 && !confirm(`${pending} change(s) have not reached the server yet and will be lost. Remove them?`)) return;
+  await client.deleteDatabase();
 }
 
 function describe(writes: readonly RejectedWrite[]): string {

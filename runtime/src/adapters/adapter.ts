@@ -1,6 +1,6 @@
 /**
  * The storage interface every SQLite the engine runs on implements: run a
- * statement, run several in one transaction, close. Small on purpose, so a
+ * statement, run several in one transaction, close, delete. Small on purpose, so a
  * platform (Node's built-in SQLite, sql.js, SQLite WASM in a Worker) needs a
  * few lines of its own and shares the rest here.
  */
@@ -48,6 +48,11 @@ export interface SqliteAdapter extends SqlExecutor {
    */
   batch(statements: readonly Statement[]): Promise<QueryResult[]>;
   close(): Promise<void>;
+  /**
+   * Closes the connection and deletes the database, leaving none of its data on the device: what
+   * signing out of a shared device asks for. Optional: an adapter without it cannot be asked to.
+   */
+  deleteDatabase?(): Promise<void>;
 }
 
 /** The one primitive a platform supplies: run one statement now. */
@@ -60,6 +65,8 @@ export interface Connection {
    */
   runBatch?(statements: readonly Statement[], inTransaction: boolean): QueryResult[] | Promise<QueryResult[]>;
   close(): void | Promise<void>;
+  /** Optional: closes the connection and deletes the database's files (`SqliteAdapter.deleteDatabase`). */
+  delete?(): void | Promise<void>;
 }
 
 /**
@@ -93,8 +100,13 @@ export class SerialAdapter implements SqliteAdapter {
   #queue: Promise<unknown> = Promise.resolve();
   readonly #connection: Connection;
 
+  /** There only when the connection can delete: its absence is how a caller knows it cannot. */
+  readonly deleteDatabase?: () => Promise<void>;
+
   constructor(connection: Connection) {
     this.#connection = connection;
+    const remove = connection.delete?.bind(connection);
+    if (remove !== undefined) this.deleteDatabase = () => this.#exclusive(async () => remove());
   }
 
   execute(sql: string, params: readonly SqlValue[] = []): Promise<QueryResult> {
@@ -146,6 +158,7 @@ export class SerialAdapter implements SqliteAdapter {
   close(): Promise<void> {
     return this.#exclusive(async () => this.#connection.close());
   }
+
 
   #exclusive<T>(task: () => Promise<T>): Promise<T> {
     const result = this.#queue.then(task);

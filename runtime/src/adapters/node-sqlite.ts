@@ -1,3 +1,4 @@
+import { rm } from "node:fs/promises";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { runBatchSync, SerialAdapter, type Connection, type QueryResult, type SqlValue, type SqliteAdapter } from "./adapter.ts";
 
@@ -40,6 +41,13 @@ export function openNodeSqlite(path = ":memory:"): SqliteAdapter {
     close() {
       statements.clear();
       db.close();
+    },
+    async delete() {
+      statements.clear();
+      db.close();
+      if (path === ":memory:" || path === "") return;
+      // The journal or WAL files SQLite may have left beside the database hold its data too.
+      await Promise.all(["", "-journal", "-wal", "-shm"].map((suffix) => rm(path + suffix, { force: true })));
     },
   };
   return new SerialAdapter(connection);

@@ -26,6 +26,10 @@ export function openSqlJs(db: Database): SqliteAdapter {
     close() {
       db.close();
     },
+    // The database lives in memory: closing frees it, and the app's own copies (an export) are the app's.
+    delete() {
+      db.close();
+    },
   };
   return new SerialAdapter(connection);
 }

@@ -5,7 +5,7 @@
  * `new Worker(new URL("./worker.ts", import.meta.url), { type: "module" })`, and hand the Worker
  * to `openSqliteWasm` on the main thread.
  */
-import sqlite3InitModule, { type Database, type SqlValue } from "@sqlite.org/sqlite-wasm";
+import sqlite3InitModule, { type Database, type SAHPoolUtil, type SqlValue } from "@sqlite.org/sqlite-wasm";
 import { runBatchSync, type QueryResult, type SqlValue as ParamValue } from "./adapter.ts";
 import type { WorkerRequest, WorkerResponse } from "./wasm-protocol.ts";
 
@@ -17,6 +17,7 @@ interface WorkerScope {
 
 const scope = globalThis as unknown as WorkerScope;
 let db: Database | undefined;
+let opened: { readonly pool: SAHPoolUtil; readonly filename: string } | undefined;
 
 function run(sql: string, params: readonly ParamValue[]): QueryResult {
   if (db === undefined) throw new Error("the database is not open");
@@ -32,6 +33,7 @@ async function handle(request: WorkerRequest): Promise<QueryResult | QueryResult
       const sqlite3 = await sqlite3InitModule();
       const pool = await sqlite3.installOpfsSAHPoolVfs({ name: request.vfsName });
       db = new pool.OpfsSAHPoolDb(request.filename);
+      opened = { pool, filename: request.filename };
       return { columns: [], rows: [] };
     }
     case "run":
@@ -43,6 +45,19 @@ async function handle(request: WorkerRequest): Promise<QueryResult | QueryResult
     case "close": {
       db?.close();
       db = undefined;
+      return { columns: [], rows: [] };
+    }
+    case "delete": {
+      db?.close();
+      db = undefined;
+      if (opened !== undefined) {
+        const { pool, filename } = opened;
+        opened = undefined;
+        // Unlinking empties the file's slot in the pool (truncated, not just unnamed); a pool left
+        // with no file is removed whole, so nothing of this database stays in the origin's OPFS.
+        pool.unlink(filename);
+        if (pool.getFileCount() === 0) await pool.removeVfs();
+      }
       return { columns: [], rows: [] };
     }
   }

@@ -79,5 +79,11 @@ export async function openSqliteWasm(worker: WorkerLike, options: SqliteWasmOpti
       if (failure === null) await one({ kind: "close" });
       worker.terminate?.();
     },
+    delete: async () => {
+      // Unlike closing, deleting must not pass for done when the Worker can no longer do it.
+      if (failure !== null) throw failure;
+      await one({ kind: "delete" });
+      worker.terminate?.();
+    },
   });
 }

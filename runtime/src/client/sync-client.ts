@@ -106,6 +106,11 @@ function deferred(): Deferred {
 
 type TimerName = "debounce" | "retry" | "interval";
 
+/** What `deleteDatabase` rejects with, nothing deleted, when the adapter cannot delete. */
+export function cannotDelete(): Error {
+  return new Error("drizzlesync: this adapter cannot delete its database");
+}
+
 /** A listener that calls `callback` when rows of one of `tables` change: what `subscribe` registers. */
 export function tablesListener(
   tables: readonly (Table | string)[],
@@ -349,6 +354,39 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
   /** Stops syncing, waits for a cycle under way, and closes the database. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    await this.#stop();
+    await this.#adapter.close();
+  }
+
+  /** Whether `deleteDatabase` can work: the adapter can delete its database. */
+  get canDeleteDatabase(): boolean {
+    return this.#adapter.deleteDatabase !== undefined;
+  }
+
+  /**
+   * Stops syncing as `close()` does, then deletes the local database: the synced rows, the outbox
+   * and the client's state. For signing out of a shared device; the next `open` on the same name
+   * starts a new client that bootstraps. Writes the server has not acknowledged (`status.pending`)
+   * are lost with it: sync first, or ask the user. Rejects, with nothing deleted and the client still
+   * open, when the adapter cannot delete (`canDeleteDatabase` false); when deleting itself fails, the
+   * client is closed and the database is as the failure left it.
+   */
+  async deleteDatabase(): Promise<void> {
+    if (this.#closed) throw new SyncClosedError();
+    const adapter = this.#adapter;
+    if (adapter.deleteDatabase === undefined) throw cannotDelete();
+    await this.#stop();
+    try {
+      await adapter.deleteDatabase();
+    } catch (error) {
+      // The engine is closed either way: the connection must not outlive it.
+      await adapter.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** What closing and deleting share: no more syncs, and the cycle under way finished. */
+  async #stop(): Promise<void> {
     this.#closed = true;
     for (const name of this.#timers.keys()) this.#cancel(name);
     this.#stopListeningToPage();
@@ -358,7 +396,6 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
     this.#requested?.reject(new SyncClosedError());
     this.#requested = null;
     this.#dropEarlyPages();
-    await this.#adapter.close();
   }
 
   #start(syncNow: boolean): void {

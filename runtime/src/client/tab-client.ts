@@ -12,7 +12,7 @@ import { SyncClosedError, TabLeaderLostError } from "./errors.ts";
 import { BaseObserver } from "./observer.ts";
 import { onVisible } from "./page-events.ts";
 import { SyncStatus } from "./status.ts";
-import { tablesListener, type RejectedWrite, type SyncClient, type SyncClientListener } from "./sync-client.ts";
+import { cannotDelete, tablesListener, type RejectedWrite, type SyncClient, type SyncClientListener } from "./sync-client.ts";
 import { TabHost, type LockManagerLike } from "./tab-host.ts";
 import { namedError, statusFromMessage, statusMessage, type TabCall, type TabMessage } from "./tab-protocol.ts";
 
@@ -28,6 +28,8 @@ export interface ChannelLike {
 export interface TabClientListener extends SyncClientListener {
   /** This tab became the leader (true), or stopped being it by closing (false). */
   roleChanged(isLeader: boolean): void;
+  /** A tab deleted the database (`deleteDatabase`): this tab is closed now, as every other one is. */
+  deleted(): void;
 }
 
 export interface TabClientOptions<TSchema extends Record<string, unknown>> {
@@ -59,6 +61,8 @@ const OPEN_ATTEMPTS = 40;
 const OPEN_RETRY_MS = 250;
 /** After a tab gave up opening the database, how long before it asks to lead again. */
 const LEAD_AGAIN_MS = 30_000;
+/** How long a leader that deleted the database keeps the lock, for every tab to hear of it first. */
+const HOLD_AFTER_DELETE_MS = 1_000;
 
 function defaultLocks(): LockManagerLike {
   const locks = (globalThis.navigator as { locks?: LockManagerLike } | undefined)?.locks;
@@ -201,6 +205,17 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
     else this.#call({ kind: "token-changed" }).catch(() => undefined);
   }
 
+  /**
+   * Deletes the database (`SyncClient.deleteDatabase`) for every tab of it: the leader deletes it,
+   * then every tab, this one included, hears `deleted` and is closed, so none opens it again. In a
+   * follower this asks the leader. Writes not yet acknowledged are lost with it. If deleting fails,
+   * this rejects and the leader tab closes, so that another takes over the database as it is.
+   */
+  async deleteDatabase(): Promise<void> {
+    if (this.#engine !== null) await this.#deleteAsLeader(null);
+    else await this.#call({ kind: "delete" });
+  }
+
   /** Leaves the tabs; a leader closes its engine and the next tab takes over. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -258,10 +273,9 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
     const leader = this.#leaderId;
     if (leader === null) return;
     pending.sentTo = leader;
-    const host = this.#host;
-    if (host !== null) {
+    if (this.#host !== null) {
       this.#pending.delete(id);
-      host.handle(this.tabId, pending.call).then(
+      this.#handle(this.tabId, pending.call).then(
         (result) => {
           pending.resolve(result);
         },
@@ -342,21 +356,91 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
       case "rejected":
         if (this.#engine === null) this.#rejected(message.writes);
         return;
+      case "deleted":
+        void this.#closeDeleted();
+        return;
     }
   }
 
   #serve(from: string, id: number, call: TabCall): void {
-    const host = this.#host;
-    if (host === null) return;
-    host.handle(from, call).then(
+    if (call.kind === "delete") {
+      this.#deleteAsLeader({ from, id }).catch(() => undefined);
+      return;
+    }
+    this.#handle(from, call).then(
       (result) => {
         this.#post({ type: "response", to: from, id, result });
       },
       (error: unknown) => {
-        const { name, message } = error instanceof Error ? error : new Error(String(error));
-        this.#post({ type: "failure", to: from, id, name, message });
+        this.#fail(from, id, error);
       },
     );
+  }
+
+  /** A call on this tab's engine: the host runs it, but a deletion involves the tabs. */
+  #handle(from: string, call: TabCall): Promise<unknown> {
+    if (call.kind === "delete") return this.#deleteAsLeader(null);
+    if (this.#host === null) return Promise.reject(new SyncClosedError());
+    return this.#host.handle(from, call);
+  }
+
+  #fail(to: string, id: number, error: unknown): void {
+    const { name, message } = error instanceof Error ? error : new Error(String(error));
+    this.#post({ type: "failure", to, id, name, message });
+  }
+
+  /**
+   * Deletes the database, asked by this tab (`asker` null) or by a follower. Followers' open
+   * transactions end first, as when closing. Every tab is told `deleted` (the asker's answer) a
+   * while before this one lets go of the lock, so none takes the lead to open the database again.
+   * A failure is told to the asker before this tab closes.
+   */
+  async #deleteAsLeader(asker: { readonly from: string; readonly id: number } | null): Promise<void> {
+    const engine = this.#engine;
+    if (engine === null || this.#closed || !engine.canDeleteDatabase) {
+      // Nothing changed: this tab leads on (or has closed), and only the asker hears of it.
+      const refusal = engine === null || this.#closed ? new SyncClosedError() : cannotDelete();
+      if (asker !== null) this.#fail(asker.from, asker.id, refusal);
+      throw refusal;
+    }
+    this.#host?.abortAll();
+    this.#engine = null;
+    this.#host = null;
+    this.iterateListeners((listener) => listener.roleChanged?.(false));
+    try {
+      await engine.deleteDatabase();
+    } catch (error) {
+      // The engine stopped before it failed: this tab leaves, and the next one opens what is left.
+      if (asker !== null) this.#fail(asker.from, asker.id, error);
+      this.#holdLeadership();
+      await this.close();
+      throw error;
+    }
+    this.#post({ type: "deleted" });
+    this.#holdLeadership();
+    await this.#closeDeleted();
+  }
+
+  /**
+   * Keeps the lock a while after closing: a tab waiting for it is to hear first what was just
+   * posted (the deletion, or why it failed). Were the lock free at once, the next tab could take
+   * the lead before the message reached it, and open the database again, or resend the deletion.
+   */
+  #holdLeadership(): void {
+    const release = this.#releaseLeadership;
+    this.#releaseLeadership = () => undefined;
+    setTimeout(release, HOLD_AFTER_DELETE_MS);
+  }
+
+  /** The database is gone: this tab closes, a follower's own `deleteDatabase` resolving, and says so. */
+  async #closeDeleted(): Promise<void> {
+    for (const [id, pending] of this.#pending) {
+      if (pending.call.kind !== "delete") continue;
+      this.#pending.delete(id);
+      pending.resolve(undefined);
+    }
+    await this.close();
+    this.iterateListeners((listener) => listener.deleted?.());
   }
 
   /** This tab's own lock, held for its life: the leader watches it to end a transaction of a closed tab. */

@@ -22,7 +22,9 @@ export type TabCall =
   | { readonly kind: "sync" }
   | { readonly kind: "token-changed" }
   /** The follower's page became visible again (`SyncClient.pageVisible`). */
-  | { readonly kind: "visible" };
+  | { readonly kind: "visible" }
+  /** Delete the database (`TabClient.deleteDatabase`): answered by a `deleted` message to every tab. */
+  | { readonly kind: "delete" };
 
 /** A `SyncStatus` as it crosses the channel (an Error does not survive structured cloning whole). */
 export interface StatusMessage {
@@ -43,7 +45,9 @@ export type TabMessage =
   | { readonly type: "failure"; readonly to: string; readonly id: number; readonly name: string; readonly message: string }
   | { readonly type: "status"; readonly status: StatusMessage }
   | { readonly type: "tables"; readonly tables: readonly string[] }
-  | { readonly type: "rejected"; readonly writes: readonly RejectedWrite[] };
+  | { readonly type: "rejected"; readonly writes: readonly RejectedWrite[] }
+  /** The leader deleted the database and is closing: every tab closes too, and does not lead. */
+  | { readonly type: "deleted" };
 
 /**
  * Query results as JSON, for the leader's record of a follower's committed write: bigints and blobs

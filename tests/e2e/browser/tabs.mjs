@@ -44,6 +44,15 @@ async function pullAfterShowing(leader, shown) {
   return Date.now() - started;
 }
 
+/** The names at the root of the origin's OPFS, where each `opfs-sahpool` pool has its directory. */
+async function opfsEntries(page) {
+  return page.evaluate(async () => {
+    const names = [];
+    for await (const name of (await navigator.storage.getDirectory()).keys()) names.push(name);
+    return names;
+  });
+}
+
 async function countsInPostgres(db) {
   const { rows } = await db.query("SELECT title, count(*)::int AS n FROM todos GROUP BY title ORDER BY title");
   return Object.fromEntries(rows.map((row) => [row.title, row.n]));
@@ -104,6 +113,17 @@ try {
   for (const title of ["Pending at the handover", "Written as the leader closes", "After the handover"]) {
     assert.equal(after[title], 1, `${title} in Postgres once`);
   }
+
+  // "Sign out and remove data" in a follower deletes the user's database for every tab: each shows
+  // the sign-in screen, the user's OPFS pool is gone, and signing in again brings the rows back.
+  const asker = followers.find((page) => page !== next);
+  const pool = `.drizzlesync-${ada.id}`;
+  assert.ok((await opfsEntries(asker)).includes(pool), `${pool} in OPFS before`);
+  await asker.getByTestId("remove-data").click();
+  for (const page of followers) await page.getByTestId(`sign-in-${ada.email}`).waitFor({ timeout: TIMEOUT_MS });
+  assert.ok(!(await opfsEntries(asker)).includes(pool), `${pool} gone from OPFS, found ${(await opfsEntries(asker)).join(", ")}`);
+  await signIn(asker, ada.email);
+  await todo(asker, "After the handover").waitFor({ timeout: TIMEOUT_MS });
   console.log("tabs: ok");
 } finally {
   await db.end();
