@@ -334,13 +334,40 @@ describe("requests that take too long or too much", () => {
   it("pushes half the batch after the host refused its body as too large, down to one write", async () => {
     const clock = new FakeClock();
     const tooLarge = () => errorResponse(413, "request_too_large");
-    const { fetch, calls } = fakeFetch(tooLarge(), tooLarge(), tooLarge());
+    // Each refused push is followed by the sync's pull.
+    const pulled = () => Response.json(EMPTY_PAGE);
+    const { fetch, calls } = fakeFetch(tooLarge(), pulled(), tooLarge(), pulled(), tooLarge(), pulled());
     const { client } = await openClient(fetch, clock);
     for (const id of ["a", "b", "c", "d", "e"]) await client.db.insert(schema.todos).values({ id, teamId: "t", title: id });
     for (let refused = 0; refused < 3; refused += 1) await assert.rejects(client.sync(), SyncHttpError);
     await client.sync();
     const pushes = calls.filter((call) => call.url.endsWith("/push")).map((call) => (call.body as PushRequest).mutations.length);
     assert.deepEqual(pushes, [5, 2, 1, 1, 1, 1, 1, 1]);
+    assert.equal(client.status.pending, 0);
+    await client.close();
+  });
+
+  it("still pulls while the host refuses a write that alone is over its byte limit, which waits in the outbox", async () => {
+    const clock = new FakeClock();
+    const tooLarge = () => errorResponse(413, "request_too_large");
+    const row = { id: "theirs", team_id: "t", project_id: null, title: "from another device", done: false, updated_at: "2026-01-02T03:04:05.678+00:00" };
+    const theirs: PullResponse = { ...EMPTY_PAGE, changes: [{ table: "todos", op: "upsert", row }] };
+    const { fetch, calls } = fakeFetch(tooLarge(), Response.json(theirs), tooLarge());
+    const { client } = await openClient(fetch, clock);
+    await client.db.insert(schema.todos).values({ id: "huge", teamId: "t", title: "x".repeat(1000) });
+    await assert.rejects(client.sync(), (error: unknown) => error instanceof SyncHttpError && error.code === "request_too_large");
+    assert.deepEqual(
+      calls.map((call) => call.url.slice(call.url.lastIndexOf("/") + 1)),
+      ["push", "pull"],
+    );
+    const ids = (await client.db.select({ id: schema.todos.id }).from(schema.todos).orderBy(schema.todos.id)).map((row) => row.id);
+    assert.deepEqual(ids, ["huge", "theirs"], "the other device's row arrived, the refused write is still shown");
+    assert.equal(client.status.pending, 1);
+    assert.equal(client.status.state, "error");
+    assert.equal(client.status.error instanceof SyncHttpError && client.status.error.code, "request_too_large");
+    // Without the refusal (the host's limit raised), the write goes through.
+    await assert.rejects(client.sync(), SyncHttpError);
+    await client.sync();
     assert.equal(client.status.pending, 0);
     await client.close();
   });

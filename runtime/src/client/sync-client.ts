@@ -437,8 +437,9 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
         // do. A write during it arms the debounce again.
         this.#cancel("debounce");
         try {
-          await this.#push();
+          const refused = await this.#pushOrRefusal();
           await this.#pull();
+          if (refused !== null) throw refused;
           this.#backoff.reset();
           this.#setStatus({ state: "idle", lastSyncedAt: new Date(this.#clock.now()), error: null, retryAt: null });
           request.resolve();
@@ -449,6 +450,24 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
       }
     } finally {
       this.#draining = false;
+    }
+  }
+
+  /**
+   * Pushes; a push the host refused as a wrong request (`fail`: a body over its byte limit that
+   * one write alone exceeds, a 400 or 403) is returned rather than thrown, so that the pull still
+   * runs: the writes wait in the outbox, rebased on what arrives, and the device keeps receiving
+   * the others' changes instead of none until the refusal is resolved. The sync then fails with
+   * it. A network failure, a busy server or a token to renew ends the sync at once: a pull could
+   * not do better.
+   */
+  async #pushOrRefusal(): Promise<SyncHttpError | null> {
+    try {
+      await this.#push();
+      return null;
+    } catch (error) {
+      if (error instanceof SyncHttpError && error.action === "fail") return error;
+      throw error;
     }
   }
 
