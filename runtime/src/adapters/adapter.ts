@@ -1,8 +1,8 @@
 /**
  * The storage interface every SQLite the engine runs on implements: run a
- * statement, run several in one transaction, close, delete. Small on purpose, so a
- * platform (Node's built-in SQLite, sql.js, SQLite WASM in a Worker) needs a
- * few lines of its own and shares the rest here.
+ * statement, run several in one transaction, close, and optionally delete.
+ * Small on purpose, so a platform (Node's built-in SQLite, sql.js, SQLite WASM
+ * in a Worker) needs a few lines of its own and shares the rest here.
  */
 
 /** What a statement takes as a parameter; booleans and dates are converted before they get here. */
@@ -158,7 +158,6 @@ export class SerialAdapter implements SqliteAdapter {
   close(): Promise<void> {
     return this.#exclusive(async () => this.#connection.close());
   }
-
 
   #exclusive<T>(task: () => Promise<T>): Promise<T> {
     const result = this.#queue.then(task);

@@ -454,12 +454,12 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
   }
 
   /**
-   * Pushes; a push the host refused as a wrong request (`fail`: a body over its byte limit that
-   * one write alone exceeds, a 400 or 403) is returned rather than thrown, so that the pull still
-   * runs: the writes wait in the outbox, rebased on what arrives, and the device keeps receiving
-   * the others' changes instead of none until the refusal is resolved. The sync then fails with
-   * it. A network failure, a busy server or a token to renew ends the sync at once: a pull could
-   * not do better.
+   * Pushes; a push the host refused as a wrong request (action `fail`: a 413, such as a write
+   * over its byte limit even alone, a 400, 403 or 409) is returned rather than thrown, so that the
+   * pull still runs: the writes wait in the outbox, rebased on what arrives, and the device keeps
+   * receiving the others' changes instead of none until the refusal is resolved. The sync then
+   * fails with it. A network failure, a busy server or a token to renew ends the sync at once: a
+   * pull could not do better.
    */
   async #pushOrRefusal(): Promise<SyncHttpError | null> {
     try {
