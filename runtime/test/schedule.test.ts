@@ -14,7 +14,8 @@ async function settle(): Promise<void> {
   for (let turn = 0; turn < 30; turn += 1) await new Promise((resolve) => setImmediate(resolve));
 }
 
-type Reply = Response | Error;
+/** A response, a network failure, or null for what a server that applies everything answers. */
+type Reply = Response | Error | null;
 
 /** What a server answers to a push it applies whole. */
 function ackAll(body: unknown): { lastMutationId: number; rejected: [] } {
@@ -22,7 +23,7 @@ function ackAll(body: unknown): { lastMutationId: number; rejected: [] } {
   return { lastMutationId: mutations.at(-1)?.id ?? 0, rejected: [] };
 }
 
-/** A fetch answering from a queue (an Error is a network failure), recording what was asked. */
+/** A fetch answering from a queue (an Error is a network failure, null the default), recording what was asked. */
 function fakeFetch(...replies: Reply[]) {
   const calls: { url: string; authorization: string | null; body: unknown }[] = [];
   // The engine's transport always passes a URL string and a JSON string body.
@@ -344,6 +345,62 @@ describe("requests that take too long or too much", () => {
     const pushes = calls.filter((call) => call.url.endsWith("/push")).map((call) => (call.body as PushRequest).mutations.length);
     assert.deepEqual(pushes, [5, 2, 1, 1, 1, 1, 1, 1]);
     assert.equal(client.status.pending, 0);
+    await client.close();
+  });
+
+  it("discards a transaction too large even alone: the writes after it are pushed right after the server's last id, and a bootstrap undoes it", async () => {
+    const clock = new FakeClock();
+    const tooLarge = () => errorResponse(413, "request_too_large");
+    const empty = () => Response.json(EMPTY_PAGE);
+    const row = (id: string) => ({ id, team_id: "t", project_id: null, title: id, done: false, updated_at: "2026-01-02T03:04:05.678+00:00" });
+    const bootstrap: PullResponse = { ...EMPTY_PAGE, changes: ["b", "c"].map((id) => ({ table: "todos", op: "upsert", row: row(id) })) };
+    // Two syncs refused (the batch of three, then the large one alone), then the discard's empty
+    // push, the two later writes one batch each (the batch size stays halved), and the bootstrap.
+    const { fetch, calls } = fakeFetch(tooLarge(), empty(), tooLarge(), empty(), null, null, null, Response.json(bootstrap));
+    const { client } = await openClient(fetch, clock);
+    const heard: string[] = [];
+    client.registerListener({ rejected: (writes) => heard.push(...writes.map((write) => `${write.code} ${String(write.pk.id)}`)) });
+    await assert.rejects(client.discardRefusedTransaction(), /nothing to discard/);
+    await client.db.insert(schema.todos).values({ id: "huge", teamId: "t", title: "x".repeat(1000) });
+    for (const id of ["b", "c"]) await client.db.insert(schema.todos).values({ id, teamId: "t", title: id });
+    await assert.rejects(client.sync(), SyncHttpError);
+    await assert.rejects(client.discardRefusedTransaction(), /nothing to discard/, "only a refusal of the transaction alone counts");
+    await assert.rejects(client.sync(), SyncHttpError);
+    assert.deepEqual((calls.at(-2)?.body as PushRequest).mutations.map((mutation) => mutation.id), [1], "the large one was refused alone");
+
+    const pulls = calls.length;
+    const discarded = await client.discardRefusedTransaction();
+    assert.deepEqual(discarded.map((write) => [write.id, write.code, write.pk.id]), [[1, "request_too_large", "huge"]]);
+    assert.deepEqual(heard, ["request_too_large huge"]);
+    // The sync it ran goes on with the push and the bootstrap; one more sync waits for that one.
+    await client.sync();
+    const after = calls.slice(pulls).map((call) => [call.url.slice(call.url.lastIndexOf("/") + 1), call.url.endsWith("/push") ? (call.body as PushRequest).mutations.map((m) => m.id) : (call.body as { cursor: string | null }).cursor]);
+    assert.deepEqual(after, [["push", []], ["push", [1]], ["push", [2]], ["pull", null], ["pull", "c"]]);
+    const ids = (await client.db.select({ id: schema.todos.id }).from(schema.todos).orderBy(schema.todos.id)).map((r) => r.id);
+    assert.deepEqual(ids, ["b", "c"], "the bootstrap took the discarded row away");
+    assert.equal(client.status.pending, 0);
+    assert.equal(client.status.state, "idle");
+
+    // A write after it is numbered on, and heard as any write.
+    const changed: string[] = [];
+    client.subscribe([schema.todos], () => changed.push("todos"));
+    await client.db.insert(schema.todos).values({ id: "d", teamId: "t", title: "d" });
+    assert.deepEqual(changed, ["todos"]);
+    assert.equal(client.status.pending, 1);
+    await client.sync();
+    assert.deepEqual((calls.filter((call) => call.url.endsWith("/push")).at(-1)?.body as PushRequest).mutations.map((m) => m.id), [3]);
+    await client.close();
+  });
+
+  it("discards nothing when the server turns out to have applied the refused transaction", async () => {
+    const clock = new FakeClock();
+    const { fetch } = fakeFetch(errorResponse(413, "batch_too_large"), Response.json(EMPTY_PAGE), Response.json({ lastMutationId: 1, rejected: [] }));
+    const { client } = await openClient(fetch, clock);
+    await client.db.insert(schema.todos).values({ id: "a", teamId: "t", title: "a" });
+    await assert.rejects(client.sync(), SyncHttpError);
+    assert.deepEqual(await client.discardRefusedTransaction(), []);
+    assert.equal(client.status.pending, 0);
+    assert.deepEqual((await client.db.select({ id: schema.todos.id }).from(schema.todos)).map((r) => r.id), ["a"], "no bootstrap");
     await client.close();
   });
 

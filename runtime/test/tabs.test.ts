@@ -6,7 +6,7 @@ import { after, describe, it } from "node:test";
 import { DatabaseSync } from "node:sqlite";
 import { openNodeSqlite } from "../src/adapters/node-sqlite.ts";
 import type { SqlExecutor } from "../src/adapters/adapter.ts";
-import { TabLeaderLostError } from "../src/client/errors.ts";
+import { SyncHttpError, TabLeaderLostError } from "../src/client/errors.ts";
 import { TabClient, type ChannelLike } from "../src/client/tab-client.ts";
 import { decodeResults, encodeResults, type TabMessage } from "../src/client/tab-protocol.ts";
 import { LocalLocks } from "./support/locks.ts";
@@ -309,6 +309,25 @@ describe("several tabs on one database", () => {
       assert.equal(world.transport.pulls.length, 2, "a closed follower stops listening: only the leader's own sync pulled");
     } finally {
       delete scope.document;
+      await follower.close();
+      await leader.close();
+    }
+  });
+
+  it("gives up, on the leader, the transaction the host refused as too large for a follower that asks", async () => {
+    const world = setup();
+    const leader = await tab(world);
+    const follower = await tab(world);
+    try {
+      await follower.db.insert(todos).values({ id: "huge", teamId: TEAM, title: "x".repeat(1000) });
+      world.transport.onPush(() => {
+        throw new SyncHttpError(413, { error: { code: "request_too_large", message: "too large" } }, undefined);
+      });
+      await assert.rejects(follower.sync(), /request_too_large/);
+      const discarded = await follower.discardRefusedTransaction();
+      assert.deepEqual(discarded.map((write) => [write.code, write.pk.id]), [["request_too_large", "huge"]]);
+      assert.equal(world.outbox(), 0);
+    } finally {
       await follower.close();
       await leader.close();
     }

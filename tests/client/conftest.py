@@ -49,13 +49,14 @@ def node22() -> str:
 
 
 @contextmanager
-def serving(database_url: str, pyproject: Path = EXAMPLE / "pyproject.toml") -> Iterator[str]:
-    """`drizzlesync serve` on `database_url` for the project of `pyproject`; yields its base URL."""
+def serving(database_url: str, pyproject: Path = EXAMPLE / "pyproject.toml", *options: str) -> Iterator[str]:
+    """`drizzlesync serve` on `database_url` for the project of `pyproject`, with further `options`;
+    yields its base URL."""
     port = free_port()
     command = [
         sys.executable, "-m", "alembic_drizzlesync.cli", "serve",
         "--database-url", database_url, "--pyproject", str(pyproject),
-        "--port", str(port), "--dev",
+        "--port", str(port), "--dev", *options,
     ]  # fmt: skip
     # The server's log goes to a file: an undrained pipe would block it once the access log fills it.
     log = tempfile.TemporaryFile(mode="w+")

@@ -77,6 +77,32 @@ export async function dropAcknowledged(db: SqlExecutor, lastMutationId: number):
   await db.execute('DELETE FROM "_sync_outbox" WHERE "id" <= ?', [lastMutationId]);
 }
 
+/**
+ * Removes client transaction `tx`, the oldest pending one, from the outbox, and numbers the entries
+ * after it down to follow `lastMutationId`, the last id the server applied: the server takes a batch
+ * only when it starts right after that id (`mutation_gap`), and has seen none of these ids, since
+ * every push that carried them began with the transaction it refused. The outbox's sequence goes
+ * down as far, so that the next write follows on. Returns the removed entries; none when the
+ * server had applied the transaction after all (an answer lost before its limit changed).
+ */
+export async function discardTransaction(db: SqlExecutor, tx: number, lastMutationId: number): Promise<OutboxEntry[]> {
+  await dropAcknowledged(db, lastMutationId);
+  const removed = await readTransaction(db, tx);
+  const first = removed[0];
+  const last = removed[removed.length - 1];
+  if (first === undefined || last === undefined) return [];
+  const shift = last.id - lastMutationId;
+  if (first.id !== lastMutationId + 1 || shift !== removed.length) {
+    throw new Error(`sync: client transaction ${tx} is not the run of outbox ids right after the server's ${lastMutationId}`);
+  }
+  await db.execute('DELETE FROM "_sync_outbox" WHERE "tx" = ?', [tx]);
+  // Through negative ids, so that no step of the update meets a key still taken, whatever its order.
+  await db.execute('UPDATE "_sync_outbox" SET "id" = -("id" - ?) WHERE "id" > ?', [shift, last.id]);
+  await db.execute('UPDATE "_sync_outbox" SET "id" = -"id" WHERE "id" < 0');
+  await db.execute(`UPDATE "sqlite_sequence" SET "seq" = "seq" - ? WHERE "name" = '_sync_outbox'`, [shift]);
+  return removed;
+}
+
 /** What a local write added to the outbox: entries per table (wire name), and the newest id. */
 export interface Written {
   readonly counts: ReadonlyMap<string, number>;

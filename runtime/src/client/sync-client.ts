@@ -18,7 +18,7 @@ import { migrate, type ClientMigration, type MigrationResult } from "./migration
 import { BaseObserver } from "./observer.ts";
 import { onOnline, onVisible } from "./page-events.ts";
 import { PageQueue } from "./pages.ts";
-import { dropAcknowledged, lastOutboxId, nextBatch, pendingCount, readWritten, toMutation, writtenSince, type Written } from "./outbox.ts";
+import { discardTransaction, dropAcknowledged, lastOutboxId, nextBatch, pendingCount, readWritten, toMutation, writtenSince, type Written } from "./outbox.ts";
 import { NEXT_TX, readState, writeCursor } from "./state.ts";
 import { SyncStatus, type SyncStatusFields } from "./status.ts";
 import { SyncedTables } from "./tables.ts";
@@ -181,6 +181,16 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
   #lastWriteAt = 0;
   /** The newest outbox id seen: a local write's entries are the ones above it. */
   #lastOutboxId: number;
+  /** Raised when the outbox is numbered anew: a write that read `#lastOutboxId` before must not set it. */
+  #outboxEpoch = 0;
+  /** The client transaction the host refused as too large even alone, with its refusal. */
+  #refused: { readonly tx: number; readonly error: SyncHttpError } | null = null;
+  /** A `discardRefusedTransaction()` waiting for the sync loop. */
+  #discardAsked: {
+    readonly promise: Promise<readonly RejectedWrite[]>;
+    resolve(writes: readonly RejectedWrite[]): void;
+    reject(error: unknown): void;
+  } | null = null;
   /**
    * A new database's bootstrap pages, asked for before it was open; the first pull takes them
    * unless something was pushed first (the host's answer may then predate the push).
@@ -283,11 +293,12 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
   async runBatch(statements: readonly Statement[]): Promise<QueryResult[]> {
     for (const { sql } of statements) refuseControl(sql);
     const since = this.#lastOutboxId;
+    const epoch = this.#outboxEpoch;
     // The numbering, the write and its outbox count go in one batch: one trip to the database.
     const results = await this.#app(() => this.#adapter.batch([NEXT_TX, ...statements, writtenSince(since)]));
     const counted = results.pop();
     results.shift();
-    if (counted !== undefined) this.#written(readWritten(counted, since));
+    if (counted !== undefined) this.#written(readWritten(counted, since), epoch);
     return results;
   }
 
@@ -302,6 +313,7 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
   /** `transaction` over the executor itself, for code that holds SQL rather than Drizzle queries. */
   async writeTransaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     const since = this.#lastOutboxId;
+    const epoch = this.#outboxEpoch;
     const { result, written } = await this.#app(() =>
       this.#adapter.transaction(async (tx) => {
         await tx.execute(NEXT_TX.sql);
@@ -310,7 +322,7 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
         return { result, written: readWritten(await tx.execute(sql, params), since) };
       }),
     );
-    this.#written(written);
+    this.#written(written, epoch);
     return result;
   }
 
@@ -385,6 +397,64 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
     }
   }
 
+  /**
+   * Gives up the client transaction the host refused as too large even alone (413
+   * `request_too_large` or `batch_too_large` for it by itself, which `status.error` shows): it
+   * holds back every write after it, since the server takes writes in order. Runs at the start of
+   * the next sync: asks the server where it stands (an empty push), removes the transaction from
+   * the outbox, numbers the later writes to follow on, and bootstraps, so the local rows lose its
+   * effect; the later writes are pushed and rebased as usual. Resolves with the writes given up,
+   * also reported to `rejected` listeners with the refusal's code; with none if the server had
+   * applied the transaction after all. Rejects when no transaction is refused so.
+   */
+  discardRefusedTransaction(): Promise<readonly RejectedWrite[]> {
+    if (this.#closed) return Promise.reject(new SyncClosedError());
+    if (this.#status.paused) return Promise.reject(new SyncPausedError(this.#status.state as "auth-required" | "update-required"));
+    if (this.#refused === null) return Promise.reject(new Error("sync: the host refuses no client transaction as too large: nothing to discard"));
+    // Asked again before it ran: the same discard answers both.
+    if (this.#discardAsked !== null) return this.#discardAsked.promise;
+    let settle!: { resolve(writes: readonly RejectedWrite[]): void; reject(error: unknown): void };
+    const promise = new Promise<readonly RejectedWrite[]>((resolve, reject) => (settle = { resolve, reject }));
+    this.#discardAsked = { promise, ...settle };
+    this.sync().catch(() => undefined);
+    return promise;
+  }
+
+  async #discardIfAsked(): Promise<void> {
+    const asked = this.#discardAsked;
+    if (asked === null) return;
+    this.#discardAsked = null;
+    try {
+      asked.resolve(await this.#discardRefused());
+    } catch (error) {
+      asked.reject(error);
+      throw error;
+    }
+  }
+
+  async #discardRefused(): Promise<readonly RejectedWrite[]> {
+    const refused = this.#refused;
+    if (refused === null) return [];
+    this.#setStatus({ state: "pushing" });
+    const request: PushRequest = { protocol: PROTOCOL_VERSION, schemaVersion: this.#schemaVersion, clientId: this.clientId, mutations: [] };
+    const { lastMutationId } = await this.#transport.push(request, this.#closing.signal);
+    const { removed, newest } = await this.#adapter.transaction(async (tx) => {
+      const removed = await discardTransaction(tx, refused.tx, lastMutationId);
+      // The server never saw these writes, so no pull would undo them here: a bootstrap does.
+      if (removed.length > 0) await writeCursor(tx, null);
+      return { removed, newest: await lastOutboxId(tx) };
+    });
+    this.#refused = null;
+    this.#outboxEpoch += 1;
+    this.#lastOutboxId = newest;
+    this.#dropEarlyPages();
+    await this.#refreshPending();
+    const code = refused.error.code ?? "request_too_large";
+    const writes = removed.map((entry) => ({ id: entry.id, code, message: refused.error.message, table: entry.table, op: entry.op, pk: entry.pk }));
+    if (writes.length > 0) this.iterateListeners((listener) => listener.rejected?.(writes));
+    return writes;
+  }
+
   /** What closing and deleting share: no more syncs, and the cycle under way finished. */
   async #stop(): Promise<void> {
     this.#closed = true;
@@ -395,6 +465,8 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
     await this.#running?.catch(() => undefined);
     this.#requested?.reject(new SyncClosedError());
     this.#requested = null;
+    this.#discardAsked?.reject(new SyncClosedError());
+    this.#discardAsked = null;
     this.#dropEarlyPages();
   }
 
@@ -429,7 +501,10 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
         const request = this.#requested;
         this.#requested = null;
         if (this.#status.paused) {
-          request.reject(new SyncPausedError(this.#status.state as "auth-required" | "update-required"));
+          const paused = new SyncPausedError(this.#status.state as "auth-required" | "update-required");
+          request.reject(paused);
+          this.#discardAsked?.reject(paused);
+          this.#discardAsked = null;
           continue;
         }
         this.#cancel("retry");
@@ -437,6 +512,8 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
         // do. A write during it arms the debounce again.
         this.#cancel("debounce");
         try {
+          // A sync that discards nothing takes no extra turn before its push.
+          if (this.#discardAsked !== null) await this.#discardIfAsked();
           const refused = await this.#pushOrRefusal();
           await this.#pull();
           if (refused !== null) throw refused;
@@ -492,8 +569,11 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
         if (error instanceof SyncHttpError && error.code === "request_too_large") {
           this.#pushBatchSize = Math.max(1, Math.floor(batch.length / 2));
         }
+        // Too large even alone: no smaller batch will carry it (`discardRefusedTransaction`).
+        if (error instanceof SyncHttpError && error.status === 413 && first.tx === last.tx) this.#refused = { tx: first.tx, error };
         throw error;
       });
+      this.#refused = null;
       // The ack and the outbox rows it covers go together: a crash between them resends, and the
       // server skips what it already applied.
       await this.#adapter.transaction((tx) => dropAcknowledged(tx, response.lastMutationId));
@@ -607,8 +687,9 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
   }
 
   /** After a local write commits: change notifications and a debounced sync. */
-  #written({ counts, lastId }: Written): void {
-    this.#lastOutboxId = Math.max(this.#lastOutboxId, lastId);
+  #written({ counts, lastId }: Written, epoch: number): void {
+    // After the outbox was numbered anew, the bootstrap that follows reports every table.
+    if (epoch === this.#outboxEpoch) this.#lastOutboxId = Math.max(this.#lastOutboxId, lastId);
     if (counts.size === 0) return;
     const changed = new Set([...counts.keys()].map((name) => this.#tables.get(name).meta.sqliteTable));
     const added = [...counts.values()].reduce((sum, count) => sum + count, 0);

@@ -205,6 +205,12 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
     else this.#call({ kind: "token-changed" }).catch(() => undefined);
   }
 
+  /** As `SyncClient.discardRefusedTransaction`, run by the leader. */
+  async discardRefusedTransaction(): Promise<readonly RejectedWrite[]> {
+    if (this.#engine !== null) return this.#engine.discardRefusedTransaction();
+    return (await this.#call({ kind: "discard" })) as readonly RejectedWrite[];
+  }
+
   /**
    * Deletes the database (`SyncClient.deleteDatabase`) for every tab of it: the leader deletes it,
    * then every tab, this one included, hears `deleted` and is closed, so none opens it again. In a

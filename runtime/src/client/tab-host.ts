@@ -87,6 +87,8 @@ export class TabHost<TSchema extends Record<string, unknown>> {
       case "visible":
         this.#client.pageVisible();
         return undefined;
+      case "discard":
+        return this.#client.discardRefusedTransaction();
       case "delete":
         // It closes every tab, so the leader's TabClient runs it, never the engine's host.
         throw new Error("sync: deleting the database is the leader tab's to do");

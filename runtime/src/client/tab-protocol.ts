@@ -23,6 +23,8 @@ export type TabCall =
   | { readonly kind: "token-changed" }
   /** The follower's page became visible again (`SyncClient.pageVisible`). */
   | { readonly kind: "visible" }
+  /** `SyncClient.discardRefusedTransaction`: answered with the writes given up. */
+  | { readonly kind: "discard" }
   /** Delete the database (`TabClient.deleteDatabase`): answered by a `deleted` message to every tab. */
   | { readonly kind: "delete" };
 

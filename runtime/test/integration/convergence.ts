@@ -21,14 +21,9 @@ import { openSqlJs } from "../../src/adapters/sql-js.ts";
 import type { SyncClient } from "../../src/client/sync-client.ts";
 import { openExample, schema, type ExampleSchema } from "../support/example.ts";
 import { FakeClock } from "../support/fake-clock.ts";
+import { required } from "../support/env.ts";
 
 const { todos } = schema;
-
-function required(name: string): string {
-  const value = process.env[name];
-  if (value === undefined) throw new Error(`${name} is not set`);
-  return value;
-}
 
 /** mulberry32: a small seeded generator, so a failing seed replays exactly. */
 function generator(seed: number): () => number {

@@ -15,12 +15,7 @@ import { openNodeSqlite } from "../../src/adapters/node-sqlite.ts";
 import { SyncHttpError } from "../../src/client/errors.ts";
 import type { ClientMigration } from "../../src/client/migrations.ts";
 import { SyncClient, type SyncMeta } from "../../src/client/sync-client.ts";
-
-function required(name: string): string {
-  const value = process.env[name];
-  if (value === undefined) throw new Error(`${name} is not set`);
-  return value;
-}
+import { required } from "../support/env.ts";
 
 const generated = required("GENERATED");
 const phase = required("PHASE");

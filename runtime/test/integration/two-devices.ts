@@ -12,14 +12,9 @@ import { openNodeSqlite } from "../../src/adapters/node-sqlite.ts";
 import { openSqlJs } from "../../src/adapters/sql-js.ts";
 import type { RejectedWrite, SyncClient } from "../../src/client/sync-client.ts";
 import { openExample, schema, type ExampleSchema } from "../support/example.ts";
+import { required } from "../support/env.ts";
 
 const { todos, projects } = schema;
-
-function required(name: string): string {
-  const value = process.env[name];
-  if (value === undefined) throw new Error(`${name} is not set`);
-  return value;
-}
 
 const url = required("SYNC_URL");
 const team = required("TEAM_ID");
