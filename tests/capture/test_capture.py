@@ -302,6 +302,50 @@ def test_a_table_without_primary_key_is_refused_by_name(db_url: str, conn: Conne
         apply_ops(db_url, EnableSyncOp("no_key"))
 
 
+@pytest.mark.parametrize(
+    ("key_type", "shown_as"),
+    [
+        ("integer[]", r"integer\[\]"),
+        ("jsonb", "jsonb"),
+        ("pair", r"public\.pair"),
+        ("keyed_pair", r"public\.keyed_pair"),
+        ("float8", "double precision"),
+        ("real", "real"),
+    ],
+)
+def test_a_key_that_cannot_travel_is_refused_by_column(
+    db_url: str, conn: Connection, key_type: str, shown_as: str
+) -> None:
+    """A pushed key names each column by one JSON scalar, and the log keeps a float as its writer
+    prints it (rounded under extra_float_digits 0): such tables failed at every pull."""
+    execute(
+        db_url,
+        "CREATE TYPE pair AS (a integer, b text)",
+        "CREATE DOMAIN keyed_pair AS pair",
+        f'CREATE TABLE odd_keys (region text, "Key" {key_type}, PRIMARY KEY (region, "Key"))',
+    )
+    refusal = rf'table public\.odd_keys cannot be synced: its primary key column "Key" is of type {shown_as},'
+    with pytest.raises(Exception, match=refusal):
+        apply_ops(db_url, EnableSyncOp("odd_keys"))
+    synced = conn.execute(text("SELECT count(*) FROM drizzlesync.synced_table WHERE table_name = 'odd_keys'"))
+    assert synced.scalar() == 0
+
+
+def test_a_second_table_of_the_same_wire_name_is_refused(db_url: str, conn: Connection) -> None:
+    """Table b of schema a and table "a.b" of public both travel as "a.b": pulls mixed their rows
+    and pushes wrote one of them."""
+    execute(
+        db_url,
+        "CREATE SCHEMA a",
+        "CREATE TABLE a.b (id integer PRIMARY KEY)",
+        'CREATE TABLE "a.b" (id integer PRIMARY KEY)',
+    )
+    apply_ops(db_url, EnableSyncOp("b", schema="a"))
+    refusal = r'table public\."a\.b" cannot be synced: it would travel as "a\.b", the name synced table a\.b '
+    with pytest.raises(Exception, match=refusal):
+        apply_ops(db_url, EnableSyncOp("a.b"))
+
+
 def test_an_invalid_scope_rule_is_refused_when_enabling(db_url: str, conn: Connection) -> None:
     execute(db_url, "CREATE TABLE notes (id integer PRIMARY KEY)")
     with pytest.raises(Exception, match=r"scope rule 'team_id' of public\.notes is not a valid expression"):

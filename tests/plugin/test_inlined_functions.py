@@ -152,3 +152,29 @@ def test_every_change_to_version_18s_released_functions_applies() -> None:
     assert patches.count("check_deferred_constraints") == 2 and patches.count("RETURN true;") == 2
     assert f"updated THEN\n                {check.format(' ' * 16)} true;\n" in patches
     assert f"END IF;\n        {check.format(' ' * 8)} true;\n" in patches
+
+
+def test_every_change_to_version_24s_released_functions_applies() -> None:
+    """Version 24 re-creates page_query (version 17) with its deletes keyed by key_image_sql, and
+    enable_sync (version 6) with its two refusals: each is its released text with the change alone."""
+
+    def released(version: int, name: str) -> str:
+        script = upgrade_script(version, "drizzlesync")
+        (statement,) = [s for s in script if f"FUNCTION drizzlesync.{name}(" in s]
+        return statement
+
+    key_image, page_query, emptied, enable_sync, installation = upgrade_script(24, "drizzlesync")
+    assert key_image.startswith("CREATE FUNCTION drizzlesync.key_image_sql(")
+    assert emptied == "DELETE FROM drizzlesync.page_query_cache"
+    assert installation.startswith("UPDATE drizzlesync.installation SET version = 24")
+
+    keyed = "drizzlesync.change($6, NULL, %6$s, false)"
+    passed = "drizzlesync.row_image_sql(target::regclass, 't'),\n            drizzlesync.key_image_sql(s));"
+    assert page_query.count(keyed) == 1 and page_query.count(passed) == 1
+    assert page_query.replace(keyed, "drizzlesync.change($6, NULL, k.pk, false)").replace(
+        passed, "drizzlesync.row_image_sql(target::regclass, 't'));"
+    ) == released(17, "page_query")
+
+    checks = enable_sync.split("    END IF;\n", 1)[1].split("    PERFORM drizzlesync.check_scope_rule(")[0]
+    assert checks.count("RAISE EXCEPTION") == 2
+    assert enable_sync.replace("    refused record;\n", "").replace(checks, "") == released(6, "enable_sync")
