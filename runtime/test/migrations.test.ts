@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { eq } from "drizzle-orm";
+import type { SqliteAdapter } from "../src/adapters/adapter.ts";
 import { openNodeSqlite } from "../src/adapters/node-sqlite.ts";
 import { migrate, type ClientMigration } from "../src/client/migrations.ts";
 import { storedSchemaVersion } from "../src/client/state.ts";
@@ -79,6 +80,35 @@ describe("client migrations on open", () => {
     );
     assert.deepEqual(push.mutations[1]?.values, { project_id: "q" });
     assert.equal(v2.status.pending, 0);
+    await v2.close();
+  });
+
+  it("prune in the last step's transaction: a tab closed right after it leaves no dropped column in a pending write", async () => {
+    const file = join(directory, "closed-after-step.sqlite3");
+    const v1 = await openExample(openNodeSqlite(file), new ScriptedTransport());
+    await v1.db.insert(schema.todos).values({ id: "a", teamId: "t", projectId: "p", title: "one" });
+    await v1.close();
+
+    // The tab dies as step 2's transaction commits: nothing after it may be needed.
+    const options = { schema, meta: metaV2, migrations: [...clientMigrations, dropProjectId], syncOnOpen: false, intervalMs: null } as const;
+    const dying = openNodeSqlite(file);
+    const diesAfterStep: SqliteAdapter = {
+      execute: (sql, params) => dying.execute(sql, params),
+      batch: (statements) => dying.batch(statements),
+      close: () => dying.close(),
+      transaction: async (work) => {
+        await dying.transaction(work);
+        throw new Error("tab closed");
+      },
+    };
+    await assert.rejects(SyncClient.open({ ...options, adapter: diesAfterStep, transport: new ScriptedTransport() }), /tab closed/);
+    assert.equal(await storedSchemaVersion(dying), 2);
+    await dying.close();
+
+    const transport = new ScriptedTransport();
+    const v2 = await SyncClient.open({ ...options, adapter: openNodeSqlite(file), transport });
+    await v2.sync();
+    assert.deepEqual(Object.keys(transport.pushes[0]?.mutations[0]?.values ?? {}).sort(), ["done", "id", "team_id", "title", "updated_at"]);
     await v2.close();
   });
 

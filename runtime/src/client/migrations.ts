@@ -38,8 +38,10 @@ const CLIENT_ID = { sql: 'SELECT "client_id" FROM "_sync_state"', params: [] };
 /**
  * Runs every step above the stored version, each in its own transaction, so that a failure
  * leaves the database at the last complete version. The steps never touch the outbox; pending
- * values of dropped columns are pruned here (`PrunedWrite`), since the server would refuse the
- * whole write for them.
+ * values of dropped columns are pruned (`PrunedWrite`), since the server would refuse the whole
+ * write for them. The pruning runs inside the last step's transaction: done after it commits, a
+ * tab closed in between would leave a database at the new version whose next open finds nothing
+ * to migrate, and so never prunes.
  *
  * `created` is called when the database is new, with the client id its first step generated, as
  * soon as that step has run and before it commits: the engine asks for its first pull page then,
@@ -52,21 +54,24 @@ export async function migrate(
   created?: (clientId: string) => void,
 ): Promise<MigrationResult> {
   const from = await storedSchemaVersion(adapter);
+  const due = steps.filter((step) => step.version > from).sort((a, b) => a.version - b.version);
   let to = from;
-  for (const step of [...steps].sort((a, b) => a.version - b.version)) {
+  let pruned: PrunedWrite[] = [];
+  for (const step of due) {
     if (step.version <= to) continue;
     const first = to === 0 && created !== undefined;
+    // A new database's outbox was created empty by its first step: nothing to prune.
+    const last = step === due.at(-1) && from !== 0;
     // One trip to the database for the whole step (one Worker message on the web: a step is dozens
     // of statements, tables and their triggers, and a fresh database runs every step before its bootstrap).
-    await adapter.transaction(async (tx) => {
+    pruned = await adapter.transaction(async (tx) => {
       const results = await tx.batch([...step.statements.map((sql) => ({ sql, params: [] })), ...(first ? [CLIENT_ID] : [])]);
       const clientId = results.at(-1)?.rows[0]?.[0];
       if (first && typeof clientId === "string") created(clientId);
+      return last ? pruneOutbox(tx, tables) : [];
     });
     to = step.version;
   }
-  // A new database's outbox was created empty just now: nothing to prune.
-  const pruned = to === from || from === 0 ? [] : await adapter.transaction((tx) => pruneOutbox(tx, tables));
   return { from, to, pruned };
 }
 
