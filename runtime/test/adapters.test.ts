@@ -166,6 +166,21 @@ class FakeWorker implements WorkerLike {
   }
 }
 
+/** `call`, or a rejection if it has not settled within a moment: a call a Worker dropped never would. */
+async function settling<T>(call: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const waiting = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      reject(new Error("still waiting after 200 ms"));
+    }, 200);
+  });
+  try {
+    return await Promise.race([call, waiting]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 describe("adapter SQLite WASM (main-thread side)", () => {
   it("rejects the open, and every later call, when the Worker fails to load", async () => {
     const worker = new FakeWorker();
@@ -194,6 +209,43 @@ describe("adapter SQLite WASM (main-thread side)", () => {
       assert.equal(worker.requests.length, 2, "nothing more is posted to a failed Worker");
       assert.equal(worker.terminated, true);
       await db.close();
+    }
+  });
+
+  it("ends the Worker when it fails to open the database, so that it keeps no OPFS file", async () => {
+    const worker = new FakeWorker();
+    const opening = openSqliteWasm(worker, { filename: "/app.sqlite3" });
+    worker.answer({ id: 1, error: "NoModificationAllowedError: Access Handles cannot be created" });
+    await assert.rejects(opening, /SQLite: NoModificationAllowedError/);
+    assert.equal(worker.terminated, true);
+  });
+
+  it("rejects every call after the database is closed or deleted, instead of posting it to the ended Worker", async () => {
+    const cases = [
+      { end: "close", answer: { columns: [], rows: [] }, after: /the SQLite database is closed/ },
+      // Its close failed, but the app is done with it all the same.
+      { end: "close", answer: "disk I/O error", after: /the SQLite database is closed/ },
+      { end: "delete", answer: { columns: [], rows: [] }, after: /the SQLite database was deleted/ },
+    ] as const;
+    for (const { end, answer, after } of cases) {
+      const worker = new FakeWorker();
+      const opening = openSqliteWasm(worker, { filename: "/app.sqlite3" });
+      worker.answer({ id: 1, result: { columns: [], rows: [] } });
+      const db = await opening;
+      const ending = end === "close" ? db.close() : (db.deleteDatabase?.() ?? Promise.resolve());
+      // The adapter posts once its queue reaches it.
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(worker.requests.at(-1)?.kind, end);
+      worker.answer(typeof answer === "string" ? { id: 2, error: answer } : { id: 2, result: answer });
+      if (typeof answer === "string") await assert.rejects(ending, /disk I\/O error/);
+      else await ending;
+      assert.equal(worker.terminated, true, end);
+      await assert.rejects(settling(db.execute("SELECT 1")), after, end);
+      await assert.rejects(settling(db.batch([{ sql: "SELECT 2", params: [] }])), after, end);
+      await assert.rejects(settling(db.transaction((tx) => tx.execute("SELECT 3"))), after, end);
+      await assert.rejects(settling(db.deleteDatabase?.() ?? Promise.resolve()), after, end);
+      await settling(db.close());
+      assert.equal(worker.requests.length, 2, "nothing more is posted to an ended Worker");
     }
   });
 

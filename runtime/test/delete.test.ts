@@ -5,7 +5,7 @@ import { basename, join } from "node:path";
 import { after, describe, it } from "node:test";
 import type { SqliteAdapter } from "../src/adapters/adapter.ts";
 import { openNodeSqlite } from "../src/adapters/node-sqlite.ts";
-import { SyncClosedError } from "../src/client/errors.ts";
+import { SyncClosedError, SyncDatabaseDeletedError } from "../src/client/errors.ts";
 import { TabClient } from "../src/client/tab-client.ts";
 import { openExample, schema, type ExampleSchema } from "./support/example.ts";
 import { LocalLocks } from "./support/locks.ts";
@@ -157,6 +157,43 @@ describe("deleting the database of several tabs", () => {
     assert.deepEqual((await asker.db.select({ id: todos.id }).from(todos)).map((row) => row.id), ["a"]);
     await asker.close();
     await leader.close();
+  });
+
+  it("rejects the open() of a tab joining while the database is deleted, which opens nothing", async () => {
+    let deleting = false;
+    let finishDeleting: () => void = () => undefined;
+    const finished = new Promise<void>((resolve) => (finishDeleting = resolve));
+    // node:sqlite whose deletion takes a while, as an OPFS one may: a tab joins meanwhile.
+    const tabs = world((path) => {
+      const adapter = openNodeSqlite(path);
+      return Object.assign(withoutDelete(adapter), {
+        deleteDatabase: async () => {
+          deleting = true;
+          await finished;
+          await adapter.deleteDatabase?.();
+        },
+      });
+    });
+    const leader = await tabs.tab();
+    const deleted = leader.deleteDatabase();
+    await until(() => deleting, "the leader is deleting");
+    let outcome: unknown = "waiting";
+    tabs.tab().then(
+      () => (outcome = "opened"),
+      (error: unknown) => (outcome = error),
+    );
+    // Its hello reaches the leader, which no longer has an engine to announce.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    finishDeleting();
+    await deleted;
+    await until(() => outcome !== "waiting", "the joining tab's open() settles");
+    assert.ok(outcome instanceof SyncDatabaseDeletedError, String(outcome));
+    assert.ok(outcome instanceof SyncClosedError);
+    assert.match(outcome.message, /the database was deleted \(by another tab\) while this tab was opening it/);
+    await until(tabs.lockFree, "the leader lets go of the lock");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(tabs.opened(), 1, "the joining tab did not open the database again");
+    assert.equal(existsSync(tabs.path), false);
   });
 
   it("when deleting fails midway, the asker hears why and takes over the database as it was", async () => {

@@ -332,6 +332,29 @@ describe("requests that take too long or too much", () => {
     await assert.rejects(syncing, SyncNetworkError);
   });
 
+  it("gives up a getToken() that never answers after requestTimeoutMs, and close() ends one, as a request", async () => {
+    const { fetch, calls } = fakeFetch();
+    // A token refresh whose request never comes back.
+    const getToken = () => new Promise<string>(() => undefined);
+    const timingOut = await openExample(openNodeSqlite(), { url: "http://sync.test/sync", fetch, getToken, requestTimeoutMs: 20 }, { clock: new FakeClock() });
+    const failure = await timingOut.sync().then(
+      () => null,
+      (error: unknown) => error,
+    );
+    assert.ok(failure instanceof SyncNetworkError, String(failure));
+    assert.match(failure.message, /no token from getToken\(\) within 20 ms/);
+    assert.equal(timingOut.status.state, "offline");
+    await timingOut.close();
+
+    const closing = await openExample(openNodeSqlite(), { url: "http://sync.test/sync", fetch, getToken }, { clock: new FakeClock() });
+    const syncing = closing.sync();
+    await settle();
+    assert.equal(closing.status.state, "pulling");
+    await closing.close(); // the default timeout is a minute: this would wait that long, or for good before
+    await assert.rejects(syncing, SyncNetworkError);
+    assert.equal(calls.length, 0, "nothing was sent without a token");
+  });
+
   it("pushes half the batch after the host refused its body as too large, down to one write", async () => {
     const clock = new FakeClock();
     const tooLarge = () => errorResponse(413, "request_too_large");

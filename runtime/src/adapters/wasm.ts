@@ -27,15 +27,21 @@ export interface SqliteWasmOptions {
 export async function openSqliteWasm(worker: WorkerLike, options: SqliteWasmOptions): Promise<SqliteAdapter> {
   let nextId = 0;
   const waiting = new Map<number, { resolve(response: WorkerResponse): void; reject(error: Error): void }>();
-  /** Set once the Worker failed: it will answer nothing more, so every call rejects with this. */
-  let failure: Error | null = null;
-  function fail(reason: string): void {
-    if (failure !== null) return;
-    failure = new Error(`drizzlesync: the SQLite worker failed (${reason}); open the database again with a new Worker`);
-    for (const pending of waiting.values()) pending.reject(failure);
+  /**
+   * Set once the Worker is gone (it failed, or the database was closed or deleted): a terminated
+   * Worker drops what is posted to it, so every call rejects with this instead of waiting for good.
+   */
+  let ended: Error | null = null;
+  function end(reason: Error): void {
+    if (ended !== null) return;
+    ended = reason;
+    for (const pending of waiting.values()) pending.reject(reason);
     waiting.clear();
-    // A Worker whose script threw may still run, and hold the database's OPFS files.
+    // A Worker whose script threw, or whose open or close failed, may still run, and hold the database's OPFS files.
     worker.terminate?.();
+  }
+  function fail(reason: string): void {
+    end(new Error(`drizzlesync: the SQLite worker failed (${reason}); open the database again with a new Worker`));
   }
   worker.addEventListener("error", (event) => {
     const message = "message" in event && typeof event.message === "string" && event.message !== "" ? event.message : "it could not be loaded or threw";
@@ -53,7 +59,7 @@ export async function openSqliteWasm(worker: WorkerLike, options: SqliteWasmOpti
     else pending?.resolve(response);
   });
   function send(request: Request): Promise<WorkerResponse> {
-    if (failure !== null) return Promise.reject(failure);
+    if (ended !== null) return Promise.reject(ended);
     const id = ++nextId;
     return new Promise((resolve, reject) => {
       waiting.set(id, { resolve, reject });
@@ -66,7 +72,14 @@ export async function openSqliteWasm(worker: WorkerLike, options: SqliteWasmOpti
     return response.result;
   }
 
-  await one({ kind: "open", filename: options.filename, vfsName: options.vfsName ?? "drizzlesync" });
+  try {
+    await one({ kind: "open", filename: options.filename, vfsName: options.vfsName ?? "drizzlesync" });
+  } catch (error) {
+    // The caller opens again with a new Worker (TabClient retries for seconds): this one must not
+    // keep the pool's access handles it may have taken before failing.
+    end(new Error("drizzlesync: the SQLite database could not be opened; open it again with a new Worker"));
+    throw error;
+  }
   return new SerialAdapter({
     run: (sql, params) => one({ kind: "run", sql, params }),
     runBatch: async (statements, inTransaction) => {
@@ -75,15 +88,19 @@ export async function openSqliteWasm(worker: WorkerLike, options: SqliteWasmOpti
       return [...response.results];
     },
     close: async () => {
-      // A failed Worker has nothing left to close (and was terminated): closing must not fail.
-      if (failure === null) await one({ kind: "close" });
-      worker.terminate?.();
+      // A Worker already ended has nothing left to close: closing must not fail.
+      try {
+        if (ended === null) await one({ kind: "close" });
+      } finally {
+        // Ended even when its close failed: the app is done with it, and it may hold the OPFS files.
+        end(new Error("drizzlesync: the SQLite database is closed"));
+      }
     },
     delete: async () => {
       // Unlike closing, deleting must not pass for done when the Worker can no longer do it.
-      if (failure !== null) throw failure;
+      if (ended !== null) throw ended;
       await one({ kind: "delete" });
-      worker.terminate?.();
+      end(new Error("drizzlesync: the SQLite database was deleted"));
     },
   });
 }

@@ -43,9 +43,20 @@ export class SyncPausedError extends Error {
 
 /** sync() was called on, or was waiting for, a closed client. */
 export class SyncClosedError extends Error {
-  constructor() {
-    super("sync: the client is closed");
+  constructor(message = "sync: the client is closed") {
+    super(message);
     this.name = "SyncClosedError";
+  }
+}
+
+/**
+ * `TabClient.open()` failed because another tab deleted the database (`deleteDatabase`) while this
+ * one was joining: the tab is closed, as every other one is, and has nothing to open.
+ */
+export class SyncDatabaseDeletedError extends SyncClosedError {
+  constructor() {
+    super("sync: the database was deleted (by another tab) while this tab was opening it");
+    this.name = "SyncDatabaseDeletedError";
   }
 }
 

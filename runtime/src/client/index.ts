@@ -2,7 +2,14 @@ export type { Connection, QueryResult, SqlExecutor, SqliteAdapter, SqlValue, Sta
 export { SerialAdapter, rowObjects } from "../adapters/adapter.ts";
 export type { BackoffOptions } from "./backoff.ts";
 export type { Clock } from "./clock.ts";
-export { SyncClosedError, SyncHttpError, SyncNetworkError, SyncPausedError, TabLeaderLostError } from "./errors.ts";
+export {
+  SyncClosedError,
+  SyncDatabaseDeletedError,
+  SyncHttpError,
+  SyncNetworkError,
+  SyncPausedError,
+  TabLeaderLostError,
+} from "./errors.ts";
 export type { ClientMigration, MigrationResult, PrunedWrite } from "./migrations.ts";
 export { SyncStatus, type BootstrapProgress, type SyncState } from "./status.ts";
 export {

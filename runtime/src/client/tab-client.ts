@@ -8,7 +8,7 @@ import type { Table } from "drizzle-orm";
 import type { SqliteRemoteDatabase } from "drizzle-orm/sqlite-proxy";
 import type { QueryResult, Statement } from "../adapters/adapter.ts";
 import { drizzleOver, isRead } from "./database.ts";
-import { SyncClosedError, TabLeaderLostError } from "./errors.ts";
+import { SyncClosedError, SyncDatabaseDeletedError, TabLeaderLostError } from "./errors.ts";
 import { BaseObserver } from "./observer.ts";
 import { onVisible } from "./page-events.ts";
 import { SyncStatus } from "./status.ts";
@@ -228,6 +228,9 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
     this.#closed = true;
     this.#stopAsking.abort();
     clearTimeout(this.#leadAgain);
+    // A tab still joining has no leader to hear from now: its open() must not wait for one.
+    this.#ready?.reject(new SyncClosedError());
+    this.#ready = null;
     // A takeover under way stops at its next step and closes what it opened (see #lead): once this
     // resolves, the database is closed and the lock free for the next tab.
     await this.#leading?.catch(() => undefined);
@@ -438,8 +441,13 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
     setTimeout(release, HOLD_AFTER_DELETE_MS);
   }
 
-  /** The database is gone: this tab closes, a follower's own `deleteDatabase` resolving, and says so. */
+  /**
+   * The database is gone: this tab closes, a follower's own `deleteDatabase` resolving, and says so.
+   * A tab still joining has no listener yet to hear it: its `open()` rejects instead.
+   */
   async #closeDeleted(): Promise<void> {
+    this.#ready?.reject(new SyncDatabaseDeletedError());
+    this.#ready = null;
     for (const [id, pending] of this.#pending) {
       if (pending.call.kind !== "delete") continue;
       this.#pending.delete(id);
@@ -455,6 +463,8 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
       this.#locks
         .request(`${this.#lockName}:tab:${this.tabId}`, {}, () => {
           granted();
+          // Closed while asking (the database was deleted meanwhile): close() has nothing left to release it.
+          if (this.#closed) return Promise.resolve();
           return new Promise<void>((release) => (this.#releaseTabLock = release));
         })
         .catch(() => undefined);

@@ -20,16 +20,19 @@ export interface HttpTransportOptions {
   readonly getToken?: () => string | null | Promise<string | null>;
   readonly fetch?: typeof globalThis.fetch;
   /**
-   * Milliseconds a request (its answer read whole) may take before it is aborted and reported as a
-   * network failure, retried on the backoff (default 60,000). A browser's fetch has no such limit:
-   * a connection left half open by a network switch would otherwise hold the sync, and the engine's
-   * `close()`, for good.
+   * Milliseconds a request (its token got and its answer read whole) may take before it is aborted
+   * and reported as a network failure, retried on the backoff (default 60,000). A browser's fetch
+   * has no such limit: a connection left half open by a network switch, or a token refresh that
+   * never answers, would otherwise hold the sync, and the engine's `close()`, for good.
    */
   readonly requestTimeoutMs?: number;
 }
 
-/** Aborts when `outer` does or after `ms`; `done` clears the timer and the listener. */
-function requestSignal(ms: number, outer: AbortSignal | undefined): { signal: AbortSignal; done: () => void } {
+/**
+ * Aborts when `outer` does or after `ms`, with `timeout` as its reason then; `done` clears the timer
+ * and the listener.
+ */
+function requestSignal(ms: number, outer: AbortSignal | undefined): { signal: AbortSignal; timeout: Error; done: () => void } {
   const controller = new AbortController();
   const timeout = new Error(`sync: no answer from the host within ${ms} ms`);
   const timer = setTimeout(() => {
@@ -42,11 +45,33 @@ function requestSignal(ms: number, outer: AbortSignal | undefined): { signal: Ab
   outer?.addEventListener("abort", abort, { once: true });
   return {
     signal: controller.signal,
+    timeout,
     done: () => {
       clearTimeout(timer);
       outer?.removeEventListener("abort", abort);
     },
   };
+}
+
+/** `promise`'s outcome, or `onAbort()`'s error as soon as `signal` aborts first. */
+function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal, onAbort: () => Error): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const abort = () => {
+      reject(onAbort());
+    };
+    if (signal.aborted) abort();
+    signal.addEventListener("abort", abort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", abort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", abort);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
 }
 
 /** Retry-After is either delay-seconds or an HTTP date. */
@@ -69,20 +94,29 @@ export function httpTransport(options: HttpTransportOptions): Transport {
   const fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
 
   const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  // Async, so that a getToken that throws rejects like one whose promise does.
+  const getToken = async (): Promise<string | null> => (options.getToken ? options.getToken() : null);
 
   async function post<T>(path: string, body: unknown, outer: AbortSignal | undefined): Promise<T> {
     const headers: Record<string, string> = { "content-type": "application/json" };
-    const token = options.getToken ? await options.getToken() : null;
-    if (token !== null) headers.authorization = `Bearer ${token}`;
     let response: Response;
     let text: string;
-    const { signal, done } = requestSignal(timeoutMs, outer);
+    // Made before the token is asked for: a token refresh that never answers is bounded too.
+    const { signal, timeout, done } = requestSignal(timeoutMs, outer);
     try {
-      response = await fetchFn(`${base}${path}`, { method: "POST", headers, body: JSON.stringify(body), signal });
-      text = await response.text();
-    } catch (error) {
-      // An abort rejects with the signal's reason (the timeout's error) where fetch honours it.
-      throw new SyncNetworkError(signal.aborted ? signal.reason : error);
+      // getToken's own failure is the app's, passed on as it is; only the wait ends as a network failure.
+      const token = await unlessAborted(getToken(), signal, () => {
+        const reason: unknown = signal.reason;
+        return new SyncNetworkError(reason === timeout ? new Error(`sync: no token from getToken() within ${timeoutMs} ms`) : reason);
+      });
+      if (token !== null) headers.authorization = `Bearer ${token}`;
+      try {
+        response = await fetchFn(`${base}${path}`, { method: "POST", headers, body: JSON.stringify(body), signal });
+        text = await response.text();
+      } catch (error) {
+        // An abort rejects with the signal's reason (the timeout's error) where fetch honours it.
+        throw new SyncNetworkError(signal.aborted ? signal.reason : error);
+      }
     } finally {
       done();
     }
