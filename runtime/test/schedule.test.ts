@@ -415,6 +415,33 @@ describe("requests that take too long or too much", () => {
     await client.close();
   });
 
+  it("pushes the writes ahead of one the host cannot take (a 400 naming it), then lets it be discarded", async () => {
+    const clock = new FakeClock();
+    const cannotStore = (index: number) =>
+      Response.json({ error: { code: "invalid_string", message: "strings must not contain NUL characters", path: `mutations[${index}].values.title` } }, { status: 400 });
+    const empty = () => Response.json(EMPTY_PAGE);
+    // The batch of three refused for its second write, the first pushed alone, the other two
+    // refused for the one now at their head; then the discard's empty push (the server holds
+    // write 1), write 3 numbered 2, and the bootstrap.
+    const { fetch, calls } = fakeFetch(cannotStore(1), empty(), null, cannotStore(0), empty(), Response.json({ lastMutationId: 1, rejected: [] }));
+    const { client } = await openClient(fetch, clock);
+    for (const title of ["a", "nul \u0000 inside", "c"]) await client.db.insert(schema.todos).values({ id: title.slice(0, 1), teamId: "t", title });
+    await assert.rejects(client.sync(), (error: unknown) => error instanceof SyncHttpError && error.code === "invalid_string");
+    await assert.rejects(client.discardRefusedTransaction(), /nothing to discard/, "the writes ahead of it go first");
+    await assert.rejects(client.sync(), (error: unknown) => error instanceof SyncHttpError && error.code === "invalid_string");
+    const pushed = calls.filter((call) => call.url.endsWith("/push")).map((call) => (call.body as PushRequest).mutations.map((m) => m.id));
+    assert.deepEqual(pushed, [[1, 2, 3], [1], [2, 3]]);
+    assert.equal(client.status.pending, 2);
+
+    const discarded = await client.discardRefusedTransaction();
+    assert.deepEqual(discarded.map((write) => [write.id, write.code, write.pk.id]), [[2, "invalid_string", "n"]]);
+    await client.sync();
+    const after = calls.slice(5).map((call) => [call.url.slice(call.url.lastIndexOf("/") + 1), call.url.endsWith("/push") ? (call.body as PushRequest).mutations.map((m) => [m.id, m.pk.id]) : null]);
+    assert.deepEqual(after, [["push", []], ["push", [[2, "c"]]], ["pull", null], ["pull", null]]);
+    assert.equal(client.status.pending, 0);
+    await client.close();
+  });
+
   it("discards nothing when the server turns out to have applied the refused transaction", async () => {
     const clock = new FakeClock();
     const { fetch } = fakeFetch(errorResponse(413, "batch_too_large"), Response.json(EMPTY_PAGE), Response.json({ lastMutationId: 1, rejected: [] }));

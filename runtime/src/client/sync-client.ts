@@ -18,7 +18,18 @@ import { migrate, type ClientMigration, type MigrationResult } from "./migration
 import { BaseObserver } from "./observer.ts";
 import { onOnline, onVisible } from "./page-events.ts";
 import { PageQueue } from "./pages.ts";
-import { discardTransaction, dropAcknowledged, lastOutboxId, nextBatch, pendingCount, readWritten, toMutation, writtenSince, type Written } from "./outbox.ts";
+import {
+  discardTransaction,
+  dropAcknowledged,
+  lastOutboxId,
+  nextBatch,
+  pendingCount,
+  readWritten,
+  toMutation,
+  writtenSince,
+  type OutboxEntry,
+  type Written,
+} from "./outbox.ts";
 import { NEXT_TX, readState, writeCursor } from "./state.ts";
 import { SyncStatus, type SyncStatusFields } from "./status.ts";
 import { SyncedTables } from "./tables.ts";
@@ -125,6 +136,15 @@ export function tablesListener(
 }
 
 /** The hosts' default `maxChanges`: the largest page they serve, so the fewest round trips and transactions. */
+/**
+ * The write of `batch` whose values or key a 400 refusal names by its `path`
+ * (`mutations[3].values.title`): the host cannot take it as it is, whatever the batch around it.
+ */
+function refusedWrite(error: SyncHttpError, batch: readonly OutboxEntry[]): OutboxEntry | undefined {
+  const index = /^mutations\[(\d+)\]\.(?:values|pk)(?:\.|\[|$)/.exec(error.body?.error.path ?? "")?.[1];
+  return index === undefined ? undefined : batch[Number(index)];
+}
+
 const DEFAULT_PULL_LIMIT = limits.maxChanges;
 
 /** How many `reset` answers in a row one pull accepts before it gives up (a server bug otherwise loops). */
@@ -183,8 +203,13 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
   #lastOutboxId: number;
   /** Raised when the outbox is numbered anew: a write that read `#lastOutboxId` before must not set it. */
   #outboxEpoch = 0;
-  /** The client transaction the host refused as too large even alone, with its refusal. */
+  /**
+   * The client transaction the host refuses for good, with its refusal: too large even alone, or
+   * a write of it whose values or key the host cannot take (a 400 naming it).
+   */
   #refused: { readonly tx: number; readonly error: SyncHttpError } | null = null;
+  /** The outbox id the next push stops before: the writes ahead of a refused one go on their own. */
+  #pushBefore: number | null = null;
   /** A `discardRefusedTransaction()` waiting for the sync loop. */
   #discardAsked: {
     readonly promise: Promise<readonly RejectedWrite[]>;
@@ -398,9 +423,11 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
   }
 
   /**
-   * Gives up the client transaction the host refused as too large even alone (413
-   * `request_too_large` or `batch_too_large` for it by itself, which `status.error` shows): it
-   * holds back every write after it, since the server takes writes in order. Runs at the start of
+   * Gives up the client transaction the host refuses for good, which `status.error` shows: too
+   * large even alone (413 `request_too_large`, or `batch_too_large` for it by itself), or a write
+   * of it whose values or key the host cannot take (a 400 whose `path` names the write, such as
+   * `invalid_string` for a NUL character, which Postgres cannot store). It holds back every write
+   * after it, since the server takes writes in order. Runs at the start of
    * the next sync: asks the server where it stands (an empty push), removes the transaction from
    * the outbox, numbers the later writes to follow on, and bootstraps, so the local rows lose its
    * effect; the later writes are pushed and rebased as usual. Resolves with the writes given up,
@@ -410,7 +437,7 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
   discardRefusedTransaction(): Promise<readonly RejectedWrite[]> {
     if (this.#closed) return Promise.reject(new SyncClosedError());
     if (this.#status.paused) return Promise.reject(new SyncPausedError(this.#status.state as "auth-required" | "update-required"));
-    if (this.#refused === null) return Promise.reject(new Error("sync: the host refuses no client transaction as too large: nothing to discard"));
+    if (this.#refused === null) return Promise.reject(new Error("sync: the host refuses no client transaction for good: nothing to discard"));
     // Asked again before it ran: the same discard answers both.
     if (this.#discardAsked !== null) return this.#discardAsked.promise;
     let settle!: { resolve(writes: readonly RejectedWrite[]): void; reject(error: unknown): void };
@@ -550,7 +577,11 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
 
   async #push(): Promise<void> {
     for (;;) {
-      const batch = await nextBatch(this.#adapter, this.#pushBatchSize);
+      const before = this.#pushBefore;
+      this.#pushBefore = null;
+      const oldest = await nextBatch(this.#adapter, this.#pushBatchSize);
+      const ahead = oldest.filter((entry) => before === null || entry.id < before);
+      const batch = ahead.length > 0 ? ahead : oldest;
       const first = batch[0];
       const last = batch[batch.length - 1];
       if (first === undefined || last === undefined) return;
@@ -571,6 +602,7 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
         }
         // Too large even alone: no smaller batch will carry it (`discardRefusedTransaction`).
         if (error instanceof SyncHttpError && error.status === 413 && first.tx === last.tx) this.#refused = { tx: first.tx, error };
+        if (error instanceof SyncHttpError && error.status === 400) this.#heldBackBy(error, batch);
         throw error;
       });
       this.#refused = null;
@@ -588,6 +620,18 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
         throw new Error(`sync: the server acknowledged up to ${response.lastMutationId} of a batch ending at ${last.id}`);
       }
     }
+  }
+
+  /**
+   * A 400 naming a write of `batch` that the host cannot take as it is: the writes before its
+   * transaction go next, on their own, so that it is refused at the head of a batch; only then is
+   * it the transaction `discardRefusedTransaction` gives up.
+   */
+  #heldBackBy(error: SyncHttpError, batch: readonly OutboxEntry[]): void {
+    const named = refusedWrite(error, batch);
+    if (named === undefined) return;
+    if (named.tx === batch[0]?.tx) this.#refused = { tx: named.tx, error };
+    else this.#pushBefore = batch.find((entry) => entry.tx === named.tx)?.id ?? null;
   }
 
   async #pull(): Promise<void> {

@@ -2,7 +2,9 @@
  * A client transaction too large for the host even alone, against a real sync host run with a small
  * `--max-body-bytes` (tests/client/test_refused_transaction.py): the device keeps pulling while the
  * host refuses it, then gives it up with `discardRefusedTransaction()`, and the write made after it
- * reaches the server. Prints one JSON report.
+ * reaches the server. Then a write the host cannot store (a NUL character, 400 `invalid_string`
+ * naming it) between two others: the one ahead of it is pushed on its own, it is given up, and the
+ * one behind it reaches the server. Prints one JSON report.
  */
 import { openNodeSqlite } from "../../src/adapters/node-sqlite.ts";
 import type { RejectedWrite } from "../../src/client/sync-client.ts";
@@ -41,6 +43,15 @@ steps.whileRefused = { shown: await shown(), pending: client.status.pending, sta
 steps.discarded = (await client.discardRefusedTransaction()).map((write) => ({ code: write.code, op: write.op }));
 await client.sync();
 steps.after = { shown: await shown(), pending: client.status.pending, state: client.status.state };
+
+await client.db.insert(todos).values({ teamId: team, title: "ahead" });
+await client.db.insert(todos).values({ teamId: team, title: "nul \u0000 inside" });
+await client.db.insert(todos).values({ teamId: team, title: "behind" });
+// The batch of three, refused for its second write; then the first alone, and the other two refused.
+steps.nulRefusals = [await failure(), await failure()];
+steps.nulDiscarded = (await client.discardRefusedTransaction()).map((write) => ({ code: write.code, op: write.op }));
+await client.sync();
+steps.nulAfter = { shown: await shown(), pending: client.status.pending, state: client.status.state };
 steps.rejected = rejected.map((write) => write.code);
 await client.close();
 console.log(JSON.stringify(steps));
