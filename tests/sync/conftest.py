@@ -31,6 +31,7 @@ from alembic_drizzlesync.config import load_config
 from alembic_drizzlesync.sql import LIBRARY_VERSION, install_script
 from alembic_drizzlesync.sync import Limits, SyncProcessor
 from alembic_drizzlesync.sync.asgi import bearer_user_for_development, create_app
+from tests.sync import seed
 from tests.sync.signing import KeyServer
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "example_project"
@@ -130,6 +131,15 @@ def db(synced_db: str) -> Iterator[psycopg.Connection[Any]]:
 @pytest.fixture
 def http(server_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server_url) as client:
+        yield client
+
+
+@pytest.fixture
+def alice_http(server_url: str, db: psycopg.Connection[Any]) -> Iterator[httpx.Client]:
+    """The server's client signed in as alice, a new user of the test's `db` (a module's own,
+    which creates its tables first)."""
+    headers = {"authorization": f"Bearer {seed.user(db, 'alice')}"}
+    with httpx.Client(base_url=server_url, headers=headers) as client:
         yield client
 
 

@@ -17,8 +17,6 @@ import httpx
 import psycopg
 import pytest
 
-from tests.sync import seed
-
 TABLE = """
 CREATE TABLE keyed (
     amount numeric(12, 2),
@@ -54,13 +52,6 @@ def db(synced_db: str) -> Iterator[psycopg.Connection[Any]]:
         yield conn
 
 
-@pytest.fixture
-def http(server_url: str, db: psycopg.Connection[Any]) -> Iterator[httpx.Client]:
-    headers = {"authorization": f"Bearer {seed.user(db, 'alice')}"}
-    with httpx.Client(base_url=server_url, headers=headers) as client:
-        yield client
-
-
 def pull(http: httpx.Client, cursor: str | None) -> dict[str, Any]:
     body = {"protocol": 1, "schemaVersion": 1, "clientId": "keys", "cursor": cursor, "limit": 1000}
     response = http.post("/pull", json=body)
@@ -73,8 +64,10 @@ def pull(http: httpx.Client, cursor: str | None) -> dict[str, Any]:
 KEYS = {"keyed": ("amount", "at", "span", "blob", "cash"), "plain_keyed": ("id", "tag")}
 
 
-def test_a_delete_names_the_row_as_its_upsert_did(http: httpx.Client, db: psycopg.Connection[Any]) -> None:
-    bootstrap = pull(http, None)
+def test_a_delete_names_the_row_as_its_upsert_did(
+    alice_http: httpx.Client, db: psycopg.Connection[Any]
+) -> None:
+    bootstrap = pull(alice_http, None)
     upserted = sorted(
         (c["table"], json.dumps({name: c["row"][name] for name in KEYS[c["table"]]}, sort_keys=True))
         for c in bootstrap["changes"]
@@ -87,7 +80,7 @@ def test_a_delete_names_the_row_as_its_upsert_did(http: httpx.Client, db: psycop
     db.execute("DELETE FROM plain_keyed")
     deleted = sorted(
         (c["table"], json.dumps(c["pk"], sort_keys=True))
-        for c in pull(http, bootstrap["cursor"])["changes"]
+        for c in pull(alice_http, bootstrap["cursor"])["changes"]
         if c["op"] == "delete"
     )
     assert deleted == upserted

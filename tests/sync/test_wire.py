@@ -17,7 +17,6 @@ from psycopg import sql
 
 from alembic_drizzlesync.catalog import read_catalog
 from alembic_drizzlesync.codegen.typemap import map_column
-from tests.sync import seed
 
 TABLE = """
 CREATE TABLE wire_values (
@@ -118,13 +117,6 @@ def db(synced_db: str) -> Iterator[psycopg.Connection[Any]]:
         yield conn
 
 
-@pytest.fixture
-def http(server_url: str, db: psycopg.Connection[Any]) -> Iterator[httpx.Client]:
-    headers = {"authorization": f"Bearer {seed.user(db, 'alice')}"}
-    with httpx.Client(base_url=server_url, headers=headers) as client:
-        yield client
-
-
 def request(http: httpx.Client, path: str, **body: Any) -> dict[str, Any]:
     response = http.post(path, json={"protocol": 1, "schemaVersion": 1, "clientId": "wire", **body})
     assert response.status_code == 200, response.text
@@ -156,29 +148,29 @@ def test_codegen_assigns_the_codecs_this_test_expects(db: psycopg.Connection[Any
     }
 
 
-def test_pull_sends_the_codec_forms(http: httpx.Client) -> None:
-    rows = pulled_rows(http)
+def test_pull_sends_the_codec_forms(alice_http: httpx.Client) -> None:
+    rows = pulled_rows(alice_http)
     row = {**rows[1], "at": datetime.datetime.fromisoformat(rows[1]["at"])}
     assert row == {name: value for name, (_, _, value) in EXPECTED.items()}
     assert rows[2] == {name: (2 if name == "id" else None) for name in EXPECTED}
 
 
 def test_a_column_added_later_travels_in_its_wire_form(
-    http: httpx.Client, db: psycopg.Connection[Any]
+    alice_http: httpx.Client, db: psycopg.Connection[Any]
 ) -> None:
     """Row images come from the catalog at pull time: no sync migration follows an ALTER TABLE."""
     db.execute("ALTER TABLE wire_values ADD COLUMN late numeric DEFAULT 0.10")
-    assert pulled_rows(http)[1]["late"] == "0.10"
+    assert pulled_rows(alice_http)[1]["late"] == "0.10"
 
 
 @pytest.mark.parametrize("op", ["put", "patch"])
 def test_pushing_pulled_values_stores_the_originals(
-    http: httpx.Client, db: psycopg.Connection[Any], op: str
+    alice_http: httpx.Client, db: psycopg.Connection[Any], op: str
 ) -> None:
-    values = {k: v for k, v in pulled_rows(http)[1].items() if k != "id"}
-    assert push_one(http, op, 2, values) == {"lastMutationId": 1, "rejected": []}
+    values = {k: v for k, v in pulled_rows(alice_http)[1].items() if k != "id"}
+    assert push_one(alice_http, op, 2, values) == {"lastMutationId": 1, "rejected": []}
     assert stored(db, 2) == stored(db, 1)
-    assert pulled_rows(http)[2] == {**pulled_rows(http)[1], "id": 2}
+    assert pulled_rows(alice_http)[2] == {**pulled_rows(alice_http)[1], "id": 2}
 
 
 @pytest.mark.parametrize("op", ["put", "patch"])
@@ -194,10 +186,10 @@ def test_pushing_pulled_values_stores_the_originals(
     ],
 )
 def test_bad_values_are_rejected(
-    http: httpx.Client, db: psycopg.Connection[Any], op: str, values: dict[str, Any]
+    alice_http: httpx.Client, db: psycopg.Connection[Any], op: str, values: dict[str, Any]
 ) -> None:
     before = stored(db, 1)
-    rejected = push_one(http, op, 1, values)["rejected"]
+    rejected = push_one(alice_http, op, 1, values)["rejected"]
     assert [(r["id"], r["code"]) for r in rejected] == [(1, "invalid_value")]
     assert stored(db, 1) == before
 
@@ -250,14 +242,14 @@ def test_pushed_decoders_follow_the_type_map(db: psycopg.Connection[Any]) -> Non
     ],
 )
 def test_numbers_are_stored_exactly(
-    http: httpx.Client, db: psycopg.Connection[Any], values: str, name: str, stored_text: str
+    alice_http: httpx.Client, db: psycopg.Connection[Any], values: str, name: str, stored_text: str
 ) -> None:
-    assert push_text(http, values) == {"lastMutationId": 1, "rejected": []}
+    assert push_text(alice_http, values) == {"lastMutationId": 1, "rejected": []}
     assert column(db, name) == stored_text
 
 
 def test_a_number_with_more_digits_after_the_point_than_jsonb_keeps_is_refused(
-    http: httpx.Client, db: psycopg.Connection[Any]
+    alice_http: httpx.Client, db: psycopg.Connection[Any]
 ) -> None:
     """Python reads 1e-16384 as 0.0, a finite float; jsonb refuses its 16,384 digits after the
     point, which the host used to meet as a 500 when it cast the mutations to jsonb."""
@@ -267,12 +259,12 @@ def test_a_number_with_more_digits_after_the_point_than_jsonb_keeps_is_refused(
             '{"protocol": 1, "schemaVersion": 1, "clientId": "wire", "mutations": [{"id": 1, "tx": 1, '
             f'"table": "wire_values", "op": "patch", "pk": {{"id": 1}}, "values": {{"exact": {literal}}}}}]}}'
         )
-        response = http.post("/push", content=body, headers={"content-type": "application/json"})
+        response = alice_http.post("/push", content=body, headers={"content-type": "application/json"})
         assert response.status_code == 400, (literal, response.text)
         error = response.json()["error"]
         assert (error["code"], error["path"]) == ("invalid_number", "mutations[0].values.exact"), literal
     assert stored(db, 1) == before
-    assert push_text(http, '{"exact": 1e-16383}') == {"lastMutationId": 1, "rejected": []}
+    assert push_text(alice_http, '{"exact": 1e-16383}') == {"lastMutationId": 1, "rejected": []}
     assert column(db, "exact") == "0." + "0" * 16382 + "1"
 
 
@@ -298,10 +290,10 @@ def test_a_number_with_more_digits_after_the_point_than_jsonb_keeps_is_refused(
     ],
 )
 def test_values_of_another_kind_than_the_column_takes_are_rejected_with_their_path(
-    http: httpx.Client, db: psycopg.Connection[Any], values: str, path: str
+    alice_http: httpx.Client, db: psycopg.Connection[Any], values: str, path: str
 ) -> None:
     before = stored(db, 1)
-    rejected = push_text(http, values)["rejected"]
+    rejected = push_text(alice_http, values)["rejected"]
     assert [(r["id"], r["code"]) for r in rejected] == [(1, "invalid_value")]
     assert rejected[0]["message"].startswith(f"{path}: expected ")
     assert stored(db, 1) == before
@@ -325,9 +317,9 @@ def test_values_of_another_kind_than_the_column_takes_are_rejected_with_their_pa
     ],
 )
 def test_pushed_timestamps_are_read_as_the_wire_format_says(
-    http: httpx.Client, db: psycopg.Connection[Any], values: str, name: str, stored_utc: str | None
+    alice_http: httpx.Client, db: psycopg.Connection[Any], values: str, name: str, stored_utc: str | None
 ) -> None:
-    rejected = push_text(http, values)["rejected"]
+    rejected = push_text(alice_http, values)["rejected"]
     if stored_utc is None:
         assert [r["code"] for r in rejected] == ["invalid_value"]
         return
@@ -337,8 +329,8 @@ def test_pushed_timestamps_are_read_as_the_wire_format_says(
         assert column(db, name) == stored_utc
 
 
-def test_arrays_lose_their_lower_bounds(http: httpx.Client, db: psycopg.Connection[Any]) -> None:
+def test_arrays_lose_their_lower_bounds(alice_http: httpx.Client, db: psycopg.Connection[Any]) -> None:
     """Documented in docs/codegen.md: a JSON array has no lower bound, so one pushed back starts at 1."""
-    assert pulled_rows(http)[1]["based"] == ["x", "y"]
-    assert push_one(http, "patch", 2, {"based": pulled_rows(http)[1]["based"]})["rejected"] == []
+    assert pulled_rows(alice_http)[1]["based"] == ["x", "y"]
+    assert push_one(alice_http, "patch", 2, {"based": pulled_rows(alice_http)[1]["based"]})["rejected"] == []
     assert (column(db, "based", 1), column(db, "based", 2)) == ("[0:1]={x,y}", "{x,y}")
