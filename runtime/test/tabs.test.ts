@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { DatabaseSync } from "node:sqlite";
+import { sql } from "drizzle-orm";
 import { openNodeSqlite } from "../src/adapters/node-sqlite.ts";
 import type { SqlExecutor } from "../src/adapters/adapter.ts";
 import { SyncHttpError, TabLeaderLostError } from "../src/client/errors.ts";
@@ -169,6 +170,23 @@ describe("several tabs on one database", () => {
     assert.equal(world.outbox(), 1, "not applied twice");
     await second.close();
     await first.close();
+  });
+
+  it("forgets the records of followers' writes past their day while one leader stays open", async () => {
+    const world = setup();
+    const leader = await tab(world);
+    const follower = await tab(world);
+    const day = 24 * 60 * 60 * 1000;
+    await leader.db.run(sql`INSERT INTO "_sync_tab_writes" ("id", "results", "at") VALUES ('old', '[]', ${Date.now() - day - 1000}), ('recent', '[]', ${Date.now() - day + 60_000})`);
+    await follower.db.insert(todos).values({ id: "a", teamId: TEAM, title: "a" });
+    await follower.transaction((tx) => tx.insert(todos).values({ id: "b", teamId: TEAM, title: "b" }));
+    // Raw rows through sqlite-proxy: arrays of values.
+    const kept = await leader.db.all(sql`SELECT "id" FROM "_sync_tab_writes" WHERE "id" IN ('old', 'recent')`);
+    const records = await leader.db.all(sql`SELECT count(*) FROM "_sync_tab_writes"`);
+    await follower.close();
+    await leader.close();
+    assert.deepEqual(kept, [["recent"]]);
+    assert.deepEqual(records, [[3]], "the write and the transaction recorded beside the recent one");
   });
 
   it("asks the new leader whether a transaction whose commit was in flight committed", async () => {

@@ -21,6 +21,8 @@ const RECORDS = `CREATE TABLE IF NOT EXISTS "_sync_tab_writes" (
   "results" TEXT NOT NULL,
   "at" INTEGER NOT NULL
 ) STRICT`;
+/** Each record goes with the expired ones, found through it, so none outlives its day under one leader. */
+const RECORDS_BY_AGE = 'CREATE INDEX IF NOT EXISTS "_sync_tab_writes_at" ON "_sync_tab_writes" ("at")';
 
 interface RemoteTransaction {
   readonly tx: SqlExecutor;
@@ -49,7 +51,7 @@ export class TabHost<TSchema extends Record<string, unknown>> {
   static async start<TSchema extends Record<string, unknown>>(client: SyncClient<TSchema>, locks: LockManagerLike, tabLock: (tabId: string) => string): Promise<TabHost<TSchema>> {
     await client.writeTransaction(async (tx) => {
       await tx.execute(RECORDS);
-      await tx.execute('DELETE FROM "_sync_tab_writes" WHERE "at" < ?', [Date.now() - WRITE_RECORD_TTL_MS]);
+      await tx.execute(RECORDS_BY_AGE);
     });
     return new TabHost(client, locks, tabLock);
   }
@@ -189,6 +191,12 @@ async function committedResults(db: SqlExecutor, writeId: string): Promise<Query
   return typeof text === "string" ? decodeResults(text) : null;
 }
 
+/**
+ * Records a follower's write in its transaction, and forgets the records past their day: a leader
+ * tab may stay open for weeks, and each record holds the write's results.
+ */
 async function record(tx: SqlExecutor, writeId: string, results: readonly QueryResult[]): Promise<void> {
-  await tx.execute('INSERT INTO "_sync_tab_writes" ("id", "results", "at") VALUES (?, ?, ?)', [writeId, encodeResults(results), Date.now()]);
+  const now = Date.now();
+  await tx.execute('DELETE FROM "_sync_tab_writes" WHERE "at" < ?', [now - WRITE_RECORD_TTL_MS]);
+  await tx.execute('INSERT INTO "_sync_tab_writes" ("id", "results", "at") VALUES (?, ?, ?)', [writeId, encodeResults(results), now]);
 }
