@@ -263,6 +263,8 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
    * for as soon as the migration has generated the client id, before the migration commits and the
    * rest of the open: the host prepares the page (and the next ones, up to `pullPagesAhead`) while
    * the database is still being set up.
+   *
+   * The client owns `options.adapter`: `close()` closes it, and so does an open that fails.
    */
   static async open<TSchema extends Record<string, unknown>>(options: SyncClientOptions<TSchema>): Promise<SyncClient<TSchema>> {
     const tables = new SyncedTables(options.meta.syncTables);
@@ -296,6 +298,9 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
     } catch (error) {
       (early as EarlyPages | null)?.pages.stop();
       closing.abort(error);
+      // The client owns its adapter, as close() does: left open, a SQLite WASM Worker would keep
+      // the database's OPFS files from the next attempt (a TabClient leader tries again at once).
+      await options.adapter.close().catch(() => undefined);
       throw error;
     }
   }
