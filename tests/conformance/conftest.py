@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from tests.conformance.hosts import AsgiHost, Jwt, Settings, WorkerHost
-from tests.sync.conftest import db, fixture_template, jwks, migrated_template, synced_db
+from tests.sync.conftest import alice_http, db, fixture_template, jwks, migrated_template, synced_db
 
-__all__ = ["db", "fixture_template", "jwks", "migrated_template", "synced_db"]
+__all__ = ["alice_http", "db", "fixture_template", "jwks", "migrated_template", "synced_db"]
 
 HOSTS = ("asgi", "worker")
 
