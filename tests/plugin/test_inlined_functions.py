@@ -155,15 +155,19 @@ def test_every_change_to_version_18s_released_functions_applies() -> None:
 
 
 def test_every_change_to_version_24s_released_functions_applies() -> None:
-    """Version 24 re-creates page_query (version 17) with its deletes keyed by key_image_sql, and
-    enable_sync (version 6) with its two refusals: each is its released text with the change alone."""
+    """Version 24 re-creates page_query (version 17) and snapshot_rows (version 13) with their deletes
+    keyed in wire form, and enable_sync (version 6) with its two refusals: each is its released text
+    with the change alone."""
 
     def released(version: int, name: str) -> str:
         script = upgrade_script(version, "drizzlesync")
         (statement,) = [s for s in script if f"FUNCTION drizzlesync.{name}(" in s]
         return statement
 
-    key_image, page_query, emptied, enable_sync, installation = upgrade_script(24, "drizzlesync")
+    key_wire, key_image, page_query, snapshot_rows, emptied, enable_sync, installation = upgrade_script(
+        24, "drizzlesync"
+    )
+    assert key_wire.startswith("CREATE FUNCTION drizzlesync.key_wire_sql(")
     assert key_image.startswith("CREATE FUNCTION drizzlesync.key_image_sql(")
     assert emptied == "DELETE FROM drizzlesync.page_query_cache"
     assert installation.startswith("UPDATE drizzlesync.installation SET version = 24")
@@ -174,6 +178,20 @@ def test_every_change_to_version_24s_released_functions_applies() -> None:
     assert page_query.replace(keyed, "drizzlesync.change($6, NULL, k.pk, false)").replace(
         passed, "drizzlesync.row_image_sql(target::regclass, 't'));"
     ) == released(17, "page_query")
+
+    wired = (
+        "drizzlesync.change($2, NULL, %s, false) END, '\n"
+        "                         '           '','')',\n"
+        "                         coalesce(drizzlesync.key_wire_sql(synced, ARRAY(SELECT 'cur.k' || o FROM "
+        "generate_series(1, cardinality(synced.pk_columns)) AS o)),\n"
+        "                                  format('jsonb_build_object(%s)', key_json))) END,"
+    )
+    assert snapshot_rows.count(wired) == 1
+    assert snapshot_rows.replace(
+        wired,
+        "drizzlesync.change($2, NULL, jsonb_build_object(%s), false) END, '\n"
+        "                         '           '','')', key_json) END,",
+    ) == released(13, "snapshot_rows")
 
     checks = enable_sync.split("    END IF;\n", 1)[1].split("    PERFORM drizzlesync.check_scope_rule(")[0]
     assert checks.count("RAISE EXCEPTION") == 2

@@ -17,6 +17,8 @@ import httpx
 import psycopg
 import pytest
 
+from tests.sync import seed
+
 TABLE = """
 CREATE TABLE keyed (
     amount numeric(12, 2),
@@ -98,3 +100,38 @@ def test_a_delete_of_a_plain_key_sends_the_logged_key_as_it_is(db: psycopg.Conne
     assert "drizzlesync.change($6, NULL, k.pk, false)" in queries["todos"]
     assert "drizzlesync.change($6, NULL, k.pk, false)" in queries["plain_keyed"]
     assert "drizzlesync.change($6, NULL, k.pk, false)" not in queries["keyed"]
+
+
+def test_rows_of_a_lost_scope_leave_by_the_keys_they_came_with(
+    server_url: str, db: psycopg.Connection[Any]
+) -> None:
+    """The user leaves a team in the middle of a bootstrap: the pages after it send the team's rows
+    as deletes, keyed from the rows themselves, and the device is left with none."""
+    db.execute("CREATE TABLE ledger (amount numeric(12, 2) PRIMARY KEY, team_id uuid NOT NULL)")
+    db.execute("SELECT drizzlesync.enable_sync('public', 'ledger', $$'team:' || team_id$$)")
+    alice, team = seed.member(db, "alice", "A")
+    db.execute("INSERT INTO ledger SELECT i + 0.5, %s FROM generate_series(1, 6) AS i", (team,))
+    held: dict[str, dict[str, Any]] = {}
+    cursor: str | None = None
+    left = False
+    with httpx.Client(base_url=server_url, headers={"authorization": f"Bearer {alice}"}) as http:
+        while True:
+            body = {"protocol": 1, "schemaVersion": 1, "clientId": "keys", "cursor": cursor, "limit": 2}
+            response = http.post("/pull", json=body)
+            assert response.status_code == 200, response.text
+            page = response.json()
+            for change in page["changes"]:
+                if change["table"] != "ledger":
+                    continue
+                if change["op"] == "upsert":
+                    held[json.dumps({"amount": change["row"]["amount"]})] = change["row"]
+                else:
+                    held.pop(json.dumps(change["pk"]), None)
+            if held and not left:
+                seed.leave(db, alice, team)
+                left = True
+            cursor = page["cursor"]
+            if not page["hasMore"]:
+                break
+    assert left
+    assert held == {}
