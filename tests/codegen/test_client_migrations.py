@@ -182,3 +182,29 @@ def test_outbox_keys_are_postgres_names_when_sqlite_needs_other_ones(
         ("Mixed Case Table", "put", {"id": 1}, {"id": 1, "Name": "upper", "name": "lower"}),
         ("Mixed Case Table", "patch", {"id": 1}, {"name": "changed"}),
     ]
+
+
+def test_a_column_made_not_null_takes_its_default_or_leaves_the_row_to_the_refill(
+    fixture_url: str, tmp_path: Path
+) -> None:
+    """Copied as they were, a client's NULLs there failed the step on every open, and the client
+    stayed at the old version, which the server no longer serves."""
+    execute(fixture_url, "CREATE TABLE notes (id integer PRIMARY KEY, body text, tag text)")
+    generate_into(fixture_url, tmp_path)
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    migrate(db, tmp_path)
+    db.execute("INSERT INTO notes VALUES (1, NULL, 'x'), (2, 'y', NULL), (3, 'z', 'w')")
+    pending = outbox(db)
+    execute(
+        fixture_url,
+        "UPDATE notes SET body = coalesce(body, ''), tag = coalesce(tag, '')",
+        "ALTER TABLE notes ALTER body SET DEFAULT 'empty', ALTER body SET NOT NULL, ALTER tag SET NOT NULL",
+    )
+    generate_into(fixture_url, tmp_path)
+    assert migrate(db, tmp_path) == 2
+    assert db.execute("SELECT id, body, tag FROM notes ORDER BY id").fetchall() == [
+        (1, "empty", "x"),
+        (3, "z", "w"),
+    ]
+    assert outbox(db) == pending
+    assert db.execute("SELECT cursor FROM _sync_state").fetchone() == (None,)

@@ -46,16 +46,29 @@ def render_rebuild(old: TableShape, new: TableShape) -> list[str]:
 
     Columns that keep their name and storage type are copied, provided every
     other column can be left empty or defaulted; otherwise the table starts
-    empty and the reset cursor refills it.
+    empty and the reset cursor refills it. A copied column that became NOT
+    NULL takes its default where it held NULL; without a default, rows holding
+    NULL there are left for the refill, as the server now has a value for
+    them: copied, they would fail the step on every open, and the client could
+    never reach the new version.
     """
     temporary = f"_sync_new_{new.name}"
-    kept = [c.name for c in new.columns if (c.name, c.storage) in {(o.name, o.storage) for o in old.columns}]
-    added = [c for c in new.columns if c.name not in kept]
+    was_nullable = {o.name for o in old.columns if not o.not_null}
+    kept = [c for c in new.columns if (c.name, c.storage) in {(o.name, o.storage) for o in old.columns}]
+    added = [c for c in new.columns if c not in kept]
     statements = [render_create_table(new, temporary)]
     if kept and all(not c.not_null or c.default is not None for c in added):
-        columns = ", ".join(map(quote, kept))
+        tightened = [c for c in kept if c.not_null and c.name in was_nullable]
+        defaulted = {c.name: c.default for c in tightened if c.default is not None}
+        values = [
+            f"coalesce({quote(c.name)}, {defaulted[c.name]})" if c.name in defaulted else quote(c.name)
+            for c in kept
+        ]
+        unfilled = [f"{quote(c.name)} IS NOT NULL" for c in tightened if c.default is None]
+        where = f" WHERE {' AND '.join(unfilled)}" if unfilled else ""
         statements.append(
-            f"INSERT INTO {quote(temporary)} ({columns}) SELECT {columns} FROM {quote(old.name)}"
+            f"INSERT INTO {quote(temporary)} ({', '.join(quote(c.name) for c in kept)}) "
+            f"SELECT {', '.join(values)} FROM {quote(old.name)}{where}"
         )
     return [
         *statements,
