@@ -10,6 +10,7 @@ downgrade in the mirrored order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from alembic.autogenerate.api import AutogenContext
@@ -77,7 +78,11 @@ def compare_sync_state(
         shape_changed = True
     for key in sorted(set(wanted) & set(installed)):
         if wanted[key] != installed[key]:
-            ddl.append(ops.SetSyncScopeOp(key[1], schema_arg(key), wanted[key], installed[key], library))
+            rescope = ops.SetSyncScopeOp(key[1], schema_arg(key), wanted[key], installed[key], library)
+            if autogen_context.opts.get("render_as_batch") or not _before_column_drops(
+                ddl, key, rescope, key_of
+            ):
+                ddl.append(rescope)
             shape_changed = True
         if key in reshaped:
             shape_changed = True
@@ -170,6 +175,29 @@ def _with_its_indexes(ddl: list[Any], created: alembic_ops.CreateTableOp | None)
             break
         last = op
     return last
+
+
+def _before_column_drops(
+    ddl: list[Any], key: TableKey, op: ops.SyncOperation, key_of: Callable[[str | None, str], TableKey]
+) -> bool:
+    """Into the table's column changes, ahead of its first dropped column; False when none is dropped.
+
+    A new scope rule often reads a column this revision adds in place of one it drops: the rule
+    (and the capture triggers that watch its columns) must change after the add and before the
+    drop, which depends on them. Reversed, the downgrade then adds the old column back before
+    restoring the old rule, and drops the new one after. Autogenerate lists a table's added
+    columns before its dropped ones.
+    """
+    for container in ddl:
+        if (
+            isinstance(container, alembic_ops.ModifyTableOps)
+            and key_of(container.schema, container.table_name) == key
+        ):
+            for index, change in enumerate(container.ops):
+                if isinstance(change, alembic_ops.DropColumnOp):
+                    container.ops.insert(index, op)
+                    return True
+    return False
 
 
 def _insert_after(ddl: list[Any], anchor: Any, op: ops.SyncOperation) -> None:

@@ -21,14 +21,19 @@ WITHOUT_TODOS = parse_config({"include": ["todos", "app.*"]})
 
 
 def models(
-    *, todos: bool = True, extra_column: bool = False, scope: str | None = None, team_index: bool = False
+    *,
+    todos: bool = True,
+    extra_column: bool = False,
+    scope: str | None = None,
+    team_index: bool = False,
+    team: str = "team",
 ) -> MetaData:
     metadata = MetaData()
     Table("users", metadata, Column("id", Integer, primary_key=True), Column("email", Text))
     if todos:
         columns: list[Column[Any]] = [
             Column("id", Integer, primary_key=True),
-            Column("team", Text),
+            Column(team, Text),
             Column("title", Text),
         ]
         if extra_column:
@@ -36,7 +41,7 @@ def models(
         info = {"drizzlesync": {"scope": scope}} if scope else {}
         table = Table("todos", metadata, *columns, info=info)
         if team_index:
-            Index("todos_team_id", table.c.team, table.c.id)
+            Index("todos_team_id", table.c[team], table.c.id)
     return metadata
 
 
@@ -182,6 +187,23 @@ def test_table_info_overrides_the_scope_and_is_reversible(db_url: str) -> None:
         "todos", scope="'team:' || team", old_scope="'owner:' || id"
     )
     assert autogenerate(db_url, models(scope="'owner:' || id"), CONFIG).upgrade_ops.is_empty()  # type: ignore[union-attr]
+
+
+def test_a_scope_rule_moved_to_a_new_column_changes_between_the_add_and_the_drop(db_url: str) -> None:
+    """The old rule's column is dropped in the same revision: the capture triggers depend on it, so
+    the rule changes before the drop, and, reversed, after the downgrade adds the column back."""
+    migrate(db_url, models(), CONFIG)
+    script = migrate(db_url, models(team="crew", scope="'crew:' || crew"), CONFIG)
+    assert script.upgrade_ops is not None and script.downgrade_ops is not None
+    assert kinds(flattened(script.upgrade_ops)) == [
+        "AddColumnOp:todos",
+        "SetSyncScopeOp:todos",
+        "DropColumnOp:todos",
+        "BumpSchemaVersionOp",
+    ]
+    assert "op.set_sync_scope('todos', scope=\"'crew:' || crew\"" in render_python_code(script.upgrade_ops)
+    apply_ops(db_url, *flattened(script.downgrade_ops))
+    assert autogenerate(db_url, models(), CONFIG).upgrade_ops.is_empty()  # type: ignore[union-attr]
 
 
 def test_library_schema_is_invisible_to_autogenerate(db_url: str) -> None:
