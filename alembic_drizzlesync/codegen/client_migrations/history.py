@@ -40,8 +40,10 @@ def record(
 
     The version is the server's when DrizzleSync is installed; otherwise the
     last recorded one, plus one if the shape changed. Versions above it are
-    dropped (a downgrade), and a version recorded with another shape is
-    replaced. That deserves a warning when the tables or their columns
+    dropped (a downgrade), with a warning: generation runs once a command, so
+    an upgrade over several versions records only the last, and a client built
+    at a dropped one would meet a step computed from another shape. A version
+    recorded with another shape is replaced. That deserves a warning when the tables or their columns
     changed, since clients already at that version will not migrate again;
     not when only indexes did, which autogenerate does not bump the version
     for and which change no data.
@@ -51,6 +53,16 @@ def record(
     if server_version is None:
         server_version = 1 if last is None else last.version + (last.hash != digest)
     kept = [v for v in history if v.version < server_version]
+    dropped = [v.version for v in history if v.version > server_version]
+    if dropped:
+        log.warning(
+            "schema version(s) %s dropped from the client migrations (a downgrade to %d): upgrade again "
+            "one revision at a time (alembic upgrade +1) to record each version's shape; in one command "
+            "the versions between are skipped, and a client left at one of them would migrate from "
+            "the wrong shape",
+            ", ".join(map(str, dropped)),
+            server_version,
+        )
     replaced = next((v for v in history if v.version == server_version and v.hash != digest), None)
     if replaced is not None and _without_indexes(replaced.tables) != _without_indexes(tables):
         log.warning(
