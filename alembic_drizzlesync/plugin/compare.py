@@ -70,7 +70,7 @@ def compare_sync_state(
 
     for key in sorted(set(installed) - set(wanted)):
         disable = ops.DisableSyncOp(key[1], schema_arg(key), installed[key], library)
-        _insert_before(ddl, dropped.get(key), disable)
+        _insert_before(ddl, _with_its_index_drops(ddl, dropped.get(key)), disable)
         shape_changed = True
     for key in sorted(set(wanted) - set(installed)):
         enable = ops.EnableSyncOp(key[1], schema_arg(key), wanted[key], library)
@@ -198,6 +198,28 @@ def _before_column_drops(
                     container.ops.insert(index, op)
                     return True
     return False
+
+
+def _with_its_index_drops(ddl: list[Any], dropped: alembic_ops.DropTableOp | None) -> Any:
+    """The first of the table's index drops autogenerate writes right before dropping it, else the drop.
+
+    Capture is disabled ahead of them, so that the downgrade, which runs the revision backwards,
+    enables it once the table's indexes are back: a scope rule the table's own index serves then
+    gets no scope index of its own, as when the table was first made.
+    """
+    if dropped is None:
+        return None
+    first: Any = dropped
+    for op in reversed(ddl[: ddl.index(dropped)]):
+        indexes = op.ops if isinstance(op, alembic_ops.ModifyTableOps) else [op]
+        same_table = (getattr(op, "table_name", None), getattr(op, "schema", None)) == (
+            dropped.table_name,
+            dropped.schema,
+        )
+        if not (same_table and indexes and all(isinstance(o, alembic_ops.DropIndexOp) for o in indexes)):
+            break
+        first = op
+    return first
 
 
 def _insert_after(ddl: list[Any], anchor: Any, op: ops.SyncOperation) -> None:

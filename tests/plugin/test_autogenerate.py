@@ -175,6 +175,22 @@ def test_dropping_a_synced_table_disables_capture_first(db_url: str) -> None:
     assert autogenerate(db_url, models(todos=False), WITHOUT_TODOS).upgrade_ops.is_empty()  # type: ignore[union-attr]
 
 
+def test_dropping_an_indexed_scoped_table_is_undone_with_its_index_before_capture(db_url: str) -> None:
+    """Disabled ahead of the table's index drops, capture is enabled after the index is back in the
+    downgrade, which then builds no scope index the table's own index spares it."""
+    migrate(db_url, models(team_index=True), CONFIG)
+    script = migrate(db_url, models(todos=False), WITHOUT_TODOS)
+    assert script.upgrade_ops is not None and script.downgrade_ops is not None
+    assert kinds(script.upgrade_ops.ops) == [
+        "DisableSyncOp:todos",
+        "ModifyTableOps:todos",
+        "DropTableOp:todos",
+        "BumpSchemaVersionOp",
+    ]
+    apply_ops(db_url, *flattened(script.downgrade_ops))
+    assert indexes_of_todos(db_url) == ["todos_pkey", "todos_team_id"]
+
+
 def test_table_info_overrides_the_scope_and_is_reversible(db_url: str) -> None:
     migrate(db_url, models(), CONFIG)
     script = migrate(db_url, models(scope="'owner:' || id"), CONFIG)
