@@ -210,3 +210,21 @@ def test_a_column_made_not_null_takes_its_default_or_leaves_the_row_to_the_refil
     ]
     assert outbox(db) == pending
     assert db.execute("SELECT cursor FROM _sync_state").fetchone() == (None,)
+
+
+def test_a_synced_table_whose_sqlite_name_moves_is_warned_of(caplog: pytest.LogCaptureFixture) -> None:
+    """A table added later whose name collides takes the suffix a synced table had."""
+    key = (ColumnShape("id", "id", "INTEGER", True, None, True),)
+    before = (TableShape("app_labels2", "app_labels", key, ("id",), ()),)
+    history = record([], 1, before)
+    record(history, 2, (TableShape("notes", "notes", key, ("id",), ()), *before))
+    assert not caplog.records
+    record(
+        history,
+        2,
+        (
+            TableShape("app_labels2", "app.labels", key, ("id",), ()),
+            TableShape("app_labels3", "app_labels", key, ("id",), ()),
+        ),
+    )
+    assert "synced table app_labels is app_labels3 in SQLite now, app_labels2 before" in caplog.text

@@ -63,6 +63,8 @@ def record(
             ", ".join(map(str, dropped)),
             server_version,
         )
+    if last is not None:
+        _warn_of_renames(last.tables, tables)
     replaced = next((v for v in history if v.version == server_version and v.hash != digest), None)
     if replaced is not None and _without_indexes(replaced.tables) != _without_indexes(tables):
         log.warning(
@@ -71,6 +73,22 @@ def record(
             server_version,
         )
     return [*kept, Version(server_version, digest, tables)]
+
+
+def _warn_of_renames(before: tuple[TableShape, ...], after: tuple[TableShape, ...]) -> None:
+    """A synced table whose SQLite name moved: a table added since collides with it, and took its
+    name or the suffix it had. The step rebuilds one table's rows under the other's name."""
+    named = {shape.source: shape.name for shape in before}
+    for shape in after:
+        if named.get(shape.source, shape.name) != shape.name:
+            log.warning(
+                "synced table %s is %s in SQLite now, %s before: a table added since collides with its "
+                "name; give that table another name (docs/codegen.md, Naming), or its client step moves "
+                "rows between the two",
+                shape.source,
+                shape.name,
+                named[shape.source],
+            )
 
 
 def _without_indexes(tables: tuple[TableShape, ...]) -> list[tuple[object, ...]]:
