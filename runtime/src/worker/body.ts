@@ -19,7 +19,10 @@ export async function readBody(request: Request, limit: number): Promise<Uint8Ar
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {
-    const { done, value } = await reader.read();
+    const { done, value } = await reader.read().catch((error: unknown) => {
+      // The client went away mid-body (fewer bytes than its Content-Length): what came is no request.
+      throw syncError("malformed_json", `the request body broke off before its end (${error instanceof Error ? error.message : String(error)})`);
+    });
     if (done) {
       break;
     }
