@@ -119,8 +119,33 @@ class RequestSchema:
     def violation(self, payload: Any) -> Violation | None:
         if self._validator.is_valid(payload):
             return None
-        found = [_violation(error) for error in self._validator.iter_errors(payload)]
+        found = [_violation(error) for error in self._validator.iter_errors(_within_reach(payload))]
+        if not found:  # only what lies beyond the schemas' reach was wrong: no schema looks there
+            return Violation("invalid_type", "the request does not have the protocol's shape", None)
         return min(found, key=lambda pair: pair[0])[1]
+
+
+SCHEMA_DEPTH = 16
+"""Deeper than any field of a request schema: the values of a mutation's columns start at depth 4."""
+
+
+def _within_reach(value: Any, depth: int = 0) -> Any:
+    """The payload with what lies deeper than SCHEMA_DEPTH emptied, keeping its JSON type.
+
+    jsonschema-rs gives up with a ValueError ("Recursion limit reached") on an error
+    whose instance is nested a few hundred deep, a cursor sent as a deep array say:
+    it was a 500. No schema of the protocol looks that deep, so the first error and
+    its path are the same without it.
+    """
+    if isinstance(value, list):
+        return [] if depth >= SCHEMA_DEPTH else [_within_reach(item, depth + 1) for item in value]
+    if isinstance(value, dict):
+        return (
+            {}
+            if depth >= SCHEMA_DEPTH
+            else {key: _within_reach(item, depth + 1) for key, item in value.items()}
+        )
+    return value
 
 
 _FIRST_CODES = ("protocol_unsupported",)

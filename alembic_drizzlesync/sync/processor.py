@@ -85,36 +85,39 @@ class ProtocolQueries:
 
     def push(self, identity: Identity | None, body: bytes) -> Query:
         """A push batch, applied READ COMMITTED so that concurrent pushes apply in arrival order."""
-        identity = self._admitted(identity, body)
+        identity, claims = self._admitted(identity, body)
         payload, rounded = read_json(body)
         request: PushRequest = parse_push(payload, self.limits)
         mutations = {"mutations": mutations_json(body, request, rounded)}
         return Query(
-            self._push_sql, _arguments(identity, request.client_id, request.schema_version, mutations)
+            self._push_sql, _arguments(identity, claims, request.client_id, request.schema_version, mutations)
         )
 
     def pull(self, identity: Identity | None, body: bytes) -> Query:
         """A pull, REPEATABLE READ so that every statement of the pull sees one snapshot."""
-        identity = self._admitted(identity, body)
+        identity, claims = self._admitted(identity, body)
         request: PullRequest = parse_pull(parse_json(body), self.limits)
         page = {"cursor": request.cursor, "limit": request.limit}
-        return Query(self._pull_sql, _arguments(identity, request.client_id, request.schema_version, page))
+        return Query(
+            self._pull_sql, _arguments(identity, claims, request.client_id, request.schema_version, page)
+        )
 
-    def _admitted(self, identity: Identity | None, body: bytes) -> Identity:
+    def _admitted(self, identity: Identity | None, body: bytes) -> tuple[Identity, str]:
+        """The identity and its claims as JSON, once both are known to be storable."""
         if identity is None:
             raise unauthenticated()
-        check_identity(identity.user_id, identity.claims)
+        claims = check_identity(identity.user_id, identity.claims)
         if len(body) > self.limits.max_body_bytes:
             raise request_too_large(self.limits.max_body_bytes)
-        return identity
+        return identity, claims
 
 
 def _arguments(
-    identity: Identity, client_id: str, schema_version: int, params: dict[str, Any]
+    identity: Identity, claims: str, client_id: str, schema_version: int, params: dict[str, Any]
 ) -> dict[str, Any]:
     return {
         "user_id": identity.user_id,
-        "claims": json.dumps(dict(identity.claims)) if identity.claims else "{}",
+        "claims": claims,
         "client_id": client_id,
         "schema_version": schema_version,
         **params,

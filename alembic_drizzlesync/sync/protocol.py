@@ -101,17 +101,23 @@ def mutations_json(body: bytes, request: PushRequest, rounded: bool) -> str:
     return exact_json.dumps(exact)
 
 
-def check_identity(user_id: str, claims: Mapping[str, Any]) -> None:
-    """401 for an identity the database cannot take: a NUL or an unpaired surrogate in the user
-    id or a claim (a signed token may carry any text a user could edit, a name say), or a claim
-    that is not a finite number. Checked before the query, which would otherwise fail as a 500
-    on every request of that user."""
+def check_identity(user_id: str, claims: Mapping[str, Any]) -> str:
+    """The claims as the JSON the query takes; 401 for an identity the database cannot take: a
+    NUL or an unpaired surrogate in the user id or a claim (a signed token may carry any text a
+    user could edit, a name say), a claim that is not a finite number, or claims nested past
+    Python's recursion limit (some 900 levels). Checked before the query, which would otherwise
+    fail as a 500 on every request of that user."""
     try:
         _check_text(user_id, "user_id")
         _check_storable(dict(claims), "claims")
+        return json.dumps(dict(claims)) if claims else "{}"
     except SyncError as error:
         where = f"{error.path}: " if error.path else ""
         raise unauthenticated(message=f"the identity cannot be stored: {where}{error.message}") from None
+    except RecursionError:
+        raise unauthenticated(
+            message="the identity cannot be stored: its claims are nested too deeply"
+        ) from None
 
 
 def _check_storable(value: Any, path: str) -> None:

@@ -133,6 +133,10 @@ def test_batches_over_the_limit_are_413(http: httpx.Client, signed_in: dict[str,
     )
 
 
+DEEP = json.loads("[" * 300 + "]" * 300)
+"""An array nested 300 deep."""
+
+
 @pytest.mark.parametrize(
     ("path", "body", "code", "where"),
     [
@@ -140,6 +144,26 @@ def test_batches_over_the_limit_are_413(http: httpx.Client, signed_in: dict[str,
         ("/pull", {**PULL, "limit": LIMITS.max_changes + 1}, "out_of_range", "limit"),
         ("/pull", {**PULL, "clientId": "a b"}, "invalid_client_id", "clientId"),
         ("/pull", {**PULL, "cursor": 5}, "invalid_type", "cursor"),
+        # Past jsonschema-rs's recursion limit, where the Python host answered 500.
+        ("/pull", {**PULL, "cursor": DEEP}, "invalid_type", "cursor"),
+        (
+            "/push",
+            push(
+                [
+                    {
+                        "id": 1,
+                        "tx": 1,
+                        "table": "todos",
+                        "op": "put",
+                        "pk": {"id": "x"},
+                        "values": {"t": DEEP},
+                        "x": 1,
+                    }
+                ]
+            ),
+            "unknown_field",
+            "mutations[0].x",
+        ),
         ("/pull", {"protocol": 1, "clientId": "c"}, "missing_field", "schemaVersion"),
         (
             "/push",

@@ -81,3 +81,19 @@ def test_an_identity_the_database_cannot_store_is_401_not_500(
         assert (response.status, error["code"]) == (401, "unauthenticated"), identity
         assert error["message"].startswith(f"the identity cannot be stored: {path}: "), error
     assert call(processor, "pull", Identity(bob, {"name": "Bob"}), cursor=None)["changes"] == []
+
+
+def test_claims_nested_past_the_recursion_limit_are_401_not_500(
+    db: psycopg.Connection[Any], processor: SyncProcessor
+) -> None:
+    """A signed token whose claims nest some 980 deep parsed, then broke the JSON the query takes
+    (RecursionError): a 500 on every request of that user."""
+    bob = seed.user(db, "bob")
+    nested: Any = "leaf"
+    for _ in range(5_000):
+        nested = [nested]
+    request = json.dumps({"protocol": 1, "schemaVersion": 1, "clientId": "bob-laptop", "cursor": None})
+    response = processor.pull(Identity(bob, {"profile": nested}), request.encode())
+    error = json.loads(response.body)["error"]
+    assert (response.status, error["code"]) == (401, "unauthenticated")
+    assert error["message"] == "the identity cannot be stored: its claims are nested too deeply"
