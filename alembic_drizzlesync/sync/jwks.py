@@ -1,13 +1,15 @@
 """The signing keys a JWKS URL publishes, as `JWTAuthenticator` looks them up by `kid`.
 
-PyJWT's `PyJWKClient` fetches the set (http(s) only, no redirects); when to
-fetch is decided here, because its own policy fails a sync host in three
-ways: an endpoint that answers 200 with something other than a key set is a
-`ValueError` (a 500) or a "no key" (a 401 that blames the token); while the
-endpoint hangs, every request waits its turn behind one lock for the whole
-timeout, so the tenth waits ten timeouts; and its cooldown runs from every
-fetch, so a key rotated in just after the periodic refetch is refused for
-30 s as if the token were forged.
+The set is fetched here (no redirects) and read by PyJWT's `PyJWKSet`. Its
+`PyJWKClient` failed a sync host in four ways: an endpoint that answers 200
+with something other than a key set is a `ValueError` (a 500) or a "no key"
+(a 401 that blames the token); while the endpoint hangs, every request waits
+its turn behind one lock for the whole timeout, so the tenth waits ten
+timeouts; its timeout bounds each read of the socket, not the fetch, so an
+endpoint trickling its answer a byte a second held every request for as
+long as it liked; and its cooldown runs from every fetch, so a key rotated
+in just after the periodic refetch is refused for 30 s as if the token were
+forged.
 
 Here: a failed fetch is `KeysUnavailable` (503, retry), and for
 `RETRY_SECONDS` after it the requests that were waiting, and any that come,
@@ -20,10 +22,13 @@ cannot confirm now (cooling down) is `KeysUnavailable` too, and only a
 
 from __future__ import annotations
 
+import http.client
+import json
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import jwt
 
@@ -31,6 +36,9 @@ from .contract import jwks_timings
 
 RETRY_SECONDS = jwks_timings()["retrySeconds"]
 """After a failed fetch, how long lookups answer `KeysUnavailable` without fetching again."""
+
+MAX_KEY_SET_BYTES = 1_000_000
+"""A key set is a few kilobytes; an endpoint sending more is not serving one."""
 
 
 class KeysUnavailable(Exception):
@@ -53,7 +61,8 @@ class SigningKeys:
         refresh_cooldown: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._client = jwt.PyJWKClient(url, cache_jwk_set=False, timeout=timeout)
+        self._url = url
+        self._timeout = timeout
         self._lifespan = lifespan
         self._cooldown = refresh_cooldown
         self._clock = clock
@@ -96,15 +105,19 @@ class SigningKeys:
         if self._failed_at is not None and now - self._failed_at < RETRY_SECONDS:
             raise KeysUnavailable(self._failure)
         try:
+            data = _fetch_json(self._url, self._timeout)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
             keys = {
                 key.key_id: key
-                for key in jwt.PyJWKSet.from_dict(self._client.fetch_data()).keys
+                for key in jwt.PyJWKSet.from_dict(data).keys
                 if key.key_id and key.public_key_use in ("sig", None)
             }
-        except jwt.PyJWKClientConnectionError:
+        except (OSError, http.client.HTTPException):
+            # URLError (unreachable, an HTTP error, a redirect) and TimeoutError are OSErrors.
             self._failed(self._clock(), "the token's signing keys cannot be fetched; retry")
-        except (jwt.PyJWKClientError, jwt.PyJWKSetError, ValueError):
-            # ValueError: a body that is not JSON; the others: JSON that holds no usable key.
+        except (jwt.PyJWKError, jwt.PyJWKSetError, ValueError):
+            # ValueError: a body that is not JSON, or too large; the others: JSON that holds no usable key.
             self._failed(self._clock(), "the key endpoint's answer is not a set of signing keys; retry")
         else:
             if not keys:
@@ -115,3 +128,26 @@ class SigningKeys:
         # Stamped when the fetch ended, not began: a timeout must not use up the retry delay.
         self._failed_at, self._failure = at, message
         raise KeysUnavailable(message)
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """The keys come from the URL configured, never from wherever it sends: a redirect is an error."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _fetch_json(url: str, timeout: float) -> Any:
+    """The JSON at `url`, read whole within `timeout` seconds from the start: the socket's timeout
+    bounds each read only, which an endpoint trickling its answer never trips."""
+    deadline = time.monotonic() + timeout
+    opener = urllib.request.build_opener(_NoRedirects())
+    with opener.open(urllib.request.Request(url), timeout=timeout) as response:
+        body = bytearray()
+        while chunk := response.read1(65_536):
+            body += chunk
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the key set did not arrive within {timeout} s")
+            if len(body) > MAX_KEY_SET_BYTES:
+                raise ValueError(f"the answer is over {MAX_KEY_SET_BYTES} bytes")
+    return json.loads(body)

@@ -158,7 +158,10 @@ def jwks() -> Iterator[KeyServer]:
             self.send_header("content-length", str(len(body)))
             self.end_headers()
             try:
-                self.wfile.write(body)
+                for start in range(0, len(body), 1 if served.drip else len(body) or 1):
+                    self.wfile.write(body[start : start + 1] if served.drip else body)
+                    self.wfile.flush()
+                    time.sleep(served.drip)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client timed out while `delay` held the answer back, as a test wants
 

@@ -29,6 +29,8 @@ class KeyServer:
     """Served instead of the key set when set (a broken endpoint)."""
     delay: float = 0.0
     """Seconds each answer waits first (a hanging endpoint)."""
+    drip: float = 0.0
+    """Seconds between the bytes of an answer's body (an endpoint trickling it)."""
 
 
 def es256_key(kid: str) -> tuple[ec.EllipticCurvePrivateKey, dict[str, Any]]:

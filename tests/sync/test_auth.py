@@ -257,6 +257,20 @@ def test_requests_waiting_on_a_hanging_key_endpoint_fail_together(jwks: KeyServe
     assert jwks.fetches == 1
 
 
+def test_a_key_endpoint_trickling_its_answer_is_given_up_within_the_timeout(jwks: KeyServer) -> None:
+    """A byte every 50 ms never trips a socket timeout of 0.25 s: the whole fetch is bounded, where
+    every request waited until the endpoint finished (PyJWKClient's read had no deadline)."""
+    private, public = es256_key("k1")
+    jwks.keys, jwks.drip = [public], 0.05
+    auth = JWTAuthenticator(jwks_url=jwks.url, jwks_timeout_seconds=0.25)
+    header = f"Bearer {jwt.encode(claims('u1'), private, 'ES256', {'kid': 'k1'})}"
+    started = time.monotonic()
+    with pytest.raises(SyncError) as refused:
+        auth.identity(header)
+    assert refused.value.status == 503
+    assert time.monotonic() - started < 2.0  # the key set's ~300 bytes would take 15 s
+
+
 def test_a_key_rotated_in_after_the_last_fetch_is_found(
     processor: SyncProcessor, alice: tuple[str, str], jwks: KeyServer
 ) -> None:
