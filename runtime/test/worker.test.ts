@@ -176,6 +176,9 @@ describe("worker request checks", () => {
     assert.deepEqual(text('{"a": {"b\\u0000": 1}}'), { status: 400, code: "invalid_string", path: "a" });
     assert.equal(text('{"a": "\\ud800"}').code, "invalid_string");
     assert.equal(text("[".repeat(100_000)).code, "malformed_json");
+    // A whole number past a double's range is finite, and exact in a numeric column; a decimal one is not kept.
+    assert.deepEqual(parseJson(new TextEncoder().encode(`{"a": -1${"0".repeat(400)}}`)), { a: -Infinity });
+    assert.deepEqual(text(`{"a": 1.5${"0".repeat(400)}e400}`), { status: 400, code: "invalid_number", path: "a" });
     const pull = refusal(() =>
       parsePull({ protocol: 1, schemaVersion: 1, clientId: "a", limit: DEFAULT_LIMITS.maxChanges + 1 }, DEFAULT_LIMITS),
     );

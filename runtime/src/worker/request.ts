@@ -57,7 +57,8 @@ export function readJson(body: Uint8Array): { readonly payload: Json; readonly t
   } catch {
     throw invalid("malformed_json", "the request body is not valid JSON");
   }
-  checkStorable(MAY_BE_TOO_PRECISE.test(text) ? (markedTooPrecise(text) ?? payload) : payload);
+  const sourced = MAY_BE_TOO_PRECISE.test(text) || MAY_OVERFLOW.test(text);
+  checkStorable(sourced ? (readBySource(text) ?? payload) : payload);
   return { payload, text };
 }
 
@@ -71,12 +72,26 @@ const MAX_NUMBER_SCALE = defaults.maxNumberScale;
 const MAY_BE_TOO_PRECISE = /[eE]-0*\d{4}|\.\d{1000}/;
 /** What such a number is read as, for `checkStorable` to refuse at its path. */
 const TOO_PRECISE: Json = Object.freeze({});
+/**
+ * A body that may hold an integer past a double's range, which JSON.parse makes ±Infinity though
+ * it is finite, and exact in a numeric column (the Python host takes it): only then is it read again.
+ */
+const MAY_OVERFLOW = /\d{309}/;
+const WHOLE_NUMBER = /^-?\d+$/;
 
-function markedTooPrecise(text: string): Json | undefined {
+/**
+ * The body read again with each number's source text at hand: one with too many digits after the
+ * point is TOO_PRECISE, and a whole number past a double's range the largest double of its sign,
+ * for `checkStorable` to pass. The request takes its mutations from the body's text, exactly.
+ */
+function readBySource(text: string): Json | undefined {
   try {
-    return JSON.parse(text, (_key: string, value: unknown, context?: ReviverContext) =>
-      typeof value === "number" && context?.source !== undefined && scale(context.source) > MAX_NUMBER_SCALE ? TOO_PRECISE : value,
-    ) as Json;
+    return JSON.parse(text, (_key: string, value: unknown, context?: ReviverContext) => {
+      if (typeof value !== "number" || context?.source === undefined) return value;
+      if (scale(context.source) > MAX_NUMBER_SCALE) return TOO_PRECISE;
+      if (!Number.isFinite(value) && WHOLE_NUMBER.test(context.source)) return Math.sign(value) * Number.MAX_VALUE;
+      return value;
+    }) as Json;
   } catch {
     return undefined; // NaN or Infinity as bare words: refused as not finite
   }
