@@ -12,6 +12,7 @@ a misconfigured one, and nothing of the request is applied.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -23,6 +24,8 @@ from .contract import jwks_timings
 from .errors import SyncError, temporarily_unavailable, unauthenticated
 from .jwks import KeysUnavailable, SigningKeys, UnknownKey
 from .processor import Identity
+
+_WHITESPACE = re.compile(r"\s+")
 
 JWKS_TIMINGS = jwks_timings()
 
@@ -116,10 +119,12 @@ class JWTAuthenticator:
 
     def identity(self, authorization: str) -> Identity:
         """The identity an `Authorization` header value proves, for hosts other than the ASGI app."""
-        scheme, _, token = authorization.strip().partition(" ")
-        token = token.strip()
+        # As the Worker host reads it: the scheme, any run of spaces or tabs, and a token without any.
+        scheme, _, token = _WHITESPACE.sub(" ", authorization.strip()).partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise unauthenticated("token_missing", "send Authorization: Bearer <token>")
+        if " " in token:
+            raise unauthenticated("token_malformed", "the bearer token is not a well-formed JWT")
         try:
             claims = self._decode(token)
         except KeysUnavailable as error:

@@ -77,6 +77,27 @@ def test_each_bad_token_is_401_with_its_code(
     assert response.json()["error"]["code"] == code, case
 
 
+@pytest.mark.parametrize(
+    ("header", "status", "code"),
+    [
+        ("Bearer\t{token}", 200, None),
+        ("bearer   {token}", 200, None),
+        ("Bearer {token} junk", 401, "token_malformed"),
+        ("Bearer{token}", 401, "token_missing"),
+    ],
+)
+def test_the_authorization_header_reads_alike_on_every_host(
+    jwt_url: str, alice: str, header: str, status: int, code: str | None
+) -> None:
+    """The scheme, any run of spaces or tabs, and a token without any: the Worker host took a tab
+    and ignored text after the token, where the Python host refused both."""
+    response = httpx.post(
+        f"{jwt_url}/pull", json=PULL, headers={"authorization": header.format(token=hs256(claims(alice)))}
+    )
+    assert response.status_code == status, response.text
+    assert code is None or response.json()["error"]["code"] == code
+
+
 def rs256_key(kid: str) -> tuple[rsa.RSAPrivateKey, dict[str, Any]]:
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     public: dict[str, Any] = json.loads(pyjwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))

@@ -35,9 +35,13 @@ function unauthenticated(code: string, message: string): SyncError {
 /** The identity an `Authorization` header value proves, or a 401 (503 when the keys cannot be fetched). */
 export async function verifyBearer(authorization: string | null, options: JwtOptions): Promise<Identity> {
   const algorithms = acceptedAlgorithms(options);
-  const [scheme = "", token = ""] = (authorization ?? "").trim().split(/\s+/, 2);
+  // As the Python host reads it: the scheme, any run of spaces or tabs, and a token without any.
+  const [scheme = "", token = "", ...rest] = (authorization ?? "").trim().split(/\s+/);
   if (scheme.toLowerCase() !== "bearer" || !token) {
     throw unauthenticated("token_missing", "send Authorization: Bearer <token>");
+  }
+  if (rest.length > 0) {
+    throw unauthenticated("token_malformed", "the bearer token is not a well-formed JWT");
   }
   let algorithm: unknown;
   try {
