@@ -41,12 +41,13 @@ def record(
     The version is the server's when DrizzleSync is installed; otherwise the
     last recorded one, plus one if the shape changed. Versions above it are
     dropped (a downgrade), with a warning: generation runs once a command, so
-    an upgrade over several versions records only the last, and a client built
-    at a dropped one would meet a step computed from another shape. A version
-    recorded with another shape is replaced. That deserves a warning when the tables or their columns
-    changed, since clients already at that version will not migrate again;
-    not when only indexes did, which autogenerate does not bump the version
-    for and which change no data.
+    an upgrade over several versions records only the last, and a client
+    built at a dropped one would meet a step computed from another shape. A
+    version recorded with another shape is replaced. That deserves a warning
+    when the tables or their columns changed, since clients already at that
+    version will not migrate again; not when only indexes did, which
+    autogenerate does not bump the version for and which change no data. So
+    does a synced table whose SQLite name moved.
     """
     digest = shape_hash(tables)
     last = history[-1] if history else None
