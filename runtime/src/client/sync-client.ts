@@ -135,7 +135,6 @@ export function tablesListener(
   };
 }
 
-/** The hosts' default `maxChanges`: the largest page they serve, so the fewest round trips and transactions. */
 /**
  * The write of `batch` whose values or key a 400 refusal names by its `path`
  * (`mutations[3].values.title`): the host cannot take it as it is, whatever the batch around it.
@@ -145,6 +144,7 @@ function refusedWrite(error: SyncHttpError, batch: readonly OutboxEntry[]): Outb
   return index === undefined ? undefined : batch[Number(index)];
 }
 
+/** The hosts' default `maxChanges`: the largest page they serve, so the fewest round trips and transactions. */
 const DEFAULT_PULL_LIMIT = limits.maxChanges;
 
 /** How many `reset` answers in a row one pull accepts before it gives up (a server bug otherwise loops). */
@@ -432,12 +432,12 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
    * large even alone (413 `request_too_large`, or `batch_too_large` for it by itself), or a write
    * of it whose values or key the host cannot take (a 400 whose `path` names the write, such as
    * `invalid_string` for a NUL character, which Postgres cannot store). It holds back every write
-   * after it, since the server takes writes in order. Runs at the start of
-   * the next sync: asks the server where it stands (an empty push), removes the transaction from
-   * the outbox, numbers the later writes to follow on, and bootstraps, so the local rows lose its
-   * effect; the later writes are pushed and rebased as usual. Resolves with the writes given up,
-   * also reported to `rejected` listeners with the refusal's code; with none if the server had
-   * applied the transaction after all. Rejects when no transaction is refused so.
+   * after it, since the server takes writes in order. Runs at the start of the next sync: asks the
+   * server where it stands (an empty push), removes the transaction from the outbox, numbers the
+   * later writes to follow on, and bootstraps, so the local rows lose its effect; the later writes
+   * are pushed and rebased as usual. Resolves with the writes given up, also reported to
+   * `rejected` listeners with the refusal's code; with none if the server had applied the
+   * transaction after all. Rejects when no transaction is refused so.
    */
   discardRefusedTransaction(): Promise<readonly RejectedWrite[]> {
     if (this.#closed) return Promise.reject(new SyncClosedError());
