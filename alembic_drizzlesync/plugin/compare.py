@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from alembic.autogenerate.api import AutogenContext
+from alembic.operations import MigrateOperation
 from alembic.operations import ops as alembic_ops
 from alembic.util import PriorityDispatchResult
 
@@ -165,16 +166,21 @@ def _with_its_indexes(ddl: list[Any], created: alembic_ops.CreateTableOp | None)
         return None
     last: Any = created
     for op in ddl[ddl.index(created) + 1 :]:
-        # Autogenerate groups them in a ModifyTableOps (rendered flat).
-        indexes = op.ops if isinstance(op, alembic_ops.ModifyTableOps) else [op]
-        same_table = (getattr(op, "table_name", None), getattr(op, "schema", None)) == (
-            created.table_name,
-            created.schema,
-        )
-        if not (same_table and indexes and all(isinstance(o, alembic_ops.CreateIndexOp) for o in indexes)):
+        if not _only_index_ops(op, created, alembic_ops.CreateIndexOp):
             break
         last = op
     return last
+
+
+def _only_index_ops(op: Any, table: Any, kind: type[MigrateOperation]) -> bool:
+    """Whether `op` holds nothing but index operations of `kind` on `table`'s table (autogenerate
+    groups them in a ModifyTableOps, rendered flat)."""
+    indexes = op.ops if isinstance(op, alembic_ops.ModifyTableOps) else [op]
+    same_table = (getattr(op, "table_name", None), getattr(op, "schema", None)) == (
+        table.table_name,
+        table.schema,
+    )
+    return same_table and bool(indexes) and all(isinstance(o, kind) for o in indexes)
 
 
 def _before_column_drops(
@@ -211,12 +217,7 @@ def _with_its_index_drops(ddl: list[Any], dropped: alembic_ops.DropTableOp | Non
         return None
     first: Any = dropped
     for op in reversed(ddl[: ddl.index(dropped)]):
-        indexes = op.ops if isinstance(op, alembic_ops.ModifyTableOps) else [op]
-        same_table = (getattr(op, "table_name", None), getattr(op, "schema", None)) == (
-            dropped.table_name,
-            dropped.schema,
-        )
-        if not (same_table and indexes and all(isinstance(o, alembic_ops.DropIndexOp) for o in indexes)):
+        if not _only_index_ops(op, dropped, alembic_ops.DropIndexOp):
             break
         first = op
     return first
