@@ -8,10 +8,12 @@ user can fix it without reading our source.
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +43,14 @@ class TableRule:
     scope: str | None = None
 
 
-HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
-PUBLIC_KEY_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
-MAX_LEEWAY_SECONDS = 300
+# How every host verifies a bearer JWT (the Worker host reads the same file).
+_JWT_RULES = json.loads(
+    resources.files("alembic_drizzlesync.protocol").joinpath("jwt.json").read_text(encoding="utf-8")
+)
+HMAC_ALGORITHMS: tuple[str, ...] = tuple(_JWT_RULES["algorithms"]["secret"])
+PUBLIC_KEY_ALGORITHMS: tuple[str, ...] = tuple(_JWT_RULES["algorithms"]["keys"])
+DEFAULT_LEEWAY_SECONDS: float = _JWT_RULES["leewaySeconds"]
+MAX_LEEWAY_SECONDS: float = _JWT_RULES["maxLeewaySeconds"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +68,7 @@ class AuthConfig:
     issuer: str | None = None
     audience: tuple[str, ...] = ()
     algorithms: tuple[str, ...] = ()
-    leeway_seconds: float = 30.0
+    leeway_seconds: float = DEFAULT_LEEWAY_SECONDS
 
     def __post_init__(self) -> None:
         if self.secret_env is not None and not _ENV_NAME.match(self.secret_env):
@@ -95,7 +102,7 @@ def check_jwt_keys(uses_secret: bool, jwks_url: str | None, algorithms: Iterable
 
 def accepted_algorithms(uses_secret: bool, algorithms: Iterable[str]) -> tuple[str, ...]:
     """The configured algorithms, else HS256 for a secret and RS256/ES256 for a JWKS."""
-    return tuple(algorithms) or (("HS256",) if uses_secret else ("RS256", "ES256"))
+    return tuple(algorithms) or tuple(_JWT_RULES["defaultAlgorithms"]["secret" if uses_secret else "keys"])
 
 
 @dataclass(frozen=True)
@@ -291,7 +298,7 @@ def _auth(raw: Any) -> AuthConfig:
         for name in ("secret_env", "jwks_url", "issuer")
         if name in raw
     }
-    leeway = raw.get("leeway_seconds", 30)
+    leeway = raw.get("leeway_seconds", DEFAULT_LEEWAY_SECONDS)
     if isinstance(leeway, bool) or not isinstance(leeway, int | float):
         raise ConfigError(f"{key}.leeway_seconds: expected a number of seconds, got {leeway!r}")
     return AuthConfig(

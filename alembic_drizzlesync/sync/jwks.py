@@ -1,23 +1,32 @@
-"""The signing keys a JWKS URL publishes, as `JWTAuthenticator` looks them up by `kid`.
+"""The signing keys a JWKS URL publishes, as `JWTAuthenticator` picks the one for a token.
 
-The set is fetched here (no redirects) and read by PyJWT's `PyJWKSet`. Its
-`PyJWKClient` failed a sync host in four ways: an endpoint that answers 200
-with something other than a key set is a `ValueError` (a 500) or a "no key"
-(a 401 that blames the token); while the endpoint hangs, every request waits
-its turn behind one lock for the whole timeout, so the tenth waits ten
-timeouts; its timeout bounds each read of the socket, not the fetch, so an
-endpoint trickling its answer a byte a second held every request for as
-long as it liked; and its cooldown runs from every fetch, so a key rotated
-in just after the periodic refetch is refused for 30 s as if the token were
-forged.
+The set is fetched here (no redirects); each key is read by PyJWT's `PyJWK`.
+A token's key is chosen as the Worker host's `jose` chooses it, so that a
+token gets the same answer behind either host: among the keys for the
+token's `alg` (its key type and curve, the key's own `alg` if it names one,
+`verify` among its `key_ops` if it lists any), the one whose `kid` is the
+token's, or, for a token without a `kid`, the only one (a key set may
+publish keys without a `kid`). Keys marked `use: "enc"` are left out when
+the set is fetched.
+
+PyJWT's `PyJWKClient` failed a sync host in four ways: an endpoint that
+answers 200 with something other than a key set is a `ValueError` (a 500)
+or a "no key" (a 401 that blames the token); while the endpoint hangs,
+every request waits its turn behind one lock for the whole timeout, so the
+tenth waits ten timeouts; its timeout bounds each read of the socket, not
+the fetch, so an endpoint trickling its answer a byte a second held every
+request for as long as it liked; and its cooldown runs from every fetch, so
+a key rotated in just after the periodic refetch is refused for 30 s as if
+the token were forged.
 
 Here: a failed fetch is `KeysUnavailable` (503, retry), and for
 `RETRY_SECONDS` after it the requests that were waiting, and any that come,
 get the same answer at once instead of another fetch; keys fetched before
-stay in use while the refetch fails. A `kid` missing from the keys is
-looked up again by a refetch at most once per cooldown; one that a refetch
-cannot confirm now (cooling down) is `KeysUnavailable` too, and only a
-`kid` missing from keys fetched for this very lookup is `UnknownKey` (401).
+stay in use while the refetch fails. A token no key fits is looked up
+again by a refetch at most once per cooldown; one that a refetch cannot
+confirm now (cooling down) is `KeysUnavailable` too, and only a token no
+key fits among keys fetched for this very lookup is `UnknownKey` (401), as
+is a token without a `kid` that several keys fit.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ import json
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
 import jwt
@@ -46,11 +55,28 @@ class KeysUnavailable(Exception):
 
 
 class UnknownKey(Exception):
-    """The `kid` is not among the keys the endpoint publishes now: the token's fault, a 401."""
+    """No key the endpoint publishes now fits the token, or several do: the token's fault, a 401."""
+
+
+_CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
+"""The curve of each ECDSA algorithm; the other public-key algorithms take RSA keys."""
+
+
+def fits(jwk: Mapping[str, Any], algorithm: str, kid: str | None) -> bool:
+    """Whether a published key may verify a token of `algorithm` that names `kid` (None: names none)."""
+    operations = jwk.get("key_ops")
+    curve = _CURVES.get(algorithm)
+    return (
+        jwk.get("kty") == ("EC" if curve else "RSA")
+        and (curve is None or jwk.get("crv") == curve)
+        and (kid is None or jwk.get("kid") == kid)
+        and jwk.get("alg", algorithm) == algorithm
+        and (operations is None or (isinstance(operations, list) and "verify" in operations))
+    )
 
 
 class SigningKeys:
-    """A JWKS URL's signing keys by `kid`, kept for `lifespan` seconds; safe to share between threads."""
+    """A JWKS URL's signing keys, kept for `lifespan` seconds; safe to share between threads."""
 
     def __init__(
         self,
@@ -67,14 +93,15 @@ class SigningKeys:
         self._cooldown = refresh_cooldown
         self._clock = clock
         self._lock = threading.Lock()
-        self._keys: dict[str, jwt.PyJWK] = {}
+        self._keys: list[dict[str, Any]] = []
+        self._read: dict[tuple[int, str], jwt.PyJWK] = {}  # each key as PyJWT reads it, for one alg
         self._fetched_at: float | None = None
         self._refreshed_at: float | None = None  # the last refetch an unknown kid asked for
         self._failed_at: float | None = None
         self._failure = ""
 
-    def key(self, kid: object) -> jwt.PyJWK:
-        """The key `kid` names; raises `KeysUnavailable` or `UnknownKey`."""
+    def key(self, algorithm: str, kid: str | None) -> jwt.PyJWK:
+        """The key for a token of `algorithm` naming `kid`; raises `KeysUnavailable` or `UnknownKey`."""
         with self._lock:
             now = self._clock()
             fetched = False
@@ -85,44 +112,50 @@ class SigningKeys:
                 except KeysUnavailable:
                     if not self._keys:
                         raise  # nothing fetched before to fall back on
-            key = self._keys.get(kid) if isinstance(kid, str) else None
-            if key is not None:
-                return key
-            if fetched or not isinstance(kid, str):
-                raise UnknownKey
-            if self._refreshed_at is not None and now - self._refreshed_at < self._cooldown:
-                raise KeysUnavailable(
-                    "the token's kid is not among the keys fetched, which cannot be refetched yet; retry"
-                )
-            self._refreshed_at = now
-            self._fetch(now)
-            key = self._keys.get(kid)
-            if key is None:
-                raise UnknownKey
-            return key
+            found = [index for index, jwk in enumerate(self._keys) if fits(jwk, algorithm, kid)]
+            if not found and not fetched:
+                if self._refreshed_at is not None and now - self._refreshed_at < self._cooldown:
+                    raise KeysUnavailable(
+                        "the token's kid is not among the keys fetched, which cannot be refetched yet; retry"
+                    )
+                self._refreshed_at = now
+                self._fetch(now)
+                found = [index for index, jwk in enumerate(self._keys) if fits(jwk, algorithm, kid)]
+            if len(found) != 1:
+                raise UnknownKey  # none, or several for a token without a kid
+            return self._key(found[0], algorithm)
+
+    def _key(self, index: int, algorithm: str) -> jwt.PyJWK:
+        """The published key read for `algorithm`, once per fetch; one PyJWT cannot read is the
+        endpoint's fault (a 503), as the Worker host's WebCrypto import failing is."""
+        read = self._read.get((index, algorithm))
+        if read is None:
+            try:
+                read = jwt.PyJWK(self._keys[index], algorithm)
+            except jwt.PyJWTError:  # PyJWKError, InvalidKeyError
+                raise KeysUnavailable("the token's signing key cannot be read; retry") from None
+            self._read[(index, algorithm)] = read
+        return read
 
     def _fetch(self, now: float) -> None:
         if self._failed_at is not None and now - self._failed_at < RETRY_SECONDS:
             raise KeysUnavailable(self._failure)
         try:
             data = _fetch_json(self._url, self._timeout)
-            if not isinstance(data, dict):
-                raise ValueError("not a JSON object")
-            keys = {
-                key.key_id: key
-                for key in jwt.PyJWKSet.from_dict(data).keys
-                if key.key_id and key.public_key_use in ("sig", None)
-            }
+            published = data.get("keys") if isinstance(data, dict) else None
+            if not isinstance(published, list) or not all(isinstance(key, dict) for key in published):
+                raise ValueError("not a JSON object with a list of keys")
         except (OSError, http.client.HTTPException):
             # URLError (unreachable, an HTTP error, a redirect) and TimeoutError are OSErrors.
             self._failed(self._clock(), "the token's signing keys cannot be fetched; retry")
-        except (jwt.PyJWKError, jwt.PyJWKSetError, ValueError):
-            # ValueError: a body that is not JSON, or too large; the others: JSON that holds no usable key.
+        except ValueError:
+            # A body that is not JSON, too large, or JSON that is not a key set.
             self._failed(self._clock(), "the key endpoint's answer is not a set of signing keys; retry")
-        else:
-            if not keys:
-                self._failed(self._clock(), "the key endpoint publishes no signing key; retry")
-            self._keys, self._fetched_at, self._failed_at = keys, now, None
+        # Encryption keys (`use: "enc"`) never verify a signature.
+        keys = [key for key in published if key.get("use", "sig") == "sig"]
+        if not keys:
+            self._failed(self._clock(), "the key endpoint publishes no signing key; retry")
+        self._keys, self._read, self._fetched_at, self._failed_at = keys, {}, now, None
 
     def _failed(self, at: float, message: str) -> NoReturn:
         # Stamped when the fetch ended, not began: a timeout must not use up the retry delay.

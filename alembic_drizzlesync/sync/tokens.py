@@ -1,25 +1,37 @@
-"""Bearer JWTs verified with PyJWT: the `authenticate` a sync host uses unless it brings its own.
+"""Bearer JWTs: the `authenticate` a sync host uses unless it brings its own.
 
 A shared secret (HS256) or the public keys of a JWKS URL (RS256/ES256, as
-Supabase, Auth0 or Clerk publish them) sign the token; `iss` and `aud` are
-checked when configured, `exp` always, each with a small leeway for clock
-skew. `sub` is the user id and every claim travels on in `Identity.claims`,
-for the scope rules. Each way a token fails is a 401 with a code of its own
-(`protocol/errors.json`), so that a client can tell an expired session from
-a misconfigured one, and nothing of the request is applied.
+Supabase, Auth0 or Clerk publish them) sign the token; PyJWT checks the
+signature, and the claims are checked here, by the rules the Worker host
+checks them by (`claims_failure`), so that a token gets the same answer
+behind either host whatever its claims hold. `sub` is the user id and every
+claim travels on in `Identity.claims`, for the scope rules. Each way a
+token fails is a 401 with a code of its own (`protocol/errors.json`), so
+that a client can tell an expired session from a misconfigured one, and
+nothing of the request is applied.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import re
+import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import anyio.to_thread
 import jwt
 
-from ..config import AUTH_KEY, AuthConfig, ConfigError, accepted_algorithms, check_jwt_keys
+from ..config import (
+    AUTH_KEY,
+    DEFAULT_LEEWAY_SECONDS,
+    AuthConfig,
+    ConfigError,
+    accepted_algorithms,
+    check_jwt_keys,
+)
 from .contract import jwks_timings
 from .errors import SyncError, temporarily_unavailable, unauthenticated
 from .jwks import KeysUnavailable, SigningKeys, UnknownKey
@@ -31,13 +43,8 @@ JWKS_TIMINGS = jwks_timings()
 
 # Most specific first: InvalidSignatureError is a DecodeError.
 _FAILURES: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
-    (jwt.ExpiredSignatureError, "token_expired"),
-    (jwt.ImmatureSignatureError, "token_not_yet_valid"),
-    (jwt.InvalidAudienceError, "token_invalid_audience"),
-    (jwt.InvalidIssuerError, "token_invalid_issuer"),
     (jwt.InvalidSignatureError, "token_invalid_signature"),
     (jwt.InvalidAlgorithmError, "token_unsupported_algorithm"),
-    (jwt.MissingRequiredClaimError, "token_missing_claim"),
 )
 
 
@@ -59,7 +66,7 @@ class JWTAuthenticator:
         issuer: str | None = None,
         audience: str | Sequence[str] = (),
         algorithms: Sequence[str] = (),
-        leeway_seconds: float = 30.0,
+        leeway_seconds: float = DEFAULT_LEEWAY_SECONDS,
         jwks_refresh_cooldown: float = JWKS_TIMINGS["refetchCooldownSeconds"],
         jwks_timeout_seconds: float = JWKS_TIMINGS["timeoutSeconds"],
     ) -> None:
@@ -130,32 +137,99 @@ class JWTAuthenticator:
         except KeysUnavailable as error:
             raise temporarily_unavailable(str(error)) from None
         except UnknownKey:
-            raise unauthenticated("token_unknown_key", "the token's kid names no published key") from None
+            raise unauthenticated("token_unknown_key", "no published key fits the token") from None
         except jwt.PyJWTError as error:
             raise _failure(error) from None
-        subject = claims.get("sub")
-        if not isinstance(subject, str) or not subject:
-            raise unauthenticated("token_missing_claim", "the token has no sub (user id)")
-        return Identity(subject, claims)
+        failure = claims_failure(claims, time.time(), self.leeway, self.issuer, self.audience)
+        if failure is not None:
+            raise unauthenticated(*failure)
+        return Identity(claims["sub"], claims)
 
     def _decode(self, token: str) -> dict[str, Any]:
-        header = jwt.get_unverified_header(token)
+        """The token's claims once its signature verifies; they are checked apart (`claims_failure`)."""
+        header = jwt.get_unverified_header(token)  # a DecodeError unless a JSON object, a kid a string
         algorithm = header.get("alg")
         if algorithm not in self.algorithms:
             # Before any key lookup: `alg: none` or an HMAC token against a JWKS never gets that far.
             raise jwt.InvalidAlgorithmError(f"alg {algorithm!r} is not accepted")
-        key: Any = self._jwks.key(header.get("kid")) if self._jwks else self._secret
-        required = ["exp", "sub", *(["iss"] if self.issuer else []), *(["aud"] if self.audience else [])]
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            key,
-            algorithms=self.algorithms,
-            issuer=self.issuer,
-            audience=self.audience,
-            leeway=self.leeway,
-            options={"require": required},
-        )
-        return claims
+        key: Any = self._jwks.key(algorithm, header.get("kid")) if self._jwks else self._secret
+        payload = jwt.api_jws.decode(token, key, algorithms=[algorithm])
+        return _claims(payload)
+
+
+def _claims(payload: bytes) -> dict[str, Any]:
+    """The claims as a JSON object, read as the Worker host reads them: UTF-8, no `NaN`."""
+    try:
+        claims = json.loads(payload.decode("utf-8"), parse_constant=_not_json)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise jwt.DecodeError("the claims are not JSON") from None
+    if not isinstance(claims, dict):
+        raise jwt.DecodeError("the claims are not a JSON object")
+    return claims
+
+
+def _not_json(constant: str) -> NoReturn:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _absent(value: object) -> bool:
+    """A claim that is null, an empty string or an empty list counts as absent (PyJWT's rule for `aud`)."""
+    return value is None or value == "" or value == []
+
+
+def _seconds(value: object) -> float | None:
+    """A NumericDate as seconds: a finite JSON number (not a boolean, nor past a double's range)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return None
+    return seconds if math.isfinite(seconds) else None
+
+
+def claims_failure(
+    claims: Mapping[str, Any],
+    now: float,
+    leeway: float,
+    issuer: str | None,
+    audience: Sequence[str] | None,
+) -> tuple[str, str] | None:
+    """The code and message of the first check the claims fail, else None.
+
+    The Worker host checks them by the same rules in the same order
+    (runtime/src/worker/jwt.ts), and tests/conformance/test_auth.py holds
+    both to one table of tokens.
+    """
+    required = ["exp", "sub", *(["iss"] if issuer else []), *(["aud"] if audience else [])]
+    for name in required:
+        if _absent(claims.get(name)):
+            return "token_missing_claim", f"the token has no {name}"
+    dates: dict[str, float] = {}
+    for name in ("exp", "nbf", "iat"):
+        if claims.get(name) is not None:
+            seconds = _seconds(claims[name])
+            if seconds is None:
+                return "token_malformed", f"the token's {name} is not a number of seconds"
+            dates[name] = seconds
+    if dates["exp"] <= now - leeway:
+        return "token_expired", "the token has expired"
+    if dates.get("nbf", now) > now + leeway:
+        return "token_not_yet_valid", "the token is not valid yet (nbf)"
+    if dates.get("iat", now) > now + leeway:
+        return "token_not_yet_valid", "the token was issued in the future (iat)"
+    if issuer and claims["iss"] != issuer:
+        return "token_invalid_issuer", "the token's iss is not the configured issuer"
+    aud = claims.get("aud")
+    if audience:
+        named = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        if not any(name in named for name in audience):
+            return "token_invalid_audience", "the token's aud names none of the configured audiences"
+    elif not _absent(aud):
+        return "token_invalid_audience", "the token has an aud but no audience is configured"
+    if not isinstance(claims["sub"], str):
+        return "token_malformed", "the token's sub (user id) is not a string"
+    return None
 
 
 def _failure(error: jwt.PyJWTError) -> SyncError:

@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 
 import { SignJWT } from "jose";
 
-import { bearerUserForDevelopment, createSyncHandler } from "../src/worker/index.ts";
+import { bearerUserForDevelopment, createSyncHandler, type JwtOptions } from "../src/worker/index.ts";
 import { readBody } from "../src/worker/body.ts";
 import { literal, statements } from "../src/worker/database.ts";
 import { parseJson, parsePull, parsePush, readJson } from "../src/worker/request.ts";
@@ -253,6 +253,17 @@ describe("development auth", () => {
     for (const refused of [undefined, "", "Bearer", "Bearer   ", "Basic user-1", "Bearer\tuser-1"]) {
       assert.equal(identity(refused), null, `${JSON.stringify(refused)} should not sign anyone in`);
     }
+  });
+});
+
+describe("JWT options", () => {
+  it("are refused when the handler is made: keys and algorithms that do not fit, a leeway past 300 s", () => {
+    const made = (jwt: JwtOptions) => () => createSyncHandler({ jwt });
+    assert.throws(made({ secret: SECRET, jwksUrl: "https://keys.example.com" }), /exactly one of secret/);
+    assert.throws(made({ secret: SECRET, algorithms: ["RS256"] }), /RS256 cannot be used with secret/);
+    assert.throws(made({ secret: SECRET, leewaySeconds: 301 }), /leewaySeconds: expected 0 to 300/);
+    assert.throws(made({ secret: SECRET, leewaySeconds: Number.NaN }), /leewaySeconds/);
+    assert.doesNotThrow(made({ secret: SECRET, leewaySeconds: 300 }));
   });
 });
 

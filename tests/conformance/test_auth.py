@@ -7,8 +7,12 @@ secret, or from the JWKS that tests/sync's `jwks` fixture serves on 127.0.0.1.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -19,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.conformance.hosts import Jwt, Settings, free_port
 from tests.sync import seed
-from tests.sync.signing import KeyServer, claims, es256_key, forged_none, hs256
+from tests.sync.signing import SECRET, KeyServer, claims, es256_key, forged_none, hs256
 
 PULL = {"protocol": 1, "schemaVersion": 1, "clientId": "auth", "cursor": None}
 
@@ -210,3 +214,129 @@ def test_a_key_rotated_in_after_the_last_fetch_is_found(
     assert response.status_code == 200, response.text
     response = pull(jwt_url, signed(keys, claims(alice), "ec-made-up"))
     assert (response.status_code, response.json()["error"]["code"]) == (503, "temporarily_unavailable")
+
+
+def by_hand(payload: bytes, header: dict[str, Any] | None = None) -> str:
+    """An HS256 token over any payload bytes and header: PyJWT writes only well-formed claims."""
+
+    def part(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    signing_input = f"{part(json.dumps(header or {'alg': 'HS256', 'typ': 'JWT'}).encode())}.{part(payload)}"
+    signature = hmac.new(SECRET.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{part(signature)}"
+
+
+def with_claims(**changes: Any) -> Callable[[str], str]:
+    """A valid token's claims changed; a change to None makes the claim null."""
+    return lambda sub: by_hand(json.dumps({**claims(sub), **changes}).encode())
+
+
+def with_payload(payload: Callable[[bytes], bytes]) -> Callable[[str], str]:
+    """A valid token's claims as bytes, changed."""
+    return lambda sub: by_hand(payload(json.dumps(claims(sub)).encode()))
+
+
+def with_header(**header: Any) -> Callable[[str], str]:
+    return lambda sub: by_hand(json.dumps(claims(sub)).encode(), {"alg": "HS256", **header})
+
+
+LATER = int(time.time()) + 3600
+
+# Claims no identity provider means to send, and headers to match: each gets one answer behind
+# either host. The Python host checked claims with PyJWT, the Worker with jose, and they parted:
+# an `exp` of "1999999999" or `true`, a numeric `sub`, an `aud` of [], numbers past a double's
+# range and a numeric `kid` were taken by one and refused by the other, or with another code.
+EDGE_TOKENS: list[tuple[str, Callable[[str], str], int, str | None]] = [
+    ("exp a fraction", with_claims(exp=LATER + 0.5), 200, None),
+    ("exp near a double's limit", with_claims(exp=1e308), 200, None),
+    ("exp a string of digits", with_claims(exp=str(LATER)), 401, "token_malformed"),
+    ("exp true", with_claims(exp=True), 401, "token_malformed"),
+    ("exp past a double's range", with_claims(exp=10**400), 401, "token_malformed"),
+    ("exp null", with_claims(exp=None), 401, "token_missing_claim"),
+    ("nbf a string", with_claims(nbf="0"), 401, "token_malformed"),
+    ("nbf null", with_claims(nbf=None), 200, None),
+    ("iat a string", with_claims(iat="0"), 401, "token_malformed"),
+    ("iat past a double's range", with_claims(iat=10**400), 401, "token_malformed"),
+    ("a NaN claim", with_claims(score=float("nan")), 401, "token_malformed"),
+    ("aud one of several", with_claims(aud=["someone-else", "drizzlesync-tests"]), 200, None),
+    ("aud []", with_claims(aud=[]), 401, "token_missing_claim"),
+    ("aud a number", with_claims(aud=5), 401, "token_invalid_audience"),
+    ("iss a number", with_claims(iss=5), 401, "token_invalid_issuer"),
+    ("sub a number", with_claims(sub=42), 401, "token_malformed"),
+    ("sub empty", with_claims(sub=""), 401, "token_missing_claim"),
+    ("claims a list", with_payload(lambda _: b"[1]"), 401, "token_malformed"),
+    ("claims not UTF-8", with_payload(lambda body: body[:-1] + b"\xff}"), 401, "token_malformed"),
+    (
+        "claims after a byte order mark",
+        with_payload(lambda body: b"\xef\xbb\xbf" + body),
+        401,
+        "token_malformed",
+    ),
+    ("a kid that is a number", with_header(kid=5), 401, "token_malformed"),
+    ("an unknown crit", with_header(crit=["x"], x=1), 401, "token_malformed"),
+    ("an unencoded payload", with_header(b64=False, crit=["b64"]), 401, "token_malformed"),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "token", "status", "code"), EDGE_TOKENS, ids=[row[0] for row in EDGE_TOKENS]
+)
+def test_odd_claims_get_one_answer_on_every_host(
+    jwt_url: str, alice: str, case: str, token: Callable[[str], str], status: int, code: str | None
+) -> None:
+    response = pull(jwt_url, token(alice))
+    assert response.status_code == status, (case, response.text)
+    assert code is None or response.json()["error"]["code"] == code, (case, response.text)
+
+
+@pytest.mark.parametrize(("aud", "status"), [([], 200), ("", 200), (5, 401)], ids=["[]", "empty", "a number"])
+def test_an_empty_aud_is_no_aud_where_no_audience_is_configured(
+    no_audience: None, jwt_url: str, alice: str, aud: Any, status: int
+) -> None:
+    response = pull(jwt_url, with_claims(aud=aud)(alice))
+    assert response.status_code == status, response.text
+
+
+def without_kid(jwk: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in jwk.items() if name != "kid"}
+
+
+@pytest.mark.parametrize(
+    ("published", "kid", "status"),
+    [
+        (["rsa-1"], None, 200),
+        (["rsa-1", "ec-1"], None, 200),
+        (["rsa-1", "rsa-2"], None, 401),
+        (["rsa-1 without its kid"], None, 200),
+        (["rsa-1 without its kid"], "rsa-1", 401),
+    ],
+    ids=[
+        "one key",
+        "one key of the token's type",
+        "two keys of its type",
+        "a key without a kid",
+        "a kid the keys lack",
+    ],
+)
+def test_a_token_without_a_kid_is_verified_by_the_one_key_that_fits(
+    jwks: KeyServer, jwt_url: str, keys: Any, alice: str, published: list[str], kid: str | None, status: int
+) -> None:
+    """A key set may publish keys without a kid, and a token may name none (RFC 7515): its key is
+    the one key of its type. The Python host answered such a key set 503 for good (it kept only keys
+    with a kid) and such a token 401, where the Worker verified both."""
+    private, public = keys["rsa-1"]
+    other = rs256_key("rsa-2")[1]
+    by_name = {
+        "rsa-1": public,
+        "ec-1": keys["ec-1"][1],
+        "rsa-2": other,
+        "rsa-1 without its kid": without_kid(public),
+    }
+    jwks.keys = [by_name[name] for name in published]
+    token = pyjwt.encode(
+        claims(alice), private, algorithm="RS256", headers=None if kid is None else {"kid": kid}
+    )
+    response = pull(jwt_url, token)
+    assert response.status_code == status, response.text
+    assert status == 200 or response.json()["error"]["code"] == "token_unknown_key"

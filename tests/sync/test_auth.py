@@ -208,8 +208,13 @@ def test_an_unreachable_key_server_is_503(processor: SyncProcessor, alice: tuple
 
 @pytest.mark.parametrize(
     "body",
-    [b"<html>502 Bad Gateway</html>", b"[]", b'{"keys": []}', b'{"keys": [{"kty": "EC", "kid": "k1"}]}'],
-    ids=["not json", "not an object", "no keys", "no usable key"],
+    [
+        b"<html>502 Bad Gateway</html>",
+        b"[]",
+        b'{"keys": []}',
+        b'{"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1"}]}',
+    ],
+    ids=["not json", "not an object", "no keys", "a key that cannot be read"],
 )
 def test_a_key_endpoint_that_answers_no_key_set_is_503(
     processor: SyncProcessor,
@@ -301,18 +306,18 @@ def test_keys_fetched_before_stay_in_use_while_their_refetch_fails(jwks: KeyServ
     private, public = es256_key("k1")
     jwks.keys = [public]
     keys = SigningKeys(jwks.url, lifespan=300, timeout=1, refresh_cooldown=30, clock=lambda: now[0])
-    assert keys.key("k1").key_id == "k1"
+    assert keys.key("ES256", "k1").key_id == "k1"
     jwks.body = b"<html>503</html>"
     now[0] = 301.0
-    assert keys.key("k1").key_id == "k1"
-    assert keys.key("k1").key_id == "k1"
+    assert keys.key("ES256", "k1").key_id == "k1"
+    assert keys.key("ES256", "k1").key_id == "k1"
     assert jwks.fetches == 2  # the second lookup waits out RETRY_SECONDS
     with pytest.raises(KeysUnavailable):
-        keys.key("k2")  # unknown, and no refetch can tell yet
+        keys.key("ES256", "k2")  # unknown, and no refetch can tell yet
     now[0] += RETRY_SECONDS
     jwks.body = None
     with pytest.raises(UnknownKey):
-        keys.key("k2")
+        keys.key("ES256", "k2")
     assert jwks.fetches == 3
 
 

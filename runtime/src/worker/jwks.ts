@@ -19,7 +19,7 @@
  * Requests of one isolate share the keys (plain data), not a fetch in flight: a Worker may
  * not await I/O begun by another request, so two requests that find the keys stale each fetch.
  */
-import { createLocalJWKSet, errors, jwtVerify, type JWK, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import { compactVerify, createLocalJWKSet, errors, type CompactVerifyGetKey, type JWK } from "jose";
 
 import timings from "../../protocol/jwks.json" with { type: "json" };
 import { syncError, type SyncError } from "./contract.ts";
@@ -34,12 +34,12 @@ export const RETRY_MS = timings.retrySeconds * SECOND_MS;
 const TIMEOUT_MS = timings.timeoutSeconds * SECOND_MS;
 const NOT_A_KEY_SET = "the key endpoint's answer is not a set of signing keys; retry";
 
-type VerifyOptions = Parameters<typeof jwtVerify>[2];
+type VerifyOptions = Parameters<typeof compactVerify>[2];
 
 export class SigningKeys {
   readonly #url: string;
   readonly #clock: () => number;
-  #keys: JWTVerifyGetKey | undefined;
+  #keys: CompactVerifyGetKey | undefined;
   #fetchedAt = -Infinity;
   /** When an unknown `kid` last forced a refetch. */
   #refreshedAt = -Infinity;
@@ -52,8 +52,8 @@ export class SigningKeys {
     this.#clock = clock;
   }
 
-  /** The token's claims once its signature verifies; jose's errors, or a 503 `SyncError`. */
-  async verify(token: string, options: VerifyOptions): Promise<JWTPayload> {
+  /** The token's payload once its signature verifies; jose's errors, or a 503 `SyncError`. */
+  async verify(token: string, options: VerifyOptions): Promise<Uint8Array> {
     const now = this.#clock();
     let fetched = false;
     if (this.#keys === undefined || now - this.#fetchedAt >= LIFESPAN_MS) {
@@ -66,9 +66,9 @@ export class SigningKeys {
         }
       }
     }
-    const keys = this.#keys as JWTVerifyGetKey;
+    const keys = this.#keys as CompactVerifyGetKey;
     try {
-      return (await jwtVerify(token, keys, options)).payload;
+      return (await compactVerify(token, keys, options)).payload;
     } catch (error) {
       if (!(error instanceof errors.JWKSNoMatchingKey) || fetched) {
         throw error;
@@ -81,7 +81,7 @@ export class SigningKeys {
       }
       this.#refreshedAt = now;
       await this.#fetch(now);
-      return (await jwtVerify(token, this.#keys as JWTVerifyGetKey, options)).payload;
+      return (await compactVerify(token, this.#keys as CompactVerifyGetKey, options)).payload;
     }
   }
 
@@ -109,7 +109,7 @@ export class SigningKeys {
     this.#failedAt = -Infinity;
   }
 
-  #parse(body: string): JWTVerifyGetKey {
+  #parse(body: string): CompactVerifyGetKey {
     let set: unknown;
     try {
       set = JSON.parse(body);

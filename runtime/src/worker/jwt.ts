@@ -1,13 +1,15 @@
 /**
- * Bearer JWTs verified with `jose`: a shared secret (HS256), or the public keys of a JWKS
- * URL (RS256/ES256, as Supabase, Auth0 or Clerk publish them), fetched once per isolate and
- * refetched when a token names an unknown `kid`. `iss` and `aud` are checked when configured,
- * `exp` always, each with a small leeway for clock skew. Each way a token fails is a 401 with
- * its own code from `protocol/errors.json`, so that a client can tell an expired session from
- * a misconfigured one.
+ * Bearer JWTs: a shared secret (HS256), or the public keys of a JWKS URL (RS256/ES256, as
+ * Supabase, Auth0 or Clerk publish them), fetched once per isolate and refetched when a token
+ * names an unknown `kid`. `jose` checks the signature; the claims are checked here, by the
+ * rules the Python host checks them by (`claimsFailure`), so that a token gets the same answer
+ * behind either host whatever its claims hold. Each way a token fails is a 401 with its own
+ * code from `protocol/errors.json`, so that a client can tell an expired session from a
+ * misconfigured one.
  */
-import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from "jose";
+import { compactVerify, decodeProtectedHeader, errors } from "jose";
 
+import rules from "../../protocol/jwt.json" with { type: "json" };
 import { syncError, SyncError } from "./contract.ts";
 import type { Identity } from "./identity.ts";
 import { SigningKeys } from "./jwks.ts";
@@ -21,16 +23,17 @@ export interface JwtOptions {
   readonly audience?: string | readonly string[];
   /** Default: HS256 with a secret, RS256 and ES256 with a JWKS. */
   readonly algorithms?: readonly string[];
-  /** Clock skew allowed on `exp`, `nbf` and `iat`, in seconds (default 30). */
+  /** Clock skew allowed on `exp`, `nbf` and `iat`, in seconds (default 30, at most 300). */
   readonly leewaySeconds?: number;
 }
 
-const HMAC = ["HS256", "HS384", "HS512"];
-const PUBLIC_KEY = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"];
+type Claims = Readonly<Record<string, unknown>>;
 
 function unauthenticated(code: string, message: string): SyncError {
   return syncError(code, message);
 }
+
+const MALFORMED = "the bearer token is not a well-formed JWT";
 
 /** The identity an `Authorization` header value proves, or a 401 (503 when the keys cannot be fetched). */
 export async function verifyBearer(authorization: string | null, options: JwtOptions): Promise<Identity> {
@@ -41,55 +44,125 @@ export async function verifyBearer(authorization: string | null, options: JwtOpt
     throw unauthenticated("token_missing", "send Authorization: Bearer <token>");
   }
   if (rest.length > 0) {
-    throw unauthenticated("token_malformed", "the bearer token is not a well-formed JWT");
+    throw unauthenticated("token_malformed", MALFORMED);
   }
-  let algorithm: unknown;
+  let header: Readonly<Record<string, unknown>>;
   try {
-    algorithm = decodeProtectedHeader(token).alg;
+    header = decodeProtectedHeader(token);
   } catch {
-    throw unauthenticated("token_malformed", "the bearer token is not a well-formed JWT");
+    throw unauthenticated("token_malformed", MALFORMED);
+  }
+  // A kid is a string (PyJWT refuses any other before looking at a key); an unencoded payload
+  // (`b64: false`) is no JWT.
+  if ((header.kid !== undefined && typeof header.kid !== "string") || header.b64 === false) {
+    throw unauthenticated("token_malformed", MALFORMED);
   }
   // Before any key lookup: `alg: none`, or an HMAC token against a JWKS, never gets that far.
+  const algorithm = header.alg;
   if (typeof algorithm !== "string" || !algorithms.includes(algorithm)) {
     throw unauthenticated("token_unsupported_algorithm", `alg ${JSON.stringify(algorithm)} is not accepted`);
   }
-  const leeway = options.leewaySeconds ?? 30;
-  const verify = {
-    algorithms,
-    clockTolerance: leeway,
-    requiredClaims: ["exp", "sub", ...(options.issuer ? ["iss"] : []), ...(options.audience ? ["aud"] : [])],
-    ...(options.issuer ? { issuer: options.issuer } : {}),
-    ...(options.audience ? { audience: [options.audience].flat() } : {}),
-  };
-  let claims: JWTPayload;
+  let payload: Uint8Array;
   try {
-    claims =
+    payload =
       options.secret !== undefined
-        ? (await jwtVerify(token, new TextEncoder().encode(options.secret), verify)).payload
-        : await verifyWithKeySet(token, options.jwksUrl ?? "", verify);
+        ? (await compactVerify(token, new TextEncoder().encode(options.secret), { algorithms: [algorithm] })).payload
+        : await verifyWithKeySet(token, options.jwksUrl ?? "", { algorithms: [algorithm] });
   } catch (error) {
     throw failure(error);
   }
-  // jose leaves an `iat` in the future alone; PyJWT, and so the Python host, refuses it.
-  if (typeof claims.iat === "number" && claims.iat > Date.now() / 1000 + leeway) {
-    throw unauthenticated("token_not_yet_valid", "the token was issued in the future (iat)");
+  const claims = readClaims(payload);
+  const audience = options.audience === undefined ? [] : [options.audience].flat();
+  const failed = claimsFailure(claims, Date.now() / 1000, leewayOf(options), options.issuer, audience);
+  if (failed !== undefined) {
+    throw unauthenticated(...failed);
   }
-  // jose checks `aud` only when told one; PyJWT refuses a token for an audience nobody configured.
-  if (!options.audience && claims.aud !== undefined) {
-    throw unauthenticated("token_invalid_audience", "the token has an aud but no audience is configured");
-  }
-  if (typeof claims.sub !== "string" || !claims.sub) {
-    throw unauthenticated("token_missing_claim", "the token has no sub (user id)");
-  }
-  return { userId: claims.sub, claims };
+  return { userId: claims.sub as string, claims };
 }
 
-/** Checked when the handler is made: one source of keys, algorithms that fit it. */
+// Fatal on bytes that are not UTF-8, and a byte order mark kept (JSON.parse refuses it), as Python reads them.
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+function readClaims(payload: Uint8Array): Claims {
+  let claims: unknown;
+  try {
+    claims = JSON.parse(UTF8.decode(payload));
+  } catch {
+    throw unauthenticated("token_malformed", "the bearer token is not a valid JWT: the claims are not JSON");
+  }
+  if (typeof claims !== "object" || claims === null || Array.isArray(claims)) {
+    throw unauthenticated("token_malformed", "the bearer token is not a valid JWT: the claims are not a JSON object");
+  }
+  return claims as Claims;
+}
+
+/** A claim that is null, an empty string or an empty list counts as absent (PyJWT's rule for `aud`). */
+function absent(value: unknown): boolean {
+  return value === undefined || value === null || value === "" || (Array.isArray(value) && value.length === 0);
+}
+
+/**
+ * The code and message of the first check the claims fail, else undefined: the Python host's
+ * `tokens.claims_failure`, rule for rule and in its order; tests/conformance/test_auth.py holds
+ * both to one table of tokens.
+ */
+export function claimsFailure(
+  claims: Claims,
+  now: number,
+  leeway: number,
+  issuer: string | undefined,
+  audience: readonly string[],
+): [code: string, message: string] | undefined {
+  const required = ["exp", "sub", ...(issuer ? ["iss"] : []), ...(audience.length > 0 ? ["aud"] : [])];
+  for (const name of required) {
+    if (absent(claims[name])) {
+      return ["token_missing_claim", `the token has no ${name}`];
+    }
+  }
+  const dates: Record<string, number> = {};
+  for (const name of ["exp", "nbf", "iat"]) {
+    const value = claims[name];
+    if (value !== undefined && value !== null) {
+      // A NumericDate: a finite number (JSON.parse makes one past a double's range Infinity).
+      if (typeof value !== "number" || !Number.isFinite(value)) {
+        return ["token_malformed", `the token's ${name} is not a number of seconds`];
+      }
+      dates[name] = value;
+    }
+  }
+  if ((dates.exp as number) <= now - leeway) {
+    return ["token_expired", "the token has expired"];
+  }
+  if ((dates.nbf ?? now) > now + leeway) {
+    return ["token_not_yet_valid", "the token is not valid yet (nbf)"];
+  }
+  if ((dates.iat ?? now) > now + leeway) {
+    return ["token_not_yet_valid", "the token was issued in the future (iat)"];
+  }
+  if (issuer && claims.iss !== issuer) {
+    return ["token_invalid_issuer", "the token's iss is not the configured issuer"];
+  }
+  const aud = claims.aud;
+  if (audience.length > 0) {
+    const named: unknown[] = typeof aud === "string" ? [aud] : Array.isArray(aud) ? aud : [];
+    if (!audience.some((name) => named.includes(name))) {
+      return ["token_invalid_audience", "the token's aud names none of the configured audiences"];
+    }
+  } else if (!absent(aud)) {
+    return ["token_invalid_audience", "the token has an aud but no audience is configured"];
+  }
+  if (typeof claims.sub !== "string") {
+    return ["token_malformed", "the token's sub (user id) is not a string"];
+  }
+  return undefined;
+}
+
+/** Checked when the handler is made: one source of keys, algorithms that fit it, a small leeway. */
 export function checkJwtOptions(options: JwtOptions): void {
   if ((options.secret === undefined) === (options.jwksUrl === undefined)) {
     throw new TypeError("jwt: set exactly one of secret (HS256) and jwksUrl (RS256/ES256)");
   }
-  const allowed = options.secret === undefined ? PUBLIC_KEY : HMAC;
+  const allowed = options.secret === undefined ? rules.algorithms.keys : rules.algorithms.secret;
   for (const algorithm of options.algorithms ?? []) {
     if (!allowed.includes(algorithm)) {
       // A public key taken as an HMAC secret would let anyone who has it sign tokens.
@@ -98,6 +171,14 @@ export function checkJwtOptions(options: JwtOptions): void {
       );
     }
   }
+  const leeway = leewayOf(options);
+  if (!(leeway >= 0 && leeway <= rules.maxLeewaySeconds)) {
+    throw new TypeError(`jwt.leewaySeconds: expected 0 to ${rules.maxLeewaySeconds} seconds`);
+  }
+}
+
+function leewayOf(options: JwtOptions): number {
+  return options.leewaySeconds ?? rules.leewaySeconds;
 }
 
 function acceptedAlgorithms(options: JwtOptions): string[] {
@@ -105,13 +186,17 @@ function acceptedAlgorithms(options: JwtOptions): string[] {
   if (options.algorithms?.length) {
     return [...options.algorithms];
   }
-  return options.secret === undefined ? ["RS256", "ES256"] : ["HS256"];
+  return [...(options.secret === undefined ? rules.defaultAlgorithms.keys : rules.defaultAlgorithms.secret)];
 }
 
 // Module scope lives as long as the isolate: one key set per URL, fetched by the first request that needs it.
 const keySets = new Map<string, SigningKeys>();
 
-function verifyWithKeySet(token: string, url: string, verify: Parameters<typeof jwtVerify>[2]): Promise<JWTPayload> {
+function verifyWithKeySet(
+  token: string,
+  url: string,
+  verify: Parameters<typeof compactVerify>[2],
+): Promise<Uint8Array> {
   let keys = keySets.get(url);
   if (keys === undefined) {
     keys = new SigningKeys(url);
@@ -120,24 +205,9 @@ function verifyWithKeySet(token: string, url: string, verify: Parameters<typeof 
   return keys.verify(token, verify);
 }
 
-const CLAIM_CODES: Readonly<Record<string, string>> = {
-  nbf: "token_not_yet_valid",
-  iat: "token_not_yet_valid",
-  aud: "token_invalid_audience",
-  iss: "token_invalid_issuer",
-};
-
 function failure(error: unknown): SyncError {
   if (error instanceof SyncError) {
     return error;
-  }
-  if (error instanceof errors.JWTExpired) {
-    return unauthenticated("token_expired", "the token has expired");
-  }
-  if (error instanceof errors.JWTClaimValidationFailed) {
-    const code =
-      error.reason === "missing" ? "token_missing_claim" : (CLAIM_CODES[error.claim] ?? "token_malformed");
-    return unauthenticated(code, error.message);
   }
   if (error instanceof errors.JWSSignatureVerificationFailed) {
     return unauthenticated("token_invalid_signature", "the token's signature does not verify");
@@ -146,7 +216,7 @@ function failure(error: unknown): SyncError {
     return unauthenticated("token_unsupported_algorithm", error.message);
   }
   if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) {
-    return unauthenticated("token_unknown_key", "the token's kid names no published key");
+    return unauthenticated("token_unknown_key", "no published key fits the token");
   }
   // Fetching the keys fails as a SyncError (jwks.ts); anything else not jose's is a published key
   // WebCrypto would not import: the key server's fault, not the token's.
