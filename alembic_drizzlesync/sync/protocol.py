@@ -15,15 +15,21 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from . import exact_json
-from .contract import RequestSchema, default_limits
+from .contract import RequestSchema, default_limits, field_path
 from .errors import SyncError, batch_too_large, unauthenticated
 
 PROTOCOL_VERSION = 1
+
+MAX_DEPTH: int = default_limits()["maxDepth"]
+"""How deep arrays and objects may nest in a body or in claims (the root is level 1); not
+configurable: Python's parser gives up some 900 levels down, and the Worker host would hand
+Postgres a value nested 20,000 deep, which fails the whole statement (a 500)."""
 
 
 @dataclass(frozen=True)
@@ -81,8 +87,51 @@ def read_json(body: bytes) -> tuple[Any, bool]:
 def _loaded(load: Callable[[bytes], T], body: bytes) -> T:
     try:
         return load(body)
-    except (ValueError, RecursionError):
+    except RecursionError:
+        raise nested_too_deep(body, []) from None
+    except ValueError:
         raise invalid("malformed_json", "the request body is not valid JSON") from None
+
+
+def too_deep(path: str | None) -> SyncError:
+    return invalid("nesting_too_deep", f"arrays and objects may nest at most {MAX_DEPTH} levels", path)
+
+
+# The strings and punctuation of a JSON text: enough to follow its nesting.
+_JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{},]', re.DOTALL)
+
+
+def nested_too_deep(text: bytes, root: list[str | int]) -> SyncError:
+    """`too_deep` at the first array or object past MAX_DEPTH of a JSON text too deep for `json` to
+    read (its recursion ends some 900 levels down): the one `_check_storable`'s walk would name.
+    The text before it is well-formed, since `json` read that far."""
+    steps: list[str | int] = []  # for each open container, its current key or index
+    objects: list[bool] = []  # whether each open container is an object
+    expecting_key = False
+    try:
+        for match in _JSON_TOKENS.finditer(text):
+            token = match.group()
+            if token in (b"[", b"{"):
+                if len(objects) == MAX_DEPTH:
+                    return too_deep(field_path([*root, *steps]))
+                objects.append(token == b"{")
+                steps.append(0)
+                expecting_key = token == b"{"
+            elif token in (b"]", b"}"):
+                objects.pop()
+                steps.pop()
+                expecting_key = False
+            elif token == b",":
+                expecting_key = objects[-1]
+                if not expecting_key:
+                    steps[-1] = int(steps[-1]) + 1
+            elif expecting_key:
+                steps[-1] = json.loads(token)
+                expecting_key = False
+    except (ValueError, IndexError):  # past where `json` stopped: the text breaks off
+        pass
+    # The recursion ended short of MAX_DEPTH (a caller deep in its own stack): too deep all the same.
+    return too_deep(field_path(root))
 
 
 def mutations_json(body: bytes, request: PushRequest, rounded: bool) -> str:
@@ -105,22 +154,26 @@ def check_identity(user_id: str, claims: Mapping[str, Any]) -> str:
     """The claims as the JSON the query takes; 401 for an identity the database cannot take: a
     NUL or an unpaired surrogate in the user id or a claim (a signed token may carry any text a
     user could edit, a name say), a claim that is not a finite number, or claims nested past
-    Python's recursion limit (some 900 levels). Checked before the query, which would otherwise
-    fail as a 500 on every request of that user."""
+    MAX_DEPTH. Checked before the query, which would otherwise fail as a 500 on every request of
+    that user."""
     try:
         _check_text(user_id, "user_id")
         _check_storable(dict(claims), "claims")
-        return json.dumps(dict(claims)) if claims else "{}"
     except SyncError as error:
-        where = f"{error.path}: " if error.path else ""
-        raise unauthenticated(message=f"the identity cannot be stored: {where}{error.message}") from None
-    except RecursionError:
-        raise unauthenticated(
-            message="the identity cannot be stored: its claims are nested too deeply"
-        ) from None
+        raise identity_refused(error) from None
+    return json.dumps(dict(claims)) if claims else "{}"
 
 
-def _check_storable(value: Any, path: str) -> None:
+def identity_refused(error: SyncError) -> SyncError:
+    """The 401 for an identity with a value the database cannot take, naming where it sits."""
+    where = f"{error.path}: " if error.path else ""
+    return unauthenticated(message=f"the identity cannot be stored: {where}{error.message}")
+
+
+def _check_storable(value: Any, path: str, depth: int = 1) -> None:
+    """Raises for the first value, in document order, that the database could not store."""
+    if isinstance(value, list | dict) and depth > MAX_DEPTH:
+        raise too_deep(path or None)
     if isinstance(value, str):
         _check_text(value, path)
     elif isinstance(value, float) and not math.isfinite(value):
@@ -130,11 +183,11 @@ def _check_storable(value: Any, path: str) -> None:
         raise invalid("invalid_number", message, path or None)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _check_storable(item, f"{path}[{index}]")
+            _check_storable(item, f"{path}[{index}]", depth + 1)
     elif isinstance(value, dict):
         for key, item in value.items():
             _check_text(key, path)
-            _check_storable(item, f"{path}.{key}" if path else key)
+            _check_storable(item, f"{path}.{key}" if path else key, depth + 1)
 
 
 def _check_text(text: str, path: str) -> None:

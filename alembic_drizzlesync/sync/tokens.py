@@ -36,6 +36,7 @@ from .contract import jwks_timings
 from .errors import SyncError, temporarily_unavailable, unauthenticated
 from .jwks import KeysUnavailable, SigningKeys, UnknownKey
 from .processor import Identity
+from .protocol import identity_refused, nested_too_deep
 
 _WHITESPACE = re.compile(r"\s+")
 
@@ -161,7 +162,9 @@ def _claims(payload: bytes) -> dict[str, Any]:
     """The claims as a JSON object, read as the Worker host reads them: UTF-8, no `NaN`."""
     try:
         claims = json.loads(payload.decode("utf-8"), parse_constant=_not_json)
-    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+    except RecursionError:
+        raise identity_refused(nested_too_deep(payload, ["claims"])) from None
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise jwt.DecodeError("the claims are not JSON") from None
     if not isinstance(claims, dict):
         raise jwt.DecodeError("the claims are not a JSON object")

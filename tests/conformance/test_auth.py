@@ -340,3 +340,19 @@ def test_a_token_without_a_kid_is_verified_by_the_one_key_that_fits(
     response = pull(jwt_url, token)
     assert response.status_code == status, response.text
     assert status == 200 or response.json()["error"]["code"] == "token_unknown_key"
+
+
+@pytest.mark.parametrize("depth", [600, 5000], ids=["past the limit", "past Python's parser"])
+def test_claims_nested_past_the_limit_are_401_naming_where(jwt_url: str, alice: str, depth: int) -> None:
+    """A claim a user may edit (Supabase's user_metadata) nested 5,000 deep: the Worker host took
+    it (and one 100,000 deep failed every request of that user with a 500 from Postgres), the
+    Python host refused it as `token_malformed`. The claims are level 1, so the 512th array is past."""
+    payload = json.dumps(claims(alice))[:-1] + ', "meta": ' + "[" * depth + "]" * depth + "}"
+    response = pull(jwt_url, by_hand(payload.encode()))
+    error = response.json()["error"]
+    assert (response.status_code, error["code"]) == (401, "unauthenticated"), response.text
+    where = "claims.meta" + "[0]" * 511
+    assert (
+        error["message"]
+        == f"the identity cannot be stored: {where}: arrays and objects may nest at most 512 levels"
+    )

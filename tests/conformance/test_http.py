@@ -246,6 +246,40 @@ def test_bodies_json_cannot_carry_are_400(
     assert (response.status_code, error_of(response)["code"]) == (400, code)
 
 
+def nested_title(depth: int) -> bytes:
+    """A push of one put whose title is an array nested `depth` deep, written out by hand (Python's
+    own json cannot write one some 900 deep)."""
+    head = json.dumps(
+        push([{"id": 1, "tx": 1, "table": "todos", "op": "put", "pk": {"id": "x"}, "values": {}}])
+    )
+    return head.replace('"values": {}', '"values": {"title": ' + "[" * depth + "]" * depth + "}").encode()
+
+
+@pytest.mark.parametrize(
+    "depth",
+    [600, 20_000],
+    ids=["past the limit", "past Python's parser and Postgres's jsonb"],
+)
+def test_values_nested_past_the_limit_are_400_at_the_first_array_past_it(
+    http: httpx.Client, signed_in: dict[str, str], depth: int
+) -> None:
+    """The body is level 1, its mutations 2, a mutation 3, its values 4, the title's arrays 5 on:
+    the 509th array is the 513th level. The Worker host handed Postgres a title nested 20,000 deep,
+    whose jsonb parser failed the whole statement (a 500); the Python host answered one nested
+    past its parser's recursion 400 `malformed_json` without a path, though the JSON was valid."""
+    response = http.post("/push", content=nested_title(depth), headers=signed_in)
+    error = error_of(response)
+    assert (response.status_code, error["code"]) == (400, "nesting_too_deep"), response.text
+    assert error["path"] == "mutations[0].values.title" + "[0]" * 508
+
+
+def test_values_nested_to_the_limit_are_read(http: httpx.Client, signed_in: dict[str, str]) -> None:
+    """The 512th level is read, and the title refused by the database as what it is: not text."""
+    response = http.post("/push", content=nested_title(508), headers=signed_in)
+    assert response.status_code == 200, response.text
+    assert [rejection["code"] for rejection in response.json()["rejected"]] == ["invalid_value"]
+
+
 def test_unknown_routes_and_methods(http: httpx.Client, signed_in: dict[str, str]) -> None:
     assert http.post("/elsewhere", content=b"{}", headers=signed_in).status_code == 404
     assert http.get("/pull", headers=signed_in).status_code == 405

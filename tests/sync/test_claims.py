@@ -83,11 +83,12 @@ def test_an_identity_the_database_cannot_store_is_401_not_500(
     assert call(processor, "pull", Identity(bob, {"name": "Bob"}), cursor=None)["changes"] == []
 
 
-def test_claims_nested_past_the_recursion_limit_are_401_not_500(
+def test_claims_nested_past_the_limit_are_401_not_500(
     db: psycopg.Connection[Any], processor: SyncProcessor
 ) -> None:
-    """A signed token whose claims nest some 980 deep parsed, then broke the JSON the query takes
-    (RecursionError): a 500 on every request of that user."""
+    """Claims nested 5,000 deep (an `authenticate` of one's own may hand any): some 980 deep broke
+    the JSON the query takes (RecursionError), a 500 on every request of that user. Refused at
+    the first array past the protocol's limit, 512 levels with the claims object the first."""
     bob = seed.user(db, "bob")
     nested: Any = "leaf"
     for _ in range(5_000):
@@ -96,4 +97,8 @@ def test_claims_nested_past_the_recursion_limit_are_401_not_500(
     response = processor.pull(Identity(bob, {"profile": nested}), request.encode())
     error = json.loads(response.body)["error"]
     assert (response.status, error["code"]) == (401, "unauthenticated")
-    assert error["message"] == "the identity cannot be stored: its claims are nested too deeply"
+    where = "claims.profile" + "[0]" * 511
+    assert (
+        error["message"]
+        == f"the identity cannot be stored: {where}: arrays and objects may nest at most 512 levels"
+    )

@@ -89,6 +89,7 @@ ERRORS: dict[str, Callable[[World], Call]] = {
     "out_of_range": lambda w: Call(header(cursor=None, limit=LIMITS.max_changes + 1), "/pull"),
     "invalid_string": lambda w: Call(push(put(w, title="nul \x00 inside"))),
     "invalid_number": lambda w: Call(content=b'{"protocol": 1, "schemaVersion": NaN}'),
+    "nesting_too_deep": lambda w: Call(content=b'{"cursor": ' + b"[" * 600 + b"]" * 600 + b"}", path="/pull"),
     "protocol_unsupported": lambda w: Call(push(protocol=2)),
     "invalid_client_id": lambda w: Call(push(clientId="my device")),
     "invalid_op": lambda w: Call(push({**put(w), "op": "upsert"})),

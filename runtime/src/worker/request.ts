@@ -65,6 +65,12 @@ export function readJson(body: Uint8Array): { readonly payload: Json; readonly t
 /** The most digits after the point that Postgres's numeric, and so jsonb, keeps (`protocol/limits.json`). */
 const MAX_NUMBER_SCALE = defaults.maxNumberScale;
 /**
+ * How deep arrays and objects may nest in a body or in claims (`protocol/limits.json`): Postgres
+ * fails a whole statement on a value nested some 20,000 deep (a 500), and the Python host's parser
+ * gives up some 900 down.
+ */
+const MAX_DEPTH = defaults.maxDepth;
+/**
  * A body that may hold a number needing more (`1e-16384`, which JSON.parse makes 0): only then is
  * it read again. A number without an exponent of -1000 or less, nor 1,000 digits after its point,
  * needs fewer than 2,000.
@@ -235,9 +241,13 @@ function checkStorable(payload: Json, root: (string | number)[] = []): void {
   // place is a link to its parent's, spelled out only for an error: a path copied at every level
   // made a body nested 200,000 deep cost a minute of CPU.
   const base = root.reduce<Place | null>((parent, step) => ({ step, parent }), null);
-  const pending: Pending[] = [{ value: payload, place: base }];
+  const pending: Pending[] = [{ value: payload, place: base, depth: 1 }];
   for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
-    const { value, place } = next;
+    const { value, place, depth } = next;
+    if (depth > MAX_DEPTH && value !== null && typeof value === "object" && value !== TOO_PRECISE) {
+      const message = `arrays and objects may nest at most ${MAX_DEPTH} levels`;
+      throw invalid("nesting_too_deep", message, fieldPath(stepsTo(place)));
+    }
     if (typeof value === "string") {
       checkText(value, stepsTo(next.key ? (place?.parent ?? null) : place));
     } else if (typeof value === "number" && !Number.isFinite(value)) {
@@ -246,12 +256,12 @@ function checkStorable(payload: Json, root: (string | number)[] = []): void {
       throw invalid("invalid_number", `numbers may have at most ${MAX_NUMBER_SCALE} digits after the point`, fieldPath(stepsTo(place)));
     } else if (Array.isArray(value)) {
       for (let index = value.length - 1; index >= 0; index--) {
-        pending.push({ value: value[index] as Json, place: { step: index, parent: place } });
+        pending.push({ value: value[index] as Json, place: { step: index, parent: place }, depth: depth + 1 });
       }
     } else if (value !== null && typeof value === "object") {
       for (const [key, item] of Object.entries(value).reverse()) {
         const at = { step: key, parent: place };
-        pending.push({ value: item, place: at }, { value: key, place: at, key: true });
+        pending.push({ value: item, place: at, depth: depth + 1 }, { value: key, place: at, depth, key: true });
       }
     }
   }
@@ -270,10 +280,14 @@ function stepsTo(place: Place | null): (string | number)[] {
   return steps.reverse();
 }
 
-/** A value to check and where it sits; `key`: the value is its place's name, reported at its object. */
+/**
+ * A value to check, where it sits and how deep (the payload: 1); `key`: the value is its place's
+ * name, reported at its object.
+ */
 interface Pending {
   readonly value: Json;
   readonly place: Place | null;
+  readonly depth: number;
   readonly key?: true;
 }
 
