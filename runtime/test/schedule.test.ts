@@ -229,13 +229,12 @@ describe("scheduling and faults (fake clock)", () => {
     await client.close();
   });
 
-  it("pushes smaller batches after the server refused one as too large", async () => {
+  it("pushes smaller batches at once after the server refused one as too large", async () => {
     const clock = new FakeClock();
     const tooLarge = Response.json({ error: { code: "batch_too_large", message: "too many", maxMutations: 2 } }, { status: 413 });
     const { fetch, calls } = fakeFetch(tooLarge);
     const { client } = await openClient(fetch, clock);
     for (const id of ["a", "b", "c"]) await client.db.insert(schema.todos).values({ id, teamId: "t", title: id });
-    await assert.rejects(client.sync(), SyncHttpError);
     await client.sync();
     const pushes = calls.filter((call) => call.url.endsWith("/push")).map((call) => (call.body as PushRequest).mutations.length);
     assert.deepEqual(pushes, [3, 2, 1]);
@@ -355,15 +354,15 @@ describe("requests that take too long or too much", () => {
     assert.equal(calls.length, 0, "nothing was sent without a token");
   });
 
-  it("pushes half the batch after the host refused its body as too large, down to one write", async () => {
+  it("pushes half the batch at once after the host refused its body as too large, down to one write", async () => {
     const clock = new FakeClock();
     const tooLarge = () => errorResponse(413, "request_too_large");
-    // Each refused push is followed by the sync's pull.
-    const pulled = () => Response.json(EMPTY_PAGE);
-    const { fetch, calls } = fakeFetch(tooLarge(), pulled(), tooLarge(), pulled(), tooLarge(), pulled());
+    // Within one sync: halved twice, then refused alone, which ends the push; the sync's pull follows.
+    const { fetch, calls } = fakeFetch(tooLarge(), tooLarge(), tooLarge(), Response.json(EMPTY_PAGE));
     const { client } = await openClient(fetch, clock);
     for (const id of ["a", "b", "c", "d", "e"]) await client.db.insert(schema.todos).values({ id, teamId: "t", title: id });
-    for (let refused = 0; refused < 3; refused += 1) await assert.rejects(client.sync(), SyncHttpError);
+    await assert.rejects(client.sync(), SyncHttpError);
+    assert.deepEqual(calls.map((call) => call.url.slice(call.url.lastIndexOf("/") + 1)), ["push", "push", "push", "pull"]);
     await client.sync();
     const pushes = calls.filter((call) => call.url.endsWith("/push")).map((call) => (call.body as PushRequest).mutations.length);
     assert.deepEqual(pushes, [5, 2, 1, 1, 1, 1, 1, 1]);
@@ -377,17 +376,15 @@ describe("requests that take too long or too much", () => {
     const empty = () => Response.json(EMPTY_PAGE);
     const row = (id: string) => ({ id, team_id: "t", project_id: null, title: id, done: false, updated_at: "2026-01-02T03:04:05.678+00:00" });
     const bootstrap: PullResponse = { ...EMPTY_PAGE, changes: ["b", "c"].map((id) => ({ table: "todos", op: "upsert", row: row(id) })) };
-    // Two syncs refused (the batch of three, then the large one alone), then the discard's empty
-    // push, the two later writes one batch each (the batch size stays halved), and the bootstrap.
-    const { fetch, calls } = fakeFetch(tooLarge(), empty(), tooLarge(), empty(), null, null, null, Response.json(bootstrap));
+    // One sync refused (the batch of three, then at once the large one alone), then the discard's
+    // empty push, the two later writes one batch each (the batch size stays halved), and the bootstrap.
+    const { fetch, calls } = fakeFetch(tooLarge(), tooLarge(), empty(), null, null, null, Response.json(bootstrap));
     const { client } = await openClient(fetch, clock);
     const heard: string[] = [];
     client.registerListener({ rejected: (writes) => heard.push(...writes.map((write) => `${write.code} ${String(write.pk.id)}`)) });
     await assert.rejects(client.discardRefusedTransaction(), /nothing to discard/);
     await client.db.insert(schema.todos).values({ id: "huge", teamId: "t", title: "x".repeat(1000) });
     for (const id of ["b", "c"]) await client.db.insert(schema.todos).values({ id, teamId: "t", title: id });
-    await assert.rejects(client.sync(), SyncHttpError);
-    await assert.rejects(client.discardRefusedTransaction(), /nothing to discard/, "only a refusal of the transaction alone counts");
     await assert.rejects(client.sync(), SyncHttpError);
     assert.deepEqual((calls.at(-2)?.body as PushRequest).mutations.map((mutation) => mutation.id), [1], "the large one was refused alone");
 
@@ -420,14 +417,12 @@ describe("requests that take too long or too much", () => {
     const cannotStore = (index: number) =>
       Response.json({ error: { code: "invalid_string", message: "strings must not contain NUL characters", path: `mutations[${index}].values.title` } }, { status: 400 });
     const empty = () => Response.json(EMPTY_PAGE);
-    // The batch of three refused for its second write, the first pushed alone, the other two
-    // refused for the one now at their head; then the discard's empty push (the server holds
-    // write 1), write 3 numbered 2, and the bootstrap.
-    const { fetch, calls } = fakeFetch(cannotStore(1), empty(), null, cannotStore(0), empty(), Response.json({ lastMutationId: 1, rejected: [] }));
+    // Within one sync: the batch of three refused for its second write, the first pushed alone,
+    // the other two refused for the one now at their head, and the sync's pull; then the discard's
+    // empty push (the server holds write 1), write 3 numbered 2, and the bootstrap.
+    const { fetch, calls } = fakeFetch(cannotStore(1), null, cannotStore(0), empty(), Response.json({ lastMutationId: 1, rejected: [] }));
     const { client } = await openClient(fetch, clock);
     for (const title of ["a", "nul \u0000 inside", "c"]) await client.db.insert(schema.todos).values({ id: title.slice(0, 1), teamId: "t", title });
-    await assert.rejects(client.sync(), (error: unknown) => error instanceof SyncHttpError && error.code === "invalid_string");
-    await assert.rejects(client.discardRefusedTransaction(), /nothing to discard/, "the writes ahead of it go first");
     await assert.rejects(client.sync(), (error: unknown) => error instanceof SyncHttpError && error.code === "invalid_string");
     const pushed = calls.filter((call) => call.url.endsWith("/push")).map((call) => (call.body as PushRequest).mutations.map((m) => m.id));
     assert.deepEqual(pushed, [[1, 2, 3], [1], [2, 3]]);
@@ -436,7 +431,7 @@ describe("requests that take too long or too much", () => {
     const discarded = await client.discardRefusedTransaction();
     assert.deepEqual(discarded.map((write) => [write.id, write.code, write.pk.id]), [[2, "invalid_string", "n"]]);
     await client.sync();
-    const after = calls.slice(5).map((call) => [call.url.slice(call.url.lastIndexOf("/") + 1), call.url.endsWith("/push") ? (call.body as PushRequest).mutations.map((m) => [m.id, m.pk.id]) : null]);
+    const after = calls.slice(4).map((call) => [call.url.slice(call.url.lastIndexOf("/") + 1), call.url.endsWith("/push") ? (call.body as PushRequest).mutations.map((m) => [m.id, m.pk.id]) : null]);
     assert.deepEqual(after, [["push", []], ["push", [[2, "c"]]], ["pull", null], ["pull", null]]);
     assert.equal(client.status.pending, 0);
     await client.close();

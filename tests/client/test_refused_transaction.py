@@ -21,14 +21,13 @@ def test_a_transaction_too_large_for_the_host_is_given_up(synced_db: str, node22
         report = run_integration(node22, "refused-transaction", base, {"USER_A": user, "TEAM_ID": team})
 
     refusals = report["refusals"]
-    assert len(refusals) == 2 and all("413 request_too_large" in refusal for refusal in refusals), refusals
+    assert len(refusals) == 1 and "413 request_too_large" in refusals[0], refusals
     assert report["whileRefused"]["pending"] == 2
     assert report["whileRefused"]["state"] == "error"
     assert report["discarded"] == [{"code": "request_too_large", "op": "put"}]
-    assert (
-        report["nulRefusals"]
-        == ["sync: HTTP 400 invalid_string: strings must not contain NUL characters"] * 2
-    ), report["nulRefusals"]
+    assert report["nulRefusals"] == [
+        "sync: HTTP 400 invalid_string: strings must not contain NUL characters"
+    ], report["nulRefusals"]
     assert report["nulDiscarded"] == [{"code": "invalid_string", "op": "put"}]
     assert report["rejected"] == ["request_too_large", "invalid_string"]
     with psycopg.connect(synced_db) as db:

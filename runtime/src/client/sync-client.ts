@@ -600,16 +600,15 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
         mutations: batch.map((entry) => toMutation(entry, this.#tables)),
       };
       const response = await this.#transport.push(request, this.#closing.signal).catch((error: unknown) => {
-        // A body over the host's byte limit (large rows, where batch_too_large counts mutations):
-        // the retry sends half as many, down to one write.
-        if (error instanceof SyncHttpError && error.code === "request_too_large") {
-          this.#pushBatchSize = Math.max(1, Math.floor(batch.length / 2));
-        }
-        // Too large even alone: no smaller batch will carry it (`discardRefusedTransaction`).
-        if (error instanceof SyncHttpError && error.status === 413 && first.tx === last.tx) this.#refused = { tx: first.tx, error };
-        if (error instanceof SyncHttpError && error.status === 400) this.#heldBackBy(error, batch);
+        if (!(error instanceof SyncHttpError)) throw error;
+        // A smaller batch may go through: sent at once, so that a sync ends with a refusal only
+        // when it is the transaction's own, the one `discardRefusedTransaction` gives up.
+        if (this.#narrowed(error, batch)) return null;
+        // Too large even alone: no smaller batch will carry it.
+        if (error.status === 413) this.#refused = { tx: first.tx, error };
         throw error;
       });
+      if (response === null) continue;
       this.#refused = null;
       // The ack and the outbox rows it covers go together: a crash between them resends, and the
       // server skips what it already applied.
@@ -628,15 +627,29 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
   }
 
   /**
-   * A 400 naming a write of `batch` that the host cannot take as it is: the writes before its
-   * transaction go next, on their own, so that it is refused at the head of a batch; only then is
-   * it the transaction `discardRefusedTransaction` gives up.
+   * Whether the refusal of `batch` leaves a smaller batch to try: fewer writes after a body over
+   * the host's byte limit (half as many, down to one transaction) or over its `maxMutations`;
+   * after a 400 naming a write the host cannot take as it is, the writes before that write's
+   * transaction, on their own, so that it is refused at the head of a batch. A 400 naming the
+   * first transaction's write makes it the refused one.
    */
-  #heldBackBy(error: SyncHttpError, batch: readonly OutboxEntry[]): void {
+  #narrowed(error: SyncHttpError, batch: readonly OutboxEntry[]): boolean {
+    const alone = batch[0]?.tx === batch[batch.length - 1]?.tx;
+    if (error.status === 413) {
+      const maxMutations = error.body?.error.maxMutations;
+      const fewer = error.code === "batch_too_large" && typeof maxMutations === "number" ? maxMutations : Math.floor(batch.length / 2);
+      this.#pushBatchSize = Math.max(1, Math.min(this.#pushBatchSize, fewer));
+      return !alone && this.#pushBatchSize < batch.length;
+    }
+    if (error.status !== 400) return false;
     const named = refusedWrite(error, batch);
-    if (named === undefined) return;
-    if (named.tx === batch[0]?.tx) this.#refused = { tx: named.tx, error };
-    else this.#pushBefore = batch.find((entry) => entry.tx === named.tx)?.id ?? null;
+    if (named === undefined) return false;
+    if (named.tx === batch[0]?.tx) {
+      this.#refused = { tx: named.tx, error };
+      return false;
+    }
+    this.#pushBefore = batch.find((entry) => entry.tx === named.tx)?.id ?? null;
+    return true;
   }
 
   async #pull(): Promise<void> {
@@ -711,10 +724,6 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
 
   #failed(error: unknown): void {
     if (this.#closed) return;
-    const maxMutations = error instanceof SyncHttpError ? error.body?.error.maxMutations : undefined;
-    if (error instanceof SyncHttpError && error.code === "batch_too_large" && typeof maxMutations === "number") {
-      this.#pushBatchSize = Math.max(1, Math.min(this.#pushBatchSize, maxMutations));
-    }
     if (error instanceof SyncHttpError && error.code === "invalid_cursor") {
       // The stored cursor is not one the server can read (a corrupted or foreign database):
       // the retry bootstraps instead of failing the same way for ever. The adapter runs this before
