@@ -335,9 +335,21 @@ def load_config(pyproject: Path) -> SyncConfig:
 
 
 def find_pyproject(start: Path) -> Path | None:
-    """The nearest pyproject.toml at or above `start`."""
+    """The nearest pyproject.toml at or above `start` that has a `[tool.drizzlesync]` table.
+
+    One without it is passed over, as a package's own pyproject.toml inside
+    a repository whose DrizzleSync settings sit at its root is: the search
+    stopped at it, and every command reported no settings. One that is not
+    valid TOML is an error, since its settings cannot be told.
+    """
     for directory in (start, *start.parents):
         candidate = directory / "pyproject.toml"
-        if candidate.is_file():
+        if not candidate.is_file():
+            continue
+        try:
+            data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{candidate}: not valid TOML: {exc}") from None
+        if "drizzlesync" in data.get("tool", {}):
             return candidate
     return None

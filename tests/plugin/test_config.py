@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, Text
 
-from alembic_drizzlesync.config import ConfigError, TableRule, load_config, parse_config
+from alembic_drizzlesync.config import ConfigError, TableRule, find_pyproject, load_config, parse_config
 from alembic_drizzlesync.plugin.state import desired_tables
 
 
@@ -98,3 +98,18 @@ def test_per_table_settings_for_a_table_the_models_lack_are_an_error_naming_it()
         ConfigError, match=r'^tool\.drizzlesync\.tables\."public\.note": no such table .*public\.notes'
     ):
         desired_tables(metadata, config, "public")
+
+
+def test_the_nearest_pyproject_with_settings_is_found_past_one_without(tmp_path: Path) -> None:
+    """A package's own pyproject.toml inside a repository whose settings sit at its root: every
+    command stopped at it and reported no settings, though the docs promise the nearest one with
+    a `[tool.drizzlesync]`."""
+    (tmp_path / "pyproject.toml").write_text('[tool.drizzlesync]\noutput = "gen"\n')
+    package = tmp_path / "packages" / "api"
+    package.mkdir(parents=True)
+    (package / "pyproject.toml").write_text('[project]\nname = "api"\n')
+    assert find_pyproject(package) == tmp_path / "pyproject.toml"
+    assert load_config(tmp_path / "pyproject.toml").output == tmp_path / "gen"
+    (package / "pyproject.toml").write_text("[project\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        find_pyproject(package)
