@@ -16,7 +16,13 @@ export type WireCodec =
 export interface Codec {
   /** A wire value (not null) as SQLite stores it. */
   fromWire(value: unknown): unknown;
-  /** A stored value, or its outbox form, (not null) as it goes on the wire. */
+  /**
+   * A stored value, or its outbox form, (not null) as it goes on the wire. Never throws: a pending
+   * write queued before a migration changed its column's type holds a value of the old type (a
+   * text where JSON is now stored, a date's text where a timestamp's milliseconds are), and one
+   * that cannot be converted goes as it is, for the server to take (Postgres reads a date's text
+   * as a timestamp, text as a JSON string) or refuse by name, rather than failing every push.
+   */
   toWire(value: unknown): unknown;
 }
 
@@ -43,6 +49,16 @@ function isoOf(time: number): string {
   return time >= LATEST ? "infinity" : time <= -LATEST ? "-infinity" : new Date(time).toISOString();
 }
 
+/** JSON text as its value; other text (queued while the column held text) as a JSON string. */
+function jsonOf(value: unknown): unknown {
+  if (typeof value !== "string") return value;
+  try {
+    return JSON.parse(value);
+  } catch {
+    return value;
+  }
+}
+
 function hexOf(bytes: Uint8Array): string {
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
@@ -59,15 +75,17 @@ export const wireCodecs: { readonly [C in WireCodec]: Codec } = {
   },
   text: {
     fromWire: (value) => (typeof value === "string" ? value : String(value)),
-    toWire: (value) => value,
+    // A number is a value queued while the column held numbers (a migration made it text).
+    toWire: (value) => (typeof value === "number" || typeof value === "bigint" ? String(value) : value),
   },
-  bool: { fromWire: (value) => (value ? 1 : 0), toWire: (value) => value === 1 },
-  json: { fromWire: (value) => JSON.stringify(value), toWire: (value): unknown => JSON.parse(String(value)) },
+  bool: { fromWire: (value) => (value ? 1 : 0), toWire: (value) => value === 1 || value === true },
+  json: { fromWire: (value) => JSON.stringify(value), toWire: (value): unknown => jsonOf(value) },
   timestamp: {
     // A timestamp without a zone means UTC, not the client's local time. Years outside
     // 0-9999 travel in the extended form toISOString writes (+010000-01-01T00:00:00.000Z).
     fromWire: (value) => timeOf(String(value)),
-    toWire: (value) => isoOf(Number(value)),
+    // A string is a value queued while the column held text (a date, say): Postgres reads it.
+    toWire: (value) => (typeof value === "string" || Number.isNaN(Number(value)) ? value : isoOf(Number(value))),
   },
   bytes: {
     fromWire: (value) => bytesOf(String(value).slice(2)),
