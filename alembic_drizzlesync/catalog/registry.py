@@ -71,3 +71,48 @@ def read_registry(fetch: Fetch, library_schema: str) -> Registry | None:
         schema_version=int(contents["schemaVersion"]),
         user_scopes_query=contents["userScopesQuery"],
     )
+
+
+# Each synced table whose relation is gone, or whose primary key is no longer the one its capture
+# and the protocol key its rows by: [schema, table, recorded key, the table's key or null, exists].
+_DRIFT = """
+SELECT coalesce(json_agg(json_build_array(t.schema_name, t.table_name, t.pk_columns, k.columns,
+                                          r.oid IS NOT NULL)
+                         ORDER BY t.schema_name, t.table_name), '[]')::text
+FROM {schema}.synced_table AS t
+CROSS JOIN LATERAL (
+    -- quote_ident rather than format(): a driver that takes percent signs for placeholders reads this.
+    SELECT to_regclass(quote_ident(t.schema_name) || '.' || quote_ident(t.table_name)) AS oid
+) AS r
+LEFT JOIN LATERAL (
+    SELECT array_agg(a.attname ORDER BY o.ord) AS columns
+    FROM pg_index AS i
+    CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS o(attnum, ord)
+    JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = o.attnum
+    WHERE i.indrelid = r.oid AND i.indisprimary
+) AS k ON true
+WHERE r.oid IS NULL
+   OR k.columns IS NULL
+   OR NOT (k.columns @> t.pk_columns AND k.columns <@ t.pk_columns)
+"""
+
+
+def registry_drift(fetch: Fetch, library_schema: str) -> list[str]:
+    """What a migration changed under a synced table behind the registry's back, one line each.
+
+    The registry names a table and its key columns; renaming or dropping the
+    table, or changing its primary key, without `disable_sync` first left
+    every push and pull failing (the pull functions read every synced
+    table) or the table refusing every client write (`invalid_key`).
+    """
+    if not fetch(f"SELECT to_regclass({literal(quote(library_schema) + '.synced_table')}) IS NOT NULL"):
+        return []
+    problems = []
+    drifted = json.loads(fetch(_DRIFT.format(schema=quote(library_schema))))
+    for schema, table, recorded, actual, exists in drifted:
+        if not exists:
+            problems.append(f"{schema}.{table} is synced but no longer exists (renamed or dropped)")
+        else:
+            key = "no primary key" if actual is None else f"the primary key ({', '.join(actual)})"
+            problems.append(f"{schema}.{table} has {key}, but is synced keyed by ({', '.join(recorded)})")
+    return problems

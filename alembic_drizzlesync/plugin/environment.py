@@ -21,6 +21,7 @@ from ..sql import SCOPE_INDEX_PREFIX
 from . import renderers  # noqa: F401  (registers op.* and their renderers)
 from .codegen_hook import chain, codegen_hook
 from .compare import CONFIG_OPTION
+from .drift import drift_check
 from .errors import reported_as_command_error
 
 PLUGIN_NAME = "drizzlesync"
@@ -41,7 +42,10 @@ def with_drizzlesync(*, drizzlesync: SyncConfig | Path | str | None = None, **op
         plugins.append(PLUGIN_NAME)
     options["autogenerate_plugins"] = plugins
     options["include_name"] = _hide_library_schema(config, options.get("include_name"))
-    options["on_version_apply"] = chain(codegen_hook(config), options.get("on_version_apply"))
+    options["on_version_apply"] = (
+        drift_check(config),
+        *chain(codegen_hook(config), options.get("on_version_apply")),
+    )
     options[CONFIG_OPTION] = config
     return options
 

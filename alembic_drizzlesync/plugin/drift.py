@@ -1,0 +1,46 @@
+"""A migration that changes a synced table behind the registry's back fails, rolled back.
+
+The registry keys a synced table by its name and records its primary key.
+Renaming or dropping the table, or changing its key, without `disable_sync`
+first left the database in a state the protocol cannot serve: every push
+and pull failing with a 500 (the pull functions read every synced table,
+so one table gone stops the sync of all), or every client write to the
+table refused `invalid_key`. Alembic calls `on_version_apply` after each
+revision inside the migration's transaction, so raising there rolls the
+revision back and `alembic` prints the one line that says what to do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..catalog.registry import registry_drift
+from ..config import SyncConfig
+from .codegen_hook import OnVersionApply
+from .errors import AlembicConfigError
+
+
+class RegistryDriftError(AlembicConfigError):
+    """A revision left a synced table the registry no longer describes."""
+
+
+def drift_check(config: SyncConfig) -> OnVersionApply:
+    """An `on_version_apply` callback that refuses a revision leaving the registry stale."""
+
+    def on_version_apply(*, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
+        connection = ctx.connection
+        if ctx.as_sql or connection is None:
+            return
+        fetch = connection.exec_driver_sql
+        problems = registry_drift(lambda query: fetch(query).scalar(), config.library_schema)
+        if problems:
+            undone = "" if step.is_upgrade else "the downgrade of "
+            revision = f"{undone}revision {step.up_revision_id}"
+            raise RegistryDriftError(
+                f"DrizzleSync: {revision} left {'; '.join(problems)}. Disable sync before renaming or "
+                "dropping a synced table or changing its primary key, and enable it after, in the same "
+                'revision: op.disable_sync("old"); op.rename_table("old", "new"); '
+                'op.enable_sync("new", scope="...")'
+            )
+
+    return on_version_apply

@@ -1,0 +1,83 @@
+"""A revision that renames a synced table, or changes its primary key, without `disable_sync` first
+is refused and rolled back, naming what to do: renamed, the registry named a table that no longer
+existed, and every push and pull of every table failed with a 500; re-keyed, every client write to
+the table was refused `invalid_key`. Disabled before and enabled after, in one revision, it runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+
+from alembic_drizzlesync.localdb import libpq_url
+from tests.plugin.test_command_errors import alembic, one_line
+
+HEAD = "0025"
+
+
+def revision(project: Path, name: str, body: str) -> None:
+    (project / "migrations" / "versions" / f"{name}.py").write_text(
+        f'''"""{name}"""
+from alembic import op
+import alembic_drizzlesync.ops  # noqa: F401
+
+revision = "{name}"
+down_revision = "{HEAD}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+{body}
+
+
+def downgrade() -> None:
+    raise NotImplementedError
+'''
+    )
+
+
+def tables(db_url: str) -> list[tuple[str, list[str]]]:
+    with psycopg.connect(libpq_url(db_url)) as db:
+        rows = db.execute("SELECT table_name, pk_columns::text[] FROM drizzlesync.synced_table ORDER BY 1")
+        return [(name, list(key)) for name, key in rows]
+
+
+def test_a_synced_table_renamed_behind_the_registry_is_refused(example_copy: Path, db_url: str) -> None:
+    assert alembic(example_copy, "upgrade", "head").returncode == 0
+    before = tables(db_url)
+    revision(example_copy, "rename", '    op.rename_table("todos", "tasks")')
+    assert one_line(alembic(example_copy, "upgrade", "head")) == (
+        "FAILED: DrizzleSync: revision rename left public.todos is synced but no longer exists "
+        "(renamed or dropped). Disable sync before renaming or dropping a synced table or changing "
+        'its primary key, and enable it after, in the same revision: op.disable_sync("old"); '
+        'op.rename_table("old", "new"); op.enable_sync("new", scope="...")'
+    )
+    assert tables(db_url) == before  # rolled back: todos is still there and synced
+
+    revision(
+        example_copy,
+        "rename",
+        '    op.disable_sync("todos")\n'
+        '    op.rename_table("todos", "tasks")\n'
+        '    op.enable_sync("tasks", scope="\'team:\' || team_id")',
+    )
+    run = alembic(example_copy, "upgrade", "head")
+    assert run.returncode == 0, run.stderr
+    assert ("tasks", ["id"]) in tables(db_url) and ("todos", ["id"]) not in tables(db_url)
+
+
+def test_a_synced_table_rekeyed_behind_the_registry_is_refused(example_copy: Path, db_url: str) -> None:
+    assert alembic(example_copy, "upgrade", "head").returncode == 0
+    revision(
+        example_copy,
+        "rekey",
+        '    op.drop_constraint("todos_pkey", "todos")\n'
+        '    op.create_primary_key("todos_pkey", "todos", ["team_id", "id"])',
+    )
+    line = one_line(alembic(example_copy, "upgrade", "head"))
+    assert line.startswith(
+        "FAILED: DrizzleSync: revision rekey left public.todos has the primary key (team_id, id), "
+        "but is synced keyed by (id). Disable sync before"
+    ), line
+    assert ("todos", ["id"]) in tables(db_url)
