@@ -17,7 +17,14 @@ from ..catalog import list_schemas, read_catalog
 from ..catalog.registry import psycopg_fetch, read_registry
 from ..config import DEFAULT_LIBRARY_SCHEMA, ROOT_KEY, ConfigError, SyncConfig
 from ..templating import render
-from .client_migrations.history import migration_steps, read_history, record, render_history
+from .client_migrations.history import (
+    migration_steps,
+    read_history,
+    read_retired,
+    record,
+    render_history,
+    retire,
+)
 from .client_migrations.shape import shapes_of
 from .meta import render_sync_meta
 from .output import STEP_DIRECTORY
@@ -87,8 +94,10 @@ def generate(conn: psycopg.Connection[Any], out: Path, options: Options) -> dict
     shapes = shapes_of(plan)
     history_file = out / HISTORY
     previous = history_file.read_text(encoding="utf-8") if history_file.exists() else None
-    history = record(read_history(previous), server_version, shapes)
+    before = read_history(previous)
+    history = record(before, server_version, shapes)
     current = history[-1]
+    retired = retire(before, current, read_retired(previous))
     steps = migration_steps(history)
     files = {
         "schema.postgres.ts": PostgresSchemaGenerator(plan).render(),
@@ -96,7 +105,7 @@ def generate(conn: psycopg.Connection[Any], out: Path, options: Options) -> dict
         "relations.ts": render_relations(plan, options.naming),
         "sync-meta.ts": render_sync_meta(plan, current.version, current.hash),
         "client-migrations.ts": render_client_migrations(steps),
-        HISTORY: render_history(history),
+        HISTORY: render_history(history, retired),
     }
     for version, statements in steps:
         files[f"{STEP_DIRECTORY}/{version:04d}.sql"] = render(

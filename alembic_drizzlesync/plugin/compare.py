@@ -20,7 +20,9 @@ from alembic.util import PriorityDispatchResult
 
 from .. import ops
 from ..catalog.partitions import PARTITIONS_CAPTURED_FROM, read_partitions, read_uncaptured
-from ..catalog.registry import read_registry
+from ..catalog.registry import Registry, read_registry
+from ..codegen.client_migrations.history import highest_version
+from ..codegen.generate import HISTORY
 from ..config import ConfigError, SyncConfig
 from ..sql import LIBRARY_VERSION
 from ..sql.user_scopes import compile_query
@@ -120,8 +122,17 @@ def compare_sync_state(
         steps = range(registry.library_version, LIBRARY_VERSION)
         ddl[0:0] = [ops.UpgradeOp(version, version + 1, library) for version in steps]
     if shape_changed:
-        ddl.append(ops.BumpSchemaVersionOp((registry.schema_version if registry else 0) + 1, library))
+        ddl.append(ops.BumpSchemaVersionOp(next_schema_version(config, registry), library))
     return PriorityDispatchResult.CONTINUE
+
+
+def next_schema_version(config: SyncConfig, registry: Registry | None) -> int:
+    """One past the server's schema version and past any the generated history records or keeps as
+    retired: after a downgrade, devices may run a dropped version, and its number must not come
+    back for another shape (they would never migrate to it)."""
+    history = config.output / HISTORY if config.output is not None else None
+    shipped = highest_version(history.read_text(encoding="utf-8") if history and history.is_file() else None)
+    return max(registry.schema_version if registry else 0, shipped) + 1
 
 
 def root_of(key: TableKey, partitions: dict[TableKey, TableKey]) -> TableKey:

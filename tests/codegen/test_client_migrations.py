@@ -9,7 +9,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from alembic_drizzlesync.codegen.client_migrations.history import record
+from alembic_drizzlesync.codegen.client_migrations.history import (
+    highest_version,
+    read_retired,
+    record,
+    render_history,
+    retire,
+)
 from alembic_drizzlesync.codegen.client_migrations.shape import ColumnShape, TableShape
 from alembic_drizzlesync.localdb import libpq_url
 from tests.support import execute
@@ -144,6 +150,37 @@ def test_a_shape_change_without_a_version_bump_rewrites_the_step_with_a_warning(
     assert not caplog.records
     assert [v.version for v in record(history, 1, (shape,))] == [1]
     assert "schema version(s) 2 dropped from the client migrations (a downgrade to 1)" in caplog.text
+
+
+def test_a_version_a_downgrade_dropped_is_not_taken_again_for_another_shape(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Devices may run a version a downgrade dropped: its number came back for the next shape, to
+    which they never migrated (their stored version already said it), and every pull failed on a
+    column they lacked. history.json keeps the number and its hash, autogenerate bumps past it, and
+    a revision taking it for another shape is warned of; upgrading back to the same shape is not."""
+    shape = TableShape("t", "t", (ColumnShape("id", "id", "INTEGER", True, None, True),), ("id",), ())
+    priority = TableShape(
+        "t", "t", (*shape.columns, ColumnShape("p", "p", "INTEGER", False, None, True)), ("id",), ()
+    )
+    estimate = TableShape(
+        "t", "t", (*shape.columns, ColumnShape("e", "e", "REAL", False, None, True)), ("id",), ()
+    )
+    shipped = record(record([], 1, (shape,)), 2, (priority,))
+    downgraded = record(shipped, 1, (shape,))
+    retired = retire(shipped, downgraded[-1], {})
+    assert retired == {2: shipped[-1].hash}
+    text = render_history(downgraded, retired)
+    assert read_retired(text) == retired and highest_version(text) == 2
+    assert highest_version(render_history(downgraded)) == 1
+
+    caplog.clear()
+    assert retire(downgraded, record(downgraded, 2, (priority,))[-1], retired) == {}
+    assert not caplog.records
+    assert retire(downgraded, record(downgraded, 3, (estimate,))[-1], retired) == retired
+    assert not caplog.records
+    assert retire(downgraded, record(downgraded, 2, (estimate,))[-1], retired) == {}
+    assert "schema version 2 was shipped with another shape before a downgrade dropped it" in caplog.text
 
 
 def test_index_changes_keep_the_cursor_and_type_changes_are_not_copied(

@@ -177,3 +177,27 @@ def test_a_transaction_per_migration_generates_after_each_commit(
     command.upgrade(alembic_config(project), "head")
     assert generations(capsys) == len(EXAMPLE_CHAIN) + 1  # one per revision, the notes one too
     assert "schemaVersion = 2;" in (output(project) / "sync-meta.ts").read_text()
+
+
+def test_autogenerate_bumps_past_a_version_a_downgrade_dropped(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Version 2 (todos.notes) shipped, then downgraded away: the next shape took number 2 again,
+    and devices that ran the old 2 never migrated to it (every pull failed on a column they lacked)."""
+    config = alembic_config(project)
+    command.upgrade(config, "head")
+    command.downgrade(config, "-1")
+    (project / "migrations" / "versions" / "notes.py").unlink()
+    models = project / "app" / "models.py"
+    models.write_text(
+        models.read_text().replace(
+            "    title: Mapped[str] = mapped_column(Text)\n",
+            "    title: Mapped[str] = mapped_column(Text)\n    estimate: Mapped[float | None]\n",
+        )
+    )
+    sys.modules.pop("app.models", None)  # env.py imported the models before the edit
+    command.revision(config, "estimate", autogenerate=True, rev_id="estimate")
+    code = (project / "migrations" / "versions" / "estimate_estimate.py").read_text()
+    assert "op.bump_sync_schema_version(3)" in code, code
+    command.upgrade(config, "head")
+    assert "export const schemaVersion = 3;" in (output(project) / "sync-meta.ts").read_text()

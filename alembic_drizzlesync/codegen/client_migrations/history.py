@@ -28,9 +28,45 @@ def read_history(text: str | None) -> list[Version]:
     ]
 
 
-def render_history(history: list[Version]) -> str:
-    data = {"format": 1, "versions": [asdict(v) for v in history]}
+def read_retired(text: str | None) -> dict[int, str]:
+    """The versions a downgrade dropped, with the hash of the shape each had (`retire`)."""
+    if not text:
+        return {}
+    return {int(version): digest for version, digest in json.loads(text).get("retired", {}).items()}
+
+
+def render_history(history: list[Version], retired: dict[int, str] | None = None) -> str:
+    data: dict[str, object] = {"format": 1, "versions": [asdict(v) for v in history]}
+    if retired:
+        data["retired"] = {str(version): retired[version] for version in sorted(retired)}
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def retire(before: list[Version], current: Version, retired: dict[int, str]) -> dict[int, str]:
+    """The retired versions once `current` is recorded: those of `before` above it join them.
+
+    A downgrade drops versions that devices may already run. Their numbers
+    are remembered with their shapes' hashes, so that autogenerate bumps past
+    them (`highest_version`) and a later revision that takes one of them for
+    another shape is told: devices at that number would never migrate to it.
+    A number taken again for the same shape (upgrading back) is no longer
+    retired.
+    """
+    retired = {**retired, **{v.version: v.hash for v in before if v.version > current.version}}
+    highest = max([*retired, current.version])
+    if retired.pop(current.version, current.hash) != current.hash:
+        log.warning(
+            "schema version %d was shipped with another shape before a downgrade dropped it: devices "
+            "at it will not migrate to this one; bump the version past %d instead",
+            current.version,
+            highest,
+        )
+    return retired
+
+
+def highest_version(text: str | None) -> int:
+    """The highest schema version history.json records or remembers as retired (0: none)."""
+    return max((*(v.version for v in read_history(text)), *read_retired(text)), default=0)
 
 
 def record(
