@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from . import exact_json
 from .contract import RequestSchema, default_limits, field_path
+from .deep_json import first_too_deep
 from .errors import SyncError, batch_too_large, unauthenticated
 
 PROTOCOL_VERSION = 1
@@ -79,16 +79,17 @@ def parse_json(body: bytes) -> Any:
 
 def read_json(body: bytes) -> tuple[Any, bool]:
     """The checked request body, and whether one of its numbers has digits its float lost."""
-    payload, rounded = _loaded(exact_json.loads_noting_rounding, body)
+    payload, rounded = _loaded(exact_json.loads_noting_rounding, body, exact_json.loads)
     _check_storable(payload, "")
     return payload, rounded
 
 
-def _loaded(load: Callable[[bytes], T], body: bytes) -> T:
+def _loaded(load: Callable[[bytes], T], body: bytes, payload_of: Callable[[bytes], Any] = json.loads) -> T:
+    """`load(body)`; a body too deep for it is read again as `payload_of` reads one (`deep_refusal`)."""
     try:
         return load(body)
     except RecursionError:
-        raise nested_too_deep(body, []) from None
+        raise deep_refusal(payload_of, body, "") from None
     except ValueError:
         raise invalid("malformed_json", "the request body is not valid JSON") from None
 
@@ -97,41 +98,21 @@ def too_deep(path: str | None) -> SyncError:
     return invalid("nesting_too_deep", f"arrays and objects may nest at most {MAX_DEPTH} levels", path)
 
 
-# The strings and punctuation of a JSON text: enough to follow its nesting.
-_JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{},]', re.DOTALL)
-
-
-def nested_too_deep(text: bytes, root: list[str | int]) -> SyncError:
-    """`too_deep` at the first array or object past MAX_DEPTH of a JSON text too deep for `json` to
-    read (its recursion ends some 900 levels down): the one `_check_storable`'s walk would name.
-    The text before it is well-formed, since `json` read that far."""
-    steps: list[str | int] = []  # for each open container, its current key or index
-    objects: list[bool] = []  # whether each open container is an object
-    expecting_key = False
+def deep_refusal(load: Callable[[bytes], Any], body: bytes, root: str) -> SyncError:
+    """What a body too deep for `json` gets, as the Worker host answers it (`deep_json`):
+    malformed if it is not JSON; else the first value before its first array or object past
+    MAX_DEPTH that the database could not store, else the depth, at that array or object."""
     try:
-        for match in _JSON_TOKENS.finditer(text):
-            token = match.group()
-            if token in (b"[", b"{"):
-                if len(objects) == MAX_DEPTH:
-                    return too_deep(field_path([*root, *steps]))
-                objects.append(token == b"{")
-                steps.append(0)
-                expecting_key = token == b"{"
-            elif token in (b"]", b"}"):
-                objects.pop()
-                steps.pop()
-                expecting_key = False
-            elif token == b",":
-                expecting_key = objects[-1]
-                if not expecting_key:
-                    steps[-1] = int(steps[-1]) + 1
-            elif expecting_key:
-                steps[-1] = json.loads(token)
-                expecting_key = False
-    except (ValueError, IndexError):  # past where `json` stopped: the text breaks off
-        pass
-    # The recursion ended short of MAX_DEPTH (a caller deep in its own stack): too deep all the same.
-    return too_deep(field_path(root))
+        deep = first_too_deep(body.decode(json.detect_encoding(body)), MAX_DEPTH)
+    except ValueError:
+        return invalid("malformed_json", "the request body is not valid JSON")
+    if deep is None:  # `json` gave up short of the limit, deep in a caller's own stack
+        return too_deep(root or None)
+    try:
+        _check_storable(load(deep.prefix.encode()), root)
+    except SyncError as error:
+        return error
+    return too_deep(field_path([*([root] if root else []), *deep.steps]))
 
 
 def mutations_json(body: bytes, request: PushRequest, rounded: bool) -> str:

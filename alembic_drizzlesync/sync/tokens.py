@@ -36,7 +36,7 @@ from .contract import jwks_timings
 from .errors import SyncError, temporarily_unavailable, unauthenticated
 from .jwks import KeysUnavailable, SigningKeys, UnknownKey
 from .processor import Identity
-from .protocol import identity_refused, nested_too_deep
+from .protocol import deep_refusal, identity_refused
 
 _WHITESPACE = re.compile(r"\s+")
 
@@ -163,7 +163,10 @@ def _claims(payload: bytes) -> dict[str, Any]:
     try:
         claims = json.loads(payload.decode("utf-8"), parse_constant=_not_json)
     except RecursionError:
-        raise identity_refused(nested_too_deep(payload, ["claims"])) from None
+        error = deep_refusal(json.loads, payload, "claims")
+        if error.code == "malformed_json":
+            raise jwt.DecodeError("the claims are not JSON") from None
+        raise identity_refused(error) from None
     except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise jwt.DecodeError("the claims are not JSON") from None
     if not isinstance(claims, dict):

@@ -1,6 +1,8 @@
-"""How deep a body may nest: the walk that checks a parsed body, and the scan that stands in for it
-where Python's parser gives up (some 900 levels down), name the same first array or object past
-the limit, through objects, keys that hold JSON's punctuation, and arrays with items before it."""
+"""How deep a body may nest: the walk that checks a parsed body, and the reading that stands in for
+it where Python's parser gives up (some 900 levels down, where the Worker host's reads on), name the
+same first array or object past the limit, through objects, keys that hold JSON's punctuation, and
+arrays with items before it; and past the parser, a body is answered as the Worker host answers
+it: malformed wherever it breaks, else the first value before that point the database cannot store."""
 
 from __future__ import annotations
 
@@ -8,8 +10,10 @@ import json
 
 import pytest
 
+from alembic_drizzlesync.sync.contract import field_path
+from alembic_drizzlesync.sync.deep_json import first_too_deep
 from alembic_drizzlesync.sync.errors import SyncError
-from alembic_drizzlesync.sync.protocol import MAX_DEPTH, nested_too_deep, parse_json
+from alembic_drizzlesync.sync.protocol import MAX_DEPTH, parse_json, read_json
 
 
 def shape(depth: int) -> bytes:
@@ -34,7 +38,8 @@ def test_the_walk_and_the_scan_name_the_same_place() -> None:
     body = shape(MAX_DEPTH + 20)
     walked = refusal(body)
     assert (walked.code, walked.status) == ("nesting_too_deep", 400)
-    assert walked.path == nested_too_deep(body, []).path
+    deep = first_too_deep(body.decode(), MAX_DEPTH)
+    assert deep is not None and walked.path == field_path(deep.steps)
     assert walked.path is not None and walked.path.startswith("way.level 1[2].level 3[2].level 5")
     assert walked.path.count("[2]") == (MAX_DEPTH - 1) // 2
 
@@ -50,3 +55,26 @@ def test_past_the_parser_the_scan_answers() -> None:
 
 def test_the_limit_itself_is_read() -> None:
     assert parse_json(shape(MAX_DEPTH))["first"][0] == 1
+
+
+def test_past_the_parser_a_body_that_breaks_off_is_malformed() -> None:
+    """Found by tests/conformance/test_fuzz.py: the Python host named the depth of a body that is
+    not JSON at all, where the Worker host, whose parser reads on, answered it malformed."""
+    body = shape(5_000)[:-40]
+    assert refusal(body).code == "malformed_json"
+    with pytest.raises(SyncError) as raised:
+        read_json(body)
+    assert raised.value.code == "malformed_json"
+    assert first_too_deep(shape(5_000).decode(), MAX_DEPTH) is not None
+    with pytest.raises(ValueError):
+        first_too_deep(body.decode(), MAX_DEPTH)
+
+
+def test_past_the_parser_what_comes_first_in_the_document_is_answered() -> None:
+    """A string the database cannot store before the depth is refused first, as the walk does."""
+    body = shape(5_000).replace(b'"first": [1,', b'"first": ["nul \\u0000", 1,', 1)
+    error = refusal(body)
+    assert (error.code, error.path) == ("invalid_string", "first[0]")
+    with pytest.raises(SyncError) as raised:
+        read_json(body)
+    assert (raised.value.code, raised.value.path) == ("invalid_string", "first[0]")
