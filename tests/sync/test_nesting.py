@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alembic_drizzlesync.sync.contract import field_path
 from alembic_drizzlesync.sync.deep_json import first_too_deep
@@ -78,3 +80,35 @@ def test_past_the_parser_what_comes_first_in_the_document_is_answered() -> None:
     with pytest.raises(SyncError) as raised:
         read_json(body)
     assert (raised.value.code, raised.value.path) == ("invalid_string", "first[0]")
+
+
+PIECES = ["[", "]", "{", "}", ",", ":", " ", '"a"', '"\\u0000"', "1", "-", "0.5e3", "null", "NaN", "[[", "]]"]
+VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@st.composite
+def near_json(draw: st.DrawFn) -> str:
+    """A JSON text, as it is or with one piece cut out, put in, or put in place of another."""
+    text = json.dumps(draw(VALUES), separators=draw(st.sampled_from([(",", ":"), (", ", ": ")])))
+    at = draw(st.integers(0, len(text)))
+    cut = draw(st.integers(0, 2))
+    return text[:at] + draw(st.sampled_from(["", *PIECES])) + text[at + cut :]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(near_json())
+def test_the_reading_past_the_parser_takes_what_json_takes(text: str) -> None:
+    """`deep_json` stands in for `json` past its recursion: it must take exactly the texts `json`
+    takes (a trailing comma taken, or `[}` refused as another text, would answer a body that is not
+    JSON with its depth, or the reverse)."""
+    try:
+        json.loads(text)
+    except ValueError:
+        with pytest.raises(ValueError):
+            first_too_deep(text, MAX_DEPTH)
+    else:
+        assert first_too_deep(text, MAX_DEPTH) is None
