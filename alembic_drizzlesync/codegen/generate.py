@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 
 from ..catalog import list_schemas, read_catalog
-from ..catalog.registry import psycopg_fetch, read_registry
+from ..catalog.registry import psycopg_fetch, read_registry, registry_drift
 from ..config import DEFAULT_LIBRARY_SCHEMA, ROOT_KEY, ConfigError, SyncConfig
 from ..templating import render
 from .client_migrations.history import (
@@ -90,6 +90,14 @@ def generate(conn: psycopg.Connection[Any], out: Path, options: Options) -> dict
         synced = registry.scopes
         server_version = registry.schema_version or None
         _require_schemas_of(synced, schemas, options.schemas_key)
+        # A table renamed or re-keyed outside a migration (the plugin refuses one inside): its
+        # clients' schema would silently lose it, while every push and pull fails on the server.
+        drift = registry_drift(psycopg_fetch(conn), options.library_schema)
+        if drift:
+            raise ConfigError(
+                f"the sync registry no longer describes the database: {'; '.join(drift)}; "
+                "disable sync of the table before the change and enable it after"
+            )
     plan = build_plan(catalog, synced, options.naming, options.timestamp_mode)
     shapes = shapes_of(plan)
     history_file = out / HISTORY

@@ -5,6 +5,8 @@ the table was refused `invalid_key`. Disabled before and enabled after, in one r
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -81,3 +83,26 @@ def test_a_synced_table_rekeyed_behind_the_registry_is_refused(example_copy: Pat
         "but is synced keyed by (id). Disable sync before"
     ), line
     assert ("todos", ["id"]) in tables(db_url)
+
+
+def test_generating_from_a_database_renamed_outside_a_migration_is_an_error(
+    example_copy: Path, db_url: str
+) -> None:
+    """Renamed by hand (psql), the table vanished from the generated client schema without a word,
+    while every push and pull failed on the server."""
+    assert alembic(example_copy, "upgrade", "head").returncode == 0
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as db:
+        db.execute("ALTER TABLE todos RENAME TO tasks")
+    run = subprocess.run(
+        [sys.executable, "-m", "alembic_drizzlesync.cli", "generate"],
+        cwd=example_copy,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 2
+    assert one_line(run) == (
+        "drizzlesync generate: the sync registry no longer describes the database: public.todos is "
+        "synced but no longer exists (renamed or dropped); disable sync of the table before the change "
+        "and enable it after"
+    )
