@@ -16,6 +16,17 @@ def alembic(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def drizzlesync(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real `drizzlesync` command line, run in the project."""
+    return subprocess.run(
+        [sys.executable, "-m", "alembic_drizzlesync.cli", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def one_line(run: subprocess.CompletedProcess[str]) -> str:
     assert run.returncode != 0
     lines = (run.stdout + run.stderr).strip().splitlines()
@@ -56,13 +67,7 @@ def test_a_config_error_found_while_generating(example_copy: Path) -> None:
 def test_schemas_given_by_flag_are_named_as_the_flag(example_copy: Path) -> None:
     """`drizzlesync generate --schemas` leaving out a synced table names the flag, not the pyproject key."""
     assert alembic(example_copy, "upgrade", "head").returncode == 0
-    run = subprocess.run(
-        [sys.executable, "-m", "alembic_drizzlesync.cli", "generate", "--schemas", "auth"],
-        cwd=example_copy,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    run = drizzlesync(example_copy, "generate", "--schemas", "auth")
     assert run.returncode == 2
     assert one_line(run) == (
         "drizzlesync generate: --schemas: schema 'public' of synced table public.memberships is not read; "

@@ -5,14 +5,12 @@ the table was refused `invalid_key`. Disabled before and enabled after, in one r
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
 
 from alembic_drizzlesync.localdb import libpq_url
-from tests.plugin.test_command_errors import alembic, one_line
+from tests.plugin.test_command_errors import alembic, drizzlesync, one_line
 
 HEAD = "0025"
 
@@ -93,13 +91,7 @@ def test_generating_from_a_database_renamed_outside_a_migration_is_an_error(
     assert alembic(example_copy, "upgrade", "head").returncode == 0
     with psycopg.connect(libpq_url(db_url), autocommit=True) as db:
         db.execute("ALTER TABLE todos RENAME TO tasks")
-    run = subprocess.run(
-        [sys.executable, "-m", "alembic_drizzlesync.cli", "generate"],
-        cwd=example_copy,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    run = drizzlesync(example_copy, "generate")
     assert run.returncode == 2
     assert one_line(run) == (
         "drizzlesync generate: the sync registry no longer describes the database: public.todos is "
