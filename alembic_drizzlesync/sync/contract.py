@@ -60,6 +60,11 @@ def is_transient(sqlstate: str) -> bool:
     return sqlstate[:2] in transient["classes"] or sqlstate in transient["states"]
 
 
+def is_misconfiguration(sqlstate: str) -> bool:
+    """Whether a Postgres error escaping to a host means the database lacks what the functions name."""
+    return sqlstate[:2] in contract()["sqlstates"]["misconfigured"]["classes"]
+
+
 @cache
 def default_limits() -> Mapping[str, int]:
     """`limits.json`: the limits every host applies unless configured otherwise."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .contract import error_codes
+from .contract import contract, error_codes
 
 
 class SyncError(Exception):
@@ -68,6 +68,11 @@ def unsupported_media_type(content_type: str) -> SyncError:
     """415: only JSON bodies are read, so a cross-site "simple" (form or text/plain) POST never is."""
     shown = content_type[:100] or "none"
     return SyncError.of("unsupported_media_type", f"Content-Type must be application/json (got {shown})")
+
+
+def server_misconfigured() -> SyncError:
+    """503: the database lacks a table, function or right the sync functions name; retried meanwhile."""
+    return SyncError.of("server_misconfigured", contract()["sqlstates"]["misconfigured"]["message"])
 
 
 def temporarily_unavailable(message: str = "the database is busy or unreachable; retry") -> SyncError:

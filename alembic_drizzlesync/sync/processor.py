@@ -7,13 +7,15 @@ token claims in a transaction of the isolation it needs, and turns database
 errors into the protocol's error responses: DZ<status> errors raised by
 those functions verbatim, transient ones (the SQLSTATEs `protocol/errors.json`
 calls transient, or a connection lost before any SQLSTATE) as 503 so that
-the client retries, and anything else re-raised as the bug it is: a
-permanent failure retried would fail forever.
+the client retries, those saying the database lacks what the functions name
+(a table renamed by hand, the migrations not run) as 503 too, logged for the
+operator whose fix ends them, and anything else re-raised as the bug it is.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
@@ -24,8 +26,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from ..config import DEFAULT_LIBRARY_SCHEMA, SyncConfig
-from .contract import is_transient
-from .errors import SyncError, request_too_large, temporarily_unavailable, unauthenticated
+from .contract import is_misconfiguration, is_transient
+from .errors import (
+    SyncError,
+    request_too_large,
+    server_misconfigured,
+    temporarily_unavailable,
+    unauthenticated,
+)
 from .protocol import (
     DEFAULT_LIMITS,
     Limits,
@@ -38,6 +46,8 @@ from .protocol import (
     parse_push,
     read_json,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -257,4 +267,11 @@ def _database_error(original: BaseException | None) -> SyncError | None:
     transient = is_transient(state) if state else isinstance(original, psycopg.OperationalError)
     if transient:
         return temporarily_unavailable()
+    if is_misconfiguration(state):
+        # Not the request's fault, nor a passing one: the operator must hear of it, and the
+        # client keeps its writes and retries until the database is put right.
+        log.error(
+            "drizzlesync: the database does not match its sync setup: %s (SQLSTATE %s)", original, state
+        )
+        return server_misconfigured()
     return None

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
+from psycopg import sql
 
+from alembic_drizzlesync.sync.contract import contract
 from tests.conformance.hosts import ORIGIN, Settings
 from tests.sync import seed
 
 PULL = {"protocol": 1, "schemaVersion": 1, "clientId": "conformance", "cursor": None}
 LIMITS = Settings().limits
+MISCONFIGURED = contract()["sqlstates"]["misconfigured"]["message"]
 
 
 @pytest.fixture
@@ -278,6 +282,35 @@ def test_values_nested_to_the_limit_are_read(http: httpx.Client, signed_in: dict
     response = http.post("/push", content=nested_title(508), headers=signed_in)
     assert response.status_code == 200, response.text
     assert [rejection["code"] for rejection in response.json()["rejected"]] == ["invalid_value"]
+
+
+@pytest.mark.parametrize(
+    "renamed",
+    ["todos", "memberships"],
+    ids=["a synced table", "the table the scope rule reads"],
+)
+def test_a_table_renamed_by_hand_is_503_until_put_back(
+    http: httpx.Client, signed_in: dict[str, str], alice: str, db: psycopg.Connection[Any], renamed: str
+) -> None:
+    """The database, not the request, is wrong: 503 with the contract's message, nothing applied,
+    and the client's retry after the operator's fix goes through."""
+    membership = db.execute("SELECT team_id::text FROM memberships WHERE user_id = %s", (alice,))
+    (team,) = membership.fetchone() or ()
+    todo_id = str(uuid.uuid4())
+    write = push([{"id": 1, "tx": 1, "table": "todos", "op": "put", "pk": {"id": todo_id},
+                   "values": {"team_id": team, "title": "written offline"}}])  # fmt: skip
+    db.execute(sql.SQL("ALTER TABLE {} RENAME TO by_hand").format(sql.Identifier(renamed)))
+    for path, body in (("/pull", PULL), ("/push", write)):
+        response = http.post(path, content=json.dumps(body), headers=signed_in)
+        assert response.status_code == 503, response.text
+        assert error_of(response) == {"code": "server_misconfigured", "message": MISCONFIGURED}
+    db.execute(sql.SQL("ALTER TABLE by_hand RENAME TO {}").format(sql.Identifier(renamed)))
+    assert db.execute("SELECT count(*) FROM todos WHERE id = %s", (todo_id,)).fetchone() == (0,)
+    retried = http.post("/push", content=json.dumps(write), headers=signed_in)
+    assert retried.status_code == 200, retried.text
+    assert retried.json() == {"lastMutationId": 1, "rejected": []}
+    pulled = http.post("/pull", content=json.dumps(PULL), headers=signed_in)
+    assert todo_id in [c["row"]["id"] for c in pulled.json()["changes"] if c["table"] == "todos"]
 
 
 def test_unknown_routes_and_methods(http: httpx.Client, signed_in: dict[str, str]) -> None:

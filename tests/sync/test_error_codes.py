@@ -23,6 +23,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 from starlette.requests import Request
 
+from alembic_drizzlesync import localdb
 from alembic_drizzlesync.config import load_config
 from alembic_drizzlesync.sync import Identity, Limits, SyncProcessor
 from alembic_drizzlesync.sync.asgi import Authenticate, bearer_user_for_development, create_app
@@ -124,6 +125,7 @@ ERRORS: dict[str, Callable[[World], Call]] = {
         content=json.dumps(push(put(w))).encode(), headers={"content-type": "text/plain"}
     ),
     "internal": lambda w: Call(push(put(w)), auth="broken"),
+    "server_misconfigured": lambda w: Call(push(put(w)), auth="not migrated"),
     "temporarily_unavailable": lambda w: Call(push(put(w)), auth="no database"),
 }
 
@@ -155,9 +157,18 @@ def unreachable_engine() -> Iterator[Engine]:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def unmigrated_engine(pg_server: str) -> Iterator[Engine]:
+    """A database the migrations never ran on: no library schema, no functions."""
+    with localdb.temporary_database(pg_server, prefix="drizzlesync_unmigrated") as url:
+        engine = create_engine(localdb.sqlalchemy_url(url))
+        yield engine
+        engine.dispose()
+
+
 @pytest.fixture
 def send(
-    engine: Engine, unreachable_engine: Engine, world: World, jwks: KeyServer
+    engine: Engine, unreachable_engine: Engine, unmigrated_engine: Engine, world: World, jwks: KeyServer
 ) -> Callable[[Call], httpx.Response]:
     config = load_config(EXAMPLE / "pyproject.toml")
     jwks.keys = [es256_key("published")[1]]
@@ -168,6 +179,7 @@ def send(
         "jwks": (engine, JWTAuthenticator(jwks_url=jwks.url)),
         "broken": (engine, broken),
         "no database": (unreachable_engine, bearer_user_for_development),
+        "not migrated": (unmigrated_engine, bearer_user_for_development),
     }
     users = {"alice": world.alice, "bob": world.bob, "": ""}
 
@@ -254,3 +266,14 @@ def test_each_rejection_code_is_answered_in_a_push(
 
 def test_the_error_tables_of_docs_sync_md_are_the_contracts() -> None:
     assert section(DOC.read_text(encoding="utf-8")) == render(), "run `python -m tests.sync.errortable`"
+
+
+def test_a_database_the_migrations_never_ran_on_is_logged_for_the_operator(
+    send: Callable[[Call], httpx.Response], world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The client hears a fixed message; the database's own, which names what is missing, goes to the log."""
+    response = send(ERRORS["server_misconfigured"](world))
+    assert response.status_code == 503
+    assert "drizzlesync" not in response.json()["error"]["message"]
+    logged = [record for record in caplog.records if record.levelname == "ERROR"]
+    assert ['schema "drizzlesync" does not exist' in record.getMessage() for record in logged] == [True]

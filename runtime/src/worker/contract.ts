@@ -29,6 +29,14 @@ export function isTransient(sqlstate: string): boolean {
   return classes.includes(sqlstate.slice(0, 2)) || states.includes(sqlstate);
 }
 
+/** Whether a Postgres error reaching the host means the database lacks what the functions name. */
+export function isMisconfiguration(sqlstate: string): boolean {
+  return errors.sqlstates.misconfigured.classes.includes(sqlstate.slice(0, 2));
+}
+
+/** What a client is told while the database lacks what the functions name (`server_misconfigured`). */
+export const MISCONFIGURED_MESSAGE = errors.sqlstates.misconfigured.message;
+
 const statuses: ReadonlyMap<string, number> = new Map(errors.errors.map((row) => [row.code, row.status]));
 
 /** The JSON of an error response: what a client branches on, and extras such as `supported`. */

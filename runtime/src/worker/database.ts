@@ -3,8 +3,9 @@
  * errors in protocol terms, as the Python host maps them: DZ<status> errors raised by the
  * protocol functions verbatim (their DETAIL holds the code, path and extras), transient ones
  * (the SQLSTATEs `protocol/errors.json` calls transient, or a connection lost or never made)
- * as 503 so that the client retries, anything else re-thrown as the bug it is: a permanent
- * failure retried would fail forever.
+ * as 503 so that the client retries, those saying the database lacks what the functions name
+ * (a table renamed by hand, the migrations not run) as 503 too, logged for the operator whose
+ * fix ends them, anything else re-thrown as the bug it is.
  *
  * Each call goes out as one simple query, its values written in as literals, as the Python host
  * sends it: one round trip. With parameters, postgres.js asks the server to describe a statement
@@ -14,7 +15,7 @@
  */
 import postgres from "postgres";
 
-import { isTransient, SyncError, syncError } from "./contract.ts";
+import { isMisconfiguration, isTransient, MISCONFIGURED_MESSAGE, SyncError, syncError } from "./contract.ts";
 import type { Identity } from "./identity.ts";
 import type { PullCall, PushCall } from "./request.ts";
 
@@ -172,6 +173,12 @@ function databaseError(error: unknown): unknown {
   }
   if (isTransient(state)) {
     return syncError("temporarily_unavailable", "the database is busy or unreachable; retry");
+  }
+  if (isMisconfiguration(state)) {
+    // Not the request's fault, nor a passing one: the operator must hear of it, and the client
+    // keeps its writes and retries until the database is put right.
+    console.error(`drizzlesync: the database does not match its sync setup: ${error.message} (SQLSTATE ${state})`);
+    return syncError("server_misconfigured", MISCONFIGURED_MESSAGE);
   }
   return error;
 }
