@@ -116,3 +116,24 @@ def registry_drift(fetch: Fetch, library_schema: str) -> list[str]:
             key = "no primary key" if actual is None else f"the primary key ({', '.join(actual)})"
             problems.append(f"{schema}.{table} has {key}, but is synced keyed by ({', '.join(recorded)})")
     return problems
+
+
+_COLUMNS = """
+SELECT coalesce(json_agg(json_build_array(a.attrelid, a.attnum, t.schema_name, t.table_name, a.attname)),
+                '[]')::text
+FROM {schema}.synced_table AS t
+JOIN pg_attribute AS a
+  ON a.attrelid = to_regclass(quote_ident(t.schema_name) || '.' || quote_ident(t.table_name))
+ AND a.attnum > 0 AND NOT a.attisdropped
+"""
+
+ColumnNumber = tuple[int, int]
+"""A column as Postgres numbers it: its table's oid and its `attnum`, both kept through renames."""
+
+
+def synced_columns(fetch: Fetch, library_schema: str) -> dict[ColumnNumber, tuple[str, str, str]]:
+    """Every column of the synced tables that exist: its number, to its schema, table and name."""
+    if not fetch(f"SELECT to_regclass({literal(quote(library_schema) + '.synced_table')}) IS NOT NULL"):
+        return {}
+    rows = json.loads(fetch(_COLUMNS.format(schema=quote(library_schema))))
+    return {(oid, number): (schema, table, name) for oid, number, schema, table, name in rows}

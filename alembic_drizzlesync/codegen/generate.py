@@ -7,7 +7,7 @@ every step, and a failure leaves the previous files as they were.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from .client_migrations.history import (
     render_history,
     retire,
 )
-from .client_migrations.shape import shapes_of
+from .client_migrations.shape import RenamedColumns, shapes_of
 from .meta import render_sync_meta
 from .output import STEP_DIRECTORY
 from .plan import build_plan
@@ -59,6 +59,9 @@ class Options:
     sync_unregistered: bool = True
     schemas_key: str = f"{ROOT_KEY}.schemas"
     """Where `schemas` came from, for an error about them: the pyproject key, or the CLI's `--schemas`."""
+    renamed_columns: RenamedColumns = field(default_factory=dict)
+    """Columns of synced tables the migrations just run renamed (the plugin watches them): the
+    client step keeps their values and pending writes instead of dropping and adding them."""
 
     @classmethod
     def from_config(cls, config: SyncConfig, **overrides: Any) -> Options:
@@ -99,7 +102,7 @@ def generate(conn: psycopg.Connection[Any], out: Path, options: Options) -> dict
                 "disable sync of the table before the change and enable it after"
             )
     plan = build_plan(catalog, synced, options.naming, options.timestamp_mode)
-    shapes = shapes_of(plan)
+    shapes = shapes_of(plan, options.renamed_columns)
     history_file = out / HISTORY
     previous = history_file.read_text(encoding="utf-8") if history_file.exists() else None
     before = read_history(previous)

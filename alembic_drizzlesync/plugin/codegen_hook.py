@@ -30,6 +30,7 @@ from ..codegen.output import write_files
 from ..config import ConfigError, SyncConfig
 from ..localdb import libpq_url
 from .errors import AlembicConfigError
+from .renames import ColumnWatch
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,9 @@ OnVersionApply = Callable[..., None]
 Report = Callable[[str], None]
 
 
-def codegen_hook(config: SyncConfig) -> OnVersionApply:
-    """An `on_version_apply` callback that regenerates `config.output` after the commit."""
+def codegen_hook(config: SyncConfig, watch: ColumnWatch | None = None) -> OnVersionApply:
+    """An `on_version_apply` callback that regenerates `config.output` after the commit, telling
+    the generation which columns `watch` saw renamed."""
     pending: weakref.WeakKeyDictionary[Connection, Report | None] = weakref.WeakKeyDictionary()
     """Per connection, how to report the generation its next commit owes (None: nothing owed)."""
 
@@ -49,7 +51,7 @@ def codegen_hook(config: SyncConfig) -> OnVersionApply:
             dbapi = conn.connection.dbapi_connection
             assert dbapi is not None
             dbapi.commit()
-            _regenerate(conn, dbapi, config, report)
+            _regenerate(conn, dbapi, config, report, watch)
 
     def on_rollback(conn: Connection) -> None:
         pending[conn] = None
@@ -82,9 +84,12 @@ def _reporter(ctx: Any) -> Report:
     return log.info
 
 
-def _regenerate(conn: Connection, dbapi: Any, config: SyncConfig, report: Report) -> None:
+def _regenerate(
+    conn: Connection, dbapi: Any, config: SyncConfig, report: Report, watch: ColumnWatch | None
+) -> None:
     assert config.output is not None
-    options = Options.from_config(config, sync_unregistered=False)
+    renamed = watch.renamed() if watch is not None else {}
+    options = Options.from_config(config, sync_unregistered=False, renamed_columns=renamed)
     try:
         if isinstance(dbapi, psycopg.Connection):
             files = generate(dbapi, config.output, options)
@@ -92,6 +97,8 @@ def _regenerate(conn: Connection, dbapi: Any, config: SyncConfig, report: Report
             with psycopg.connect(libpq_url(conn.engine.url)) as own:
                 files = generate(own, config.output, options)
         changed = write_files(config.output, files)
+        if watch is not None:
+            watch.generated()
     except Exception as exc:
         error = CodegenConfigError if isinstance(exc, ConfigError) else CodegenError
         raise error(

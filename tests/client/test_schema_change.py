@@ -1,8 +1,9 @@
 """A device with pending writes across a server schema change: its old build is refused with
 409 and pauses, keeping them; the new build migrates the local database on open (the outbox kept,
 the value of a dropped column pruned from a write and reported, a patch of that column alone kept
-as it was), pushes the writes in the new shape, and converges: the server rejects the stale patch
-by name and applies the writes on either side of it."""
+as it was, the values of a renamed column moved to its new name), pushes the writes in the new
+shape, and converges: the server rejects the stale patch by name and applies the writes on either
+side of it."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from .conftest import ROOT, run_integration, serving
 OUTPUT = Path("web/src/db/generated")
 
 SECOND_REVISION = '''
-"""todos get a priority and lose their project"""
+"""todos get a priority, lose their project, and their title is called a label"""
 import sqlalchemy as sa
 from alembic import op
 import alembic_drizzlesync.ops  # noqa: F401
@@ -37,11 +38,13 @@ depends_on = None
 def upgrade() -> None:
     op.add_column("todos", sa.Column("priority", sa.Integer(), server_default="0", nullable=False))
     op.drop_column("todos", "project_id")
+    op.alter_column("todos", "title", new_column_name="label")
     op.bump_sync_schema_version(2)
 
 
 def downgrade() -> None:
     op.revert_sync_schema_version(2)
+    op.alter_column("todos", "label", new_column_name="title")
     op.add_column("todos", sa.Column("project_id", sa.Uuid()))
     op.drop_column("todos", "priority")
 '''
@@ -101,15 +104,15 @@ def test_a_pending_write_survives_a_schema_change(
     assert new["rejected"] == [{"id": 4, "table": "todos", "op": "patch", "code": "unknown_column"}]
     assert (new["state"], new["pending"]) == ("idle", 0)
     [todo] = new["todos"]
-    assert {k: todo[k] for k in ("id", "title", "priority", "done")} == {
+    assert {k: todo[k] for k in ("id", "label", "priority", "done")} == {
         "id": written["todo"],
-        "title": "renamed offline",
+        "label": "renamed offline",
         "priority": 0,
         "done": 0,
     }
-    assert "project_id" not in todo
+    assert "project_id" not in todo and "title" not in todo
     with psycopg.connect(url) as db:
-        row = db.execute("SELECT title, priority FROM todos WHERE id = %s", (written["todo"],)).fetchone()
+        row = db.execute("SELECT label, priority FROM todos WHERE id = %s", (written["todo"],)).fetchone()
         projects = db.execute("SELECT count(*) FROM projects WHERE team_id = %s", (team,)).fetchone()
     assert row == ("renamed offline", 0)
     assert projects == (2,)

@@ -11,6 +11,7 @@ import pytest
 
 from alembic_drizzlesync.codegen.client_migrations.history import (
     highest_version,
+    migration_steps,
     read_retired,
     record,
     render_history,
@@ -265,3 +266,33 @@ def test_a_synced_table_whose_sqlite_name_moves_is_warned_of(caplog: pytest.LogC
         ),
     )
     assert "synced table app_labels is app_labels3 in SQLite now, app_labels2 before" in caplog.text
+
+
+def test_columns_swapping_names_swap_their_values_and_pending_writes() -> None:
+    """Each moved value goes through a name no column has, so neither overwrites the other; a value
+    of every JSON type moves as it was, and a write without the column gains none."""
+
+    def column(name: str, renamed_from: str | None = None) -> ColumnShape:
+        return ColumnShape(name, name, "TEXT", name == "id", None, True, renamed_from)
+
+    before = (TableShape("notes", "notes", (column("id"), column("a"), column("b")), ("id",), ()),)
+    after = (TableShape("notes", "notes", (column("id"), column("a", "b"), column("b", "a")), ("id",), ()),)
+    (_, first), (_, second) = migration_steps(record(record([], 1, before), 2, after))
+    db = sqlite3.connect(":memory:")
+    db.executescript(";\n".join(first))
+    db.execute("INSERT INTO notes VALUES ('n1', 'first', 'second')")
+    writes = [{"a": "x", "b": [1, {"c": True}]}, {"a": None}, {"b": False}, {"a": 1.5, "other": "kept"}]
+    for values in writes:
+        db.execute(
+            "INSERT INTO _sync_outbox (tx, \"table\", op, pk, \"values\") VALUES (1, 'notes', 'patch', ?, ?)",
+            ('{"id": "n1"}', json.dumps(values)),
+        )
+    db.executescript(";\n".join(second))
+    assert db.execute("SELECT a, b FROM notes").fetchall() == [("second", "first")]
+    assert [values for _, _, _, values in outbox(db)] == [
+        {"id": "n1", "b": "first", "a": "second"},  # the insert's own put
+        {"b": "x", "a": [1, {"c": True}]},
+        {"b": None},
+        {"a": False},
+        {"b": 1.5, "other": "kept"},
+    ]

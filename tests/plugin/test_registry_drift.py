@@ -10,31 +10,8 @@ from pathlib import Path
 import psycopg
 
 from alembic_drizzlesync.localdb import libpq_url
+from tests.plugin.revisions import write_revision
 from tests.plugin.test_command_errors import alembic, drizzlesync, one_line
-
-HEAD = "0025"
-
-
-def revision(project: Path, name: str, body: str) -> None:
-    (project / "migrations" / "versions" / f"{name}.py").write_text(
-        f'''"""{name}"""
-from alembic import op
-import alembic_drizzlesync.ops  # noqa: F401
-
-revision = "{name}"
-down_revision = "{HEAD}"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-{body}
-
-
-def downgrade() -> None:
-    raise NotImplementedError
-'''
-    )
 
 
 def tables(db_url: str) -> list[tuple[str, list[str]]]:
@@ -46,7 +23,7 @@ def tables(db_url: str) -> list[tuple[str, list[str]]]:
 def test_a_synced_table_renamed_behind_the_registry_is_refused(example_copy: Path, db_url: str) -> None:
     assert alembic(example_copy, "upgrade", "head").returncode == 0
     before = tables(db_url)
-    revision(example_copy, "rename", '    op.rename_table("todos", "tasks")')
+    write_revision(example_copy, "rename", '    op.rename_table("todos", "tasks")')
     assert one_line(alembic(example_copy, "upgrade", "head")) == (
         "FAILED: DrizzleSync: revision rename left public.todos is synced but no longer exists "
         "(renamed or dropped). Disable sync before renaming or dropping a synced table or changing "
@@ -55,7 +32,7 @@ def test_a_synced_table_renamed_behind_the_registry_is_refused(example_copy: Pat
     )
     assert tables(db_url) == before  # rolled back: todos is still there and synced
 
-    revision(
+    write_revision(
         example_copy,
         "rename",
         '    op.disable_sync("todos")\n'
@@ -69,7 +46,7 @@ def test_a_synced_table_renamed_behind_the_registry_is_refused(example_copy: Pat
 
 def test_a_synced_table_rekeyed_behind_the_registry_is_refused(example_copy: Path, db_url: str) -> None:
     assert alembic(example_copy, "upgrade", "head").returncode == 0
-    revision(
+    write_revision(
         example_copy,
         "rekey",
         '    op.drop_constraint("todos_pkey", "todos")\n'

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 
-from .shape import TableShape, shape_hash
+from .shape import TableShape, shape_hash, shape_json
 from .steps import render_step
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,10 @@ def read_retired(text: str | None) -> dict[int, str]:
 
 
 def render_history(history: list[Version], retired: dict[int, str] | None = None) -> str:
-    data: dict[str, object] = {"format": 1, "versions": [asdict(v) for v in history]}
+    versions = [
+        {"version": v.version, "hash": v.hash, "tables": [shape_json(t) for t in v.tables]} for v in history
+    ]
+    data: dict[str, object] = {"format": 1, "versions": versions}
     if retired:
         data["retired"] = {str(version): retired[version] for version in sorted(retired)}
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
@@ -102,14 +105,41 @@ def record(
         )
     if last is not None:
         _warn_of_renames(last.tables, tables)
-    replaced = next((v for v in history if v.version == server_version and v.hash != digest), None)
-    if replaced is not None and _without_indexes(replaced.tables) != _without_indexes(tables):
+    same = next((v for v in history if v.version == server_version), None)
+    if same is not None and same.hash == digest:
+        return [*kept, same]  # as recorded, with the renames its revision made
+    if same is not None and _without_indexes(same.tables) != _without_indexes(tables):
         log.warning(
             "the synced shape changed but the schema version is still %d: installed clients will not "
             "migrate; bump it with op.bump_sync_schema_version()",
             server_version,
         )
-    return [*kept, Version(server_version, digest, tables)]
+    return [*kept, Version(server_version, digest, _renames_from(kept[-1].tables if kept else (), tables))]
+
+
+def _renames_from(before: tuple[TableShape, ...], after: tuple[TableShape, ...]) -> tuple[TableShape, ...]:
+    """`after` with the renames that hold against `before`, the version its step starts from.
+
+    A rename seen by the plugin is relative to the database as the command found it, which is
+    usually the version recorded last; where it is not (a database behind history.json), a
+    rename that `before` does not show (its old name absent there, or its new name present and
+    not renamed away in turn) is dropped, and the step treats the column as dropped and added,
+    as without the plugin.
+    """
+    tables = []
+    for shape in after:
+        old = next((t for t in before if t.source == shape.source), None)
+        had = {c.wire_name for c in old.columns} if old else set()
+        freed = had & {c.renamed_from for c in shape.columns}
+        columns = tuple(
+            c
+            if c.renamed_from is None
+            or (c.renamed_from in had and (c.wire_name not in had or c.wire_name in freed))
+            else replace(c, renamed_from=None)
+            for c in shape.columns
+        )
+        tables.append(replace(shape, columns=columns))
+    return tuple(tables)
 
 
 def _warn_of_renames(before: tuple[TableShape, ...], after: tuple[TableShape, ...]) -> None:
@@ -129,7 +159,10 @@ def _warn_of_renames(before: tuple[TableShape, ...], after: tuple[TableShape, ..
 
 
 def _without_indexes(tables: tuple[TableShape, ...]) -> list[tuple[object, ...]]:
-    return [(t.name, t.source, t.columns, t.primary_key) for t in tables]
+    return [
+        (t.name, t.source, tuple(replace(c, renamed_from=None) for c in t.columns), t.primary_key)
+        for t in tables
+    ]
 
 
 def migration_steps(history: list[Version]) -> list[tuple[int, list[str]]]:

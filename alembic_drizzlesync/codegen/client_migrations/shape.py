@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from ...quoting import literal
 from ..plan import ColumnPlan, Plan, TablePlan
+
+RenamedColumns = Mapping[tuple[str, str], Mapping[str, str]]
+"""Per table (schema, name), its columns renamed since the version recorded before: new name to old."""
 
 STORAGE = {"integer": "INTEGER", "real": "REAL", "text": "TEXT", "bytes": "BLOB"}
 """sqlite-core builder → the column type of a STRICT table."""
@@ -27,6 +31,9 @@ class ColumnShape:
     not_null: bool
     default: str | None
     pushed: bool
+    renamed_from: str | None = None
+    """The column's Postgres name in the version recorded before, when a revision renamed it:
+    the step carries its values and pending writes over. Not part of the shape's hash."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,8 @@ def _sqlite_default(column: ColumnPlan) -> str | None:
     return literal(json.dumps(value, separators=(",", ":")))
 
 
-def table_shape(table: TablePlan) -> TableShape:
+def table_shape(table: TablePlan, renamed: Mapping[str, str]) -> TableShape:
+    """`renamed`: the table's columns a revision renamed, new Postgres name to old."""
     sqlite_name = {c.column.name: c.sqlite_name for c in table.columns}
     return TableShape(
         name=table.sqlite_name,
@@ -75,6 +83,7 @@ def table_shape(table: TablePlan) -> TableShape:
                 not_null=not c.column.nullable,
                 default=_sqlite_default(c),
                 pushed=c.pushed,
+                renamed_from=renamed.get(c.column.name),
             )
             for c in table.columns
         ),
@@ -83,10 +92,26 @@ def table_shape(table: TablePlan) -> TableShape:
     )
 
 
-def shapes_of(plan: Plan) -> tuple[TableShape, ...]:
-    return tuple(table_shape(table) for table in plan.synced)
+def shapes_of(plan: Plan, renamed: RenamedColumns) -> tuple[TableShape, ...]:
+    return tuple(
+        table_shape(table, renamed.get((table.table.schema, table.table.name), {})) for table in plan.synced
+    )
+
+
+def shape_json(shape: TableShape, *, renames: bool = True) -> dict[str, Any]:
+    """A shape as history.json holds it: a column's `renamed_from` only where a revision set it."""
+    raw = asdict(shape)
+    raw["columns"] = [
+        {key: value for key, value in column.items() if key != "renamed_from" or (renames and value)}
+        for column in raw["columns"]
+    ]
+    return raw
 
 
 def shape_hash(shapes: tuple[TableShape, ...]) -> str:
-    canonical = json.dumps([asdict(s) for s in shapes], sort_keys=True, separators=(",", ":"))
+    """The hash of what clients hold, without how it came about (`renamed_from`): a database
+    migrated to the same shape without watching the rename gets the same hash."""
+    canonical = json.dumps(
+        [shape_json(s, renames=False) for s in shapes], sort_keys=True, separators=(",", ":")
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ...quoting import quote
+from ...quoting import literal, quote
 from ...sql import split_statements
 from ...templating import render
-from ..plan import STATE_TABLE
-from .shape import TableShape
+from ..plan import OUTBOX_TABLE, STATE_TABLE
+from .shape import ColumnShape, TableShape
 from .triggers import render_triggers
 
 
@@ -44,30 +44,34 @@ def render_create(shape: TableShape) -> list[str]:
 def render_rebuild(old: TableShape, new: TableShape) -> list[str]:
     """SQLite's documented way to change a table: build the new one, copy, swap.
 
-    Columns that keep their name and storage type are copied, provided every
-    other column can be left empty or defaulted; otherwise the table starts
-    empty and the reset cursor refills it. A copied column that became NOT
-    NULL takes its default where it held NULL; without a default, rows holding
-    NULL there are left for the refill, as the server now has a value for
-    them: copied, they would fail the step on every open, and the client could
-    never reach the new version.
+    Columns that keep their name and storage type are copied, and so are
+    columns a revision renamed (`renamed_from`) whose storage type stayed,
+    provided every other column can be left empty or defaulted; otherwise the
+    table starts empty and the reset cursor refills it. A copied column that
+    became NOT NULL takes its default where it held NULL; without a default,
+    rows holding NULL there are left for the refill, as the server now has a
+    value for them: copied, they would fail the step on every open, and the
+    client could never reach the new version. Pending writes of a renamed
+    column are carried over to its new name (`render_outbox_renames`).
     """
     temporary = f"_sync_new_{new.name}"
-    was_nullable = {o.name for o in old.columns if not o.not_null}
-    kept = [c for c in new.columns if (c.name, c.storage) in {(o.name, o.storage) for o in old.columns}]
-    added = [c for c in new.columns if c not in kept]
+    copied = [(c, source) for c in new.columns if (source := _copied_from(old, new, c)) is not None]
+    copied_names = {c.name for c, _ in copied}
+    added = [c for c in new.columns if c.name not in copied_names]
     statements = [render_create_table(new, temporary)]
-    if kept and all(not c.not_null or c.default is not None for c in added):
-        tightened = [c for c in kept if c.not_null and c.name in was_nullable]
-        defaulted = {c.name: c.default for c in tightened if c.default is not None}
+    if copied and all(not c.not_null or c.default is not None for c in added):
+        tightened = [(c, source) for c, source in copied if c.not_null and not source.not_null]
+        defaulted = {c.name: c.default for c, _ in tightened if c.default is not None}
         values = [
-            f"coalesce({quote(c.name)}, {defaulted[c.name]})" if c.name in defaulted else quote(c.name)
-            for c in kept
+            f"coalesce({quote(source.name)}, {defaulted[c.name]})"
+            if c.name in defaulted
+            else quote(source.name)
+            for c, source in copied
         ]
-        unfilled = [f"{quote(c.name)} IS NOT NULL" for c in tightened if c.default is None]
+        unfilled = [f"{quote(source.name)} IS NOT NULL" for c, source in tightened if c.default is None]
         where = f" WHERE {' AND '.join(unfilled)}" if unfilled else ""
         statements.append(
-            f"INSERT INTO {quote(temporary)} ({', '.join(quote(c.name) for c in kept)}) "
+            f"INSERT INTO {quote(temporary)} ({', '.join(quote(c.name) for c, _ in copied)}) "
             f"SELECT {', '.join(values)} FROM {quote(old.name)}{where}"
         )
     return [
@@ -76,7 +80,50 @@ def render_rebuild(old: TableShape, new: TableShape) -> list[str]:
         f"ALTER TABLE {quote(temporary)} RENAME TO {quote(new.name)}",
         *render_indexes(new.name, new.indexes),
         *render_triggers(new),
+        *render_outbox_renames(old, new),
     ]
+
+
+def _copied_from(old: TableShape, new: TableShape, column: ColumnShape) -> ColumnShape | None:
+    """The column of `old` whose values `column` of `new` keeps: the one it was renamed from, else
+    its namesake (unless that one was renamed to another column), if the storage type stayed."""
+    renamed_away = {c.renamed_from for c in new.columns if c.renamed_from is not None}
+    if column.renamed_from is not None:
+        source = next((o for o in old.columns if o.wire_name == column.renamed_from), None)
+    else:
+        source = next((o for o in old.columns if o.name == column.name), None)
+        if source is not None and source.wire_name in renamed_away:
+            source = None
+    return source if source is not None and source.storage == column.storage else None
+
+
+def render_outbox_renames(old: TableShape, new: TableShape) -> list[str]:
+    """Pending writes name columns by their Postgres names: a renamed column's values (and key
+    values) move to its new name, so that they reach the server instead of being pruned.
+
+    Each move is one `UPDATE` of the writes holding the old name. When a new name is also one
+    renamed away (two columns swapping names), every value first moves to a name no column has.
+    """
+    had = {c.wire_name for c in old.columns}
+    moves = [
+        (c.renamed_from, c.wire_name, c.name in new.primary_key)
+        for c in new.columns
+        if c.renamed_from in had and '"' not in c.renamed_from + c.wire_name  # a JSON path cannot quote '"'
+    ]
+    if {target for _, target, _ in moves} & {source for source, _, _ in moves}:
+        moves = [(source, f"_sync_renaming:{target}", key) for source, target, key in moves] + [
+            (f"_sync_renaming:{target}", target, key) for _, target, key in moves
+        ]
+    statements = []
+    for source, target, key in moves:
+        for field in ("values", "pk") if key else ("values",):
+            column, path, to = quote(field), literal(f'$."{source}"'), literal(f'$."{target}"')
+            statements.append(
+                f"UPDATE {quote(OUTBOX_TABLE)} SET {column} = json_set(json_remove({column}, {path}), {to}, "
+                f'{column} -> {path}) WHERE "table" = {literal(new.source)} AND json_type({column}, {path}) '
+                "IS NOT NULL"
+            )
+    return statements
 
 
 def render_reindex(old: TableShape, new: TableShape) -> list[str]:

@@ -37,9 +37,9 @@ const CLIENT_ID = { sql: 'SELECT "client_id" FROM "_sync_state"', params: [] };
 
 /**
  * Runs every step above the stored version, each in its own transaction, so that a failure
- * leaves the database at the last complete version. The steps never touch the outbox; pending
- * values of dropped columns are pruned (`PrunedWrite`), since the server would refuse the whole
- * write for them. The pruning runs inside the last step's transaction: done after it commits, a
+ * leaves the database at the last complete version. The steps keep the outbox's writes (moving
+ * only a renamed column's values to its new name); pending values of dropped columns are pruned
+ * here (`PrunedWrite`), since the server would refuse the whole write for them. The pruning runs inside the last step's transaction: done after it commits, a
  * tab closed in between would leave a database at the new version whose next open finds nothing
  * to migrate, and so never prunes.
  *

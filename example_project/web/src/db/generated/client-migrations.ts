@@ -4,7 +4,8 @@
 /**
  * One step per schema version. A client runs, in order and each in one
  * transaction, every step above the `schema_version` of its `_sync_state`
- * row (no table yet: version 0). Steps keep `_sync_outbox` as it is.
+ * row (no table yet: version 0). Steps keep `_sync_outbox`'s writes, moving
+ * only the values of a renamed column to its new name.
  */
 export interface ClientMigration {
   readonly version: number;

@@ -1,0 +1,63 @@
+"""Columns of synced tables that the revisions of a command rename, watched for code generation.
+
+Autogenerate cannot tell a renamed column from a dropped one and a new one,
+and a database read after the fact cannot either; to a client the two differ
+a lot: a rename keeps the values on the device and in its pending writes. So
+the plugin watches. Postgres keeps a column's number (`attnum`) through a
+rename and never gives a dropped column's number to another one while the
+table lives, and within one command no dump and restore can renumber a
+table, so a number whose name changed between two looks is a rename. The
+first look is taken when env.py configures the migration context, the next
+after each revision (inside its transaction); the renames since the last
+generation go to the next one, which records them in history.json.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..catalog.registry import ColumnNumber, Fetch, synced_columns
+from ..codegen.client_migrations.shape import RenamedColumns
+
+
+class ColumnWatch:
+    """The synced columns as last seen, and the names those renamed since the last generation had."""
+
+    def __init__(self, library_schema: str) -> None:
+        self._library_schema = library_schema
+        self._seen: dict[ColumnNumber, tuple[str, str, str]] | None = None
+        self._named: dict[ColumnNumber, str] = {}
+        """A renamed column's name at the last generation."""
+
+    def look(self, fetch: Fetch) -> None:
+        now = synced_columns(fetch, self._library_schema)
+        for number, (_, _, name) in now.items():
+            before = (self._seen or {}).get(number)
+            if before is not None and before[2] != name:
+                self._named.setdefault(number, before[2])
+        self._seen = now
+
+    def look_before_migrating(self, connection: Any) -> None:
+        """The first look, through env.py's SQLAlchemy connection, left as it was found: a
+        transaction begun for the read is rolled back, so Alembic begins its own as usual."""
+        was_in_transaction = connection.in_transaction()
+        self.look(lambda query: connection.exec_driver_sql(query).scalar())
+        if not was_in_transaction:
+            connection.rollback()
+
+    def on_version_apply(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
+        if not ctx.as_sql and ctx.connection is not None and self._seen is not None:
+            self.look(lambda query: ctx.connection.exec_driver_sql(query).scalar())
+
+    def renamed(self) -> RenamedColumns:
+        """Per table, its columns renamed since the last generation: name now to name then."""
+        renamed: dict[tuple[str, str], dict[str, str]] = {}
+        for number, then in self._named.items():
+            schema, table, name = (self._seen or {}).get(number, ("", "", then))
+            if name != then:
+                renamed.setdefault((schema, table), {})[name] = then
+        return renamed
+
+    def generated(self) -> None:
+        """The renames so far are recorded: the next generation starts from here."""
+        self._named = {}

@@ -1,0 +1,31 @@
+"""A revision written into a copy of the example project, as a developer would add one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.support import EXAMPLE_HEAD
+
+
+def write_revision(project: Path, name: str, body: str, down: str = EXAMPLE_HEAD) -> None:
+    """Revision `name` after `down`, upgrading by `body` (indented code); it cannot be downgraded."""
+    (project / "migrations" / "versions" / f"{name}.py").write_text(
+        f'''"""{name}"""
+import sqlalchemy as sa
+from alembic import op
+import alembic_drizzlesync.ops  # noqa: F401
+
+revision = "{name}"
+down_revision = "{down}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+{body}
+
+
+def downgrade() -> None:
+    raise NotImplementedError
+'''
+    )
