@@ -12,6 +12,7 @@ in Python already.
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 from .contract import default_limits
@@ -28,32 +29,81 @@ class ExactFloat(float):
         return number
 
 
-# Postgres's numeric (what jsonb stores numbers as) keeps at most this many digits after the point.
-MAX_SCALE: int = default_limits()["maxNumberScale"]
+LIMITS = default_limits()
+MAX_SCALE: int = LIMITS["maxNumberScale"]
+MAX_DIGITS: int = LIMITS["maxNumberDigits"]
+MAX_EXPONENT: int = LIMITS["maxNumberExponent"]
+"""What Postgres's numeric, and so jsonb, holds: digits after and before the point, and the
+exponent it reads (it refuses `0e1073741823` though the value is zero)."""
+
+INT_DIGITS = sys.get_int_max_str_digits()
+"""The longest integer Python reads from text (4,300 digits unless configured)."""
 
 
-class TooPreciseFloat(float):
-    """A JSON number that needs more digits after the point than jsonb keeps (`1e-16384`): Python
-    reads it as a float near zero, and the database refuses it, so the request checks refuse it."""
+class UnstorableNumber(float):
+    """A JSON number jsonb cannot hold, read as zero with why, so that the request checks refuse it
+    at its path (the database would fail the whole request)."""
+
+    message: str
+
+    def __new__(cls, message: str) -> UnstorableNumber:
+        number = super().__new__(cls, 0.0)
+        number.message = message
+        return number
+
+
+class LongInteger(ExactFloat):
+    """An integer longer than Python reads from text, read as the largest float of its sign (which
+    the request checks pass) with its text, which `dumps` writes back for jsonb to store exactly."""
+
+    # Not ExactFloat's signature's result: float(text) would be inf.
+    def __new__(cls, text: str) -> LongInteger:
+        number = float.__new__(cls, -sys.float_info.max if text.startswith("-") else sys.float_info.max)
+        number.text = text
+        return number
+
+
+def _exponent(text: str) -> int:
+    """The exponent of the number `text`; one too long for `int` as a bound past every limit."""
+    written = text.lower().partition("e")[2]
+    digits = written.lstrip("+-").lstrip("0")
+    if len(digits) > 12:
+        return -(10**12) if written.startswith("-") else 10**12
+    return int(written or "0")
 
 
 def scale(text: str) -> int:
     """The digits after the point that the number `text` is written with, its exponent applied."""
-    mantissa, _, exponent = text.lower().partition("e")
-    fraction = mantissa.partition(".")[2]
-    return len(fraction) - int(exponent or "0")
+    fraction = text.lower().partition("e")[0].partition(".")[2]
+    return len(fraction) - _exponent(text)
+
+
+def unstorable(text: str) -> UnstorableNumber | None:
+    """Why jsonb cannot hold the number `text` (one with a fraction or an exponent), if it cannot."""
+    if _exponent(text) > MAX_EXPONENT:
+        return UnstorableNumber(f"numbers may have an exponent of at most {MAX_EXPONENT}")
+    if scale(text) > MAX_SCALE:
+        return UnstorableNumber(f"numbers may have at most {MAX_SCALE} digits after the point")
+    return None
+
+
+def _integer(text: str) -> int | float:
+    digits = len(text) - text.startswith("-")
+    if digits > MAX_DIGITS:
+        return UnstorableNumber(f"numbers may have at most {MAX_DIGITS} digits before the point")
+    return LongInteger(text) if digits > INT_DIGITS else int(text)
 
 
 def loads(body: bytes | str) -> Any:
-    return json.loads(body, parse_float=ExactFloat)
+    return json.loads(body, parse_float=ExactFloat, parse_int=_integer)
 
 
 def loads_noting_rounding(body: bytes | str) -> tuple[Any, bool]:
     """Plain JSON (what the request checks take), and whether a number in it is not what its float writes.
 
     `1.5` or `7.0` come back from `json.dumps` as they were sent, `1.50`,
-    `1e2` or 21 significant digits do not: only then does a push need its
-    mutations written by `dumps(loads(body))`.
+    `1e2`, 21 significant digits or an integer longer than Python reads do
+    not: only then does a push need its mutations written by `dumps(loads(body))`.
     """
     rounded = False
 
@@ -62,11 +112,17 @@ def loads_noting_rounding(body: bytes | str) -> tuple[Any, bool]:
         value = float(text)
         if repr(value) != text:
             rounded = True
-            if scale(text) > MAX_SCALE:
-                return TooPreciseFloat(value)
+            refused = unstorable(text)
+            return value if refused is None else refused
         return value
 
-    return json.loads(body, parse_float=number), rounded
+    def integer(text: str) -> int | float:
+        nonlocal rounded
+        value = _integer(text)
+        rounded = rounded or isinstance(value, float)
+        return value
+
+    return json.loads(body, parse_float=number, parse_int=integer), rounded
 
 
 class _Token(str):

@@ -157,11 +157,10 @@ def _check_storable(value: Any, path: str, depth: int = 1) -> None:
         raise too_deep(path or None)
     if isinstance(value, str):
         _check_text(value, path)
+    elif isinstance(value, exact_json.UnstorableNumber):
+        raise invalid("invalid_number", value.message, path or None)
     elif isinstance(value, float) and not math.isfinite(value):
         raise invalid("invalid_number", "numbers must be finite", path or None)
-    elif isinstance(value, exact_json.TooPreciseFloat):
-        message = f"numbers may have at most {exact_json.MAX_SCALE} digits after the point"
-        raise invalid("invalid_number", message, path or None)
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _check_storable(item, f"{path}[{index}]", depth + 1)

@@ -14,9 +14,13 @@ import httpx
 import psycopg
 import pytest
 from psycopg import sql
+from sqlalchemy.engine import Engine
 
 from alembic_drizzlesync.catalog import read_catalog
 from alembic_drizzlesync.codegen.typemap import map_column
+from alembic_drizzlesync.config import load_config
+from alembic_drizzlesync.sync import Limits, SyncProcessor
+from tests.sync.conftest import EXAMPLE
 
 TABLE = """
 CREATE TABLE wire_values (
@@ -102,6 +106,15 @@ EXPECTED: dict[str, tuple[str, str | None, Any]] = {
     "stamps": ("json", "string[]", ["2024-02-29 23:59:59+00", "0044-03-15 00:00:00+00 BC", "-infinity"]),
     "based": ("json", "string[]", ["x", "y"]),
 }
+
+
+BODY_LIMIT = Limits(max_body_bytes=1 << 20, max_mutations=50)
+"""Bodies up to 1 MiB: the longest integer jsonb holds takes 128 KiB."""
+
+
+@pytest.fixture
+def processor(engine: Engine) -> SyncProcessor:
+    return SyncProcessor.from_config(engine, load_config(EXAMPLE / "pyproject.toml"), BODY_LIMIT)
 
 
 @pytest.fixture
@@ -248,13 +261,22 @@ def test_numbers_are_stored_exactly(
     assert column(db, name) == stored_text
 
 
-def test_a_number_with_more_digits_after_the_point_than_jsonb_keeps_is_refused(
+UNSTORABLE_NUMBERS = (
+    *("1e-16384", "1.5e-16383", "1e-99999999999999999999", "0." + "1" * 9000 + "e-9000"),
+    *("0e1073741823", "-0.0e1073741824", "0e99999999999999999999", "1" * 131_073),
+)
+"""Numbers jsonb cannot hold: past 16,383 digits after the point, an exponent Postgres does not
+read (even for a zero), past 131,072 digits before the point."""
+
+
+def test_a_number_jsonb_cannot_hold_is_refused_at_its_path(
     alice_http: httpx.Client, db: psycopg.Connection[Any]
 ) -> None:
-    """Python reads 1e-16384 as 0.0, a finite float; jsonb refuses its 16,384 digits after the
-    point, which the host used to meet as a 500 when it cast the mutations to jsonb."""
+    """Python reads 1e-16384 and 0e1073741823 as 0.0, a finite float, and the Worker host took an
+    integer of any length; jsonb refuses each, which the hosts used to meet as a 500 when they cast
+    the mutations to jsonb."""
     before = stored(db, 1)
-    for literal in ("1e-16384", "1.5e-16383", "1e-99999999999999999999", "0." + "1" * 9000 + "e-9000"):
+    for literal in UNSTORABLE_NUMBERS:
         body = (
             '{"protocol": 1, "schemaVersion": 1, "clientId": "wire", "mutations": [{"id": 1, "tx": 1, '
             f'"table": "wire_values", "op": "patch", "pk": {{"id": 1}}, "values": {{"exact": {literal}}}}}]}}'
@@ -266,6 +288,17 @@ def test_a_number_with_more_digits_after_the_point_than_jsonb_keeps_is_refused(
     assert stored(db, 1) == before
     assert push_text(alice_http, '{"exact": 1e-16383}') == {"lastMutationId": 1, "rejected": []}
     assert column(db, "exact") == "0." + "0" * 16382 + "1"
+
+
+@pytest.mark.parametrize("digits", [5_000, 131_072])
+def test_an_integer_longer_than_python_reads_is_stored_exactly(
+    alice_http: httpx.Client, db: psycopg.Connection[Any], digits: int
+) -> None:
+    """Python's int() reads at most 4,300 digits: the Python host answered a longer integer
+    `malformed_json`, though the JSON is valid and a numeric column holds it exactly."""
+    literal = "9" * digits
+    assert push_text(alice_http, f'{{"exact": {literal}}}') == {"lastMutationId": 1, "rejected": []}
+    assert column(db, "exact") == literal
 
 
 @pytest.mark.parametrize(

@@ -57,13 +57,16 @@ export function readJson(body: Uint8Array): { readonly payload: Json; readonly t
   } catch {
     throw invalid("malformed_json", "the request body is not valid JSON");
   }
-  const sourced = MAY_BE_TOO_PRECISE.test(text) || MAY_OVERFLOW.test(text);
+  const sourced = MAY_BE_UNSTORABLE.test(text) || MAY_OVERFLOW.test(text);
   checkStorable(sourced ? (readBySource(text) ?? payload) : payload);
   return { payload, text };
 }
 
-/** The most digits after the point that Postgres's numeric, and so jsonb, keeps (`protocol/limits.json`). */
-const MAX_NUMBER_SCALE = defaults.maxNumberScale;
+/**
+ * What Postgres's numeric, and so jsonb, holds (`protocol/limits.json`): digits after and before
+ * the point, and the exponent it reads (it refuses `0e1073741823`, though that is zero).
+ */
+const { maxNumberScale: MAX_NUMBER_SCALE, maxNumberDigits: MAX_NUMBER_DIGITS, maxNumberExponent: MAX_NUMBER_EXPONENT } = defaults;
 /**
  * How deep arrays and objects may nest in a body or in claims (`protocol/limits.json`): Postgres
  * fails a whole statement on a value nested some 20,000 deep (a 500), and the Python host's parser
@@ -71,30 +74,38 @@ const MAX_NUMBER_SCALE = defaults.maxNumberScale;
  */
 const MAX_DEPTH = defaults.maxDepth;
 /**
- * A body that may hold a number needing more (`1e-16384`, which JSON.parse makes 0): only then is
- * it read again. A number without an exponent of -1000 or less, nor 1,000 digits after its point,
- * needs fewer than 2,000.
+ * A body that may hold a number jsonb cannot hold though JSON.parse reads it (`1e-16384`, made 0;
+ * `0e1073741823`, 0): only then is it read again. A number without an exponent of -1000 or less,
+ * nor one of ten digits, nor 1,000 digits after its point, is within the limits.
  */
-const MAY_BE_TOO_PRECISE = /[eE]-0*\d{4}|\.\d{1000}/;
-/** What such a number is read as, for `checkStorable` to refuse at its path. */
-const TOO_PRECISE: Json = Object.freeze({});
+const MAY_BE_UNSTORABLE = /[eE]-0*\d{4}|[eE]\+?0*\d{10}|\.\d{1000}/;
+/** What such a number is read as, with why, for `checkStorable` to refuse at its path. */
+class Unstorable {
+  readonly message: string;
+
+  constructor(message: string) {
+    this.message = message;
+  }
+}
 /**
  * A body that may hold an integer past a double's range, which JSON.parse makes ±Infinity though
- * it is finite, and exact in a numeric column (the Python host takes it): only then is it read again.
+ * it is finite, and exact in a numeric column up to its digit limit (the Python host takes it):
+ * only then is it read again.
  */
 const MAY_OVERFLOW = /\d{309}/;
 const WHOLE_NUMBER = /^-?\d+$/;
 
 /**
- * The body read again with each number's source text at hand: one with too many digits after the
- * point is TOO_PRECISE, and a whole number past a double's range the largest double of its sign,
- * for `checkStorable` to pass. The request takes its mutations from the body's text, exactly.
+ * The body read again with each number's source text at hand: one jsonb cannot hold is
+ * `Unstorable`, and a whole number past a double's range the largest double of its sign, for
+ * `checkStorable` to pass. The request takes its mutations from the body's text, exactly.
  */
 function readBySource(text: string): Json | undefined {
   try {
     return JSON.parse(text, (_key: string, value: unknown, context?: ReviverContext) => {
       if (typeof value !== "number" || context?.source === undefined) return value;
-      if (scale(context.source) > MAX_NUMBER_SCALE) return TOO_PRECISE;
+      const refusal = unstorable(context.source);
+      if (refusal !== undefined) return new Unstorable(refusal);
       if (!Number.isFinite(value) && WHOLE_NUMBER.test(context.source)) return Math.sign(value) * Number.MAX_VALUE;
       return value;
     }) as Json;
@@ -103,10 +114,18 @@ function readBySource(text: string): Json | undefined {
   }
 }
 
-/** The digits after the point that a number's source text is written with, its exponent applied. */
-function scale(source: string): number {
-  const [mantissa = "", exponent = "0"] = source.toLowerCase().split("e");
-  return (mantissa.split(".")[1] ?? "").length - Number(exponent);
+/** Why jsonb cannot hold the number written `source`, if it cannot. */
+function unstorable(source: string): string | undefined {
+  const [mantissa = "", written = "0"] = source.toLowerCase().split("e");
+  const exponent = Number(written);
+  if (exponent > MAX_NUMBER_EXPONENT) return `numbers may have an exponent of at most ${MAX_NUMBER_EXPONENT}`;
+  if ((mantissa.split(".")[1] ?? "").length - exponent > MAX_NUMBER_SCALE) {
+    return `numbers may have at most ${MAX_NUMBER_SCALE} digits after the point`;
+  }
+  if (WHOLE_NUMBER.test(source) && source.replace("-", "").length > MAX_NUMBER_DIGITS) {
+    return `numbers may have at most ${MAX_NUMBER_DIGITS} digits before the point`;
+  }
+  return undefined;
 }
 
 /** What JSON.parse gives a reviver besides the key and value (Node 21+, workerd). */
@@ -244,7 +263,10 @@ function checkStorable(payload: Json, root: (string | number)[] = []): void {
   const pending: Pending[] = [{ value: payload, place: base, depth: 1 }];
   for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
     const { value, place, depth } = next;
-    if (depth > MAX_DEPTH && value !== null && typeof value === "object" && value !== TOO_PRECISE) {
+    if (value instanceof Unstorable) {
+      throw invalid("invalid_number", value.message, fieldPath(stepsTo(place)));
+    }
+    if (depth > MAX_DEPTH && value !== null && typeof value === "object") {
       const message = `arrays and objects may nest at most ${MAX_DEPTH} levels`;
       throw invalid("nesting_too_deep", message, fieldPath(stepsTo(place)));
     }
@@ -252,8 +274,6 @@ function checkStorable(payload: Json, root: (string | number)[] = []): void {
       checkText(value, stepsTo(next.key ? (place?.parent ?? null) : place));
     } else if (typeof value === "number" && !Number.isFinite(value)) {
       throw invalid("invalid_number", "numbers must be finite", fieldPath(stepsTo(place)));
-    } else if (value === TOO_PRECISE) {
-      throw invalid("invalid_number", `numbers may have at most ${MAX_NUMBER_SCALE} digits after the point`, fieldPath(stepsTo(place)));
     } else if (Array.isArray(value)) {
       for (let index = value.length - 1; index >= 0; index--) {
         pending.push({ value: value[index] as Json, place: { step: index, parent: place }, depth: depth + 1 });
