@@ -311,15 +311,24 @@ def test_a_table_without_primary_key_is_refused_by_name(db_url: str, conn: Conne
         ("keyed_pair", r"public\.keyed_pair"),
         ("float8", "double precision"),
         ("real", "real"),
+        ("citext", r"public\.citext"),
+        ("ltree", r"public\.ltree"),
+        ("handle", r"public\.handle"),
     ],
 )
 def test_a_key_that_cannot_travel_is_refused_by_column(
     db_url: str, conn: Connection, key_type: str, shown_as: str
 ) -> None:
     """A pushed key names each column by one JSON scalar, and the log keeps a float as its writer
-    prints it (rounded under extra_float_digits 0): such tables failed at every pull."""
+    prints it (rounded under extra_float_digits 0): such tables failed at every pull. The protocol
+    functions compare keys with pg_catalog's operators: an extension's type has none (ltree: every
+    patch rejected, every pull meeting a change failed), or a wrong one (citext compared as text,
+    case-sensitive, under pages in citext's order: a bootstrap skipped rows)."""
     execute(
         db_url,
+        "CREATE EXTENSION citext",
+        "CREATE EXTENSION ltree",
+        "CREATE DOMAIN handle AS citext",
         "CREATE TYPE pair AS (a integer, b text)",
         "CREATE DOMAIN keyed_pair AS pair",
         f'CREATE TABLE odd_keys (region text, "Key" {key_type}, PRIMARY KEY (region, "Key"))',

@@ -196,3 +196,34 @@ def test_every_change_to_version_24s_released_functions_applies() -> None:
     checks = enable_sync.split("    END IF;\n", 1)[1].split("    PERFORM drizzlesync.check_scope_rule(")[0]
     assert checks.count("RAISE EXCEPTION") == 2
     assert enable_sync.replace("    refused record;\n", "").replace(checks, "") == released(6, "enable_sync")
+
+
+def test_every_change_to_version_25s_released_functions_applies() -> None:
+    """Version 25 re-creates enable_sync (version 24) refusing keys of an extension's type, and
+    check_deferred_constraints (version 22) leaving out other sessions' temporary schemas: each is
+    its released text with the change alone."""
+
+    def released(version: int, name: str) -> str:
+        (statement,) = [
+            s for s in upgrade_script(version, "drizzlesync") if f"FUNCTION drizzlesync.{name}(" in s
+        ]
+        return statement
+
+    enable_sync, deferred, installation = upgrade_script(25, "drizzlesync")
+    assert installation == "UPDATE drizzlesync.installation SET version = 25"
+    refused = "\n           OR (e.typtype = 'b' AND e.typnamespace <> 'pg_catalog'::regnamespace))"
+    said = ", nor an extension''s type such as citext or ltree)"
+    assert enable_sync.count(refused) == 1 and enable_sync.count(said) == 1
+    assert enable_sync.replace(refused, ")").replace(said, ")").replace(
+        "of a type Postgres itself defines (not an array, a composite, json, a floating-point number",
+        "(not an array, a composite, json or a floating-point number",
+    ) == released(24, "enable_sync")
+
+    scoped = (
+        "\n              WHERE c.condeferred AND NOT pg_is_other_temp_schema(c.connamespace)"
+        "\n                AND has_schema_privilege(c.connamespace, 'USAGE')) AS d"
+    )
+    assert deferred.count(scoped) == 1
+    assert deferred.replace(scoped, " WHERE c.condeferred) AS d") == released(
+        22, "check_deferred_constraints"
+    )

@@ -147,3 +147,32 @@ def test_a_deferred_key_whose_name_another_constraint_shares_is_still_checked_pe
     assert response is not None and response.status_code == 200, response.text
     assert client.rejected == {1: "constraint_violation"}
     assert db.execute("SELECT count(*) FROM todos").fetchone() == (1,)
+
+
+def test_other_sessions_temporary_deferred_keys_are_left_alone(
+    db: psycopg.Connection[Any], synced_db: str
+) -> None:
+    """Each client transaction sets the database's initially deferred constraints back to DEFERRED
+    by name. Other sessions' temporary tables were among them, in schemas a library owner that is
+    not a superuser may not use: while any session held such a table, every client write was
+    rejected ("permission denied for schema pg_temp_3"). Called as such a role, the check now
+    names the database's own deferred key alone."""
+    make_todos_project_key_deferred(db)
+    role = f"drizzlesync_owner_{uuid.uuid4().hex[:8]}"
+    db.execute(f"CREATE ROLE {role}")
+    try:
+        db.execute(f"GRANT USAGE ON SCHEMA drizzlesync TO {role}")
+        with psycopg.connect(synced_db, autocommit=True) as other:
+            other.execute("CREATE TEMP TABLE parent (id integer PRIMARY KEY)")
+            other.execute(
+                "CREATE TEMP TABLE child (id integer PRIMARY KEY,"
+                " parent_id integer REFERENCES parent DEFERRABLE INITIALLY DEFERRED)"
+            )
+            with db.transaction():
+                db.execute(f"SET LOCAL ROLE {role}")
+                db.execute("SELECT drizzlesync.check_deferred_constraints()")
+                listed = db.execute("SELECT current_setting('drizzlesync.deferred_constraints')").fetchone()
+        assert listed == ("public.todos_project_id_fkey",)
+    finally:
+        db.execute(f"DROP OWNED BY {role}")
+        db.execute(f"DROP ROLE {role}")
