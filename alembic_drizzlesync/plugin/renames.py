@@ -14,10 +14,16 @@ generation go to the next one, which records them in history.json.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..catalog.registry import ColumnNumber, Fetch, synced_columns
 from ..codegen.client_migrations.shape import RenamedColumns
+
+log = logging.getLogger(__name__)
 
 
 class ColumnWatch:
@@ -37,13 +43,31 @@ class ColumnWatch:
                 self._named.setdefault(number, before[2])
         self._seen = now
 
-    def look_before_migrating(self, connection: Any) -> None:
-        """The first look, through env.py's SQLAlchemy connection, left as it was found: a
-        transaction begun for the read is rolled back, so Alembic begins its own as usual."""
-        was_in_transaction = connection.in_transaction()
-        self.look(lambda query: connection.exec_driver_sql(query).scalar())
-        if not was_in_transaction:
-            connection.rollback()
+    def look_before_migrating(self, connection: Connection) -> None:
+        """The first look, through env.py's connection, which is left as it was found: a read in
+        its transaction runs in a savepoint, one that began a transaction rolls it back, so that
+        Alembic begins its own as usual. A read that fails (a role that may not read the library
+        schema) leaves renames unwatched, as before this plugin watched them, with a warning."""
+
+        def fetch(query: str) -> Any:
+            return connection.exec_driver_sql(query).scalar()
+
+        try:
+            if connection.in_transaction():
+                with connection.begin_nested():
+                    self.look(fetch)
+            else:
+                try:
+                    self.look(fetch)
+                finally:
+                    connection.rollback()
+        except SQLAlchemyError as error:
+            self._seen = None
+            log.warning(
+                "DrizzleSync: cannot read the synced tables' columns, so columns this command renames "
+                "reach devices as dropped and added: %s",
+                error,
+            )
 
     def on_version_apply(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
         if not ctx.as_sql and ctx.connection is not None and self._seen is not None:

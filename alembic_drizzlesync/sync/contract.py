@@ -62,7 +62,7 @@ def is_transient(sqlstate: str) -> bool:
 
 def is_misconfiguration(sqlstate: str) -> bool:
     """Whether a Postgres error escaping to a host means the database lacks what the functions name."""
-    return sqlstate[:2] in contract()["sqlstates"]["misconfigured"]["classes"]
+    return sqlstate in contract()["sqlstates"]["misconfigured"]["states"]
 
 
 @cache

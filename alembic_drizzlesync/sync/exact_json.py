@@ -36,9 +36,6 @@ MAX_EXPONENT: int = LIMITS["maxNumberExponent"]
 """What Postgres's numeric, and so jsonb, holds: digits after and before the point, and the
 exponent it reads (it refuses `0e1073741823` though the value is zero)."""
 
-INT_DIGITS = sys.get_int_max_str_digits()
-"""The longest integer Python reads from text (4,300 digits unless configured)."""
-
 
 class UnstorableNumber(float):
     """A JSON number jsonb cannot hold, read as zero with why, so that the request checks refuse it
@@ -53,14 +50,26 @@ class UnstorableNumber(float):
 
 
 class LongInteger(ExactFloat):
-    """An integer longer than Python reads from text, read as the largest float of its sign (which
-    the request checks pass) with its text, which `dumps` writes back for jsonb to store exactly."""
+    """An integer longer than Python's int() reads, kept as its text, which `dumps` writes back for
+    jsonb to store exactly (its value as a float: the largest of its sign)."""
 
     # Not ExactFloat's signature's result: float(text) would be inf.
     def __new__(cls, text: str) -> LongInteger:
         number = float.__new__(cls, -sys.float_info.max if text.startswith("-") else sys.float_info.max)
         number.text = text
         return number
+
+
+def _read_by_int(text: str) -> bool:
+    """Whether Python's int() reads the integer `text` (4,300 digits unless configured; 0: any)."""
+    limit = sys.get_int_max_str_digits()
+    return not limit or len(text) - text.startswith("-") <= limit
+
+
+def _beyond_digits(text: str) -> UnstorableNumber | None:
+    if len(text) - text.startswith("-") > MAX_DIGITS:
+        return UnstorableNumber(f"numbers may have at most {MAX_DIGITS} digits before the point")
+    return None
 
 
 def _exponent(text: str) -> int:
@@ -88,10 +97,10 @@ def unstorable(text: str) -> UnstorableNumber | None:
 
 
 def _integer(text: str) -> int | float:
-    digits = len(text) - text.startswith("-")
-    if digits > MAX_DIGITS:
-        return UnstorableNumber(f"numbers may have at most {MAX_DIGITS} digits before the point")
-    return LongInteger(text) if digits > INT_DIGITS else int(text)
+    refused = _beyond_digits(text)
+    if refused is not None:
+        return refused
+    return int(text) if _read_by_int(text) else LongInteger(text)
 
 
 def loads(body: bytes | str) -> Any:
@@ -117,10 +126,17 @@ def loads_noting_rounding(body: bytes | str) -> tuple[Any, bool]:
         return value
 
     def integer(text: str) -> int | float:
+        # An integer longer than int() reads stands as the largest float of its sign, which the
+        # request checks take as they take the Worker's (a plain float: the schema validator reads
+        # no subclass); its digits come back from `loads`.
         nonlocal rounded
-        value = _integer(text)
-        rounded = rounded or isinstance(value, float)
-        return value
+        refused = _beyond_digits(text)
+        if refused is None and _read_by_int(text):
+            return int(text)
+        rounded = True
+        if refused is not None:
+            return refused
+        return -sys.float_info.max if text.startswith("-") else sys.float_info.max
 
     return json.loads(body, parse_float=number, parse_int=integer), rounded
 

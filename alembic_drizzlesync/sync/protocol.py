@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -71,10 +72,18 @@ def invalid(code: str, message: str, path: str | None = None) -> SyncError:
 
 def parse_json(body: bytes) -> Any:
     """The checked body of a request whose numbers are checked, never stored (a pull): read by
-    `json.loads` with its default decoder, which costs less than one made for each body."""
+    `json.loads` with its default decoder, which costs less than one made for each body, unless
+    the body may hold a number jsonb cannot hold or one longer than int() reads, which are
+    answered as in a push."""
+    if _MAY_HOLD_ODD_NUMBERS.search(body):
+        return read_json(body)[0]
     payload = _loaded(json.loads, body)
     _check_storable(payload, "")
     return payload
+
+
+_MAY_HOLD_ODD_NUMBERS = re.compile(rb"[eE][-+]?0*\d{4}|\.\d{1000}|\d{309}")
+"""An exponent of four digits or more, a thousand digits after a point, or 309 digits in a row."""
 
 
 def read_json(body: bytes) -> tuple[Any, bool]:

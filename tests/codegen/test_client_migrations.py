@@ -296,3 +296,58 @@ def test_columns_swapping_names_swap_their_values_and_pending_writes() -> None:
         {"a": False},
         {"b": 1.5, "other": "kept"},
     ]
+
+
+def notes(*columns: ColumnShape) -> tuple[TableShape, ...]:
+    return (TableShape("notes", "notes", columns, ("id",), ()),)
+
+
+def text_column(name: str, renamed_from: str | None = None) -> ColumnShape:
+    return ColumnShape(name, name, "TEXT", name == "id", None, True, renamed_from)
+
+
+def test_the_version_after_a_rename_leaves_the_renamed_table_alone() -> None:
+    """The rename belongs to its own step: the next version, recorded without it, rebuilt the table
+    again (and cleared the cursor: a bootstrap on every device) though nothing of it changed."""
+    key, title = text_column("id"), text_column("title")
+    label = text_column("label", renamed_from="title")
+    other = TableShape("tags", "tags", (key,), ("id",), ())
+    history = record(
+        record(record([], 1, notes(key, title)), 2, notes(key, label)),
+        3,
+        (*notes(key, text_column("label")), other),
+    )
+    (_, _), (_, second), (_, third) = migration_steps(history)
+    assert 'DROP TABLE "notes"' in second
+    assert not [s for s in third if '"notes"' in s]
+    assert third[-1] == 'UPDATE "_sync_state" SET "schema_version" = 3, "cursor" = NULL'  # for the new table
+
+
+def test_a_column_renamed_into_a_dropped_one_s_name_takes_its_own_values() -> None:
+    """Dropping title and renaming label to title in one version: the new title holds label's values
+    on the device and in pending writes; the dropped title's pending values go, as a dropped column's do."""
+    key = text_column("id")
+    before = notes(key, text_column("title"), text_column("label"))
+    after = notes(key, text_column("title", renamed_from="label"))
+    (_, first), (_, second) = migration_steps(record(record([], 1, before), 2, after))
+    db = sqlite3.connect(":memory:")
+    db.executescript(";\n".join(first))
+    db.execute("UPDATE _sync_state SET applying = 1")
+    db.execute("INSERT INTO notes VALUES ('n1', 'dropped title', 'kept label')")
+    db.execute("UPDATE _sync_state SET applying = 0")
+    db.execute("UPDATE notes SET title = 'edited title', label = 'edited label'")
+    db.execute("UPDATE notes SET title = 'edited title again'")
+    db.executescript(";\n".join(second))
+    assert db.execute("SELECT id, title FROM notes").fetchall() == [("n1", "edited label")]
+    assert [values for _, _, _, values in outbox(db)] == [{"title": "edited label"}, {}]
+
+
+def test_a_renamed_column_whose_name_a_json_path_cannot_spell_is_not_moved() -> None:
+    """SQLite's JSON paths have no escape for '"', and read '\\' in a quoted label as itself where
+    the stored key holds it escaped: such a column's pending values are pruned as a dropped one's."""
+    key = text_column("id")
+    for name in ('say "hi"', "back\\slash"):
+        steps = migration_steps(
+            record(record([], 1, notes(key, text_column(name))), 2, notes(key, text_column("plain", name)))
+        )
+        assert not [s for s in steps[1][1] if s.startswith('UPDATE "_sync_outbox"')]

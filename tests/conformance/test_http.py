@@ -250,6 +250,39 @@ def test_bodies_json_cannot_carry_are_400(
     assert (response.status_code, error_of(response)["code"]) == (400, code)
 
 
+LONG = "9" * 5_000
+"""An integer longer than Python's int() reads (4,300 digits), which the Worker reads as Infinity."""
+
+
+LONG_ID = (
+    '{"protocol": 1, "schemaVersion": 1, "clientId": "c", "mutations": '
+    f'[{{"id": {LONG}, "tx": 1, "table": "todos", "op": "delete", "pk": {{"id": "x"}}}}]}}'
+)
+PULL_HEAD = '{"protocol": 1, "schemaVersion": 1, "clientId": "c", "cursor": null, "limit": '
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "code", "where"),
+    [
+        ("/push", LONG_ID, "out_of_range", "mutations[0].id"),
+        ("/push", f'{{"protocol": 1, "schemaVersion": 1, "clientId": {LONG}, "mutations": []}}',
+         "invalid_type", "clientId"),
+        ("/pull", PULL_HEAD + LONG + "}", "out_of_range", "limit"),
+        ("/pull", PULL_HEAD + "0e1073741823}", "invalid_number", "limit"),
+        ("/pull", PULL_HEAD + "1e-16384}", "invalid_number", "limit"),
+    ],
+)  # fmt: skip
+def test_odd_numbers_outside_values_get_one_answer(
+    http: httpx.Client, signed_in: dict[str, str], path: str, content: str, code: str, where: str
+) -> None:
+    """The Python host answered a long integer in a field its schema checks 500 (its validator
+    reads no float subclass) and a pull's long integer `malformed_json`, and read a pull's numbers
+    without the checks a push's get: each host now answers each body alike."""
+    response = http.post(path, content=content, headers=signed_in)
+    error = error_of(response)
+    assert (response.status_code, error["code"], error.get("path")) == (400, code, where), response.text
+
+
 def nested_title(depth: int) -> bytes:
     """A push of one put whose title is an array nested `depth` deep, written out by hand (Python's
     own json cannot write one some 900 deep)."""

@@ -155,13 +155,20 @@ def test_other_sessions_temporary_deferred_keys_are_left_alone(
     """Each client transaction sets the database's initially deferred constraints back to DEFERRED
     by name. Other sessions' temporary tables were among them, in schemas a library owner that is
     not a superuser may not use: while any session held such a table, every client write was
-    rejected ("permission denied for schema pg_temp_3"). Called as such a role, the check now
-    names the database's own deferred key alone."""
+    rejected ("permission denied for schema pg_temp_3"); so was a deferred key in a schema the
+    owner may not use, where no table a push writes can be. Called as such a role, the check now
+    names the deferred key it can reach alone."""
     make_todos_project_key_deferred(db)
     role = f"drizzlesync_owner_{uuid.uuid4().hex[:8]}"
     db.execute(f"CREATE ROLE {role}")
     try:
         db.execute(f"GRANT USAGE ON SCHEMA drizzlesync TO {role}")
+        db.execute("CREATE SCHEMA private")
+        db.execute("CREATE TABLE private.parent (id integer PRIMARY KEY)")
+        db.execute(
+            "CREATE TABLE private.child (id integer PRIMARY KEY,"
+            " parent_id integer REFERENCES private.parent DEFERRABLE INITIALLY DEFERRED)"
+        )
         with psycopg.connect(synced_db, autocommit=True) as other:
             other.execute("CREATE TEMP TABLE parent (id integer PRIMARY KEY)")
             other.execute(

@@ -122,20 +122,16 @@ def _renames_from(before: tuple[TableShape, ...], after: tuple[TableShape, ...])
 
     A rename seen by the plugin is relative to the database as the command found it, which is
     usually the version recorded last; where it is not (a database behind history.json), a
-    rename that `before` does not show (its old name absent there, or its new name present and
-    not renamed away in turn) is dropped, and the step treats the column as dropped and added,
-    as without the plugin.
+    rename whose old name `before` lacks is dropped, and the step treats the column as dropped
+    and added, as without the plugin. (Its new name may be in `before`: a column renamed away,
+    or dropped, in the same step.)
     """
     tables = []
     for shape in after:
         old = next((t for t in before if t.source == shape.source), None)
         had = {c.wire_name for c in old.columns} if old else set()
-        freed = had & {c.renamed_from for c in shape.columns}
         columns = tuple(
-            c
-            if c.renamed_from is None
-            or (c.renamed_from in had and (c.wire_name not in had or c.wire_name in freed))
-            else replace(c, renamed_from=None)
+            c if c.renamed_from is None or c.renamed_from in had else replace(c, renamed_from=None)
             for c in shape.columns
         )
         tables.append(replace(shape, columns=columns))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from ...quoting import literal, quote
 from ...sql import split_statements
@@ -101,29 +102,49 @@ def render_outbox_renames(old: TableShape, new: TableShape) -> list[str]:
     """Pending writes name columns by their Postgres names: a renamed column's values (and key
     values) move to its new name, so that they reach the server instead of being pruned.
 
-    Each move is one `UPDATE` of the writes holding the old name. When a new name is also one
-    renamed away (two columns swapping names), every value first moves to a name no column has.
+    Each move is one `UPDATE` of the writes holding the old name. A new name that a dropped
+    column had first loses that column's values (a dropped column's values are pruned anyway);
+    when a new name is also one renamed away (two columns swapping names), every value first
+    moves to a name no column has. A name holding `"` or `\\` is not moved (a JSON path cannot
+    spell it): its values are pruned, as for a dropped column.
     """
     had = {c.wire_name for c in old.columns}
     moves = [
         (c.renamed_from, c.wire_name, c.name in new.primary_key)
         for c in new.columns
-        if c.renamed_from in had and '"' not in c.renamed_from + c.wire_name  # a JSON path cannot quote '"'
+        if c.renamed_from in had and not {'"', "\\"} & set(c.renamed_from + c.wire_name)
     ]
-    if {target for _, target, _ in moves} & {source for source, _, _ in moves}:
+    sources = {source for source, _, _ in moves}
+    values = quote("values")
+    statements = [
+        _outbox_update(new, values, target, f"json_remove({values}, {_path(target)})")
+        for _, target, _ in moves
+        if target in had and target not in sources
+    ]
+    if {target for _, target, _ in moves} & sources:
         moves = [(source, f"_sync_renaming:{target}", key) for source, target, key in moves] + [
             (f"_sync_renaming:{target}", target, key) for _, target, key in moves
         ]
-    statements = []
     for source, target, key in moves:
-        for field in ("values", "pk") if key else ("values",):
-            column, path, to = quote(field), literal(f'$."{source}"'), literal(f'$."{target}"')
-            statements.append(
-                f"UPDATE {quote(OUTBOX_TABLE)} SET {column} = json_set(json_remove({column}, {path}), {to}, "
-                f'{column} -> {path}) WHERE "table" = {literal(new.source)} AND json_type({column}, {path}) '
-                "IS NOT NULL"
-            )
+        path = _path(source)
+        for column in (values, quote("pk")) if key else (values,):
+            moved = f"json_set(json_remove({column}, {path}), {_path(target)}, {column} -> {path})"
+            statements.append(_outbox_update(new, column, source, moved))
     return statements
+
+
+def _path(name: str) -> str:
+    """The JSON path of a member, as an SQL literal."""
+    return literal(f'$."{name}"')
+
+
+def _outbox_update(table: TableShape, column: str, holding: str, value: str) -> str:
+    """An `UPDATE` setting `column` to `value` in the table's pending writes whose `column` holds
+    the member `holding`."""
+    return (
+        f"UPDATE {quote(OUTBOX_TABLE)} SET {column} = {value} "
+        f'WHERE "table" = {literal(table.source)} AND json_type({column}, {_path(holding)}) IS NOT NULL'
+    )
 
 
 def render_reindex(old: TableShape, new: TableShape) -> list[str]:
@@ -132,6 +153,21 @@ def render_reindex(old: TableShape, new: TableShape) -> list[str]:
         f"DROP INDEX {quote(name)}" for name, columns in old.indexes if (name, columns) not in new.indexes
     ]
     return dropped + render_indexes(new.name, (index for index in new.indexes if index not in old.indexes))
+
+
+def _rebuilt(old: TableShape, new: TableShape) -> bool:
+    """Whether the step rebuilds the table: its columns, key or source changed, or a column was
+    renamed (two swapping names leave the columns as they were). The renames recorded for `old`
+    are its own step's, not a difference from it."""
+    return any(c.renamed_from is not None for c in new.columns) or (
+        _bare(old.columns),
+        old.primary_key,
+        old.source,
+    ) != (_bare(new.columns), new.primary_key, new.source)
+
+
+def _bare(columns: tuple[ColumnShape, ...]) -> tuple[ColumnShape, ...]:
+    return tuple(replace(c, renamed_from=None) for c in columns)
 
 
 def render_step(
@@ -151,11 +187,7 @@ def render_step(
         previous = old.get(shape.name)
         if previous is None:
             statements += render_create(shape)
-        elif (previous.columns, previous.primary_key, previous.source) != (
-            shape.columns,
-            shape.primary_key,
-            shape.source,
-        ):
+        elif _rebuilt(previous, shape):
             statements += render_rebuild(previous, shape)
         else:
             statements += render_reindex(previous, shape)

@@ -31,7 +31,7 @@ export function isTransient(sqlstate: string): boolean {
 
 /** Whether a Postgres error reaching the host means the database lacks what the functions name. */
 export function isMisconfiguration(sqlstate: string): boolean {
-  return errors.sqlstates.misconfigured.classes.includes(sqlstate.slice(0, 2));
+  return errors.sqlstates.misconfigured.states.includes(sqlstate);
 }
 
 /** What a client is told while the database lacks what the functions name (`server_misconfigured`). */
