@@ -159,11 +159,9 @@ def _rebuilt(old: TableShape, new: TableShape) -> bool:
     """Whether the step rebuilds the table: its columns, key or source changed, or a column was
     renamed (two swapping names leave the columns as they were). The renames recorded for `old`
     are its own step's, not a difference from it."""
-    return any(c.renamed_from is not None for c in new.columns) or (
-        _bare(old.columns),
-        old.primary_key,
-        old.source,
-    ) != (_bare(new.columns), new.primary_key, new.source)
+    before = (_bare(old.columns), old.primary_key, old.source)
+    after = (_bare(new.columns), new.primary_key, new.source)
+    return before != after or any(c.renamed_from is not None for c in new.columns)
 
 
 def _bare(columns: tuple[ColumnShape, ...]) -> tuple[ColumnShape, ...]:
