@@ -137,3 +137,21 @@ def synced_columns(fetch: Fetch, library_schema: str) -> dict[ColumnNumber, tupl
         return {}
     rows = json.loads(fetch(_COLUMNS.format(schema=quote(library_schema))))
     return {(oid, number): (schema, table, name) for oid, number, schema, table, name in rows}
+
+
+_SCOPE_RULES = """
+SELECT count({schema}.check_scope_rule(r.oid, t.scope_rule))
+FROM {schema}.synced_table AS t
+CROSS JOIN LATERAL (
+    SELECT to_regclass(quote_ident(t.schema_name) || '.' || quote_ident(t.table_name)) AS oid
+) AS r
+WHERE t.scope_rule IS NOT NULL AND r.oid IS NOT NULL
+"""
+
+
+def check_scope_rules(fetch: Fetch, library_schema: str) -> None:
+    """Raises, naming the rule and why, if a synced table's scope rule no longer reads (a column it
+    names renamed or dropped, a function it calls gone): capture would fail every write of the
+    table, and push and pull every request."""
+    if fetch(f"SELECT to_regclass({literal(quote(library_schema) + '.synced_table')}) IS NOT NULL"):
+        fetch(_SCOPE_RULES.format(schema=quote(library_schema)))

@@ -6,7 +6,7 @@ every step, and a failure leaves the previous files as they were.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,10 +14,11 @@ from typing import Any
 import psycopg
 
 from ..catalog import list_schemas, read_catalog
-from ..catalog.registry import psycopg_fetch, read_registry, registry_drift
+from ..catalog.registry import check_scope_rules, psycopg_fetch, read_registry, registry_drift
 from ..config import DEFAULT_LIBRARY_SCHEMA, ROOT_KEY, ConfigError, SyncConfig
 from ..templating import render
 from .client_migrations.history import (
+    Version,
     migration_steps,
     read_history,
     read_retired,
@@ -28,7 +29,7 @@ from .client_migrations.history import (
 from .client_migrations.shape import RenamedColumns, shapes_of
 from .meta import render_sync_meta
 from .output import STEP_DIRECTORY
-from .plan import build_plan
+from .plan import Plan, build_plan
 from .postgres import PostgresSchemaGenerator
 from .relations import render_relations
 from .sqlite import SqliteSchemaGenerator
@@ -62,6 +63,8 @@ class Options:
     renamed_columns: RenamedColumns = field(default_factory=dict)
     """Columns of synced tables the migrations just run renamed (the plugin watches them): the
     client step keeps their values and pending writes instead of dropping and adding them."""
+    renames_started: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    """Per table, its columns' names where `renamed_columns` are counted from."""
 
     @classmethod
     def from_config(cls, config: SyncConfig, **overrides: Any) -> Options:
@@ -101,11 +104,17 @@ def generate(conn: psycopg.Connection[Any], out: Path, options: Options) -> dict
                 f"the sync registry no longer describes the database: {'; '.join(drift)}; "
                 "disable sync of the table before the change and enable it after"
             )
+        try:
+            check_scope_rules(psycopg_fetch(conn), options.library_schema)
+        except psycopg.Error as error:
+            raise ConfigError(
+                f"{error.diag.message_primary or error}; change the rule with op.set_sync_scope"
+            ) from None
     plan = build_plan(catalog, synced, options.naming, options.timestamp_mode)
-    shapes = shapes_of(plan, options.renamed_columns)
     history_file = out / HISTORY
     previous = history_file.read_text(encoding="utf-8") if history_file.exists() else None
     before = read_history(previous)
+    shapes = shapes_of(plan, _trusted_renames(options, plan, before, server_version))
     history = record(before, server_version, shapes)
     current = history[-1]
     retired = retire(before, current, read_retired(previous))
@@ -123,6 +132,29 @@ def generate(conn: psycopg.Connection[Any], out: Path, options: Options) -> dict
             "sqlite/step.sql.j2", version=version, statements=statements
         )
     return files
+
+
+def _trusted_renames(
+    options: Options, plan: Plan, history: list[Version], server_version: int | None
+) -> RenamedColumns:
+    """The renames of the tables whose columns, where the renames are counted from, are those of
+    the version the next step starts from.
+
+    Where they are not, the database was behind or ahead of history.json when the command began
+    (a revision that ran unwatched: `--sql`, `output` unset), and a rename relative to it could
+    pair a column with another one of the recorded version that only shares its old name: such
+    a table's step drops and adds the columns instead, as for any unwatched rename.
+    """
+    below = [v for v in history if server_version is not None and v.version < server_version]
+    recorded = {
+        s.source: frozenset(c.wire_name for c in s.columns) for s in (below[-1].tables if below else ())
+    }
+    wire = {(t.table.schema, t.table.name): t.wire_name for t in plan.synced}
+    return {
+        table: renames
+        for table, renames in options.renamed_columns.items()
+        if table in wire and options.renames_started.get(table) == recorded.get(wire[table])
+    }
 
 
 def _require_schemas_of(synced: Iterable[tuple[str, str]], schemas: Collection[str], key: str) -> None:

@@ -88,8 +88,10 @@ def _regenerate(
     conn: Connection, dbapi: Any, config: SyncConfig, report: Report, watch: ColumnWatch | None
 ) -> None:
     assert config.output is not None
-    renamed = watch.renamed() if watch is not None else {}
-    options = Options.from_config(config, sync_unregistered=False, renamed_columns=renamed)
+    renamed, started = (watch.renamed(), watch.started()) if watch is not None else ({}, {})
+    options = Options.from_config(
+        config, sync_unregistered=False, renamed_columns=renamed, renames_started=started
+    )
     try:
         if isinstance(dbapi, psycopg.Connection):
             files = generate(dbapi, config.output, options)

@@ -5,7 +5,9 @@ Renaming or dropping the table, or changing its key, without `disable_sync`
 first left the database in a state the protocol cannot serve: every push
 and pull failing with a 500 (the pull functions read every synced table,
 so one table gone stops the sync of all), or every client write to the
-table refused `invalid_key`. Alembic calls `on_version_apply` after each
+table refused `invalid_key`. So did renaming or dropping a column its scope
+rule reads without `set_sync_scope` (every write of the table failing in
+its capture). Alembic calls `on_version_apply` after each
 revision inside the migration's transaction, so raising there rolls the
 revision back and `alembic` prints the one line that says what to do.
 """
@@ -14,7 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..catalog.registry import registry_drift
+from sqlalchemy.exc import DBAPIError
+
+from ..catalog.registry import check_scope_rules, registry_drift
 from ..config import SyncConfig
 from .codegen_hook import OnVersionApply
 from .errors import AlembicConfigError
@@ -32,10 +36,18 @@ def drift_check(config: SyncConfig) -> OnVersionApply:
         if ctx.as_sql or connection is None:
             return
         fetch = connection.exec_driver_sql
+        undone = "" if step.is_upgrade else "the downgrade of "
+        revision = f"{undone}revision {step.up_revision_id}"
         problems = registry_drift(lambda query: fetch(query).scalar(), config.library_schema)
+        if not problems:
+            try:
+                check_scope_rules(lambda query: fetch(query).scalar(), config.library_schema)
+            except DBAPIError as error:
+                raise RegistryDriftError(
+                    f"DrizzleSync: {revision} left {_primary_message(error)}. Change the rule in the "
+                    'same revision: op.set_sync_scope("table", scope="...")'
+                ) from None
         if problems:
-            undone = "" if step.is_upgrade else "the downgrade of "
-            revision = f"{undone}revision {step.up_revision_id}"
             raise RegistryDriftError(
                 f"DrizzleSync: {revision} left {'; '.join(problems)}. Disable sync before renaming or "
                 "dropping a synced table or changing its primary key, and enable it after, in the same "
@@ -44,3 +56,10 @@ def drift_check(config: SyncConfig) -> OnVersionApply:
             )
 
     return on_version_apply
+
+
+def _primary_message(error: DBAPIError) -> str:
+    """The database's own message ("drizzlesync: scope rule ... is not a valid expression: ...")."""
+    diag = getattr(error.orig, "diag", None)
+    message = getattr(diag, "message_primary", None) or str(error.orig)
+    return str(message).removeprefix("drizzlesync: ")

@@ -34,9 +34,13 @@ class ColumnWatch:
         self._seen: dict[ColumnNumber, tuple[str, str, str]] | None = None
         self._named: dict[ColumnNumber, str] = {}
         """A renamed column's name at the last generation."""
+        self._started: dict[ColumnNumber, tuple[str, str, str]] = {}
+        """The columns at the first look, then at the last generation."""
 
     def look(self, fetch: Fetch) -> None:
         now = synced_columns(fetch, self._library_schema)
+        if self._seen is None:
+            self._started = now
         for number, (_, _, name) in now.items():
             before = (self._seen or {}).get(number)
             if before is not None and before[2] != name:
@@ -82,6 +86,15 @@ class ColumnWatch:
                 renamed.setdefault((schema, table), {})[name] = then
         return renamed
 
+    def started(self) -> dict[tuple[str, str], frozenset[str]]:
+        """Per table, its columns' names when the renames `renamed` gives are counted from, which
+        the generation holds against the version it records them after."""
+        names: dict[tuple[str, str], frozenset[str]] = {}
+        for schema, table, name in self._started.values():
+            names[(schema, table)] = names.get((schema, table), frozenset()) | {name}
+        return names
+
     def generated(self) -> None:
         """The renames so far are recorded: the next generation starts from here."""
         self._named = {}
+        self._started = dict(self._seen or {})

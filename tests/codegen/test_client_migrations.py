@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from alembic_drizzlesync.codegen.client_migrations.history import (
+    Version,
     highest_version,
     migration_steps,
     read_retired,
@@ -228,7 +229,8 @@ def test_a_column_made_not_null_takes_its_default_or_leaves_the_row_to_the_refil
     fixture_url: str, tmp_path: Path
 ) -> None:
     """Copied as they were, a client's NULLs there failed the step on every open, and the client
-    stayed at the old version, which the server no longer serves."""
+    stayed at the old version, which the server no longer serves. Its pending puts lose their
+    nulls there, which the server would refuse."""
     execute(fixture_url, "CREATE TABLE notes (id integer PRIMARY KEY, body text, tag text)")
     generate_into(fixture_url, tmp_path)
     db = sqlite3.connect(":memory:", isolation_level=None)
@@ -246,7 +248,16 @@ def test_a_column_made_not_null_takes_its_default_or_leaves_the_row_to_the_refil
         (1, "empty", "x"),
         (3, "z", "w"),
     ]
-    assert outbox(db) == pending
+    assert [values for _, _, _, values in pending] == [
+        {"id": 1, "body": None, "tag": "x"},
+        {"id": 2, "body": "y", "tag": None},
+        {"id": 3, "body": "z", "tag": "w"},
+    ]
+    assert [values for _, _, _, values in outbox(db)] == [
+        {"id": 1, "tag": "x"},
+        {"id": 2, "body": "y"},
+        {"id": 3, "body": "z", "tag": "w"},
+    ]
     assert db.execute("SELECT cursor FROM _sync_state").fetchone() == (None,)
 
 
@@ -351,3 +362,47 @@ def test_a_renamed_column_whose_name_a_json_path_cannot_spell_is_not_moved() -> 
             record(record([], 1, notes(key, text_column(name))), 2, notes(key, text_column("plain", name)))
         )
         assert not [s for s in steps[1][1] if s.startswith('UPDATE "_sync_outbox"')]
+
+
+def pending_after(history: list[Version], start: int, writes: list[dict[str, object]]) -> list[object]:
+    """The pending writes' values of a device built at version `start`, after the steps above it."""
+    steps = migration_steps(history)
+    db = sqlite3.connect(":memory:")
+    for version, statements in steps:
+        if version <= start:
+            db.executescript(";\n".join(statements))
+    for values in writes:
+        db.execute(
+            "INSERT INTO _sync_outbox (tx, \"table\", op, pk, \"values\") VALUES (1, 'notes', 'patch', ?, ?)",
+            ('{"id": "n1"}', json.dumps(values)),
+        )
+    for version, statements in steps:
+        if version > start:
+            db.executescript(f"BEGIN;\n{';'.join(statements)};\nCOMMIT;")
+    return [values for _, _, _, values in outbox(db)]
+
+
+@pytest.mark.parametrize("reuse", ["renamed", "added"])
+def test_a_name_reused_in_a_later_step_does_not_take_a_dropped_column_s_pending_values(reuse: str) -> None:
+    """Version 3 drops title; version 4 gives the name to note (or to a new column). A device at
+    version 2 runs both steps, and the runtime prunes dropped columns only after the last: step 4
+    handed the old title's pending value to the new title, which the server then overwrote."""
+    key, title, note = text_column("id"), text_column("title"), text_column("note")
+    reused = text_column("title", "note") if reuse == "renamed" else text_column("title")
+    fourth = notes(key, reused) if reuse == "renamed" else notes(key, note, reused)
+    history = record(
+        record(record(record([], 1, notes(key, title)), 2, notes(key, title, note)), 3, notes(key, note)),
+        4,
+        fourth,
+    )
+    pending = pending_after(history, 2, [{"title": "old title"}, {"note": "a note"}])
+    assert pending == ([{}, {"title": "a note"}] if reuse == "renamed" else [{}, {"note": "a note"}])
+
+
+def test_a_column_made_not_null_loses_its_pending_nulls() -> None:
+    """A put queued with null in a column since made NOT NULL was refused, its row lost: the null
+    goes, so the server keeps the row's value or takes the column's default."""
+    key = text_column("id")
+    tightened = ColumnShape("note", "note", "TEXT", True, "'m'", True)
+    history = record(record([], 1, notes(key, text_column("note"))), 2, notes(key, tightened))
+    assert pending_after(history, 1, [{"note": None}, {"note": "kept"}]) == [{}, {"note": "kept"}]

@@ -98,3 +98,43 @@ def test_renames_in_one_command_compose_and_a_drop_and_add_is_no_rename(example_
     assert (todo["name"], todo["finished"]) == ("x", None)  # empty, not done's value
     # done's value is left for the runtime to prune, not moved to the new column
     assert [sorted(values) for values in pending] == [["done", "name"]]
+
+
+def test_a_rename_counted_from_a_shape_history_json_never_recorded_is_not_recorded(
+    example_copy: Path,
+) -> None:
+    """A revision ran unwatched (generation off) dropped title and renamed note to title; the next,
+    watched, renamed that title to heading. Counted from the database as the command found it,
+    the rename named the recorded version's title, another column: the step gave the original
+    titles and their pending values to heading. The shapes differ, so the step drops and adds."""
+    upgrade(example_copy)
+    write_revision(
+        example_copy,
+        "note",
+        '    op.add_column("todos", sa.Column("note", sa.Text(), nullable=True))\n'
+        "    op.bump_sync_schema_version(2)",
+    )
+    upgrade(example_copy)
+    write_revision(
+        example_copy,
+        "retitle",
+        '    op.drop_column("todos", "title")\n'
+        '    op.alter_column("todos", "note", new_column_name="title")\n'
+        "    op.bump_sync_schema_version(3)",
+        down="note",
+    )
+    pyproject = example_copy / "pyproject.toml"
+    settings = pyproject.read_text()
+    pyproject.write_text("\n".join(line for line in settings.splitlines() if not line.startswith("output")))
+    upgrade(example_copy)
+    pyproject.write_text(settings)
+    write_revision(
+        example_copy,
+        "heading",
+        '    op.alter_column("todos", "title", new_column_name="heading")\n'
+        "    op.bump_sync_schema_version(4)",
+        down="retitle",
+    )
+    upgrade(example_copy)
+    assert todos_columns(example_copy, 4)["heading"] is None
+    assert "note" in todos_columns(example_copy, 2)

@@ -75,3 +75,35 @@ def test_generating_from_a_database_renamed_outside_a_migration_is_an_error(
         "synced but no longer exists (renamed or dropped); disable sync of the table before the change "
         "and enable it after"
     )
+
+
+def scope_rule(db_url: str) -> str:
+    with psycopg.connect(libpq_url(db_url)) as db:
+        row = db.execute(
+            "SELECT scope_rule FROM drizzlesync.synced_table WHERE table_name = 'todos'"
+        ).fetchone()
+    return str((row or ("",))[0])
+
+
+def test_a_column_a_scope_rule_reads_renamed_without_the_rule_is_refused(
+    example_copy: Path, db_url: str
+) -> None:
+    """Renamed alone, team_id left the rule naming a column that no longer existed: every write of
+    todos failed in its capture, every push and pull of the user answered 503, and a device's
+    pending patch was rejected, and lost. With the rule changed in the same revision, it runs."""
+    assert alembic(example_copy, "upgrade", "head").returncode == 0
+    rename = '    op.alter_column("todos", "team_id", new_column_name="org_id")\n'
+    write_revision(example_copy, "org", rename)
+    assert one_line(alembic(example_copy, "upgrade", "head")) == (
+        "FAILED: DrizzleSync: revision org left scope rule '''team:'' || team_id' of public.todos is not a "
+        "valid "
+        'expression: column "team_id" does not exist. Change the rule in the same revision: '
+        'op.set_sync_scope("table", scope="...")'
+    )
+    assert scope_rule(db_url) == "'team:' || team_id"  # rolled back
+    write_revision(
+        example_copy, "org", rename + '    op.set_sync_scope("todos", scope="\'team:\' || org_id")'
+    )
+    run = alembic(example_copy, "upgrade", "head")
+    assert run.returncode == 0, run.stderr
+    assert scope_rule(db_url) == "'team:' || org_id"

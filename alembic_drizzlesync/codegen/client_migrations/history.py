@@ -114,28 +114,7 @@ def record(
             "migrate; bump it with op.bump_sync_schema_version()",
             server_version,
         )
-    return [*kept, Version(server_version, digest, _renames_from(kept[-1].tables if kept else (), tables))]
-
-
-def _renames_from(before: tuple[TableShape, ...], after: tuple[TableShape, ...]) -> tuple[TableShape, ...]:
-    """`after` with the renames that hold against `before`, the version its step starts from.
-
-    A rename seen by the plugin is relative to the database as the command found it, which is
-    usually the version recorded last; where it is not (a database behind history.json), a
-    rename whose old name `before` lacks is dropped, and the step treats the column as dropped
-    and added, as without the plugin. (Its new name may be in `before`: a column renamed away,
-    or dropped, in the same step.)
-    """
-    tables = []
-    for shape in after:
-        old = next((t for t in before if t.source == shape.source), None)
-        had = {c.wire_name for c in old.columns} if old else set()
-        columns = tuple(
-            c if c.renamed_from is None or c.renamed_from in had else replace(c, renamed_from=None)
-            for c in shape.columns
-        )
-        tables.append(replace(shape, columns=columns))
-    return tuple(tables)
+    return [*kept, Version(server_version, digest, tables)]
 
 
 def _warn_of_renames(before: tuple[TableShape, ...], after: tuple[TableShape, ...]) -> None:
@@ -164,8 +143,14 @@ def _without_indexes(tables: tuple[TableShape, ...]) -> list[tuple[object, ...]]
 def migration_steps(history: list[Version]) -> list[tuple[int, list[str]]]:
     """(version, statements) for every recorded version, the first from an empty database."""
     previous: tuple[TableShape, ...] | None = None
+    earlier: dict[str, frozenset[str]] = {}
+    """Per table, the names its columns had in the versions before `previous`."""
     result = []
     for version in history:
-        result.append((version.version, render_step(previous, version.tables, version.version)))
+        result.append((version.version, render_step(previous, version.tables, version.version, earlier)))
+        for shape in previous or ():
+            earlier[shape.source] = earlier.get(shape.source, frozenset()) | {
+                c.wire_name for c in shape.columns
+            }
         previous = version.tables
     return result

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from ...quoting import literal, quote
@@ -42,7 +42,7 @@ def render_create(shape: TableShape) -> list[str]:
     return [render_create_table(shape), *render_indexes(shape.name, shape.indexes), *render_triggers(shape)]
 
 
-def render_rebuild(old: TableShape, new: TableShape) -> list[str]:
+def render_rebuild(old: TableShape, new: TableShape, earlier: frozenset[str] = frozenset()) -> list[str]:
     """SQLite's documented way to change a table: build the new one, copy, swap.
 
     Columns that keep their name and storage type are copied, and so are
@@ -52,8 +52,8 @@ def render_rebuild(old: TableShape, new: TableShape) -> list[str]:
     became NOT NULL takes its default where it held NULL; without a default,
     rows holding NULL there are left for the refill, as the server now has a
     value for them: copied, they would fail the step on every open, and the
-    client could never reach the new version. Pending writes of a renamed
-    column are carried over to its new name (`render_outbox_renames`).
+    client could never reach the new version. Pending writes follow the
+    columns (`render_outbox_changes`).
     """
     temporary = f"_sync_new_{new.name}"
     copied = [(c, source) for c in new.columns if (source := _copied_from(old, new, c)) is not None]
@@ -81,45 +81,59 @@ def render_rebuild(old: TableShape, new: TableShape) -> list[str]:
         f"ALTER TABLE {quote(temporary)} RENAME TO {quote(new.name)}",
         *render_indexes(new.name, new.indexes),
         *render_triggers(new),
-        *render_outbox_renames(old, new),
+        *render_outbox_changes(old, new, earlier),
     ]
+
+
+def _previous(old: TableShape, new: TableShape, column: ColumnShape) -> ColumnShape | None:
+    """The column of `old` that `column` of `new` is: the one it was renamed from, else its
+    namesake, unless that one was renamed to another column."""
+    if column.renamed_from is not None:
+        return next((o for o in old.columns if o.wire_name == column.renamed_from), None)
+    renamed_away = {c.renamed_from for c in new.columns if c.renamed_from is not None}
+    namesake = next((o for o in old.columns if o.name == column.name), None)
+    return None if namesake is None or namesake.wire_name in renamed_away else namesake
 
 
 def _copied_from(old: TableShape, new: TableShape, column: ColumnShape) -> ColumnShape | None:
-    """The column of `old` whose values `column` of `new` keeps: the one it was renamed from, else
-    its namesake (unless that one was renamed to another column), if the storage type stayed."""
-    renamed_away = {c.renamed_from for c in new.columns if c.renamed_from is not None}
-    if column.renamed_from is not None:
-        source = next((o for o in old.columns if o.wire_name == column.renamed_from), None)
-    else:
-        source = next((o for o in old.columns if o.name == column.name), None)
-        if source is not None and source.wire_name in renamed_away:
-            source = None
+    """The column of `old` whose values `column` of `new` keeps: the one it is, if its storage type
+    stayed."""
+    source = _previous(old, new, column)
     return source if source is not None and source.storage == column.storage else None
 
 
-def render_outbox_renames(old: TableShape, new: TableShape) -> list[str]:
-    """Pending writes name columns by their Postgres names: a renamed column's values (and key
-    values) move to its new name, so that they reach the server instead of being pruned.
+def render_outbox_changes(old: TableShape, new: TableShape, earlier: frozenset[str]) -> list[str]:
+    """Pending writes name columns by their Postgres names, and follow them across the step.
 
-    Each move is one `UPDATE` of the writes holding the old name. A new name that a dropped
-    column had first loses that column's values (a dropped column's values are pruned anyway);
-    when a new name is also one renamed away (two columns swapping names), every value first
-    moves to a name no column has. A name holding `"` or `\\` is not moved (a JSON path cannot
-    spell it): its values are pruned, as for a dropped column.
+    - A column that is not the one of its name in `old` (added, or renamed into a name it did
+      not have, or into a dropped one's), where `old` or an earlier version (`earlier`, the
+      names the table's columns had before `old`) had a column of that name, first loses the
+      values pending under it: they belong to that dropped column, which the runtime prunes
+      only after the last step.
+    - A renamed column's values (and key values) move to its new name, each move one `UPDATE`
+      of the writes holding the old name; when a new name is also one renamed away (two columns
+      swapping names), every value first moves to a name no column has.
+    - A column made NOT NULL loses its pending nulls: the server keeps its value or takes the
+      column's default for it, where a null would have the write refused.
+
+    A name holding `"` or `\\` is left alone (a JSON path cannot spell it): its values are
+    pruned as a dropped column's.
     """
+    spelled = [c for c in new.columns if not {'"', "\\"} & set(c.wire_name + (c.renamed_from or ""))]
     had = {c.wire_name for c in old.columns}
     moves = [
-        (c.renamed_from, c.wire_name, c.name in new.primary_key)
-        for c in new.columns
-        if c.renamed_from in had and not {'"', "\\"} & set(c.renamed_from + c.wire_name)
+        (c.renamed_from, c.wire_name, c.name in new.primary_key) for c in spelled if c.renamed_from in had
     ]
     sources = {source for source, _, _ in moves}
     values = quote("values")
+    stale = [
+        c.wire_name
+        for c in spelled
+        if c.wire_name in had | earlier
+        and (c.wire_name not in had or (c.renamed_from is not None and c.wire_name not in sources))
+    ]
     statements = [
-        _outbox_update(new, values, target, f"json_remove({values}, {_path(target)})")
-        for _, target, _ in moves
-        if target in had and target not in sources
+        _outbox_update(new, values, name, f"json_remove({values}, {_path(name)})") for name in stale
     ]
     if {target for _, target, _ in moves} & sources:
         moves = [(source, f"_sync_renaming:{target}", key) for source, target, key in moves] + [
@@ -130,6 +144,13 @@ def render_outbox_renames(old: TableShape, new: TableShape) -> list[str]:
         for column in (values, quote("pk")) if key else (values,):
             moved = f"json_set(json_remove({column}, {path}), {_path(target)}, {column} -> {path})"
             statements.append(_outbox_update(new, column, source, moved))
+    for c in spelled:
+        previous = _previous(old, new, c)
+        if c.not_null and previous is not None and not previous.not_null:
+            path = _path(c.wire_name)
+            statements.append(
+                _outbox_update(new, values, c.wire_name, f"json_remove({values}, {path})", only="null")
+            )
     return statements
 
 
@@ -138,12 +159,13 @@ def _path(name: str) -> str:
     return literal(f'$."{name}"')
 
 
-def _outbox_update(table: TableShape, column: str, holding: str, value: str) -> str:
+def _outbox_update(table: TableShape, column: str, holding: str, value: str, only: str | None = None) -> str:
     """An `UPDATE` setting `column` to `value` in the table's pending writes whose `column` holds
-    the member `holding`."""
+    the member `holding` (`only` one of that JSON type)."""
+    test = "IS NOT NULL" if only is None else f"= {literal(only)}"
     return (
         f"UPDATE {quote(OUTBOX_TABLE)} SET {column} = {value} "
-        f'WHERE "table" = {literal(table.source)} AND json_type({column}, {_path(holding)}) IS NOT NULL'
+        f'WHERE "table" = {literal(table.source)} AND json_type({column}, {_path(holding)}) {test}'
     )
 
 
@@ -169,9 +191,13 @@ def _bare(columns: tuple[ColumnShape, ...]) -> tuple[ColumnShape, ...]:
 
 
 def render_step(
-    before: tuple[TableShape, ...] | None, after: tuple[TableShape, ...], version: int
+    before: tuple[TableShape, ...] | None,
+    after: tuple[TableShape, ...],
+    version: int,
+    earlier: Mapping[str, frozenset[str]] | None = None,
 ) -> list[str]:
-    """The statements that take a client from `before` (None: an empty database) to `after`.
+    """The statements that take a client from `before` (None: an empty database) to `after`;
+    `earlier`: per table (its source), the names its columns had in the versions before `before`.
 
     The pull cursor is reset when a table is added or rebuilt: its rows (or
     their new columns) can only come from a fresh pull.
@@ -186,7 +212,7 @@ def render_step(
         if previous is None:
             statements += render_create(shape)
         elif _rebuilt(previous, shape):
-            statements += render_rebuild(previous, shape)
+            statements += render_rebuild(previous, shape, (earlier or {}).get(shape.source, frozenset()))
         else:
             statements += render_reindex(previous, shape)
             continue
