@@ -8,7 +8,7 @@ single value, so the SQL and its decoding exist once.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,3 +155,28 @@ def check_scope_rules(fetch: Fetch, library_schema: str) -> None:
     table, and push and pull every request."""
     if fetch(f"SELECT to_regclass({literal(quote(library_schema) + '.synced_table')}) IS NOT NULL"):
         fetch(_SCOPE_RULES.format(schema=quote(library_schema)))
+
+
+_RULE_COLLATION = (
+    "SELECT pg_catalog.pg_collation_for(min(k)) "
+    "FROM (SELECT ({rule})::text AS k FROM {table} WHERE false) AS s"
+)
+
+
+def scope_collation_warnings(fetch: Fetch, tables: Iterable[SyncedTable]) -> list[str]:
+    """A warning for each scope rule whose collation is not the database's (read from an empty scan:
+    nothing is evaluated). A bootstrap orders a page by the rule in its own collation and resumes
+    after the last key it sent in the database's, so paging can skip whole scopes."""
+    warnings = []
+    for table in tables:
+        if table.scope is None:
+            continue
+        name = f"{quote(table.schema)}.{quote(table.name)}"
+        collation = fetch(_RULE_COLLATION.format(rule=table.scope, table=name))
+        if collation not in (None, '"default"'):
+            warnings.append(
+                f"{table.schema}.{table.name}'s scope rule {table.scope} has the collation {collation}, "
+                "not the database's: a bootstrap in pages can skip whole scopes; give the rule the "
+                "default one (op.set_sync_scope, e.g. 'g:' || (column COLLATE \"default\"))"
+            )
+    return warnings

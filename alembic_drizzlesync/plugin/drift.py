@@ -14,14 +14,17 @@ revision back and `alembic` prints the one line that says what to do.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
-from ..catalog.registry import check_scope_rules, registry_drift
+from ..catalog.registry import check_scope_rules, read_registry, registry_drift, scope_collation_warnings
 from ..config import SyncConfig
 from .codegen_hook import OnVersionApply
 from .errors import AlembicConfigError
+
+log = logging.getLogger(__name__)
 
 
 class RegistryDriftError(AlembicConfigError):
@@ -29,24 +32,21 @@ class RegistryDriftError(AlembicConfigError):
 
 
 def drift_check(config: SyncConfig) -> OnVersionApply:
-    """An `on_version_apply` callback that refuses a revision leaving the registry stale."""
+    """An `on_version_apply` callback that refuses a revision leaving the registry stale, and warns
+    once a command of each scope rule whose collation lets a paged bootstrap skip scopes."""
+    warned: set[str] = set()
 
     def on_version_apply(*, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
         connection = ctx.connection
         if ctx.as_sql or connection is None:
             return
-        fetch = connection.exec_driver_sql
+
+        def fetch(query: str) -> Any:
+            return connection.exec_driver_sql(query).scalar()
+
         undone = "" if step.is_upgrade else "the downgrade of "
         revision = f"{undone}revision {step.up_revision_id}"
-        problems = registry_drift(lambda query: fetch(query).scalar(), config.library_schema)
-        if not problems:
-            try:
-                check_scope_rules(lambda query: fetch(query).scalar(), config.library_schema)
-            except DBAPIError as error:
-                raise RegistryDriftError(
-                    f"DrizzleSync: {revision} left {_primary_message(error)}. Change the rule in the "
-                    'same revision: op.set_sync_scope("table", scope="...")'
-                ) from None
+        problems = registry_drift(fetch, config.library_schema)
         if problems:
             raise RegistryDriftError(
                 f"DrizzleSync: {revision} left {'; '.join(problems)}. Disable sync before renaming or "
@@ -54,6 +54,18 @@ def drift_check(config: SyncConfig) -> OnVersionApply:
                 'revision: op.disable_sync("old"); op.rename_table("old", "new"); '
                 'op.enable_sync("new", scope="...")'
             )
+        try:
+            check_scope_rules(fetch, config.library_schema)
+        except DBAPIError as error:
+            raise RegistryDriftError(
+                f"DrizzleSync: {revision} left {_primary_message(error)}. Change the rule in the same "
+                'revision: op.set_sync_scope("table", scope="...")'
+            ) from None
+        registry = read_registry(fetch, config.library_schema)
+        for warning in scope_collation_warnings(fetch, registry.tables if registry is not None else ()):
+            if warning not in warned:
+                warned.add(warning)
+                log.warning("DrizzleSync: %s", warning)
 
     return on_version_apply
 

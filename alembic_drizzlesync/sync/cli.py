@@ -24,7 +24,7 @@ import psycopg
 from sqlalchemy import create_engine, text
 
 from ..catalog import SyncedTable
-from ..catalog.registry import Registry, psycopg_fetch, read_registry
+from ..catalog.registry import Registry, psycopg_fetch, read_registry, scope_collation_warnings
 from ..commandline import add_project_options, database_url, project_config, required_project_config
 from ..config import AuthConfig, ConfigError, SyncConfig, qualified_name
 from ..localdb import libpq_url, sqlalchemy_url
@@ -275,8 +275,10 @@ def serve_command(args: argparse.Namespace) -> int:
     with psycopg.connect(libpq_url(_engine_url(args)), connect_timeout=10) as conn:
         registry = _registry(conn, config.library_schema)
         room = _connection_room(conn)
+        collations = scope_collation_warnings(psycopg_fetch(conn), registry.tables)
     tables, version = registry.tables, registry.schema_version
     lines, warnings = _summary(address, auth_mode, config, tables, version)
+    warnings += [f"WARNING: {warning}" for warning in collations]
     pool_warning = _pool_warning(args.workers, args.pool_size, room)
     if pool_warning:
         warnings.append(pool_warning)

@@ -107,3 +107,19 @@ def test_a_column_a_scope_rule_reads_renamed_without_the_rule_is_refused(
     run = alembic(example_copy, "upgrade", "head")
     assert run.returncode == 0, run.stderr
     assert scope_rule(db_url) == "'team:' || org_id"
+
+
+def test_a_scope_rule_in_another_collation_is_warned_of_once(example_copy: Path) -> None:
+    assert alembic(example_copy, "upgrade", "head").returncode == 0
+    write_revision(
+        example_copy,
+        "things",
+        '    op.create_table("things", sa.Column("id", sa.Integer(), primary_key=True),\n'
+        '                    sa.Column("grp", sa.Text(collation="C"), nullable=False))\n'
+        '    op.enable_sync("things", scope="\'g:\' || grp")',
+    )
+    write_revision(example_copy, "later", "    pass", down="things")
+    run = alembic(example_copy, "upgrade", "head")
+    assert run.returncode == 0, run.stderr
+    warning = "DrizzleSync: public.things's scope rule 'g:' || grp has the collation \"C\""
+    assert run.stderr.count(warning) == 1, run.stderr

@@ -296,3 +296,22 @@ def test_a_size_below_one_is_refused_before_anything_runs(
         main([*args, "--database-url", "postgresql://127.0.0.1:9/x", flag, value])
     assert exit_info.value.code == 2
     assert f"argument {flag}: expected a positive integer, got {value}" in capsys.readouterr().err
+
+
+def test_serve_warns_of_a_scope_rule_in_another_collation_than_the_database_s(
+    synced_db: str, tmp_path: Path
+) -> None:
+    """A bootstrap orders a page by the rule in its own collation and resumes in the database's:
+    paging could skip whole scopes. Written with the default collation, the rule is not warned of."""
+    with psycopg.connect(synced_db, autocommit=True) as db:
+        for table, rule in (("things", "'g:' || grp"), ("others", "'g:' || (grp COLLATE \"default\")")):
+            db.execute(f'CREATE TABLE {table} (id integer PRIMARY KEY, grp text COLLATE "C" NOT NULL)')
+            db.execute("SELECT drizzlesync.enable_sync('public', %s, %s)", (table, rule))
+    args = ["--database-url", synced_db, "--pyproject", str(EXAMPLE_PYPROJECT), "--dev"]
+    with serving(args, tmp_path) as (_, output):
+        printed = output.read_text()
+    assert (
+        "WARNING: public.things's scope rule 'g:' || grp has the collation \"C\", not the database's"
+        in printed
+    )
+    assert "public.others's scope rule" not in printed
