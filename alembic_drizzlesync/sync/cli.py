@@ -275,7 +275,10 @@ def serve_command(args: argparse.Namespace) -> int:
     with psycopg.connect(libpq_url(_engine_url(args)), connect_timeout=10) as conn:
         registry = _registry(conn, config.library_schema)
         room = _connection_room(conn)
-        collations = scope_collation_warnings(psycopg_fetch(conn), registry.tables)
+        try:
+            collations = scope_collation_warnings(psycopg_fetch(conn), registry.tables)
+        except psycopg.Error as error:  # a rule that no longer reads: say so, and serve the rest
+            collations = [f"a scope rule does not read: {error.diag.message_primary or error}"]
     tables, version = registry.tables, registry.schema_version
     lines, warnings = _summary(address, auth_mode, config, tables, version)
     warnings += [f"WARNING: {warning}" for warning in collations]

@@ -315,3 +315,14 @@ def test_serve_warns_of_a_scope_rule_in_another_collation_than_the_database_s(
         in printed
     )
     assert "public.others's scope rule" not in printed
+
+
+def test_serve_starts_and_says_so_when_a_scope_rule_no_longer_reads(synced_db: str, tmp_path: Path) -> None:
+    """A scope column renamed by hand: the collation check must not stop the host, whose other
+    tables still serve; it names the cause instead."""
+    with psycopg.connect(synced_db, autocommit=True) as db:
+        db.execute("ALTER TABLE todos RENAME COLUMN team_id TO org_id")
+    args = ["--database-url", synced_db, "--pyproject", str(EXAMPLE_PYPROJECT), "--dev"]
+    with serving(args, tmp_path) as (_, output):
+        printed = output.read_text()
+    assert 'WARNING: a scope rule does not read: column "team_id" does not exist' in printed
