@@ -8,7 +8,7 @@ single value, so the SQL and its decoding exist once.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,44 +139,68 @@ def synced_columns(fetch: Fetch, library_schema: str) -> dict[ColumnNumber, tupl
     return {(oid, number): (schema, table, name) for oid, number, schema, table, name in rows}
 
 
-_SCOPE_RULES = """
-SELECT count({schema}.check_scope_rule(r.oid, t.scope_rule))
+def probe_scope_rules(fetch: Fetch, tables: Iterable[SyncedTable]) -> list[str | None]:
+    """The collation of each table's scope rule (None without one), in one query over empty scans
+    (`WHERE false`: nothing is evaluated, and no partition is locked, which `LIMIT 0` would plan
+    and lock); raises the database's error if a rule no longer reads (a column it names renamed
+    or dropped, a function it calls gone), which would fail every write of the table in its
+    capture and every request of its users."""
+    probes = [
+        "NULL"
+        if table.scope is None
+        else f"(SELECT pg_catalog.pg_collation_for(min(k)) FROM (SELECT ({table.scope})::text AS k "
+        f"FROM {quote(table.schema)}.{quote(table.name)} WHERE false) AS s)"
+        for table in tables
+    ]
+    if not probes:
+        return []
+    collations: list[str | None] = json.loads(
+        fetch(f"SELECT pg_catalog.array_to_json(ARRAY[{', '.join(probes)}]::text[])::text")
+    )
+    return collations
+
+
+_OWN_INDEXED = """
+SELECT coalesce(json_agg(json_build_array(t.schema_name, t.table_name)), '[]')::text
 FROM {schema}.synced_table AS t
-CROSS JOIN LATERAL (
-    SELECT to_regclass(quote_ident(t.schema_name) || '.' || quote_ident(t.table_name)) AS oid
-) AS r
-WHERE t.scope_rule IS NOT NULL AND r.oid IS NOT NULL
+WHERE t.scope_rule IS NOT NULL AND ({schema}.scope_column(t)).index_name IS NOT NULL
+"""
+
+_LIKE_THE_DATABASE = """
+SELECT c.collprovider = 'c' AND c.collcollate = d.datcollate
+FROM pg_catalog.pg_collation AS c, pg_catalog.pg_database AS d
+WHERE c.oid = pg_catalog.to_regcollation({name}) AND d.datname = pg_catalog.current_database()
 """
 
 
-def check_scope_rules(fetch: Fetch, library_schema: str) -> None:
-    """Raises, naming the rule and why, if a synced table's scope rule no longer reads (a column it
-    names renamed or dropped, a function it calls gone): capture would fail every write of the
-    table, and push and pull every request."""
-    if fetch(f"SELECT to_regclass({literal(quote(library_schema) + '.synced_table')}) IS NOT NULL"):
-        fetch(_SCOPE_RULES.format(schema=quote(library_schema)))
-
-
-_RULE_COLLATION = (
-    "SELECT pg_catalog.pg_collation_for(min(k)) "
-    "FROM (SELECT ({rule})::text AS k FROM {table} WHERE false) AS s"
-)
-
-
-def scope_collation_warnings(fetch: Fetch, tables: Iterable[SyncedTable]) -> list[str]:
-    """A warning for each scope rule whose collation is not the database's (read from an empty scan:
-    nothing is evaluated). A bootstrap orders a page by the rule in its own collation and resumes
-    after the last key it sent in the database's, so paging can skip whole scopes."""
+def collation_warnings(
+    fetch: Fetch, library_schema: str, tables: Sequence[SyncedTable], collations: Sequence[str | None]
+) -> list[str]:
+    """A warning for each scope rule whose collation sorts otherwise than the database's, where
+    bootstrap pages walk the library's scope index: a page is ordered by the rule in its own
+    collation and the next resumes after the last key in the database's, so paging can skip whole
+    scopes. A table whose own index serves its rule is paged key by key, and is not at risk."""
+    candidates = [
+        (table, collation)
+        for table, collation in zip(tables, collations, strict=True)
+        if collation is not None
+        and collation != '"default"'
+        and not fetch(_LIKE_THE_DATABASE.format(name=literal(collation)))
+    ]
+    if not candidates:
+        return []
+    own_index = f"{quote(library_schema)}.scope_column({quote(library_schema)}.synced_table)"
+    served: set[tuple[str, str]] = set()
+    if fetch(f"SELECT to_regprocedure({literal(own_index)}) IS NOT NULL"):
+        rows = json.loads(fetch(_OWN_INDEXED.format(schema=quote(library_schema))))
+        served = {(schema, name) for schema, name in rows}
     warnings = []
-    for table in tables:
-        if table.scope is None:
+    for table, collation in candidates:
+        if (table.schema, table.name) in served:
             continue
-        name = f"{quote(table.schema)}.{quote(table.name)}"
-        collation = fetch(_RULE_COLLATION.format(rule=table.scope, table=name))
-        if collation not in (None, '"default"'):
-            warnings.append(
-                f"{table.schema}.{table.name}'s scope rule {table.scope} has the collation {collation}, "
-                "not the database's: a bootstrap in pages can skip whole scopes; give the rule the "
-                "default one (op.set_sync_scope, e.g. 'g:' || (column COLLATE \"default\"))"
-            )
+        warnings.append(
+            f"{table.schema}.{table.name}'s scope rule {table.scope} has the collation {collation}, "
+            "not the database's: a bootstrap in pages can skip whole scopes; give the rule the "
+            "default one (op.set_sync_scope, e.g. 'g:' || (column COLLATE \"default\"))"
+        )
     return warnings

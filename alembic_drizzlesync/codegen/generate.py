@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 
 from ..catalog import list_schemas, read_catalog
-from ..catalog.registry import check_scope_rules, psycopg_fetch, read_registry, registry_drift
+from ..catalog.registry import probe_scope_rules, psycopg_fetch, read_registry, registry_drift
 from ..config import DEFAULT_LIBRARY_SCHEMA, ROOT_KEY, ConfigError, SyncConfig
 from ..templating import render
 from .client_migrations.history import (
@@ -105,10 +105,11 @@ def generate(conn: psycopg.Connection[Any], out: Path, options: Options) -> dict
                 "disable sync of the table before the change and enable it after"
             )
         try:
-            check_scope_rules(psycopg_fetch(conn), options.library_schema)
+            probe_scope_rules(psycopg_fetch(conn), registry.tables)
         except psycopg.Error as error:
             raise ConfigError(
-                f"{error.diag.message_primary or error}; change the rule with op.set_sync_scope"
+                f"a scope rule no longer reads: {error.diag.message_primary or error}; change it with "
+                "op.set_sync_scope"
             ) from None
     plan = build_plan(catalog, synced, options.naming, options.timestamp_mode)
     history_file = out / HISTORY

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
-from ..catalog.registry import check_scope_rules, read_registry, registry_drift, scope_collation_warnings
+from ..catalog.registry import collation_warnings, probe_scope_rules, read_registry, registry_drift
 from ..config import SyncConfig
 from .codegen_hook import OnVersionApply
 from .errors import AlembicConfigError
@@ -42,7 +42,9 @@ def drift_check(config: SyncConfig) -> OnVersionApply:
             return
 
         def fetch(query: str) -> Any:
-            return connection.exec_driver_sql(query).scalar()
+            # The driver reads `%` as a placeholder here, and the scope rules' text goes into the
+            # SQL (`'s:' || (id % 4)`): doubled, each is a `%` again.
+            return connection.exec_driver_sql(query.replace("%", "%%")).scalar()
 
         undone = "" if step.is_upgrade else "the downgrade of "
         revision = f"{undone}revision {step.up_revision_id}"
@@ -54,15 +56,16 @@ def drift_check(config: SyncConfig) -> OnVersionApply:
                 'revision: op.disable_sync("old"); op.rename_table("old", "new"); '
                 'op.enable_sync("new", scope="...")'
             )
+        registry = read_registry(fetch, config.library_schema)
+        tables = registry.tables if registry is not None else ()
         try:
-            check_scope_rules(fetch, config.library_schema)
+            collations = probe_scope_rules(fetch, tables)
         except DBAPIError as error:
             raise RegistryDriftError(
-                f"DrizzleSync: {revision} left {_primary_message(error)}. Change the rule in the same "
-                'revision: op.set_sync_scope("table", scope="...")'
+                f"DrizzleSync: {revision} left a scope rule that no longer reads: {_primary_message(error)}. "
+                'Change the rule in the same revision: op.set_sync_scope("table", scope="...")'
             ) from None
-        registry = read_registry(fetch, config.library_schema)
-        for warning in scope_collation_warnings(fetch, registry.tables if registry is not None else ()):
+        for warning in collation_warnings(fetch, config.library_schema, tables, collations):
             if warning not in warned:
                 warned.add(warning)
                 log.warning("DrizzleSync: %s", warning)
@@ -71,7 +74,6 @@ def drift_check(config: SyncConfig) -> OnVersionApply:
 
 
 def _primary_message(error: DBAPIError) -> str:
-    """The database's own message ("drizzlesync: scope rule ... is not a valid expression: ...")."""
+    """The database's own message (`column "team_id" does not exist`)."""
     diag = getattr(error.orig, "diag", None)
-    message = getattr(diag, "message_primary", None) or str(error.orig)
-    return str(message).removeprefix("drizzlesync: ")
+    return str(getattr(diag, "message_primary", None) or error.orig)

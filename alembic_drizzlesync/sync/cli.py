@@ -24,7 +24,7 @@ import psycopg
 from sqlalchemy import create_engine, text
 
 from ..catalog import SyncedTable
-from ..catalog.registry import Registry, psycopg_fetch, read_registry, scope_collation_warnings
+from ..catalog.registry import Registry, collation_warnings, probe_scope_rules, psycopg_fetch, read_registry
 from ..commandline import add_project_options, database_url, project_config, required_project_config
 from ..config import AuthConfig, ConfigError, SyncConfig, qualified_name
 from ..localdb import libpq_url, sqlalchemy_url
@@ -262,6 +262,19 @@ def _summary(
     return lines, warnings
 
 
+def _collation_warnings(
+    conn: psycopg.Connection[Any], library_schema: str, tables: Sequence[SyncedTable]
+) -> list[str]:
+    """The scope rules whose collation lets a paged bootstrap skip scopes; a check that cannot run
+    (a rule that no longer reads, a role that may not read a table) is said, and the host serves."""
+    fetch = psycopg_fetch(conn)
+    try:
+        with conn.transaction():
+            return collation_warnings(fetch, library_schema, tables, probe_scope_rules(fetch, tables))
+    except psycopg.Error as error:
+        return [f"cannot check the scope rules: {error.diag.message_primary or error}"]
+
+
 def serve_command(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -275,10 +288,7 @@ def serve_command(args: argparse.Namespace) -> int:
     with psycopg.connect(libpq_url(_engine_url(args)), connect_timeout=10) as conn:
         registry = _registry(conn, config.library_schema)
         room = _connection_room(conn)
-        try:
-            collations = scope_collation_warnings(psycopg_fetch(conn), registry.tables)
-        except psycopg.Error as error:  # a rule that no longer reads: say so, and serve the rest
-            collations = [f"a scope rule does not read: {error.diag.message_primary or error}"]
+        collations = _collation_warnings(conn, config.library_schema, registry.tables)
     tables, version = registry.tables, registry.schema_version
     lines, warnings = _summary(address, auth_mode, config, tables, version)
     warnings += [f"WARNING: {warning}" for warning in collations]

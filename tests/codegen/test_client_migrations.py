@@ -406,3 +406,12 @@ def test_a_column_made_not_null_loses_its_pending_nulls() -> None:
     tightened = ColumnShape("note", "note", "TEXT", True, "'m'", True)
     history = record(record([], 1, notes(key, text_column("note"))), 2, notes(key, tightened))
     assert pending_after(history, 1, [{"note": None}, {"note": "kept"}]) == [{}, {"note": "kept"}]
+
+
+def test_a_name_whose_rename_cannot_be_moved_still_drops_stale_values() -> None:
+    """`a"b` renamed into dropped X cannot move (a JSON path cannot spell it); X's pending value is
+    still the dropped X's, not the new X's, and goes."""
+    key = text_column("id")
+    before = notes(key, text_column("X"), text_column('a"b'))
+    after = notes(key, text_column("X", renamed_from='a"b'))
+    assert pending_after(record(record([], 1, before), 2, after), 1, [{"X": "old X value"}]) == [{}]

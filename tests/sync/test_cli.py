@@ -325,4 +325,4 @@ def test_serve_starts_and_says_so_when_a_scope_rule_no_longer_reads(synced_db: s
     args = ["--database-url", synced_db, "--pyproject", str(EXAMPLE_PYPROJECT), "--dev"]
     with serving(args, tmp_path) as (_, output):
         printed = output.read_text()
-    assert 'WARNING: a scope rule does not read: column "team_id" does not exist' in printed
+    assert 'WARNING: cannot check the scope rules: column "team_id" does not exist' in printed

@@ -95,6 +95,12 @@ def _previous(old: TableShape, new: TableShape, column: ColumnShape) -> ColumnSh
     return None if namesake is None or namesake.wire_name in renamed_away else namesake
 
 
+def _same_column(old: TableShape, new: TableShape, column: ColumnShape) -> bool:
+    """Whether `column` is the column of its name in `old`: pending values under it are its own."""
+    previous = _previous(old, new, column)
+    return previous is not None and previous.wire_name == column.wire_name
+
+
 def _copied_from(old: TableShape, new: TableShape, column: ColumnShape) -> ColumnShape | None:
     """The column of `old` whose values `column` of `new` keeps: the one it is, if its storage type
     stayed."""
@@ -119,18 +125,21 @@ def render_outbox_changes(old: TableShape, new: TableShape, earlier: frozenset[s
     A name holding `"` or `\\` is left alone (a JSON path cannot spell it): its values are
     pruned as a dropped column's.
     """
-    spelled = [c for c in new.columns if not {'"', "\\"} & set(c.wire_name + (c.renamed_from or ""))]
     had = {c.wire_name for c in old.columns}
     moves = [
-        (c.renamed_from, c.wire_name, c.name in new.primary_key) for c in spelled if c.renamed_from in had
+        (c.renamed_from, c.wire_name, c.name in new.primary_key)
+        for c in new.columns
+        if c.renamed_from in had and _spelled(c.renamed_from) and _spelled(c.wire_name)
     ]
     sources = {source for source, _, _ in moves}
     values = quote("values")
     stale = [
         c.wire_name
-        for c in spelled
-        if c.wire_name in had | earlier
-        and (c.wire_name not in had or (c.renamed_from is not None and c.wire_name not in sources))
+        for c in new.columns
+        if _spelled(c.wire_name)
+        and c.wire_name in had | earlier
+        and c.wire_name not in sources  # moved away below, not stale
+        and not _same_column(old, new, c)
     ]
     statements = [
         _outbox_update(new, values, name, f"json_remove({values}, {_path(name)})") for name in stale
@@ -144,14 +153,20 @@ def render_outbox_changes(old: TableShape, new: TableShape, earlier: frozenset[s
         for column in (values, quote("pk")) if key else (values,):
             moved = f"json_set(json_remove({column}, {path}), {_path(target)}, {column} -> {path})"
             statements.append(_outbox_update(new, column, source, moved))
-    for c in spelled:
+    for c in new.columns:
         previous = _previous(old, new, c)
-        if c.not_null and previous is not None and not previous.not_null:
+        if _spelled(c.wire_name) and c.not_null and previous is not None and not previous.not_null:
             path = _path(c.wire_name)
             statements.append(
                 _outbox_update(new, values, c.wire_name, f"json_remove({values}, {path})", only="null")
             )
     return statements
+
+
+def _spelled(name: str) -> bool:
+    """Whether a JSON path can name the member: SQLite's quoted labels have no escape for `"`,
+    and read a `\\` as itself where the stored key holds it escaped."""
+    return not {'"', "\\"} & set(name)
 
 
 def _path(name: str) -> str:
