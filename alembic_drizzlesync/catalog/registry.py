@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from sqlalchemy.engine import Connection
 
 from ..quoting import literal, quote
 from .model import SyncedTable
@@ -51,11 +52,22 @@ class Registry:
 
 
 def psycopg_fetch(conn: psycopg.Connection[Any]) -> Fetch:
-    """A `Fetch` over a psycopg connection (SQLAlchemy callers pass `exec_driver_sql(...).scalar`)."""
+    """A `Fetch` over a psycopg connection."""
 
     def fetch(query: str) -> Any:
         row = conn.execute(query).fetchone()
         return row[0] if row else None
+
+    return fetch
+
+
+def sqlalchemy_fetch(connection: Connection) -> Fetch:
+    """A `Fetch` over a SQLAlchemy connection (Alembic's). Its driver reads `%` as a placeholder
+    there, and a scope rule's text may go into the SQL (`'s:' || (id % 4)`): doubled, each is a
+    `%` again."""
+
+    def fetch(query: str) -> Any:
+        return connection.exec_driver_sql(query.replace("%", "%%")).scalar()
 
     return fetch
 

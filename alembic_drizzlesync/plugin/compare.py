@@ -20,7 +20,7 @@ from alembic.util import PriorityDispatchResult
 
 from .. import ops
 from ..catalog.partitions import PARTITIONS_CAPTURED_FROM, read_partitions, read_uncaptured
-from ..catalog.registry import Registry, read_registry
+from ..catalog.registry import Registry, read_registry, sqlalchemy_fetch
 from ..codegen.client_migrations.history import highest_version
 from ..codegen.generate import HISTORY
 from ..config import ConfigError, SyncConfig
@@ -44,10 +44,7 @@ def compare_sync_state(
         return PriorityDispatchResult.CONTINUE
     default_schema = connection.dialect.default_schema_name or "public"
     library = config.library_schema
-
-    def fetch(query: str) -> Any:
-        return connection.exec_driver_sql(query).scalar()
-
+    fetch = sqlalchemy_fetch(connection)
     partitions = read_partitions(fetch)
     wanted = without_partitions(desired_tables(autogen_context.metadata, config, default_schema), partitions)
     registry = read_registry(fetch, library)

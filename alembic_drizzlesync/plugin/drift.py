@@ -19,7 +19,13 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
-from ..catalog.registry import collation_warnings, probe_scope_rules, read_registry, registry_drift
+from ..catalog.registry import (
+    collation_warnings,
+    probe_scope_rules,
+    read_registry,
+    registry_drift,
+    sqlalchemy_fetch,
+)
 from ..config import SyncConfig
 from .codegen_hook import OnVersionApply
 from .errors import AlembicConfigError
@@ -40,12 +46,7 @@ def drift_check(config: SyncConfig) -> OnVersionApply:
         connection = ctx.connection
         if ctx.as_sql or connection is None:
             return
-
-        def fetch(query: str) -> Any:
-            # The driver reads `%` as a placeholder here, and the scope rules' text goes into the
-            # SQL (`'s:' || (id % 4)`): doubled, each is a `%` again.
-            return connection.exec_driver_sql(query.replace("%", "%%")).scalar()
-
+        fetch = sqlalchemy_fetch(connection)
         undone = "" if step.is_upgrade else "the downgrade of "
         revision = f"{undone}revision {step.up_revision_id}"
         problems = registry_drift(fetch, config.library_schema)

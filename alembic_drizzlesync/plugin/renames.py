@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..catalog.registry import ColumnNumber, Fetch, synced_columns
+from ..catalog.registry import ColumnNumber, Fetch, sqlalchemy_fetch, synced_columns
 from ..codegen.client_migrations.shape import RenamedColumns
 
 log = logging.getLogger(__name__)
@@ -52,10 +52,7 @@ class ColumnWatch:
         its transaction runs in a savepoint, one that began a transaction rolls it back, so that
         Alembic begins its own as usual. A read that fails (a role that may not read the library
         schema) leaves renames unwatched, as before this plugin watched them, with a warning."""
-
-        def fetch(query: str) -> Any:
-            return connection.exec_driver_sql(query).scalar()
-
+        fetch = sqlalchemy_fetch(connection)
         try:
             if connection.in_transaction():
                 with connection.begin_nested():
@@ -75,7 +72,7 @@ class ColumnWatch:
 
     def on_version_apply(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
         if not ctx.as_sql and ctx.connection is not None and self._seen is not None:
-            self.look(lambda query: ctx.connection.exec_driver_sql(query).scalar())
+            self.look(sqlalchemy_fetch(ctx.connection))
 
     def renamed(self) -> RenamedColumns:
         """Per table, its columns renamed since the last generation: name now to name then."""

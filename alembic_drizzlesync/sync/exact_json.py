@@ -130,13 +130,11 @@ def loads_noting_rounding(body: bytes | str) -> tuple[Any, bool]:
         # request checks take as they take the Worker's (a plain float: the schema validator reads
         # no subclass); its digits come back from `loads`.
         nonlocal rounded
-        refused = _beyond_digits(text)
-        if refused is None and _read_by_int(text):
-            return int(text)
+        value = _integer(text)
+        if isinstance(value, int):
+            return value
         rounded = True
-        if refused is not None:
-            return refused
-        return -sys.float_info.max if text.startswith("-") else sys.float_info.max
+        return float(value) if isinstance(value, LongInteger) else value
 
     return json.loads(body, parse_float=number, parse_int=integer), rounded
 
