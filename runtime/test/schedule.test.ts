@@ -234,10 +234,10 @@ describe("scheduling and faults (fake clock)", () => {
     const tooLarge = Response.json({ error: { code: "batch_too_large", message: "too many", maxMutations: 2 } }, { status: 413 });
     const { fetch, calls } = fakeFetch(tooLarge);
     const { client } = await openClient(fetch, clock);
-    for (const id of ["a", "b", "c"]) await client.db.insert(schema.todos).values({ id, teamId: "t", title: id });
+    for (const id of ["a", "b", "c", "d", "e"]) await client.db.insert(schema.todos).values({ id, teamId: "t", title: id });
     await client.sync();
     const pushes = calls.filter((call) => call.url.endsWith("/push")).map((call) => (call.body as PushRequest).mutations.length);
-    assert.deepEqual(pushes, [3, 2, 1]);
+    assert.deepEqual(pushes, [5, 2, 2, 1], "the server's maxMutations stays the limit after accepted pushes");
     assert.equal(client.status.pending, 0);
     await client.close();
   });
@@ -354,7 +354,7 @@ describe("requests that take too long or too much", () => {
     assert.equal(calls.length, 0, "nothing was sent without a token");
   });
 
-  it("pushes half the batch at once after the host refused its body as too large, down to one write", async () => {
+  it("pushes half the batch at once after the host refused its body as too large, down to one write, and doubles it back after each accepted push", async () => {
     const clock = new FakeClock();
     const tooLarge = () => errorResponse(413, "request_too_large");
     // Within one sync: halved twice, then refused alone, which ends the push; the sync's pull follows.
@@ -365,7 +365,8 @@ describe("requests that take too long or too much", () => {
     assert.deepEqual(calls.map((call) => call.url.slice(call.url.lastIndexOf("/") + 1)), ["push", "push", "push", "pull"]);
     await client.sync();
     const pushes = calls.filter((call) => call.url.endsWith("/push")).map((call) => (call.body as PushRequest).mutations.length);
-    assert.deepEqual(pushes, [5, 2, 1, 1, 1, 1, 1, 1]);
+    // Accepted pushes double the batch again (1, 2, 4): kept at one, every later write was a request of its own.
+    assert.deepEqual(pushes, [5, 2, 1, 1, 2, 2]);
     assert.equal(client.status.pending, 0);
     await client.close();
   });
@@ -377,7 +378,7 @@ describe("requests that take too long or too much", () => {
     const row = (id: string) => ({ id, team_id: "t", project_id: null, title: id, done: false, updated_at: "2026-01-02T03:04:05.678+00:00" });
     const bootstrap: PullResponse = { ...EMPTY_PAGE, changes: ["b", "c"].map((id) => ({ table: "todos", op: "upsert", row: row(id) })) };
     // One sync refused (the batch of three, then at once the large one alone), then the discard's
-    // empty push, the two later writes one batch each (the batch size stays halved), and the bootstrap.
+    // empty push, the two later writes one batch each (the batch size, down to one, doubles after each accepted push), and the bootstrap.
     const { fetch, calls } = fakeFetch(tooLarge(), tooLarge(), empty(), null, null, null, Response.json(bootstrap));
     const { client } = await openClient(fetch, clock);
     const heard: string[] = [];

@@ -184,8 +184,14 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
   readonly #pullTransactionRows: number;
   /** The app's statements and transactions waiting for or holding the database: a pull's transaction then takes no more pages. */
   #appWaiting = 0;
-  /** Lowered to the server's `maxMutations` when it refuses a batch as too large. */
+  /**
+   * Mutations the next push may carry: halved after a body over the host's byte limit, and doubled
+   * back after each accepted push, up to `#pushBatchLimit`. Kept halved, a single large write once
+   * refused left every later push one transaction long (10,000 offline writes: 10,000 requests).
+   */
   #pushBatchSize: number;
+  /** The app's `pushBatchSize`, lowered for good to the server's `maxMutations` when it names one. */
+  #pushBatchLimit: number;
   readonly #writeDebounceMs: number;
   readonly #intervalMs: number | null;
   readonly #rebase: boolean;
@@ -244,7 +250,8 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
     this.#pullLimit = options.pullLimit ?? DEFAULT_PULL_LIMIT;
     this.#pullPagesAhead = options.pullPagesAhead ?? 4;
     this.#pullTransactionRows = options.pullTransactionRows ?? 25_000;
-    this.#pushBatchSize = options.pushBatchSize ?? 500;
+    this.#pushBatchLimit = options.pushBatchSize ?? 500;
+    this.#pushBatchSize = this.#pushBatchLimit;
     this.#writeDebounceMs = options.writeDebounceMs ?? 25;
     this.#intervalMs = options.intervalMs === undefined ? 60_000 : options.intervalMs;
     this.#rebase = options.rebase ?? true;
@@ -610,6 +617,7 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
       });
       if (response === null) continue;
       this.#refused = null;
+      this.#pushBatchSize = Math.min(this.#pushBatchLimit, this.#pushBatchSize * 2);
       // The ack and the outbox rows it covers go together: a crash between them resends, and the
       // server skips what it already applied.
       await this.#adapter.transaction((tx) => dropAcknowledged(tx, response.lastMutationId));
@@ -637,7 +645,9 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
     const alone = batch[0]?.tx === batch[batch.length - 1]?.tx;
     if (error.status === 413) {
       const maxMutations = error.body?.error.maxMutations;
-      const fewer = error.code === "batch_too_large" && typeof maxMutations === "number" ? maxMutations : Math.floor(batch.length / 2);
+      const limited = error.code === "batch_too_large" && typeof maxMutations === "number";
+      if (limited) this.#pushBatchLimit = Math.max(1, Math.min(this.#pushBatchLimit, maxMutations));
+      const fewer = limited ? maxMutations : Math.floor(batch.length / 2);
       this.#pushBatchSize = Math.max(1, Math.min(this.#pushBatchSize, fewer));
       return !alone && this.#pushBatchSize < batch.length;
     }
