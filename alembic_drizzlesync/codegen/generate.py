@@ -6,6 +6,7 @@ every step, and a failure leaves the previous files as they were.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,8 @@ from .client_migrations.history import (
     render_history,
     retire,
 )
-from .client_migrations.shape import RenamedColumns, shapes_of
+from .client_migrations.shape import RenamedColumns, TableShape, shapes_of
+from .client_migrations.triggers import outbox_triggers
 from .meta import render_sync_meta
 from .output import STEP_DIRECTORY
 from .plan import Plan, build_plan
@@ -125,7 +127,7 @@ def generate(conn: psycopg.Connection[Any], out: Path, options: Options) -> dict
         "schema.sqlite.ts": SqliteSchemaGenerator(plan).render(),
         "relations.ts": render_relations(plan, options.naming),
         "sync-meta.ts": render_sync_meta(plan, current.version, current.hash),
-        "client-migrations.ts": render_client_migrations(steps),
+        "client-migrations.ts": render_client_migrations(steps, current.tables),
         HISTORY: render_history(history, retired),
     }
     for version, statements in steps:
@@ -168,6 +170,14 @@ def _require_schemas_of(synced: Iterable[tuple[str, str]], schemas: Collection[s
             )
 
 
-def render_client_migrations(steps: Sequence[tuple[int, list[str]]]) -> str:
+def render_client_migrations(steps: Sequence[tuple[int, list[str]]], tables: Iterable[TableShape]) -> str:
+    """The steps, the last one with the outbox triggers its version has (`triggers`), which the
+    runtime makes a database at that version match: a change to how triggers record writes
+    reaches devices with the next build, without a new schema version."""
     escaped = [(version, [template_body(s) for s in statements]) for version, statements in steps]
-    return render("ts/client-migrations.ts.j2", header=HEADER, steps=escaped)
+    triggers = [
+        (json.dumps(name, ensure_ascii=False), template_body(sql))
+        for shape in tables
+        for name, sql in outbox_triggers(shape)
+    ]
+    return render("ts/client-migrations.ts.j2", header=HEADER, steps=escaped, triggers=triggers)

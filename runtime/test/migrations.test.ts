@@ -127,6 +127,33 @@ describe("client migrations on open", () => {
     await adapter.close();
   });
 
+  it("give a database at the build's version its outbox triggers where an earlier build made them otherwise, and write nothing when they match", async () => {
+    const { adapter, trips } = countingAdapter();
+    const tables = new SyncedTables(meta.syncTables);
+    await migrate(adapter, clientMigrations, tables);
+    const generated = clientMigrations.at(-1)?.triggers?.find((trigger) => trigger.name === "todos_outbox_update");
+    assert.ok(generated !== undefined);
+    // An earlier build's trigger under the same name, one that records no patch.
+    await adapter.execute('DROP TRIGGER "todos_outbox_update"');
+    await adapter.execute('CREATE TRIGGER "todos_outbox_update" AFTER UPDATE ON "todos" BEGIN SELECT 1; END');
+    const stored = async () => (await adapter.execute("SELECT sql FROM sqlite_master WHERE name = 'todos_outbox_update'")).rows[0]?.[0];
+
+    trips.log.length = 0;
+    assert.deepEqual(await migrate(adapter, clientMigrations, tables), { from: 1, to: 1, pruned: [] });
+    const writes = () => trips.log.filter((trip) => trip !== "SELECT");
+    assert.deepEqual(writes(), ["BEGIN", "batch of 2", "COMMIT"], "the one trigger replaced, in one transaction");
+    assert.equal(await stored(), generated.sql);
+    await adapter.execute(`INSERT INTO "todos" ("id", "team_id", "title", "updated_at") VALUES ('a', 't', 'one', 1796601600000)`);
+    await adapter.execute(`UPDATE "todos" SET "title" = 'two' WHERE "id" = 'a'`);
+    const outbox = await adapter.execute('SELECT "op", "values" FROM "_sync_outbox" ORDER BY "id"');
+    assert.deepEqual(outbox.rows.at(-1), ["patch", '{"title":"two"}']);
+
+    trips.log.length = 0;
+    await migrate(adapter, clientMigrations, tables);
+    assert.deepEqual(writes(), [], "triggers that match are read, not written");
+    await adapter.close();
+  });
+
   it("refuses a build older than the database, and closes the adapter it was given", async () => {
     const file = join(directory, "newer.sqlite3");
     const adapter = openNodeSqlite(file);

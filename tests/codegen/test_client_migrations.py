@@ -82,6 +82,27 @@ def test_generated_columns_are_not_pushed_and_blobs_travel_as_hex(fixture_url: s
     assert misc_values is not None and misc_values["data"] == "00FF"
 
 
+def test_floats_are_recorded_with_every_digit(fixture_url: str, tmp_path: Path) -> None:
+    """SQLite's JSON writes a double with 15 significant digits: 0.30000000000000004 was pushed as
+    0.3, stored so on the server and pulled back so by every device. Puts and patches alike."""
+    generate_into(fixture_url, tmp_path)
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    migrate(db, tmp_path)
+    # Magnitudes an app writes; SQLite's own printing is exact from about 1e-82 to 1e118 (3.49, 3.51).
+    exact = [0.1 + 0.2, 51.507350717093014, float(2**60 + 2**8), 1 / 3, 6.02214076e23 * (1 + 2**-52)]
+    for i, value in enumerate(exact):
+        db.execute(
+            "INSERT INTO numbers (id, small, big_serial, small_serial, counter, real, dbl) "
+            "VALUES (?, 0, 1, 1, 1, ?, ?)",
+            (i, value, -value),
+        )
+        db.execute("UPDATE numbers SET dbl = ? WHERE id = ?", (value * 3, i))
+    puts = [values for _, op, _, values in outbox(db) if op == "put"]
+    patches = [values for _, op, _, values in outbox(db) if op == "patch"]
+    assert [(p["real"], p["dbl"]) for p in puts if p] == [(v, -v) for v in exact]
+    assert [p["dbl"] for p in patches if p] == [v * 3 for v in exact]
+
+
 def test_virtual_generated_columns_are_not_pushed(pg18_url: str, tmp_path: Path) -> None:
     """Postgres 18's virtual generated columns, like stored ones, are computed by the server: the outbox
     triggers never record them, or the server would refuse the whole batch and wedge the client's queue."""

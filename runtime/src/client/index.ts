@@ -10,7 +10,7 @@ export {
   SyncPausedError,
   TabLeaderLostError,
 } from "./errors.ts";
-export type { ClientMigration, MigrationResult, PrunedWrite } from "./migrations.ts";
+export type { ClientMigration, MigrationResult, OutboxTrigger, PrunedWrite } from "./migrations.ts";
 export { SyncStatus, type BootstrapProgress, type SyncState } from "./status.ts";
 export {
   SyncClient,

@@ -1,5 +1,5 @@
 /** Opening a database: the generated client migrations above its stored schema version. */
-import type { SqliteAdapter, SqlExecutor } from "../adapters/adapter.ts";
+import { rowObjects, type SqliteAdapter, type SqlExecutor } from "../adapters/adapter.ts";
 import { readOutbox } from "./outbox.ts";
 import { storedSchemaVersion } from "./state.ts";
 import type { SyncedTables } from "./tables.ts";
@@ -8,6 +8,14 @@ import type { SyncedTables } from "./tables.ts";
 export interface ClientMigration {
   readonly version: number;
   readonly statements: readonly string[];
+  /** On the last step: the outbox triggers of its version, as the build that generated it writes them. */
+  readonly triggers?: readonly OutboxTrigger[];
+}
+
+/** A generated outbox trigger: its name and the `CREATE TRIGGER` statement that makes it. */
+export interface OutboxTrigger {
+  readonly name: string;
+  readonly sql: string;
 }
 
 /**
@@ -72,7 +80,31 @@ export async function migrate(
     });
     to = step.version;
   }
+  const latest = due.at(-1) ?? steps.find((step) => step.version === to);
+  if (latest?.version === to && latest.triggers !== undefined) await refreshTriggers(adapter, latest.triggers);
   return { from, to, pruned };
+}
+
+/**
+ * Makes the database's outbox triggers the generated ones, where an earlier build made them
+ * otherwise: a step creates a table's triggers once, so a fix to what they record (floats
+ * written with all their digits) would otherwise wait for a schema version that rebuilds the
+ * table. SQLite keeps each trigger's statement as it was written; one read of them on open,
+ * and a transaction only when one differs.
+ */
+async function refreshTriggers(adapter: SqliteAdapter, triggers: readonly OutboxTrigger[]): Promise<void> {
+  const stored = rowObjects(await adapter.execute("SELECT \"sql\" FROM \"sqlite_master\" WHERE \"type\" = 'trigger'", []));
+  const current = new Set(stored.map((row) => String(row.sql)));
+  const stale = triggers.filter((trigger) => !current.has(trigger.sql));
+  if (stale.length === 0) return;
+  await adapter.transaction(async (tx) => {
+    await tx.batch(
+      stale.flatMap((trigger) => [
+        { sql: `DROP TRIGGER IF EXISTS "${trigger.name.replaceAll('"', '""')}"`, params: [] },
+        { sql: trigger.sql, params: [] },
+      ]),
+    );
+  });
 }
 
 async function pruneOutbox(tx: SqlExecutor, tables: SyncedTables): Promise<PrunedWrite[]> {

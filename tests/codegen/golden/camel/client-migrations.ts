@@ -10,7 +10,1308 @@
 export interface ClientMigration {
   readonly version: number;
   readonly statements: readonly string[];
+  /** The last step's: the outbox triggers of its version (below). */
+  readonly triggers?: readonly OutboxTrigger[];
 }
+
+export interface OutboxTrigger {
+  readonly name: string;
+  readonly sql: string;
+}
+
+/**
+ * The outbox triggers of the current version, as this build records local
+ * writes. A database at this version whose triggers differ (made by an
+ * earlier build) gets these on open, without a new schema version.
+ */
+const outboxTriggers: readonly OutboxTrigger[] = [
+  {
+    name: "Sales Data_users_outbox_insert",
+    sql: `CREATE TRIGGER "Sales Data_users_outbox_insert" AFTER INSERT ON "Sales Data_users"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'Sales Data.users', 'put', json_object('id', NEW."id"),
+    json_object('id', NEW."id", 'region', NEW."region")
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "Sales Data_users_outbox_delete",
+    sql: `CREATE TRIGGER "Sales Data_users_outbox_delete" AFTER DELETE ON "Sales Data_users"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'Sales Data.users', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "Sales Data_users_outbox_update",
+    sql: `CREATE TRIGGER "Sales Data_users_outbox_update" AFTER UPDATE ON "Sales Data_users"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
+  AND (NEW."region" IS NOT OLD."region")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'Sales Data.users', 'patch', json_object('id', NEW."id"),
+    (SELECT json_group_object("column", "value") FROM (
+      SELECT 'region' AS "column", NEW."region" AS "value" WHERE NEW."region" IS NOT OLD."region"))
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "Sales Data_users_outbox_rekey",
+    sql: `CREATE TRIGGER "Sales Data_users_outbox_rekey" AFTER UPDATE ON "Sales Data_users"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'Sales Data.users', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'Sales Data.users', 'put', json_object('id', NEW."id"),
+    json_object('id', NEW."id", 'region', NEW."region")
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "auth_users_outbox_insert",
+    sql: `CREATE TRIGGER "auth_users_outbox_insert" AFTER INSERT ON "auth_users"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'auth.users', 'put', json_object('id', NEW."id"),
+    json_object(
+      'id', NEW."id",
+      'email', NEW."email",
+      'role', NEW."role",
+      'created_at', NEW."created_at"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "auth_users_outbox_delete",
+    sql: `CREATE TRIGGER "auth_users_outbox_delete" AFTER DELETE ON "auth_users"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'auth.users', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "auth_users_outbox_update",
+    sql: `CREATE TRIGGER "auth_users_outbox_update" AFTER UPDATE ON "auth_users"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
+  AND (NEW."email" IS NOT OLD."email" OR NEW."role" IS NOT OLD."role" OR NEW."created_at" IS NOT OLD."created_at")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'auth.users', 'patch', json_object('id', NEW."id"),
+    (SELECT json_group_object("column", "value") FROM (
+      SELECT 'email' AS "column", NEW."email" AS "value" WHERE NEW."email" IS NOT OLD."email"
+      UNION ALL SELECT 'role' AS "column", NEW."role" AS "value" WHERE NEW."role" IS NOT OLD."role"
+      UNION ALL SELECT 'created_at' AS "column", NEW."created_at" AS "value" WHERE NEW."created_at" IS NOT OLD."created_at"))
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "auth_users_outbox_rekey",
+    sql: `CREATE TRIGGER "auth_users_outbox_rekey" AFTER UPDATE ON "auth_users"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'auth.users', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'auth.users', 'put', json_object('id', NEW."id"),
+    json_object(
+      'id', NEW."id",
+      'email', NEW."email",
+      'role', NEW."role",
+      'created_at', NEW."created_at"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "Mixed Case Table_outbox_insert",
+    sql: `CREATE TRIGGER "Mixed Case Table_outbox_insert" AFTER INSERT ON "Mixed Case Table"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'Mixed Case Table', 'put', json_object('id', NEW."id"),
+    json_object(
+      'id', NEW."id",
+      'Name', NEW."Name",
+      'name', NEW."name2"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "Mixed Case Table_outbox_delete",
+    sql: `CREATE TRIGGER "Mixed Case Table_outbox_delete" AFTER DELETE ON "Mixed Case Table"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'Mixed Case Table', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "Mixed Case Table_outbox_update",
+    sql: `CREATE TRIGGER "Mixed Case Table_outbox_update" AFTER UPDATE ON "Mixed Case Table"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
+  AND (NEW."Name" IS NOT OLD."Name" OR NEW."name2" IS NOT OLD."name2")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'Mixed Case Table', 'patch', json_object('id', NEW."id"),
+    (SELECT json_group_object("column", "value") FROM (
+      SELECT 'Name' AS "column", NEW."Name" AS "value" WHERE NEW."Name" IS NOT OLD."Name"
+      UNION ALL SELECT 'name' AS "column", NEW."name2" AS "value" WHERE NEW."name2" IS NOT OLD."name2"))
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "Mixed Case Table_outbox_rekey",
+    sql: `CREATE TRIGGER "Mixed Case Table_outbox_rekey" AFTER UPDATE ON "Mixed Case Table"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'Mixed Case Table', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'Mixed Case Table', 'put', json_object('id', NEW."id"),
+    json_object(
+      'id', NEW."id",
+      'Name', NEW."Name",
+      'name', NEW."name2"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "__proto___outbox_insert",
+    sql: `CREATE TRIGGER "__proto___outbox_insert" AFTER INSERT ON "__proto__"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", '__proto__', 'put', json_object('id', NEW."id"),
+    json_object('id', NEW."id")
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "__proto___outbox_delete",
+    sql: `CREATE TRIGGER "__proto___outbox_delete" AFTER DELETE ON "__proto__"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", '__proto__', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "__proto___outbox_rekey",
+    sql: `CREATE TRIGGER "__proto___outbox_rekey" AFTER UPDATE ON "__proto__"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", '__proto__', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", '__proto__', 'put', json_object('id', NEW."id"),
+    json_object('id', NEW."id")
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "arrays_outbox_insert",
+    sql: `CREATE TRIGGER "arrays_outbox_insert" AFTER INSERT ON "arrays"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'arrays', 'put', json_object('id', NEW."id"),
+    json_object(
+      'id', NEW."id",
+      'ints', NEW."ints",
+      'matrix', NEW."matrix",
+      'cube', NEW."cube",
+      'texts', NEW."texts",
+      'tagged', NEW."tagged",
+      'stamps', NEW."stamps",
+      'flags', NEW."flags",
+      'blobs', NEW."blobs",
+      'docs', NEW."docs",
+      'nums', NEW."nums",
+      'moods', NEW."moods",
+      'roles', NEW."roles",
+      'words', NEW."words"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "arrays_outbox_delete",
+    sql: `CREATE TRIGGER "arrays_outbox_delete" AFTER DELETE ON "arrays"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'arrays', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "arrays_outbox_update",
+    sql: `CREATE TRIGGER "arrays_outbox_update" AFTER UPDATE ON "arrays"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
+  AND (NEW."ints" IS NOT OLD."ints" OR NEW."matrix" IS NOT OLD."matrix" OR NEW."cube" IS NOT OLD."cube" OR NEW."texts" IS NOT OLD."texts" OR NEW."tagged" IS NOT OLD."tagged" OR NEW."stamps" IS NOT OLD."stamps" OR NEW."flags" IS NOT OLD."flags" OR NEW."blobs" IS NOT OLD."blobs" OR NEW."docs" IS NOT OLD."docs" OR NEW."nums" IS NOT OLD."nums" OR NEW."moods" IS NOT OLD."moods" OR NEW."roles" IS NOT OLD."roles" OR NEW."words" IS NOT OLD."words")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'arrays', 'patch', json_object('id', NEW."id"),
+    (SELECT json_group_object("column", "value") FROM (
+      SELECT 'ints' AS "column", NEW."ints" AS "value" WHERE NEW."ints" IS NOT OLD."ints"
+      UNION ALL SELECT 'matrix' AS "column", NEW."matrix" AS "value" WHERE NEW."matrix" IS NOT OLD."matrix"
+      UNION ALL SELECT 'cube' AS "column", NEW."cube" AS "value" WHERE NEW."cube" IS NOT OLD."cube"
+      UNION ALL SELECT 'texts' AS "column", NEW."texts" AS "value" WHERE NEW."texts" IS NOT OLD."texts"
+      UNION ALL SELECT 'tagged' AS "column", NEW."tagged" AS "value" WHERE NEW."tagged" IS NOT OLD."tagged"
+      UNION ALL SELECT 'stamps' AS "column", NEW."stamps" AS "value" WHERE NEW."stamps" IS NOT OLD."stamps"
+      UNION ALL SELECT 'flags' AS "column", NEW."flags" AS "value" WHERE NEW."flags" IS NOT OLD."flags"
+      UNION ALL SELECT 'blobs' AS "column", NEW."blobs" AS "value" WHERE NEW."blobs" IS NOT OLD."blobs"
+      UNION ALL SELECT 'docs' AS "column", NEW."docs" AS "value" WHERE NEW."docs" IS NOT OLD."docs"
+      UNION ALL SELECT 'nums' AS "column", NEW."nums" AS "value" WHERE NEW."nums" IS NOT OLD."nums"
+      UNION ALL SELECT 'moods' AS "column", NEW."moods" AS "value" WHERE NEW."moods" IS NOT OLD."moods"
+      UNION ALL SELECT 'roles' AS "column", NEW."roles" AS "value" WHERE NEW."roles" IS NOT OLD."roles"
+      UNION ALL SELECT 'words' AS "column", NEW."words" AS "value" WHERE NEW."words" IS NOT OLD."words"))
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "arrays_outbox_rekey",
+    sql: `CREATE TRIGGER "arrays_outbox_rekey" AFTER UPDATE ON "arrays"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'arrays', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'arrays', 'put', json_object('id', NEW."id"),
+    json_object(
+      'id', NEW."id",
+      'ints', NEW."ints",
+      'matrix', NEW."matrix",
+      'cube', NEW."cube",
+      'texts', NEW."texts",
+      'tagged', NEW."tagged",
+      'stamps', NEW."stamps",
+      'flags', NEW."flags",
+      'blobs', NEW."blobs",
+      'docs', NEW."docs",
+      'nums', NEW."nums",
+      'moods', NEW."moods",
+      'roles', NEW."roles",
+      'words', NEW."words"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "auth_users2_outbox_insert",
+    sql: `CREATE TRIGGER "auth_users2_outbox_insert" AFTER INSERT ON "auth_users2"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'auth_users', 'put', json_object('id', NEW."id"),
+    json_object('id', NEW."id")
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "auth_users2_outbox_delete",
+    sql: `CREATE TRIGGER "auth_users2_outbox_delete" AFTER DELETE ON "auth_users2"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'auth_users', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "auth_users2_outbox_rekey",
+    sql: `CREATE TRIGGER "auth_users2_outbox_rekey" AFTER UPDATE ON "auth_users2"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'auth_users', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'auth_users', 'put', json_object('id', NEW."id"),
+    json_object('id', NEW."id")
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "class_outbox_insert",
+    sql: `CREATE TRIGGER "class_outbox_insert" AFTER INSERT ON "class"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'class', 'put', json_object('default', NEW."default"),
+    json_object(
+      'default', NEW."default",
+      'function', NEW."function",
+      'user name', NEW."user name",
+      'it''s', NEW."it's",
+      'say "hi"', NEW."say ""hi""",
+      'größe', NEW."größe",
+      '123abc', NEW."123abc",
+      'camelCase', NEW."camelCase",
+      'camel_case', NEW."camel_case",
+      '_', NEW."_",
+      '__proto__', NEW."__proto__"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "class_outbox_delete",
+    sql: `CREATE TRIGGER "class_outbox_delete" AFTER DELETE ON "class"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'class', 'delete', json_object('default', OLD."default"),
+    NULL
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "class_outbox_update",
+    sql: `CREATE TRIGGER "class_outbox_update" AFTER UPDATE ON "class"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."default" IS OLD."default"
+  AND (NEW."function" IS NOT OLD."function" OR NEW."user name" IS NOT OLD."user name" OR NEW."it's" IS NOT OLD."it's" OR NEW."say ""hi""" IS NOT OLD."say ""hi""" OR NEW."größe" IS NOT OLD."größe" OR NEW."123abc" IS NOT OLD."123abc" OR NEW."camelCase" IS NOT OLD."camelCase" OR NEW."camel_case" IS NOT OLD."camel_case" OR NEW."_" IS NOT OLD."_" OR NEW."__proto__" IS NOT OLD."__proto__")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'class', 'patch', json_object('default', NEW."default"),
+    (SELECT json_group_object("column", "value") FROM (
+      SELECT 'function' AS "column", NEW."function" AS "value" WHERE NEW."function" IS NOT OLD."function"
+      UNION ALL SELECT 'user name' AS "column", NEW."user name" AS "value" WHERE NEW."user name" IS NOT OLD."user name"
+      UNION ALL SELECT 'it''s' AS "column", NEW."it's" AS "value" WHERE NEW."it's" IS NOT OLD."it's"
+      UNION ALL SELECT 'say "hi"' AS "column", NEW."say ""hi""" AS "value" WHERE NEW."say ""hi""" IS NOT OLD."say ""hi"""
+      UNION ALL SELECT 'größe' AS "column", NEW."größe" AS "value" WHERE NEW."größe" IS NOT OLD."größe"
+      UNION ALL SELECT '123abc' AS "column", NEW."123abc" AS "value" WHERE NEW."123abc" IS NOT OLD."123abc"
+      UNION ALL SELECT 'camelCase' AS "column", NEW."camelCase" AS "value" WHERE NEW."camelCase" IS NOT OLD."camelCase"
+      UNION ALL SELECT 'camel_case' AS "column", NEW."camel_case" AS "value" WHERE NEW."camel_case" IS NOT OLD."camel_case"
+      UNION ALL SELECT '_' AS "column", NEW."_" AS "value" WHERE NEW."_" IS NOT OLD."_"
+      UNION ALL SELECT '__proto__' AS "column", NEW."__proto__" AS "value" WHERE NEW."__proto__" IS NOT OLD."__proto__"))
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "class_outbox_rekey",
+    sql: `CREATE TRIGGER "class_outbox_rekey" AFTER UPDATE ON "class"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."default" IS OLD."default")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'class', 'delete', json_object('default', OLD."default"),
+    NULL
+  FROM "_sync_state";
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'class', 'put', json_object('default', NEW."default"),
+    json_object(
+      'default', NEW."default",
+      'function', NEW."function",
+      'user name', NEW."user name",
+      'it''s', NEW."it's",
+      'say "hi"', NEW."say ""hi""",
+      'größe', NEW."größe",
+      '123abc', NEW."123abc",
+      'camelCase', NEW."camelCase",
+      'camel_case', NEW."camel_case",
+      '_', NEW."_",
+      '__proto__', NEW."__proto__"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "composite_refs_outbox_insert",
+    sql: `CREATE TRIGGER "composite_refs_outbox_insert" AFTER INSERT ON "composite_refs"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'composite_refs', 'put', json_object('id', NEW."id"),
+    json_object(
+      'id', NEW."id",
+      'org_id', NEW."org_id",
+      'user_id', NEW."user_id"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "composite_refs_outbox_delete",
+    sql: `CREATE TRIGGER "composite_refs_outbox_delete" AFTER DELETE ON "composite_refs"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'composite_refs', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "composite_refs_outbox_update",
+    sql: `CREATE TRIGGER "composite_refs_outbox_update" AFTER UPDATE ON "composite_refs"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
+  AND (NEW."org_id" IS NOT OLD."org_id" OR NEW."user_id" IS NOT OLD."user_id")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'composite_refs', 'patch', json_object('id', NEW."id"),
+    (SELECT json_group_object("column", "value") FROM (
+      SELECT 'org_id' AS "column", NEW."org_id" AS "value" WHERE NEW."org_id" IS NOT OLD."org_id"
+      UNION ALL SELECT 'user_id' AS "column", NEW."user_id" AS "value" WHERE NEW."user_id" IS NOT OLD."user_id"))
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "composite_refs_outbox_rekey",
+    sql: `CREATE TRIGGER "composite_refs_outbox_rekey" AFTER UPDATE ON "composite_refs"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'composite_refs', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'composite_refs', 'put', json_object('id', NEW."id"),
+    json_object(
+      'id', NEW."id",
+      'org_id', NEW."org_id",
+      'user_id', NEW."user_id"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "events_outbox_insert",
+    sql: `CREATE TRIGGER "events_outbox_insert" AFTER INSERT ON "events"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'events', 'put', json_object('id', NEW."id", 'at', NEW."at"),
+    json_object(
+      'id', NEW."id",
+      'at', NEW."at",
+      'payload', NEW."payload"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "events_outbox_delete",
+    sql: `CREATE TRIGGER "events_outbox_delete" AFTER DELETE ON "events"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'events', 'delete', json_object('id', OLD."id", 'at', OLD."at"),
+    NULL
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "events_outbox_update",
+    sql: `CREATE TRIGGER "events_outbox_update" AFTER UPDATE ON "events"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id" AND NEW."at" IS OLD."at"
+  AND (NEW."payload" IS NOT OLD."payload")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'events', 'patch', json_object('id', NEW."id", 'at', NEW."at"),
+    (SELECT json_group_object("column", "value") FROM (
+      SELECT 'payload' AS "column", NEW."payload" AS "value" WHERE NEW."payload" IS NOT OLD."payload"))
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "events_outbox_rekey",
+    sql: `CREATE TRIGGER "events_outbox_rekey" AFTER UPDATE ON "events"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id" AND NEW."at" IS OLD."at")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'events', 'delete', json_object('id', OLD."id", 'at', OLD."at"),
+    NULL
+  FROM "_sync_state";
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'events', 'put', json_object('id', NEW."id", 'at', NEW."at"),
+    json_object(
+      'id', NEW."id",
+      'at', NEW."at",
+      'payload', NEW."payload"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "integer_outbox_insert",
+    sql: `CREATE TRIGGER "integer_outbox_insert" AFTER INSERT ON "integer"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'integer', 'put', json_object('pgTable', NEW."pgTable"),
+    json_object('pgTable', NEW."pgTable", 'sql', NEW."sql")
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "integer_outbox_delete",
+    sql: `CREATE TRIGGER "integer_outbox_delete" AFTER DELETE ON "integer"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'integer', 'delete', json_object('pgTable', OLD."pgTable"),
+    NULL
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "integer_outbox_update",
+    sql: `CREATE TRIGGER "integer_outbox_update" AFTER UPDATE ON "integer"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."pgTable" IS OLD."pgTable"
+  AND (NEW."sql" IS NOT OLD."sql")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'integer', 'patch', json_object('pgTable', NEW."pgTable"),
+    (SELECT json_group_object("column", "value") FROM (
+      SELECT 'sql' AS "column", NEW."sql" AS "value" WHERE NEW."sql" IS NOT OLD."sql"))
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "integer_outbox_rekey",
+    sql: `CREATE TRIGGER "integer_outbox_rekey" AFTER UPDATE ON "integer"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."pgTable" IS OLD."pgTable")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'integer', 'delete', json_object('pgTable', OLD."pgTable"),
+    NULL
+  FROM "_sync_state";
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'integer', 'put', json_object('pgTable', NEW."pgTable"),
+    json_object('pgTable', NEW."pgTable", 'sql', NEW."sql")
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "label_refs_outbox_insert",
+    sql: `CREATE TRIGGER "label_refs_outbox_insert" AFTER INSERT ON "label_refs"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'label_refs', 'put', json_object('id', NEW."id"),
+    json_object('id', NEW."id", 'labelled_id', NEW."labelled_id")
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "label_refs_outbox_delete",
+    sql: `CREATE TRIGGER "label_refs_outbox_delete" AFTER DELETE ON "label_refs"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'label_refs', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "label_refs_outbox_update",
+    sql: `CREATE TRIGGER "label_refs_outbox_update" AFTER UPDATE ON "label_refs"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
+  AND (NEW."labelled_id" IS NOT OLD."labelled_id")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'label_refs', 'patch', json_object('id', NEW."id"),
+    (SELECT json_group_object("column", "value") FROM (
+      SELECT 'labelled_id' AS "column", NEW."labelled_id" AS "value" WHERE NEW."labelled_id" IS NOT OLD."labelled_id"))
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "label_refs_outbox_rekey",
+    sql: `CREATE TRIGGER "label_refs_outbox_rekey" AFTER UPDATE ON "label_refs"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'label_refs', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'label_refs', 'put', json_object('id', NEW."id"),
+    json_object('id', NEW."id", 'labelled_id', NEW."labelled_id")
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "labelled_outbox_insert",
+    sql: `CREATE TRIGGER "labelled_outbox_insert" AFTER INSERT ON "labelled"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'labelled', 'put', json_object('id', NEW."id"),
+    json_object(
+      'id', NEW."id",
+      'label', NEW."label",
+      'hits', NEW."hits",
+      'note', NEW."note"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "labelled_outbox_delete",
+    sql: `CREATE TRIGGER "labelled_outbox_delete" AFTER DELETE ON "labelled"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'labelled', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "labelled_outbox_update",
+    sql: `CREATE TRIGGER "labelled_outbox_update" AFTER UPDATE ON "labelled"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
+  AND (NEW."label" IS NOT OLD."label" OR NEW."hits" IS NOT OLD."hits" OR NEW."note" IS NOT OLD."note")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'labelled', 'patch', json_object('id', NEW."id"),
+    (SELECT json_group_object("column", "value") FROM (
+      SELECT 'label' AS "column", NEW."label" AS "value" WHERE NEW."label" IS NOT OLD."label"
+      UNION ALL SELECT 'hits' AS "column", NEW."hits" AS "value" WHERE NEW."hits" IS NOT OLD."hits"
+      UNION ALL SELECT 'note' AS "column", NEW."note" AS "value" WHERE NEW."note" IS NOT OLD."note"))
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "labelled_outbox_rekey",
+    sql: `CREATE TRIGGER "labelled_outbox_rekey" AFTER UPDATE ON "labelled"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'labelled', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'labelled', 'put', json_object('id', NEW."id"),
+    json_object(
+      'id', NEW."id",
+      'label', NEW."label",
+      'hits', NEW."hits",
+      'note', NEW."note"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "memberships_outbox_insert",
+    sql: `CREATE TRIGGER "memberships_outbox_insert" AFTER INSERT ON "memberships"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'memberships', 'put', json_object('org_id', NEW."org_id", 'user_id', NEW."user_id"),
+    json_object(
+      'org_id', NEW."org_id",
+      'user_id', NEW."user_id",
+      'id', NEW."id",
+      'since', NEW."since"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "memberships_outbox_delete",
+    sql: `CREATE TRIGGER "memberships_outbox_delete" AFTER DELETE ON "memberships"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'memberships', 'delete', json_object('org_id', OLD."org_id", 'user_id', OLD."user_id"),
+    NULL
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "memberships_outbox_update",
+    sql: `CREATE TRIGGER "memberships_outbox_update" AFTER UPDATE ON "memberships"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."org_id" IS OLD."org_id" AND NEW."user_id" IS OLD."user_id"
+  AND (NEW."id" IS NOT OLD."id" OR NEW."since" IS NOT OLD."since")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'memberships', 'patch', json_object('org_id', NEW."org_id", 'user_id', NEW."user_id"),
+    (SELECT json_group_object("column", "value") FROM (
+      SELECT 'id' AS "column", NEW."id" AS "value" WHERE NEW."id" IS NOT OLD."id"
+      UNION ALL SELECT 'since' AS "column", NEW."since" AS "value" WHERE NEW."since" IS NOT OLD."since"))
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "memberships_outbox_rekey",
+    sql: `CREATE TRIGGER "memberships_outbox_rekey" AFTER UPDATE ON "memberships"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."org_id" IS OLD."org_id" AND NEW."user_id" IS OLD."user_id")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'memberships', 'delete', json_object('org_id', OLD."org_id", 'user_id', OLD."user_id"),
+    NULL
+  FROM "_sync_state";
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'memberships', 'put', json_object('org_id', NEW."org_id", 'user_id', NEW."user_id"),
+    json_object(
+      'org_id', NEW."org_id",
+      'user_id', NEW."user_id",
+      'id', NEW."id",
+      'since', NEW."since"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "misc_outbox_insert",
+    sql: `CREATE TRIGGER "misc_outbox_insert" AFTER INSERT ON "misc"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'misc', 'put', json_object('id', NEW."id"),
+    json_object(
+      'id', NEW."id",
+      'flag', NEW."flag",
+      'data', CASE WHEN NEW."data" IS NULL THEN NULL ELSE hex(NEW."data") END,
+      'j', NEW."j",
+      'jb', NEW."jb",
+      'u', NEW."u",
+      'ip', NEW."ip",
+      'net', NEW."net",
+      'mac', NEW."mac",
+      'mac8', NEW."mac8",
+      'b', NEW."b",
+      'vb', NEW."vb",
+      'doc', NEW."doc",
+      'q', NEW."q",
+      'p', NEW."p",
+      'l', NEW."l",
+      'ls', NEW."ls",
+      'bx', NEW."bx",
+      'pa', NEW."pa",
+      'pg', NEW."pg",
+      'ci', NEW."ci",
+      'ir', NEW."ir",
+      'nr', NEW."nr",
+      'tr', NEW."tr",
+      'dr', NEW."dr",
+      'im', NEW."im",
+      'o', NEW."o",
+      'rc', NEW."rc",
+      'lsn', NEW."lsn"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "misc_outbox_delete",
+    sql: `CREATE TRIGGER "misc_outbox_delete" AFTER DELETE ON "misc"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'misc', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "misc_outbox_update",
+    sql: `CREATE TRIGGER "misc_outbox_update" AFTER UPDATE ON "misc"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
+  AND (NEW."flag" IS NOT OLD."flag" OR NEW."data" IS NOT OLD."data" OR NEW."j" IS NOT OLD."j" OR NEW."jb" IS NOT OLD."jb" OR NEW."u" IS NOT OLD."u" OR NEW."ip" IS NOT OLD."ip" OR NEW."net" IS NOT OLD."net" OR NEW."mac" IS NOT OLD."mac" OR NEW."mac8" IS NOT OLD."mac8" OR NEW."b" IS NOT OLD."b" OR NEW."vb" IS NOT OLD."vb" OR NEW."doc" IS NOT OLD."doc" OR NEW."q" IS NOT OLD."q" OR NEW."p" IS NOT OLD."p" OR NEW."l" IS NOT OLD."l" OR NEW."ls" IS NOT OLD."ls" OR NEW."bx" IS NOT OLD."bx" OR NEW."pa" IS NOT OLD."pa" OR NEW."pg" IS NOT OLD."pg" OR NEW."ci" IS NOT OLD."ci" OR NEW."ir" IS NOT OLD."ir" OR NEW."nr" IS NOT OLD."nr" OR NEW."tr" IS NOT OLD."tr" OR NEW."dr" IS NOT OLD."dr" OR NEW."im" IS NOT OLD."im" OR NEW."o" IS NOT OLD."o" OR NEW."rc" IS NOT OLD."rc" OR NEW."lsn" IS NOT OLD."lsn")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'misc', 'patch', json_object('id', NEW."id"),
+    (SELECT json_group_object("column", "value") FROM (
+      SELECT 'flag' AS "column", NEW."flag" AS "value" WHERE NEW."flag" IS NOT OLD."flag"
+      UNION ALL SELECT 'data' AS "column", CASE WHEN NEW."data" IS NULL THEN NULL ELSE hex(NEW."data") END AS "value" WHERE NEW."data" IS NOT OLD."data"
+      UNION ALL SELECT 'j' AS "column", NEW."j" AS "value" WHERE NEW."j" IS NOT OLD."j"
+      UNION ALL SELECT 'jb' AS "column", NEW."jb" AS "value" WHERE NEW."jb" IS NOT OLD."jb"
+      UNION ALL SELECT 'u' AS "column", NEW."u" AS "value" WHERE NEW."u" IS NOT OLD."u"
+      UNION ALL SELECT 'ip' AS "column", NEW."ip" AS "value" WHERE NEW."ip" IS NOT OLD."ip"
+      UNION ALL SELECT 'net' AS "column", NEW."net" AS "value" WHERE NEW."net" IS NOT OLD."net"
+      UNION ALL SELECT 'mac' AS "column", NEW."mac" AS "value" WHERE NEW."mac" IS NOT OLD."mac"
+      UNION ALL SELECT 'mac8' AS "column", NEW."mac8" AS "value" WHERE NEW."mac8" IS NOT OLD."mac8"
+      UNION ALL SELECT 'b' AS "column", NEW."b" AS "value" WHERE NEW."b" IS NOT OLD."b"
+      UNION ALL SELECT 'vb' AS "column", NEW."vb" AS "value" WHERE NEW."vb" IS NOT OLD."vb"
+      UNION ALL SELECT 'doc' AS "column", NEW."doc" AS "value" WHERE NEW."doc" IS NOT OLD."doc"
+      UNION ALL SELECT 'q' AS "column", NEW."q" AS "value" WHERE NEW."q" IS NOT OLD."q"
+      UNION ALL SELECT 'p' AS "column", NEW."p" AS "value" WHERE NEW."p" IS NOT OLD."p"
+      UNION ALL SELECT 'l' AS "column", NEW."l" AS "value" WHERE NEW."l" IS NOT OLD."l"
+      UNION ALL SELECT 'ls' AS "column", NEW."ls" AS "value" WHERE NEW."ls" IS NOT OLD."ls"
+      UNION ALL SELECT 'bx' AS "column", NEW."bx" AS "value" WHERE NEW."bx" IS NOT OLD."bx"
+      UNION ALL SELECT 'pa' AS "column", NEW."pa" AS "value" WHERE NEW."pa" IS NOT OLD."pa"
+      UNION ALL SELECT 'pg' AS "column", NEW."pg" AS "value" WHERE NEW."pg" IS NOT OLD."pg"
+      UNION ALL SELECT 'ci' AS "column", NEW."ci" AS "value" WHERE NEW."ci" IS NOT OLD."ci"
+      UNION ALL SELECT 'ir' AS "column", NEW."ir" AS "value" WHERE NEW."ir" IS NOT OLD."ir"
+      UNION ALL SELECT 'nr' AS "column", NEW."nr" AS "value" WHERE NEW."nr" IS NOT OLD."nr"
+      UNION ALL SELECT 'tr' AS "column", NEW."tr" AS "value" WHERE NEW."tr" IS NOT OLD."tr"
+      UNION ALL SELECT 'dr' AS "column", NEW."dr" AS "value" WHERE NEW."dr" IS NOT OLD."dr"
+      UNION ALL SELECT 'im' AS "column", NEW."im" AS "value" WHERE NEW."im" IS NOT OLD."im"
+      UNION ALL SELECT 'o' AS "column", NEW."o" AS "value" WHERE NEW."o" IS NOT OLD."o"
+      UNION ALL SELECT 'rc' AS "column", NEW."rc" AS "value" WHERE NEW."rc" IS NOT OLD."rc"
+      UNION ALL SELECT 'lsn' AS "column", NEW."lsn" AS "value" WHERE NEW."lsn" IS NOT OLD."lsn"))
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "misc_outbox_rekey",
+    sql: `CREATE TRIGGER "misc_outbox_rekey" AFTER UPDATE ON "misc"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'misc', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'misc', 'put', json_object('id', NEW."id"),
+    json_object(
+      'id', NEW."id",
+      'flag', NEW."flag",
+      'data', CASE WHEN NEW."data" IS NULL THEN NULL ELSE hex(NEW."data") END,
+      'j', NEW."j",
+      'jb', NEW."jb",
+      'u', NEW."u",
+      'ip', NEW."ip",
+      'net', NEW."net",
+      'mac', NEW."mac",
+      'mac8', NEW."mac8",
+      'b', NEW."b",
+      'vb', NEW."vb",
+      'doc', NEW."doc",
+      'q', NEW."q",
+      'p', NEW."p",
+      'l', NEW."l",
+      'ls', NEW."ls",
+      'bx', NEW."bx",
+      'pa', NEW."pa",
+      'pg', NEW."pg",
+      'ci', NEW."ci",
+      'ir', NEW."ir",
+      'nr', NEW."nr",
+      'tr', NEW."tr",
+      'dr', NEW."dr",
+      'im', NEW."im",
+      'o', NEW."o",
+      'rc', NEW."rc",
+      'lsn', NEW."lsn"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "numbers_outbox_insert",
+    sql: `CREATE TRIGGER "numbers_outbox_insert" AFTER INSERT ON "numbers"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'numbers', 'put', json_object('id', NEW."id"),
+    json_object(
+      'id', NEW."id",
+      'small', NEW."small",
+      'int', NEW."int",
+      'big', NEW."big",
+      'big_serial', NEW."big_serial",
+      'small_serial', NEW."small_serial",
+      'real', CASE WHEN abs(NEW."real") <= 1.7976931348623157e308 THEN json(printf('%!.17g', NEW."real")) ELSE NEW."real" END,
+      'dbl', CASE WHEN abs(NEW."dbl") <= 1.7976931348623157e308 THEN json(printf('%!.17g', NEW."dbl")) ELSE NEW."dbl" END,
+      'num', NEW."num",
+      'price', NEW."price",
+      'cash', NEW."cash",
+      'pos', NEW."pos",
+      'counter', NEW."counter",
+      'code', NEW."code",
+      'positives', NEW."positives"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "numbers_outbox_delete",
+    sql: `CREATE TRIGGER "numbers_outbox_delete" AFTER DELETE ON "numbers"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'numbers', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "numbers_outbox_update",
+    sql: `CREATE TRIGGER "numbers_outbox_update" AFTER UPDATE ON "numbers"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
+  AND (NEW."small" IS NOT OLD."small" OR NEW."int" IS NOT OLD."int" OR NEW."big" IS NOT OLD."big" OR NEW."big_serial" IS NOT OLD."big_serial" OR NEW."small_serial" IS NOT OLD."small_serial" OR NEW."real" IS NOT OLD."real" OR NEW."dbl" IS NOT OLD."dbl" OR NEW."num" IS NOT OLD."num" OR NEW."price" IS NOT OLD."price" OR NEW."cash" IS NOT OLD."cash" OR NEW."pos" IS NOT OLD."pos" OR NEW."counter" IS NOT OLD."counter" OR NEW."code" IS NOT OLD."code" OR NEW."positives" IS NOT OLD."positives")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'numbers', 'patch', json_object('id', NEW."id"),
+    (SELECT json_group_object("column", CASE WHEN typeof("value") = 'real' AND abs("value") <= 1.7976931348623157e308 THEN json(printf('%!.17g', "value")) ELSE "value" END) FROM (
+      SELECT 'small' AS "column", NEW."small" AS "value" WHERE NEW."small" IS NOT OLD."small"
+      UNION ALL SELECT 'int' AS "column", NEW."int" AS "value" WHERE NEW."int" IS NOT OLD."int"
+      UNION ALL SELECT 'big' AS "column", NEW."big" AS "value" WHERE NEW."big" IS NOT OLD."big"
+      UNION ALL SELECT 'big_serial' AS "column", NEW."big_serial" AS "value" WHERE NEW."big_serial" IS NOT OLD."big_serial"
+      UNION ALL SELECT 'small_serial' AS "column", NEW."small_serial" AS "value" WHERE NEW."small_serial" IS NOT OLD."small_serial"
+      UNION ALL SELECT 'real' AS "column", NEW."real" AS "value" WHERE NEW."real" IS NOT OLD."real"
+      UNION ALL SELECT 'dbl' AS "column", NEW."dbl" AS "value" WHERE NEW."dbl" IS NOT OLD."dbl"
+      UNION ALL SELECT 'num' AS "column", NEW."num" AS "value" WHERE NEW."num" IS NOT OLD."num"
+      UNION ALL SELECT 'price' AS "column", NEW."price" AS "value" WHERE NEW."price" IS NOT OLD."price"
+      UNION ALL SELECT 'cash' AS "column", NEW."cash" AS "value" WHERE NEW."cash" IS NOT OLD."cash"
+      UNION ALL SELECT 'pos' AS "column", NEW."pos" AS "value" WHERE NEW."pos" IS NOT OLD."pos"
+      UNION ALL SELECT 'counter' AS "column", NEW."counter" AS "value" WHERE NEW."counter" IS NOT OLD."counter"
+      UNION ALL SELECT 'code' AS "column", NEW."code" AS "value" WHERE NEW."code" IS NOT OLD."code"
+      UNION ALL SELECT 'positives' AS "column", NEW."positives" AS "value" WHERE NEW."positives" IS NOT OLD."positives"))
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "numbers_outbox_rekey",
+    sql: `CREATE TRIGGER "numbers_outbox_rekey" AFTER UPDATE ON "numbers"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'numbers', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'numbers', 'put', json_object('id', NEW."id"),
+    json_object(
+      'id', NEW."id",
+      'small', NEW."small",
+      'int', NEW."int",
+      'big', NEW."big",
+      'big_serial', NEW."big_serial",
+      'small_serial', NEW."small_serial",
+      'real', CASE WHEN abs(NEW."real") <= 1.7976931348623157e308 THEN json(printf('%!.17g', NEW."real")) ELSE NEW."real" END,
+      'dbl', CASE WHEN abs(NEW."dbl") <= 1.7976931348623157e308 THEN json(printf('%!.17g', NEW."dbl")) ELSE NEW."dbl" END,
+      'num', NEW."num",
+      'price', NEW."price",
+      'cash', NEW."cash",
+      'pos', NEW."pos",
+      'counter', NEW."counter",
+      'code', NEW."code",
+      'positives', NEW."positives"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "orgs_outbox_insert",
+    sql: `CREATE TRIGGER "orgs_outbox_insert" AFTER INSERT ON "orgs"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'orgs', 'put', json_object('id', NEW."id"),
+    json_object(
+      'id', NEW."id",
+      'owner_membership', NEW."owner_membership",
+      'name', NEW."name",
+      'slug', NEW."slug"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "orgs_outbox_delete",
+    sql: `CREATE TRIGGER "orgs_outbox_delete" AFTER DELETE ON "orgs"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'orgs', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "orgs_outbox_update",
+    sql: `CREATE TRIGGER "orgs_outbox_update" AFTER UPDATE ON "orgs"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
+  AND (NEW."owner_membership" IS NOT OLD."owner_membership" OR NEW."name" IS NOT OLD."name" OR NEW."slug" IS NOT OLD."slug")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'orgs', 'patch', json_object('id', NEW."id"),
+    (SELECT json_group_object("column", "value") FROM (
+      SELECT 'owner_membership' AS "column", NEW."owner_membership" AS "value" WHERE NEW."owner_membership" IS NOT OLD."owner_membership"
+      UNION ALL SELECT 'name' AS "column", NEW."name" AS "value" WHERE NEW."name" IS NOT OLD."name"
+      UNION ALL SELECT 'slug' AS "column", NEW."slug" AS "value" WHERE NEW."slug" IS NOT OLD."slug"))
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "orgs_outbox_rekey",
+    sql: `CREATE TRIGGER "orgs_outbox_rekey" AFTER UPDATE ON "orgs"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'orgs', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'orgs', 'put', json_object('id', NEW."id"),
+    json_object(
+      'id', NEW."id",
+      'owner_membership', NEW."owner_membership",
+      'name', NEW."name",
+      'slug', NEW."slug"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "texts_outbox_insert",
+    sql: `CREATE TRIGGER "texts_outbox_insert" AFTER INSERT ON "texts"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'texts', 'put', json_object('id', NEW."id"),
+    json_object(
+      'id', NEW."id",
+      't', NEW."t",
+      'v', NEW."v",
+      'v_any', NEW."v_any",
+      'c', NEW."c",
+      'c1', NEW."c1",
+      'n', NEW."n",
+      'ci', NEW."ci",
+      'e', NEW."e",
+      'x', NEW."x",
+      'm', NEW."m",
+      'moods', NEW."moods",
+      'r', NEW."r"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "texts_outbox_delete",
+    sql: `CREATE TRIGGER "texts_outbox_delete" AFTER DELETE ON "texts"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'texts', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "texts_outbox_update",
+    sql: `CREATE TRIGGER "texts_outbox_update" AFTER UPDATE ON "texts"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
+  AND (NEW."t" IS NOT OLD."t" OR NEW."v" IS NOT OLD."v" OR NEW."v_any" IS NOT OLD."v_any" OR NEW."c" IS NOT OLD."c" OR NEW."c1" IS NOT OLD."c1" OR NEW."n" IS NOT OLD."n" OR NEW."ci" IS NOT OLD."ci" OR NEW."e" IS NOT OLD."e" OR NEW."x" IS NOT OLD."x" OR NEW."m" IS NOT OLD."m" OR NEW."moods" IS NOT OLD."moods" OR NEW."r" IS NOT OLD."r")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'texts', 'patch', json_object('id', NEW."id"),
+    (SELECT json_group_object("column", "value") FROM (
+      SELECT 't' AS "column", NEW."t" AS "value" WHERE NEW."t" IS NOT OLD."t"
+      UNION ALL SELECT 'v' AS "column", NEW."v" AS "value" WHERE NEW."v" IS NOT OLD."v"
+      UNION ALL SELECT 'v_any' AS "column", NEW."v_any" AS "value" WHERE NEW."v_any" IS NOT OLD."v_any"
+      UNION ALL SELECT 'c' AS "column", NEW."c" AS "value" WHERE NEW."c" IS NOT OLD."c"
+      UNION ALL SELECT 'c1' AS "column", NEW."c1" AS "value" WHERE NEW."c1" IS NOT OLD."c1"
+      UNION ALL SELECT 'n' AS "column", NEW."n" AS "value" WHERE NEW."n" IS NOT OLD."n"
+      UNION ALL SELECT 'ci' AS "column", NEW."ci" AS "value" WHERE NEW."ci" IS NOT OLD."ci"
+      UNION ALL SELECT 'e' AS "column", NEW."e" AS "value" WHERE NEW."e" IS NOT OLD."e"
+      UNION ALL SELECT 'x' AS "column", NEW."x" AS "value" WHERE NEW."x" IS NOT OLD."x"
+      UNION ALL SELECT 'm' AS "column", NEW."m" AS "value" WHERE NEW."m" IS NOT OLD."m"
+      UNION ALL SELECT 'moods' AS "column", NEW."moods" AS "value" WHERE NEW."moods" IS NOT OLD."moods"
+      UNION ALL SELECT 'r' AS "column", NEW."r" AS "value" WHERE NEW."r" IS NOT OLD."r"))
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "texts_outbox_rekey",
+    sql: `CREATE TRIGGER "texts_outbox_rekey" AFTER UPDATE ON "texts"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'texts', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'texts', 'put', json_object('id', NEW."id"),
+    json_object(
+      'id', NEW."id",
+      't', NEW."t",
+      'v', NEW."v",
+      'v_any', NEW."v_any",
+      'c', NEW."c",
+      'c1', NEW."c1",
+      'n', NEW."n",
+      'ci', NEW."ci",
+      'e', NEW."e",
+      'x', NEW."x",
+      'm', NEW."m",
+      'moods', NEW."moods",
+      'r', NEW."r"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "times_outbox_insert",
+    sql: `CREATE TRIGGER "times_outbox_insert" AFTER INSERT ON "times"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'times', 'put', json_object('id', NEW."id"),
+    json_object(
+      'id', NEW."id",
+      'ts', NEW."ts",
+      'ts3', NEW."ts3",
+      'tstz', NEW."tstz",
+      'tstz0', NEW."tstz0",
+      'd', NEW."d",
+      't', NEW."t",
+      't2', NEW."t2",
+      'ttz', NEW."ttz",
+      'i', NEW."i",
+      'i_ds', NEW."i_ds"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "times_outbox_delete",
+    sql: `CREATE TRIGGER "times_outbox_delete" AFTER DELETE ON "times"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'times', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "times_outbox_update",
+    sql: `CREATE TRIGGER "times_outbox_update" AFTER UPDATE ON "times"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
+  AND (NEW."ts" IS NOT OLD."ts" OR NEW."ts3" IS NOT OLD."ts3" OR NEW."tstz" IS NOT OLD."tstz" OR NEW."tstz0" IS NOT OLD."tstz0" OR NEW."d" IS NOT OLD."d" OR NEW."t" IS NOT OLD."t" OR NEW."t2" IS NOT OLD."t2" OR NEW."ttz" IS NOT OLD."ttz" OR NEW."i" IS NOT OLD."i" OR NEW."i_ds" IS NOT OLD."i_ds")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'times', 'patch', json_object('id', NEW."id"),
+    (SELECT json_group_object("column", "value") FROM (
+      SELECT 'ts' AS "column", NEW."ts" AS "value" WHERE NEW."ts" IS NOT OLD."ts"
+      UNION ALL SELECT 'ts3' AS "column", NEW."ts3" AS "value" WHERE NEW."ts3" IS NOT OLD."ts3"
+      UNION ALL SELECT 'tstz' AS "column", NEW."tstz" AS "value" WHERE NEW."tstz" IS NOT OLD."tstz"
+      UNION ALL SELECT 'tstz0' AS "column", NEW."tstz0" AS "value" WHERE NEW."tstz0" IS NOT OLD."tstz0"
+      UNION ALL SELECT 'd' AS "column", NEW."d" AS "value" WHERE NEW."d" IS NOT OLD."d"
+      UNION ALL SELECT 't' AS "column", NEW."t" AS "value" WHERE NEW."t" IS NOT OLD."t"
+      UNION ALL SELECT 't2' AS "column", NEW."t2" AS "value" WHERE NEW."t2" IS NOT OLD."t2"
+      UNION ALL SELECT 'ttz' AS "column", NEW."ttz" AS "value" WHERE NEW."ttz" IS NOT OLD."ttz"
+      UNION ALL SELECT 'i' AS "column", NEW."i" AS "value" WHERE NEW."i" IS NOT OLD."i"
+      UNION ALL SELECT 'i_ds' AS "column", NEW."i_ds" AS "value" WHERE NEW."i_ds" IS NOT OLD."i_ds"))
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "times_outbox_rekey",
+    sql: `CREATE TRIGGER "times_outbox_rekey" AFTER UPDATE ON "times"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'times', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'times', 'put', json_object('id', NEW."id"),
+    json_object(
+      'id', NEW."id",
+      'ts', NEW."ts",
+      'ts3', NEW."ts3",
+      'tstz', NEW."tstz",
+      'tstz0', NEW."tstz0",
+      'd', NEW."d",
+      't', NEW."t",
+      't2', NEW."t2",
+      'ttz', NEW."ttz",
+      'i', NEW."i",
+      'i_ds', NEW."i_ds"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "users_outbox_insert",
+    sql: `CREATE TRIGGER "users_outbox_insert" AFTER INSERT ON "users"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'users', 'put', json_object('id', NEW."id"),
+    json_object(
+      'auth_id', NEW."auth_id",
+      'manager_id', NEW."manager_id",
+      'name', NEW."name"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "users_outbox_delete",
+    sql: `CREATE TRIGGER "users_outbox_delete" AFTER DELETE ON "users"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'users', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "users_outbox_update",
+    sql: `CREATE TRIGGER "users_outbox_update" AFTER UPDATE ON "users"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
+  AND (NEW."auth_id" IS NOT OLD."auth_id" OR NEW."manager_id" IS NOT OLD."manager_id" OR NEW."name" IS NOT OLD."name")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'users', 'patch', json_object('id', NEW."id"),
+    (SELECT json_group_object("column", "value") FROM (
+      SELECT 'auth_id' AS "column", NEW."auth_id" AS "value" WHERE NEW."auth_id" IS NOT OLD."auth_id"
+      UNION ALL SELECT 'manager_id' AS "column", NEW."manager_id" AS "value" WHERE NEW."manager_id" IS NOT OLD."manager_id"
+      UNION ALL SELECT 'name' AS "column", NEW."name" AS "value" WHERE NEW."name" IS NOT OLD."name"))
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "users_outbox_rekey",
+    sql: `CREATE TRIGGER "users_outbox_rekey" AFTER UPDATE ON "users"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'users', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'users', 'put', json_object('id', NEW."id"),
+    json_object(
+      'auth_id', NEW."auth_id",
+      'manager_id', NEW."manager_id",
+      'name', NEW."name"
+    )
+  FROM "_sync_state";
+END`,
+  },
+];
 
 export const clientMigrations: readonly ClientMigration[] = [
   {
@@ -929,8 +2230,8 @@ BEGIN
       'big', NEW."big",
       'big_serial', NEW."big_serial",
       'small_serial', NEW."small_serial",
-      'real', NEW."real",
-      'dbl', NEW."dbl",
+      'real', CASE WHEN abs(NEW."real") <= 1.7976931348623157e308 THEN json(printf('%!.17g', NEW."real")) ELSE NEW."real" END,
+      'dbl', CASE WHEN abs(NEW."dbl") <= 1.7976931348623157e308 THEN json(printf('%!.17g', NEW."dbl")) ELSE NEW."dbl" END,
       'num', NEW."num",
       'price', NEW."price",
       'cash', NEW."cash",
@@ -955,7 +2256,7 @@ WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
   SELECT "tx", 'numbers', 'patch', json_object('id', NEW."id"),
-    (SELECT json_group_object("column", "value") FROM (
+    (SELECT json_group_object("column", CASE WHEN typeof("value") = 'real' AND abs("value") <= 1.7976931348623157e308 THEN json(printf('%!.17g', "value")) ELSE "value" END) FROM (
       SELECT 'small' AS "column", NEW."small" AS "value" WHERE NEW."small" IS NOT OLD."small"
       UNION ALL SELECT 'int' AS "column", NEW."int" AS "value" WHERE NEW."int" IS NOT OLD."int"
       UNION ALL SELECT 'big' AS "column", NEW."big" AS "value" WHERE NEW."big" IS NOT OLD."big"
@@ -988,8 +2289,8 @@ BEGIN
       'big', NEW."big",
       'big_serial', NEW."big_serial",
       'small_serial', NEW."small_serial",
-      'real', NEW."real",
-      'dbl', NEW."dbl",
+      'real', CASE WHEN abs(NEW."real") <= 1.7976931348623157e308 THEN json(printf('%!.17g', NEW."real")) ELSE NEW."real" END,
+      'dbl', CASE WHEN abs(NEW."dbl") <= 1.7976931348623157e308 THEN json(printf('%!.17g', NEW."dbl")) ELSE NEW."dbl" END,
       'num', NEW."num",
       'price', NEW."price",
       'cash', NEW."cash",
@@ -1298,5 +2599,6 @@ BEGIN
   FROM "_sync_state";
 END`,
     ],
+    triggers: outboxTriggers,
   },
 ];

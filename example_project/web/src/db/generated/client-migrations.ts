@@ -10,7 +10,257 @@
 export interface ClientMigration {
   readonly version: number;
   readonly statements: readonly string[];
+  /** The last step's: the outbox triggers of its version (below). */
+  readonly triggers?: readonly OutboxTrigger[];
 }
+
+export interface OutboxTrigger {
+  readonly name: string;
+  readonly sql: string;
+}
+
+/**
+ * The outbox triggers of the current version, as this build records local
+ * writes. A database at this version whose triggers differ (made by an
+ * earlier build) gets these on open, without a new schema version.
+ */
+const outboxTriggers: readonly OutboxTrigger[] = [
+  {
+    name: "memberships_outbox_insert",
+    sql: `CREATE TRIGGER "memberships_outbox_insert" AFTER INSERT ON "memberships"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'memberships', 'put', json_object('user_id', NEW."user_id", 'team_id', NEW."team_id"),
+    json_object(
+      'user_id', NEW."user_id",
+      'team_id', NEW."team_id",
+      'role', NEW."role"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "memberships_outbox_delete",
+    sql: `CREATE TRIGGER "memberships_outbox_delete" AFTER DELETE ON "memberships"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'memberships', 'delete', json_object('user_id', OLD."user_id", 'team_id', OLD."team_id"),
+    NULL
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "memberships_outbox_update",
+    sql: `CREATE TRIGGER "memberships_outbox_update" AFTER UPDATE ON "memberships"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."user_id" IS OLD."user_id" AND NEW."team_id" IS OLD."team_id"
+  AND (NEW."role" IS NOT OLD."role")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'memberships', 'patch', json_object('user_id', NEW."user_id", 'team_id', NEW."team_id"),
+    (SELECT json_group_object("column", "value") FROM (
+      SELECT 'role' AS "column", NEW."role" AS "value" WHERE NEW."role" IS NOT OLD."role"))
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "memberships_outbox_rekey",
+    sql: `CREATE TRIGGER "memberships_outbox_rekey" AFTER UPDATE ON "memberships"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."user_id" IS OLD."user_id" AND NEW."team_id" IS OLD."team_id")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'memberships', 'delete', json_object('user_id', OLD."user_id", 'team_id', OLD."team_id"),
+    NULL
+  FROM "_sync_state";
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'memberships', 'put', json_object('user_id', NEW."user_id", 'team_id', NEW."team_id"),
+    json_object(
+      'user_id', NEW."user_id",
+      'team_id', NEW."team_id",
+      'role', NEW."role"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "projects_outbox_insert",
+    sql: `CREATE TRIGGER "projects_outbox_insert" AFTER INSERT ON "projects"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'projects', 'put', json_object('id', NEW."id"),
+    json_object(
+      'id', NEW."id",
+      'team_id', NEW."team_id",
+      'name', NEW."name"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "projects_outbox_delete",
+    sql: `CREATE TRIGGER "projects_outbox_delete" AFTER DELETE ON "projects"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'projects', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "projects_outbox_update",
+    sql: `CREATE TRIGGER "projects_outbox_update" AFTER UPDATE ON "projects"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
+  AND (NEW."team_id" IS NOT OLD."team_id" OR NEW."name" IS NOT OLD."name")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'projects', 'patch', json_object('id', NEW."id"),
+    (SELECT json_group_object("column", "value") FROM (
+      SELECT 'team_id' AS "column", NEW."team_id" AS "value" WHERE NEW."team_id" IS NOT OLD."team_id"
+      UNION ALL SELECT 'name' AS "column", NEW."name" AS "value" WHERE NEW."name" IS NOT OLD."name"))
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "projects_outbox_rekey",
+    sql: `CREATE TRIGGER "projects_outbox_rekey" AFTER UPDATE ON "projects"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'projects', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'projects', 'put', json_object('id', NEW."id"),
+    json_object(
+      'id', NEW."id",
+      'team_id', NEW."team_id",
+      'name', NEW."name"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "teams_outbox_insert",
+    sql: `CREATE TRIGGER "teams_outbox_insert" AFTER INSERT ON "teams"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'teams', 'put', json_object('id', NEW."id"),
+    json_object('id', NEW."id", 'name', NEW."name")
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "teams_outbox_delete",
+    sql: `CREATE TRIGGER "teams_outbox_delete" AFTER DELETE ON "teams"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'teams', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "teams_outbox_update",
+    sql: `CREATE TRIGGER "teams_outbox_update" AFTER UPDATE ON "teams"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
+  AND (NEW."name" IS NOT OLD."name")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'teams', 'patch', json_object('id', NEW."id"),
+    (SELECT json_group_object("column", "value") FROM (
+      SELECT 'name' AS "column", NEW."name" AS "value" WHERE NEW."name" IS NOT OLD."name"))
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "teams_outbox_rekey",
+    sql: `CREATE TRIGGER "teams_outbox_rekey" AFTER UPDATE ON "teams"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'teams', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'teams', 'put', json_object('id', NEW."id"),
+    json_object('id', NEW."id", 'name', NEW."name")
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "todos_outbox_insert",
+    sql: `CREATE TRIGGER "todos_outbox_insert" AFTER INSERT ON "todos"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'todos', 'put', json_object('id', NEW."id"),
+    json_object(
+      'id', NEW."id",
+      'team_id', NEW."team_id",
+      'project_id', NEW."project_id",
+      'title', NEW."title",
+      'done', NEW."done",
+      'updated_at', NEW."updated_at"
+    )
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "todos_outbox_delete",
+    sql: `CREATE TRIGGER "todos_outbox_delete" AFTER DELETE ON "todos"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'todos', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "todos_outbox_update",
+    sql: `CREATE TRIGGER "todos_outbox_update" AFTER UPDATE ON "todos"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
+  AND (NEW."team_id" IS NOT OLD."team_id" OR NEW."project_id" IS NOT OLD."project_id" OR NEW."title" IS NOT OLD."title" OR NEW."done" IS NOT OLD."done" OR NEW."updated_at" IS NOT OLD."updated_at")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'todos', 'patch', json_object('id', NEW."id"),
+    (SELECT json_group_object("column", "value") FROM (
+      SELECT 'team_id' AS "column", NEW."team_id" AS "value" WHERE NEW."team_id" IS NOT OLD."team_id"
+      UNION ALL SELECT 'project_id' AS "column", NEW."project_id" AS "value" WHERE NEW."project_id" IS NOT OLD."project_id"
+      UNION ALL SELECT 'title' AS "column", NEW."title" AS "value" WHERE NEW."title" IS NOT OLD."title"
+      UNION ALL SELECT 'done' AS "column", NEW."done" AS "value" WHERE NEW."done" IS NOT OLD."done"
+      UNION ALL SELECT 'updated_at' AS "column", NEW."updated_at" AS "value" WHERE NEW."updated_at" IS NOT OLD."updated_at"))
+  FROM "_sync_state";
+END`,
+  },
+  {
+    name: "todos_outbox_rekey",
+    sql: `CREATE TRIGGER "todos_outbox_rekey" AFTER UPDATE ON "todos"
+WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NOT (NEW."id" IS OLD."id")
+BEGIN
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'todos', 'delete', json_object('id', OLD."id"),
+    NULL
+  FROM "_sync_state";
+  INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
+  SELECT "tx", 'todos', 'put', json_object('id', NEW."id"),
+    json_object(
+      'id', NEW."id",
+      'team_id', NEW."team_id",
+      'project_id', NEW."project_id",
+      'title', NEW."title",
+      'done', NEW."done",
+      'updated_at', NEW."updated_at"
+    )
+  FROM "_sync_state";
+END`,
+  },
+];
 
 export const clientMigrations: readonly ClientMigration[] = [
   {
@@ -249,5 +499,6 @@ BEGIN
   FROM "_sync_state";
 END`,
     ],
+    triggers: outboxTriggers,
   },
 ];

@@ -991,8 +991,8 @@ BEGIN
       'big', NEW."big",
       'big_serial', NEW."big_serial",
       'small_serial', NEW."small_serial",
-      'real', NEW."real",
-      'dbl', NEW."dbl",
+      'real', CASE WHEN abs(NEW."real") <= 1.7976931348623157e308 THEN json(printf('%!.17g', NEW."real")) ELSE NEW."real" END,
+      'dbl', CASE WHEN abs(NEW."dbl") <= 1.7976931348623157e308 THEN json(printf('%!.17g', NEW."dbl")) ELSE NEW."dbl" END,
       'num', NEW."num",
       'price', NEW."price",
       'cash', NEW."cash",
@@ -1019,7 +1019,7 @@ WHEN (SELECT "applying" FROM "_sync_state") = 0 AND NEW."id" IS OLD."id"
 BEGIN
   INSERT INTO "_sync_outbox" ("tx", "table", "op", "pk", "values")
   SELECT "tx", 'numbers', 'patch', json_object('id', NEW."id"),
-    (SELECT json_group_object("column", "value") FROM (
+    (SELECT json_group_object("column", CASE WHEN typeof("value") = 'real' AND abs("value") <= 1.7976931348623157e308 THEN json(printf('%!.17g', "value")) ELSE "value" END) FROM (
       SELECT 'small' AS "column", NEW."small" AS "value" WHERE NEW."small" IS NOT OLD."small"
       UNION ALL SELECT 'int' AS "column", NEW."int" AS "value" WHERE NEW."int" IS NOT OLD."int"
       UNION ALL SELECT 'big' AS "column", NEW."big" AS "value" WHERE NEW."big" IS NOT OLD."big"
@@ -1053,8 +1053,8 @@ BEGIN
       'big', NEW."big",
       'big_serial', NEW."big_serial",
       'small_serial', NEW."small_serial",
-      'real', NEW."real",
-      'dbl', NEW."dbl",
+      'real', CASE WHEN abs(NEW."real") <= 1.7976931348623157e308 THEN json(printf('%!.17g', NEW."real")) ELSE NEW."real" END,
+      'dbl', CASE WHEN abs(NEW."dbl") <= 1.7976931348623157e308 THEN json(printf('%!.17g', NEW."dbl")) ELSE NEW."dbl" END,
       'num', NEW."num",
       'price', NEW."price",
       'cash', NEW."cash",
