@@ -36,6 +36,13 @@ const META: Record<string, TableMeta> = {
       column("raw", "bytes"),
     ],
   },
+  docs: {
+    name: "docs",
+    sqliteTable: "docs",
+    primaryKey: ["id"],
+    scope: null,
+    columns: [column("id", "text"), { ...column("body", "json"), nullable: false }, column("extra", "json")],
+  },
   pairs: {
     name: "app.pairs",
     sqliteTable: "app_pairs",
@@ -51,6 +58,7 @@ const SCHEMA = [
   'CREATE TABLE "_sync_outbox" ("id" INTEGER PRIMARY KEY AUTOINCREMENT, "tx" INTEGER, "table" TEXT, "op" TEXT, "pk" TEXT, "values" TEXT)',
   "CREATE TABLE things (id TEXT PRIMARY KEY, n INTEGER, x REAL, t TEXT, b INTEGER, j TEXT, at INTEGER, raw BLOB)",
   "CREATE TABLE app_pairs (a TEXT, b INTEGER, v TEXT, PRIMARY KEY (a, b))",
+  "CREATE TABLE docs (id TEXT PRIMARY KEY, body TEXT NOT NULL, extra TEXT) STRICT",
 ];
 
 const tables = new SyncedTables(META);
@@ -127,6 +135,24 @@ for (const factory of adapterFactories) {
       // The JSON-safe rows are one statement; a run with one value JSON cannot carry goes row by row.
       assert.equal(pageStatements(tables, JSON_SAFE).length, 1);
       for (const one of BOUND_ONLY) assert.equal(pageStatements(tables, [...JSON_SAFE, one]).length, JSON_SAFE.length + 1);
+    });
+
+    it("stores a null in a NOT NULL JSON column as the JSON value null, pulled or replayed, where a nullable one stores NULL", async () => {
+      // As NULL it broke the constraint and failed the page on every pull: the device never synced again.
+      const adapter = await migrated(factory.open());
+      const changes: Change[] = [
+        { table: "docs", op: "upsert", row: { id: "a", body: null, extra: null } },
+        { table: "docs", op: "upsert", row: { id: "b", body: { k: 1 }, extra: [] } },
+      ];
+      await adapter.transaction((tx) => applyPage(tx, tables, page({ changes }), { clear: false, rebase: false }));
+      const rows = async () => (await adapter.execute("SELECT id, body, extra FROM docs ORDER BY id")).rows.map((row) => [...row]);
+      assert.deepEqual(await rows(), [["a", "null", null], ["b", '{"k":1}', "[]"]]);
+      // A pending put of the row as the outbox holds it (the JSON text), replayed over a pulled row.
+      const replay = tables.get("docs").replay("put", { id: "b" }, { id: "b", body: "null", extra: null });
+      assert.ok(replay !== null);
+      await adapter.execute(...replay);
+      assert.deepEqual((await rows())[1], ["b", "null", null]);
+      await adapter.close();
     });
 
     it("keeps the page's order: runs of upserts and deletes, a key repeated, keys of two columns", async () => {

@@ -11,9 +11,21 @@ export function quote(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
+/**
+ * What SQLite stores for a wire null in `column`. The wire has one null where a JSON column has
+ * two, SQL's NULL and the JSON value null; in a NOT NULL column it can only be the JSON value,
+ * stored as its text. Stored as NULL it broke the constraint, failing the whole page on every
+ * pull: one such row (SQLAlchemy writes Python's None to a JSON column so by default) stopped
+ * every device syncing.
+ */
+function storedNull(column: ColumnMeta): SqlValue {
+  return column.codec === "json" && !column.nullable ? "null" : null;
+}
+
 /** An outbox value (storage form, blobs as hex) as SQLite stores it: through the wire form and back. */
 function storedFromOutbox(column: ColumnMeta, value: unknown): SqlValue {
-  return fromWire(column.codec, toWire(column.codec, value)) as SqlValue;
+  const wire = toWire(column.codec, value);
+  return wire === null ? storedNull(column) : (fromWire(column.codec, wire) as SqlValue);
 }
 
 /**
@@ -42,11 +54,11 @@ function elements(count: number): string {
 }
 
 /** A wire row's values of `columns`, in order, as SQLite stores them (a missing value is null). */
-function decoded(row: WireRow, names: readonly string[], codecs: readonly Codec[]): SqlValue[] {
+function decoded(row: WireRow, names: readonly string[], codecs: readonly Codec[], nulls: readonly SqlValue[]): SqlValue[] {
   const values = new Array<SqlValue>(names.length);
   for (let index = 0; index < names.length; index += 1) {
     const value = row[names[index] as string] ?? null;
-    values[index] = value === null ? null : (codecs[index] as Codec).fromWire(value) as SqlValue;
+    values[index] = value === null ? (nulls[index] as SqlValue) : (codecs[index] as Codec).fromWire(value) as SqlValue;
   }
   return values;
 }
@@ -64,8 +76,10 @@ export class SyncedTable {
   /** Wire names and codecs of every column and of the key, in column order, looked up once. */
   readonly #names: readonly string[];
   readonly #codecs: readonly Codec[];
+  readonly #nulls: readonly SqlValue[];
   readonly #keyNames: readonly string[];
   readonly #keyCodecs: readonly Codec[];
+  readonly #keyNulls: readonly SqlValue[];
 
   constructor(meta: TableMeta) {
     this.meta = meta;
@@ -84,8 +98,10 @@ export class SyncedTable {
     this.#deleteJsonSql = `DELETE FROM ${table} WHERE ${keyTuple} IN (SELECT ${elements(this.#keyColumns.length)} FROM json_each(?))`;
     this.#names = meta.columns.map((column) => column.name);
     this.#codecs = meta.columns.map((column) => wireCodecs[column.codec]);
+    this.#nulls = meta.columns.map(storedNull);
     this.#keyNames = this.#keyColumns.map((column) => column.name);
     this.#keyCodecs = this.#keyColumns.map((column) => wireCodecs[column.codec]);
+    this.#keyNulls = this.#keyColumns.map(storedNull);
   }
 
   get clearSql(): string {
@@ -107,22 +123,23 @@ export class SyncedTable {
    * over their JSON, or one per row when a value needs a bound parameter (see `jsonOfRows`).
    */
   upsertAll(rows: readonly WireRow[]): Statement[] {
-    return this.#each(rows, this.#names, this.#codecs, this.#replaceSql, this.#replaceJsonSql);
+    return this.#each(rows, this.#names, this.#codecs, this.#nulls, this.#replaceSql, this.#replaceJsonSql);
   }
 
   /** Pulled deletes by key, the same way. */
   deleteAll(pks: readonly WireRow[]): Statement[] {
-    return this.#each(pks, this.#keyNames, this.#keyCodecs, this.#deleteSql, this.#deleteJsonSql);
+    return this.#each(pks, this.#keyNames, this.#keyCodecs, this.#keyNulls, this.#deleteSql, this.#deleteJsonSql);
   }
 
   #each(
     rows: readonly WireRow[],
     names: readonly string[],
     codecs: readonly Codec[],
+    nulls: readonly SqlValue[],
     oneSql: string,
     jsonSql: string,
   ): Statement[] {
-    const values = rows.map((row) => decoded(row, names, codecs));
+    const values = rows.map((row) => decoded(row, names, codecs, nulls));
     const json = jsonOfRows(values);
     return json === null ? values.map((params) => ({ sql: oneSql, params })) : [{ sql: jsonSql, params: [json] }];
   }
