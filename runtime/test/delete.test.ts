@@ -7,7 +7,7 @@ import type { SqliteAdapter } from "../src/adapters/adapter.ts";
 import { openNodeSqlite } from "../src/adapters/node-sqlite.ts";
 import { SyncClosedError, SyncDatabaseDeletedError } from "../src/client/errors.ts";
 import { TabClient } from "../src/client/tab-client.ts";
-import { openExample, schema, type ExampleSchema } from "./support/example.ts";
+import { meta, openExample, schema, type ExampleSchema } from "./support/example.ts";
 import { LocalLocks } from "./support/locks.ts";
 import { ScriptedTransport } from "./support/scripted-transport.ts";
 
@@ -111,6 +111,7 @@ describe("deleting the database of several tabs", () => {
         TabClient.open<ExampleSchema>({
           name: path,
           schema,
+          schemaVersion: meta.schemaVersion,
           locks,
           open: () => {
             opened += 1;

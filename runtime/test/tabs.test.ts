@@ -7,11 +7,11 @@ import { DatabaseSync } from "node:sqlite";
 import { sql } from "drizzle-orm";
 import { openNodeSqlite } from "../src/adapters/node-sqlite.ts";
 import type { SqlExecutor } from "../src/adapters/adapter.ts";
-import { SyncHttpError, TabLeaderLostError } from "../src/client/errors.ts";
+import { SyncHttpError, SyncTabOutdatedError, TabLeaderLostError } from "../src/client/errors.ts";
 import { TabClient, type ChannelLike } from "../src/client/tab-client.ts";
 import { decodeResults, encodeResults, type TabMessage } from "../src/client/tab-protocol.ts";
 import { LocalLocks } from "./support/locks.ts";
-import { openExample, schema, type ExampleSchema } from "./support/example.ts";
+import { clientMigrations, meta, openExample, schema, type ExampleSchema } from "./support/example.ts";
 import { ScriptedTransport } from "./support/scripted-transport.ts";
 
 const { todos } = schema;
@@ -50,10 +50,34 @@ function tab(
   return TabClient.open<ExampleSchema>({
     name: world.name,
     schema,
+    schemaVersion: meta.schemaVersion,
     locks: world.locks,
     open: () => openExample(openNodeSqlite(world.path), world.transport),
     ...(channel ? { channel } : {}),
   });
+}
+
+/** The example's next build: schema version 2, which adds a column to todos. */
+function newerTab(world: ReturnType<typeof setup>, opened: { count: number } = { count: 0 }): Promise<TabClient<ExampleSchema>> {
+  const next = { version: 2, statements: ['ALTER TABLE "todos" ADD COLUMN "priority" INTEGER', 'UPDATE "_sync_state" SET "schema_version" = 2'] };
+  return TabClient.open<ExampleSchema>({
+    name: world.name,
+    schema,
+    schemaVersion: 2,
+    locks: world.locks,
+    open: () => {
+      opened.count += 1;
+      return openExample(openNodeSqlite(world.path), world.transport, {
+        meta: { ...meta, schemaVersion: 2 },
+        migrations: [...clientMigrations, next],
+      });
+    },
+  });
+}
+
+/** Whether `error` is, or (wrapped by Drizzle) was caused by, a `SyncTabOutdatedError`. */
+function outdated(error: unknown): boolean {
+  return error instanceof SyncTabOutdatedError || (error instanceof Error && error.cause instanceof SyncTabOutdatedError);
 }
 
 async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
@@ -129,6 +153,52 @@ describe("several tabs on one database", () => {
     await until(() => second.status.pending === 0 && second.status.lastSyncedAt !== null, "the follower sees the sync");
     await second.close();
     await first.close();
+  });
+
+  it("gives the database to a tab of a newer build: the older tabs stop leading and following, and say update-required", async () => {
+    // Sharing it, a tab reloaded into the new build followed the old leader, and its writes failed.
+    const world = setup();
+    const leader = await tab(world);
+    const follower = await tab(world);
+    await follower.db.insert(todos).values({ id: "a", teamId: TEAM, title: "written by the old build" });
+    const newer = await newerTab(world);
+    await until(() => newer.isLeader, "the newer build's tab leads");
+    for (const older of [leader, follower]) {
+      assert.equal(older.isLeader, false);
+      assert.equal(older.status.state, "update-required");
+      assert.ok(outdated(older.status.error), String(older.status.error));
+      await assert.rejects(older.db.select().from(todos), outdated);
+    }
+    await newer.db.insert(todos).values({ id: "b", teamId: TEAM, title: "written by the new build" });
+    const rows = await newer.db.select({ id: todos.id }).from(todos).orderBy(todos.id);
+    assert.deepEqual(rows.map((row) => row.id), ["a", "b"], "every write kept");
+    assert.equal(world.outbox(), 2);
+    const file = new DatabaseSync(world.path, { readOnly: true });
+    assert.deepEqual({ ...file.prepare('SELECT "schema_version" FROM "_sync_state"').get() }, { schema_version: 2 }, "migrated by the newer build");
+    file.close();
+    await Promise.all([leader.close(), follower.close(), newer.close()]);
+  });
+
+  it("never lets a tab of an older build lead or follow a newer one: it opens update-required, without opening the database", async () => {
+    const world = setup();
+    const newer = await newerTab(world);
+    let opened = 0;
+    const older = await TabClient.open<ExampleSchema>({
+      name: world.name,
+      schema,
+      schemaVersion: meta.schemaVersion,
+      locks: world.locks,
+      open: () => {
+        opened += 1;
+        return openExample(openNodeSqlite(world.path), world.transport);
+      },
+    });
+    assert.equal(older.status.state, "update-required");
+    await assert.rejects(older.db.select().from(todos), outdated);
+    await newer.close();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(opened, 0, "the lock the newer tab let go of is not taken by the older one");
+    await older.close();
   });
 
   it("hands over when the leader closes: the next tab opens the database and keeps every write", async () => {
@@ -267,6 +337,7 @@ describe("several tabs on one database", () => {
       const second = await TabClient.open<ExampleSchema>({
         name: world.name,
         schema,
+        schemaVersion: meta.schemaVersion,
         locks: world.locks,
         open: async () => {
           const engine = await openExample(openNodeSqlite(world.path), world.transport);
@@ -397,6 +468,7 @@ describe("several tabs on one database", () => {
     const second = await TabClient.open<ExampleSchema>({
       name: world.name,
       schema,
+      schemaVersion: meta.schemaVersion,
       locks: world.locks,
       open: () => {
         attempts += 1;

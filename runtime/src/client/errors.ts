@@ -61,6 +61,23 @@ export class SyncDatabaseDeletedError extends SyncClosedError {
 }
 
 /**
+ * Another tab of this database runs a newer build of the app (a higher schema version): this tab
+ * gave the database up to it, and every call of its `db` fails until the page is reloaded. Its
+ * status is `update-required`, as when the server needs a newer build.
+ */
+export class SyncTabOutdatedError extends Error {
+  readonly schemaVersion: number;
+  readonly newerSchemaVersion: number;
+
+  constructor(schemaVersion: number, newerSchemaVersion: number) {
+    super(`sync: another tab runs a newer build of this app (schema version ${newerSchemaVersion}, this tab ${schemaVersion}) and owns the database now: reload this tab`);
+    this.name = "SyncTabOutdatedError";
+    this.schemaVersion = schemaVersion;
+    this.newerSchemaVersion = newerSchemaVersion;
+  }
+}
+
+/**
  * A `transaction()` in a tab that does not own the database failed because the tab that does (the
  * leader) closed before the transaction committed: nothing of it was kept, so it may be retried.
  */

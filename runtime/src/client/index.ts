@@ -8,6 +8,7 @@ export {
   SyncHttpError,
   SyncNetworkError,
   SyncPausedError,
+  SyncTabOutdatedError,
   TabLeaderLostError,
 } from "./errors.ts";
 export type { ClientMigration, MigrationResult, OutboxTrigger, PrunedWrite } from "./migrations.ts";

@@ -8,7 +8,7 @@ import type { Table } from "drizzle-orm";
 import type { SqliteRemoteDatabase } from "drizzle-orm/sqlite-proxy";
 import type { QueryResult, Statement } from "../adapters/adapter.ts";
 import { drizzleOver, isRead } from "./database.ts";
-import { SyncClosedError, SyncDatabaseDeletedError, TabLeaderLostError } from "./errors.ts";
+import { SyncClosedError, SyncDatabaseDeletedError, SyncTabOutdatedError, TabLeaderLostError } from "./errors.ts";
 import { BaseObserver } from "./observer.ts";
 import { onVisible } from "./page-events.ts";
 import { SyncStatus } from "./status.ts";
@@ -35,6 +35,13 @@ export interface TabClientListener extends SyncClientListener {
 export interface TabClientOptions<TSchema extends Record<string, unknown>> {
   /** The database's name (e.g. its file name): one leader per origin and name. */
   readonly name: string;
+  /**
+   * This build's schema version (`meta.schemaVersion` of the generated `sync-meta.ts`). A tab of a
+   * newer build takes the database over: tabs of older builds give it up and turn
+   * `update-required` (`SyncTabOutdatedError`), since their statements no longer fit it. Shared,
+   * a tab reloaded into a new build followed an old one and its writes failed.
+   */
+  readonly schemaVersion: number;
   /** The generated `schema.sqlite.ts` module, for `db` in every tab. */
   readonly schema: TSchema;
   /**
@@ -98,6 +105,8 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
   #leadAgain: ReturnType<typeof setTimeout> | undefined;
   #releaseTabLock: () => void = () => undefined;
   #ready: { resolve(): void; reject(error: Error): void } | null = null;
+  /** Set once a tab of a newer build was heard: this one has given the database up for good. */
+  #outdated: SyncTabOutdatedError | null = null;
   /** A leader's engine hears its own page; a follower tells the leader when its page is shown. */
   readonly #stopListeningToPage = onVisible(() => {
     if (this.#engine === null && !this.#closed) this.#call({ kind: "visible" }).catch(() => undefined);
@@ -129,7 +138,7 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
     const ready = new Promise<void>((resolve, reject) => (tab.#ready = { resolve, reject }));
     await tab.#holdTabLock();
     tab.#elect();
-    tab.#post({ type: "hello", from: tab.tabId });
+    tab.#hello();
     try {
       await ready;
     } catch (error) {
@@ -268,6 +277,7 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
   }
 
   #call(call: TabCall): Promise<unknown> {
+    if (this.#outdated !== null) return Promise.reject(this.#outdated);
     if (this.#closed) return Promise.reject(new SyncClosedError());
     if (this.#unavailable !== null) return Promise.reject(this.#unavailable);
     return new Promise((resolve, reject) => {
@@ -334,12 +344,22 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
   }
 
   #receive(message: TabMessage): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#outdated !== null) return;
     switch (message.type) {
       case "hello":
-        if (this.#engine !== null) this.#announce();
+        if (message.schemaVersion > this.#options.schemaVersion) void this.#outdate(message.schemaVersion);
+        else if (this.#engine !== null) this.#announce();
         return;
       case "leader":
+        if (message.schemaVersion > this.#options.schemaVersion) {
+          void this.#outdate(message.schemaVersion);
+          return;
+        }
+        // An older build leads: never its follower; hearing this tab, it gives the database up.
+        if (message.schemaVersion < this.#options.schemaVersion) {
+          this.#hello();
+          return;
+        }
         if (this.#engine !== null) return;
         this.#setStatus(statusFromMessage(message.status));
         if (message.from !== this.#leaderId) this.#leaderChanged(message.from);
@@ -457,6 +477,35 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
     this.iterateListeners((listener) => listener.deleted?.());
   }
 
+  /**
+   * A tab of a newer build is here: this one stops asking to lead, and as the leader closes its
+   * engine and lets the lock go (the newer tab is waiting for it, and migrates the database when
+   * it opens it). Calls waiting or made from now on fail with `SyncTabOutdatedError`; the status
+   * turns `update-required`, for the app to offer a reload. A tab still joining opens so.
+   */
+  async #outdate(newer: number): Promise<void> {
+    const outdated = new SyncTabOutdatedError(this.#options.schemaVersion, newer);
+    this.#outdated = outdated;
+    this.#stopAsking.abort();
+    clearTimeout(this.#leadAgain);
+    for (const pending of this.#pending.values()) pending.reject(outdated);
+    this.#pending.clear();
+    this.#setStatus(this.#status.with({ state: "update-required", error: outdated, retryAt: null }));
+    this.#ready?.resolve();
+    this.#ready = null;
+    // A takeover under way sees #outdated at its next step and closes what it opened (see #lead).
+    await this.#leading?.catch(() => undefined);
+    const engine = this.#engine;
+    if (engine !== null) {
+      this.#host?.abortAll();
+      this.#engine = null;
+      this.#host = null;
+      this.iterateListeners((listener) => listener.roleChanged?.(false));
+      await engine.close().catch(() => undefined);
+    }
+    this.#releaseLeadership();
+  }
+
   /** This tab's own lock, held for its life: the leader watches it to end a transaction of a closed tab. */
   async #holdTabLock(): Promise<void> {
     await new Promise<void>((granted) => {
@@ -474,14 +523,14 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
   #elect(): void {
     this.#locks
       .request(this.#lockName, { signal: this.#stopAsking.signal }, async () => {
-        if (this.#closed) return;
+        if (this.#hasClosed()) return;
         // Set before the takeover starts, since close() may come at any step of it and must free the lock.
         const released = new Promise<void>((release) => (this.#releaseLeadership = release));
         this.#leading = this.#lead();
         if (await this.#leading) await released;
       })
       .catch((error: unknown) => {
-        if (this.#closed) return;
+        if (this.#hasClosed()) return;
         this.#gaveUp(error instanceof Error ? error : new Error(String(error)));
       });
   }
@@ -566,13 +615,20 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
     return true;
   }
 
-  /** Whether `close()` ran, read anew after each await of a takeover: close() may come in between. */
+  /**
+   * Whether `close()` ran or a newer build's tab was heard, read anew after each await of a
+   * takeover: either may come in between.
+   */
   #hasClosed(): boolean {
-    return this.#closed;
+    return this.#closed || this.#outdated !== null;
+  }
+
+  #hello(): void {
+    this.#post({ type: "hello", from: this.tabId, schemaVersion: this.#options.schemaVersion });
   }
 
   #announce(): void {
-    this.#post({ type: "leader", from: this.tabId, status: statusMessage(this.#status) });
+    this.#post({ type: "leader", from: this.tabId, schemaVersion: this.#options.schemaVersion, status: statusMessage(this.#status) });
   }
 
   #post(message: TabMessage): void {

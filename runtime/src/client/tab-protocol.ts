@@ -39,9 +39,12 @@ export interface StatusMessage {
 }
 
 export type TabMessage =
-  /** A follower that just opened asks the leader to announce itself. */
-  | { readonly type: "hello"; readonly from: string }
-  | { readonly type: "leader"; readonly from: string; readonly status: StatusMessage }
+  /**
+   * A follower that just opened asks the leader to announce itself. Both carry the tab's build's
+   * schema version: tabs of two builds never share a leader; the older ones give the database up.
+   */
+  | { readonly type: "hello"; readonly from: string; readonly schemaVersion: number }
+  | { readonly type: "leader"; readonly from: string; readonly schemaVersion: number; readonly status: StatusMessage }
   | { readonly type: "request"; readonly from: string; readonly to: string; readonly id: number; readonly call: TabCall }
   | { readonly type: "response"; readonly to: string; readonly id: number; readonly result: unknown }
   | { readonly type: "failure"; readonly to: string; readonly id: number; readonly name: string; readonly message: string }

@@ -18,6 +18,7 @@ export async function openClient(userId: string): Promise<TodoClient> {
   const client = await TabClient.open({
     name: filename,
     schema,
+    schemaVersion: meta.schemaVersion,
     open: async () => {
       const worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
       try {
