@@ -200,3 +200,21 @@ def test_a_schema_upgrade_keeps_and_pushes_pending_writes(
     assert version == 2
     assert sorted(map(tuple, rows)) == [("Written after the update", 0), ("Written before the upgrade", 0)]
     assert sorted(path.name for path in (EXAMPLE / "web" / "dist" / "assets").iterdir()) == committed
+
+
+def test_sign_out_in_one_tab_signs_out_every_tab(node: str, demo_host: DemoHost) -> None:
+    run_scenario(node, demo_host, "signOutEveryTab")
+    with demo_host.engine.connect() as conn:
+        team = conn.execute(
+            text(
+                "SELECT teams.name FROM todos JOIN teams ON teams.id = team_id"
+                " WHERE title = 'Written in tab 2 after the switch'"
+            )
+        ).scalar_one()
+    assert team == "Other team"
+
+
+def test_after_sign_out_offline_the_user_signs_in_again(node: str, demo_host: DemoHost) -> None:
+    run_scenario(node, demo_host, "offlineSignIn")
+    expected = {"Try the demo", "Before signing out", "Written after an offline sign-in"}
+    assert set(titles(demo_host)) == expected

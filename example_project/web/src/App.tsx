@@ -1,10 +1,15 @@
-import { useState } from "react";
-import { forgetUser, storedUser, storeUser, type DemoUser } from "./session";
+import { useEffect, useState } from "react";
+import { storedUser, storeUser, watchStoredUser, type DemoUser } from "./session";
 import { SignIn } from "./SignIn";
 import { Workspace } from "./Workspace";
 
 export function App() {
   const [user, setUser] = useState<DemoUser | null>(storedUser);
+  // Each Workspace lives for one signed-in session: after it left, even the same user gets a new one.
+  const [session, setSession] = useState(0);
+  // The picker follows a sign-in in another tab of the origin, as the Workspace follows a sign-out
+  // (it watches for itself, since it has a client to close first).
+  useEffect(() => (user === null ? watchStoredUser(setUser) : undefined), [user]);
   if (user === null) {
     return (
       <SignIn
@@ -15,13 +20,14 @@ export function App() {
       />
     );
   }
-  // Signing out reloads, so the previous user's Worker and its hold on the OPFS pool go with the page.
   return (
     <Workspace
+      key={session}
       user={user}
-      onSignOut={() => {
-        forgetUser();
-        location.reload();
+      onLeft={() => {
+        // Whoever is signed in now: no one after a sign-out, or the user another tab signed in.
+        setSession((count) => count + 1);
+        setUser(storedUser());
       }}
     />
   );

@@ -1,44 +1,98 @@
 import { asc } from "drizzle-orm";
 import type { RejectedWrite } from "drizzlesync/client";
 import { useLiveQuery, useSyncStatus } from "drizzlesync/react";
-import { useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import { openClient, type TodoClient } from "./db/open";
 import { teams } from "./db/generated/schema.sqlite";
-import type { DemoUser } from "./session";
+import { forgetUser, watchStoredUser, type DemoUser } from "./session";
 import { StatusBar } from "./StatusBar";
 import { TodoList } from "./TodoList";
 
-/** Opens the user's database, then shows their teams' todos. */
-export function Workspace({ user, onSignOut }: { user: DemoUser; onSignOut: () => void }) {
+/** How long leaving waits for the client to close before showing the next screen anyway. */
+const CLOSE_WAIT_MS = 5_000;
+
+/**
+ * Opens the user's database, then shows their teams' todos, until the user leaves: "Sign out" here,
+ * a sign-out or another user's sign-in in another tab of the origin, or the database removed by
+ * any tab. Leaving closes the client (a leader stops syncing and closes the database, a follower
+ * leaves the tabs), so nothing syncs as this user any more, then calls `onLeft` to show whoever is
+ * signed in now.
+ */
+export function Workspace({ user, onLeft }: { user: DemoUser; onLeft: () => void }) {
   const [client, setClient] = useState<TodoClient | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [leaving, setLeaving] = useState(false);
+  // Closes whatever the open yields, once, even an open still under way: set by the effect below.
+  const closeClient = useRef<() => Promise<void>>(() => Promise.resolve());
   useEffect(() => {
-    let opened: TodoClient | undefined;
-    let cancelled = false;
-    openClient(user.id).then(
+    let closing: Promise<void> | undefined;
+    const opening = openClient(user.id);
+    opening.then(
       (value) => {
-        if (cancelled) void value.close();
-        else {
-          opened = value;
-          setClient(value);
-        }
+        if (closing === undefined) setClient(value);
       },
       (reason: unknown) => setError(String(reason)),
     );
+    const close = () =>
+      (closing ??= opening.then(
+        (value) => value.close(),
+        () => undefined,
+      ));
+    closeClient.current = close;
     return () => {
-      cancelled = true;
-      void opened?.close();
+      void close();
     };
   }, [user.id]);
-  // Whichever tab removed the data, every tab of the user signs out: their database is gone.
-  useEffect(() => client?.registerListener({ deleted: onSignOut }), [client, onSignOut]);
 
+  const leave = useCallback(
+    (signOut: boolean) => {
+      // Only while this user is still the one stored: see forgetUser.
+      if (signOut) forgetUser(user.id);
+      setLeaving(true);
+    },
+    [user.id],
+  );
+  // After the render without the todos (their live queries are gone), close, then show who is next.
+  useEffect(() => {
+    if (!leaving) return;
+    const stale = new AbortController();
+    void (async () => {
+      // An open that hangs (a takeover waiting for the pool) must not keep the user here: the close
+      // goes on in the background, and this tab shows none of the user's rows meanwhile.
+      await Promise.race([closeClient.current(), new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS))]);
+      if (stale.signal.aborted) return;
+      delete document.documentElement.dataset.syncRole;
+      onLeft();
+    })();
+    return () => {
+      stale.abort();
+    };
+  }, [leaving, onLeft]);
+  // The session is the origin's (localStorage): when another tab signs out, or signs in someone
+  // else, this tab leaves too, so no tab goes on showing, syncing or writing as the previous user.
+  useEffect(
+    () =>
+      watchStoredUser((stored) => {
+        if (stored?.id !== user.id) leave(false);
+      }),
+    [user.id, leave],
+  );
+  // Whichever tab removed the data, every tab of the user signs out: their database is gone.
+  useEffect(() => client?.registerListener({ deleted: () => leave(true) }), [client, leave]);
+
+  if (leaving) {
+    return (
+      <main>
+        <p>Signing out…</p>
+      </main>
+    );
+  }
   return (
     <main>
       <header>
         <h1>DrizzleSync todos</h1>
         <span data-testid="user">{user.name}</span>
-        <button onClick={onSignOut}>Sign out</button>
+        <button onClick={() => leave(true)}>Sign out</button>
         {client !== null && (
           <button data-testid="remove-data" onClick={() => void removeData(client).catch((reason: unknown) => setError(String(reason)))}>
             Sign out and remove data

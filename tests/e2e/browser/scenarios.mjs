@@ -37,7 +37,7 @@ async function server(action) {
 async function users() {
   const response = await fetch(`${origin}/demo/users`);
   const list = await response.json();
-  return { ada: list[0], grace: list[1] };
+  return { ada: list[0], grace: list[1], alan: list[2] };
 }
 
 /** "title|project name" of the team's todos in Postgres, sorted ("-" for no project). */
@@ -76,6 +76,15 @@ async function waitShown(device, expected) {
     if (JSON.stringify(shown) === JSON.stringify(expected)) return;
     if (Date.now() > deadline) assert.deepEqual(shown, expected, `${device.name} did not converge`);
     await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** Waits up to 10 s for `locator`; else fails with `message` and what the page says instead. */
+async function shownWithin(page, locator, message) {
+  try {
+    await locator.waitFor({ timeout: 10_000 });
+  } catch {
+    assert.fail(`${message}; the page shows: ${(await page.locator("body").innerText()).replace(/\s+/g, " ").slice(0, 300)}`);
   }
 }
 
@@ -306,6 +315,77 @@ const scenarios = {
       "Written offline|false",
     ]);
     assert.equal(await todo(device.page, "Written offline").count(), 1);
+  },
+  /**
+   * Signing out is the origin's, not one tab's: two tabs of Ada, "Sign out" in one shows the
+   * picker in both, and when Alan signs in there, the other tab is Alan's too: it never shows
+   * Ada's rows again, never syncs as Ada, and what is written in it is Alan's.
+   */
+  async signOutEveryTab(browser, db) {
+    const { ada, alan } = await users();
+    const device = await openDevice(browser, origin, "tab 1");
+    // The sync requests of every tab that carry Ada's token.
+    const asAda = [];
+    device.context.on("request", (request) => {
+      if (request.url().includes("/sync/") && request.headers().authorization === `Bearer ${ada.id}`) asAda.push(request.url());
+    });
+    await signIn(device.page, ada.email);
+    await addTodo(device.page, "Ada's own");
+    await waitSynced(device.page);
+    assert.ok(asAda.length > 0, "no sync request as Ada seen: the check below would prove nothing");
+    const other = await device.context.newPage();
+    other.on("pageerror", (error) => console.error(`[tab 2] page error: ${error.message}`));
+    await other.goto(origin);
+    await todo(other, "Ada's own").waitFor();
+
+    await device.page.getByRole("button", { name: "Sign out", exact: true }).click();
+    await device.page.getByTestId(`sign-in-${alan.email}`).waitFor();
+    // Tab 2 follows within moments (before the fix it stayed Ada's for good): 10 s, not 30.
+    await shownWithin(other, other.getByTestId(`sign-in-${alan.email}`), "tab 2 did not follow the sign-out");
+    assert.equal(await todo(other, "Ada's own").count(), 0, "tab 2 still shows Ada's todo after the sign-out");
+    const signedOut = asAda.length;
+
+    await signIn(device.page, alan.email);
+    await other.getByTestId("user").filter({ hasText: alan.name }).waitFor({ timeout: 10_000 });
+    await addTodo(other, "Written in tab 2 after the switch");
+    await waitSynced(other);
+    await waitSynced(device.page);
+    await todo(device.page, "Written in tab 2 after the switch").waitFor();
+    assert.equal(await todo(other, "Ada's own").count(), 0, "tab 2 shows Ada's todo while Alan is signed in");
+    const { rows } = await db.query(
+      "SELECT teams.name FROM todos JOIN teams ON teams.id = todos.team_id WHERE todos.title = 'Written in tab 2 after the switch'",
+    );
+    assert.deepEqual(rows.map((row) => row.name), ["Other team"], "tab 2's write is not Alan's");
+    assert.deepEqual(asAda.slice(signedOut), [], "a tab synced as Ada after both showed the picker");
+  },
+
+  /**
+   * "Sign out" keeps the user's database, so signing in again works offline: the picker lists the
+   * users it last saw, Ada's rows open from OPFS, and a write made then syncs once back online.
+   */
+  async offlineSignIn(browser, db) {
+    const { ada, grace } = await users();
+    const device = await openDevice(browser, origin, "ada");
+    await signIn(device.page, ada.email);
+    await addTodo(device.page, "Before signing out");
+    await waitSynced(device.page);
+    await device.page.waitForFunction(() => navigator.serviceWorker.controller !== null);
+
+    await device.context.setOffline(true);
+    await device.page.getByRole("button", { name: "Sign out", exact: true }).click();
+    await shownWithin(device.page, device.page.getByTestId(`sign-in-${grace.email}`), "the picker lists no users offline");
+    await signIn(device.page, ada.email);
+    await waitShown(device, ["Before signing out|false", "Try the demo|false"]);
+    await addTodo(device.page, "Written after an offline sign-in");
+    await waitPending(device.page, 1);
+
+    await device.context.setOffline(false);
+    await waitSynced(device.page);
+    assert.deepEqual(await serverTodos(db, "Demo team"), [
+      "Before signing out|false",
+      "Try the demo|false",
+      "Written after an offline sign-in|false",
+    ]);
   },
 };
 
