@@ -21,10 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import httpx
 import uvicorn
 from psycopg_pool import AsyncConnectionPool
 
 from alembic_drizzlesync import localdb
+from alembic_drizzlesync.config import ConfigError
 from alembic_drizzlesync.sync import AsyncSyncProcessor, Limits
 from alembic_drizzlesync.sync.asgi import (
     Authenticate,
@@ -38,6 +40,8 @@ from tests.sync.signing import AUDIENCE, ISSUER, SECRET
 ROOT = Path(__file__).resolve().parents[2]
 SERVE = ROOT / "tests" / "conformance" / "worker" / "serve.mjs"
 ORIGIN = "https://app.example.com"
+CONFIGURED = "/__drizzlesync_configured"
+"""entry.ts answers this path 204 once it made the handler, else 500 with createSyncHandler's error."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,9 @@ class Settings:
         """createSyncHandler's options, as tests/conformance/worker/entry.ts reads them."""
         auth: Any = "dev"
         if self.jwt is not None:
-            keys = {"secret": self.jwt.secret} if self.jwt.secret else {"jwksUrl": self.jwt.jwks_url}
+            keys = (
+                {"secret": self.jwt.secret} if self.jwt.secret is not None else {"jwksUrl": self.jwt.jwks_url}
+            )
             auth = {
                 **keys,
                 "issuer": self.jwt.issuer,
@@ -79,6 +85,10 @@ class Settings:
                 "maxChanges": self.limits.max_changes,
             },
         }
+
+
+class HostRefused(Exception):
+    """The host will not serve with these settings (a configuration error), whichever host it is."""
 
 
 def free_port() -> int:
@@ -103,7 +113,10 @@ class AsgiHost:
 
     @contextmanager
     def serve(self, database_url: str, settings: Settings) -> Iterator[str]:
-        authenticate = bearer_user_for_development if settings.jwt is None else self._jwt(settings.jwt)
+        try:
+            authenticate = bearer_user_for_development if settings.jwt is None else self._jwt(settings.jwt)
+        except ConfigError as error:
+            raise HostRefused(str(error)) from None
         # No connection opened before the first request, as a test may set a database option
         # (lock_timeout) that only sessions opened after it get.
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
@@ -142,7 +155,13 @@ class WorkerHost:
     @contextmanager
     def serve(self, database_url: str, settings: Settings) -> Iterator[str]:
         database = localdb.hyperdrive_url(database_url)
-        yield self._configure({"database": database, "config": settings.worker_config()})
+        url = self._configure({"database": database, "config": settings.worker_config()})
+        # A Worker makes its handler when the first request comes (entry.ts); this one asks for it
+        # only, so that options createSyncHandler refuses are refused here, as the ASGI host's are.
+        made = httpx.get(f"{url}{CONFIGURED}")
+        if made.status_code != 204:
+            raise HostRefused(made.text)
+        yield url
 
     def _configure(self, line: dict[str, Any]) -> str:
         stdin, stdout = self._pipes()

@@ -17,9 +17,19 @@ interface Env {
 
 let handler: SyncHandler<Env> | undefined;
 
+/** Asked by tests/conformance/hosts.py once per configuration: options refused are its error. */
+const CONFIGURED = "/__drizzlesync_configured";
+
 export default {
-  fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
-    handler ??= create(env.CONFIG);
+  async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+    try {
+      handler ??= create(env.CONFIG);
+    } catch (error) {
+      return new Response(String(error), { status: 500 });
+    }
+    if (new URL(request.url).pathname === CONFIGURED) {
+      return new Response(null, { status: 204 });
+    }
     return handler.fetch(request, env, ctx);
   },
 };
