@@ -51,6 +51,7 @@ HMAC_ALGORITHMS: tuple[str, ...] = tuple(_JWT_RULES["algorithms"]["secret"])
 PUBLIC_KEY_ALGORITHMS: tuple[str, ...] = tuple(_JWT_RULES["algorithms"]["keys"])
 DEFAULT_LEEWAY_SECONDS: float = _JWT_RULES["leewaySeconds"]
 MAX_LEEWAY_SECONDS: float = _JWT_RULES["maxLeewaySeconds"]
+MIN_RSA_BITS: int = _JWT_RULES["minRsaBits"]
 
 
 @dataclass(frozen=True)

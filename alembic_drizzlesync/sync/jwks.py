@@ -6,8 +6,9 @@ token gets the same answer behind either host: among the keys for the
 token's `alg` (its key type and curve, the key's own `alg` if it names one,
 `verify` among its `key_ops` if it lists any), the one whose `kid` is the
 token's, or, for a token without a `kid`, the only one (a key set may
-publish keys without a `kid`). Keys marked `use: "enc"` are left out when
-the set is fetched.
+publish keys without a `kid`). Keys marked `use: "enc"`, and RSA keys
+under `protocol/jwt.json`'s minRsaBits, are left out when the set is
+fetched.
 
 PyJWT's `PyJWKClient` failed a sync host in four ways: an endpoint that
 answers 200 with something other than a key set is a `ValueError` (a 500)
@@ -31,8 +32,11 @@ is a token without a `kid` that several keys fit.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
+import logging
+import re
 import threading
 import time
 import urllib.request
@@ -41,10 +45,15 @@ from typing import Any, NoReturn
 
 import jwt
 
+from ..config import MIN_RSA_BITS
 from .contract import jwks_timings
 
 RETRY_SECONDS = jwks_timings()["retrySeconds"]
 """After a failed fetch, how long lookups answer `KeysUnavailable` without fetching again."""
+
+log = logging.getLogger(__name__)
+
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 MAX_KEY_SET_BYTES = 1_000_000
 """A key set is a few kilobytes; an endpoint sending more is not serving one."""
@@ -155,12 +164,36 @@ class SigningKeys:
         keys = [key for key in published if key.get("use", "sig") == "sig"]
         if not keys:
             self._failed(self._clock(), "the key endpoint publishes no signing key; retry")
+        short = [key for key in keys if _short_rsa(key)]
+        if short:
+            # Left out as if not published (`protocol/jwt.json`, minRsaBits): the Worker host's jose
+            # refuses them, so a token they signed is 401 on both hosts, never verified on one.
+            log.warning(
+                "drizzlesync: %s publishes RSA keys under %d bits, which are not used (kid %s)",
+                self._url,
+                MIN_RSA_BITS,
+                ", ".join(str(key.get("kid")) for key in short),
+            )
+            keys = [key for key in keys if not _short_rsa(key)]
         self._keys, self._read, self._fetched_at, self._failed_at = keys, {}, now, None
 
     def _failed(self, at: float, message: str) -> NoReturn:
         # Stamped when the fetch ended, not began: a timeout must not use up the retry delay.
         self._failed_at, self._failure = at, message
         raise KeysUnavailable(message)
+
+
+def _short_rsa(jwk: Mapping[str, Any]) -> bool:
+    """An RSA key whose modulus is under `MIN_RSA_BITS` bits; one whose `n` is no base64url is left
+    to PyJWT to refuse when read, as WebCrypto refuses it on the Worker host."""
+    modulus = jwk.get("n")
+    if jwk.get("kty") != "RSA" or not isinstance(modulus, str) or not _BASE64URL.fullmatch(modulus):
+        return False
+    try:
+        decoded = base64.urlsafe_b64decode(modulus + "=" * (-len(modulus) % 4))
+    except ValueError:  # binascii.Error: a length no base64 text has
+        return False
+    return int.from_bytes(decoded, "big").bit_length() < MIN_RSA_BITS
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):

@@ -356,3 +356,41 @@ def test_claims_nested_past_the_limit_are_401_naming_where(jwt_url: str, alice: 
         error["message"]
         == f"the identity cannot be stored: {where}: arrays and objects may nest at most 512 levels"
     )
+
+
+def rs256_weak_key(kid: str) -> tuple[rsa.RSAPrivateKey, dict[str, Any]]:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    public: dict[str, Any] = json.loads(pyjwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))
+    return private, {**public, "kid": kid, "alg": "RS256", "use": "sig"}
+
+
+SHORT_KEY_SIGNS = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+"""PyJWT warns as it signs the tests' tokens with a short key."""
+
+
+@SHORT_KEY_SIGNS
+def test_an_rsa_key_under_2048_bits_is_never_used(
+    jwks: KeyServer, jwt_url: str, keys: Any, alice: str
+) -> None:
+    """jose refuses such keys: the Worker answered their tokens 503, retried for ever, where the
+    Python host verified them. Both leave them out of the set, so such a token finds no key."""
+    weak, weak_public = rs256_weak_key("rsa-weak")
+    jwks.keys = [*jwks.keys, weak_public]
+    response = pull(
+        jwt_url, pyjwt.encode(claims(alice), weak, algorithm="RS256", headers={"kid": "rsa-weak"})
+    )
+    assert (response.status_code, response.json()["error"]["code"]) == (401, "token_unknown_key"), (
+        response.text
+    )
+    assert pull(jwt_url, signed(keys, claims(alice), "rsa-1")).status_code == 200
+
+
+@SHORT_KEY_SIGNS
+def test_a_token_without_a_kid_passes_over_an_rsa_key_under_2048_bits(
+    jwks: KeyServer, jwt_url: str, keys: Any, alice: str
+) -> None:
+    """Left out of the set, the short key is no second candidate for a token that names no kid."""
+    private, public = keys["rsa-1"]
+    jwks.keys = [without_kid(rs256_weak_key("rsa-weak")[1]), without_kid(public)]
+    response = pull(jwt_url, pyjwt.encode(claims(alice), private, algorithm="RS256"))
+    assert response.status_code == 200, response.text

@@ -19,9 +19,10 @@
  * Requests of one isolate share the keys (plain data), not a fetch in flight: a Worker may
  * not await I/O begun by another request, so two requests that find the keys stale each fetch.
  */
-import { compactVerify, createLocalJWKSet, errors, type CompactVerifyGetKey, type JWK } from "jose";
+import { base64url, compactVerify, createLocalJWKSet, errors, type CompactVerifyGetKey } from "jose";
 
 import timings from "../../protocol/jwks.json" with { type: "json" };
+import rules from "../../protocol/jwt.json" with { type: "json" };
 import { syncError, type SyncError } from "./contract.ts";
 
 const SECOND_MS = 1_000;
@@ -120,11 +121,20 @@ export class SigningKeys {
       throw this.#failed(NOT_A_KEY_SET);
     }
     // Encryption keys (`use: "enc"`) never verify a signature.
-    const keys = set.keys.filter((key: unknown) => isRecord(key) && (key.use === undefined || key.use === "sig"));
+    const keys = set.keys.filter(
+      (key: unknown): key is Record<string, unknown> => isRecord(key) && (key.use === undefined || key.use === "sig"),
+    );
     if (keys.length === 0) {
       throw this.#failed("the key endpoint publishes no signing key; retry");
     }
-    return createLocalJWKSet({ keys: keys as JWK[] });
+    // Left out as if not published (`protocol/jwt.json`, minRsaBits): jose refuses them when a
+    // token names one, which no refetch mends, so their tokens find no key (401), as on the Python host.
+    const short = keys.filter(isShortRsa);
+    if (short.length > 0) {
+      const kids = short.map((key) => String(key.kid)).join(", ");
+      console.warn(`drizzlesync: ${this.#url} publishes RSA keys under ${rules.minRsaBits} bits, not used (kid ${kids})`);
+    }
+    return createLocalJWKSet({ keys: keys.filter((key) => !isShortRsa(key)) });
   }
 
   /** Stamped when the fetch ended, not began: a timeout must not use up the retry delay. */
@@ -133,6 +143,28 @@ export class SigningKeys {
     this.#failure = message;
     return syncError("temporarily_unavailable", message);
   }
+}
+
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+
+/**
+ * An RSA key whose modulus is under minRsaBits bits, counted as the Python host counts them; one
+ * whose `n` is no base64url is left to WebCrypto to refuse, as PyJWT refuses it there.
+ */
+function isShortRsa(key: Record<string, unknown>): boolean {
+  const modulus = key.n;
+  if (key.kty !== "RSA" || typeof modulus !== "string" || !BASE64URL.test(modulus)) {
+    return false;
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = base64url.decode(modulus);
+  } catch {
+    return false; // a length no base64 text has
+  }
+  const first = bytes.findIndex((byte) => byte !== 0);
+  const bits = first < 0 ? 0 : (bytes.length - first - 1) * 8 + (32 - Math.clz32(bytes[first] as number));
+  return bits < rules.minRsaBits;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
