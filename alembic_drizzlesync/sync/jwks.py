@@ -6,9 +6,9 @@ token gets the same answer behind either host: among the keys for the
 token's `alg` (its key type and curve, the key's own `alg` if it names one,
 `verify` among its `key_ops` if it lists any), the one whose `kid` is the
 token's, or, for a token without a `kid`, the only one (a key set may
-publish keys without a `kid`). Keys marked `use: "enc"`, and RSA keys
-under `protocol/jwt.json`'s minRsaBits, are left out when the set is
-fetched.
+publish keys without a `kid`). Entries that are not JSON objects, keys
+marked `use: "enc"`, and RSA keys under `protocol/jwt.json`'s minRsaBits
+are left out when the set is fetched.
 
 PyJWT's `PyJWKClient` failed a sync host in four ways: an endpoint that
 answers 200 with something other than a key set is a `ValueError` (a 500)
@@ -152,7 +152,7 @@ class SigningKeys:
         try:
             data = _fetch_json(self._url, self._timeout)
             published = data.get("keys") if isinstance(data, dict) else None
-            if not isinstance(published, list) or not all(isinstance(key, dict) for key in published):
+            if not isinstance(published, list):
                 raise ValueError("not a JSON object with a list of keys")
         except (OSError, http.client.HTTPException):
             # URLError (unreachable, an HTTP error, a redirect) and TimeoutError are OSErrors.
@@ -160,8 +160,10 @@ class SigningKeys:
         except ValueError:
             # A body that is not JSON, too large, or JSON that is not a key set.
             self._failed(self._clock(), "the key endpoint's answer is not a set of signing keys; retry")
-        # Encryption keys (`use: "enc"`) never verify a signature.
-        keys = [key for key in published if key.get("use", "sig") == "sig"]
+        # An entry that is not a JSON object is no key: skipped, as RFC 7517 asks of keys a host
+        # does not understand, rather than failing the keys beside it. Encryption keys
+        # (`use: "enc"`) never verify a signature.
+        keys = [key for key in published if isinstance(key, dict) and key.get("use", "sig") == "sig"]
         if not keys:
             self._failed(self._clock(), "the key endpoint publishes no signing key; retry")
         short = [key for key in keys if _short_rsa(key)]

@@ -394,3 +394,13 @@ def test_a_token_without_a_kid_passes_over_an_rsa_key_under_2048_bits(
     jwks.keys = [without_kid(rs256_weak_key("rsa-weak")[1]), without_kid(public)]
     response = pull(jwt_url, pyjwt.encode(claims(alice), private, algorithm="RS256"))
     assert response.status_code == 200, response.text
+
+
+def test_entries_of_a_key_set_that_are_no_objects_are_skipped(
+    jwks: KeyServer, jwt_url: str, keys: Any, alice: str
+) -> None:
+    """RFC 7517 asks that keys a host cannot understand be ignored: the Worker skipped entries that
+    are not JSON objects, the Python host refused the whole set (503) and with it every token."""
+    jwks.body = json.dumps({"keys": ["x", 5, None, keys["ec-1"][1]]}).encode()
+    response = pull(jwt_url, signed(keys, claims(alice), "ec-1"))
+    assert response.status_code == 200, response.text

@@ -120,7 +120,8 @@ export class SigningKeys {
     if (!isRecord(set) || !Array.isArray(set.keys)) {
       throw this.#failed(NOT_A_KEY_SET);
     }
-    // Encryption keys (`use: "enc"`) never verify a signature.
+    // An entry that is not a JSON object is no key: skipped, as RFC 7517 asks of keys a host does
+    // not understand, as on the Python host. Encryption keys (`use: "enc"`) never verify a signature.
     const keys = set.keys.filter(
       (key: unknown): key is Record<string, unknown> => isRecord(key) && (key.use === undefined || key.use === "sig"),
     );
