@@ -78,6 +78,10 @@ class JWTAuthenticator:
         identity provider. A token whose kid waits for it is a 503, which
         the client retries, not a 401 (`jwks.SigningKeys`).
         """
+        if secret == "":
+            # HMAC with an empty key verifies no token the provider signed: the server's mistake,
+            # refused here rather than answered to every user as a malformed token.
+            raise ConfigError("secret: empty; pass the HS256 secret the identity provider signs with")
         check_jwt_keys(secret is not None, jwks_url, algorithms, leeway_seconds)
         self.algorithms = list(accepted_algorithms(secret is not None, algorithms))
         self.issuer = issuer
@@ -108,7 +112,7 @@ class JWTAuthenticator:
             secret = environ.get(config.secret_env)
             if not secret:
                 raise ConfigError(
-                    f"{AUTH_KEY}.secret_env (or --jwt-secret-env): {config.secret_env} is not set; "
+                    f"{AUTH_KEY}.secret_env (or --jwt-secret-env): {config.secret_env} is not set or empty; "
                     "export the JWT secret in that environment variable"
                 )
         return cls(

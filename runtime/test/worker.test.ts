@@ -260,10 +260,11 @@ describe("development auth", () => {
 });
 
 describe("JWT options", () => {
-  it("are refused when the handler is made: keys and algorithms that do not fit, a leeway past 300 s", () => {
+  it("are refused when the handler is made: keys and algorithms that do not fit, an empty secret, a leeway past 300 s", () => {
     const made = (jwt: JwtOptions) => () => createSyncHandler({ jwt });
     assert.throws(made({ secret: SECRET, jwksUrl: "https://keys.example.com" }), /exactly one of secret/);
     assert.throws(made({ secret: SECRET, algorithms: ["RS256"] }), /RS256 cannot be used with secret/);
+    assert.throws(made({ secret: "" }), /jwt.secret: empty/);
     assert.throws(made({ secret: SECRET, leewaySeconds: 301 }), /leewaySeconds: expected 0 to 300/);
     assert.throws(made({ secret: SECRET, leewaySeconds: Number.NaN }), /leewaySeconds/);
     assert.doesNotThrow(made({ secret: SECRET, leewaySeconds: 300 }));

@@ -21,7 +21,7 @@ import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.conformance.hosts import Jwt, Settings, free_port
+from tests.conformance.hosts import HostRefused, Jwt, Settings, free_port
 from tests.sync import seed
 from tests.sync.signing import SECRET, KeyServer, claims, es256_key, forged_none, hs256
 
@@ -356,6 +356,13 @@ def test_claims_nested_past_the_limit_are_401_naming_where(jwt_url: str, alice: 
         error["message"]
         == f"the identity cannot be stored: {where}: arrays and objects may nest at most 512 levels"
     )
+
+
+def test_an_empty_secret_is_refused_when_the_host_is_configured(host: Any, synced_db: str) -> None:
+    """An empty HS256 secret is the server's misconfiguration: the Worker answered every token 503
+    (retried for ever), the Python host 401 `token_malformed`, blaming the user's token."""
+    with pytest.raises(HostRefused, match="secret"), host.serve(synced_db, Settings(jwt=Jwt(secret=""))):
+        pass
 
 
 def rs256_weak_key(kid: str) -> tuple[rsa.RSAPrivateKey, dict[str, Any]]:

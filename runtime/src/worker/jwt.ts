@@ -162,6 +162,11 @@ export function checkJwtOptions(options: JwtOptions): void {
   if ((options.secret === undefined) === (options.jwksUrl === undefined)) {
     throw new TypeError("jwt: set exactly one of secret (HS256) and jwksUrl (RS256/ES256)");
   }
+  if (options.secret === "") {
+    // HMAC with an empty key verifies no token the provider signed (WebCrypto refuses the key, which
+    // answered every token 503, retried for ever): the server's mistake, refused like an unset one.
+    throw new TypeError("jwt.secret: empty; pass the HS256 secret the identity provider signs with");
+  }
   const allowed = options.secret === undefined ? rules.algorithms.keys : rules.algorithms.secret;
   for (const algorithm of options.algorithms ?? []) {
     if (!allowed.includes(algorithm)) {
