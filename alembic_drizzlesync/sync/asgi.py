@@ -115,7 +115,9 @@ class SyncApp:
                 identity = await _identity(self.authenticate, request)
                 if identity is None:
                     raise unauthenticated()
-                _check_content_type(request.headers.get("content-type", ""))
+                # Every value, joined by ", " as the Worker host's `Headers.get` joins them: two
+                # types are no one type, where the first alone would have read the body as JSON.
+                _check_content_type(", ".join(request.headers.getlist("content-type")))
                 body = await _read_body(request, self.max_body_bytes)
             except SyncError as error:
                 response = Response.of(error.status, error.body())
@@ -215,7 +217,8 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 def bearer_user_for_development(request: Request) -> Identity | None:
     """Trusts `Authorization: Bearer <user id>` as is: for `drizzlesync serve` on a laptop only."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    # Two headers joined as the Worker host's `Headers.get` joins them, so both trust one user id.
+    scheme, _, token = ", ".join(request.headers.getlist("authorization")).partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return Identity(token.strip())

@@ -49,11 +49,17 @@ _FAILURES: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
 )
 
 
+class Headers(Protocol):
+    """A request's headers, every value of a repeated one kept (Starlette's `Headers` are)."""
+
+    def getlist(self, key: str) -> list[str]: ...
+
+
 class HasHeaders(Protocol):
     """A request as far as authentication looks at it (Starlette's `Request` is one)."""
 
     @property
-    def headers(self) -> Mapping[str, str]: ...
+    def headers(self) -> Headers: ...
 
 
 class JWTAuthenticator:
@@ -126,7 +132,10 @@ class JWTAuthenticator:
 
     async def __call__(self, request: HasHeaders) -> Identity:
         """The ASGI app's `authenticate`; a JWKS fetch blocks, so verification runs off the event loop."""
-        header = request.headers.get("authorization", "")
+        # Two Authorization headers read as the Worker host's `Headers.get` reads them, joined by
+        # ", " (the Fetch standard): no bearer token, so refused, where taking the first trusted
+        # whichever token an intermediary happened to put first.
+        header = ", ".join(request.headers.getlist("authorization"))
         return await anyio.to_thread.run_sync(self.identity, header)
 
     def identity(self, authorization: str) -> Identity:

@@ -365,6 +365,15 @@ def test_an_empty_secret_is_refused_when_the_host_is_configured(host: Any, synce
         pass
 
 
+def test_two_authorization_headers_are_401_token_malformed(jwt_url: str, alice: str) -> None:
+    """Which of two tokens proves who asks is anyone's guess: the Python host took the first, the
+    Worker both joined by ", " (the Fetch rule, by which both hosts read a header)."""
+    token = hs256(claims(alice))
+    headers = [("authorization", f"Bearer {token}"), ("authorization", f"Bearer {token}")]
+    response = httpx.post(f"{jwt_url}/pull", json=PULL, headers=headers)
+    assert (response.status_code, response.json()["error"]["code"]) == (401, "token_malformed"), response.text
+
+
 def rs256_weak_key(kid: str) -> tuple[rsa.RSAPrivateKey, dict[str, Any]]:
     private = rsa.generate_private_key(public_exponent=65537, key_size=1024)
     public: dict[str, Any] = json.loads(pyjwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))

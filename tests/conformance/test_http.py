@@ -375,3 +375,31 @@ def test_cors_preflight_and_response_headers(http: httpx.Client, alice: str) -> 
         ),
     ):
         assert "access-control-allow-origin" not in stranger.headers
+
+
+def test_two_content_types_are_415(http: httpx.Client, alice: str) -> None:
+    """Which of two types describes the body is anyone's guess: the Python host took the first,
+    the Worker both joined by ", " (the Fetch rule, by which both hosts read a header)."""
+    headers = [
+        ("authorization", f"Bearer {alice}"),
+        ("content-type", "application/json"),
+        ("content-type", "text/plain"),
+    ]
+    response = http.post("/pull", content=json.dumps(PULL), headers=headers)
+    assert response.status_code == 415, response.text
+    assert error_of(response)["code"] == "unsupported_media_type"
+
+
+def test_two_authorization_headers_name_neither_user_in_development_mode(
+    http: httpx.Client, alice: str
+) -> None:
+    """`Bearer <user id>` twice reads as one value, joined by ", " as the Worker's `Headers.get`
+    joins it: the Python host served the first header's user."""
+    headers = [
+        ("authorization", f"Bearer {alice}"),
+        ("authorization", f"Bearer {alice}"),
+        ("content-type", "application/json"),
+    ]
+    response = http.post("/pull", content=json.dumps(PULL), headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["changes"] == []
