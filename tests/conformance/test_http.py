@@ -390,6 +390,15 @@ def test_two_content_types_are_415(http: httpx.Client, alice: str) -> None:
     assert error_of(response)["code"] == "unsupported_media_type"
 
 
+def test_an_options_request_without_an_origin_is_no_preflight(http: httpx.Client) -> None:
+    """Only a browser's cross-origin request is preflighted, and it names its Origin: the Worker
+    answered this one 400 "Disallowed CORS origin", the Python host (Starlette) 405."""
+    response = http.options("/push", headers={"access-control-request-method": "POST"})
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] == "POST"
+    assert "access-control-allow-origin" not in response.headers
+
+
 def test_two_authorization_headers_name_neither_user_in_development_mode(
     http: httpx.Client, alice: str
 ) -> None:

@@ -21,8 +21,16 @@ const ALLOWED_HEADERS = [
 ];
 const ALLOWED = new Set(ALLOWED_HEADERS.map((name) => name.toLowerCase()));
 
+/**
+ * A browser's preflight names the origin it asks for; an OPTIONS without one is no CORS request
+ * and is answered as any other method (405), as Starlette's middleware passes it on.
+ */
 export function isPreflight(request: Request): boolean {
-  return request.method === "OPTIONS" && request.headers.has("access-control-request-method");
+  return (
+    request.method === "OPTIONS" &&
+    request.headers.has("origin") &&
+    request.headers.has("access-control-request-method")
+  );
 }
 
 export function preflight(request: Request, cors: CorsOptions | undefined): Response {
