@@ -250,10 +250,12 @@ const scenarios = {
   },
 
   /**
-   * A schema upgrade with a pending write. Offline, Ada writes a todo; meanwhile the server moves to
-   * the next schema version and serves a new build ("@server upgrade"). Back online, the old page
-   * is refused (409) and says it must update, keeping the write; the reload loads the new build,
-   * which migrates the local database, keeps the write and pushes it.
+   * A schema upgrade with a pending write, and a second tab. Offline, Ada writes a todo; meanwhile
+   * the server moves to the next schema version and serves a new build ("@server upgrade"). Back
+   * online, the old pages are refused (409) and say they must update, keeping the write; the
+   * reload loads the new build, which takes the database over from the other tab (still the old
+   * build, which leads once the first tab reloads), migrates it, keeps the write and pushes it.
+   * The old tab says it must update too, and joins the new build when it does.
    */
   async schemaUpgrade(browser, db) {
     const { ada } = await users();
@@ -262,6 +264,9 @@ const scenarios = {
     await waitSynced(device.page);
     await device.page.waitForFunction(() => navigator.serviceWorker.controller !== null);
     const oldBuild = await buildScript(device.page);
+    const other = await device.context.newPage();
+    await other.goto(origin);
+    await other.getByTestId("new-todo").waitFor();
 
     await device.context.setOffline(true);
     await addTodo(device.page, "Written before the upgrade");
@@ -272,14 +277,26 @@ const scenarios = {
     await device.page.locator('[data-testid="status"][data-state="update-required"][data-pending="1"]').waitFor();
     assert.equal((await db.query("SELECT count(*)::int AS n FROM todos WHERE title = 'Written before the upgrade'")).rows[0].n, 0);
 
+    await other.getByTestId("update-required").waitFor({ timeout: CONVERGE_MS });
+
     await device.page.getByRole("button", { name: "Update now" }).click();
     await device.page.getByTestId("new-todo").waitFor();
     assert.notEqual(await buildScript(device.page), oldBuild, "the reload did not load the new build");
+    // Before, the new build followed the old tab's engine: no rows shown, and this write failed.
+    await device.page.waitForFunction(() => document.documentElement.dataset.syncRole === "leader", null, { timeout: CONVERGE_MS });
     await waitSynced(device.page);
     await addTodo(device.page, "Written after the update");
     await waitSynced(device.page);
-    await waitShown(device, ["Try the demo|false", "Written after the update|false", "Written before the upgrade|false"]);
-    assert.deepEqual(await serverTodos(db, "Demo team"), ["Try the demo|false", "Written after the update|false", "Written before the upgrade|false"]);
+    const expected = ["Try the demo|false", "Written after the update|false", "Written before the upgrade|false"];
+    await waitShown(device, expected);
+    assert.deepEqual(await serverTodos(db, "Demo team"), expected);
+    await other.locator('[data-testid="status"][data-state="update-required"]').waitFor();
+
+    await other.getByRole("button", { name: "Update now" }).click();
+    await other.getByTestId("new-todo").waitFor();
+    assert.notEqual(await buildScript(other), oldBuild, "the other tab's reload did not load the new build");
+    await waitShown({ ...device, page: other }, expected);
+    await other.close();
   },
 
   /**
