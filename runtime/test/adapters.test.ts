@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { rowObjects } from "../src/adapters/adapter.ts";
+import { openNodeSqlite } from "../src/adapters/node-sqlite.ts";
 import { openSqliteWasm, type WorkerLike } from "../src/adapters/wasm.ts";
 import type { WorkerRequest, WorkerResponse } from "../src/adapters/wasm-protocol.ts";
 import { adapterFactories } from "./support/adapters.ts";
@@ -127,6 +128,21 @@ for (const factory of adapterFactories) {
     });
   });
 }
+
+describe("adapter node:sqlite", () => {
+  it("reads an integer past 2^53 as a bigint, as the WASM build does, where it threw on every read of its table", async () => {
+    const db = openNodeSqlite(":memory:");
+    await db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, big INTEGER, name TEXT)");
+    await db.execute("INSERT INTO t VALUES (1, 1234567890123456789, 'far'), (2, 5, 'near')");
+    const { rows } = await db.execute("SELECT id, big, name FROM t ORDER BY id");
+    assert.deepEqual(rows, [[1, 1234567890123456789n, "far"], [2, 5, "near"]]);
+    assert.deepEqual((await db.execute("SELECT big FROM t WHERE id = 2")).rows, [[5]], "a read that fits stays numbers");
+    // A write is never run twice: its refusal to read back the integer reaches the caller.
+    await assert.rejects(db.execute("UPDATE t SET big = big + 1 WHERE id = 1 RETURNING big"), RangeError);
+    assert.deepEqual((await db.execute("SELECT big FROM t WHERE id = 1")).rows, [[1234567890123456790n]]);
+    await db.close();
+  });
+});
 
 // What the browser hands to openSqliteWasm must fit the interface it takes (checked by tsc).
 export const fitsWorkerLike: readonly ((worker: Worker) => WorkerLike)[] = [(worker) => worker];

@@ -69,6 +69,14 @@ export interface Connection {
   delete?(): void | Promise<void>;
 }
 
+/** Statements that only read; everything else runs as a local write (its own client transaction). */
+const READ = /^\s*(?:select|pragma|explain)\b/i;
+
+/** Whether `sql` only reads: safe to run again, and sent to a follower tab's leader as a read. */
+export function isRead(sql: string): boolean {
+  return READ.test(sql);
+}
+
 /**
  * `statements` on a synchronous `run`, in one transaction of their own (BEGIN IMMEDIATE … COMMIT,
  * ROLLBACK when one fails) unless `inTransaction` says one is open: what a platform whose

@@ -4,14 +4,8 @@ import type { QueryResult, SqlExecutor, SqlValue, Statement } from "../adapters/
 
 type Method = "run" | "all" | "values" | "get";
 
-/** Statements that only read; everything else runs as a local write (its own client transaction). */
-const READ = /^\s*(?:select|pragma|explain)\b/i;
 /** Drizzle's own `db.transaction()` sends these; the engine's `transaction()` replaces it. */
 const CONTROL = /^\s*(?:begin|commit|end|rollback|savepoint|release)\b/i;
-
-export function isRead(sql: string): boolean {
-  return READ.test(sql);
-}
 
 export function refuseControl(sql: string): void {
   if (CONTROL.test(sql)) {

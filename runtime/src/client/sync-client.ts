@@ -6,13 +6,13 @@
 import { getTableName, type Table } from "drizzle-orm";
 import type { SqliteRemoteDatabase } from "drizzle-orm/sqlite-proxy";
 import limits from "../../protocol/limits.json" with { type: "json" };
-import type { QueryResult, SqliteAdapter, SqlExecutor, Statement } from "../adapters/adapter.ts";
+import { isRead, type QueryResult, type SqliteAdapter, type SqlExecutor, type Statement } from "../adapters/adapter.ts";
 import { PROTOCOL_VERSION, type PullResponse, type PushRequest, type Rejection, type WireRow } from "../protocol/messages.ts";
 import type { TableMeta } from "../protocol/tables.ts";
 import { PageGroup } from "./apply.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { systemClock, type Clock } from "./clock.ts";
-import { drizzleInTransaction, drizzleOver, isRead, refuseControl } from "./database.ts";
+import { drizzleInTransaction, drizzleOver, refuseControl } from "./database.ts";
 import { SyncClosedError, SyncHttpError, SyncNetworkError, SyncPausedError } from "./errors.ts";
 import { migrate, type ClientMigration, type MigrationResult } from "./migrations.ts";
 import { BaseObserver } from "./observer.ts";

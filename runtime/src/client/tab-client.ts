@@ -6,8 +6,8 @@
  */
 import type { Table } from "drizzle-orm";
 import type { SqliteRemoteDatabase } from "drizzle-orm/sqlite-proxy";
-import type { QueryResult, Statement } from "../adapters/adapter.ts";
-import { drizzleOver, isRead } from "./database.ts";
+import { isRead, type QueryResult, type Statement } from "../adapters/adapter.ts";
+import { drizzleOver } from "./database.ts";
 import { SyncClosedError, SyncDatabaseDeletedError, SyncTabOutdatedError, TabLeaderLostError } from "./errors.ts";
 import { BaseObserver } from "./observer.ts";
 import { onVisible } from "./page-events.ts";
