@@ -371,6 +371,22 @@ describe("requests that take too long or too much", () => {
     await client.close();
   });
 
+  it("grows the push batch back only in a sync that had no body refused, so it does not reach the refused size again", async () => {
+    const clock = new FakeClock();
+    const tooLarge = () => errorResponse(413, "request_too_large");
+    const { fetch, calls } = fakeFetch(tooLarge());
+    const { client } = await openClient(fetch, clock);
+    const pushed = () => calls.filter((call) => call.url.endsWith("/push")).map((call) => (call.body as PushRequest).mutations.length);
+    for (const id of ["a", "b", "c", "d", "e"]) await client.db.insert(schema.todos).values({ id, teamId: "t", title: id });
+    await client.sync();
+    assert.deepEqual(pushed(), [5, 2, 2, 1], "within the sync that refused 5, batches stay at the 2 that passed");
+    calls.length = 0;
+    for (const id of ["f", "g", "h", "i", "j", "k", "l", "m"]) await client.db.insert(schema.todos).values({ id, teamId: "t", title: id });
+    await client.sync();
+    assert.deepEqual(pushed(), [2, 4, 2], "the next sync doubles them back");
+    await client.close();
+  });
+
   it("discards a transaction too large even alone: the writes after it are pushed right after the server's last id, and a bootstrap undoes it", async () => {
     const clock = new FakeClock();
     const tooLarge = () => errorResponse(413, "request_too_large");

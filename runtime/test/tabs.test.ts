@@ -10,6 +10,7 @@ import type { SqlExecutor } from "../src/adapters/adapter.ts";
 import { SyncHttpError, SyncTabOutdatedError, TabLeaderLostError } from "../src/client/errors.ts";
 import { TabClient, type ChannelLike } from "../src/client/tab-client.ts";
 import { decodeResults, encodeResults, type TabMessage } from "../src/client/tab-protocol.ts";
+import type { PushResponse } from "../src/protocol/messages.ts";
 import { LocalLocks } from "./support/locks.ts";
 import { clientMigrations, meta, openExample, schema, type ExampleSchema } from "./support/example.ts";
 import { ScriptedTransport } from "./support/scripted-transport.ts";
@@ -177,6 +178,80 @@ describe("several tabs on one database", () => {
     assert.deepEqual({ ...file.prepare('SELECT "schema_version" FROM "_sync_state"').get() }, { schema_version: 2 }, "migrated by the newer build");
     file.close();
     await Promise.all([leader.close(), follower.close(), newer.close()]);
+  });
+
+  it("keeps a tab that gave the database up update-required, whatever its closing engine said last", async () => {
+    const world = setup();
+    let answer!: (response: PushResponse) => void;
+    let pushed!: () => void;
+    const pushing = new Promise<void>((resolve) => (pushed = resolve));
+    world.transport.onPush(() => {
+      pushed();
+      return new Promise<PushResponse>((resolve) => (answer = resolve));
+    });
+    const leader = await tab(world);
+    await leader.db.insert(todos).values({ id: "a", teamId: TEAM, title: "pushed as the newer tab comes" });
+    const syncing = leader.sync().catch(() => undefined);
+    await pushing;
+    const newer = newerTab(world);
+    await until(() => leader.status.state === "update-required", "the leader hears the newer tab");
+    // The push's answer was on its way: the engine goes on to pull, and says so, while it closes.
+    answer({ lastMutationId: 1, rejected: [] });
+    const opened = await newer;
+    await syncing;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(leader.status.state, "update-required");
+    assert.ok(outdated(leader.status.error), String(leader.status.error));
+    await Promise.all([leader.close(), opened.close()]);
+  });
+
+  it("gives a follower's write in flight when a newer build's tab comes its leader's answer", async () => {
+    // Rejected at once, it was committed all the same, and retyped after the reload it was there twice.
+    const world = setup();
+    const leader = await tab(world);
+    const follower = await tab(world);
+    // Sent now (a Drizzle query runs when awaited or thenned), before the newer tab's hello.
+    const write = follower.db.insert(todos).values({ id: "w", teamId: TEAM, title: "typed as the newer tab comes" }).then(() => "answered");
+    const newer = await newerTab(world);
+    assert.equal(await write, "answered");
+    assert.deepEqual((await newer.db.select({ id: todos.id }).from(todos)).map((row) => row.id), ["w"]);
+    await Promise.all([leader.close(), follower.close(), newer.close()]);
+  });
+
+  it("never follows a tab of a build from before tabs compared builds: it waits for the lock, saying so", async () => {
+    const world = setup();
+    // The older build's messages carry no schema version, and it hears none in others'.
+    const unversioned = (name: string): ChannelLike => {
+      const real = new BroadcastChannel(name);
+      const strip = (message: TabMessage): TabMessage => {
+        if (message.type !== "hello" && message.type !== "leader") return message;
+        return Object.fromEntries(Object.entries(message).filter(([key]) => key !== "schemaVersion")) as TabMessage;
+      };
+      return {
+        postMessage: (message) => {
+          real.postMessage(strip(message));
+        },
+        addEventListener: (type, listener) => {
+          real.addEventListener(type, ((event: MessageEvent<TabMessage>) => {
+            listener(new MessageEvent("message", { data: strip(event.data) }));
+          }) as (event: Event) => void);
+        },
+        close: () => {
+          real.close();
+        },
+      };
+    };
+    const older = await tab(world, unversioned);
+    const newer = await newerTab(world);
+    assert.equal(newer.isLeader, false);
+    assert.equal(newer.status.state, "error");
+    assert.match(String(newer.status.error), /older build/);
+    const write = newer.db.insert(todos).values({ id: "n", teamId: TEAM, title: "waits for the older tab to close" });
+    await older.close();
+    await until(() => newer.isLeader, "the newer tab leads once the older one closed");
+    await write;
+    assert.equal(world.outbox(), 1);
+    await newer.close();
   });
 
   it("never lets a tab of an older build lead or follow a newer one: it opens update-required, without opening the database", async () => {

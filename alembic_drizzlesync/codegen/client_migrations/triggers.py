@@ -7,7 +7,7 @@ from ..plan import OUTBOX_TABLE, STATE_TABLE
 from .shape import ColumnShape, TableShape
 
 
-def _exact(real: str, when: str = "") -> str:
+def _exact(real: str, only_if: str | None = None) -> str:
     """A REAL as a JSON number with every digit.
 
     SQLite's JSON functions write a double with 15 significant digits (0.30000000000000004
@@ -16,7 +16,9 @@ def _exact(real: str, when: str = "") -> str:
     about 1e-82 to 1e118 (3.49 to 3.54: measured on random doubles), off by one in the last
     digit now and then beyond. An infinity (no digits) and NULL fail the test and go as before.
     """
-    finite = f"{when}abs({real}) <= 1.7976931348623157e308"
+    finite = f"abs({real}) <= 1.7976931348623157e308"
+    if only_if is not None:
+        finite = f"{only_if} AND {finite}"
     return f"CASE WHEN {finite} THEN json(printf('%!.17g', {real})) ELSE {real} END"
 
 
@@ -90,7 +92,7 @@ def outbox_triggers(shape: TableShape) -> list[tuple[str, str]]:
         if any(c.storage == "REAL" for c in changeable):
             # A value leaves the subquery without json()'s mark (it would go as a string): a REAL,
             # known by its type, is made exact out here.
-            value = _exact(value, when=f"typeof({value}) = 'real' AND ")
+            value = _exact(value, only_if=f"typeof({value}) = 'real'")
         patch = f'(SELECT json_group_object("column", {value}) FROM (\n      {pairs}))'
         when = f"{not_applying} AND {same_key}\n  AND ({' OR '.join(changed)})"
         triggers.insert(2, trigger("UPDATE", "update", when, _outbox_insert(shape, "patch", "NEW", patch)))

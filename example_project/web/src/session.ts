@@ -14,8 +14,18 @@ const KEY = "drizzlesync-demo-user";
 const USERS_KEY = "drizzlesync-demo-users";
 
 export function storedUser(): DemoUser | null {
-  const saved = localStorage.getItem(KEY);
-  return saved === null ? null : (JSON.parse(saved) as DemoUser);
+  return readStored<DemoUser>(KEY);
+}
+
+/** A stored JSON value; null when absent or unreadable (read while rendering: it must not throw). */
+function readStored<T>(key: string): T | null {
+  const saved = localStorage.getItem(key);
+  if (saved === null) return null;
+  try {
+    return JSON.parse(saved) as T;
+  } catch {
+    return null;
+  }
 }
 
 export function storeUser(user: DemoUser): void {
@@ -59,6 +69,5 @@ export async function fetchDemoUsers(): Promise<DemoUser[]> {
  * offline, since "Sign out" keeps each user's database here and signing in again needs no server.
  */
 export function rememberedDemoUsers(): DemoUser[] | null {
-  const saved = localStorage.getItem(USERS_KEY);
-  return saved === null ? null : (JSON.parse(saved) as DemoUser[]);
+  return readStored<DemoUser[]>(USERS_KEY);
 }

@@ -10,6 +10,9 @@ function isOutOfRange(error: unknown): boolean {
   return error instanceof RangeError && (error as { code?: unknown }).code === "ERR_OUT_OF_RANGE";
 }
 
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
 /**
  * A read again, its integers as the WASM build gives them: a number where one holds it exactly, a
  * bigint past 2^53. node:sqlite refuses such an integer as a number, so one row holding it made
@@ -31,9 +34,6 @@ function readWithBigInts(statement: StatementSync, params: readonly SqlValue[]):
     statement.setReadBigInts(false);
   }
 }
-
-const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** Node's built-in SQLite (`node:sqlite`, Node 22): a file path, or ":memory:". */
 export function openNodeSqlite(path = ":memory:"): SqliteAdapter {

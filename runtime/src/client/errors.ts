@@ -63,7 +63,9 @@ export class SyncDatabaseDeletedError extends SyncClosedError {
 /**
  * Another tab of this database runs a newer build of the app (a higher schema version): this tab
  * gave the database up to it, and every call of its `db` fails until the page is reloaded. Its
- * status is `update-required`, as when the server needs a newer build.
+ * status is `update-required`, as when the server needs a newer build. A write or commit already
+ * sent to the leader gets that leader's answer if it comes within two seconds; one failed so after
+ * that may have been applied, as when a leader is lost.
  */
 export class SyncTabOutdatedError extends Error {
   readonly schemaVersion: number;

@@ -186,10 +186,14 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
   #appWaiting = 0;
   /**
    * Mutations the next push may carry: halved after a body over the host's byte limit, and doubled
-   * back after each accepted push, up to `#pushBatchLimit`. Kept halved, a single large write once
-   * refused left every later push one transaction long (10,000 offline writes: 10,000 requests).
+   * back after each accepted push of a sync that had no such refusal, up to `#pushBatchLimit`.
+   * Kept halved, a single large write once refused left every later push one transaction long
+   * (10,000 offline writes: 10,000 requests); doubled back within the sync that refused, it would
+   * reach the refused size again, every other request a body the host refuses.
    */
   #pushBatchSize: number;
+  /** Whether this sync's push had a batch refused for its bytes: its batches grow no more. */
+  #pushNarrowed = false;
   /** The app's `pushBatchSize`, lowered for good to the server's `maxMutations` when it names one. */
   #pushBatchLimit: number;
   readonly #writeDebounceMs: number;
@@ -588,6 +592,7 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
   }
 
   async #push(): Promise<void> {
+    this.#pushNarrowed = false;
     for (;;) {
       const before = this.#pushBefore;
       this.#pushBefore = null;
@@ -617,7 +622,7 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
       });
       if (response === null) continue;
       this.#refused = null;
-      this.#pushBatchSize = Math.min(this.#pushBatchLimit, this.#pushBatchSize * 2);
+      this.#pushAccepted();
       // The ack and the outbox rows it covers go together: a crash between them resends, and the
       // server skips what it already applied.
       await this.#adapter.transaction((tx) => dropAcknowledged(tx, response.lastMutationId));
@@ -634,6 +639,11 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
     }
   }
 
+  /** A push went through: its batch size doubles back, unless this sync had a body refused. */
+  #pushAccepted(): void {
+    if (!this.#pushNarrowed) this.#pushBatchSize = Math.min(this.#pushBatchLimit, this.#pushBatchSize * 2);
+  }
+
   /**
    * Whether the refusal of `batch` leaves a smaller batch to try: fewer writes after a body over
    * the host's byte limit (half as many, down to one transaction) or over its `maxMutations`;
@@ -648,6 +658,7 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
       const limited = error.code === "batch_too_large" && typeof maxMutations === "number";
       if (limited) this.#pushBatchLimit = Math.max(1, Math.min(this.#pushBatchLimit, maxMutations));
       const fewer = limited ? maxMutations : Math.floor(batch.length / 2);
+      if (!limited) this.#pushNarrowed = true;
       this.#pushBatchSize = Math.max(1, Math.min(this.#pushBatchSize, fewer));
       return !alone && this.#pushBatchSize < batch.length;
     }

@@ -70,6 +70,13 @@ const OPEN_RETRY_MS = 250;
 const LEAD_AGAIN_MS = 30_000;
 /** How long a leader that deleted the database keeps the lock, for every tab to hear of it first. */
 const HOLD_AFTER_DELETE_MS = 1_000;
+/** How long a tab that gave the database up waits for the answers to calls it had sent the leader. */
+const ANSWERS_AFTER_OUTDATED_MS = 2_000;
+
+/** A hello's or leader's schema version; null from a build before tabs compared them. */
+function schemaVersionOf(message: { readonly schemaVersion?: unknown }): number | null {
+  return typeof message.schemaVersion === "number" ? message.schemaVersion : null;
+}
 
 function defaultLocks(): LockManagerLike {
   const locks = (globalThis.navigator as { locks?: LockManagerLike } | undefined)?.locks;
@@ -107,6 +114,9 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
   #ready: { resolve(): void; reject(error: Error): void } | null = null;
   /** Set once a tab of a newer build was heard: this one has given the database up for good. */
   #outdated: SyncTabOutdatedError | null = null;
+  #answersAfterOutdated: ReturnType<typeof setTimeout> | undefined;
+  /** Stops hearing the engine this tab leads with (its status would overwrite `update-required`). */
+  #stopHearingEngine: () => void = () => undefined;
   /** A leader's engine hears its own page; a follower tells the leader when its page is shown. */
   readonly #stopListeningToPage = onVisible(() => {
     if (this.#engine === null && !this.#closed) this.#call({ kind: "visible" }).catch(() => undefined);
@@ -237,6 +247,7 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
     this.#closed = true;
     this.#stopAsking.abort();
     clearTimeout(this.#leadAgain);
+    clearTimeout(this.#answersAfterOutdated);
     // A tab still joining has no leader to hear from now: its open() must not wait for one.
     this.#ready?.reject(new SyncClosedError());
     this.#ready = null;
@@ -246,6 +257,7 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
     const engine = this.#engine;
     if (engine !== null) {
       this.#host?.abortAll();
+      this.#stopHearingEngine();
       await engine.close();
       this.#engine = null;
       this.#host = null;
@@ -344,26 +356,31 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
   }
 
   #receive(message: TabMessage): void {
-    if (this.#closed || this.#outdated !== null) return;
+    if (this.#closed) return;
+    // Given up, a tab still hears the answers to the calls it had sent (see #outdate), and nothing else.
+    if (this.#outdated !== null && message.type !== "response" && message.type !== "failure") return;
     switch (message.type) {
-      case "hello":
-        if (message.schemaVersion > this.#options.schemaVersion) void this.#outdate(message.schemaVersion);
+      case "hello": {
+        const version = schemaVersionOf(message);
+        if (version !== null && version > this.#options.schemaVersion) void this.#outdate(version);
         else if (this.#engine !== null) this.#announce();
         return;
-      case "leader":
-        if (message.schemaVersion > this.#options.schemaVersion) {
-          void this.#outdate(message.schemaVersion);
+      }
+      case "leader": {
+        const version = schemaVersionOf(message);
+        if (version !== null && version > this.#options.schemaVersion) {
+          void this.#outdate(version);
           return;
         }
-        // An older build leads: never its follower; hearing this tab, it gives the database up.
-        if (message.schemaVersion < this.#options.schemaVersion) {
-          this.#hello();
+        if (version === null || version < this.#options.schemaVersion) {
+          this.#olderLeader(version === null);
           return;
         }
         if (this.#engine !== null) return;
         this.#setStatus(statusFromMessage(message.status));
         if (message.from !== this.#leaderId) this.#leaderChanged(message.from);
         return;
+      }
       case "request":
         if (message.to === this.tabId && this.#host !== null) this.#serve(message.from, message.id, message.call);
         return;
@@ -485,12 +502,22 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
    */
   async #outdate(newer: number): Promise<void> {
     const outdated = new SyncTabOutdatedError(this.#options.schemaVersion, newer);
+    this.#setStatus(this.#status.with({ state: "update-required", error: outdated, retryAt: null }));
     this.#outdated = outdated;
     this.#stopAsking.abort();
     clearTimeout(this.#leadAgain);
-    for (const pending of this.#pending.values()) pending.reject(outdated);
-    this.#pending.clear();
-    this.#setStatus(this.#status.with({ state: "update-required", error: outdated, retryAt: null }));
+    // Calls not sent yet fail now. Those sent may be under way on the leader (a write commits even
+    // as it steps down): their answers are awaited a moment, then they fail too, and a write or
+    // commit among them may have been applied, as when a leader is lost.
+    for (const [id, pending] of this.#pending) {
+      if (pending.sentTo !== null) continue;
+      this.#pending.delete(id);
+      pending.reject(outdated);
+    }
+    this.#answersAfterOutdated = setTimeout(() => {
+      for (const pending of this.#pending.values()) pending.reject(outdated);
+      this.#pending.clear();
+    }, ANSWERS_AFTER_OUTDATED_MS);
     this.#ready?.resolve();
     this.#ready = null;
     // A takeover under way sees #outdated at its next step and closes what it opened (see #lead).
@@ -498,12 +525,30 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
     const engine = this.#engine;
     if (engine !== null) {
       this.#host?.abortAll();
+      this.#stopHearingEngine();
       this.#engine = null;
       this.#host = null;
       this.iterateListeners((listener) => listener.roleChanged?.(false));
       await engine.close().catch(() => undefined);
     }
     this.#releaseLeadership();
+  }
+
+  /**
+   * A tab of an older build leads: this one never follows it, whose database lacks what this build
+   * needs. One that knows of builds (it sent its version) gives the database up when it hears this
+   * tab's hello; one from before builds were compared does not, and this tab waits for the lock
+   * until it closes, saying so (its hello again would only make it announce itself again).
+   */
+  #olderLeader(unaware: boolean): void {
+    if (!unaware) {
+      this.#hello();
+      return;
+    }
+    const waiting = new Error("sync: another tab runs an older build of this app and holds the database: close or reload it");
+    this.#setStatus(this.#status.with({ state: "error", error: waiting, retryAt: null }));
+    this.#ready?.resolve();
+    this.#ready = null;
   }
 
   /** This tab's own lock, held for its life: the leader watches it to end a transaction of a closed tab. */
@@ -523,14 +568,14 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
   #elect(): void {
     this.#locks
       .request(this.#lockName, { signal: this.#stopAsking.signal }, async () => {
-        if (this.#hasClosed()) return;
+        if (this.#givenUp()) return;
         // Set before the takeover starts, since close() may come at any step of it and must free the lock.
         const released = new Promise<void>((release) => (this.#releaseLeadership = release));
         this.#leading = this.#lead();
         if (await this.#leading) await released;
       })
       .catch((error: unknown) => {
-        if (this.#hasClosed()) return;
+        if (this.#givenUp()) return;
         this.#gaveUp(error instanceof Error ? error : new Error(String(error)));
       });
   }
@@ -571,13 +616,13 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
       try {
         engine = await this.#options.open();
       } catch (error) {
-        if (this.#hasClosed()) return false;
+        if (this.#givenUp()) return false;
         if (attempt >= OPEN_ATTEMPTS) throw error;
         await new Promise((resolve) => setTimeout(resolve, OPEN_RETRY_MS));
-        if (this.#hasClosed()) return false;
+        if (this.#givenUp()) return false;
       }
     }
-    if (this.#hasClosed()) {
+    if (this.#givenUp()) {
       await engine.close();
       return false;
     }
@@ -588,13 +633,13 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
       await engine.close().catch(() => undefined);
       throw error;
     }
-    if (this.#hasClosed()) {
+    if (this.#givenUp()) {
       await engine.close();
       return false;
     }
     this.#host = host;
     this.#engine = engine;
-    engine.registerListener({
+    this.#stopHearingEngine = engine.registerListener({
       statusChanged: (status) => {
         this.#setStatus(status);
         this.#post({ type: "status", status: statusMessage(status) });
@@ -616,10 +661,10 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
   }
 
   /**
-   * Whether `close()` ran or a newer build's tab was heard, read anew after each await of a
-   * takeover: either may come in between.
+   * Whether this tab closed or gave the database up to a newer build's tab, read anew after each
+   * await of a takeover: either may come in between.
    */
-  #hasClosed(): boolean {
+  #givenUp(): boolean {
     return this.#closed || this.#outdated !== null;
   }
 
@@ -636,7 +681,8 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
   }
 
   #setStatus(status: SyncStatus): void {
-    if (status.equals(this.#status)) return;
+    // Given up, the tab says update-required for good, whatever its old engine said last.
+    if (status.equals(this.#status) || this.#outdated !== null) return;
     this.#status = status;
     this.iterateListeners((listener) => listener.statusChanged?.(status));
   }

@@ -40,8 +40,10 @@ export interface StatusMessage {
 
 export type TabMessage =
   /**
-   * A follower that just opened asks the leader to announce itself. Both carry the tab's build's
-   * schema version: tabs of two builds never share a leader; the older ones give the database up.
+   * A tab that just opened asks the leader to announce itself; sent again by a tab of a newer build
+   * that hears an older leader, which gives the database up. Both carry the tab's build's schema
+   * version (absent from builds before tabs compared them): tabs of two schema versions never share
+   * a leader.
    */
   | { readonly type: "hello"; readonly from: string; readonly schemaVersion: number }
   | { readonly type: "leader"; readonly from: string; readonly schemaVersion: number; readonly status: StatusMessage }
