@@ -497,8 +497,9 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
   /**
    * A tab of a newer build is here: this one stops asking to lead, and as the leader closes its
    * engine and lets the lock go (the newer tab is waiting for it, and migrates the database when
-   * it opens it). Calls waiting or made from now on fail with `SyncTabOutdatedError`; the status
-   * turns `update-required`, for the app to offer a reload. A tab still joining opens so.
+   * it opens it). Calls not yet sent, and those made from now on, fail with `SyncTabOutdatedError`
+   * (those already sent, below); the status turns `update-required`, for the app to offer a
+   * reload. A tab still joining opens so.
    */
   async #outdate(newer: number): Promise<void> {
     const outdated = new SyncTabOutdatedError(this.#options.schemaVersion, newer);
