@@ -251,18 +251,8 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
     // A tab still joining has no leader to hear from now: its open() must not wait for one.
     this.#ready?.reject(new SyncClosedError());
     this.#ready = null;
-    // A takeover under way stops at its next step and closes what it opened (see #lead): once this
-    // resolves, the database is closed and the lock free for the next tab.
-    await this.#leading?.catch(() => undefined);
-    const engine = this.#engine;
-    if (engine !== null) {
-      this.#host?.abortAll();
-      this.#stopHearingEngine();
-      await engine.close();
-      this.#engine = null;
-      this.#host = null;
-      this.iterateListeners((listener) => listener.roleChanged?.(false));
-    }
+    // Once this resolves, the database is closed and the lock free for the next tab.
+    await this.#stopLeading();
     for (const pending of this.#pending.values()) pending.reject(new SyncClosedError());
     this.#pending.clear();
     this.#releaseLeadership();
@@ -521,18 +511,25 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
     }, ANSWERS_AFTER_OUTDATED_MS);
     this.#ready?.resolve();
     this.#ready = null;
-    // A takeover under way sees #outdated at its next step and closes what it opened (see #lead).
+    await this.#stopLeading().catch(() => undefined);
+    this.#releaseLeadership();
+  }
+
+  /**
+   * Leaves the database after `close()` or `#outdate`: a takeover under way sees either at its next
+   * step and closes what it opened (see #lead); a leader ends its followers' transactions, stops
+   * hearing its engine and closes it.
+   */
+  async #stopLeading(): Promise<void> {
     await this.#leading?.catch(() => undefined);
     const engine = this.#engine;
-    if (engine !== null) {
-      this.#host?.abortAll();
-      this.#stopHearingEngine();
-      this.#engine = null;
-      this.#host = null;
-      this.iterateListeners((listener) => listener.roleChanged?.(false));
-      await engine.close().catch(() => undefined);
-    }
-    this.#releaseLeadership();
+    if (engine === null) return;
+    this.#host?.abortAll();
+    this.#stopHearingEngine();
+    this.#engine = null;
+    this.#host = null;
+    this.iterateListeners((listener) => listener.roleChanged?.(false));
+    await engine.close();
   }
 
   /**
