@@ -27,11 +27,12 @@ from .client_migrations.history import (
     render_history,
     retire,
 )
+from .client_migrations.key_checks import key_checks
 from .client_migrations.shape import RenamedColumns, TableShape, shapes_of
 from .client_migrations.triggers import outbox_triggers
 from .meta import render_sync_meta
 from .output import STEP_DIRECTORY
-from .plan import Plan, build_plan
+from .plan import Plan, TablePlan, build_plan
 from .postgres import PostgresSchemaGenerator
 from .relations import render_relations
 from .sqlite import SqliteSchemaGenerator
@@ -127,7 +128,7 @@ def generate(conn: psycopg.Connection[Any], out: Path, options: Options) -> dict
         "schema.sqlite.ts": SqliteSchemaGenerator(plan).render(),
         "relations.ts": render_relations(plan, options.naming),
         "sync-meta.ts": render_sync_meta(plan, current.version, current.hash),
-        "client-migrations.ts": render_client_migrations(steps, current.tables),
+        "client-migrations.ts": render_client_migrations(steps, current.tables, plan.synced),
         HISTORY: render_history(history, retired),
     }
     for version, statements in steps:
@@ -170,14 +171,15 @@ def _require_schemas_of(synced: Iterable[tuple[str, str]], schemas: Collection[s
             )
 
 
-def render_client_migrations(steps: Sequence[tuple[int, list[str]]], tables: Iterable[TableShape]) -> str:
-    """The steps, the last one with the outbox triggers its version has (`triggers`), which the
-    runtime makes a database at that version match: a change to how triggers record writes
-    reaches devices with the next build, without a new schema version."""
+def render_client_migrations(
+    steps: Sequence[tuple[int, list[str]]], tables: Iterable[TableShape], synced: Iterable[TablePlan]
+) -> str:
+    """The steps, the last one with the triggers its version has (`triggers`): the outbox
+    triggers of `tables`, its recorded shapes, and the key checks of `synced`, the live tables.
+    The runtime makes a database at that version match them: a change to how triggers record or
+    check writes reaches devices with the next build, without a new schema version."""
     escaped = [(version, [template_body(s) for s in statements]) for version, statements in steps]
-    triggers = [
-        (json.dumps(name, ensure_ascii=False), template_body(sql))
-        for shape in tables
-        for name, sql in outbox_triggers(shape)
-    ]
+    made = [trigger for shape in tables for trigger in outbox_triggers(shape)]
+    made += [trigger for table in synced for trigger in key_checks(table)]
+    triggers = [(json.dumps(name, ensure_ascii=False), template_body(sql)) for name, sql in made]
     return render("ts/client-migrations.ts.j2", header=HEADER, steps=escaped, triggers=triggers)

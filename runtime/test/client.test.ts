@@ -122,6 +122,29 @@ for (const factory of adapterFactories) {
       await client.close();
     });
 
+    it("refuses a uuid key Postgres would spell otherwise, which would come back as a second row, and writes nothing", async () => {
+      const adapter = factory.open();
+      const key = "6f9619ff-8b86-d011-b42d-00c04fc964ff";
+      const transport = new ScriptedTransport().onPull(page({ cursor: "c1", changes: [{ table: "todos", op: "upsert", row: wireTodo(key.toUpperCase(), "pulled as sent") }] }));
+      const client = await openExample(adapter, transport);
+      // What the server sends is the server's spelling: applied as it comes.
+      await client.sync();
+      assert.deepEqual((await client.db.select({ id: todos.id }).from(todos)).map((row) => row.id), [key.toUpperCase()]);
+      for (const spelling of [key.toUpperCase(), `{${key}}`, key.replaceAll("-", "")]) {
+        await assert.rejects(client.db.insert(todos).values({ id: spelling, teamId: TEAM, title: "one" }), (error: Error) => {
+          assert.match(`${error.message} ${String(error.cause)}`, /drizzlesync: write todos\.id as Postgres writes a uuid, lowercase with hyphens/);
+          return true;
+        });
+      }
+      assert.deepEqual(await outbox(adapter), []);
+      await client.db.insert(todos).values({ id: key, teamId: TEAM, title: "one" });
+      await assert.rejects(client.db.update(todos).set({ id: key.replaceAll("-", "") }).where(eq(todos.id, key)));
+      // A row kept under another spelling (here the pulled one) can still be changed.
+      await client.db.update(todos).set({ title: "two" }).where(eq(todos.id, key.toUpperCase()));
+      assert.deepEqual((await outbox(adapter)).map((row) => row.op), ["put", "patch"]);
+      await client.close();
+    });
+
     for (const rebase of [true, false]) {
       it(`bootstraps: replaces synced rows, keeps the outbox, ${rebase ? "rebases pending writes on top" : "and without rebase loses them"}`, async () => {
         const adapter = factory.open();

@@ -18,11 +18,12 @@ from alembic_drizzlesync.codegen.client_migrations.history import (
     render_history,
     retire,
 )
+from alembic_drizzlesync.codegen.client_migrations.key_checks import key_checks
 from alembic_drizzlesync.codegen.client_migrations.shape import ColumnShape, TableShape
 from alembic_drizzlesync.localdb import libpq_url
 from tests.support import execute
 
-from .conftest import FIXTURE_SQL, generate_into
+from .conftest import FIXTURE_SQL, fixture_plan, generate_into
 
 
 def migrate(db: sqlite3.Connection, out: Path) -> int:
@@ -101,6 +102,47 @@ def test_floats_are_recorded_with_every_digit(fixture_url: str, tmp_path: Path) 
     patches = [values for _, op, _, values in outbox(db) if op == "patch"]
     assert [(p["real"], p["dbl"]) for p in puts if p] == [(v, -v) for v in exact]
     assert [p["dbl"] for p in patches if p] == [v * 3 for v in exact]
+
+
+UUID = "6f9619ff-8b86-d011-b42d-00c04fc964ff"
+
+
+def test_a_uuid_key_postgres_would_spell_otherwise_is_refused_when_written(
+    fixture_url: str, tmp_path: Path
+) -> None:
+    """Postgres stores any spelling of a uuid as lowercase with hyphens and pulls send that, so a
+    device that wrote another kept two rows. The key checks refuse such a write; a pulled row, an
+    update leaving the key alone, and a key that is no uuid at all (the server's to refuse) pass."""
+    generate_into(fixture_url, tmp_path)
+    plan = fixture_plan(fixture_url)
+    checks = {table.sqlite_name: key_checks(table) for table in plan.synced if key_checks(table)}
+    assert sorted(checks) == ["auth_users", "texts"]  # auth.users and texts: their keys are uuids
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    migrate(db, tmp_path)
+    for _, sql in checks["texts"]:
+        db.execute(sql)
+
+    def insert(key: str) -> None:
+        db.execute("INSERT INTO texts (id, t, m, moods) VALUES (?, 'x', 'ok', '[]')", (key,))
+
+    hyphens_every_four = "6f96-19ff-8b86-d011-b42d-00c0-4fc9-64ff"
+    for key in [UUID.upper(), f"{{{UUID}}}", UUID.replace("-", ""), hyphens_every_four]:
+        with pytest.raises(sqlite3.IntegrityError, match=r"write texts\.id as Postgres writes a uuid"):
+            insert(key)
+    assert outbox(db) == []
+    insert(UUID)
+    insert("not-a-uuid")
+    with pytest.raises(sqlite3.IntegrityError, match="write texts.id"):
+        db.execute("UPDATE texts SET id = ? WHERE id = ?", (UUID.upper(), UUID))
+    db.execute("UPDATE _sync_state SET applying = 1")
+    insert(UUID.upper())  # pulled: Postgres's spelling by definition
+    db.execute("UPDATE _sync_state SET applying = 0")
+    db.execute("UPDATE texts SET id = id, t = 'y' WHERE id = ?", (UUID.upper(),))
+    assert [(op, pk) for _, op, pk, _ in outbox(db)] == [
+        ("put", {"id": UUID}),
+        ("put", {"id": "not-a-uuid"}),
+        ("patch", {"id": UUID.upper()}),
+    ]
 
 
 def test_virtual_generated_columns_are_not_pushed(pg18_url: str, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ export {
   SyncTabOutdatedError,
   TabLeaderLostError,
 } from "./errors.ts";
-export type { ClientMigration, MigrationResult, OutboxTrigger, PrunedWrite } from "./migrations.ts";
+export type { ClientMigration, ClientTrigger, MigrationResult, PrunedWrite } from "./migrations.ts";
 export { SyncStatus, type BootstrapProgress, type SyncState } from "./status.ts";
 export {
   SyncClient,

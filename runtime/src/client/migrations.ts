@@ -8,12 +8,15 @@ import type { SyncedTables } from "./tables.ts";
 export interface ClientMigration {
   readonly version: number;
   readonly statements: readonly string[];
-  /** On the last step: the outbox triggers of its version, as the build that generated it writes them. */
-  readonly triggers?: readonly OutboxTrigger[];
+  /**
+   * On the last step: the triggers of its version, as the build that generated it writes them:
+   * the outbox triggers, and the checks that refuse a uuid key Postgres would spell otherwise.
+   */
+  readonly triggers?: readonly ClientTrigger[];
 }
 
-/** A generated outbox trigger: its name and the `CREATE TRIGGER` statement that makes it. */
-export interface OutboxTrigger {
+/** A generated trigger: its name and the `CREATE TRIGGER` statement that makes it. */
+export interface ClientTrigger {
   readonly name: string;
   readonly sql: string;
 }
@@ -86,13 +89,13 @@ export async function migrate(
 }
 
 /**
- * Makes the database's outbox triggers the generated ones, where an earlier build made them
- * otherwise: a step creates a table's triggers once, so a fix to what they record (floats
- * written with all their digits) would otherwise wait for a schema version that rebuilds the
- * table. SQLite keeps each trigger's statement as it was written; one read of them on open,
- * and a transaction only when one differs.
+ * Makes the database's triggers the generated ones, where an earlier build made them otherwise
+ * or made none: a step creates a table's outbox triggers once, so a fix to what they record
+ * (floats written with all their digits) would otherwise wait for a schema version that rebuilds
+ * the table, and the key checks are made here alone. SQLite keeps each trigger's statement as it
+ * was written; one read of them on open, and a transaction only when one differs.
  */
-async function refreshTriggers(adapter: SqliteAdapter, triggers: readonly OutboxTrigger[]): Promise<void> {
+async function refreshTriggers(adapter: SqliteAdapter, triggers: readonly ClientTrigger[]): Promise<void> {
   const stored = rowObjects(await adapter.execute("SELECT \"sql\" FROM \"sqlite_master\" WHERE \"type\" = 'trigger'", []));
   const current = new Set(stored.map((row) => String(row.sql)));
   const stale = triggers.filter((trigger) => !current.has(trigger.sql));

@@ -10,21 +10,22 @@
 export interface ClientMigration {
   readonly version: number;
   readonly statements: readonly string[];
-  /** The last step's: the outbox triggers of its version (below). */
-  readonly triggers?: readonly OutboxTrigger[];
+  /** The last step's: the triggers of its version (below). */
+  readonly triggers?: readonly ClientTrigger[];
 }
 
-export interface OutboxTrigger {
+export interface ClientTrigger {
   readonly name: string;
   readonly sql: string;
 }
 
 /**
- * The outbox triggers of the current version, as this build records local
- * writes. A database at this version whose triggers differ (made by an
- * earlier build) gets these on open, without a new schema version.
+ * The triggers of the current version, as this build records local writes
+ * in the outbox and checks their keys. A database at this version whose
+ * triggers differ (made by an earlier build) gets these on open, without a
+ * new schema version.
  */
-const outboxTriggers: readonly OutboxTrigger[] = [
+const clientTriggers: readonly ClientTrigger[] = [
   {
     name: "Sales Data_users_outbox_insert",
     sql: `CREATE TRIGGER "Sales Data_users_outbox_insert" AFTER INSERT ON "Sales Data_users"
@@ -1309,6 +1310,46 @@ BEGIN
       'name', NEW."name"
     )
   FROM "_sync_state";
+END`,
+  },
+  {
+    name: "auth_users_key_insert",
+    sql: `CREATE TRIGGER "auth_users_key_insert" BEFORE INSERT ON "auth_users"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+  AND ((NEW."id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."id", '-', ''), '{', ''), '}', '')) = 32
+    AND (NEW."id" GLOB '*[A-F{}]*' OR NEW."id" NOT GLOB '????????-????-????-????-????????????')))
+BEGIN
+  SELECT RAISE(ABORT, 'drizzlesync: write auth_users.id as Postgres writes a uuid, lowercase with hyphens (as crypto.randomUUID() does): the row would come back from the server under that spelling, and the device would keep both');
+END`,
+  },
+  {
+    name: "auth_users_key_update",
+    sql: `CREATE TRIGGER "auth_users_key_update" BEFORE UPDATE OF "id" ON "auth_users"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+  AND ((NEW."id" IS NOT OLD."id" AND NEW."id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."id", '-', ''), '{', ''), '}', '')) = 32
+    AND (NEW."id" GLOB '*[A-F{}]*' OR NEW."id" NOT GLOB '????????-????-????-????-????????????')))
+BEGIN
+  SELECT RAISE(ABORT, 'drizzlesync: write auth_users.id as Postgres writes a uuid, lowercase with hyphens (as crypto.randomUUID() does): the row would come back from the server under that spelling, and the device would keep both');
+END`,
+  },
+  {
+    name: "texts_key_insert",
+    sql: `CREATE TRIGGER "texts_key_insert" BEFORE INSERT ON "texts"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+  AND ((NEW."id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."id", '-', ''), '{', ''), '}', '')) = 32
+    AND (NEW."id" GLOB '*[A-F{}]*' OR NEW."id" NOT GLOB '????????-????-????-????-????????????')))
+BEGIN
+  SELECT RAISE(ABORT, 'drizzlesync: write texts.id as Postgres writes a uuid, lowercase with hyphens (as crypto.randomUUID() does): the row would come back from the server under that spelling, and the device would keep both');
+END`,
+  },
+  {
+    name: "texts_key_update",
+    sql: `CREATE TRIGGER "texts_key_update" BEFORE UPDATE OF "id" ON "texts"
+WHEN (SELECT "applying" FROM "_sync_state") = 0
+  AND ((NEW."id" IS NOT OLD."id" AND NEW."id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."id", '-', ''), '{', ''), '}', '')) = 32
+    AND (NEW."id" GLOB '*[A-F{}]*' OR NEW."id" NOT GLOB '????????-????-????-????-????????????')))
+BEGIN
+  SELECT RAISE(ABORT, 'drizzlesync: write texts.id as Postgres writes a uuid, lowercase with hyphens (as crypto.randomUUID() does): the row would come back from the server under that spelling, and the device would keep both');
 END`,
   },
 ];
@@ -2599,6 +2640,6 @@ BEGIN
   FROM "_sync_state";
 END`,
     ],
-    triggers: outboxTriggers,
+    triggers: clientTriggers,
   },
 ];
