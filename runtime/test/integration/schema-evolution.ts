@@ -1,0 +1,48 @@
+/**
+ * One device across server schema changes, run by tests/client/test_schema_evolution.py in phases,
+ * each a separate process on the same database file, as successive app builds would be:
+ *   write  bootstrap, then rename the todo TODO_ID offline (one pending write);
+ *   open   open with the build (which migrates), then sync: the report says how the open went
+ *          (`openError` when it threw), the migration, and what is left pending.
+ * GENERATED names the build's generated directory. Prints one JSON report.
+ */
+import { sql } from "drizzle-orm";
+import { rowObjects } from "../../src/adapters/adapter.ts";
+import { openNodeSqlite } from "../../src/adapters/node-sqlite.ts";
+import type { ClientMigration } from "../../src/client/migrations.ts";
+import { SyncClient, type SyncMeta } from "../../src/client/sync-client.ts";
+import { required } from "../support/env.ts";
+
+const generated = required("GENERATED");
+const user = required("USER_ID");
+const { clientMigrations } = (await import(`${generated}/client-migrations.ts`)) as { clientMigrations: readonly ClientMigration[] };
+const schema = (await import(`${generated}/schema.sqlite.ts`)) as Record<string, unknown>;
+const meta = (await import(`${generated}/sync-meta.ts`)) as SyncMeta;
+
+const adapter = openNodeSqlite(required("DB_FILE"));
+const client = await SyncClient.open({
+  adapter,
+  schema,
+  meta,
+  migrations: clientMigrations,
+  url: required("SYNC_URL"),
+  getToken: () => user,
+  syncOnOpen: false,
+  intervalMs: null,
+}).catch((failure: unknown) => {
+  // A step that fails fails every open of this build: the device cannot start.
+  console.log(JSON.stringify({ openError: String(failure) }));
+  process.exit(0);
+});
+const report: Record<string, unknown> = { migration: client.migration };
+
+if (required("PHASE") === "write") {
+  await client.sync();
+  await client.db.run(sql`UPDATE todos SET title = 'renamed offline' WHERE id = ${required("TODO_ID")}`);
+} else {
+  await client.sync();
+  report.todos = rowObjects(await adapter.execute("SELECT id, title FROM todos ORDER BY id"));
+}
+Object.assign(report, { state: client.status.state, pending: client.status.pending });
+await client.close();
+console.log(JSON.stringify(report));

@@ -1,0 +1,121 @@
+"""A device with a pending write across server schema changes it did not see one by one: the
+build it opens next must migrate its database, whatever the revisions between did, and push the
+write. A build whose step fails fails every open: the device cannot start, and its pending writes
+are lost unless it can."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from alembic import command
+from alembic.config import Config
+
+from alembic_drizzlesync.localdb import libpq_url
+from tests.support import EXAMPLE_HEAD
+from tests.sync import seed
+
+from .conftest import run_integration, serving
+from .test_schema_change import build
+
+REVISION = """
+import sqlalchemy as sa
+from alembic import op
+import alembic_drizzlesync.ops  # noqa: F401
+
+revision = "{revision}"
+down_revision = "{down}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+{upgrade}
+
+
+def downgrade() -> None:
+{downgrade}
+"""
+
+CREATE_INDEX = 'op.create_index("todos_title_idx", "todos", ["title"])'
+DROP_INDEX = 'op.drop_index("todos_title_idx", "todos")'
+COLOR = 'op.add_column("projects", sa.Column("color", sa.Text()))'
+
+
+def body(statements: list[str]) -> str:
+    return "\n".join(f"    {statement}" for statement in statements)
+
+
+class Project:
+    """The example project in a copy, its database, and one device of one user."""
+
+    def __init__(self, root: Path, db_url: str, tmp_path: Path, node: str) -> None:
+        self.root, self.tmp_path, self.node = root, tmp_path, node
+        self.alembic = Config(str(root / "alembic.ini"))
+        command.upgrade(self.alembic, "head")
+        self.url = libpq_url(db_url)
+        self.head = EXAMPLE_HEAD
+        with psycopg.connect(self.url, autocommit=True) as db:
+            user, team = seed.member(db, "ada", "crew")
+            self.todo = seed.todo(db, team, "written on the server")
+        self.env = {"USER_ID": user, "TODO_ID": self.todo, "DB_FILE": str(tmp_path / "device.sqlite3")}
+
+    def revise(self, revision: str, upgrade: list[str], downgrade: list[str] | None = None) -> None:
+        """Write a revision after the head and upgrade to it."""
+        text = REVISION.format(
+            revision=revision, down=self.head, upgrade=body(upgrade), downgrade=body(downgrade or ["pass"])
+        )
+        (self.root / "migrations" / "versions" / f"{revision}.py").write_text(text)
+        self.head = revision
+        command.upgrade(self.alembic, "head")
+
+    def build(self, name: str) -> Path:
+        return build(self.root, self.tmp_path / name)
+
+    def device(self, phase: str, generated: Path) -> dict[str, Any]:
+        with serving(self.url, self.root / "pyproject.toml") as base:
+            env = {**self.env, "PHASE": phase, "GENERATED": str(generated)}
+            return run_integration(self.node, "schema-evolution", base, env)
+
+    def title(self) -> str:
+        with psycopg.connect(self.url) as db:
+            row = db.execute("SELECT title FROM todos WHERE id = %s", (self.todo,)).fetchone()
+        assert row is not None
+        return str(row[0])
+
+
+@pytest.fixture
+def project(example_copy: Path, db_url: str, tmp_path: Path, node22: str) -> Project:
+    return Project(example_copy, db_url, tmp_path, node22)
+
+
+@pytest.mark.parametrize("device_has_index", [False, True])
+def test_an_index_folded_into_a_step_a_device_ran_before_does_not_fail_a_later_step(
+    project: Project, device_has_index: bool
+) -> None:
+    """An index change alone is folded into the current step, which devices at that version never
+    run again (docs/codegen.md: they "simply lack the index"), and one dropped again the same way
+    stays on devices that ran the step with it. A later version's step then dropped the index a
+    device lacks, or created the one it kept, and failed on every open: "no such index",
+    "index ... already exists"."""
+    if device_has_index:
+        project.revise("title_index", [CREATE_INDEX], [DROP_INDEX])
+    written = project.device("write", project.build("build1"))
+    assert (written["migration"]["to"], written["pending"]) == (1, 1)
+    if device_has_index:
+        project.revise("no_title_index", [DROP_INDEX], [CREATE_INDEX])
+        change = [CREATE_INDEX, COLOR]
+    else:
+        project.revise("title_index", [CREATE_INDEX], [DROP_INDEX])
+        change = [DROP_INDEX, COLOR]
+    project.revise("project_color", [*change, "op.bump_sync_schema_version(2)"])
+
+    opened = project.device("open", project.build("build2"))
+
+    assert "openError" not in opened
+    assert opened["migration"] == {"from": 1, "to": 2, "pruned": []}
+    assert (opened["state"], opened["pending"]) == ("idle", 0)
+    assert opened["todos"] == [{"id": project.todo, "title": "renamed offline"}]
+    assert project.title() == "renamed offline"
