@@ -185,11 +185,20 @@ def _outbox_update(table: TableShape, column: str, holding: str, value: str, onl
 
 
 def render_reindex(old: TableShape, new: TableShape) -> list[str]:
-    """Only the indexes changed: no rebuild, no new pull."""
+    """Only the indexes changed: no rebuild, no new pull.
+
+    A device's indexes need not be those of `old`: an index change alone is folded into the
+    current step, which devices already at its version never run again, so a device may lack an
+    index `old` has, or keep one that `old` no longer has. Each index is therefore dropped only
+    if it exists, and one created is first dropped under its name: either way the step must not
+    fail, or it fails every open of the build.
+    """
+    added = [index for index in new.indexes if index not in old.indexes]
+    gone = [name for name, columns in old.indexes if (name, columns) not in new.indexes]
     dropped = [
-        f"DROP INDEX {quote(name)}" for name, columns in old.indexes if (name, columns) not in new.indexes
+        f"DROP INDEX IF EXISTS {quote(name)}" for name in dict.fromkeys([*gone, *(n for n, _ in added)])
     ]
-    return dropped + render_indexes(new.name, (index for index in new.indexes if index not in old.indexes))
+    return dropped + render_indexes(new.name, added)
 
 
 def _rebuilt(old: TableShape, new: TableShape) -> bool:
