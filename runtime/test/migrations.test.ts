@@ -83,6 +83,38 @@ describe("client migrations on open", () => {
     await v2.close();
   });
 
+  it("do not list as stale a patch whose only value a step removed (a null of a column made NOT NULL): it is no write of dropped columns", async () => {
+    const file = join(directory, "tightened.sqlite3");
+    const v1 = await openExample(openNodeSqlite(file), new ScriptedTransport());
+    await v1.db.insert(schema.todos).values({ id: "a", teamId: "t", projectId: "p", title: "one" });
+    await v1.db.update(schema.todos).set({ projectId: null }).where(eq(schema.todos.id, "a"));
+    await v1.close();
+
+    // What the generated step does for todos.project_id made NOT NULL (docs/codegen.md, "Client
+    // migrations"): the pending null goes, and the server keeps the row's value. The docs say the
+    // steps' removals are not listed in `pruned`; listed as stale, the app expects a rejection
+    // by name that never comes, since the server takes the empty patch.
+    const tighten: ClientMigration = {
+      version: 2,
+      statements: [
+        `UPDATE "_sync_outbox" SET "values" = json_remove("values", '$."project_id"') WHERE "table" = 'todos' AND json_type("values", '$."project_id"') = 'null'`,
+        'UPDATE "_sync_state" SET "schema_version" = 2',
+      ],
+    };
+    const v2 = await SyncClient.open({
+      adapter: openNodeSqlite(file),
+      schema,
+      meta: { ...meta, schemaVersion: 2 },
+      migrations: [...clientMigrations, tighten],
+      transport: new ScriptedTransport(),
+      syncOnOpen: false,
+      intervalMs: null,
+    });
+    assert.deepEqual(v2.migration, { from: 1, to: 2, pruned: [] });
+    assert.equal(v2.status.pending, 2);
+    await v2.close();
+  });
+
   it("prune in the last step's transaction: a tab closed right after it leaves no dropped column in a pending write", async () => {
     const file = join(directory, "closed-after-step.sqlite3");
     const v1 = await openExample(openNodeSqlite(file), new ScriptedTransport());
