@@ -117,7 +117,10 @@ async function pruneOutbox(tx: SqlExecutor, tables: SyncedTables): Promise<Prune
     const values = entry.values ?? {};
     const gone = Object.keys(values).filter((name) => !table?.hasColumn(name));
     const keyGone = Object.keys(entry.pk).some((name) => !table?.hasColumn(name));
-    if (table === undefined || keyGone || (entry.op === "patch" && gone.length === Object.keys(values).length)) {
+    // A patch left empty by a step (the null of a column made NOT NULL removed) is no patch of
+    // dropped columns: the server takes it, and the steps' removals are not reported.
+    const onlyGone = gone.length > 0 && gone.length === Object.keys(values).length;
+    if (table === undefined || keyGone || (entry.op === "patch" && onlyGone)) {
       pruned.push({ id: entry.id, table: entry.table, columns: Object.keys(values), stale: true });
     } else if (gone.length > 0) {
       const kept = Object.fromEntries(Object.entries(values).filter(([name]) => table.hasColumn(name)));
