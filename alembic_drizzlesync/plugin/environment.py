@@ -10,6 +10,7 @@ comparator, and code generation run after each online upgrade or downgrade
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ def with_drizzlesync(*, drizzlesync: SyncConfig | Path | str | None = None, **op
     use the nearest pyproject.toml above the alembic.ini in use. A bad config
     raises a `ConfigError` that `alembic` prints as one line.
     """
+    _hear_own_warnings()
     with reported_as_command_error():
         config = _resolve_config(drizzlesync)
     plugins = list(options.get("autogenerate_plugins") or DEFAULT_PLUGINS)
@@ -54,6 +56,22 @@ def with_drizzlesync(*, drizzlesync: SyncConfig | Path | str | None = None, **op
     )
     options[CONFIG_OPTION] = config
     return options
+
+
+def _hear_own_warnings() -> None:
+    """Enable the package's loggers again after `env.py`'s `fileConfig()`.
+
+    The `env.py` that `alembic init` writes calls `fileConfig(config.config_file_name)`, which
+    disables every logger that exists by then, and Alembic has loaded this plugin before: our
+    warnings (a synced shape changed without a new schema version, a table the schemas leave out)
+    were never shown. This runs after `fileConfig()` in every such `env.py`; handlers and levels
+    stay as the file set them.
+    """
+    for name, logger in logging.root.manager.loggerDict.items():
+        if isinstance(logger, logging.Logger) and (
+            name == "alembic_drizzlesync" or name.startswith("alembic_drizzlesync.")
+        ):
+            logger.disabled = False
 
 
 def _resolve_config(given: SyncConfig | Path | str | None) -> SyncConfig:

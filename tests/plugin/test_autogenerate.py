@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import logging.config
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -247,6 +250,41 @@ def test_user_include_name_is_still_called(db_url: str) -> None:
     assert script.upgrade_ops is not None
     assert "DropTableOp:users" not in kinds(script.upgrade_ops.ops)
     assert "DisableSyncOp:todos" in kinds(script.upgrade_ops.ops)
+
+
+def test_warnings_are_heard_after_env_py_s_file_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`alembic init`'s env.py calls fileConfig(), which disables every logger that exists by then,
+    ours among them: the warning that a shape changed without a new schema version went unseen."""
+    history = logging.getLogger("alembic_drizzlesync.codegen.client_migrations.history")
+    ini = tmp_path / "logging.ini"
+    ini.write_text(
+        "[loggers]\nkeys = root\n[handlers]\nkeys = console\n[formatters]\nkeys =\n"
+        "[logger_root]\nlevel = WARNING\nhandlers = console\n"
+        "[handler_console]\nclass = StreamHandler\nargs = (sys.stderr,)\n"
+    )
+    root = logging.getLogger()
+    saved = (
+        root.level,
+        root.handlers[:],
+        {
+            n: lg.disabled
+            for n, lg in logging.root.manager.loggerDict.items()
+            if isinstance(lg, logging.Logger)
+        },
+    )
+    try:
+        logging.config.fileConfig(ini)
+        assert history.disabled
+        with_drizzlesync(drizzlesync=CONFIG)
+        history.warning("the synced shape changed")
+        assert "the synced shape changed" in capsys.readouterr().err
+    finally:
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
+        for name, disabled in saved[2].items():
+            logging.getLogger(name).disabled = disabled
 
 
 def test_user_hooks_survive_registration() -> None:
