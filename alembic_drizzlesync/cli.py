@@ -19,8 +19,8 @@ COMMAND_MODULES = (codegen_cli, sync_cli)
 """Each module adds its subcommands with `add_commands(subparsers)`; each
 subcommand sets a `handler(args) -> int` default. A `ConfigError` from any of
 them (a bad `[tool.drizzlesync]`, a missing flag) is one line on stderr and
-exit status 2, a database that cannot be reached one line and exit status 1;
-never a traceback."""
+exit status 2, a database that cannot be reached, or that refuses the role something the
+command reads, one line and exit status 1; never a traceback."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,6 +38,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (psycopg.OperationalError, sqlalchemy.exc.OperationalError) as error:
         cause = " ".join(str(getattr(error, "orig", None) or error).split())
         print(f"drizzlesync {args.command}: cannot reach the database: {cause}", file=sys.stderr)
+        return DATABASE_EXIT_STATUS
+    except psycopg.errors.InsufficientPrivilege as error:
+        print(
+            f"drizzlesync {args.command}: the database role lacks a privilege: {error.diag.message_primary} "
+            '(docs/sync.md, "drizzlesync serve", lists the grants)',
+            file=sys.stderr,
+        )
         return DATABASE_EXIT_STATUS
     return result
 

@@ -17,6 +17,7 @@ import httpx
 import jwt
 import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from alembic_drizzlesync.cli import main
 from alembic_drizzlesync.config import AuthConfig, parse_config
@@ -241,6 +242,27 @@ def test_serve_fails_at_start_with_the_cause_when_the_database_is_unreachable_or
     err = capsys.readouterr().err
     assert err.startswith("drizzlesync serve: cannot reach the database: ") and "port 9 failed" in err
     assert err.count("\n") == 1
+
+
+def test_serve_says_in_one_line_which_privilege_its_role_lacks(
+    synced_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A role with just what the protocol needs (USAGE, EXECUTE on push and pull) cannot read the
+    registry `serve` checks at start: that was a traceback."""
+    with psycopg.connect(synced_db, autocommit=True) as db:
+        role = f"{db.info.dbname}_host"
+        db.execute(f"CREATE ROLE {role} LOGIN")
+        db.execute(f"GRANT USAGE ON SCHEMA drizzlesync TO {role}")
+        try:
+            url = make_url(synced_db).set(username=role).render_as_string(hide_password=False)
+            args = ["serve", "--pyproject", str(EXAMPLE_PYPROJECT), "--dev", "--database-url", url]
+            assert main(args) == 1
+            err = capsys.readouterr().err
+            assert err.startswith("drizzlesync serve: the database role lacks a privilege: permission denied")
+            assert err.count("\n") == 1
+        finally:
+            db.execute(f"DROP OWNED BY {role}")
+            db.execute(f"DROP ROLE {role}")
 
 
 @pytest.mark.parametrize("command", ["generate", "check", "compact"])
