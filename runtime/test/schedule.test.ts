@@ -117,7 +117,13 @@ describe("scheduling and faults (fake clock)", () => {
     await assert.rejects(client.sync(), SyncHttpError);
     assert.equal(client.status.state, "auth-required");
     assert.equal(client.status.retryAt, null);
-    await assert.rejects(client.sync(), SyncPausedError);
+    // A caller of sync() alone learns why it is paused: the 401 that paused it.
+    await assert.rejects(client.sync(), (error: unknown) => {
+      assert.ok(error instanceof SyncPausedError && error.cause instanceof SyncHttpError);
+      assert.equal(error.cause.code, "unauthenticated");
+      assert.match(error.message, /^sync: paused \(auth-required\): /);
+      return true;
+    });
     clock.advance(120_000);
     await settle();
     assert.equal(calls.length, 1, "no retries while paused");

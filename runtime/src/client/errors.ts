@@ -30,12 +30,16 @@ export class SyncHttpError extends Error {
   }
 }
 
-/** sync() was called while the engine waits for the app (a new token or a new build). */
+/**
+ * sync() was called while the engine waits for the app (a new token or a new build). `cause` is
+ * the error that paused it (`status.error`: the 401 or 409 with its code), so that a caller of
+ * sync() alone learns why.
+ */
 export class SyncPausedError extends Error {
   readonly state: "auth-required" | "update-required";
 
-  constructor(state: "auth-required" | "update-required") {
-    super(`sync: paused (${state})`);
+  constructor(state: "auth-required" | "update-required", cause: Error | null = null) {
+    super(`sync: paused (${state})${cause === null ? "" : `: ${cause.message}`}`, cause === null ? undefined : { cause });
     this.state = state;
     this.name = "SyncPausedError";
   }

@@ -373,7 +373,7 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
    */
   sync(): Promise<void> {
     if (this.#closed) return Promise.reject(new SyncClosedError());
-    if (this.#status.paused) return Promise.reject(new SyncPausedError(this.#status.state as "auth-required" | "update-required"));
+    if (this.#status.paused) return Promise.reject(new SyncPausedError(this.#status.state as "auth-required" | "update-required", this.#status.error));
     this.#requested ??= deferred();
     const { promise } = this.#requested;
     if (!this.#draining) this.#running = this.#drain();
@@ -452,7 +452,7 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
    */
   discardRefusedTransaction(): Promise<readonly RejectedWrite[]> {
     if (this.#closed) return Promise.reject(new SyncClosedError());
-    if (this.#status.paused) return Promise.reject(new SyncPausedError(this.#status.state as "auth-required" | "update-required"));
+    if (this.#status.paused) return Promise.reject(new SyncPausedError(this.#status.state as "auth-required" | "update-required", this.#status.error));
     if (this.#refused === null) return Promise.reject(new Error("sync: the host refuses no client transaction for good: nothing to discard"));
     // Asked again before it ran: the same discard answers both.
     if (this.#discardAsked !== null) return this.#discardAsked.promise;
@@ -544,7 +544,7 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
         const request = this.#requested;
         this.#requested = null;
         if (this.#status.paused) {
-          const paused = new SyncPausedError(this.#status.state as "auth-required" | "update-required");
+          const paused = new SyncPausedError(this.#status.state as "auth-required" | "update-required", this.#status.error);
           request.reject(paused);
           this.#discardAsked?.reject(paused);
           this.#discardAsked = null;
