@@ -50,7 +50,10 @@ class SqliteSchemaGenerator(TsModule):
         return "".join(parts)
 
     def render_default(self, column: ColumnPlan) -> str:
-        """Literals are SQLite defaults too; `now()` and random uuids are made on the client."""
+        """Literals are SQLite defaults too; `now()`, random uuids and array literals are made on
+        the client. An array's default is the client's alone (`$defaultFn`), not a column default:
+        the recorded SQLite shapes, and with them the schema version, stay as they were, and an
+        insert that leaves the column out no longer fails `NOT NULL` on the device."""
         default = column.default
         assert default is not None
         if default.kind == "literal":
@@ -60,6 +63,8 @@ class SqliteSchemaGenerator(TsModule):
             return f".$defaultFn(() => {now})"
         if default.kind == "random":
             return ".$defaultFn(() => crypto.randomUUID())"
+        if default.kind == "array" and column.mapping.same_type:
+            return f".$defaultFn(() => {default.ts})"
         return ""
 
     def render_constraints(self, table: TablePlan) -> list[str]:

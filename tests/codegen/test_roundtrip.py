@@ -105,10 +105,21 @@ def test_edge_values_round_trip_through_the_wire(
     assert report["mismatches"] == [], json.dumps(report["mismatches"], indent=1)
     assert report["outboxAfterPull"] == 0
     assert report["compared"] > 150
-    assert report["pushed"] == [
+    assert report["pushed"][:2] == [
         ["numbers", "patch", {"id": 1}, {"small": 7}],
         ["misc", "patch", {"id": 1}, {"data": "\\x01fe"}],
     ]
+    # Array literal defaults are the client's too ($defaultFn): the server's own, not NULL.
+    table, op, pk, values = report["pushed"][2]
+    assert (table, op, pk) == ("arrays", "put", {"id": 99})
+    defaulted = {
+        "ints": [1, 2],
+        "flags": [True, False],
+        "moods": ["ok", "happy"],
+        "words": ["hello", "world"],
+    }
+    assert {name: values[name] for name in defaulted} == defaulted
+    assert values["texts"] is None  # ARRAY['a', 'b'] is an expression, which the client has no words for
     with psycopg.connect(libpq_url(fixture_url)) as conn:  # the server reads pushed values this way
         row = conn.execute(
             "SELECT (jsonb_populate_record(NULL::misc, %s::jsonb)).data",

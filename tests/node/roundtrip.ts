@@ -84,6 +84,8 @@ await client.end();
 const [first] = liteDb.select().from(liteSchema.numbers).orderBy(liteSchema.numbers.id).all();
 liteDb.update(liteSchema.numbers).set({ small: 7, dbl: first.dbl }).where(eq(liteSchema.numbers.id, first.id)).run();
 liteDb.update(liteSchema.misc).set({ data: new Uint8Array([1, 254]) }).where(eq(liteSchema.misc.id, 1)).run();
+// An insert leaving out array columns the server defaults: the device fills them in alike.
+liteDb.insert(liteSchema.arrays).values({ id: 99 }).run();
 const outbox = sqlite.exec('SELECT "table", "op", "pk", "values" FROM "_sync_outbox" ORDER BY "id"')[0].values;
 const pushed = outbox.map(([table, op, pk, values]) => {
   const meta = Object.values(syncTables).find((t: TableMeta) => t.name === table)!;

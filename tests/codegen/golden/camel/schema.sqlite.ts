@@ -58,20 +58,20 @@ export const arrays = sqliteTable(
   "arrays",
   {
     id: integer().primaryKey(),
-    ints: text({ mode: "json" }).$type<number[]>(),
+    ints: text({ mode: "json" }).$type<number[]>().$defaultFn(() => [1, 2]),
     matrix: text({ mode: "json" }).$type<number[][]>(),
     cube: text({ mode: "json" }).$type<string[][][]>(),
     texts: text({ mode: "json" }).$type<string[]>(),
     /** Postgres domain `tags`. */
     tagged: text({ mode: "json" }).$type<string[]>(),
     stamps: text({ mode: "json" }).$type<string[]>(),
-    flags: text({ mode: "json" }).$type<boolean[]>(),
+    flags: text({ mode: "json" }).$type<boolean[]>().$defaultFn(() => [true, false]),
     blobs: text({ mode: "json" }).$type<string[]>(),
     docs: text({ mode: "json" }).$type<unknown[]>(),
     nums: text({ mode: "json" }).$type<string[]>(),
-    moods: text({ mode: "json" }).$type<("sad" | "ok" | "happy" | "it's \"fine\"")[]>(),
+    moods: text({ mode: "json" }).$type<("sad" | "ok" | "happy" | "it's \"fine\"")[]>().$defaultFn(() => ["ok", "happy"]),
     roles: text({ mode: "json" }).$type<("admin" | "member")[]>(),
-    words: text({ mode: "json" }).$type<string[]>(),
+    words: text({ mode: "json" }).$type<string[]>().$defaultFn(() => ["hello", "world"]),
   },
 );
 
@@ -276,7 +276,7 @@ export const texts = sqliteTable(
     e: text(),
     x: text(),
     m: text({ enum: ["sad", "ok", "happy", "it's \"fine\""] }).notNull().default("ok"),
-    moods: text({ mode: "json" }).$type<("sad" | "ok" | "happy" | "it's \"fine\"")[]>().notNull(),
+    moods: text({ mode: "json" }).$type<("sad" | "ok" | "happy" | "it's \"fine\"")[]>().notNull().$defaultFn(() => []),
     r: text({ enum: ["admin", "member"] }),
     label: text(),
   },
