@@ -32,11 +32,8 @@ def _respelled(value: str) -> str:
 def key_checks(table: TablePlan) -> list[tuple[str, str]]:
     """(name, statement) of the table's key checks: none unless a primary key column is a uuid
     (a domain over one included). A key changed by an update is checked as an insert's is."""
-    uuids = [
-        table.column(name).sqlite_name
-        for name in table.table.primary_key
-        if table.column(name).column.type.name == "uuid" and table.column(name).column.type.dimensions == 0
-    ]
+    keys = [table.column(name) for name in table.table.primary_key]
+    uuids = [k.sqlite_name for k in keys if k.column.type.name == "uuid" and not k.column.type.dimensions]
     if not uuids:
         return []
     columns = " and ".join(f"{table.sqlite_name}.{name}" for name in uuids)

@@ -11,31 +11,13 @@
  */
 import { sql } from "drizzle-orm";
 import { rowObjects } from "../../src/adapters/adapter.ts";
-import { openNodeSqlite } from "../../src/adapters/node-sqlite.ts";
 import { SyncHttpError } from "../../src/client/errors.ts";
-import type { ClientMigration } from "../../src/client/migrations.ts";
-import { SyncClient, type SyncMeta } from "../../src/client/sync-client.ts";
+import { openBuild } from "../support/build.ts";
 import { required } from "../support/env.ts";
 
-const generated = required("GENERATED");
 const phase = required("PHASE");
 const team = required("TEAM_ID");
-const user = required("USER_ID");
-const { clientMigrations } = (await import(`${generated}/client-migrations.ts`)) as { clientMigrations: readonly ClientMigration[] };
-const schema = (await import(`${generated}/schema.sqlite.ts`)) as Record<string, unknown>;
-const meta = (await import(`${generated}/sync-meta.ts`)) as SyncMeta;
-
-const adapter = openNodeSqlite(required("DB_FILE"));
-const client = await SyncClient.open({
-  adapter,
-  schema,
-  meta,
-  migrations: clientMigrations,
-  url: required("SYNC_URL"),
-  getToken: () => user,
-  syncOnOpen: false,
-  intervalMs: null,
-});
+const { client, adapter } = await openBuild();
 const report: Record<string, unknown> = { phase, migration: client.migration };
 
 if (phase === "write") {

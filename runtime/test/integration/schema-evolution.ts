@@ -8,28 +8,10 @@
  */
 import { sql } from "drizzle-orm";
 import { rowObjects } from "../../src/adapters/adapter.ts";
-import { openNodeSqlite } from "../../src/adapters/node-sqlite.ts";
-import type { ClientMigration } from "../../src/client/migrations.ts";
-import { SyncClient, type SyncMeta } from "../../src/client/sync-client.ts";
+import { openBuild } from "../support/build.ts";
 import { required } from "../support/env.ts";
 
-const generated = required("GENERATED");
-const user = required("USER_ID");
-const { clientMigrations } = (await import(`${generated}/client-migrations.ts`)) as { clientMigrations: readonly ClientMigration[] };
-const schema = (await import(`${generated}/schema.sqlite.ts`)) as Record<string, unknown>;
-const meta = (await import(`${generated}/sync-meta.ts`)) as SyncMeta;
-
-const adapter = openNodeSqlite(required("DB_FILE"));
-const client = await SyncClient.open({
-  adapter,
-  schema,
-  meta,
-  migrations: clientMigrations,
-  url: required("SYNC_URL"),
-  getToken: () => user,
-  syncOnOpen: false,
-  intervalMs: null,
-}).catch((failure: unknown) => {
+const { client, adapter } = await openBuild().catch((failure: unknown) => {
   // A step that fails fails every open of this build: the device cannot start.
   console.log(JSON.stringify({ openError: String(failure) }));
   process.exit(0);
