@@ -14,30 +14,12 @@ from alembic import command
 from alembic.config import Config
 
 from alembic_drizzlesync.localdb import libpq_url
+from tests.plugin.revisions import write_revision
 from tests.support import EXAMPLE_HEAD
 from tests.sync import seed
 
 from .conftest import run_integration, serving
 from .test_schema_change import build
-
-REVISION = """
-import sqlalchemy as sa
-from alembic import op
-import alembic_drizzlesync.ops  # noqa: F401
-
-revision = "{revision}"
-down_revision = "{down}"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-{upgrade}
-
-
-def downgrade() -> None:
-{downgrade}
-"""
 
 CREATE_INDEX = 'op.create_index("todos_title_idx", "todos", ["title"])'
 DROP_INDEX = 'op.drop_index("todos_title_idx", "todos")'
@@ -64,10 +46,7 @@ class Project:
 
     def revise(self, revision: str, upgrade: list[str], downgrade: list[str] | None = None) -> None:
         """Write a revision after the head and upgrade to it."""
-        text = REVISION.format(
-            revision=revision, down=self.head, upgrade=body(upgrade), downgrade=body(downgrade or ["pass"])
-        )
-        (self.root / "migrations" / "versions" / f"{revision}.py").write_text(text)
+        write_revision(self.root, revision, body(upgrade), self.head, body(downgrade or ["pass"]))
         self.head = revision
         command.upgrade(self.alembic, "head")
 

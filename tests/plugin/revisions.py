@@ -7,8 +7,15 @@ from pathlib import Path
 from tests.support import EXAMPLE_HEAD
 
 
-def write_revision(project: Path, name: str, body: str, down: str = EXAMPLE_HEAD) -> None:
-    """Revision `name` after `down`, upgrading by `body` (indented code); it cannot be downgraded."""
+def write_revision(
+    project: Path,
+    name: str,
+    body: str,
+    down: str = EXAMPLE_HEAD,
+    downgrade: str = "    raise NotImplementedError",
+) -> None:
+    """Revision `name` after `down`, upgrading by `body` and downgrading by `downgrade` (indented
+    code; by default it cannot be downgraded)."""
     (project / "migrations" / "versions" / f"{name}.py").write_text(
         f'''"""{name}"""
 import sqlalchemy as sa
@@ -26,6 +33,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    raise NotImplementedError
+{downgrade}
 '''
     )
