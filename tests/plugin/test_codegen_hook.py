@@ -201,3 +201,21 @@ def test_autogenerate_bumps_past_a_version_a_downgrade_dropped(
     assert "op.bump_sync_schema_version(3)" in code, code
     command.upgrade(config, "head")
     assert "export const schemaVersion = 3;" in (output(project) / "sync-meta.ts").read_text()
+
+
+def test_sql_mode_writes_the_same_sql_whether_or_not_env_py_wraps_its_configure(
+    example_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README: wrapping `run_migrations_offline()`'s `context.configure` is optional."""
+    config = alembic_config(example_copy)
+    command.upgrade(config, "head", sql=True)
+    wrapped = capsys.readouterr().out
+    env = example_copy / "migrations" / "env.py"
+    source = env.read_text()
+    offline = source[source.index("def run_migrations_offline") : source.index("def run_migrations_online")]
+    assert offline.count("with_drizzlesync(") == 1
+    env.write_text(source.replace(offline, offline.replace("with_drizzlesync(", "dict(")))
+    command.upgrade(config, "head", sql=True)
+    plain = capsys.readouterr().out
+    assert "CREATE SCHEMA drizzlesync;" in wrapped
+    assert plain == wrapped
