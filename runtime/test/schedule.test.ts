@@ -262,6 +262,19 @@ describe("scheduling and faults (fake clock)", () => {
     await client.close();
   });
 
+  it("syncs after a local write's debounce when the device's clock was set back meanwhile", async () => {
+    const clock = new FakeClock();
+    const { fetch, calls } = fakeFetch();
+    const { client } = await openClient(fetch, clock);
+    await client.db.insert(schema.todos).values({ id: "a", teamId: "t", title: "one" });
+    clock.jump(-3_600_000);
+    clock.advance(25);
+    await settle();
+    assert.deepEqual(calls.map((call) => call.url.split("/").at(-1)), ["push", "pull"], "not an hour later");
+    assert.equal(client.status.pending, 0);
+    await client.close();
+  });
+
   it("syncs once after a burst of local writes (debounced), and on the interval", async () => {
     const clock = new FakeClock();
     const { fetch, calls } = fakeFetch();

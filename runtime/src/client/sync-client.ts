@@ -787,12 +787,14 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
   /**
    * One timer for a burst of writes, not one per write (clearing and setting a timer costs as much
    * as a small write): when it fires before the quiet time since the last write has passed, it waits
-   * for the rest.
+   * for the rest. A last write that seems to lie in the future was made before the device's clock
+   * was set back: the timer has waited its time, so it syncs (waiting for the clock to catch up
+   * would hold the write back for as long as the clock went back).
    */
   #armDebounce(ms: number): void {
     this.#schedule("debounce", ms, () => {
       const quiet = this.#clock.now() - this.#lastWriteAt;
-      if (quiet < this.#writeDebounceMs) this.#armDebounce(this.#writeDebounceMs - quiet);
+      if (quiet >= 0 && quiet < this.#writeDebounceMs) this.#armDebounce(this.#writeDebounceMs - quiet);
       else this.#trigger();
     });
   }

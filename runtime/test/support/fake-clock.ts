@@ -25,6 +25,15 @@ export class FakeClock implements Clock {
     return [...this.#timers.values()].map((timer) => timer.at - this.#now).sort((a, b) => a - b);
   }
 
+  /**
+   * The wall clock set forward or back by `ms` (the user, or NTP, changing the device's time):
+   * `now()` moves, the pending timers do not, as a platform's timers count elapsed time.
+   */
+  jump(ms: number): void {
+    this.#now += ms;
+    for (const timer of this.#timers.values()) timer.at += ms;
+  }
+
   advance(ms: number): void {
     const until = this.#now + ms;
     for (;;) {
