@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { rowObjects, type SqliteAdapter } from "../src/adapters/adapter.ts";
+import { openNodeSqlite } from "../src/adapters/node-sqlite.ts";
+import { SyncNetworkError } from "../src/client/errors.ts";
 import type { RejectedWrite } from "../src/client/sync-client.ts";
 import { adapterFactories } from "./support/adapters.ts";
 import { openExample, schema } from "./support/example.ts";
@@ -254,3 +259,40 @@ for (const factory of adapterFactories) {
     });
   });
 }
+
+describe("client on a database file reopened after its app was killed", () => {
+  it("a bootstrap resumed from the stored cursor reports its progress, and is not taken for done", async () => {
+    const directory = await mkdtemp(join(tmpdir(), "drizzlesync-resume-"));
+    const file = join(directory, "app.sqlite3");
+    const upsert = (id: string) => ({ table: "todos", op: "upsert", row: wireTodo(id, id) }) as const;
+    try {
+      // The first page of the snapshot commits; the app dies before the next one is applied.
+      const killed = new ScriptedTransport().onPull(
+        page({ cursor: "c1", hasMore: true, estimatedTotal: 3, changes: [upsert("a"), upsert("b")] }),
+        () => Promise.reject(new SyncNetworkError(new Error("the app was killed"))),
+      );
+      const before = await openExample(openNodeSqlite(file), killed, { pullPagesAhead: 1 });
+      await assert.rejects(before.sync(), SyncNetworkError);
+      await before.close();
+
+      const transport = new ScriptedTransport().onPull(
+        page({ cursor: "c2", hasMore: true, estimatedTotal: 3, changes: [upsert("c")] }),
+        page({ cursor: "c3", changes: [upsert("d")] }),
+      );
+      const client = await openExample(openNodeSqlite(file), transport, { pullPagesAhead: 1 });
+      const seen: unknown[] = [];
+      client.registerListener({ statusChanged: (status) => seen.push(status.bootstrap) });
+      await client.sync();
+      assert.deepEqual(transport.pulls.map((pull) => pull.cursor), ["c1", "c2"], "resumed from the stored cursor");
+      const steps = seen.filter((progress, i) => progress !== null && progress !== seen[i - 1]);
+      assert.deepEqual(steps, [
+        { received: 1, total: 3, done: false },
+        { received: 2, total: 3, done: true },
+      ]);
+      assert.equal((await client.db.select().from(todos)).length, 4);
+      await client.close();
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+});

@@ -698,7 +698,10 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
           pages = new PageQueue(request, cursor, this.#pullPagesAhead);
           continue;
         }
-        const bootstrapping = cursor === null || this.#status.bootstrap?.done === false;
+        // A page that carries `estimatedTotal` is one of a bootstrap's snapshot, whatever this engine
+        // knows: one resumed from the stored cursor by a new engine (the app was killed, or closed,
+        // during its bootstrap) still reports its progress, rather than none, as if it were done.
+        const bootstrapping = cursor === null || this.#status.bootstrap?.done === false || typeof first.estimatedTotal === "number";
         const group: PullResponse[] = [first];
         const changed = await this.#adapter.transaction(async (tx) => {
           const applied = new PageGroup(tx, this.#tables, { clear: cursor === null, rebase: this.#rebase });
