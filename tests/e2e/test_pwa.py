@@ -218,3 +218,8 @@ def test_after_sign_out_offline_the_user_signs_in_again(node: str, demo_host: De
     run_scenario(node, demo_host, "offlineSignIn")
     expected = {"Try the demo", "Before signing out", "Written after an offline sign-in"}
     assert set(titles(demo_host)) == expected
+
+
+def test_what_is_typed_while_a_write_waits_is_kept_and_added(node: str, demo_host: DemoHost) -> None:
+    run_scenario(node, demo_host, "typingWhileAWriteWaits")
+    assert set(titles(demo_host)) == {"Try the demo", "Added while busy", "Typed meanwhile"}

@@ -31,10 +31,17 @@ export function Projects({
 
   async function add(event: FormEvent) {
     event.preventDefault();
-    if (name.trim() === "") return;
+    const typed = name.trim();
+    if (typed === "") return;
     const id = crypto.randomUUID();
-    await client.db.insert(projects).values({ id, teamId, name: name.trim() });
+    // Emptied now, not when the write ends, so a name typed while it waits is kept (as in TodoList).
     setName("");
+    try {
+      await client.db.insert(projects).values({ id, teamId, name: typed });
+    } catch (error) {
+      setName((current) => (current === "" ? typed : current));
+      throw error;
+    }
     onFilter({ kind: "project", id });
   }
 

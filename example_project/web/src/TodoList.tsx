@@ -36,10 +36,18 @@ export function TodoList({ client, teamId }: { client: TodoClient; teamId: strin
 
   async function add(event: FormEvent) {
     event.preventDefault();
-    if (title.trim() === "") return;
+    const typed = title.trim();
+    if (typed === "") return;
     const projectId = shown.kind === "project" ? shown.id : null;
-    await client.db.insert(todos).values({ teamId, projectId, title: title.trim() });
+    // Emptied now, not when the write ends: a write can wait (for a bootstrap's page, or for a new
+    // leader tab), and the next todo typed meanwhile must not be wiped. A failed one comes back.
     setTitle("");
+    try {
+      await client.db.insert(todos).values({ teamId, projectId, title: typed });
+    } catch (error) {
+      setTitle((current) => (current === "" ? typed : current));
+      throw error;
+    }
   }
 
   return (

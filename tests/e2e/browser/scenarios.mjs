@@ -404,6 +404,55 @@ const scenarios = {
       "Written after an offline sign-in|false",
     ]);
   },
+
+  /**
+   * Typing the next todo while the last one is still being written (a bootstrap's page holds the
+   * database, or a new leader tab is opening it): what the user typed meanwhile stays in the box,
+   * and Enter adds it. Before the fix the first write's end emptied the box, and Enter then added
+   * nothing. The page's messages to its SQLite Worker are held back to keep the write waiting.
+   */
+  async typingWhileAWriteWaits(browser, db) {
+    const { ada } = await users();
+    const device = await openDevice(browser, origin, "ada");
+    const page = device.page;
+    await signIn(page, ada.email);
+    await waitSynced(page);
+    await page.evaluate(() => {
+      const send = Worker.prototype.postMessage;
+      const held = [];
+      window.holdDatabase = (hold) => {
+        window.databaseHeld = hold;
+        if (!hold) for (const [worker, args] of held.splice(0)) send.apply(worker, args);
+      };
+      Worker.prototype.postMessage = function (...args) {
+        if (window.databaseHeld) held.push([this, args]);
+        else send.apply(this, args);
+      };
+    });
+    for (const kind of ["todo", "project"]) {
+      const input = page.getByTestId(`new-${kind}`);
+      const [first, second] = kind === "todo" ? ["Added while busy", "Typed meanwhile"] : ["Busy project", "Typed project"];
+      await page.evaluate(() => window.holdDatabase(true));
+      await input.fill(first);
+      await input.press("Enter");
+      await input.fill(second);
+      await page.evaluate(() => window.holdDatabase(false));
+      if (kind === "todo") await todo(page, first).waitFor();
+      else await page.locator(`[data-testid="project"][data-name="${first}"]`).waitFor();
+      await page.waitForTimeout(200); // React renders what the write's end changed
+      assert.equal(await input.inputValue(), second, `the ${kind} typed while the last one was written is gone`);
+      await input.press("Enter");
+      if (kind === "todo") await todo(page, second).waitFor();
+      else await page.locator(`[data-testid="project"][data-name="${second}"]`).waitFor();
+    }
+    await waitSynced(page);
+    const { rows } = await db.query("SELECT name FROM projects ORDER BY name");
+    assert.deepEqual(rows.map((row) => row.name), ["Busy project", "Typed project"]);
+    assert.deepEqual((await serverTodos(db, "Demo team")).filter((row) => !row.startsWith("Try")), [
+      "Added while busy|false",
+      "Typed meanwhile|false",
+    ]);
+  },
 };
 
 const run = scenarios[scenario];
