@@ -1,0 +1,184 @@
+"""An application's own triggers on a synced table, seen from the client that pushed the write
+(docs/sync.md, Push, "Your triggers"). A row a BEFORE trigger changed comes back to it as the server
+holds it. A BEFORE trigger that skips the write (returns NULL: a guard that keeps locked rows as they
+are, a soft delete, an insert it ignores) makes Postgres write nothing and capture log nothing, yet
+the write is no failure either: the push accepts it, and the client that applied it optimistically
+must get the server's row back all the same. Triggers run under the push's search path."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from tests.sync import seed
+from tests.sync.syncclient import SyncClient, row_key
+
+GUARD = """
+CREATE FUNCTION guard_locked() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.title = 'ignored' THEN RETURN NULL; END IF;
+        RETURN NEW;
+    END IF;
+    IF OLD.title = 'locked' THEN
+        RETURN NULL;  -- locked rows are kept as they are, silently
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        IF OLD.title = 'archived on delete' THEN
+            UPDATE public.todos SET done = true WHERE id = OLD.id;  -- a soft delete
+            RETURN NULL;
+        END IF;
+        RETURN OLD;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER guard_locked BEFORE INSERT OR UPDATE OR DELETE ON todos
+    FOR EACH ROW EXECUTE FUNCTION guard_locked();
+"""
+
+
+@pytest.fixture
+def alice(db: psycopg.Connection[Any], http: httpx.Client) -> tuple[SyncClient, str]:
+    user, team = seed.member(db, "alice", "A")
+    db.execute(GUARD)
+    client = SyncClient(http, user, "alice-1")
+    return client, team
+
+
+def put(todo_id: str, team: str, title: str) -> dict[str, Any]:
+    return {"table": "todos", "op": "put", "pk": {"id": todo_id}, "values": {"team_id": team, "title": title}}
+
+
+def write(client: SyncClient, mutation: dict[str, Any]) -> None:
+    """Queue `mutation` as its own client transaction and apply it to the local rows, as a device does."""
+    client.stage([mutation], optimistic=True)
+
+
+@pytest.mark.parametrize(
+    "mutation",
+    [
+        {"op": "patch", "values": {"title": "unlocked offline"}},
+        {"op": "put", "values": {"title": "unlocked offline", "done": True}},
+        {"op": "delete"},
+    ],
+    ids=["patch", "put", "delete"],
+)
+def test_a_write_a_trigger_skipped_is_undone_on_the_client_that_made_it(
+    db: psycopg.Connection[Any], alice: tuple[SyncClient, str], mutation: dict[str, Any]
+) -> None:
+    """The write is accepted (no rejection: the trigger raised nothing), and the client's next pull
+    brings the row as the server kept it. Before, the client kept its own version for good: nothing
+    was logged for the row, so no pull ever served it again."""
+    client, team = alice
+    locked = seed.todo(db, team, "locked")
+    client.pull_all()
+    written = {"table": "todos", "pk": {"id": locked}, **mutation}
+    if mutation["op"] == "put":
+        written["values"] = {"team_id": team, **mutation["values"]}
+    write(client, written)
+    assert client.rows.get(row_key("todos", {"id": locked}), {}).get("title") != "locked"
+
+    client.sync()
+
+    assert client.rejected == {}
+    assert client.rows == seed.visible_rows(db, client.user_id)
+    assert client.rows[row_key("todos", {"id": locked})]["title"] == "locked"
+
+
+def test_a_batch_of_patches_in_which_a_trigger_skipped_one_applies_the_rest(
+    db: psycopg.Connection[Any], alice: tuple[SyncClient, str]
+) -> None:
+    """The set-based UPDATE writes fewer rows than the batch holds, so it is undone and the batch
+    applied one client transaction at a time: the other patches land, the skipped row comes back."""
+    client, team = alice
+    locked, free = seed.todo(db, team, "locked"), seed.todo(db, team, "free")
+    client.pull_all()
+    for todo_id in (locked, free):
+        write(client, {"table": "todos", "op": "patch", "pk": {"id": todo_id}, "values": {"done": True}})
+
+    client.sync()
+
+    assert client.rejected == {}
+    assert db.execute("SELECT done FROM todos WHERE id = %s", (free,)).fetchone() == (True,)
+    assert client.rows == seed.visible_rows(db, client.user_id)
+    assert client.rows[row_key("todos", {"id": locked})]["done"] is False
+
+
+def test_a_soft_delete_trigger_keeps_its_update_and_the_client_gets_the_row_back(
+    db: psycopg.Connection[Any], alice: tuple[SyncClient, str]
+) -> None:
+    client, team = alice
+    archived = seed.todo(db, team, "archived on delete")
+    client.pull_all()
+    client.stage([{"table": "todos", "op": "delete", "pk": {"id": archived}}], optimistic=True)
+
+    response = client.push()
+    assert response is not None
+    assert response.json()["rejected"] == []
+    client.sync()
+
+    assert client.rejected == {}
+    row = db.execute("SELECT done FROM todos WHERE id = %s", (archived,)).fetchone()
+    assert row == (True,)
+    assert client.rows == seed.visible_rows(db, client.user_id)
+
+
+def test_an_insert_a_trigger_skipped_is_not_called_out_of_scope(
+    db: psycopg.Connection[Any], alice: tuple[SyncClient, str]
+) -> None:
+    """An insert the trigger skipped is accepted like the other skipped writes, and leaves the
+    client; before, it was rejected `forbidden`, "the row is outside your scopes", though the row
+    was in the user's own team."""
+    client, team = alice
+    client.pull_all()
+    ignored = str(uuid.uuid4())
+    write(client, put(ignored, team, "ignored"))
+
+    client.sync()
+
+    assert client.rejected == {}
+    assert db.execute("SELECT count(*) FROM todos WHERE id = %s", (ignored,)).fetchone() == (0,)
+    assert client.rows == seed.visible_rows(db, client.user_id)
+
+
+NORMALISE = """
+CREATE FUNCTION public.tidy(title text) RETURNS text LANGUAGE sql IMMUTABLE
+    AS $$ SELECT upper(btrim(title)) $$;
+CREATE FUNCTION normalise() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.title := tidy(NEW.title);
+    NEW.updated_at := '2001-02-03T04:05:06Z';
+    RETURN NEW;
+END $$;
+CREATE TRIGGER normalise BEFORE INSERT OR UPDATE ON todos FOR EACH ROW EXECUTE FUNCTION normalise();
+"""
+
+
+def test_a_row_a_trigger_changed_reaches_the_pushing_client_as_the_server_holds_it(
+    db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
+    """The trigger names its function without a schema, which the push's search path (pg_catalog,
+    pg_temp) does not find: every write is rejected, naming it. With the function's own search path
+    the writes apply, and the client's pull replaces its values with the trigger's."""
+    user, team = seed.member(db, "alice", "A")
+    db.execute(NORMALISE)
+    client = SyncClient(http, user, "alice-1")
+    client.pull_all()
+    first = str(uuid.uuid4())
+    write(client, put(first, team, " a "))
+    client.sync()
+    assert client.rejected == {1: "rejected"}
+    assert client.rows == seed.visible_rows(db, user) and row_key("todos", {"id": first}) not in client.rows
+
+    db.execute("ALTER FUNCTION normalise() SET search_path = public, pg_temp")
+    second = str(uuid.uuid4())
+    write(client, put(second, team, " b "))
+    client.sync()
+    assert client.rejected == {1: "rejected"}
+    row = client.rows[row_key("todos", {"id": second})]
+    assert (row["title"], row["updated_at"]) == ("B", "2001-02-03T04:05:06+00:00")
+    assert client.rows == seed.visible_rows(db, user)
