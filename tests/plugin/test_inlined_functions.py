@@ -227,3 +227,50 @@ def test_every_change_to_version_25s_released_functions_applies() -> None:
     assert deferred.replace(scoped, " WHERE c.condeferred) AS d") == released(
         22, "check_deferred_constraints"
     )
+
+
+def test_every_change_to_version_26s_released_functions_applies() -> None:
+    """Version 26 re-creates apply_mutation (version 4) handing a write a BEFORE trigger skipped back
+    to its client: its released text with the three changes alone."""
+    apply_mutation, installation = upgrade_script(26, "drizzlesync")
+    assert installation == "UPDATE drizzlesync.installation SET version = 26"
+    (released,) = [s for s in upgrade_script(4, "drizzlesync") if "FUNCTION drizzlesync.apply_mutation(" in s]
+    redeliver = (
+        "PERFORM drizzlesync.redeliver(current_setting('drizzlesync.client_id'), "
+        "jsonb_build_array(mutation), jsonb_build_object(mutation->>'table', plan));\n"
+    )
+    assert apply_mutation.count(redeliver) == 3
+    deleted = (
+        "        GET DIAGNOSTICS written = ROW_COUNT;\n"
+        "        IF written < existing THEN  -- a BEFORE trigger kept the row: the client gets it back\n"
+        f"            {redeliver}"
+        "        END IF;\n"
+    )
+    inserted = (
+        "            -- Nothing written: the key appeared since the lock above found\n"
+        "            -- nothing (its row's scope was never checked, so the write is\n"
+        "            -- refused), or a BEFORE trigger skipped the row (accepted, and the\n"
+        "            -- client's next pull brings it as the server kept it: a delete).\n"
+        "            IF written = 0 THEN\n"
+        "                EXECUTE format('SELECT FROM %s AS t WHERE %s', target, plan->>'key')"
+        " USING mutation->'pk';\n"
+        "                GET DIAGNOSTICS existing = ROW_COUNT;\n"
+        "                IF existing > 0 THEN\n"
+        "                    RAISE EXCEPTION 'the row is outside your scopes' USING ERRCODE = 'DZ403';\n"
+        "                END IF;\n"
+        f"                {redeliver}"
+        "                RETURN;\n"
+    )
+    was_inserted = (
+        "            -- The key appeared since the lock above found nothing: its row's\n"
+        "            -- scope was never checked, so the write is refused.\n"
+        "            IF written = 0 THEN\n"
+        "                RAISE EXCEPTION 'the row is outside your scopes' USING ERRCODE = 'DZ403';\n"
+    )
+    updated = "    ELSE  -- a BEFORE trigger skipped the row: the client gets it back as it is\n"
+    updated += f"        {redeliver}"
+    assert apply_mutation.count(deleted) == 1 and apply_mutation.count(inserted) == 1
+    assert apply_mutation.count(updated) == 1
+    assert (
+        apply_mutation.replace(deleted, "").replace(inserted, was_inserted).replace(updated, "") == released
+    )
