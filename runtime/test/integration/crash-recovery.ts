@@ -5,7 +5,8 @@
  *
  * STEP=work: bootstraps, writes (two statements, a two-row client transaction, an update), syncs,
  * then starts one more client transaction; KILL_AT names the point it dies at:
- *   `bootstrap-tx:N`  before the N-th transaction of the bootstrap commits (one page each)
+ *   `bootstrap-tx:N`  before the N-th transaction of the bootstrap commits (one page each), once
+ *                     the page asked for ahead of it has been answered
  *   `push-sent`       the push has gone out, nothing has come back
  *   `push-answered`   the host applied the push and answered; the answer is not processed
  *   `sync-tx:N`       before the N-th transaction of the sync after the writes commits (the push's
@@ -31,11 +32,20 @@ function report(line: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(line)}\n`);
 }
 
-/** Dies here if this is the point (the n-th time it is reached) that KILL_AT names. */
-function point(name: string): void {
+/** Pull requests answered so far. */
+let pullsAnswered = 0;
+
+/**
+ * Dies here if this is the point (the n-th time it is reached) that KILL_AT names. Inside the
+ * bootstrap's n-th transaction it first waits for the answer to the page asked for ahead (the
+ * n+1-th), so that the host has seen a cursor newer than the one the device stores.
+ */
+async function point(name: string): Promise<void> {
   const n = (reached.get(name) ?? 0) + 1;
   reached.set(name, n);
-  if (killAt === name || killAt === `${name}:${n}`) process.kill(process.pid, "SIGKILL");
+  if (killAt !== name && killAt !== `${name}:${n}`) return;
+  while (name === "bootstrap-tx" && pullsAnswered <= n) await new Promise((resolve) => setTimeout(resolve, 5));
+  process.kill(process.pid, "SIGKILL");
 }
 
 /** The adapter, with the points before each transaction's commit. */
@@ -46,7 +56,7 @@ function withPoints(adapter: SqliteAdapter): SqliteAdapter {
     transaction: (work) =>
       adapter.transaction(async (tx: TransactionExecutor) => {
         const result = await work(tx);
-        point(`${phase}-tx`);
+        await point(`${phase}-tx`);
         return result;
       }),
     close: () => adapter.close(),
@@ -56,10 +66,11 @@ function withPoints(adapter: SqliteAdapter): SqliteAdapter {
 const fetchWithPoints: typeof fetch = async (input, init) => {
   // The engine's transport always passes the URL as a string.
   const push = (input as string).endsWith("/push");
-  if (push) point("push-sent");
+  if (push) await point("push-sent");
   const response = await fetch(input, init);
   const body = await response.text();
-  if (push) point("push-answered");
+  if (push) await point("push-answered");
+  else pullsAnswered += 1;
   return new Response(body, { status: response.status, headers: response.headers });
 };
 
@@ -95,7 +106,7 @@ if (required("STEP") === "work") {
   report({ started: e, title: "e" });
   await client.transaction(async (tx) => {
     await tx.insert(todos).values({ id: e, teamId: team, title: "e" });
-    point("write");
+    await point("write");
   });
   report({ committed: e, title: "e" });
   await client.close();
