@@ -47,6 +47,30 @@ class ColumnPlan:
         identity = self.column.identity
         return self.column.generated is None and not (identity is not None and identity.always)
 
+    @property
+    def server_default(self) -> bool:
+        """Does the server fill this column in with what the client cannot make (a sequence's next
+        value, an identity, an expression)? A put then leaves out its null, so that a row inserted
+        on a device without it gets the server's value, where sending null would store null."""
+        if not self.pushed:
+            return False
+        column = self.column
+        return (
+            column.identity is not None
+            or column.serial
+            or (self.default is not None and not self.made_on_client)
+        )
+
+    @property
+    def made_on_client(self) -> bool:
+        """Does the SQLite schema make this column's default too: a literal, `now()`, a random uuid,
+        an array literal stored as it is?"""
+        default = self.default
+        return default is not None and (
+            default.kind in ("literal", "now", "random")
+            or (default.kind == "array" and self.mapping.same_type)
+        )
+
 
 @dataclass(frozen=True)
 class SqliteIndex:

@@ -56,6 +56,8 @@ class SqliteSchemaGenerator(TsModule):
         insert that leaves the column out no longer fails `NOT NULL` on the device."""
         default = column.default
         assert default is not None
+        if not column.made_on_client:
+            return ""  # the server's to fill in: a put leaves such a column's null out
         if default.kind == "literal":
             return f".default({default.ts})"
         if default.kind == "now":
@@ -63,9 +65,7 @@ class SqliteSchemaGenerator(TsModule):
             return f".$defaultFn(() => {now})"
         if default.kind == "random":
             return ".$defaultFn(() => crypto.randomUUID())"
-        if default.kind == "array" and column.mapping.same_type:
-            return f".$defaultFn(() => {default.ts})"
-        return ""
+        return f".$defaultFn(() => {default.ts})"  # an array literal
 
     def render_constraints(self, table: TablePlan) -> list[str]:
         extras = []

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { describe, it } from "node:test";
-import { cutAtTransaction, type OutboxEntry } from "../src/client/outbox.ts";
+import { cutAtTransaction, toMutation, type OutboxEntry } from "../src/client/outbox.ts";
+import { SyncedTables } from "../src/client/tables.ts";
+import type { ColumnMeta } from "../src/protocol/tables.ts";
 import { clientMigrations } from "./support/example.ts";
 
 function entries(...txs: number[]): OutboxEntry[] {
@@ -36,5 +38,52 @@ describe("the _sync_outbox table", () => {
     for (const op of ["upsert", "PUT", ""]) assert.throws(() => insert.run(op), /CHECK constraint failed/);
     assert.equal(db.prepare('SELECT count(*) AS n FROM "_sync_outbox"').get()?.n, 3);
     db.close();
+  });
+});
+
+describe("columns the server fills in", () => {
+  const column = (name: string, serverDefault = false): ColumnMeta => ({
+    name,
+    key: name,
+    column: name,
+    codec: "text",
+    nullable: true,
+    pushed: true,
+    ...(serverDefault ? { serverDefault } : {}),
+  });
+  // `code text DEFAULT upper(...)`, `ticket bigserial`: defaults the device cannot compute.
+  const tables = new SyncedTables({
+    tickets: {
+      name: "tickets",
+      sqliteTable: "tickets",
+      primaryKey: ["id"],
+      scope: null,
+      columns: [column("id"), column("title"), column("code", true), column("ticket", true)],
+    },
+  });
+  const entry = (op: OutboxEntry["op"], values: Record<string, unknown>): OutboxEntry => ({
+    id: 1,
+    tx: 1,
+    table: "tickets",
+    op,
+    pk: { id: "a" },
+    values: { id: "a", ...values },
+  });
+
+  it("leaves a put's nulls of those columns out, so that the server fills them in", () => {
+    const put = toMutation(entry("put", { title: null, code: null, ticket: "7" }), tables);
+    assert.deepEqual(put.values, { id: "a", title: null, ticket: "7" });
+  });
+
+  it("keeps a patch's null: setting such a column to null is the app's own write", () => {
+    assert.deepEqual(toMutation(entry("patch", { code: null }), tables).values, { id: "a", code: null });
+  });
+
+  it("replays a pending put as the server will apply it, over the pulled value", () => {
+    const replayed = tables.get("tickets").replay("put", { id: "a" }, { id: "a", title: "t", code: null, ticket: null });
+    assert.ok(replayed !== null);
+    const [sql, params] = replayed;
+    assert.equal(sql, 'INSERT INTO "tickets" ("id", "title") VALUES (?, ?) ON CONFLICT ("id") DO UPDATE SET "title" = excluded."title"');
+    assert.deepEqual(params, ["a", "t"]);
   });
 });

@@ -98,3 +98,24 @@ def test_an_index_folded_into_a_step_a_device_ran_before_does_not_fail_a_later_s
     assert (opened["state"], opened["pending"]) == ("idle", 0)
     assert opened["todos"] == [{"id": project.todo, "title": "renamed offline"}]
     assert project.title() == "renamed offline"
+
+
+def test_a_column_the_server_fills_in_gets_its_value_for_a_row_made_on_a_device(project: Project) -> None:
+    """A default the client cannot compute (an expression; a sequence, an identity) is the server's to
+    fill in: the device's insert leaves the column null, and the put used to send that null, which the
+    server stored. The put now leaves it out (`serverDefault` in sync-meta), and the pull brings the
+    server's value back."""
+    default = "sa.text(\"upper('p' || 'x')\")"
+    project.revise(
+        "project_code",
+        [
+            f'op.add_column("projects", sa.Column("code", sa.Text(), server_default={default}))',
+            "op.bump_sync_schema_version(2)",
+        ],
+    )
+    inserted = project.device("insert", project.build("build"))
+    assert (inserted["state"], inserted["pending"]) == ("idle", 0)
+    with psycopg.connect(project.url) as db:
+        codes = db.execute("SELECT name, code FROM projects").fetchall()
+    assert codes == [("made offline", "PX")]
+    assert [(p["name"], p["code"]) for p in inserted["projects"]] == [("made offline", "PX")]

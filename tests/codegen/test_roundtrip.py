@@ -119,7 +119,9 @@ def test_edge_values_round_trip_through_the_wire(
         "words": ["hello", "world"],
     }
     assert {name: values[name] for name in defaulted} == defaulted
-    assert values["texts"] is None  # ARRAY['a', 'b'] is an expression, which the client has no words for
+    # ARRAY['a', 'b'] is an expression, which the client has no words for: null in the outbox, and left
+    # out of the put when it is pushed (serverDefault in sync-meta), for the server to fill in.
+    assert values["texts"] is None
     with psycopg.connect(libpq_url(fixture_url)) as conn:  # the server reads pushed values this way
         row = conn.execute(
             "SELECT (jsonb_populate_record(NULL::misc, %s::jsonb)).data",

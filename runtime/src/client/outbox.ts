@@ -65,7 +65,9 @@ export function toMutation(entry: OutboxEntry, tables: SyncedTables): Mutation {
   const table = tables.find(entry.table);
   const wire = (row: WireRow): WireRow => (table === undefined ? row : table.toWire(row));
   const base = { id: entry.id, tx: entry.tx, table: entry.table, op: entry.op, pk: wire(entry.pk) };
-  return entry.values === null ? base : { ...base, values: wire(entry.values) };
+  if (entry.values === null) return base;
+  const values = entry.op === "put" && table !== undefined ? table.putValues(entry.values) : entry.values;
+  return { ...base, values: wire(values) };
 }
 
 export async function pendingCount(db: SqlExecutor): Promise<number> {

@@ -168,6 +168,18 @@ export class SyncedTable {
   }
 
   /**
+   * A put's values without the nulls of the columns the server fills in (`serverDefault`): a row
+   * inserted on the device without such a column gets the server's value (the next sequence number,
+   * the default expression's), which the next pull brings, where its null would be stored as null,
+   * or fail `NOT NULL`. Outbox and wire forms alike: null is null in both.
+   */
+  putValues(values: WireRow): WireRow {
+    return Object.fromEntries(
+      Object.entries(values).filter(([name, value]) => value !== null || this.#columns.get(name)?.serverDefault !== true),
+    );
+  }
+
+  /**
    * The statement that re-applies a pending local write on top of pulled rows, as the server will
    * apply it: put inserts or overwrites the columns it carries, patch updates an existing row only;
    * null for a patch left with no known column (nothing to do).
@@ -176,7 +188,7 @@ export class SyncedTable {
     const table = quote(this.meta.sqliteTable);
     const keyValues = this.#keyColumns.map((column) => storedFromOutbox(column, pk[column.name]));
     if (op === "delete") return [this.#deleteSql, keyValues];
-    const carried = Object.keys(values).filter((name) => this.hasColumn(name)).map((name) => this.column(name));
+    const carried = Object.keys(op === "put" ? this.putValues(values) : values).filter((name) => this.hasColumn(name)).map((name) => this.column(name));
     const carriedValues = carried.map((column) => storedFromOutbox(column, values[column.name]));
     if (op === "patch") {
       if (carried.length === 0) return null;

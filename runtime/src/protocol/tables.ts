@@ -12,6 +12,11 @@ export interface ColumnMeta {
   readonly nullable: boolean;
   /** False for columns the server computes (generated, identity ALWAYS): the client never sends them. */
   readonly pushed: boolean;
+  /**
+   * True for columns the server fills in with what the client cannot make (a sequence, an identity
+   * BY DEFAULT, a default expression): a put leaves out such a column's null.
+   */
+  readonly serverDefault?: boolean;
 }
 
 /** One synced table, as the generated `sync-meta.ts` describes it. */

@@ -3,7 +3,9 @@
  * each a separate process on the same database file, as successive app builds would be:
  *   write  bootstrap, then rename the todo TODO_ID offline (one pending write);
  *   open   open with the build (which migrates), then sync: the report says how the open went
- *          (`openError` when it threw), the migration, and what is left pending.
+ *          (`openError` when it threw), the migration, and what is left pending;
+ *   insert open with the build, sync, add a project in the todo's team naming only its key, team
+ *          and name, sync: the report has the projects as the device holds them then.
  * GENERATED names the build's generated directory. Prints one JSON report.
  */
 import { sql } from "drizzle-orm";
@@ -21,6 +23,12 @@ const report: Record<string, unknown> = { migration: client.migration };
 if (required("PHASE") === "write") {
   await client.sync();
   await client.db.run(sql`UPDATE todos SET title = 'renamed offline' WHERE id = ${required("TODO_ID")}`);
+} else if (required("PHASE") === "insert") {
+  await client.sync();
+  const [todo] = rowObjects(await adapter.execute("SELECT team_id FROM todos WHERE id = ?", [required("TODO_ID")]));
+  await client.db.run(sql`INSERT INTO projects (id, team_id, name) VALUES (${crypto.randomUUID()}, ${todo?.team_id}, 'made offline')`);
+  await client.sync();
+  report.projects = rowObjects(await adapter.execute("SELECT * FROM projects"));
 } else {
   await client.sync();
   report.todos = rowObjects(await adapter.execute("SELECT id, title FROM todos ORDER BY id"));
