@@ -181,7 +181,8 @@ export class SyncedTable {
 
   /**
    * The statement that re-applies a pending local write on top of pulled rows, as the server will
-   * apply it: put inserts or overwrites the columns it carries, patch updates an existing row only;
+   * apply it: put inserts or overwrites the columns it carries (but the nulls `putValues` leaves
+   * out, so a pulled value of such a column stays), patch updates an existing row only;
    * null for a patch left with no known column (nothing to do).
    */
   replay(op: "put" | "patch" | "delete", pk: WireRow, values: WireRow): [string, SqlValue[]] | null {
