@@ -75,6 +75,15 @@ describe("columns the server fills in", () => {
     assert.deepEqual(put.values, { id: "a", title: null, ticket: "7" });
   });
 
+  it("keeps the nulls of a put that moves a row to a new key: they are the row's values", () => {
+    const moved = { ...entry("put", { title: null, code: null, ticket: null }), id: 2, pk: { id: "b" }, values: { id: "b", title: null, code: null, ticket: null } };
+    const deleted: OutboxEntry = { id: 1, tx: 1, table: "tickets", op: "delete", pk: { id: "a" }, values: null };
+    assert.deepEqual(toMutation(moved, tables, deleted).values, { id: "b", title: null, code: null, ticket: null });
+    assert.deepEqual(toMutation(moved, tables, { ...deleted, tx: 0 }).values, { id: "b", title: null });
+    const replayed = tables.get("tickets").replay("put", { id: "b" }, moved.values, true);
+    assert.deepEqual(replayed?.[1], ["b", null, null, null]);
+  });
+
   it("keeps a patch's null: setting such a column to null is the app's own write", () => {
     assert.deepEqual(toMutation(entry("patch", { code: null }), tables).values, { id: "a", code: null });
   });

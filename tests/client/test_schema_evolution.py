@@ -119,3 +119,31 @@ def test_a_column_the_server_fills_in_gets_its_value_for_a_row_made_on_a_device(
         codes = db.execute("SELECT name, code FROM projects").fetchall()
     assert codes == [("made offline", "PX")]
     assert [(p["name"], p["code"]) for p in inserted["projects"]] == [("made offline", "PX")]
+
+
+def test_a_row_moved_to_another_key_on_a_device_keeps_its_null_in_a_column_the_server_fills_in(
+    project: Project,
+) -> None:
+    """An update that changes a row's key goes as a delete of the old key and a put of the whole row
+    under the new one. That put is no insert without the column: its null is the row's value, which the
+    server's default must not replace."""
+    default = "sa.text(\"upper('p' || 'x')\")"
+    project.revise(
+        "project_code",
+        [
+            f'op.add_column("projects", sa.Column("code", sa.Text(), server_default={default}))',
+            "op.bump_sync_schema_version(2)",
+        ],
+    )
+    with psycopg.connect(project.url) as db:
+        db.execute(
+            "INSERT INTO projects (id, team_id, name, code)"
+            " SELECT gen_random_uuid(), team_id, 'no code', NULL FROM todos WHERE id = %s",
+            (project.todo,),
+        )
+    moved = project.device("rekey", project.build("build"))
+    assert (moved["state"], moved["pending"]) == ("idle", 0)
+    with psycopg.connect(project.url) as db:
+        codes = db.execute("SELECT code FROM projects").fetchall()
+    assert codes == [(None,)]
+    assert [(p["name"], p["code"]) for p in moved["projects"]] == [("no code", None)]

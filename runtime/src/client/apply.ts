@@ -4,7 +4,7 @@
  */
 import type { SqlExecutor, Statement, TransactionExecutor } from "../adapters/adapter.ts";
 import type { Change, PullResponse, WireRow } from "../protocol/messages.ts";
-import { dropAcknowledged, readOutbox, type OutboxEntry } from "./outbox.ts";
+import { dropAcknowledged, isMove, readOutbox, type OutboxEntry } from "./outbox.ts";
 import { applyingStatement, cursorStatement } from "./state.ts";
 import type { SyncedTables } from "./tables.ts";
 
@@ -141,12 +141,15 @@ export async function rebase(
   outbox: () => Promise<readonly OutboxEntry[]> = () => readOutbox(tx, lastMutationId, Number.MAX_SAFE_INTEGER),
 ): Promise<void> {
   if (touched !== "all" && touched.size === 0) return;
+  let previous: OutboxEntry | undefined;
   for (const entry of await outbox()) {
+    const before = previous;
+    previous = entry;
     if (entry.id <= lastMutationId) continue;
     const table = tables.find(entry.table);
     if (table === undefined) continue;
     if (touched !== "all" && touched.get(entry.table)?.has(table.keyOfOutbox(entry.pk)) !== true) continue;
-    const statement = table.replay(entry.op, entry.pk, entry.values ?? {});
+    const statement = table.replay(entry.op, entry.pk, entry.values ?? {}, isMove(entry, before));
     if (statement !== null) await tx.execute(...statement);
   }
 }

@@ -57,16 +57,33 @@ export async function nextBatch(db: SqlExecutor, max: number): Promise<OutboxEnt
 }
 
 /**
+ * Is this put the second half of an update that changed the row's key (the outbox trigger writes a
+ * delete of the old key, then a put of the whole row under the new one, one after the other in one
+ * transaction)? Its nulls are the row's values, not columns an insert left out: they are sent, so
+ * that the server's default does not replace them.
+ */
+export function isMove(entry: OutboxEntry, previous: OutboxEntry | undefined): boolean {
+  return (
+    entry.op === "put" &&
+    previous !== undefined &&
+    previous.op === "delete" &&
+    previous.id === entry.id - 1 &&
+    previous.tx === entry.tx &&
+    previous.table === entry.table
+  );
+}
+
+/**
  * An entry as the server reads it. A stale write, whose table or columns this build no longer has
  * (kept by a migration so that its id reaches the server, see `PrunedWrite`), goes as it was
  * queued: the server rejects it by those names before it reads a value.
  */
-export function toMutation(entry: OutboxEntry, tables: SyncedTables): Mutation {
+export function toMutation(entry: OutboxEntry, tables: SyncedTables, previous?: OutboxEntry): Mutation {
   const table = tables.find(entry.table);
   const wire = (row: WireRow): WireRow => (table === undefined ? row : table.toWire(row));
   const base = { id: entry.id, tx: entry.tx, table: entry.table, op: entry.op, pk: wire(entry.pk) };
   if (entry.values === null) return base;
-  const values = entry.op === "put" && table !== undefined ? table.putValues(entry.values) : entry.values;
+  const values = entry.op === "put" && table !== undefined && !isMove(entry, previous) ? table.putValues(entry.values) : entry.values;
   return { ...base, values: wire(values) };
 }
 

@@ -609,7 +609,7 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
         protocol: PROTOCOL_VERSION,
         schemaVersion: this.#schemaVersion,
         clientId: this.clientId,
-        mutations: batch.map((entry) => toMutation(entry, this.#tables)),
+        mutations: batch.map((entry, n) => toMutation(entry, this.#tables, batch[n - 1])),
       };
       const response = await this.#transport.push(request, this.#closing.signal).catch((error: unknown) => {
         if (!(error instanceof SyncHttpError)) throw error;

@@ -182,14 +182,15 @@ export class SyncedTable {
   /**
    * The statement that re-applies a pending local write on top of pulled rows, as the server will
    * apply it: put inserts or overwrites the columns it carries (but the nulls `putValues` leaves
-   * out, so a pulled value of such a column stays), patch updates an existing row only;
-   * null for a patch left with no known column (nothing to do).
+   * out, so a pulled value of such a column stays, unless the put `moved` a row to a new key, whose
+   * nulls are sent), patch updates an existing row only; null for a patch left with no known column
+   * (nothing to do).
    */
-  replay(op: "put" | "patch" | "delete", pk: WireRow, values: WireRow): [string, SqlValue[]] | null {
+  replay(op: "put" | "patch" | "delete", pk: WireRow, values: WireRow, moved = false): [string, SqlValue[]] | null {
     const table = quote(this.meta.sqliteTable);
     const keyValues = this.#keyColumns.map((column) => storedFromOutbox(column, pk[column.name]));
     if (op === "delete") return [this.#deleteSql, keyValues];
-    const carried = Object.keys(op === "put" ? this.putValues(values) : values).filter((name) => this.hasColumn(name)).map((name) => this.column(name));
+    const carried = Object.keys(op === "put" && !moved ? this.putValues(values) : values).filter((name) => this.hasColumn(name)).map((name) => this.column(name));
     const carriedValues = carried.map((column) => storedFromOutbox(column, values[column.name]));
     if (op === "patch") {
       if (carried.length === 0) return null;

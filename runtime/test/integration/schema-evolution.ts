@@ -5,7 +5,8 @@
  *   open   open with the build (which migrates), then sync: the report says how the open went
  *          (`openError` when it threw), the migration, and what is left pending;
  *   insert open with the build, sync, add a project in the todo's team naming only its key, team
- *          and name, sync: the report has the projects as the device holds them then.
+ *          and name, sync: the report has the projects as the device holds them then;
+ *   rekey  open with the build, sync, give every project a new key, sync: the same report.
  * GENERATED names the build's generated directory. Prints one JSON report.
  */
 import { sql } from "drizzle-orm";
@@ -27,6 +28,11 @@ if (required("PHASE") === "write") {
   await client.sync();
   const [todo] = rowObjects(await adapter.execute("SELECT team_id FROM todos WHERE id = ?", [required("TODO_ID")]));
   await client.db.run(sql`INSERT INTO projects (id, team_id, name) VALUES (${crypto.randomUUID()}, ${todo?.team_id}, 'made offline')`);
+  await client.sync();
+  report.projects = rowObjects(await adapter.execute("SELECT * FROM projects"));
+} else if (required("PHASE") === "rekey") {
+  await client.sync();
+  await client.db.run(sql`UPDATE projects SET id = ${crypto.randomUUID()}`);
   await client.sync();
   report.projects = rowObjects(await adapter.execute("SELECT * FROM projects"));
 } else {
