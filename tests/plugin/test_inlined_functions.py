@@ -279,23 +279,31 @@ def test_every_change_to_version_26s_released_functions_applies() -> None:
 def test_every_change_to_version_27s_released_functions_applies() -> None:
     """Version 27 re-creates the text[] pull (version 17) keeping the cursors before one whose page
     said hasMore: its released text with the three changes alone."""
-    column, comment, pull, installation = upgrade_script(27, "drizzlesync")
-    assert column == "ALTER TABLE drizzlesync.pull_cursor ADD COLUMN has_more boolean NOT NULL DEFAULT false"
+    column, comment, parent, pull, installation = upgrade_script(27, "drizzlesync")
+    assert column == (
+        "ALTER TABLE drizzlesync.pull_cursor ADD COLUMN has_more boolean NOT NULL DEFAULT false,\n"
+        "    ADD COLUMN parent uuid"
+    )
     assert comment.startswith("COMMENT ON COLUMN drizzlesync.pull_cursor.has_more IS")
+    assert parent.startswith("COMMENT ON COLUMN drizzlesync.pull_cursor.parent IS")
     assert installation == "UPDATE drizzlesync.installation SET version = 27"
     (released,) = [s for s in upgrade_script(17, "drizzlesync") if "FUNCTION drizzlesync.pull(" in s]
     kept = (
         "        -- The client has this cursor, so it no longer needs the ones before\n"
         "        -- it, unless its page said hasMore: then the client may still be\n"
         "        -- applying the pages before, having stored one of those cursors, and\n"
-        "        -- the 64 newest are kept (library version 27).\n"
+        "        -- the 64 it was made from are kept (library version 27).\n"
         "        DELETE FROM drizzlesync.pull_cursor AS p\n"
         "        WHERE p.client_id = pull.client_id AND p.created_xid < st.created_xid\n"
         "          AND (NOT st.has_more\n"
-        "               OR p.created_xid < (SELECT k.created_xid FROM drizzlesync.pull_cursor AS k\n"
-        "                                   WHERE k.client_id = pull.client_id\n"
-        "                                     AND k.created_xid < st.created_xid\n"
-        "                                   ORDER BY k.created_xid DESC OFFSET 63 LIMIT 1));\n"
+        "               OR p.id NOT IN (WITH RECURSIVE chain(id, depth) AS (\n"
+        "                                   SELECT st.parent, 1 WHERE st.parent IS NOT NULL\n"
+        "                                   UNION ALL\n"
+        "                                   SELECT k.parent, c.depth + 1\n"
+        "                                   FROM chain AS c\n"
+        "                                   JOIN drizzlesync.pull_cursor AS k ON k.id = c.id\n"
+        "                                   WHERE c.depth < 64 AND k.parent IS NOT NULL)\n"
+        "                               SELECT c.id FROM chain AS c));\n"
     )
     deleted = (
         "        -- The client has this cursor, so it no longer needs the ones before it.\n"
@@ -303,6 +311,9 @@ def test_every_change_to_version_27s_released_functions_applies() -> None:
         "        WHERE p.client_id = pull.client_id AND p.created_xid < st.created_xid;\n"
     )
     reuse = " AND NOT st.has_more\n"
-    stored = "    st.has_more := st.snap_keys IS NOT NULL OR st.target IS NOT NULL OR NOT opened;\n"
+    stored = (
+        "    st.has_more := st.snap_keys IS NOT NULL OR st.target IS NOT NULL OR NOT opened;\n"
+        "    st.parent := presented;\n"
+    )
     assert pull.count(kept) == 1 and pull.count(reuse) == 1 and pull.count(stored) == 1
     assert pull.replace(kept, deleted).replace(reuse, "\n").replace(stored, "") == released

@@ -95,3 +95,21 @@ def test_a_long_pull_keeps_at_most_64_cursors_behind_the_presented_one(db: psyco
         pages += 1
         assert cursors(db) <= 66  # the 64 kept, the presented one and the new one
     assert pages > 70 and cursors(db) == 66
+
+
+def test_a_client_resumed_again_and_again_from_the_same_cursor_is_not_reset(
+    db: psycopg.Connection[Any],
+) -> None:
+    """Each resume asks its pages ahead anew, and a client killed before it stores one leaves them
+    behind: the cursors kept are the presented one's own chain, so those left behind never push the
+    stored cursor out (counted among all the client's cursors, they did after 13 resumes)."""
+    alice, team = seed.member(db, "alice", "A")
+    for n in range(60):
+        seed.todo(db, team, f"todo {n}")
+    stored = page(db, alice, None, limit=1)["cursor"]
+    for _ in range(30):
+        response = page(db, alice, stored, limit=1)
+        assert response["reset"] is False
+        for _ in range(4):  # the pages asked for ahead, then the app is killed before it stores one
+            response = page(db, alice, response["cursor"], limit=1)
+            assert response["reset"] is False
