@@ -93,10 +93,18 @@ def read_json(body: bytes) -> tuple[Any, bool]:
     return payload, rounded
 
 
-def _loaded(load: Callable[[bytes], T], body: bytes, payload_of: Callable[[bytes], Any] = json.loads) -> T:
-    """`load(body)`; a body too deep for it is read again as `payload_of` reads one (`deep_refusal`)."""
+def _loaded(load: Callable[[str], T], body: bytes, payload_of: Callable[[bytes], Any] = json.loads) -> T:
+    """`load(body)`; a body too deep for it is read again as `payload_of` reads one (`deep_refusal`).
+
+    The body is UTF-8 (RFC 8259), a leading byte order mark allowed, as the Worker host reads it:
+    `json.loads` would take bytes in UTF-16 or UTF-32 too, and surrogates encoded as UTF-8.
+    """
     try:
-        return load(body)
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise invalid("malformed_json", "the request body is not valid JSON") from None
+    try:
+        return load(text)
     except RecursionError:
         raise deep_refusal(payload_of, body, "") from None
     except ValueError:

@@ -239,6 +239,12 @@ def test_contract_errors_carry_their_code_path_and_status(
         (b"{", "malformed_json"),
         (b"\xef\xbb\xbf{}", "missing_field"),
         (b"\xff", "malformed_json"),
+        # JSON between systems is UTF-8 (RFC 8259): UTF-16 and UTF-32, with a BOM or without, are not
+        # read, nor a surrogate encoded as UTF-8 bytes (CESU-8).
+        (json.dumps(PULL).encode("utf-16"), "malformed_json"),
+        (json.dumps(PULL).encode("utf-16-le"), "malformed_json"),
+        (json.dumps(PULL).encode("utf-32"), "malformed_json"),
+        (b'{"clientId": "\xed\xa0\x80"}', "malformed_json"),
         (b'{"protocol": 1e999}', "invalid_number"),
         (b'{"clientId": "\\ud800"}', "invalid_string"),
     ],
