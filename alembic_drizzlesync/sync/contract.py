@@ -74,7 +74,7 @@ def default_limits() -> Mapping[str, int]:
 
 @cache
 def jwks_timings() -> Mapping[str, float]:
-    """`jwks.json`: when every host fetches a JWKS URL's keys, in seconds."""
+    """`jwks.json`: when every host fetches a JWKS URL's keys (seconds), how long an answer may be (bytes)."""
     data: Mapping[str, Any] = _read("jwks.json")
     return {key: float(value) for key, value in data.items() if not key.startswith("$")}
 

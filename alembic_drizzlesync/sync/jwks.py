@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 
-MAX_KEY_SET_BYTES = 1_000_000
+MAX_KEY_SET_BYTES = int(jwks_timings()["maxBytes"])
 """A key set is a few kilobytes; an endpoint sending more is not serving one."""
 
 

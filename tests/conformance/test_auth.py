@@ -21,6 +21,7 @@ import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from alembic_drizzlesync.sync.contract import jwks_timings
 from tests.conformance.hosts import HostRefused, Jwt, Settings, free_port
 from tests.sync import seed
 from tests.sync.signing import SECRET, KeyServer, claims, es256_key, forged_none, hs256
@@ -196,6 +197,15 @@ def test_a_key_endpoint_that_answers_no_key_set_is_503(
     """The endpoint answered 200, but not with keys: the provider's trouble, so the client retries,
     rather than a 401 that tells it its session is bad, or a 500."""
     jwks.body = body
+    response = pull(jwt_url, signed(keys, claims(alice), "ec-1"))
+    assert (response.status_code, response.json()["error"]["code"]) == (503, "temporarily_unavailable")
+
+
+def test_a_key_set_over_the_size_limit_is_503(jwks: KeyServer, jwt_url: str, keys: Any, alice: str) -> None:
+    """A key set is a few kilobytes: an answer past `protocol/jwks.json`'s maxBytes is refused, on
+    every host, before it is read whole (a Worker's isolate has 128 MB), though it holds the keys."""
+    padding = "x" * int(jwks_timings()["maxBytes"])
+    jwks.body = json.dumps({"keys": jwks.keys, "padding": padding}).encode()
     response = pull(jwt_url, signed(keys, claims(alice), "ec-1"))
     assert (response.status_code, response.json()["error"]["code"]) == (503, "temporarily_unavailable")
 

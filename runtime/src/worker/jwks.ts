@@ -12,6 +12,7 @@
  * - keys fetched before stay in use while their refetch fails;
  * - for `RETRY_MS` after a failed fetch, requests get the same 503 at once instead of
  *   another fetch, so a hanging endpoint is not waited on by every request;
+ * - an answer over `maxBytes` is no key set, refused as its bytes arrive;
  * - a `kid` missing from the keys refetches them at most once per cooldown; one that a
  *   refetch cannot confirm now (cooling down) is a 503, which the client retries, and only a
  *   `kid` missing from keys fetched for this very token is the token's fault (401).
@@ -101,8 +102,11 @@ export class SigningKeys {
         await response.body?.cancel();
         throw new Error(`status ${response.status}`);
       }
-      body = await response.text();
-    } catch {
+      body = await readLimited(response, timings.maxBytes);
+    } catch (error) {
+      if (error instanceof TooLong) {
+        throw this.#failed(NOT_A_KEY_SET);
+      }
       throw this.#failed("the token's signing keys cannot be fetched; retry");
     }
     this.#keys = this.#parse(body);
@@ -144,6 +148,45 @@ export class SigningKeys {
     this.#failure = message;
     return syncError("temporarily_unavailable", message);
   }
+}
+
+class TooLong extends Error {}
+
+/**
+ * The answer's text, refused (`TooLong`) once it passes `limit` bytes, declared or as they
+ * arrive: a key set is a few kilobytes, and an isolate must not buffer whatever an endpoint sends.
+ */
+async function readLimited(response: Response, limit: number): Promise<string> {
+  const declared = response.headers.get("content-length") ?? "";
+  if (/^\d+$/.test(declared) && Number(declared) > limit) {
+    await response.body?.cancel();
+    throw new TooLong();
+  }
+  if (response.body === null) {
+    return "";
+  }
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) {
+      break;
+    }
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw new TooLong();
+    }
+    chunks.push(value);
+  }
+  const body = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return new TextDecoder().decode(body);
 }
 
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
