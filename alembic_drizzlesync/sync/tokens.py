@@ -13,6 +13,7 @@ nothing of the request is applied.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
@@ -161,6 +162,7 @@ class JWTAuthenticator:
 
     def _decode(self, token: str) -> dict[str, Any]:
         """The token's claims once its signature verifies; they are checked apart (`claims_failure`)."""
+        _check_header_text(token)
         header = jwt.get_unverified_header(token)  # a DecodeError unless a JSON object, a kid a string
         algorithm = header.get("alg")
         if algorithm not in self.algorithms:
@@ -169,6 +171,16 @@ class JWTAuthenticator:
         key: Any = self._jwks.key(algorithm, header.get("kid")) if self._jwks else self._secret
         payload = jwt.api_jws.decode(token, key, algorithms=[algorithm])
         return _claims(payload)
+
+
+def _check_header_text(token: str) -> None:
+    """A DecodeError unless the header is UTF-8 (RFC 7515), a leading byte order mark allowed, as
+    the Worker host's jose reads it: PyJWT's `json.loads` takes bytes in UTF-16 or UTF-32 too."""
+    segment = token.split(".", 1)[0]
+    try:
+        base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)).decode("utf-8-sig")
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        raise jwt.DecodeError("the header is not UTF-8") from None
 
 
 def _claims(payload: bytes) -> dict[str, Any]:

@@ -56,6 +56,20 @@ def hs512(payload: dict[str, Any]) -> str:
     return pyjwt.encode(payload, "k" * 64, algorithm="HS512")
 
 
+HS256_HEADER = b'{"alg": "HS256", "typ": "JWT"}'
+
+
+def raw_signed(header: bytes, payload: dict[str, Any]) -> str:
+    """An HS256 token with the header's bytes as given, signed with the hosts' secret."""
+    signing_input = f"{b64url(header)}.{b64url(json.dumps(payload).encode())}"
+    signature = hmac.new(SECRET.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64url(signature)}"
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
 FAILURES: list[tuple[str, Any, str]] = [
     ("no header", None, "token_missing"),
     ("not a JWT", "not-a-jwt", "token_malformed"),
@@ -70,6 +84,17 @@ FAILURES: list[tuple[str, Any, str]] = [
     ("no exp", lambda sub: hs256(claims(sub, exp=None)), "token_missing_claim"),
     ("no sub", lambda sub: hs256(claims(sub, sub=None)), "token_missing_claim"),
     ("no aud", lambda sub: hs256(claims(sub, aud=None)), "token_missing_claim"),
+    # A JWS header is UTF-8 JSON (RFC 7515): PyJWT read one in UTF-16 too, which the Worker refused.
+    (
+        "UTF-16 header",
+        lambda sub: raw_signed(HS256_HEADER.decode().encode("utf-16"), claims(sub)),
+        "token_malformed",
+    ),
+    (
+        "header not UTF-8",
+        lambda sub: raw_signed(b'{"alg": "HS256", "x": "\xff"}', claims(sub)),
+        "token_malformed",
+    ),
 ]
 
 
