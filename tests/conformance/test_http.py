@@ -13,7 +13,7 @@ import pytest
 from psycopg import sql
 
 from alembic_drizzlesync.sync.contract import contract
-from tests.conformance.hosts import ORIGIN, Settings
+from tests.conformance.hosts import ORIGIN, Settings, free_port
 from tests.sync import seed
 
 PULL = {"protocol": 1, "schemaVersion": 1, "clientId": "conformance", "cursor": None}
@@ -418,3 +418,14 @@ def test_two_authorization_headers_name_neither_user_in_development_mode(
     response = http.post("/pull", content=json.dumps(PULL), headers=headers)
     assert response.status_code == 200, response.text
     assert response.json()["changes"] == []
+
+
+@pytest.mark.parametrize("path", ["/pull", "/push"])
+def test_a_database_that_cannot_be_reached_is_503(host: Any, path: str) -> None:
+    """Nothing listens where the database should be: the client retries (503), on every host; the
+    Worker's socket error (workerd's `connection attempt failed`, which has no code) was a 500."""
+    unreachable = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    with host.serve(unreachable, Settings()) as url:
+        body = PULL if path == "/pull" else push([])
+        response = httpx.post(f"{url}{path}", json=body, headers={"authorization": "Bearer u"}, timeout=60)
+    assert (response.status_code, error_of(response)["code"]) == (503, "temporarily_unavailable")

@@ -108,14 +108,10 @@ async function run(
   transaction: boolean,
 ): Promise<string> {
   const sql = postgres(binding.connectionString, { max: 1, fetch_types: false, onnotice: () => undefined });
+  let results: readonly (Row | readonly Row[])[];
   try {
     // One statement answers its rows; several (BEGIN; SELECT; COMMIT), a list of each one's.
-    const results = (await sql.unsafe(text)) as unknown as readonly (Row | readonly Row[])[];
-    const row = results.flat().find((candidate) => typeof candidate.result === "string");
-    if (row === undefined) {
-      throw new Error("the protocol function returned no row");
-    }
-    return row.result as string;
+    results = await sql.unsafe(text);
   } catch (error) {
     if (transaction && error instanceof postgres.PostgresError) {
       await sql.unsafe("ROLLBACK").catch(() => undefined);
@@ -124,6 +120,11 @@ async function run(
   } finally {
     waitUntil(sql.end());
   }
+  const row = results.flat().find((candidate) => typeof candidate.result === "string");
+  if (row === undefined) {
+    throw new Error("the protocol function returned no row");
+  }
+  return row.result as string;
 }
 
 type Row = Readonly<Record<string, unknown>>;
@@ -152,8 +153,10 @@ export function pull(
 
 function databaseError(error: unknown): unknown {
   if (!(error instanceof postgres.PostgresError)) {
-    // postgres.js throws plain errors (CONNECTION_CLOSED, ECONNREFUSED, ...) for a connection it lost or never got.
-    return error instanceof Error && "code" in error
+    // A connection lost or never made: postgres.js's own errors carry a code (CONNECTION_CLOSED,
+    // ECONNREFUSED, ...), the Workers runtime's socket errors are plain Errors without one
+    // (`connection attempt failed`, `Network connection lost.`). A TypeError and the like is a bug.
+    return error instanceof Error && ("code" in error || Object.getPrototypeOf(error) === Error.prototype)
       ? syncError("temporarily_unavailable", "the database is busy or unreachable; retry")
       : error;
   }
