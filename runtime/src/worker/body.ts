@@ -8,20 +8,37 @@ export function requestTooLarge(limit: number): SyncError {
 }
 
 export async function readBody(request: Request, limit: number): Promise<Uint8Array> {
-  const declared = request.headers.get("content-length") ?? "";
+  return readLimited(request, limit, {
+    tooLarge: () => requestTooLarge(limit),
+    // The client went away mid-body (fewer bytes than its Content-Length): what came is no request.
+    broken: (error) =>
+      syncError("malformed_json", `the request body broke off before its end (${error instanceof Error ? error.message : String(error)})`),
+  });
+}
+
+/**
+ * A request's or a fetched answer's body, read whole but refused as soon as it passes `limit`
+ * bytes, declared (Content-Length) or as they arrive: nothing larger is ever buffered. The errors
+ * thrown are the caller's: `tooLarge` past the limit, `broken` when the stream fails midway.
+ */
+export async function readLimited(
+  message: Request | Response,
+  limit: number,
+  errors: { tooLarge: () => Error; broken: (error: unknown) => Error },
+): Promise<Uint8Array> {
+  const declared = message.headers.get("content-length") ?? "";
   if (/^\d+$/.test(declared) && Number(declared) > limit) {
-    throw requestTooLarge(limit);
+    throw errors.tooLarge();
   }
-  if (request.body === null) {
+  if (message.body === null) {
     return new Uint8Array();
   }
-  const reader = request.body.getReader();
+  const reader = message.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {
     const { done, value } = await reader.read().catch((error: unknown) => {
-      // The client went away mid-body (fewer bytes than its Content-Length): what came is no request.
-      throw syncError("malformed_json", `the request body broke off before its end (${error instanceof Error ? error.message : String(error)})`);
+      throw errors.broken(error);
     });
     if (done) {
       break;
@@ -29,7 +46,7 @@ export async function readBody(request: Request, limit: number): Promise<Uint8Ar
     size += value.byteLength;
     if (size > limit) {
       await reader.cancel();
-      throw requestTooLarge(limit);
+      throw errors.tooLarge();
     }
     chunks.push(value);
   }

@@ -24,6 +24,7 @@ import { base64url, compactVerify, createLocalJWKSet, errors, type CompactVerify
 
 import timings from "../../protocol/jwks.json" with { type: "json" };
 import rules from "../../protocol/jwt.json" with { type: "json" };
+import { readLimited } from "./body.ts";
 import { syncError, type SyncError } from "./contract.ts";
 
 const SECOND_MS = 1_000;
@@ -92,8 +93,9 @@ export class SigningKeys {
       throw syncError("temporarily_unavailable", this.#failure);
     }
     let body: string;
+    let response: Response | undefined;
     try {
-      const response = await fetch(this.#url, {
+      response = await fetch(this.#url, {
         headers: { accept: "application/json" },
         redirect: "manual",
         signal: AbortSignal.timeout(TIMEOUT_MS),
@@ -102,9 +104,15 @@ export class SigningKeys {
         await response.body?.cancel();
         throw new Error(`status ${response.status}`);
       }
-      body = await readLimited(response, timings.maxBytes);
+      // A key set is a few kilobytes: an isolate must not buffer whatever an endpoint sends.
+      const bytes = await readLimited(response, timings.maxBytes, {
+        tooLarge: () => new TooLong(),
+        broken: (error) => (error instanceof Error ? error : new Error(String(error))),
+      });
+      body = new TextDecoder().decode(bytes);
     } catch (error) {
       if (error instanceof TooLong) {
+        await response?.body?.cancel().catch(() => undefined); // declared too long: never read
         throw this.#failed(NOT_A_KEY_SET);
       }
       throw this.#failed("the token's signing keys cannot be fetched; retry");
@@ -150,44 +158,8 @@ export class SigningKeys {
   }
 }
 
+/** A key set answer over `maxBytes`. */
 class TooLong extends Error {}
-
-/**
- * The answer's text, refused (`TooLong`) once it passes `limit` bytes, declared or as they
- * arrive: a key set is a few kilobytes, and an isolate must not buffer whatever an endpoint sends.
- */
-async function readLimited(response: Response, limit: number): Promise<string> {
-  const declared = response.headers.get("content-length") ?? "";
-  if (/^\d+$/.test(declared) && Number(declared) > limit) {
-    await response.body?.cancel();
-    throw new TooLong();
-  }
-  if (response.body === null) {
-    return "";
-  }
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) {
-      break;
-    }
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      throw new TooLong();
-    }
-    chunks.push(value);
-  }
-  const body = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return new TextDecoder().decode(body);
-}
 
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
 
