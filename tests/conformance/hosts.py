@@ -34,6 +34,7 @@ from alembic_drizzlesync.sync.asgi import (
     create_app,
     pool_lifespan,
 )
+from alembic_drizzlesync.sync.cli import POOL_TIMEOUT_SECONDS
 from alembic_drizzlesync.sync.tokens import JWTAuthenticator
 from tests.sync.signing import AUDIENCE, ISSUER, SECRET
 
@@ -118,9 +119,15 @@ class AsgiHost:
         except ConfigError as error:
             raise HostRefused(str(error)) from None
         # No connection opened before the first request, as a test may set a database option
-        # (lock_timeout) that only sessions opened after it get.
+        # (lock_timeout) that only sessions opened after it get. A request waits for a connection
+        # as long as under `drizzlesync serve`, then is 503.
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-            localdb.libpq_url(database_url), min_size=0, max_size=16, kwargs={"autocommit": True}, open=False
+            localdb.libpq_url(database_url),
+            min_size=0,
+            max_size=16,
+            kwargs={"autocommit": True},
+            open=False,
+            timeout=POOL_TIMEOUT_SECONDS,
         )
         processor = AsyncSyncProcessor(pool, limits=settings.limits)
         app = create_app(
