@@ -83,7 +83,7 @@ export function toMutation(entry: OutboxEntry, tables: SyncedTables, previous?: 
   const wire = (row: WireRow): WireRow => (table === undefined ? row : table.toWire(row));
   const base = { id: entry.id, tx: entry.tx, table: entry.table, op: entry.op, pk: wire(entry.pk) };
   if (entry.values === null) return base;
-  const values = entry.op === "put" && table !== undefined && !isMove(entry, previous) ? table.putValues(entry.values) : entry.values;
+  const values = entry.op === "put" && table !== undefined ? table.putValues(entry.values, isMove(entry, previous)) : entry.values;
   return { ...base, values: wire(values) };
 }
 

@@ -168,12 +168,14 @@ export class SyncedTable {
   }
 
   /**
-   * A put's values without the nulls of the columns the server fills in (`serverDefault`): a row
-   * inserted on the device without such a column gets the server's value (the next sequence number,
-   * the default expression's), which the next pull brings, where its null would be stored as null,
-   * or fail `NOT NULL`. Outbox and wire forms alike: null is null in both.
+   * A put's values as the server is to take them: without the nulls of the columns the server fills
+   * in (`serverDefault`), so a row inserted on the device without such a column gets the server's
+   * value (the next sequence number, the default expression's), which the next pull brings, where
+   * its null would be stored as null, or fail `NOT NULL`. A put that `moved` a row to a new key
+   * (`isMove`) keeps them: they are the row's values. Outbox and wire forms alike: null is null in both.
    */
-  putValues(values: WireRow): WireRow {
+  putValues(values: WireRow, moved: boolean): WireRow {
+    if (moved) return values;
     return Object.fromEntries(
       Object.entries(values).filter(([name, value]) => value !== null || this.#columns.get(name)?.serverDefault !== true),
     );
@@ -181,16 +183,15 @@ export class SyncedTable {
 
   /**
    * The statement that re-applies a pending local write on top of pulled rows, as the server will
-   * apply it: put inserts or overwrites the columns it carries (but the nulls `putValues` leaves
-   * out, so a pulled value of such a column stays, unless the put `moved` a row to a new key, whose
-   * nulls are sent), patch updates an existing row only; null for a patch left with no known column
-   * (nothing to do).
+   * apply it: put inserts or overwrites the columns it carries (those `putValues` keeps, so a pulled
+   * value of a column it leaves out stays), patch updates an existing row only; null for a patch left
+   * with no known column (nothing to do).
    */
   replay(op: "put" | "patch" | "delete", pk: WireRow, values: WireRow, moved = false): [string, SqlValue[]] | null {
     const table = quote(this.meta.sqliteTable);
     const keyValues = this.#keyColumns.map((column) => storedFromOutbox(column, pk[column.name]));
     if (op === "delete") return [this.#deleteSql, keyValues];
-    const carried = Object.keys(op === "put" && !moved ? this.putValues(values) : values).filter((name) => this.hasColumn(name)).map((name) => this.column(name));
+    const carried = Object.keys(op === "put" ? this.putValues(values, moved) : values).filter((name) => this.hasColumn(name)).map((name) => this.column(name));
     const carriedValues = carried.map((column) => storedFromOutbox(column, values[column.name]));
     if (op === "patch") {
       if (carried.length === 0) return null;
