@@ -135,6 +135,24 @@ describe("scheduling and faults (fake clock)", () => {
     await client.close();
   });
 
+  it("pauses on 403 client_id_taken as on 401: only another user's token, or another database, helps", async () => {
+    const clock = new FakeClock();
+    const { fetch, calls } = fakeFetch(errorResponse(403, "client_id_taken"));
+    const { client, setToken } = await openClient(fetch, clock, "bob");
+    await assert.rejects(client.sync(), SyncHttpError);
+    assert.equal(client.status.state, "auth-required");
+    assert.equal((client.status.error as SyncHttpError).code, "client_id_taken");
+    clock.advance(120_000);
+    await settle();
+    assert.equal(calls.length, 1, "no retries of a request the server refuses this user for good");
+    setToken("alice");
+    client.tokenChanged();
+    await settle();
+    assert.equal(client.status.state, "idle");
+    assert.deepEqual(calls.map((call) => call.authorization), ["Bearer bob", "Bearer alice"]);
+    await client.close();
+  });
+
   it("pauses with update-required when the server does not serve this schema version", async () => {
     const clock = new FakeClock();
     const { fetch } = fakeFetch(errorResponse(409, "schema_version_unsupported"));

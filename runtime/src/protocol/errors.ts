@@ -11,6 +11,8 @@ export type ErrorAction =
 const byCode: Readonly<Record<string, ErrorAction>> = {
   temporarily_unavailable: "retry",
   unauthenticated: "reauthenticate",
+  // The database's client id is another user's: only a token of that user (or another database) helps.
+  client_id_taken: "reauthenticate",
   schema_version_unsupported: "update",
 };
 
