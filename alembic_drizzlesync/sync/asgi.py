@@ -31,7 +31,13 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .async_processor import AsyncSyncProcessor
-from .errors import SyncError, request_too_large, unauthenticated, unsupported_media_type
+from .errors import (
+    SyncError,
+    request_too_large,
+    unauthenticated,
+    unsupported_content_encoding,
+    unsupported_media_type,
+)
 from .processor import Identity, Response, SyncProcessor
 
 Authenticate = Callable[[Request], Awaitable[Identity | None] | Identity | None]
@@ -118,6 +124,7 @@ class SyncApp:
                 # Every value, joined by ", " as the Worker host's `Headers.get` joins them: two
                 # types are no one type, where the first alone would have read the body as JSON.
                 _check_content_type(", ".join(request.headers.getlist("content-type")))
+                _check_content_encoding(", ".join(request.headers.getlist("content-encoding")))
                 body = await _read_body(request, self.max_body_bytes)
             except SyncError as error:
                 response = Response.of(error.status, error.body())
@@ -200,6 +207,12 @@ def _check_content_type(header: str) -> None:
     """`application/json`, with parameters (`; charset=utf-8`) or without."""
     if header.partition(";")[0].strip().lower() != "application/json":
         raise unsupported_media_type(header)
+
+
+def _check_content_encoding(header: str) -> None:
+    """No `Content-Encoding`, or `identity`: the body is read as the bytes that came."""
+    if header.strip().lower() not in ("", "identity"):
+        raise unsupported_content_encoding(header)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

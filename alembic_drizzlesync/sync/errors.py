@@ -70,6 +70,13 @@ def unsupported_media_type(content_type: str) -> SyncError:
     return SyncError.of("unsupported_media_type", f"Content-Type must be application/json (got {shown})")
 
 
+def unsupported_content_encoding(encoding: str) -> SyncError:
+    """415 (RFC 9110): a compressed body read as JSON would be refused as malformed, which hides the
+    cause; neither host decodes one (a client that compresses must be told, not half-read)."""
+    message = f"Content-Encoding must be identity (got {encoding[:100]}): send the body as is"
+    return SyncError.of("unsupported_media_type", message)
+
+
 def server_misconfigured() -> SyncError:
     """503: the database lacks a table, function or right the sync functions name; retried meanwhile."""
     return SyncError.of("server_misconfigured", contract()["sqlstates"]["misconfigured"]["message"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import uuid
 from collections.abc import Iterator
@@ -59,6 +60,27 @@ def test_only_json_bodies_are_read(http: httpx.Client, alice: str, content_type:
     response = http.post("/push", content=json.dumps(push([])), headers=headers)
     assert response.status_code == 415
     assert error_of(response)["code"] == "unsupported_media_type"
+
+
+def json_from(user: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {user}", "content-type": "application/json"}
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "gzip, identity"])
+def test_an_encoded_body_is_415(http: httpx.Client, alice: str, encoding: str) -> None:
+    """Neither host decodes a compressed body: it says so, where reading the bytes as JSON gave
+    400 malformed_json (or, for a body that happens to parse, read something else)."""
+    body = json.dumps(PULL).encode()
+    body = gzip.compress(body) if "gzip" in encoding else body
+    response = http.post("/pull", content=body, headers={**json_from(alice), "content-encoding": encoding})
+    assert response.status_code == 415, response.text
+    assert error_of(response)["code"] == "unsupported_media_type"
+    assert f"Content-Encoding must be identity (got {encoding})" in error_of(response)["message"]
+
+
+def test_identity_encoding_is_no_encoding(http: httpx.Client, alice: str) -> None:
+    headers = {**json_from(alice), "content-encoding": "Identity"}
+    assert http.post("/pull", content=json.dumps(PULL), headers=headers).status_code == 200
 
 
 def test_json_with_parameters_is_json(http: httpx.Client, alice: str) -> None:

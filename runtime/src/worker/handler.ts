@@ -74,6 +74,7 @@ export function createSyncHandler<Env = Record<string, unknown>>(
       }
       checkIdentity(identity);
       checkContentType(request.headers.get("content-type") ?? "");
+      checkContentEncoding(request.headers.get("content-encoding") ?? "");
       const { payload, text: body } = readJson(await readBody(request, limits.maxBodyBytes));
       const database = hyperdrive(env, bindingName);
       const waitUntil = ctx.waitUntil.bind(ctx);
@@ -133,6 +134,19 @@ function checkContentType(header: string): void {
     throw syncError(
       "unsupported_media_type",
       `Content-Type must be application/json (got ${header.slice(0, 100) || "none"})`,
+    );
+  }
+}
+
+/**
+ * No `Content-Encoding`, or `identity` (RFC 9110's 415): a compressed body read as JSON would be
+ * refused as malformed, which hides the cause, and the Python host decodes none either.
+ */
+function checkContentEncoding(header: string): void {
+  if (!["", "identity"].includes(header.trim().toLowerCase())) {
+    throw syncError(
+      "unsupported_media_type",
+      `Content-Encoding must be identity (got ${header.slice(0, 100)}): send the body as is`,
     );
   }
 }
