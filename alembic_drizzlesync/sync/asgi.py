@@ -160,11 +160,16 @@ class SyncApp:
 
 
 def _route_path(scope: Scope) -> str:
-    """The path below where the app is mounted (`root_path`), as Starlette's router reads it."""
+    """The path below where the app is mounted (`root_path`), as Starlette's router reads it, when
+    the path as sent (`raw_path`) ends with it too: the Worker host routes on the URL's path as
+    sent, not percent-decoded, so `/pul%6c` is no endpoint on either host."""
     path: str = scope["path"]
     root: str = scope.get("root_path", "")
     if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
-        return path[len(root) :]
+        path = path[len(root) :]
+    raw: bytes | None = scope.get("raw_path")
+    if raw is not None and not raw.partition(b"?")[0].endswith(path.encode()):
+        return ""
     return path
 
 
