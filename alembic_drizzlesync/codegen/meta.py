@@ -24,7 +24,7 @@ def render_sync_meta(plan: Plan, version: int, digest: str) -> str:
                     "codec": c.mapping.codec,
                     "nullable": str(c.column.nullable).lower(),
                     "pushed": str(c.pushed).lower(),
-                    "server_default": c.server_default and c.column.name not in table.table.primary_key,
+                    "server_default": table.server_fills_in(c),
                 }
                 for c in table.columns
             ],

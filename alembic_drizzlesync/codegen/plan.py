@@ -109,6 +109,22 @@ class TablePlan:
     def column(self, name: str) -> ColumnPlan:
         return next(c for c in self.columns if c.column.name == name)
 
+    def server_fills_in(self, column: ColumnPlan) -> bool:
+        """Does the server give a row made on a device this non-key column's value (sync-meta's
+        `serverDefault`)? Key columns aside: a device must make a row's key itself."""
+        return column.server_default and column.column.name not in self.table.primary_key
+
+    def sqlite_not_null(self, column: ColumnPlan) -> bool:
+        """Is the column `NOT NULL` on SQLite too? Not where the server makes a device's row's value
+        (a sequence, an identity, a generated column, a default the client cannot make): such a
+        row has none until a pull brings the server's, and a value the device had to invent would
+        be the one the server kept. Key columns always are."""
+        if column.column.nullable:
+            return False
+        if column.column.name in self.table.primary_key:
+            return True
+        return column.pushed and not column.server_default
+
 
 @dataclass(frozen=True)
 class ViewPlan:

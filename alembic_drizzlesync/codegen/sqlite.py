@@ -43,7 +43,7 @@ class SqliteSchemaGenerator(TsModule):
             parts.append(f".$type<{mapping.sqlite_type}>()")
         if table.table.primary_key == (column.column.name,):
             parts.append(".primaryKey()")
-        elif not column.column.nullable:
+        elif table.sqlite_not_null(column):
             parts.append(".notNull()")
         if column.default is not None:
             parts.append(self.render_default(column))

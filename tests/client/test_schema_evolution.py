@@ -147,3 +147,27 @@ def test_a_row_moved_to_another_key_on_a_device_keeps_its_null_in_a_column_the_s
         codes = db.execute("SELECT code FROM projects").fetchall()
     assert codes == [(None,)]
     assert [(p["name"], p["code"]) for p in moved["projects"]] == [("no code", None)]
+
+
+@pytest.mark.parametrize("always", [False, True])
+def test_a_not_null_column_the_server_numbers_gets_its_number_for_a_row_made_on_a_device(
+    project: Project, always: bool
+) -> None:
+    """An identity column (or a serial) that is `NOT NULL` but no key: the server numbers a device's
+    row. It was `NOT NULL` on SQLite too, with no default there, so the device's insert failed
+    unless the app invented a number, which the server then kept. It is nullable on SQLite now
+    (the row has no number until the pull brings the server's)."""
+    identity = f"sa.Identity(always={always})"
+    project.revise(
+        "project_number",
+        [
+            f'op.add_column("projects", sa.Column("number", sa.Integer(), {identity}, nullable=False))',
+            "op.bump_sync_schema_version(2)",
+        ],
+    )
+    inserted = project.device("insert", project.build("build"))
+    assert (inserted.get("openError"), inserted["state"], inserted["pending"]) == (None, "idle", 0)
+    with psycopg.connect(project.url) as db:
+        numbers = db.execute("SELECT name, number FROM projects").fetchall()
+    assert numbers == [("made offline", 1)]
+    assert [(p["name"], p["number"]) for p in inserted["projects"]] == [("made offline", 1)]

@@ -2,7 +2,9 @@
 
 The type-level check is generated here from the plan: for every synced
 table, the select types of the two schemas must be equal once the columns
-documented as lossy in type are left out.
+documented as lossy in type are left out, and the columns the server fills
+in for a device's row (`NOT NULL` on Postgres, not on SQLite) must be the
+Postgres type or null.
 """
 
 from __future__ import annotations
@@ -43,12 +45,23 @@ def type_equality_module(url: str, options: Options) -> str:
     plan = fixture_plan(url, options)
     lines = ['import * as pg from "./schema.postgres";\nimport * as lite from "./schema.sqlite";\n', EQUAL]
     for table in plan.synced:
-        lossy = " | ".join(ts_string(c.key) for c in table.columns if not c.mapping.same_type) or "never"
         select = "typeof {0}.{1}.$inferSelect".format
+        pg, lite = select("pg", table.variable), select("lite", table.variable)
+        filled = [
+            c
+            for c in table.columns
+            if c.mapping.same_type and not c.column.nullable and not table.sqlite_not_null(c)
+        ]
+        left_out = [c for c in table.columns if not c.mapping.same_type] + filled
+        lossy = " | ".join(ts_string(c.key) for c in left_out) or "never"
         lines.append(
-            f"export const {table.variable}Equal: Equal<Omit<{select('pg', table.variable)}, {lossy}>, "
-            f"Omit<{select('lite', table.variable)}, {lossy}>> = true;\n"
+            f"export const {table.variable}Equal: Equal<Omit<{pg}, {lossy}>, Omit<{lite}, {lossy}>> = true;\n"
         )
+        for i, column in enumerate(filled):
+            key = ts_string(column.key)
+            lines.append(
+                f"export const {table.variable}Filled{i}: Equal<{pg}[{key}] | null, {lite}[{key}]> = true;\n"
+            )
     return "".join(lines)
 
 
@@ -70,6 +83,7 @@ def test_fixture_schema_compiles_with_equal_select_types(
 ) -> None:
     result = tsc(generated_project(fixture_url, tmp_path, node_modules, Options()), node_modules)
     assert result.returncode == 0, result.stdout
+    assert "Filled0: Equal<" in (tmp_path / "equal-types.ts").read_text()  # the serial and identity columns
 
 
 def test_preserved_names_and_string_timestamps_compile(

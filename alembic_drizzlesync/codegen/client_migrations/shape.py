@@ -80,7 +80,7 @@ def table_shape(table: TablePlan, renamed: Mapping[str, str]) -> TableShape:
                 name=c.sqlite_name,
                 wire_name=c.column.name,
                 storage=STORAGE[c.mapping.sqlite.function],
-                not_null=not c.column.nullable,
+                not_null=table.sqlite_not_null(c),
                 default=_sqlite_default(c),
                 pushed=c.pushed,
                 renamed_from=renamed.get(c.column.name),

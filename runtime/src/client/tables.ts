@@ -172,12 +172,16 @@ export class SyncedTable {
    * in (`serverDefault`), so a row inserted on the device without such a column gets the server's
    * value (the next sequence number, the default expression's), which the next pull brings, where
    * its null would be stored as null, or fail `NOT NULL`. A put that `moved` a row to a new key
-   * (`isMove`) keeps them: they are the row's values. Outbox and wire forms alike: null is null in both.
+   * (`isMove`) keeps them where the server allows null: they are the row's values. In a `NOT NULL`
+   * column null only says the row was made on this device and has no value from the server yet.
+   * Outbox and wire forms alike: null is null in both.
    */
   putValues(values: WireRow, moved: boolean): WireRow {
-    if (moved) return values;
     return Object.fromEntries(
-      Object.entries(values).filter(([name, value]) => value !== null || this.#columns.get(name)?.serverDefault !== true),
+      Object.entries(values).filter(([name, value]) => {
+        const column = this.#columns.get(name);
+        return value !== null || column?.serverDefault !== true || (moved && column.nullable);
+      }),
     );
   }
 

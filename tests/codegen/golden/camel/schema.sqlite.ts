@@ -220,8 +220,8 @@ export const numbers = sqliteTable(
     small: integer().notNull().default(-1),
     int: integer(),
     big: integer().default(9007199254740991),
-    bigSerial: integer("big_serial").notNull(),
-    smallSerial: integer("small_serial").notNull(),
+    bigSerial: integer("big_serial"),
+    smallSerial: integer("small_serial"),
     real: real().default(1.5),
     dbl: real().default(-0.5),
     num: text(),
@@ -229,7 +229,7 @@ export const numbers = sqliteTable(
     cash: text(),
     /** Postgres domain `positive_int`. */
     pos: integer(),
-    counter: integer().notNull(),
+    counter: integer(),
     doubled: integer(),
     /** Postgres domain `code`. */
     code: text().default("ABC"),

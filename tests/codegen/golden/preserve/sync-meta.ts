@@ -9,7 +9,7 @@ import type { TableMeta } from "drizzlesync";
 export const schemaVersion = 1;
 
 /** A digest of the synced shape, to tell two builds of one version apart. */
-export const schemaHash = "cab68d9d232939df";
+export const schemaHash = "c7402b08c24b9280";
 
 export const syncTables = {
   Sales_Data_users: {
