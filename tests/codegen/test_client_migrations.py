@@ -217,6 +217,25 @@ def test_a_shape_change_without_a_version_bump_rewrites_the_step_with_a_warning(
     assert "schema version(s) 2 dropped from the client migrations (a downgrade to 1)" in caplog.text
 
 
+def test_the_warning_of_an_unbumped_shape_change_asks_for_the_bump_in_that_revision(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The warning said "bump it with op.bump_sync_schema_version()", and a user who did so in the
+    next revision shipped an empty step: step 2 already made the new shape, so step 3, computed from
+    it, added nothing, and devices that ran step 2 as first written kept failing on the missing
+    column. The warning now says that a later bump comes too late, and where the bump must go."""
+    shape = TableShape("t", "t", (ColumnShape("id", "id", "INTEGER", True, None, True),), ("id",), ())
+    wider = TableShape(
+        "t", "t", (*shape.columns, ColumnShape("x", "x", "TEXT", False, None, True)), ("id",), ()
+    )
+    rewritten = record(record(record([], 1, (shape,)), 2, (shape,)), 2, (wider,))
+    later_bump = record(rewritten, 3, (wider,))
+    assert migration_steps(later_bump)[-1] == (3, ['UPDATE "_sync_state" SET "schema_version" = 3'])
+    assert "neither from this step nor from a bump in a later revision" in caplog.text
+    assert "add op.bump_sync_schema_version(3) to its upgrade()" in caplog.text
+    assert "op.revert_sync_schema_version(3) to its downgrade()" in caplog.text
+
+
 def test_a_version_a_downgrade_dropped_is_not_taken_again_for_another_shape(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -109,10 +109,23 @@ def record(
     if same is not None and same.hash == digest:
         return [*kept, same]  # as recorded, with the renames its revision made
     if same is not None and _without_indexes(same.tables) != _without_indexes(tables):
+        # A bump in a later revision comes too late: its step starts from the rewritten step's
+        # shape, so it is empty, and devices that ran the step as first written never get the
+        # change. Only a bump in the revision that made the change keeps the step as shipped.
         log.warning(
-            "the synced shape changed but the schema version is still %d: installed clients will not "
-            "migrate; bump it with op.bump_sync_schema_version()",
+            "the synced shape changed but the schema version is still %d: client step %d now makes "
+            "the new shape, and devices that already ran version %d will not get this change, neither "
+            "from this step nor from a bump in a later revision (whose step starts from this shape). "
+            "Unless no device has version %d yet, bump the version in the revision that changed the "
+            "shape: alembic downgrade to the revision before it, add op.bump_sync_schema_version(%d) "
+            "to its upgrade() and op.revert_sync_schema_version(%d) to its downgrade(), then upgrade "
+            "again",
             server_version,
+            server_version,
+            server_version,
+            server_version,
+            server_version + 1,
+            server_version + 1,
         )
     return [*kept, Version(server_version, digest, tables)]
 
