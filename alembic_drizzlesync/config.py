@@ -260,6 +260,7 @@ def parse_config(raw: Mapping[str, Any]) -> SyncConfig:
             raise ConfigError(f"{key}: per-table settings need an exact table name, not a glob")
         if not isinstance(rule, Mapping):
             raise ConfigError(f'{key}: expected a table such as {{ scope = "..." }}')
+        _reject_unquoted_qualified_name(name, rule)
         tables[qualified_name(*split_name(name))] = _table_rule(key, rule, default_sync=True)
     output = raw.get("output")
     users = raw.get("user_scopes_query")
@@ -278,6 +279,23 @@ def parse_config(raw: Mapping[str, Any]) -> SyncConfig:
         auth=_auth(raw["auth"]) if "auth" in raw else None,
         schemas=_schemas(f"{ROOT_KEY}.schemas", schemas, library_schema) if schemas is not None else None,
     )
+
+
+def _reject_unquoted_qualified_name(name: str, rule: Mapping[str, Any]) -> None:
+    """`[tool.drizzlesync.tables.app.todos]` is, to TOML, table `todos` inside a table `app`.
+
+    Read as written it is settings for a table `app` with an unknown key
+    `todos`, an error that does not say what is wrong: the schema-qualified
+    name needs quotes. A setting whose value is itself a table is that slip.
+    """
+    nested = sorted(key for key, value in rule.items() if isinstance(value, Mapping))
+    if nested:
+        qualified = f"{name}.{nested[0]}"
+        raise ConfigError(
+            f'{ROOT_KEY}.tables."{name}".{nested[0]}: TOML reads [{ROOT_KEY}.tables.{qualified}] as '
+            f"table {nested[0]!r} inside {name!r}; quote a schema-qualified name: "
+            f'[{ROOT_KEY}.tables."{qualified}"]'
+        )
 
 
 def _auth(raw: Any) -> AuthConfig:

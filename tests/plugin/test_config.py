@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,22 @@ def test_table_info_refines_the_pyproject_rule() -> None:
 def test_bad_config_names_the_key(raw: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_config(raw)
+
+
+def test_an_unquoted_schema_qualified_table_name_is_an_error_saying_to_quote_it() -> None:
+    """`[tool.drizzlesync.tables.public.todos]`, as one writes a TOML header, is table `todos`
+    inside a table `public`: the error was `tables."public".todos: unknown key (known keys: scope,
+    sync)`, which does not say that the name wants quotes."""
+    raw = tomllib.loads("[tool.drizzlesync.tables.public.todos]\nscope = \"'t:' || team_id\"\n")
+    with pytest.raises(ConfigError) as error:
+        parse_config(raw["tool"]["drizzlesync"])
+    assert str(error.value) == (
+        'tool.drizzlesync.tables."public".todos: TOML reads [tool.drizzlesync.tables.public.todos] '
+        "as table 'todos' inside 'public'; quote a schema-qualified name: "
+        '[tool.drizzlesync.tables."public.todos"]'
+    )
+    quoted = tomllib.loads('[tool.drizzlesync.tables."public.todos"]\nscope = "x"\n')
+    assert parse_config(quoted["tool"]["drizzlesync"]).rule_for("public", "todos") == TableRule(scope="x")
 
 
 def test_bad_table_info_names_the_table() -> None:
