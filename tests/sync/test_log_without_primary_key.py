@@ -11,6 +11,7 @@ instead of walking the whole index.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import psycopg
@@ -129,5 +130,11 @@ def test_a_call_reads_nothing_while_the_horizon_stays_where_the_last_whole_pass_
             assert compact(db, 1000) == 0
             after, _ = rows_read(db, LOG)
         assert after - before == 0
-    assert compact(db, 1000) == len(written)
+    # The horizon is the cluster's: a transaction of another database on the same server (a test
+    # run beside this one) holds it back too, so wait for the entries to go rather than once.
+    deleted, deadline = 0, time.monotonic() + 60
+    while deleted < len(written) and time.monotonic() < deadline:
+        deleted += compact(db, 1000)
+        time.sleep(0 if deleted == len(written) else 0.2)
+    assert deleted == len(written)
     assert logged(db) == []
