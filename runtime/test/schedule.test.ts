@@ -4,6 +4,7 @@ import { Backoff } from "../src/client/backoff.ts";
 import { SyncHttpError, SyncNetworkError, SyncPausedError } from "../src/client/errors.ts";
 import { openNodeSqlite } from "../src/adapters/node-sqlite.ts";
 import type { PullResponse, PushRequest } from "../src/protocol/messages.ts";
+import type { SyncStatus } from "../src/client/status.ts";
 import { openExample, schema } from "./support/example.ts";
 import { FakeClock } from "./support/fake-clock.ts";
 
@@ -74,12 +75,19 @@ describe("scheduling and faults (fake clock)", () => {
     await assert.rejects(client.sync(), SyncNetworkError);
     assert.equal(client.status.state, "offline");
     assert.equal(client.status.retryAt, clock.now() + 750);
+    const seen: SyncStatus[] = [];
+    client.registerListener({ statusChanged: (status) => seen.push(status) });
     clock.advance(749);
     await settle();
     assert.equal(calls.length, 1);
     clock.advance(1);
     await settle();
     assert.equal(calls.length, 2);
+    // The retry under way: no attempt is due any more, and the failure before it stays the reason.
+    const retrying = seen.find((status) => status.state === "pulling");
+    assert.ok(retrying !== undefined);
+    assert.equal(retrying.retryAt, null);
+    assert.ok(retrying.error instanceof SyncNetworkError);
     assert.equal(client.status.state, "offline");
     assert.equal(client.status.retryAt, clock.now() + 1500, "the second delay doubles");
     clock.advance(1500);

@@ -22,9 +22,12 @@ export interface SyncStatusFields {
   readonly lastSyncedAt: Date | null;
   /** The last bootstrap's progress; null until the first one starts. */
   readonly bootstrap: BootstrapProgress | null;
-  /** Why the state is offline, error, update-required or auth-required. */
+  /**
+   * Why the state is offline, error, update-required or auth-required. A retry under way (pushing,
+   * pulling) keeps the failure before it until a sync succeeds, so a status display does not flicker.
+   */
   readonly error: Error | null;
-  /** When the next automatic attempt is due after a failure (epoch ms), if one is scheduled. */
+  /** When the next automatic attempt is due after a failure (epoch ms); null once it has begun. */
   readonly retryAt: number | null;
 }
 

@@ -478,7 +478,7 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
   async #discardRefused(): Promise<readonly RejectedWrite[]> {
     const refused = this.#refused;
     if (refused === null) return [];
-    this.#setStatus({ state: "pushing" });
+    this.#setStatus({ state: "pushing", retryAt: null });
     const request: PushRequest = { protocol: PROTOCOL_VERSION, schemaVersion: this.#schemaVersion, clientId: this.clientId, mutations: [] };
     const { lastMutationId } = await this.#transport.push(request, this.#closing.signal);
     const { removed, newest } = await this.#adapter.transaction(async (tx) => {
@@ -604,7 +604,7 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
       if (first === undefined || last === undefined) return;
       // The early pages were asked for before these writes reach the host: a pull must follow the push.
       this.#dropEarlyPages();
-      this.#setStatus({ state: "pushing" });
+      this.#setStatus({ state: "pushing", retryAt: null });
       const request: PushRequest = {
         protocol: PROTOCOL_VERSION,
         schemaVersion: this.#schemaVersion,
@@ -674,7 +674,7 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
   }
 
   async #pull(): Promise<void> {
-    this.#setStatus({ state: "pulling" });
+    this.#setStatus({ state: "pulling", retryAt: null });
     let { cursor } = await readState(this.#adapter);
     let received = 0;
     let resets = 0;
