@@ -118,48 +118,34 @@ describe("scheduling and faults (fake clock)", () => {
     await client.close();
   });
 
-  it("pauses on 401 until the app has a new token, and sends it as a bearer token", async () => {
-    const clock = new FakeClock();
-    const { fetch, calls } = fakeFetch(errorResponse(401, "unauthenticated"));
-    const { client, setToken } = await openClient(fetch, clock, "expired");
-    await assert.rejects(client.sync(), SyncHttpError);
-    assert.equal(client.status.state, "auth-required");
-    assert.equal(client.status.retryAt, null);
-    // A caller of sync() alone learns why it is paused: the 401 that paused it.
-    await assert.rejects(client.sync(), (error: unknown) => {
-      assert.ok(error instanceof SyncPausedError && error.cause instanceof SyncHttpError);
-      assert.equal(error.cause.code, "unauthenticated");
-      assert.match(error.message, /^sync: paused \(auth-required\): /);
-      return true;
+  // A 403 client_id_taken too: the database's client id is another user's, so only that user's
+  // token (or another database) helps, and retrying with this one never would.
+  for (const [status, code] of [[401, "unauthenticated"], [403, "client_id_taken"]] as const) {
+    it(`pauses on ${status} ${code} until the app has a new token, and sends it as a bearer token`, async () => {
+      const clock = new FakeClock();
+      const { fetch, calls } = fakeFetch(errorResponse(status, code));
+      const { client, setToken } = await openClient(fetch, clock, "expired");
+      await assert.rejects(client.sync(), SyncHttpError);
+      assert.equal(client.status.state, "auth-required");
+      assert.equal(client.status.retryAt, null);
+      // A caller of sync() alone learns why it is paused: the response that paused it.
+      await assert.rejects(client.sync(), (error: unknown) => {
+        assert.ok(error instanceof SyncPausedError && error.cause instanceof SyncHttpError);
+        assert.equal(error.cause.code, code);
+        assert.match(error.message, /^sync: paused \(auth-required\): /);
+        return true;
+      });
+      clock.advance(120_000);
+      await settle();
+      assert.equal(calls.length, 1, "no retries while paused");
+      setToken("fresh");
+      client.tokenChanged();
+      await settle();
+      assert.equal(client.status.state, "idle");
+      assert.deepEqual(calls.map((call) => call.authorization), ["Bearer expired", "Bearer fresh"]);
+      await client.close();
     });
-    clock.advance(120_000);
-    await settle();
-    assert.equal(calls.length, 1, "no retries while paused");
-    setToken("fresh");
-    client.tokenChanged();
-    await settle();
-    assert.equal(client.status.state, "idle");
-    assert.deepEqual(calls.map((call) => call.authorization), ["Bearer expired", "Bearer fresh"]);
-    await client.close();
-  });
-
-  it("pauses on 403 client_id_taken as on 401: only another user's token, or another database, helps", async () => {
-    const clock = new FakeClock();
-    const { fetch, calls } = fakeFetch(errorResponse(403, "client_id_taken"));
-    const { client, setToken } = await openClient(fetch, clock, "bob");
-    await assert.rejects(client.sync(), SyncHttpError);
-    assert.equal(client.status.state, "auth-required");
-    assert.equal((client.status.error as SyncHttpError).code, "client_id_taken");
-    clock.advance(120_000);
-    await settle();
-    assert.equal(calls.length, 1, "no retries of a request the server refuses this user for good");
-    setToken("alice");
-    client.tokenChanged();
-    await settle();
-    assert.equal(client.status.state, "idle");
-    assert.deepEqual(calls.map((call) => call.authorization), ["Bearer bob", "Bearer alice"]);
-    await client.close();
-  });
+  }
 
   it("pauses with update-required when the server does not serve this schema version", async () => {
     const clock = new FakeClock();
