@@ -83,6 +83,18 @@ describe("wire codecs", () => {
     assert.equal(toWire("bool", true), true);
   });
 
+  it("bool: a value queued while the column held numbers or text goes as Postgres casts it, or as it is", () => {
+    // Each was sent as false, which the server stored without a word.
+    assert.equal(toWire("bool", 2), true);
+    assert.equal(toWire("bool", 2n), true);
+    assert.equal(toWire("bool", 0n), false);
+    assert.equal(toWire("bool", "true"), true);
+    assert.equal(toWire("bool", " Yes "), true);
+    assert.equal(toWire("bool", "t"), true);
+    assert.equal(toWire("bool", "off"), false);
+    assert.equal(toWire("bool", "maybe"), "maybe");
+  });
+
   it("bytes: Postgres hex to bytes, and bytes or the outbox's upper-case hex back", () => {
     assert.deepEqual(fromWire("bytes", "\\x00ff10"), new Uint8Array([0, 255, 16]));
     assert.deepEqual(fromWire("bytes", "\\x"), new Uint8Array([]));

@@ -171,3 +171,34 @@ def test_a_not_null_column_the_server_numbers_gets_its_number_for_a_row_made_on_
         numbers = db.execute("SELECT name, number FROM projects").fetchall()
     assert numbers == [("made offline", 1)]
     assert [(p["name"], p["number"]) for p in inserted["projects"]] == [("made offline", 1)]
+
+
+def test_a_pending_value_of_a_column_made_boolean_goes_as_postgres_casts_it(project: Project) -> None:
+    """A value queued while its column held text or an integer goes as it was stored; the bool codec
+    sent anything but 1 as false, so a pending 'yes' or 2 was stored as false, without a rejection,
+    where the revision's own cast (`USING urgent::boolean`) made the server's rows true."""
+    project.revise(
+        "flags",
+        [
+            'op.add_column("todos", sa.Column("urgent", sa.Text()))',
+            'op.add_column("todos", sa.Column("starred", sa.Integer()))',
+            "op.bump_sync_schema_version(2)",
+        ],
+    )
+    written = project.device("flags", project.build("build1"))
+    assert (written["migration"]["to"], written["pending"]) == (2, 1)
+    project.revise(
+        "flags_boolean",
+        [
+            'op.alter_column("todos", "urgent", type_=sa.Boolean(), postgresql_using="urgent::boolean")',
+            'op.alter_column("todos", "starred", type_=sa.Boolean(), postgresql_using="starred::boolean")',
+            "op.bump_sync_schema_version(3)",
+        ],
+    )
+
+    opened = project.device("open", project.build("build2"))
+
+    assert (opened["state"], opened["pending"]) == ("idle", 0)
+    with psycopg.connect(project.url) as db:
+        row = db.execute("SELECT urgent, starred FROM todos WHERE id = %s", (project.todo,)).fetchone()
+    assert row == (True, True)

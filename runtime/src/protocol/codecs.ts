@@ -59,6 +59,24 @@ function jsonOf(value: unknown): unknown {
   }
 }
 
+/** Postgres' spellings of a boolean (its `boolin`, prefixes aside), lower case. */
+const BOOLEAN_TEXT: ReadonlyMap<string, boolean> = new Map([
+  ...["t", "true", "y", "yes", "on", "1"].map((text) => [text, true] as const),
+  ...["f", "false", "n", "no", "off", "0"].map((text) => [text, false] as const),
+]);
+
+/**
+ * A stored 0/1 as a boolean. Another value was queued while the column held something else, and
+ * goes as Postgres casts it (`2::boolean`, `'true'::boolean`), or as it is for the server to refuse
+ * by name: taken for false, a pending `'true'` or `2` was stored as false without a word.
+ */
+function booleanOf(value: unknown): unknown {
+  if (typeof value === "number") return value !== 0;
+  if (typeof value === "bigint") return value !== 0n;
+  if (typeof value === "string") return BOOLEAN_TEXT.get(value.trim().toLowerCase()) ?? value;
+  return value;
+}
+
 function hexOf(bytes: Uint8Array): string {
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
@@ -78,7 +96,7 @@ export const wireCodecs: { readonly [C in WireCodec]: Codec } = {
     // A number is a value queued while the column held numbers (a migration made it text).
     toWire: (value) => (typeof value === "number" || typeof value === "bigint" ? String(value) : value),
   },
-  bool: { fromWire: (value) => (value ? 1 : 0), toWire: (value) => value === 1 || value === true },
+  bool: { fromWire: (value) => (value ? 1 : 0), toWire: booleanOf },
   json: { fromWire: (value) => JSON.stringify(value), toWire: (value): unknown => jsonOf(value) },
   timestamp: {
     // A timestamp without a zone means UTC, not the client's local time. Years outside
