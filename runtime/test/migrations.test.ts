@@ -83,6 +83,52 @@ describe("client migrations on open", () => {
     await v2.close();
   });
 
+  it("give a stale write a client transaction of its own, after the writes of its transaction that the new version keeps", async () => {
+    const file = join(directory, "stale-in-transaction.sqlite3");
+    const v1 = await openExample(openNodeSqlite(file), new ScriptedTransport());
+    await v1.db.insert(schema.todos).values({ id: "a", teamId: "t", projectId: "p", title: "one" });
+    await v1.transaction(async (tx) => {
+      await tx.update(schema.todos).set({ projectId: "q" }).where(eq(schema.todos.id, "a"));
+      await tx.update(schema.todos).set({ title: "renamed" }).where(eq(schema.todos.id, "a"));
+      await tx.update(schema.todos).set({ projectId: "r" }).where(eq(schema.todos.id, "a"));
+      await tx.update(schema.todos).set({ done: true }).where(eq(schema.todos.id, "a"));
+    });
+    await v1.close();
+
+    const transport = new ScriptedTransport();
+    const v2 = await SyncClient.open({
+      adapter: openNodeSqlite(file),
+      schema,
+      meta: metaV2,
+      migrations: [...clientMigrations, dropProjectId],
+      transport,
+      syncOnOpen: false,
+      intervalMs: null,
+    });
+    // Rejected in the transaction of the title and done patches, the stale patches took them along
+    // (transaction_rolled_back): lost, where one statement setting all three loses only project_id.
+    assert.deepEqual(v2.migration.pruned, [
+      { id: 1, table: "todos", columns: ["project_id"], stale: false },
+      { id: 4, table: "todos", columns: ["project_id"], stale: true },
+      { id: 5, table: "todos", columns: ["project_id"], stale: true },
+    ]);
+    await v2.sync();
+    const [push] = transport.pushes;
+    assert.ok(push !== undefined);
+    const [, { tx }] = push.mutations as [unknown, { tx: number }];
+    assert.deepEqual(
+      push.mutations.map((m) => [m.id, m.tx, m.op, m.values]),
+      [
+        [1, push.mutations[0]?.tx, "put", { id: "a", team_id: "t", title: "one", done: false, updated_at: push.mutations[0]?.values?.updated_at }],
+        [2, tx, "patch", { title: "renamed" }],
+        [3, tx, "patch", { done: true }],
+        [4, -4, "patch", { project_id: "q" }],
+        [5, -5, "patch", { project_id: "r" }],
+      ],
+    );
+    await v2.close();
+  });
+
   it("do not list as stale a patch whose only value a step removed (a null of a column made NOT NULL): it is no write of dropped columns", async () => {
     const file = join(directory, "tightened.sqlite3");
     const v1 = await openExample(openNodeSqlite(file), new ScriptedTransport());

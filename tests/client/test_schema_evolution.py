@@ -173,6 +173,30 @@ def test_a_not_null_column_the_server_numbers_gets_its_number_for_a_row_made_on_
     assert [(p["name"], p["number"]) for p in inserted["projects"]] == [("made offline", 1)]
 
 
+def test_a_write_of_a_dropped_column_does_not_take_the_rest_of_its_client_transaction_along(
+    project: Project,
+) -> None:
+    """A patch of dropped columns only stays queued for the server to reject by name, and the
+    server rejects every write of a client transaction with it (`transaction_rolled_back`): a
+    title changed in the same `client.transaction` was lost, where one statement setting both
+    keeps it (the dropped column's value pruned). The migration gives the stale patch a
+    transaction of its own, after the writes it keeps."""
+    written = project.device("together", project.build("build1"))
+    assert (written["migration"]["to"], written["pending"]) == (1, 2)
+    project.revise("no_project", ['op.drop_column("todos", "project_id")', "op.bump_sync_schema_version(2)"])
+
+    opened = project.device("open", project.build("build2"))
+
+    assert project.title() == "renamed offline"
+    assert opened["todos"] == [{"id": project.todo, "title": "renamed offline"}]
+    assert (opened["state"], opened["pending"]) == ("idle", 0)
+    assert opened["migration"] == {
+        "from": 1,
+        "to": 2,
+        "pruned": [{"id": 2, "table": "todos", "columns": ["project_id"], "stale": True}],
+    }
+
+
 def test_a_pending_value_of_a_column_made_boolean_goes_as_postgres_casts_it(project: Project) -> None:
     """A value queued while its column held text or an integer goes as it was stored; the bool codec
     sent anything but 1 as false, so a pending 'yes' or 2 was stored as false, without a rejection,

@@ -1,6 +1,6 @@
 /** Opening a database: the generated client migrations above its stored schema version. */
 import { rowObjects, type SqliteAdapter, type SqlExecutor } from "../adapters/adapter.ts";
-import { readOutbox } from "./outbox.ts";
+import { readOutbox, type OutboxEntry } from "./outbox.ts";
 import { storedSchemaVersion } from "./state.ts";
 import type { SyncedTables } from "./tables.ts";
 
@@ -27,7 +27,9 @@ export interface ClientTrigger {
  * nothing the new schema has (its table no longer synced, a key column gone, a patch of dropped
  * columns only) stays queued as it was (`stale: true`): its id must still reach the server, which
  * refuses a push that skips one (409 `mutation_gap`), and the server rejects it by name
- * (`unknown_table`, `invalid_key`, `unknown_column`) and moves past it.
+ * (`unknown_table`, `invalid_key`, `unknown_column`) and moves past it. One that shares its client
+ * transaction with writes the new version keeps is moved to a transaction of its own, after them,
+ * so that its rejection does not take them along (`isolateStale`).
  */
 export interface PrunedWrite {
   readonly id: number;
@@ -111,22 +113,78 @@ async function refreshTriggers(adapter: SqliteAdapter, triggers: readonly Client
 }
 
 async function pruneOutbox(tx: SqlExecutor, tables: SyncedTables): Promise<PrunedWrite[]> {
+  const entries = await readOutbox(tx, 0, Number.MAX_SAFE_INTEGER);
+  const stale = new Set(entries.filter((entry) => isStale(entry, tables)).map((entry) => entry.id));
+  const ids = await isolateStale(tx, entries, stale);
   const pruned: PrunedWrite[] = [];
-  for (const entry of await readOutbox(tx, 0, Number.MAX_SAFE_INTEGER)) {
-    const table = tables.find(entry.table);
+  for (const entry of entries) {
+    const id = ids.get(entry.id) ?? entry.id;
     const values = entry.values ?? {};
-    const gone = Object.keys(values).filter((name) => !table?.hasColumn(name));
-    const keyGone = Object.keys(entry.pk).some((name) => !table?.hasColumn(name));
-    // A patch left empty by a step (the null of a column made NOT NULL removed) is no patch of
-    // dropped columns: the server takes it, and the steps' removals are not reported.
-    const onlyGone = gone.length > 0 && gone.length === Object.keys(values).length;
-    if (table === undefined || keyGone || (entry.op === "patch" && onlyGone)) {
-      pruned.push({ id: entry.id, table: entry.table, columns: Object.keys(values), stale: true });
-    } else if (gone.length > 0) {
+    if (stale.has(entry.id)) {
+      pruned.push({ id, table: entry.table, columns: Object.keys(values), stale: true });
+      continue;
+    }
+    const table = tables.get(entry.table);
+    const gone = Object.keys(values).filter((name) => !table.hasColumn(name));
+    if (gone.length > 0) {
       const kept = Object.fromEntries(Object.entries(values).filter(([name]) => table.hasColumn(name)));
-      await tx.execute('UPDATE "_sync_outbox" SET "values" = ? WHERE "id" = ?', [JSON.stringify(kept), entry.id]);
-      pruned.push({ id: entry.id, table: entry.table, columns: gone, stale: false });
+      await tx.execute('UPDATE "_sync_outbox" SET "values" = ? WHERE "id" = ?', [JSON.stringify(kept), id]);
+      pruned.push({ id, table: entry.table, columns: gone, stale: false });
     }
   }
-  return pruned;
+  return pruned.sort((a, b) => a.id - b.id);
+}
+
+/** A write left with nothing the new version has: its table no longer synced, a key column gone, a patch of dropped columns only. */
+function isStale(entry: OutboxEntry, tables: SyncedTables): boolean {
+  const table = tables.find(entry.table);
+  if (table === undefined || Object.keys(entry.pk).some((name) => !table.hasColumn(name))) return true;
+  const names = Object.keys(entry.values ?? {});
+  // A patch left empty by a step (the null of a column made NOT NULL removed) is no patch of
+  // dropped columns: the server takes it, and the steps' removals are not reported.
+  return entry.op === "patch" && names.length > 0 && names.every((name) => !table.hasColumn(name));
+}
+
+/**
+ * Moves each stale write of a client transaction that also holds writes the new version keeps to
+ * a transaction of its own, after them. The server rejects a stale write, and with it every other
+ * write of its transaction (`transaction_rolled_back`): a title patched in one `client.transaction`
+ * with a column since dropped was lost, where the same change made by one statement (one write,
+ * pruned of the column) was kept. The transaction's writes keep their run of ids, since the server
+ * takes ids in sequence, the kept ones first and in their order; each stale one gets the negative
+ * of its new id as its transaction, which no local write is numbered with (they count up from 1).
+ * Returns the new id of each write whose id changed.
+ */
+async function isolateStale(tx: SqlExecutor, entries: readonly OutboxEntry[], stale: ReadonlySet<number>): Promise<Map<number, number>> {
+  const ids = new Map<number, number>();
+  const moves: { from: number; to: number; tx: number }[] = [];
+  for (const group of transactions(entries)) {
+    const kept = group.filter((entry) => !stale.has(entry.id));
+    if (kept.length === 0 || kept.length === group.length) continue;
+    const reordered = [...kept, ...group.filter((entry) => stale.has(entry.id))];
+    reordered.forEach((entry, index) => {
+      const to = (group[index] as OutboxEntry).id;
+      const isolated = stale.has(entry.id);
+      if (to === entry.id && !isolated) return;
+      ids.set(entry.id, to);
+      moves.push({ from: entry.id, to, tx: isolated ? -to : entry.tx });
+    });
+  }
+  // Through negative ids, so that no update meets an id still taken, whatever their order.
+  for (const move of moves) {
+    await tx.execute('UPDATE "_sync_outbox" SET "id" = ?, "tx" = ? WHERE "id" = ?', [-move.to, move.tx, move.from]);
+  }
+  if (moves.length > 0) await tx.execute('UPDATE "_sync_outbox" SET "id" = -"id" WHERE "id" < 0');
+  return ids;
+}
+
+/** Entries (in id order) cut into their client transactions: each is one run of ids, since the engine makes one local write at a time. */
+function transactions(entries: readonly OutboxEntry[]): OutboxEntry[][] {
+  const groups: OutboxEntry[][] = [];
+  for (const entry of entries) {
+    const last = groups.at(-1);
+    if (last?.[0]?.tx === entry.tx) last.push(entry);
+    else groups.push([entry]);
+  }
+  return groups;
 }

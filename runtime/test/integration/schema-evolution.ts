@@ -2,6 +2,8 @@
  * One device across server schema changes, run by tests/client/test_schema_evolution.py in phases,
  * each a separate process on the same database file, as successive app builds would be:
  *   write  bootstrap, then rename the todo TODO_ID offline (one pending write);
+ *   together  bootstrap, then in one client transaction give the todo a project and rename it
+ *          offline (two pending writes, one transaction);
  *   flags  bootstrap, then set the todo's `urgent` to 'yes' and its `starred` to 2 offline (one
  *          pending write; the build's todos have those columns, as text and integer);
  *   open   open with the build (which migrates), then sync: the report says how the open went
@@ -26,6 +28,12 @@ const report: Record<string, unknown> = { migration: client.migration };
 if (required("PHASE") === "write") {
   await client.sync();
   await client.db.run(sql`UPDATE todos SET title = 'renamed offline' WHERE id = ${required("TODO_ID")}`);
+} else if (required("PHASE") === "together") {
+  await client.sync();
+  await client.transaction(async (tx) => {
+    await tx.run(sql`UPDATE todos SET project_id = ${crypto.randomUUID()} WHERE id = ${required("TODO_ID")}`);
+    await tx.run(sql`UPDATE todos SET title = 'renamed offline' WHERE id = ${required("TODO_ID")}`);
+  });
 } else if (required("PHASE") === "flags") {
   await client.sync();
   await client.db.run(sql`UPDATE todos SET urgent = 'yes', starred = 2 WHERE id = ${required("TODO_ID")}`);
