@@ -83,6 +83,21 @@ describe("wire codecs", () => {
     assert.equal(toWire("bool", true), true);
   });
 
+  it("int, float: a number's text queued while the column held text goes as the number", () => {
+    // The server takes JSON numbers only: each was refused (invalid_value), "expected an integer, got a string".
+    assert.equal(toWire("int", "42"), 42);
+    assert.equal(toWire("int", " -7 "), -7);
+    assert.equal(toWire("int", "2.5"), "2.5");
+    assert.equal(toWire("int", "99999999999999999999"), "99999999999999999999");
+    assert.equal(toWire("int", "many"), "many");
+    assert.equal(toWire("float", "2.5"), 2.5);
+    assert.equal(toWire("float", "-1e-3"), -0.001);
+    assert.equal(toWire("float", ".5"), 0.5);
+    assert.equal(toWire("float", "NaN"), "NaN");
+    assert.equal(toWire("float", "1e400"), "1e400");
+    assert.equal(toWire("float", "half"), "half");
+  });
+
   it("bool: a value queued while the column held numbers or text goes as Postgres casts it, or as it is", () => {
     // Each was sent as false, which the server stored without a word.
     assert.equal(toWire("bool", 2), true);

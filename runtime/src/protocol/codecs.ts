@@ -26,8 +26,6 @@ export interface Codec {
   toWire(value: unknown): unknown;
 }
 
-const same: Codec = { fromWire: (value) => value, toWire: (value) => value };
-
 const zoned = /(?:[zZ]|[+-]\d\d(?::?\d\d)?)$/;
 
 /**
@@ -59,6 +57,22 @@ function jsonOf(value: unknown): unknown {
   }
 }
 
+const INTEGER_TEXT = /^\s*[+-]?\d+\s*$/;
+const DECIMAL_TEXT = /^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$/;
+
+/**
+ * A number's text, queued while the column held text, as the number: the server takes only JSON
+ * numbers for a number column, and refused the write that the revision's own cast
+ * (`USING code::integer`) would have taken. Other values go as they are; so does a text whose
+ * number JavaScript cannot hold exactly as an integer, or at all, for the server to refuse by name.
+ */
+function numberOf(value: unknown, text: RegExp): unknown {
+  if (typeof value !== "string" || !text.test(value)) return value;
+  const number = Number(value);
+  const exact = text === INTEGER_TEXT ? Number.isSafeInteger(number) : Number.isFinite(number);
+  return exact ? number : value;
+}
+
 /** Postgres' spellings of a boolean (its `boolin`, prefixes aside), lower case. */
 const BOOLEAN_TEXT: ReadonlyMap<string, boolean> = new Map([
   ...["t", "true", "y", "yes", "on", "1"].map((text) => [text, true] as const),
@@ -86,10 +100,10 @@ function bytesOf(hex: string): Uint8Array {
 }
 
 export const wireCodecs: { readonly [C in WireCodec]: Codec } = {
-  int: same,
+  int: { fromWire: (value) => value, toWire: (value) => numberOf(value, INTEGER_TEXT) },
   float: {
     fromWire: (value) => (typeof value === "string" ? Number(value) : value),
-    toWire: (value) => (typeof value === "number" && !Number.isFinite(value) ? String(value) : value),
+    toWire: (value) => (typeof value === "number" && !Number.isFinite(value) ? String(value) : numberOf(value, DECIMAL_TEXT)),
   },
   text: {
     fromWire: (value) => (typeof value === "string" ? value : String(value)),
