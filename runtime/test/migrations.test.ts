@@ -129,6 +129,30 @@ describe("client migrations on open", () => {
     await v2.close();
   });
 
+  it("list as stale a write whose key lacks a column the new version added to the key: the server refuses it (invalid_key)", async () => {
+    const file = join(directory, "rekeyed.sqlite3");
+    const v1 = await openExample(openNodeSqlite(file), new ScriptedTransport());
+    await v1.db.insert(schema.todos).values({ id: "a", teamId: "t", title: "one" });
+    await v1.db.insert(schema.projects).values({ id: "p", teamId: "t", name: "kept" });
+    await v1.close();
+
+    // todos keyed by (id, team_id) from version 2; the step's rebuild aside, the outbox is what counts here.
+    const rekey: ClientMigration = { version: 2, statements: ['UPDATE "_sync_state" SET "schema_version" = 2, "cursor" = NULL'] };
+    const todos = { ...meta.syncTables.todos, primaryKey: ["id", "team_id"] };
+    const v2 = await SyncClient.open({
+      adapter: openNodeSqlite(file),
+      schema,
+      meta: { schemaVersion: 2, syncTables: { ...meta.syncTables, todos } },
+      migrations: [...clientMigrations, rekey],
+      transport: new ScriptedTransport(),
+      syncOnOpen: false,
+      intervalMs: null,
+    });
+    // Not listed, the app had no word of the write until the server refused it.
+    assert.deepEqual(v2.migration.pruned, [{ id: 1, table: "todos", columns: ["id", "team_id", "project_id", "title", "done", "updated_at"], stale: true }]);
+    await v2.close();
+  });
+
   it("do not list as stale a patch whose only value a step removed (a null of a column made NOT NULL): it is no write of dropped columns", async () => {
     const file = join(directory, "tightened.sqlite3");
     const v1 = await openExample(openNodeSqlite(file), new ScriptedTransport());

@@ -24,7 +24,7 @@ export interface ClientTrigger {
 /**
  * A pending local write that a migration found its table or columns gone for. Values of dropped
  * columns are removed from a write that still has others (`stale: false`). A write left with
- * nothing the new schema has (its table no longer synced, a key column gone, a patch of dropped
+ * nothing the new schema has (its table no longer synced, its key changed, a patch of dropped
  * columns only) stays queued as it was (`stale: true`): its id must still reach the server, which
  * refuses a push that skips one (409 `mutation_gap`), and the server rejects it by name
  * (`unknown_table`, `invalid_key`, `unknown_column`) and moves past it. One that shares its client
@@ -135,10 +135,17 @@ async function pruneOutbox(tx: SqlExecutor, tables: SyncedTables): Promise<Prune
   return pruned.sort((a, b) => a.id - b.id);
 }
 
-/** A write left with nothing the new version has: its table no longer synced, a key column gone, a patch of dropped columns only. */
+/**
+ * A write left with nothing the new version has: its table no longer synced, its key not the
+ * table's (a key column gone, or one added to the key: the server refuses a key that does not name
+ * exactly the key columns, `invalid_key`), a patch of dropped columns only.
+ */
 function isStale(entry: OutboxEntry, tables: SyncedTables): boolean {
   const table = tables.find(entry.table);
-  if (table === undefined || Object.keys(entry.pk).some((name) => !table.hasColumn(name))) return true;
+  if (table === undefined) return true;
+  const key = table.meta.primaryKey;
+  const named = Object.keys(entry.pk);
+  if (named.length !== key.length || named.some((name) => !key.includes(name))) return true;
   const names = Object.keys(entry.values ?? {});
   // A patch left empty by a step (the null of a column made NOT NULL removed) is no patch of
   // dropped columns: the server takes it, and the steps' removals are not reported.
