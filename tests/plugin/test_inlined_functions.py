@@ -11,7 +11,7 @@ import psycopg
 
 from alembic_drizzlesync import localdb
 from alembic_drizzlesync.ops import InstallOp, UpgradeOp
-from alembic_drizzlesync.sql import upgrade_script
+from alembic_drizzlesync.sql import downgrade_script, upgrade_script
 from alembic_drizzlesync.templating import environment
 from tests.support import apply_ops, execute
 
@@ -317,3 +317,23 @@ def test_every_change_to_version_27s_released_functions_applies() -> None:
     )
     assert pull.count(kept) == 1 and pull.count(reuse) == 1 and pull.count(stored) == 1
     assert pull.replace(kept, deleted).replace(reuse, "\n").replace(stored, "") == released
+
+
+def test_every_change_to_version_28s_released_functions_applies() -> None:
+    """Version 28 re-creates the text[] push (version 19) setting the writes' search path before it
+    applies the batch: its released text with that one line added; and drops the SET clause of the
+    functions between it and the writes, which its downgrade puts back."""
+    create, push, *resets, installation = upgrade_script(28, "drizzlesync")
+    assert create.startswith("CREATE FUNCTION drizzlesync.write_search_path() RETURNS text")
+    assert installation == "UPDATE drizzlesync.installation SET version = 28"
+    (released,) = [s for s in upgrade_script(19, "drizzlesync") if "FUNCTION drizzlesync.push(" in s]
+    added = "    PERFORM set_config('search_path', drizzlesync.write_search_path(), true);\n"
+    assert push.count(added) == 1
+    assert push.replace(added, "") == released
+    assert all(
+        r.startswith("ALTER FUNCTION drizzlesync.") and r.endswith(" RESET search_path") for r in resets
+    )
+    downgrade = downgrade_script(28, "drizzlesync")
+    for reset in resets:
+        assert reset.replace("RESET search_path", "SET search_path = pg_catalog, pg_temp") in downgrade
+    assert len(resets) == 7

@@ -3,7 +3,8 @@
 holds it. A BEFORE trigger that skips the write (returns NULL: a guard that keeps locked rows as they
 are, a soft delete, an insert it ignores) makes Postgres write nothing and capture log nothing, yet
 the write is no failure either: the push accepts it, and the client that applied it optimistically
-must get the server's row back all the same. Triggers run under the push's search path."""
+must get the server's row back all the same. Triggers run under the search path of the application's
+own sessions, less the schemas any role may create objects in."""
 
 from __future__ import annotations
 
@@ -161,11 +162,33 @@ CREATE TRIGGER normalise BEFORE INSERT OR UPDATE ON todos FOR EACH ROW EXECUTE F
 def test_a_row_a_trigger_changed_reaches_the_pushing_client_as_the_server_holds_it(
     db: psycopg.Connection[Any], http: httpx.Client
 ) -> None:
-    """The trigger names its function without a schema, which the push's search path (pg_catalog,
-    pg_temp) does not find: every write is rejected, naming it. With the function's own search path
-    the writes apply, and the client's pull replaces its values with the trigger's."""
+    """The trigger names its function without a schema, as the application's own sessions find it
+    (public is on their search path): the write applies, and the client's pull replaces its values
+    with the trigger's. Up to library version 27 the push ran it under `pg_catalog, pg_temp`, where
+    the name was not found, and every write was rejected."""
     user, team = seed.member(db, "alice", "A")
     db.execute(NORMALISE)
+    client = SyncClient(http, user, "alice-1")
+    client.pull_all()
+    first = str(uuid.uuid4())
+    write(client, put(first, team, " a "))
+    client.sync()
+    assert client.rejected == {}
+    row = client.rows[row_key("todos", {"id": first})]
+    assert (row["title"], row["updated_at"]) == ("A", "2001-02-03T04:05:06+00:00")
+    assert client.rows == seed.visible_rows(db, user)
+
+
+def test_a_schema_any_role_may_create_in_is_not_searched_for_a_trigger(
+    db: psycopg.Connection[Any], http: httpx.Client
+) -> None:
+    """PUBLIC may create in public here (as before Postgres 15): any role could put a function of
+    its own named like the trigger's in its way, to be run as the library's owner. So public is not
+    searched, the trigger fails and the write is rejected; the function's own search path, which
+    its owner chose, is the way out."""
+    user, team = seed.member(db, "alice", "A")
+    db.execute(NORMALISE)
+    db.execute("GRANT CREATE ON SCHEMA public TO PUBLIC")
     client = SyncClient(http, user, "alice-1")
     client.pull_all()
     first = str(uuid.uuid4())
@@ -182,3 +205,22 @@ def test_a_row_a_trigger_changed_reaches_the_pushing_client_as_the_server_holds_
     row = client.rows[row_key("todos", {"id": second})]
     assert (row["title"], row["updated_at"]) == ("B", "2001-02-03T04:05:06+00:00")
     assert client.rows == seed.visible_rows(db, user)
+
+
+def test_the_writes_search_path_is_the_sessions_own_without_schemas_any_role_may_create_in(
+    synced_db: str, db: psycopg.Connection[Any]
+) -> None:
+    """The path a push's writes run under: pg_catalog, then the schemas of the session's own
+    search_path (as the role, database or server set it) that exist and that PUBLIC may not create
+    in, in their order, then pg_temp. Privileges are read on every call; the session's path once."""
+    db.execute('CREATE SCHEMA app; CREATE SCHEMA "Mixed ""Case"""; CREATE SCHEMA open_to_all')
+    db.execute("GRANT CREATE ON SCHEMA open_to_all TO PUBLIC")
+    db.execute(
+        f"ALTER DATABASE {db.info.dbname} SET search_path"
+        ' = "$user", app, "Mixed ""Case""", open_to_all, missing, PUBLIC, pg_catalog'
+    )
+    with psycopg.connect(synced_db, autocommit=True) as session:
+        path = "SELECT drizzlesync.write_search_path()"
+        assert session.execute(path).fetchone() == ('pg_catalog, app, "Mixed ""Case""", public, pg_temp',)
+        db.execute("GRANT CREATE ON SCHEMA app TO PUBLIC")
+        assert session.execute(path).fetchone() == ('pg_catalog, "Mixed ""Case""", public, pg_temp',)
