@@ -46,6 +46,15 @@ describe("wire codecs", () => {
     assert.deepEqual(toWire("json", '{"x":1,"y":[2]}'), { x: 1, y: [2] });
   });
 
+  it("json: a value nested 10,000 deep, which Postgres holds, is stored as its text", () => {
+    // JSON.stringify threw "Maximum call stack size exceeded" under 5,000 levels: the pulled row
+    // failed its page, and every pull and bootstrap after it.
+    const depth = 10_000;
+    const level = '{"k\u2028":[1.5,"a\\"b",null,true,{},[]],"n":';
+    const text = `${level.repeat(depth)}[]${"}".repeat(depth)}`;
+    assert.equal(fromWire("json", JSON.parse(text)), text);
+  });
+
   it("timestamp: ISO with offset to epoch ms, and a zoneless one as UTC", () => {
     assert.equal(fromWire("timestamp", "2024-02-29T23:59:59.123+00:00"), Date.UTC(2024, 1, 29, 23, 59, 59, 123));
     assert.equal(fromWire("timestamp", "2024-02-29T23:59:59.123+02:00"), Date.UTC(2024, 1, 29, 21, 59, 59, 123));
