@@ -180,7 +180,7 @@ describe("client migrations on open", () => {
       syncOnOpen: false,
       intervalMs: null,
     });
-    assert.deepEqual(v2.migration, { from: 1, to: 2, pruned: [] });
+    assert.deepEqual(v2.migration, { from: 1, to: 2, pruned: [], repaired: [] });
     assert.equal(v2.status.pending, 2);
     await v2.close();
   });
@@ -241,7 +241,7 @@ describe("client migrations on open", () => {
     const stored = async () => (await adapter.execute("SELECT sql FROM sqlite_master WHERE name = 'todos_outbox_update'")).rows[0]?.[0];
 
     trips.log.length = 0;
-    assert.deepEqual(await migrate(adapter, clientMigrations, tables), { from: 1, to: 1, pruned: [] });
+    assert.deepEqual(await migrate(adapter, clientMigrations, tables), { from: 1, to: 1, pruned: [], repaired: [] });
     const writes = () => trips.log.filter((trip) => trip !== "SELECT");
     assert.deepEqual(writes(), ["BEGIN", "batch of 2", "COMMIT"], "the one trigger replaced, in one transaction");
     assert.equal(await stored(), generated.sql);
@@ -253,6 +253,24 @@ describe("client migrations on open", () => {
     trips.log.length = 0;
     await migrate(adapter, clientMigrations, tables);
     assert.deepEqual(writes(), [], "triggers that match are read, not written");
+    await adapter.close();
+  });
+
+  it("add a column this build syncs that the device's table lacks, its step changed since the device ran it, and bootstrap to fill it", async () => {
+    const adapter = openNodeSqlite();
+    await migrate(adapter, clientMigrations, new SyncedTables(meta.syncTables));
+    await adapter.execute(`UPDATE "_sync_state" SET "cursor" = 'c1'`);
+    // The same schema version, its step rewritten to sync projects.color too: this device ran it as first written.
+    const color = { name: "color", key: "color", column: "color", codec: "text", nullable: true, pushed: true } as const;
+    const projects = { ...meta.syncTables.projects, columns: [...meta.syncTables.projects.columns, color] };
+    const rewritten = new SyncedTables({ ...meta.syncTables, projects });
+    await assert.rejects(adapter.execute('SELECT "color" FROM "projects"'), /no such column/);
+
+    const result = await migrate(adapter, clientMigrations, rewritten);
+    assert.deepEqual(result.repaired, [{ table: "projects", columns: ["color"] }]);
+    assert.deepEqual((await adapter.execute('SELECT "cursor" FROM "_sync_state"')).rows, [[null]], "the next pull bootstraps");
+    assert.deepEqual((await adapter.execute('SELECT "color" FROM "projects"')).rows, []);
+    assert.deepEqual((await migrate(adapter, clientMigrations, rewritten)).repaired, []);
     await adapter.close();
   });
 

@@ -1,8 +1,10 @@
 /** Opening a database: the generated client migrations above its stored schema version. */
 import { rowObjects, type SqliteAdapter, type SqlExecutor } from "../adapters/adapter.ts";
+import type { WireCodec } from "../protocol/codecs.ts";
+import type { TableMeta } from "../protocol/tables.ts";
 import { readOutbox, type OutboxEntry } from "./outbox.ts";
-import { storedSchemaVersion } from "./state.ts";
-import type { SyncedTables } from "./tables.ts";
+import { cursorStatement, storedSchemaVersion } from "./state.ts";
+import { quote, type SyncedTables } from "./tables.ts";
 
 /** One step of the generated `client-migrations.ts`. */
 export interface ClientMigration {
@@ -39,10 +41,20 @@ export interface PrunedWrite {
   readonly stale: boolean;
 }
 
+/** Columns of a synced table that this build syncs and the device's table lacked, added on open. */
+export interface RepairedTable {
+  /** The SQLite table. */
+  readonly table: string;
+  /** The SQLite columns added. */
+  readonly columns: readonly string[];
+}
+
 export interface MigrationResult {
   readonly from: number;
   readonly to: number;
   readonly pruned: readonly PrunedWrite[];
+  /** Columns added because a step was changed after this device ran it (`addMissingColumns`). */
+  readonly repaired: readonly RepairedTable[];
 }
 
 /** The client id a new database's first step generated (`_sync_state` is the first step's). */
@@ -86,8 +98,63 @@ export async function migrate(
     to = step.version;
   }
   const latest = due.at(-1) ?? steps.find((step) => step.version === to);
+  // Only at this build's own version: a database a newer build migrated may lack columns for good reason.
+  const repaired = latest?.version === to ? await addMissingColumns(adapter, tables) : [];
   if (latest?.version === to && latest.triggers !== undefined) await refreshTriggers(adapter, latest.triggers);
-  return { from, to, pruned };
+  return { from, to, pruned, repaired };
+}
+
+/** How a column of each codec is stored, as the generated steps create it. */
+const STORAGE: Readonly<Record<WireCodec, string>> = {
+  int: "INTEGER",
+  float: "REAL",
+  text: "TEXT",
+  bool: "INTEGER",
+  json: "TEXT",
+  timestamp: "INTEGER",
+  bytes: "BLOB",
+};
+
+/**
+ * Adds the columns this build syncs that the device's tables lack, and clears the cursor so that
+ * the next pull bootstraps and fills them. A step changed after devices ran it (a revision that
+ * changed the synced shape without a new schema version, and was shipped, then changed) left them
+ * at the step's first form for good: every pull and every local write of the table failed on the
+ * missing column, and their way out was `deleteDatabase()`, losing their pending writes. Each is
+ * added nullable and without a default (SQLite adds no `NOT NULL` column without one to a table
+ * with rows); the server's rows fill it. One read of the tables' columns on open.
+ */
+async function addMissingColumns(adapter: SqliteAdapter, tables: SyncedTables): Promise<RepairedTable[]> {
+  const rows = await adapter.execute(
+    'SELECT m."name", p."name" FROM "sqlite_master" AS m, pragma_table_info(m."name") AS p WHERE m."type" = \'table\'',
+    [],
+  );
+  const present = new Map<string, Set<string>>();
+  for (const [table, column] of rows.rows) {
+    const columns = present.get(String(table)) ?? new Set<string>();
+    columns.add(String(column));
+    present.set(String(table), columns);
+  }
+  const repaired = tables
+    .all()
+    .map(({ meta }) => ({ meta, held: present.get(meta.sqliteTable) }))
+    // A table the device lacks altogether is a step's to create: its rows have no place to go here.
+    .filter((table): table is { meta: TableMeta; held: Set<string> } => table.held !== undefined)
+    .map(({ meta, held }) => ({ meta, missing: meta.columns.filter((column) => !held.has(column.column)) }))
+    .filter(({ missing }) => missing.length > 0);
+  if (repaired.length === 0) return [];
+  await adapter.transaction(async (tx) => {
+    await tx.batch([
+      ...repaired.flatMap(({ meta, missing }) =>
+        missing.map((column) => ({
+          sql: `ALTER TABLE ${quote(meta.sqliteTable)} ADD COLUMN ${quote(column.column)} ${STORAGE[column.codec]}`,
+          params: [],
+        })),
+      ),
+      cursorStatement(null),
+    ]);
+  });
+  return repaired.map(({ meta, missing }) => ({ table: meta.sqliteTable, columns: missing.map((column) => column.column) }));
 }
 
 /**
