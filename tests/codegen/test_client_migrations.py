@@ -145,6 +145,52 @@ def test_a_uuid_key_postgres_would_spell_otherwise_is_refused_when_written(
     ]
 
 
+def test_a_char_or_varchar_key_postgres_would_store_otherwise_is_refused_when_written(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Postgres pads a char(n) to n characters and cuts a varchar(n)'s spaces past n (and refuses
+    anything else past n), and pulls send what it stored: a device that wrote `'ab'` into a char(3)
+    key kept a second row, `'ab '`, for good. The key checks refuse exactly the keys Postgres would
+    store otherwise, as it says for each."""
+    execute(
+        db_url, "CREATE TABLE codes (code char(3), region varchar(4), name text, PRIMARY KEY (code, region))"
+    )
+    generate_into(db_url, tmp_path)
+    (table,) = fixture_plan(db_url).synced
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    migrate(db, tmp_path)
+    for _, sql in key_checks(table):
+        db.execute(sql)
+    candidates = [("ab", "eu"), ("ab ", "eu"), ("abc", "euro"), ("a", "e"), ("ab ", "eu   "), ("abcd ", "eu")]
+    with psycopg.connect(libpq_url(db_url)) as pg:
+        for code, region in candidates:
+            try:
+                stored = pg.execute(
+                    "SELECT to_jsonb(%s::char(3)) #>> '{}', %s::varchar(4)", (code, region)
+                ).fetchone()
+            except psycopg.errors.DataError:  # varchar(4) past its length, not all spaces: refused
+                pg.rollback()
+                stored = None
+            kept = stored == (code, region)
+            if kept:
+                db.execute("INSERT INTO codes (code, region, name) VALUES (?, ?, 'x')", (code, region))
+            else:
+                with pytest.raises(
+                    sqlite3.IntegrityError, match="write the key as Postgres stores it, codes.code"
+                ):
+                    db.execute("INSERT INTO codes (code, region, name) VALUES (?, ?, 'x')", (code, region))
+    assert [pk for _, _, pk, _ in outbox(db)] == [
+        {"code": "ab ", "region": "eu"},
+        {"code": "abc", "region": "euro"},
+    ]
+    with pytest.raises(sqlite3.IntegrityError, match=r"padded with spaces to 3 characters \(a char\(3\)\)"):
+        db.execute("UPDATE codes SET code = 'x' WHERE code = 'abc'")
+    db.execute("UPDATE _sync_state SET applying = 1")
+    db.execute(
+        "INSERT INTO codes (code, region, name) VALUES ('zz', 'eu', 'pulled')"
+    )  # Postgres's by definition
+
+
 def test_virtual_generated_columns_are_not_pushed(pg18_url: str, tmp_path: Path) -> None:
     """Postgres 18's virtual generated columns, like stored ones, are computed by the server: the outbox
     triggers never record them, or the server would refuse the whole batch and wedge the client's queue."""
