@@ -98,6 +98,7 @@ def test_a_pending_write_survives_a_schema_change(
             {"id": 2, "table": "todos", "columns": ["project_id"], "stale": False},
             {"id": 4, "table": "todos", "columns": ["project_id"], "stale": True},
         ],
+        "repaired": [],
     }
     # The stale patch's id reached the server, which rejected it and went on: had the migration
     # deleted it, every push would start past the server's last id (409 mutation_gap) for good.

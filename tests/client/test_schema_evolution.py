@@ -94,7 +94,7 @@ def test_an_index_folded_into_a_step_a_device_ran_before_does_not_fail_a_later_s
     opened = project.device("open", project.build("build2"))
 
     assert "openError" not in opened
-    assert opened["migration"] == {"from": 1, "to": 2, "pruned": []}
+    assert opened["migration"] == {"from": 1, "to": 2, "pruned": [], "repaired": []}
     assert (opened["state"], opened["pending"]) == ("idle", 0)
     assert opened["todos"] == [{"id": project.todo, "title": "renamed offline"}]
     assert project.title() == "renamed offline"
@@ -194,6 +194,7 @@ def test_a_write_of_a_dropped_column_does_not_take_the_rest_of_its_client_transa
         "from": 1,
         "to": 2,
         "pruned": [{"id": 2, "table": "todos", "columns": ["project_id"], "stale": True}],
+        "repaired": [],
     }
 
 
