@@ -4,10 +4,11 @@ holds it. A BEFORE trigger that skips the write (returns NULL: a guard that keep
 are, a soft delete, an insert it ignores) makes Postgres write nothing and capture log nothing, yet
 the write is no failure either: the push accepts it, and the client that applied it optimistically
 must get the server's row back all the same. Triggers run under the search path of the application's
-own sessions, less the schemas any role may create objects in."""
+own sessions, less the schemas a role that cannot act as the library's owner may create objects in."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -224,3 +225,86 @@ def test_the_writes_search_path_is_the_sessions_own_without_schemas_any_role_may
         assert session.execute(path).fetchone() == ('pg_catalog, app, "Mixed ""Case""", public, pg_temp',)
         db.execute("GRANT CREATE ON SCHEMA app TO PUBLIC")
         assert session.execute(path).fetchone() == ('pg_catalog, "Mixed ""Case""", public, pg_temp',)
+
+
+# What a host role puts in a schema of its own, each function recording that it ran (and as whom)
+# and doing what the built-in it stands in for does: every one matches a call in the library's
+# functions between push and the writes, which name built-ins bare, better than pg_catalog's
+# variadic format or polymorphic || does.
+HOSTILE = """
+CREATE TABLE hostile.hits (what text, as_role text);
+GRANT INSERT ON hostile.hits TO PUBLIC;
+CREATE FUNCTION hostile.hit(what text) RETURNS void LANGUAGE sql
+    BEGIN ATOMIC INSERT INTO hostile.hits VALUES (what, current_user); END;
+CREATE FUNCTION hostile.format(f text, a text) RETURNS text LANGUAGE plpgsql
+    AS $$ BEGIN PERFORM hostile.hit('format(text, text)'); RETURN pg_catalog.format(f, a); END $$;
+CREATE FUNCTION hostile.format(f text, a text, b text) RETURNS text LANGUAGE plpgsql
+    AS $$ BEGIN PERFORM hostile.hit('format(text, text, text)'); RETURN pg_catalog.format(f, a, b); END $$;
+CREATE FUNCTION hostile.cat(a text, b integer) RETURNS text LANGUAGE plpgsql
+    AS $$ BEGIN PERFORM hostile.hit('||(text, integer)'); RETURN a OPERATOR(pg_catalog.||) b; END $$;
+CREATE OPERATOR hostile.|| (LEFTARG = text, RIGHTARG = integer, FUNCTION = hostile.cat)
+"""
+
+
+def test_a_host_role_gets_none_of_its_objects_run_by_a_push_from_a_schema_it_may_create_in(
+    synced_db: str, db: psycopg.Connection[Any]
+) -> None:
+    """The host's role chooses the schemas of its session's search_path (its connection's options,
+    its role's settings, drizzlesync.session_search_path itself). A role that may call push and
+    nothing more, but owns a schema PUBLIC may not create in, named that schema: the push ran its
+    functions as the library's owner (here a superuser), for every write, where a schema's
+    trust was PUBLIC's lack of CREATE alone. A schema in which a role that cannot act as
+    the owner may create stays off the path: its functions never run, the writes apply."""
+    user, team = seed.member(db, "alice", "A")
+    role = f"{db.info.dbname}_host"  # roles are cluster-wide
+    db.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        db.execute(f"CREATE SCHEMA hostile AUTHORIZATION {role}")
+        db.execute(f"GRANT USAGE ON SCHEMA drizzlesync TO {role}")
+        db.execute(f"GRANT EXECUTE ON FUNCTION drizzlesync.push(text, jsonb, text, integer, jsonb) TO {role}")
+        options = "-c search_path=hostile,public"  # the connection's own: its reset value
+        with psycopg.connect(synced_db, user=role, autocommit=True, options=options) as host:
+            for statement in HOSTILE.strip().split(";\n"):
+                host.execute(statement)
+            ids = [str(uuid.uuid4()) for _ in range(3)]
+            mutations = [
+                {"id": n, "tx": n, **put(todo_id, team, f"t{n}")} for n, todo_id in enumerate(ids, start=1)
+            ]
+            mutations.append({"id": 4, "tx": 4, "table": "todos", "op": "patch", "pk": {"id": ids[0]},
+                              "values": {"title": "x"}})  # fmt: skip
+            mutations.append({"id": 5, "tx": 5, "table": "todos", "op": "delete", "pk": {"id": ids[1]}})
+            push = "SELECT drizzlesync.push(%s, '{}'::jsonb, 'laptop', 1, %s::jsonb)"
+            row = host.execute(push, (user, json.dumps(mutations))).fetchone()
+            assert row == ({"lastMutationId": 5, "rejected": []},)
+            hits = host.execute("SELECT what, as_role FROM hostile.hits").fetchall()
+        assert hits == []
+        assert db.execute("SELECT count(*) FROM todos WHERE id = ANY(%s::uuid[])", (ids,)).fetchone() == (2,)
+    finally:
+        db.execute("DROP SCHEMA IF EXISTS hostile CASCADE")
+        db.execute(f"DROP OWNED BY {role}")
+        db.execute(f"DROP ROLE {role}")
+
+
+def test_a_schema_a_role_that_cannot_act_as_the_owner_may_create_in_is_off_the_writes_path(
+    synced_db: str, db: psycopg.Connection[Any]
+) -> None:
+    """Trust is every role that may create in the schema (its owner, those granted CREATE, PUBLIC)
+    being able to act as the library's owner, whose rights the writes run with: a schema granted
+    CREATE to one such other role, or owned by it, is left out until that role is made a member of
+    the owner; pg_database_owner stands for the database's owner."""
+    role = f"{db.info.dbname}_dev"  # roles are cluster-wide
+    db.execute(f"CREATE ROLE {role}")
+    try:
+        db.execute(f"CREATE SCHEMA app; CREATE SCHEMA mine AUTHORIZATION {role}; CREATE SCHEMA shared")
+        db.execute(f"GRANT CREATE ON SCHEMA shared TO {role}")
+        db.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        db.execute(f"ALTER DATABASE {db.info.dbname} SET search_path = app, mine, shared, public")
+        path = "SELECT drizzlesync.write_search_path()"
+        with psycopg.connect(synced_db, autocommit=True) as session:
+            assert session.execute(path).fetchone() == ("pg_catalog, app, public, pg_temp",)
+            db.execute(f"GRANT {session.info.user} TO {role}")
+            assert session.execute(path).fetchone() == ("pg_catalog, app, mine, shared, public, pg_temp",)
+    finally:
+        db.execute("DROP SCHEMA IF EXISTS mine CASCADE")
+        db.execute(f"DROP OWNED BY {role}")
+        db.execute(f"DROP ROLE {role}")
