@@ -7,6 +7,7 @@ import { eq } from "drizzle-orm";
 import type { SqliteAdapter } from "../src/adapters/adapter.ts";
 import { openNodeSqlite } from "../src/adapters/node-sqlite.ts";
 import { migrate, type ClientMigration } from "../src/client/migrations.ts";
+import { discardTransaction } from "../src/client/outbox.ts";
 import { storedSchemaVersion } from "../src/client/state.ts";
 import { SyncClient } from "../src/client/sync-client.ts";
 import { SyncedTables } from "../src/client/tables.ts";
@@ -122,11 +123,46 @@ describe("client migrations on open", () => {
         [1, push.mutations[0]?.tx, "put", { id: "a", team_id: "t", title: "one", done: false, updated_at: push.mutations[0]?.values?.updated_at }],
         [2, tx, "patch", { title: "renamed" }],
         [3, tx, "patch", { done: true }],
-        [4, -4, "patch", { project_id: "q" }],
-        [5, -5, "patch", { project_id: "r" }],
+        [4, -1, "patch", { project_id: "q" }],
+        [5, -2, "patch", { project_id: "r" }],
       ],
     );
     await v2.close();
+  });
+
+  it("give each isolated stale write a transaction no pending write has, after a refused transaction was discarded and ids moved down", async () => {
+    const adapter = openNodeSqlite(":memory:");
+    await migrate(adapter, clientMigrations, new SyncedTables(meta.syncTables));
+    const queue = async (id: number, tx: number, op: string, values: object) => {
+      await adapter.execute('INSERT INTO "_sync_outbox" ("id", "tx", "table", "op", "pk", "values") VALUES (?, ?, \'todos\', ?, \'{"id":"a"}\', ?)', [
+        id,
+        tx,
+        op,
+        JSON.stringify(values),
+      ]);
+    };
+    await queue(1, 1, "put", { id: "a", team_id: "t", title: "huge", done: false, updated_at: 0 }); // refused: 413
+    await queue(2, 1, "patch", { title: "huge" });
+    await queue(3, 2, "patch", { project_id: "q" });
+    await queue(4, 2, "patch", { title: "kept" });
+    await queue(5, 2, "patch", { done: true });
+    // Version 2 drops project_id: the title and done patches keep transaction 2 as ids 3 and 4, the
+    // stale patch goes to 5, alone; the discard moves them to 1, 2 and 3.
+    await migrate(adapter, [...clientMigrations, dropProjectId], new SyncedTables(metaV2.syncTables));
+    await discardTransaction(adapter, 1, 0);
+    await queue(4, 3, "patch", { title: "later" });
+    await queue(5, 3, "patch", { done: false });
+    // Version 3 drops done: the patches of it (2, 5) are stale in transactions with kept ones, and are
+    // isolated. Each took the negative of its new id as its transaction: 5's was the one 3 had.
+    const dropDone: ClientMigration = { version: 3, statements: ['UPDATE "_sync_state" SET "schema_version" = 3'] };
+    const todos = { ...metaV2.syncTables.todos, columns: metaV2.syncTables.todos.columns.filter((c) => c.name !== "done") };
+    await migrate(adapter, [...clientMigrations, dropProjectId, dropDone], new SyncedTables({ ...metaV2.syncTables, todos }));
+    const outbox = (await adapter.execute('SELECT "id", "tx" FROM "_sync_outbox" ORDER BY "id"')).rows.map(([id, tx]) => [Number(id), Number(tx)]);
+    assert.deepEqual(outbox.map(([id]) => id), [1, 2, 3, 4, 5]);
+    // The server refuses a batch in which one transaction's writes are not adjacent (400 tx_not_contiguous).
+    const runs = outbox.map(([, tx]) => tx).filter((tx, index, all) => index === 0 || all[index - 1] !== tx);
+    assert.equal(new Set(runs).size, runs.length, `a transaction split in two runs: ${JSON.stringify(outbox)}`);
+    await adapter.close();
   });
 
   it("list as stale a write whose key lacks a column the new version added to the key: the server refuses it (invalid_key)", async () => {

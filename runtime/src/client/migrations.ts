@@ -225,13 +225,17 @@ function isStale(entry: OutboxEntry, tables: SyncedTables): boolean {
  * write of its transaction (`transaction_rolled_back`): a title patched in one `client.transaction`
  * with a column since dropped was lost, where the same change made by one statement (one write,
  * pruned of the column) was kept. The transaction's writes keep their run of ids, since the server
- * takes ids in sequence, the kept ones first and in their order; each stale one gets the negative
- * of its new id as its transaction, which no local write is numbered with (they count up from 1).
+ * takes ids in sequence, the kept ones first and in their order; each stale one gets a transaction
+ * number below every pending write's, which no local write is numbered with (they count up from 1).
+ * Not the negative of its new id: ids move down when a refused transaction is discarded
+ * (`discardTransaction`), and a write isolated before would share a later one's number, two runs
+ * of one transaction in a push, which the server refuses (400 `tx_not_contiguous`) on every retry.
  * Returns the new id of each write whose id changed.
  */
 async function isolateStale(tx: SqlExecutor, entries: readonly OutboxEntry[], stale: ReadonlySet<number>): Promise<Map<number, number>> {
   const ids = new Map<number, number>();
   const moves: { from: number; to: number; tx: number }[] = [];
+  let below = entries.reduce((lowest, entry) => Math.min(lowest, entry.tx), 0);
   for (const group of transactions(entries)) {
     const kept = group.filter((entry) => !stale.has(entry.id));
     if (kept.length === 0 || kept.length === group.length) continue;
@@ -241,7 +245,7 @@ async function isolateStale(tx: SqlExecutor, entries: readonly OutboxEntry[], st
       const isolated = stale.has(entry.id);
       if (to === entry.id && !isolated) return;
       ids.set(entry.id, to);
-      moves.push({ from: entry.id, to, tx: isolated ? -to : entry.tx });
+      moves.push({ from: entry.id, to, tx: isolated ? --below : entry.tx });
     });
   }
   // Through negative ids, so that no update meets an id still taken, whatever their order.
