@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { fromWire, toWire, type WireCodec } from "../src/protocol/codecs.ts";
+import { fromWire, jsonText, toWire, type WireCodec } from "../src/protocol/codecs.ts";
 
 describe("wire codecs", () => {
   it("keep null as null both ways for every codec", () => {
@@ -53,6 +53,16 @@ describe("wire codecs", () => {
     const level = '{"k\u2028":[1.5,"a\\"b",null,true,{},[]],"n":';
     const text = `${level.repeat(depth)}[]${"}".repeat(depth)}`;
     assert.equal(fromWire("json", JSON.parse(text)), text);
+  });
+
+  it("jsonText: a request body holding such a value is written as JSON.stringify would, undefined left out", () => {
+    // A put carrying a pulled value back made JSON.stringify throw in the transport: reported as a
+    // network failure and retried for good, where the host refuses it by its path (nesting_too_deep).
+    const deep: unknown = JSON.parse(`${"[".repeat(10_000)}${"]".repeat(10_000)}`);
+    const body = { mutations: [{ id: 1, op: "delete", values: undefined }, { id: 2, op: "put", values: { j: deep, u: undefined } }], list: [undefined] };
+    const text = jsonText(body);
+    const shallow = { ...body, mutations: [body.mutations[0], { id: 2, op: "put", values: { j: [], u: undefined } }] };
+    assert.equal(text, JSON.stringify(shallow).replace('"j":[]', `"j":${"[".repeat(10_000)}${"]".repeat(10_000)}`));
   });
 
   it("timestamp: ISO with offset to epoch ms, and a zoneless one as UTC", () => {

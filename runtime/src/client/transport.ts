@@ -1,3 +1,4 @@
+import { jsonText } from "../protocol/codecs.ts";
 import type { ErrorBody, PullRequest, PullResponse, PushRequest, PushResponse } from "../protocol/messages.ts";
 import { SyncHttpError, SyncNetworkError } from "./errors.ts";
 
@@ -111,7 +112,10 @@ export function httpTransport(options: HttpTransportOptions): Transport {
       });
       if (token !== null) headers.authorization = `Bearer ${token}`;
       try {
-        response = await fetchFn(`${base}${path}`, { method: "POST", headers, body: JSON.stringify(body), signal });
+        // Not JSON.stringify alone: a value nested thousands deep (a pulled JSON value a write carries
+        // back) made it throw, reported as a network failure and retried for good; sent, the host
+        // refuses it by its path (400 nesting_too_deep), which the engine knows what to do with.
+        response = await fetchFn(`${base}${path}`, { method: "POST", headers, body: jsonText(body), signal });
         text = await response.text();
       } catch (error) {
         // An abort rejects with the signal's reason (the timeout's error) where fetch honours it.

@@ -48,13 +48,14 @@ function isoOf(time: number): string {
 }
 
 /**
- * The JSON text of a value `JSON.parse` made. `JSON.stringify` recurses, and throws a RangeError
- * ("Maximum call stack size exceeded") on a value nested a few thousand levels deep (under 5,000
- * in Node 22), which Postgres holds (jsonb nests some 10,000 deep): the pulled row failed its page,
- * every pull after it, and every bootstrap of its table. Such a value is written out with a stack
- * of its own, in the order `JSON.stringify` writes it, to the same text.
+ * The JSON text of a plain JSON value (a pulled row's, a request body). `JSON.stringify` recurses,
+ * and throws a RangeError ("Maximum call stack size exceeded") on a value nested a few thousand
+ * levels deep (under 5,000 in Node 22), which Postgres holds (jsonb nests some 10,000 deep): the
+ * pulled row failed its page, every pull after it, and every bootstrap of its table. Such a value
+ * is written out with a stack of its own, in the order `JSON.stringify` writes it, to the same
+ * text: an `undefined` property left out, an `undefined` element as null.
  */
-function jsonText(value: unknown): string {
+export function jsonText(value: unknown): string {
   try {
     return JSON.stringify(value);
   } catch (error) {
@@ -74,8 +75,8 @@ function jsonText(value: unknown): string {
       continue;
     }
     const entries: [string | null, unknown][] = Array.isArray(next)
-      ? next.map((element: unknown) => [null, element])
-      : Object.entries(next);
+      ? next.map((element: unknown) => [null, element ?? null])
+      : Object.entries(next).filter(([, element]) => element !== undefined);
     const [open, close] = Array.isArray(next) ? ["[", "]"] : ["{", "}"];
     work.push({ text: close });
     for (let index = entries.length - 1; index >= 0; index -= 1) {
