@@ -39,6 +39,19 @@ const metaV2 = {
   } satisfies Record<string, TableMeta>,
 };
 
+/** The build at version 2 opening `file`: it migrates, and syncs only when told. */
+function openAtVersion2(file: string, transport: ScriptedTransport) {
+  return SyncClient.open({
+    adapter: openNodeSqlite(file),
+    schema,
+    meta: metaV2,
+    migrations: [...clientMigrations, dropProjectId],
+    transport,
+    syncOnOpen: false,
+    intervalMs: null,
+  });
+}
+
 describe("client migrations on open", () => {
   it("migrate the outbox along: pending values of dropped columns are pruned, a write left with none kept as queued", async () => {
     const file = join(directory, "v1-to-v2.sqlite3");
@@ -49,15 +62,7 @@ describe("client migrations on open", () => {
     await v1.close();
 
     const transport = new ScriptedTransport();
-    const v2 = await SyncClient.open({
-      adapter: openNodeSqlite(file),
-      schema,
-      meta: metaV2,
-      migrations: [...clientMigrations, dropProjectId],
-      transport,
-      syncOnOpen: false,
-      intervalMs: null,
-    });
+    const v2 = await openAtVersion2(file, transport);
     assert.deepEqual({ from: v2.migration.from, to: v2.migration.to }, { from: 1, to: 2 });
     assert.deepEqual(v2.migration.pruned, [
       { id: 1, table: "todos", columns: ["project_id"], stale: false },
@@ -97,15 +102,7 @@ describe("client migrations on open", () => {
     await v1.close();
 
     const transport = new ScriptedTransport();
-    const v2 = await SyncClient.open({
-      adapter: openNodeSqlite(file),
-      schema,
-      meta: metaV2,
-      migrations: [...clientMigrations, dropProjectId],
-      transport,
-      syncOnOpen: false,
-      intervalMs: null,
-    });
+    const v2 = await openAtVersion2(file, transport);
     // Rejected in the transaction of the title and done patches, the stale patches took them along
     // (transaction_rolled_back): lost, where one statement setting all three loses only project_id.
     assert.deepEqual(v2.migration.pruned, [
@@ -153,7 +150,7 @@ describe("client migrations on open", () => {
     await queue(4, 3, "patch", { title: "later" });
     await queue(5, 3, "patch", { done: false });
     // Version 3 drops done: the patches of it (2, 5) are stale in transactions with kept ones, and are
-    // isolated. Each took the negative of its new id as its transaction: 5's was the one 3 had.
+    // isolated. Numbered by the negative of its new id, as they were, 5's would be the transaction 3 had.
     const dropDone: ClientMigration = { version: 3, statements: ['UPDATE "_sync_state" SET "schema_version" = 3'] };
     const todos = { ...metaV2.syncTables.todos, columns: metaV2.syncTables.todos.columns.filter((c) => c.name !== "done") };
     await migrate(adapter, [...clientMigrations, dropProjectId, dropDone], new SyncedTables({ ...metaV2.syncTables, todos }));
