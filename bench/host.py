@@ -279,7 +279,9 @@ def old_cursors(url: str, clients: int, seconds: int) -> int:
     """Devices for a run of old-cursor pulls, `slots` for each pgbench client (returned): each device
     one of the bench users' (in turn), its one cursor a copy of that user's bench client's dated back
     by OLD, vacuumed, so that its row was last written before the run."""
-    slots = OLD_PULLS_PER_SECOND * seconds // clients + 100
+    # Twice a client's share: pgbench's clients do not run alike (one thread's may do 1.25 times the
+    # mean), and a client past its slots would pull the next one's devices a second time.
+    slots = 2 * OLD_PULLS_PER_SECOND * seconds // clients + 100
     with psycopg.connect(url, autocommit=True) as db:
         db.execute("DELETE FROM drizzlesync.client WHERE client_id LIKE 'bench-old-%'")  # cursors cascade
         db.execute("DROP TABLE IF EXISTS bench_old_device")
