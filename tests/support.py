@@ -21,6 +21,19 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "example_project"
 EXAMPLE_OUTPUT = Path("web/src/db/generated")
 """Where the example project writes its generated files."""
+HOSTILE_HITS = """
+CREATE TABLE hostile.hits (what text, as_role text);
+GRANT INSERT ON hostile.hits TO PUBLIC;
+CREATE FUNCTION hostile.hit(what text) RETURNS void LANGUAGE sql
+    BEGIN ATOMIC INSERT INTO hostile.hits VALUES (what, current_user); END;
+CREATE FUNCTION hostile.cat(a text, b integer) RETURNS text LANGUAGE plpgsql
+    AS $$ BEGIN PERFORM hostile.hit('||(text, integer)'); RETURN a OPERATOR(pg_catalog.||) b; END $$;
+CREATE OPERATOR hostile.|| (LEFTARG = text, RIGHTARG = integer, FUNCTION = hostile.cat);
+"""
+"""A schema `hostile`'s record of what ran (`hostile.hits`, and as whom) and its first stand-in, for
+`||(text, integer)`: the security tests add the stand-ins for what the code they attack names, each
+calling `hostile.hit` and then doing what the built-in does. Statements end with `;` and a newline."""
+
 EXAMPLE_CHAIN = [
     script.revision
     for script in reversed(list(ScriptDirectory(str(EXAMPLE / "migrations")).walk_revisions()))

@@ -11,7 +11,7 @@ import pytest
 
 from alembic_drizzlesync import localdb
 from alembic_drizzlesync.ops import EnableSyncOp, InstallOp
-from tests.support import apply_ops, drain_change_log, execute
+from tests.support import HOSTILE_HITS, apply_ops, drain_change_log, execute
 
 TABLES = """
 CREATE TABLE todos (id integer PRIMARY KEY, team_id integer NOT NULL, title text);
@@ -21,14 +21,9 @@ CREATE TABLE labels (id integer PRIMARY KEY, team text NOT NULL)
 # What the writer puts first in its search_path: every operator, function and type name a capture
 # function or a scope rule here could look up, each recording that it ran (and as whom) and then
 # doing what the real one does, so that only the record tells.
-HOSTILE = """
-CREATE TABLE hostile.hits (what text, as_role text);
-GRANT INSERT ON hostile.hits TO PUBLIC;
-CREATE FUNCTION hostile.hit(what text) RETURNS void LANGUAGE sql
-    BEGIN ATOMIC INSERT INTO hostile.hits VALUES (what, current_user); END;
-CREATE FUNCTION hostile.cat(a text, b integer) RETURNS text LANGUAGE plpgsql
-    AS $$ BEGIN PERFORM hostile.hit('||(text, integer)'); RETURN a OPERATOR(pg_catalog.||) b; END $$;
-CREATE OPERATOR hostile.|| (LEFTARG = text, RIGHTARG = integer, FUNCTION = hostile.cat);
+HOSTILE = (
+    HOSTILE_HITS
+    + """
 CREATE FUNCTION hostile.cat(a text, b text) RETURNS text LANGUAGE plpgsql
     AS $$ BEGIN PERFORM hostile.hit('||(text, text)'); RETURN a OPERATOR(pg_catalog.||) b; END $$;
 CREATE OPERATOR hostile.|| (LEFTARG = text, RIGHTARG = text, FUNCTION = hostile.cat);
@@ -50,6 +45,7 @@ CREATE FUNCTION hostile.lower(v text) RETURNS text LANGUAGE plpgsql
 CREATE FUNCTION hostile.is_text(v text) RETURNS boolean LANGUAGE plpgsql
     AS $$ BEGIN PERFORM hostile.hit('pg_temp.text'); RETURN true; END $$;
 """
+)
 # Types are looked up in pg_temp first unless a search_path lists it: a domain named text there,
 # whose check runs the writer's function, would catch a cast to an unqualified `text`. A temporary
 # table named like a transition table would catch a capture reading it by name.

@@ -16,6 +16,7 @@ import httpx
 import psycopg
 import pytest
 
+from tests.support import HOSTILE_HITS
 from tests.sync import seed
 from tests.sync.syncclient import SyncClient, row_key
 
@@ -231,19 +232,15 @@ def test_the_writes_search_path_is_the_sessions_own_without_schemas_any_role_may
 # and doing what the built-in it stands in for does: every one matches a call in the library's
 # functions between push and the writes, which name built-ins bare, better than pg_catalog's
 # variadic format or polymorphic || does.
-HOSTILE = """
-CREATE TABLE hostile.hits (what text, as_role text);
-GRANT INSERT ON hostile.hits TO PUBLIC;
-CREATE FUNCTION hostile.hit(what text) RETURNS void LANGUAGE sql
-    BEGIN ATOMIC INSERT INTO hostile.hits VALUES (what, current_user); END;
+HOSTILE = (
+    HOSTILE_HITS
+    + """
 CREATE FUNCTION hostile.format(f text, a text) RETURNS text LANGUAGE plpgsql
     AS $$ BEGIN PERFORM hostile.hit('format(text, text)'); RETURN pg_catalog.format(f, a); END $$;
 CREATE FUNCTION hostile.format(f text, a text, b text) RETURNS text LANGUAGE plpgsql
     AS $$ BEGIN PERFORM hostile.hit('format(text, text, text)'); RETURN pg_catalog.format(f, a, b); END $$;
-CREATE FUNCTION hostile.cat(a text, b integer) RETURNS text LANGUAGE plpgsql
-    AS $$ BEGIN PERFORM hostile.hit('||(text, integer)'); RETURN a OPERATOR(pg_catalog.||) b; END $$;
-CREATE OPERATOR hostile.|| (LEFTARG = text, RIGHTARG = integer, FUNCTION = hostile.cat)
 """
+)
 
 
 def test_a_host_role_gets_none_of_its_objects_run_by_a_push_from_a_schema_it_may_create_in(
