@@ -109,11 +109,10 @@ const DECIMAL_TEXT = /^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$/;
  * (`USING code::integer`) would have taken. Other values go as they are; so does a text whose
  * number JavaScript cannot hold exactly as an integer, or at all, for the server to refuse by name.
  */
-function numberOf(value: unknown, text: RegExp): unknown {
+function numberOf(value: unknown, text: RegExp, holds: (number: number) => boolean): unknown {
   if (typeof value !== "string" || !text.test(value)) return value;
   const number = Number(value);
-  const exact = text === INTEGER_TEXT ? Number.isSafeInteger(number) : Number.isFinite(number);
-  return exact ? number : value;
+  return holds(number) ? number : value;
 }
 
 /** Postgres' spellings of a boolean (its `boolin`, prefixes aside), lower case. */
@@ -143,10 +142,10 @@ function bytesOf(hex: string): Uint8Array {
 }
 
 export const wireCodecs: { readonly [C in WireCodec]: Codec } = {
-  int: { fromWire: (value) => value, toWire: (value) => numberOf(value, INTEGER_TEXT) },
+  int: { fromWire: (value) => value, toWire: (value) => numberOf(value, INTEGER_TEXT, Number.isSafeInteger) },
   float: {
     fromWire: (value) => (typeof value === "string" ? Number(value) : value),
-    toWire: (value) => (typeof value === "number" && !Number.isFinite(value) ? String(value) : numberOf(value, DECIMAL_TEXT)),
+    toWire: (value) => (typeof value === "number" && !Number.isFinite(value) ? String(value) : numberOf(value, DECIMAL_TEXT, Number.isFinite)),
   },
   text: {
     fromWire: (value) => (typeof value === "string" ? value : String(value)),
