@@ -6,7 +6,7 @@ import { openNodeSqlite } from "../src/adapters/node-sqlite.ts";
 import { useLiveQuery, useSyncStatus } from "../src/react/index.ts";
 import { LiveQuery, syncStatusStore } from "../src/react/stores.ts";
 import { openExample, schema } from "./support/example.ts";
-import { ScriptedTransport } from "./support/scripted-transport.ts";
+import { page, ScriptedTransport } from "./support/scripted-transport.ts";
 
 const { todos, projects } = schema;
 
@@ -56,22 +56,64 @@ describe("React stores", () => {
     await client.close();
   });
 
-  it("a live query drops a slow run's result when a newer run has finished", async () => {
+  it("a live query runs once at a time: changes during a run make one more run after it", async () => {
     const client = await openExample(openNodeSqlite(), new ScriptedTransport());
     const releases: (() => void)[] = [];
-    let runs = 0;
-    const live = new LiveQuery(client, [todos], () => {
-      const run = ++runs;
-      return new Promise<number>((resolve) => releases.push(() => { resolve(run); }));
+    const live = new LiveQuery(client, [todos], async () => {
+      const count = (await client.db.select({ id: todos.id }).from(todos)).length;
+      return new Promise<number>((resolve) => releases.push(() => { resolve(count); }));
     });
-    const stop = live.subscribe(() => undefined);
-    await client.db.insert(todos).values({ id: "a", teamId: "t", title: "one" });
-    assert.equal(releases.length, 2);
-    releases[1]?.();
-    await new Promise((resolve) => setImmediate(resolve));
+    const seen: (number | undefined)[] = [];
+    const stop = live.subscribe(() => seen.push(live.getSnapshot().data));
+    await until(() => releases.length === 1);
+    for (const id of ["a", "b", "c"]) await client.db.insert(todos).values({ id, teamId: "t", title: id });
+    assert.equal(releases.length, 1, "no second run while the first is under way");
     releases[0]?.();
+    await until(() => releases.length === 2);
+    assert.deepEqual(seen, [0], "the first run's result shows, though changes followed it");
+    releases[1]?.();
+    await until(() => seen.length === 2);
+    assert.deepEqual(seen, [0, 3]);
     await new Promise((resolve) => setImmediate(resolve));
-    assert.equal(live.getSnapshot().data, 2);
+    assert.equal(releases.length, 2, "three changes during a run: one more run, not three");
+    stop();
+    await client.close();
+  });
+
+  it("a live query shows a bootstrap's rows as its commits land, though each run outlasts a commit", async () => {
+    const pages = 5;
+    const transport = new ScriptedTransport().onPull(
+      ...Array.from({ length: pages }, (_, p) => async () => {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        return page({
+          cursor: `c${String(p)}`,
+          hasMore: p < pages - 1,
+          changes: [{ table: "todos", op: "upsert", row: { id: `t${String(p)}`, team_id: "t", project_id: null, title: "x", done: false, updated_at: "2026-01-02T03:04:05.678+00:00" } }],
+        });
+      }),
+    );
+    // Pages 10 ms apart, one to a commit, and a query that ends only after the next commit (or the sync's end):
+    // changes always come faster than a run. Before, every run was dropped for the newer one a
+    // commit started, and the list showed nothing until the bootstrap had ended.
+    const client = await openExample(openNodeSqlite(), transport, { pullTransactionRows: 1 });
+    let commits = 0;
+    let synced = false;
+    client.subscribe([todos], () => (commits += 1));
+    let runs = 0;
+    const live = new LiveQuery(client, [todos], async () => {
+      runs += 1;
+      const count = (await client.db.select({ id: todos.id }).from(todos)).length;
+      const before = commits;
+      while (commits === before && !synced) await new Promise((resolve) => setImmediate(resolve));
+      return count;
+    });
+    const seen: (number | undefined)[] = [];
+    const stop = live.subscribe(() => seen.push(live.getSnapshot().data));
+    await client.sync();
+    synced = true;
+    await until(() => seen.at(-1) === pages);
+    assert.ok(seen.some((count) => count !== undefined && count > 0 && count < pages), `partial rows shown: ${JSON.stringify(seen)}`);
+    assert.ok(runs <= commits + 1, `${String(runs)} runs for ${String(commits)} commits`);
     stop();
     await client.close();
   });

@@ -41,8 +41,12 @@ export interface LiveQueryState<T> {
 
 /**
  * The result of `query`, run when the first subscriber arrives and again whenever rows of one of
- * `tables` change. A run that finishes after a newer one started is dropped, so a slow read never
- * overwrites a fresher one. Snapshots are new objects only when something changed.
+ * `tables` change. One run at a time: changes during a run make one more run after it, however
+ * many they are. Starting a run per change instead, and dropping every result but the newest
+ * run's, published nothing while changes kept coming faster than a run took (a bootstrap's
+ * commits: the list stayed empty until the last page) and ran the query once per change, all at
+ * once. Each run's result is published when it ends, so a slow read never overwrites a fresher
+ * one. Snapshots are new objects only when something changed.
  */
 export class LiveQuery<T> implements ExternalStore<LiveQueryState<T>> {
   readonly #source: TableChangeSource;
@@ -50,7 +54,9 @@ export class LiveQuery<T> implements ExternalStore<LiveQueryState<T>> {
   readonly #query: () => Promise<T>;
   readonly #listeners = new Set<() => void>();
   #state: LiveQueryState<T> = { data: undefined, error: null, loading: true };
-  #runs = 0;
+  /** A run is under way; `#changes` counts the requests, so one made during a run is seen after it. */
+  #running = false;
+  #changes = 0;
   #stop: (() => void) | null = null;
 
   constructor(source: TableChangeSource, tables: readonly (Table | string)[], query: () => Promise<T>) {
@@ -63,9 +69,9 @@ export class LiveQuery<T> implements ExternalStore<LiveQueryState<T>> {
     this.#listeners.add(onChange);
     if (this.#stop === null) {
       this.#stop = this.#source.subscribe(this.#tables, () => {
-        void this.#run();
+        this.#request();
       });
-      void this.#run();
+      this.#request();
     }
     return () => {
       this.#listeners.delete(onChange);
@@ -78,16 +84,29 @@ export class LiveQuery<T> implements ExternalStore<LiveQueryState<T>> {
 
   readonly getSnapshot = (): LiveQueryState<T> => this.#state;
 
+  #request(): void {
+    this.#changes += 1;
+    if (!this.#running) void this.#run();
+  }
+
   async #run(): Promise<void> {
-    const run = ++this.#runs;
-    let next: LiveQueryState<T>;
+    this.#running = true;
     try {
-      next = { data: await this.#query(), error: null, loading: false };
-    } catch (error) {
-      next = { data: this.#state.data, error: error instanceof Error ? error : new Error(String(error)), loading: false };
+      let seen: number;
+      do {
+        seen = this.#changes;
+        let next: LiveQueryState<T>;
+        try {
+          next = { data: await this.#query(), error: null, loading: false };
+        } catch (error) {
+          next = { data: this.#state.data, error: error instanceof Error ? error : new Error(String(error)), loading: false };
+        }
+        this.#state = next;
+        for (const listener of [...this.#listeners]) listener();
+        // With no subscriber left nobody reads the rows; the next `subscribe` runs it afresh.
+      } while (this.#changes !== seen && this.#stop !== null);
+    } finally {
+      this.#running = false;
     }
-    if (run !== this.#runs) return;
-    this.#state = next;
-    for (const listener of [...this.#listeners]) listener();
   }
 }
