@@ -7,7 +7,7 @@ import { DatabaseSync } from "node:sqlite";
 import { sql } from "drizzle-orm";
 import { openNodeSqlite } from "../src/adapters/node-sqlite.ts";
 import type { SqlExecutor } from "../src/adapters/adapter.ts";
-import { SyncHttpError, SyncTabOutdatedError, TabLeaderLostError } from "../src/client/errors.ts";
+import { SyncHttpError, SyncPausedError, SyncTabOutdatedError, TabLeaderLostError } from "../src/client/errors.ts";
 import { TabClient, type ChannelLike } from "../src/client/tab-client.ts";
 import { decodeResults, encodeResults, type TabMessage } from "../src/client/tab-protocol.ts";
 import type { PushResponse } from "../src/protocol/messages.ts";
@@ -491,6 +491,42 @@ describe("several tabs on one database", () => {
       const discarded = await follower.discardRefusedTransaction();
       assert.deepEqual(discarded.map((write) => [write.code, write.pk.id]), [["request_too_large", "huge"]]);
       assert.equal(world.outbox(), 0);
+    } finally {
+      await follower.close();
+      await leader.close();
+    }
+  });
+
+  it("gives a follower the engine's error classes, with their fields, in its status and its calls' failures", async () => {
+    const world = setup();
+    const leader = await tab(world);
+    const follower = await tab(world);
+    try {
+      await follower.db.insert(todos).values({ id: "huge", teamId: TEAM, title: "x".repeat(1000) });
+      world.transport.onPush(() => {
+        throw new SyncHttpError(413, { error: { code: "request_too_large", message: "too large" } }, 2_000);
+      });
+      await assert.rejects(follower.sync(), (error) => error instanceof SyncHttpError && error.status === 413 && error.code === "request_too_large");
+      await until(() => follower.status.state === "error", "the follower hears the refusal");
+      // The check docs/client.md gives before discardRefusedTransaction(), as a follower's app runs it.
+      const refusal = follower.status.error;
+      assert.ok(refusal instanceof SyncHttpError, `a SyncHttpError, not ${String(refusal)}`);
+      assert.equal(refusal.status, 413);
+      assert.equal(refusal.retryAfterMs, 2_000);
+      assert.equal(refusal.body?.error.code, "request_too_large");
+      assert.equal(refusal.message, leader.status.error?.message);
+      await follower.discardRefusedTransaction();
+
+      world.transport.onPush(() => {
+        throw new SyncHttpError(401, { error: { code: "unauthenticated", message: "expired" } }, undefined);
+      });
+      await follower.db.insert(todos).values({ id: "later", teamId: TEAM, title: "later" });
+      await assert.rejects(follower.sync(), (error) => error instanceof SyncHttpError && error.action === "reauthenticate");
+      await until(() => follower.status.state === "auth-required", "the follower hears auth-required");
+      await assert.rejects(
+        follower.sync(),
+        (error) => error instanceof SyncPausedError && error.state === "auth-required" && error.cause instanceof SyncHttpError && error.cause.status === 401,
+      );
     } finally {
       await follower.close();
       await leader.close();

@@ -14,7 +14,7 @@ import { onVisible } from "./page-events.ts";
 import { SyncStatus } from "./status.ts";
 import { cannotDelete, tablesListener, type RejectedWrite, type SyncClient, type SyncClientListener } from "./sync-client.ts";
 import { TabHost, type LockManagerLike } from "./tab-host.ts";
-import { namedError, statusFromMessage, statusMessage, type TabCall, type TabMessage } from "./tab-protocol.ts";
+import { errorFromMessage, errorMessage, statusFromMessage, statusMessage, type TabCall, type TabMessage } from "./tab-protocol.ts";
 
 export type { LockManagerLike } from "./tab-host.ts";
 
@@ -380,7 +380,7 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
         const pending = this.#pending.get(message.id);
         this.#pending.delete(message.id);
         if (message.type === "response") pending?.resolve(message.result);
-        else pending?.reject(namedError(message.name, message.message));
+        else pending?.reject(errorFromMessage(message));
         return;
       }
       case "status":
@@ -421,8 +421,7 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
   }
 
   #fail(to: string, id: number, error: unknown): void {
-    const { name, message } = error instanceof Error ? error : new Error(String(error));
-    this.#post({ type: "failure", to, id, name, message });
+    this.#post({ type: "failure", to, id, ...errorMessage(error) });
   }
 
   /**
