@@ -6,6 +6,7 @@ import { after, describe, it } from "node:test";
 import { eq } from "drizzle-orm";
 import type { SqliteAdapter } from "../src/adapters/adapter.ts";
 import { openNodeSqlite } from "../src/adapters/node-sqlite.ts";
+import { SyncDatabaseNewerError } from "../src/client/errors.ts";
 import { migrate, type ClientMigration } from "../src/client/migrations.ts";
 import { discardTransaction } from "../src/client/outbox.ts";
 import { storedSchemaVersion } from "../src/client/state.ts";
@@ -315,7 +316,10 @@ describe("client migrations on open", () => {
         for (const statement of step.statements) await tx.execute(statement);
       });
     }
-    await assert.rejects(openExample(adapter, new ScriptedTransport()), /database is at schema version 2 but this build's sync-meta is at 1/);
+    await assert.rejects(
+      openExample(adapter, new ScriptedTransport()),
+      (error) => error instanceof SyncDatabaseNewerError && error.databaseVersion === 2 && error.buildVersion === 1,
+    );
     // Closed by the failed open, as the client's close() would: a Worker left open would hold the file.
     await assert.rejects(adapter.execute("SELECT 1"), /not open/);
   });

@@ -7,7 +7,7 @@ import { DatabaseSync } from "node:sqlite";
 import { sql } from "drizzle-orm";
 import { openNodeSqlite } from "../src/adapters/node-sqlite.ts";
 import type { SqlExecutor } from "../src/adapters/adapter.ts";
-import { SyncHttpError, SyncPausedError, SyncTabOutdatedError, TabLeaderLostError } from "../src/client/errors.ts";
+import { SyncDatabaseNewerError, SyncHttpError, SyncPausedError, SyncTabOutdatedError, TabLeaderLostError } from "../src/client/errors.ts";
 import { TabClient, type ChannelLike } from "../src/client/tab-client.ts";
 import { decodeResults, encodeResults, type TabMessage } from "../src/client/tab-protocol.ts";
 import type { PushResponse } from "../src/protocol/messages.ts";
@@ -274,6 +274,27 @@ describe("several tabs on one database", () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(opened, 0, "the lock the newer tab let go of is not taken by the older one");
     await older.close();
+  });
+
+  it("opens a tab of an older build update-required when a newer build, since closed, migrated the database", async () => {
+    const world = setup();
+    const newer = await newerTab(world);
+    await newer.close();
+    // The older build's tab (a stale copy of the app from a cache) comes when no newer tab is left
+    // to tell it: opening the database tells it instead. Before, it retried the open for 10 s, then
+    // gave up as an `error` and tried again every 30 s, for good.
+    const started = Date.now();
+    const older = await settles(tab(world), "the older tab opens");
+    try {
+      assert.ok(Date.now() - started < 2_000, "no retries of an open that cannot succeed");
+      assert.equal(older.status.state, "update-required");
+      const error = older.status.error;
+      assert.ok(error instanceof SyncDatabaseNewerError, `a SyncDatabaseNewerError, not ${String(error)}`);
+      assert.deepEqual([error.databaseVersion, error.buildVersion], [2, meta.schemaVersion]);
+      await assert.rejects(older.db.select().from(todos), (thrown) => thrown instanceof SyncDatabaseNewerError || (thrown instanceof Error && thrown.cause instanceof SyncDatabaseNewerError));
+    } finally {
+      await older.close();
+    }
   });
 
   it("hands over when the leader closes: the next tab opens the database and keeps every write", async () => {

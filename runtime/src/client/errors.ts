@@ -65,6 +65,27 @@ export class SyncDatabaseDeletedError extends SyncClosedError {
 }
 
 /**
+ * `SyncClient.open` found the local database at a higher schema version than this build's: a newer
+ * build of the app migrated it (in another tab since closed, or before a stale copy of the app was
+ * served from a cache). This build cannot use it; the app should load the newer one (a reload),
+ * as for `update-required`. `TabClient` turns it into that state. Nothing was changed.
+ */
+export class SyncDatabaseNewerError extends Error {
+  readonly databaseVersion: number;
+  readonly buildVersion: number;
+
+  constructor(databaseVersion: number, buildVersion: number) {
+    super(
+      `sync: the local database is at schema version ${databaseVersion}, newer than this build's ${buildVersion}: ` +
+        "a newer build of this app opened it; reload into that build",
+    );
+    this.name = "SyncDatabaseNewerError";
+    this.databaseVersion = databaseVersion;
+    this.buildVersion = buildVersion;
+  }
+}
+
+/**
  * Another tab of this database runs a newer build of the app (a higher schema version): this tab
  * gave the database up to it, and every call of its `db` fails until the page is reloaded. Its
  * status is `update-required`, as when the server needs a newer build. A write or commit already

@@ -5,6 +5,7 @@ export type { Clock } from "./clock.ts";
 export {
   SyncClosedError,
   SyncDatabaseDeletedError,
+  SyncDatabaseNewerError,
   SyncHttpError,
   SyncNetworkError,
   SyncPausedError,

@@ -13,7 +13,7 @@ import { PageGroup } from "./apply.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import { drizzleInTransaction, drizzleOver, refuseControl } from "./database.ts";
-import { SyncClosedError, SyncHttpError, SyncNetworkError, SyncPausedError } from "./errors.ts";
+import { SyncClosedError, SyncDatabaseNewerError, SyncHttpError, SyncNetworkError, SyncPausedError } from "./errors.ts";
 import { migrate, type ClientMigration, type MigrationResult } from "./migrations.ts";
 import { BaseObserver } from "./observer.ts";
 import { onOnline, onVisible } from "./page-events.ts";
@@ -290,6 +290,7 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
     };
     try {
       const migration = await migrate(options.adapter, options.migrations, tables, syncOnOpen ? created : undefined);
+      if (migration.to > schemaVersion) throw new SyncDatabaseNewerError(migration.to, schemaVersion);
       if (migration.to !== schemaVersion) {
         throw new Error(
           `drizzlesync: the database is at schema version ${migration.to} but this build's sync-meta is at ` +

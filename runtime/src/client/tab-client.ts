@@ -8,7 +8,7 @@ import type { Table } from "drizzle-orm";
 import type { SqliteRemoteDatabase } from "drizzle-orm/sqlite-proxy";
 import { isRead, type QueryResult, type Statement } from "../adapters/adapter.ts";
 import { drizzleOver } from "./database.ts";
-import { SyncClosedError, SyncDatabaseDeletedError, SyncTabOutdatedError, TabLeaderLostError } from "./errors.ts";
+import { SyncClosedError, SyncDatabaseDeletedError, SyncDatabaseNewerError, SyncTabOutdatedError, TabLeaderLostError } from "./errors.ts";
 import { BaseObserver } from "./observer.ts";
 import { onVisible } from "./page-events.ts";
 import { SyncStatus } from "./status.ts";
@@ -113,7 +113,7 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
   #releaseTabLock: () => void = () => undefined;
   #ready: { resolve(): void; reject(error: Error): void } | null = null;
   /** Set once a tab of a newer build was heard: this one has given the database up for good. */
-  #outdated: SyncTabOutdatedError | null = null;
+  #outdated: SyncTabOutdatedError | SyncDatabaseNewerError | null = null;
   #answersAfterOutdated: ReturnType<typeof setTimeout> | undefined;
   /** Stops hearing the engine this tab leads with (its status would overwrite `update-required`). */
   #stopHearingEngine: () => void = () => undefined;
@@ -490,8 +490,8 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
    * (those already sent, below); the status turns `update-required`, for the app to offer a
    * reload. A tab still joining opens so.
    */
-  async #outdate(newer: number): Promise<void> {
-    const outdated = new SyncTabOutdatedError(this.#options.schemaVersion, newer);
+  async #outdate(newer: number | SyncDatabaseNewerError): Promise<void> {
+    const outdated = typeof newer === "number" ? new SyncTabOutdatedError(this.#options.schemaVersion, newer) : newer;
     this.#setStatus(this.#status.with({ state: "update-required", error: outdated, retryAt: null }));
     this.#outdated = outdated;
     this.#stopAsking.abort();
@@ -573,7 +573,11 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
       })
       .catch((error: unknown) => {
         if (this.#givenUp()) return;
-        this.#gaveUp(error instanceof Error ? error : new Error(String(error)));
+        // A newer build migrated the database (its tab has closed since): no retry can open it with
+        // this build, so this tab is outdated, as when that tab was here, and not an `error` that
+        // tries again every 30 s.
+        if (error instanceof SyncDatabaseNewerError) void this.#outdate(error);
+        else this.#gaveUp(error instanceof Error ? error : new Error(String(error)));
       });
   }
 
@@ -614,7 +618,7 @@ export class TabClient<TSchema extends Record<string, unknown>> extends BaseObse
         engine = await this.#options.open();
       } catch (error) {
         if (this.#givenUp()) return false;
-        if (attempt >= OPEN_ATTEMPTS) throw error;
+        if (attempt >= OPEN_ATTEMPTS || error instanceof SyncDatabaseNewerError) throw error;
         await new Promise((resolve) => setTimeout(resolve, OPEN_RETRY_MS));
         if (this.#givenUp()) return false;
       }
