@@ -118,6 +118,45 @@ describe("React stores", () => {
     await client.close();
   });
 
+  it("a live query under StrictMode's mount, unmount and mount runs twice, and lets go of the client when the last one leaves", async () => {
+    const client = await openExample(openNodeSqlite(), new ScriptedTransport());
+    let active = 0;
+    const source = {
+      subscribe(tables: Parameters<typeof client.subscribe>[0], callback: () => void): () => void {
+        active += 1;
+        const stop = client.subscribe(tables, callback);
+        return () => {
+          active -= 1;
+          stop();
+        };
+      },
+    };
+    let runs = 0;
+    const live = new LiveQuery(source, [todos], async () => {
+      runs += 1;
+      return (await client.db.select({ id: todos.id }).from(todos)).length;
+    });
+    let notified = 0;
+    live.subscribe(() => (notified += 1))();
+    const stop = live.subscribe(() => (notified += 1));
+    assert.equal(active, 1);
+    await until(() => runs === 2 && notified === 2);
+    await client.db.insert(todos).values({ id: "a", teamId: "t", title: "one" });
+    await until(() => live.getSnapshot().data === 1);
+    assert.equal(runs, 3);
+
+    // Unmounted while a run is under way: it ends without a listener to call, and no run follows.
+    await client.db.insert(todos).values({ id: "b", teamId: "t", title: "two" });
+    stop();
+    assert.equal(active, 0);
+    const before = notified;
+    await client.db.insert(todos).values({ id: "c", teamId: "t", title: "three" });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(notified, before);
+    assert.equal(runs, 4);
+    await client.close();
+  });
+
   it("the status store follows the client", async () => {
     const client = await openExample(openNodeSqlite(), new ScriptedTransport());
     const store = syncStatusStore(client);
