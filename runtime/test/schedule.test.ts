@@ -158,6 +158,27 @@ describe("scheduling and faults (fake clock)", () => {
     await client.close();
   });
 
+  it("retries, not update-required, when the server serves an older schema version than this build", async () => {
+    // The app's new build shipped before the server's migration ran: no newer build of the app
+    // helps, the server's migration does, so the engine waits for it on its backoff.
+    const clock = new FakeClock();
+    const behind = Response.json(
+      { error: { code: "schema_version_unsupported", message: "not served", supported: { min: 0, max: 0 } } },
+      { status: 409 },
+    );
+    const { fetch, calls } = fakeFetch(behind);
+    const { client } = await openClient(fetch, clock);
+    await assert.rejects(client.sync(), (error) => error instanceof SyncHttpError && error.code === "schema_version_unsupported");
+    assert.equal(client.status.state, "error");
+    assert.equal(client.status.paused, false);
+    assert.deepEqual(clock.pending(), [750]);
+    clock.advance(750);
+    await settle();
+    assert.equal(client.status.state, "idle", "the server, migrated meanwhile, is synced with");
+    assert.deepEqual(calls.map((call) => call.url), ["http://sync.test/sync/pull", "http://sync.test/sync/pull"]);
+    await client.close();
+  });
+
   it("syncs at once when the browser comes back online, instead of waiting for the backoff", async () => {
     // Node has no window events: lend globalThis an EventTarget's, as a browser's window has.
     const window = new EventTarget();

@@ -153,6 +153,18 @@ const MAX_RESETS = 3;
 /** Asks the host for the pull page after `cursor`. */
 type PullRequester = (cursor: string | null) => Promise<PullResponse>;
 
+/**
+ * Whether a 409 `schema_version_unsupported` says the server is behind this build: the newest
+ * version it serves (`supported.max`) is below this build's. That is a deploy under way (the app
+ * shipped before the server's migration ran), which no new build of the app fixes: the engine
+ * retries on its backoff, and syncs once the server is migrated. Paused in `update-required`
+ * instead, it stayed paused after the migration, and a reload brought the same build back to it.
+ */
+function serverBehind(error: SyncHttpError, schemaVersion: number): boolean {
+  const supported = error.body?.error["supported"];
+  return typeof supported === "object" && supported !== null && "max" in supported && typeof supported.max === "number" && supported.max < schemaVersion;
+}
+
 function pullRequester(transport: Transport, schemaVersion: number, clientId: string, limit: number, signal: AbortSignal): PullRequester {
   return (cursor) => transport.pull({ protocol: PROTOCOL_VERSION, schemaVersion, clientId, cursor, limit }, signal);
 }
@@ -757,7 +769,7 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
     }
     if (error instanceof SyncHttpError && error.action === "reauthenticate") {
       this.#setStatus({ state: "auth-required", error, retryAt: null });
-    } else if (error instanceof SyncHttpError && error.action === "update") {
+    } else if (error instanceof SyncHttpError && error.action === "update" && !serverBehind(error, this.#schemaVersion)) {
       this.#setStatus({ state: "update-required", error, retryAt: null });
     } else {
       const delay = this.#backoff.next(error instanceof SyncHttpError ? error.retryAfterMs : undefined);
