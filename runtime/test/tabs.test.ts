@@ -499,26 +499,7 @@ describe("several tabs on one database", () => {
     }
   });
 
-  it("gives up, on the leader, the transaction the host refused as too large for a follower that asks", async () => {
-    const world = setup();
-    const leader = await tab(world);
-    const follower = await tab(world);
-    try {
-      await follower.db.insert(todos).values({ id: "huge", teamId: TEAM, title: "x".repeat(1000) });
-      world.transport.onPush(() => {
-        throw new SyncHttpError(413, { error: { code: "request_too_large", message: "too large" } }, undefined);
-      });
-      await assert.rejects(follower.sync(), /request_too_large/);
-      const discarded = await follower.discardRefusedTransaction();
-      assert.deepEqual(discarded.map((write) => [write.code, write.pk.id]), [["request_too_large", "huge"]]);
-      assert.equal(world.outbox(), 0);
-    } finally {
-      await follower.close();
-      await leader.close();
-    }
-  });
-
-  it("gives a follower the engine's error classes, with their fields, in its status and its calls' failures", async () => {
+  it("gives a follower the engine's error classes, with their fields, and gives up on the leader the transaction it was refused", async () => {
     const world = setup();
     const leader = await tab(world);
     const follower = await tab(world);
@@ -536,7 +517,9 @@ describe("several tabs on one database", () => {
       assert.equal(refusal.retryAfterMs, 2_000);
       assert.equal(refusal.body?.error.code, "request_too_large");
       assert.equal(refusal.message, leader.status.error?.message);
-      await follower.discardRefusedTransaction();
+      const discarded = await follower.discardRefusedTransaction();
+      assert.deepEqual(discarded.map((write) => [write.code, write.pk.id]), [["request_too_large", "huge"]]);
+      assert.equal(world.outbox(), 0);
 
       world.transport.onPush(() => {
         throw new SyncHttpError(401, { error: { code: "unauthenticated", message: "expired" } }, undefined);
