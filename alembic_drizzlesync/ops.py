@@ -13,7 +13,9 @@ from __future__ import annotations
 from typing import Any, ClassVar, TypeVar
 
 from alembic.operations import MigrateOperation, Operations
+from alembic.util import CommandError
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from .catalog.partitions import partition_guard
 from .config import DEFAULT_LIBRARY_SCHEMA
@@ -26,6 +28,20 @@ from .sql import (
     upgrade_script,
     user_scopes_script,
 )
+
+REFUSED = "DrizzleSync: "
+"""How an operation's own SQL begins the message of an exception it raises to refuse a mistake."""
+
+
+class OperationRefused(CommandError):
+    """An operation's SQL refused a mistake in the revision: `alembic` prints its message as one
+    line (`FAILED: ...`) instead of a database traceback around it."""
+
+
+def _refusal(error: DBAPIError) -> str | None:
+    """The message of an exception the operation's SQL raised to refuse a mistake, else None."""
+    message = getattr(getattr(error.orig, "diag", None), "message_primary", None)
+    return message if isinstance(message, str) and message.startswith(REFUSED) else None
 
 
 def _execute(operations: Operations, statement: str) -> None:
@@ -75,7 +91,13 @@ def _register(cls: Op) -> Op:
 
     def run(operations: Operations, operation: SyncOperation) -> None:
         for statement in operation.statements():
-            _execute(operations, statement)
+            try:
+                _execute(operations, statement)
+            except DBAPIError as error:
+                refused = _refusal(error)
+                if refused is None:
+                    raise
+                raise OperationRefused(refused) from None
 
     Operations.implementation_for(cls)(run)
     return cls
@@ -264,7 +286,30 @@ class BumpSchemaVersionOp(SchemaVersionOperation):
         return RevertSchemaVersionOp(self.version, self.library_schema)
 
     def statements(self) -> list[str]:
-        return [f"INSERT INTO {self.library_schema}.schema_version (version) VALUES ({int(self.version)})"]
+        # The server's version is the highest recorded: a bump at or below it changed nothing
+        # devices can see (two merged branches that bumped the same number failed on the second's
+        # unique violation; one numbered below the other's was taken without a word, and devices at
+        # the higher version never got its change). The check is SQL, so `--sql` scripts keep it.
+        table = f"{self.library_schema}.schema_version"
+        version = int(self.version)
+        message = (
+            f"{REFUSED}op.bump_sync_schema_version({version}) found the server at schema version % "
+            "already: devices at % would never get this revision's change. A bump must go above the "
+            "server's version (two merged branches that bumped the same number?): bump to % in the "
+            "revision that runs later, and revert % in its downgrade"
+        )
+        return [
+            "DO $drizzlesync$\n"
+            "DECLARE server integer;\n"
+            "BEGIN\n"
+            f"    SELECT pg_catalog.max(version) INTO server FROM {table};\n"
+            f"    IF server >= {version} THEN\n"
+            f"        RAISE EXCEPTION {literal(message)}, server, server, server + 1, server + 1;\n"
+            "    END IF;\n"
+            f"    INSERT INTO {table} (version) VALUES ({version});\n"
+            "END\n"
+            "$drizzlesync$"
+        ]
 
 
 @_register
