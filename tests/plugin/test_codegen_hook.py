@@ -114,6 +114,28 @@ def test_the_schemas_setting_limits_what_the_hook_reads(project: Path, db_url: s
     assert "export const todos = pgTable(" in postgres and "reports" not in postgres
 
 
+@pytest.mark.parametrize("schema", [None, "ops"])
+def test_a_version_table_env_py_names_stays_out_of_the_generated_schema(
+    project: Path, db_url: str, schema: str | None
+) -> None:
+    """Only `alembic_version` was left out: a project whose env.py keeps its versions elsewhere
+    (`version_table="schema_migrations"`) found Alembic's bookkeeping in `schema.postgres.ts`, as a
+    table of the app's."""
+    options = 'version_table="schema_migrations"' + (f', version_table_schema="{schema}"' if schema else "")
+    if schema:
+        execute(db_url, f"CREATE SCHEMA {schema}")
+    env = project / "migrations" / "env.py"
+    env.write_text(
+        env.read_text().replace(
+            "with_drizzlesync(connection=connection, target_metadata=Base.metadata)",
+            f"with_drizzlesync(connection=connection, target_metadata=Base.metadata, {options})",
+        )
+    )
+    command.upgrade(alembic_config(project), "head")
+    postgres = (output(project) / "schema.postgres.ts").read_text()
+    assert "export const todos = pgTable(" in postgres and "schema_migrations" not in postgres
+
+
 def test_a_synced_table_outside_the_schemas_is_an_error_naming_it(project: Path) -> None:
     pyproject = project / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace("include =", 'schemas = ["auth"]\ninclude ='))
