@@ -18,7 +18,7 @@ from typing import Any
 from alembic import context
 
 from ..config import ConfigError, SyncConfig, find_pyproject, load_config
-from ..sql import SCOPE_INDEX_PREFIX
+from ..sql import CAPTURE_TRIGGER_PREFIX, SCOPE_INDEX_PREFIX
 from . import renderers  # noqa: F401  (registers op.* and their renderers)
 from .codegen_hook import chain, codegen_hook
 from .compare import CONFIG_OPTION
@@ -94,14 +94,27 @@ IncludeName = Callable[[str | None, str, dict[str, Any]], bool]
 
 
 def _hide_library_schema(config: SyncConfig, user_filter: IncludeName | None) -> IncludeName:
-    """Keep autogenerate from proposing to drop our own schema's tables, or the scope indexes we keep."""
+    """Keep autogenerate from proposing to drop our own schema's objects, or the scope indexes and
+    capture triggers we keep on the user's tables.
+
+    Alembic asks about schemas, tables and indexes; comparators of other objects ask too, with
+    their own types: alembic_utils asks about each function, view and trigger it reflects
+    (`"public.drizzlesync_capture_insert"`, type "trigger"), and proposes dropping those it was not
+    given, which took capture off every synced table.
+    """
 
     def include_name(name: str | None, type_: str, parent_names: dict[str, Any]) -> bool:
         if type_ == "schema" and name == config.library_schema:
             return False
-        if type_ == "table" and parent_names.get("schema_name") == config.library_schema:
+        if type_ != "schema" and parent_names.get("schema_name") == config.library_schema:
             return False
         if type_ == "index" and name is not None and name.startswith(SCOPE_INDEX_PREFIX):
+            return False
+        if (
+            type_ == "trigger"
+            and name is not None
+            and name.rpartition(".")[2].startswith(CAPTURE_TRIGGER_PREFIX)
+        ):
             return False
         return user_filter(name, type_, parent_names) if user_filter else True
 

@@ -23,6 +23,10 @@ SCOPE_INDEX_PREFIX = "drizzlesync_scope_"
 It lives in the user's schema, so autogenerate is told to leave it alone.
 """
 
+CAPTURE_TRIGGER_PREFIX = "drizzlesync_capture_"
+"""Begins the name of every capture trigger `enable_sync` puts on a synced table, in the user's
+schema, so autogenerate's trigger comparators (alembic_utils) are told to leave them alone."""
+
 
 def install_script(version: int, schema: str) -> list[str]:
     """Statements creating the library objects at `version`: version 1, then each upgrade."""
