@@ -130,6 +130,38 @@ def registry_drift(fetch: Fetch, library_schema: str) -> list[str]:
     return problems
 
 
+_UNCAPTURED = """
+SELECT coalesce(json_agg(json_build_array(t.schema_name, t.table_name, m.missing)
+                         ORDER BY t.schema_name, t.table_name), '[]')::text
+FROM {schema}.synced_table AS t
+CROSS JOIN LATERAL (
+    SELECT to_regclass(quote_ident(t.schema_name) || '.' || quote_ident(t.table_name)) AS oid
+) AS r
+CROSS JOIN LATERAL (
+    SELECT array_agg(w.name ORDER BY w.name) AS missing
+    FROM unnest(ARRAY['drizzlesync_capture_insert', 'drizzlesync_capture_update',
+                      'drizzlesync_capture_delete', 'drizzlesync_capture_truncate']) AS w(name)
+    WHERE NOT EXISTS (
+        SELECT FROM pg_trigger AS g
+        WHERE g.tgrelid = r.oid AND g.tgenabled <> 'D'
+          -- Library version 6 split the update trigger in two (keys, and moves); the first is always there.
+          AND g.tgname IN (w.name, CASE w.name WHEN 'drizzlesync_capture_update'
+                                               THEN 'drizzlesync_capture_update_keys' END)
+    )
+) AS m
+WHERE r.oid IS NOT NULL AND m.missing IS NOT NULL
+"""
+
+
+def uncaptured_tables(fetch: Fetch, library_schema: str) -> list[str]:
+    """The synced tables that lack a capture trigger, or have one disabled, one line each: their
+    writes reach no device, and nothing fails to say so."""
+    if not fetch(f"SELECT to_regclass({literal(quote(library_schema) + '.synced_table')}) IS NOT NULL"):
+        return []
+    rows = json.loads(fetch(_UNCAPTURED.format(schema=quote(library_schema))))
+    return [f"{schema}.{table} without {', '.join(missing)}" for schema, table, missing in rows]
+
+
 _COLUMNS = """
 SELECT coalesce(json_agg(json_build_array(a.attrelid, a.attnum, t.schema_name, t.table_name, a.attname)),
                 '[]')::text

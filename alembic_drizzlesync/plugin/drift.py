@@ -7,7 +7,9 @@ and pull failing with a 500 (the pull functions read every synced table,
 so one table gone stops the sync of all), or every client write to the
 table refused `invalid_key`. So did renaming or dropping a column its scope
 rule reads without `set_sync_scope` (every write of the table failing in
-its capture). Alembic calls `on_version_apply` after each
+its capture). A capture trigger dropped or disabled (a comparator that did
+not know it proposed dropping it) failed nothing at all: the table's
+writes just never reached a device. Alembic calls `on_version_apply` after each
 revision inside the migration's transaction, so raising there rolls the
 revision back and `alembic` prints the one line that says what to do.
 """
@@ -25,6 +27,7 @@ from ..catalog.registry import (
     read_registry,
     registry_drift,
     sqlalchemy_fetch,
+    uncaptured_tables,
 )
 from ..config import SyncConfig
 from .codegen_hook import OnVersionApply
@@ -56,6 +59,14 @@ def drift_check(config: SyncConfig) -> OnVersionApply:
                 "dropping a synced table or changing its primary key, and enable it after, in the same "
                 'revision: op.disable_sync("old"); op.rename_table("old", "new"); '
                 'op.enable_sync("new", scope="...")'
+            )
+        uncaptured = uncaptured_tables(fetch, config.library_schema)
+        if uncaptured:
+            raise RegistryDriftError(
+                f"DrizzleSync: {revision} left synced tables without their capture triggers, so their "
+                f"writes would reach no device: {'; '.join(uncaptured)}. Leave the drizzlesync_capture_* "
+                "triggers alone (another autogenerate comparator proposing to drop them: hide them "
+                "from it); to capture a table afresh, op.disable_sync it and op.enable_sync it again"
             )
         registry = read_registry(fetch, config.library_schema)
         tables = registry.tables if registry is not None else ()

@@ -130,3 +130,29 @@ def test_a_scope_rule_in_another_collation_is_warned_of_once(example_copy: Path)
     warning = "DrizzleSync: public.things's scope rule 'g:' || grp has the collation \"C\""
     assert run.stderr.count(warning) == 1, run.stderr
     assert "public.served's scope rule" not in run.stderr
+
+
+def test_a_synced_table_left_without_its_capture_triggers_is_refused(example_copy: Path, db_url: str) -> None:
+    """A revision dropping a capture trigger (what alembic_utils proposed beside DrizzleSync, and a user
+    applied) or disabling one ran, and the table stayed synced while none of its writes was captured:
+    no error anywhere, devices just never heard of them."""
+    assert alembic(example_copy, "upgrade", "head").returncode == 0
+    write_revision(
+        example_copy,
+        "uncapture",
+        '    op.execute("DROP TRIGGER drizzlesync_capture_insert ON todos")\n'
+        '    op.execute("ALTER TABLE projects DISABLE TRIGGER drizzlesync_capture_update_keys")',
+    )
+    assert one_line(alembic(example_copy, "upgrade", "head")) == (
+        "FAILED: DrizzleSync: revision uncapture left synced tables without their capture triggers, so "
+        "their writes would reach no device: public.projects without drizzlesync_capture_update; "
+        "public.todos without drizzlesync_capture_insert. Leave the drizzlesync_capture_* triggers alone "
+        "(another autogenerate comparator proposing to drop them: hide them from it); to capture a table "
+        "afresh, op.disable_sync it and op.enable_sync it again"
+    )
+    with psycopg.connect(libpq_url(db_url)) as db:
+        row = db.execute(
+            "SELECT count(*) FROM pg_trigger"
+            " WHERE tgrelid = 'todos'::regclass AND tgname = 'drizzlesync_capture_insert'"
+        ).fetchone()
+    assert row == (1,)  # rolled back
