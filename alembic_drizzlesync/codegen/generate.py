@@ -80,6 +80,33 @@ class Options:
         return cls(**{**settings, **overrides})
 
 
+_VERSION_TABLES = """
+SELECT n.nspname, c.relname
+FROM pg_class AS c
+JOIN pg_namespace AS n ON n.oid = c.relnamespace
+JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE c.relkind = 'r'
+GROUP BY n.nspname, c.relname
+HAVING pg_catalog.count(*) = 1
+   AND pg_catalog.bool_and(a.attname = 'version_num'
+                           AND pg_catalog.format_type(a.atttypid, a.atttypmod) = 'character varying(32)')
+"""
+
+
+def alembic_version_tables(conn: psycopg.Connection[Any]) -> list[str]:
+    """Globs of the tables Alembic keeps its versions in, wherever env.py put them and whatever it
+    named them (`version_table`, `version_table_schema`): the migrations' bookkeeping, not the app's.
+    Known by their shape, one column `version_num varchar(32)`, so that `drizzlesync generate` and
+    `check`, which know no env.py, leave out the same tables as the generation after `alembic upgrade`."""
+    rows = conn.execute(_VERSION_TABLES).fetchall()
+    return [f"{_literal_glob(schema)}.{_literal_glob(table)}" for schema, table in rows]
+
+
+def _literal_glob(name: str) -> str:
+    """A glob that matches `name` alone, whatever characters it holds."""
+    return "".join(f"[{c}]" if c in "*?[]" else c for c in name)
+
+
 def generate(conn: psycopg.Connection[Any], out: Path, options: Options) -> dict[str, str]:
     """Every output file, by path relative to `out`; `out` is read for the client migration history.
 
@@ -89,7 +116,8 @@ def generate(conn: psycopg.Connection[Any], out: Path, options: Options) -> dict
     if registry is None and not options.sync_unregistered:
         return {}
     schemas = options.schemas or [s for s in list_schemas(conn) if s != options.library_schema]
-    selection = SyncConfig(include=options.tables or ("*.*",), exclude=options.ignore)
+    ignore = (*options.ignore, *alembic_version_tables(conn))
+    selection = SyncConfig(include=options.tables or ("*.*",), exclude=ignore)
     catalog = read_catalog(conn, schemas, selection.wants)
     synced: dict[tuple[str, str], str | None]
     if registry is None:

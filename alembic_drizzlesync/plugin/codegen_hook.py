@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import weakref
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -44,8 +43,6 @@ def codegen_hook(config: SyncConfig, watch: ColumnWatch | None = None) -> OnVers
     the generation which columns `watch` saw renamed."""
     pending: weakref.WeakKeyDictionary[Connection, Report | None] = weakref.WeakKeyDictionary()
     """Per connection, how to report the generation its next commit owes (None: nothing owed)."""
-    ignored: weakref.WeakKeyDictionary[Connection, tuple[str, ...]] = weakref.WeakKeyDictionary()
-    """Per connection, the tables its migration context keeps Alembic's versions in."""
 
     def on_commit(conn: Connection) -> None:
         report = pending.get(conn)
@@ -54,7 +51,7 @@ def codegen_hook(config: SyncConfig, watch: ColumnWatch | None = None) -> OnVers
             dbapi = conn.connection.dbapi_connection
             assert dbapi is not None
             dbapi.commit()
-            _regenerate(conn, dbapi, config, report, watch, ignored.get(conn, ()))
+            _regenerate(conn, dbapi, config, report, watch)
 
     def on_rollback(conn: Connection) -> None:
         pending[conn] = None
@@ -67,7 +64,6 @@ def codegen_hook(config: SyncConfig, watch: ColumnWatch | None = None) -> OnVers
             event.listen(connection, "commit", on_commit)
             event.listen(connection, "rollback", on_rollback)
         pending[connection] = _reporter(ctx)
-        ignored[connection] = version_tables(ctx)
 
     return on_version_apply
 
@@ -88,36 +84,14 @@ def _reporter(ctx: Any) -> Report:
     return log.info
 
 
-def version_tables(ctx: Any) -> tuple[str, ...]:
-    """Globs of the table the migration context keeps Alembic's versions in, wherever env.py put it
-    (`version_table`, `version_table_schema`): bookkeeping of the migrations, not the app's, it
-    stays out of `schema.postgres.ts` like `alembic_version` does."""
-    table = getattr(ctx, "version_table", None)
-    if not isinstance(table, str):
-        return ()
-    schema = getattr(ctx, "version_table_schema", None)
-    return (f"{_literal_glob(schema) if isinstance(schema, str) else '*'}.{_literal_glob(table)}",)
-
-
-def _literal_glob(name: str) -> str:
-    """A glob that matches `name` alone, whatever characters it holds."""
-    return "".join(f"[{c}]" if c in "*?[]" else c for c in name)
-
-
 def _regenerate(
-    conn: Connection,
-    dbapi: Any,
-    config: SyncConfig,
-    report: Report,
-    watch: ColumnWatch | None,
-    version_tables: tuple[str, ...],
+    conn: Connection, dbapi: Any, config: SyncConfig, report: Report, watch: ColumnWatch | None
 ) -> None:
     assert config.output is not None
     renamed, started = (watch.renamed(), watch.started()) if watch is not None else ({}, {})
     options = Options.from_config(
         config, sync_unregistered=False, renamed_columns=renamed, renames_started=started
     )
-    options = replace(options, ignore=(*options.ignore, *version_tables))
     try:
         if isinstance(dbapi, psycopg.Connection):
             files = generate(dbapi, config.output, options)

@@ -10,6 +10,7 @@ from alembic import command
 from alembic.config import Config
 
 from alembic_drizzlesync.plugin.codegen_hook import CodegenError
+from tests.plugin.test_command_errors import drizzlesync
 from tests.support import EXAMPLE_CHAIN, EXAMPLE_HEAD, EXAMPLE_OUTPUT, execute
 
 NOTES_REVISION = '''
@@ -120,7 +121,7 @@ def test_a_version_table_env_py_names_stays_out_of_the_generated_schema(
 ) -> None:
     """Only `alembic_version` was left out: a project whose env.py keeps its versions elsewhere
     (`version_table="schema_migrations"`) found Alembic's bookkeeping in `schema.postgres.ts`, as a
-    table of the app's."""
+    table of the app's. A version table is known by its one column, `version_num varchar(32)`."""
     options = 'version_table="schema_migrations"' + (f', version_table_schema="{schema}"' if schema else "")
     if schema:
         execute(db_url, f"CREATE SCHEMA {schema}")
@@ -134,6 +135,9 @@ def test_a_version_table_env_py_names_stays_out_of_the_generated_schema(
     command.upgrade(alembic_config(project), "head")
     postgres = (output(project) / "schema.postgres.ts").read_text()
     assert "export const todos = pgTable(" in postgres and "schema_migrations" not in postgres
+    # `drizzlesync check`, which knows no env.py, agrees: CI running it found the files stale.
+    check = drizzlesync(project, "check")
+    assert check.returncode == 0, check.stdout + check.stderr
 
 
 def test_a_synced_table_outside_the_schemas_is_an_error_naming_it(project: Path) -> None:
