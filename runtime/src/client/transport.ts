@@ -75,13 +75,20 @@ function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal, onAbort: () 
   });
 }
 
-/** Retry-After is either delay-seconds or an HTTP date. */
-function retryAfterMs(header: string | null, now: number): number | undefined {
+/**
+ * Retry-After is either delay-seconds or an HTTP date. A date is measured from the response's own
+ * `Date` when it has one (the same server's clock), and from the device's clock only otherwise: a
+ * device whose clock ran a day behind waited a day longer than the server asked.
+ */
+function retryAfterMs(headers: Headers, now: number): number | undefined {
+  const header = headers.get("retry-after");
   if (header === null) return undefined;
   const seconds = Number(header);
   if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
   const date = Date.parse(header);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+  if (Number.isNaN(date)) return undefined;
+  const sent = Date.parse(headers.get("date") ?? "");
+  return Math.max(0, date - (Number.isNaN(sent) ? now : sent));
 }
 
 function isErrorBody(body: unknown): body is ErrorBody {
@@ -131,7 +138,7 @@ export function httpTransport(options: HttpTransportOptions): Transport {
       } catch {
         parsed = undefined;
       }
-      const after = retryAfterMs(response.headers.get("retry-after"), Date.now());
+      const after = retryAfterMs(response.headers, Date.now());
       throw new SyncHttpError(response.status, isErrorBody(parsed) ? parsed : undefined, after);
     }
     return JSON.parse(text) as T;
