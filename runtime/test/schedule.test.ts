@@ -423,6 +423,38 @@ describe("requests that take too long or too much", () => {
     await client.close();
   });
 
+  it("cuts every later batch to the host's maxBytes once a 413 names it, rather than pushing the rest of the outbox in halved batches", async () => {
+    const clock = new FakeClock();
+    const maxBytes = 6000;
+    const bodies: { size: number; ids: number[]; status: number }[] = [];
+    // A host with a body limit, as both hosts refuse a body over it: 413 with its maxBytes.
+    const fetch = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+      const body = init?.body as string;
+      if (!(input as string).endsWith("/push")) return Promise.resolve(Response.json(EMPTY_PAGE));
+      const size = new TextEncoder().encode(body).length;
+      const ids = (JSON.parse(body) as PushRequest).mutations.map((mutation) => mutation.id);
+      const status = size > maxBytes ? 413 : 200;
+      bodies.push({ size, ids, status });
+      if (status === 413) return Promise.resolve(Response.json({ error: { code: "request_too_large", message: "too large", maxBytes } }, { status }));
+      return Promise.resolve(Response.json(ackAll(JSON.parse(body))));
+    };
+    const { client } = await openClient(fetch, clock);
+    // A long note ("é": two bytes each), then many small writes, as a device that was offline queues them.
+    await client.db.insert(schema.todos).values({ id: "note", teamId: "t", title: "é".repeat(2000) });
+    for (let n = 0; n < 60; n += 1) await client.db.insert(schema.todos).values({ id: `t${n}`, teamId: "t", title: `todo ${n}` });
+    await client.sync();
+    assert.equal(client.status.pending, 0);
+    // One refusal. Before, the batch was halved until a body passed (three refusals) and kept at
+    // that size for the rest of the sync: a request per few writes, however small.
+    assert.deepEqual(bodies.filter((body) => body.status === 413).length, 1);
+    const accepted = bodies.filter((body) => body.status === 200);
+    assert.deepEqual(accepted.flatMap((body) => body.ids), Array.from({ length: 61 }, (_, n) => n + 1), "every write once, in order");
+    assert.ok(accepted.length <= 4, JSON.stringify(bodies));
+    // Each batch as full as the limit lets it be: the next write would not have fit.
+    for (const body of accepted.slice(0, -1)) assert.ok(body.size > maxBytes - 150, JSON.stringify(bodies));
+    await client.close();
+  });
+
   it("grows the push batch back only in a sync that had no body refused, so it does not reach the refused size again", async () => {
     const clock = new FakeClock();
     const tooLarge = () => errorResponse(413, "request_too_large");

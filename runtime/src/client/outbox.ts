@@ -48,6 +48,38 @@ export function cutAtTransaction(oldest: readonly OutboxEntry[], max: number): O
   return batch.length > 0 ? batch : null;
 }
 
+/** The UTF-8 length of `text`, which `JSON.stringify` leaves without lone surrogates. */
+export function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let index = 0; index < text.length; index += 1) {
+    const code = text.charCodeAt(index);
+    // A surrogate pair is two UTF-16 units and four bytes: two more per unit.
+    if (code >= 0x800) bytes += code >= 0xd800 && code <= 0xdfff ? 1 : 2;
+    else if (code >= 0x80) bytes += 1;
+  }
+  return bytes;
+}
+
+/**
+ * How many of `batch`'s entries, whole client transactions from the first, fit in `budget` bytes,
+ * `sizes[n]` being entry n's; at least the first transaction, which the host then refuses alone.
+ */
+export function fitBytes(batch: readonly OutboxEntry[], sizes: readonly number[], budget: number): number {
+  let used = 0;
+  let fit = 0;
+  for (let index = 0; index < batch.length; index += 1) {
+    used += sizes[index] ?? 0;
+    const next = batch[index + 1];
+    const ends = next === undefined || next.tx !== batch[index]?.tx;
+    if (ends && used <= budget) fit = index + 1;
+    if (used > budget) break;
+  }
+  if (fit > 0) return fit;
+  const first = batch[0]?.tx;
+  const alone = batch.findIndex((entry) => entry.tx !== first);
+  return alone < 0 ? batch.length : alone;
+}
+
 /** The next batch to push: whole client transactions in id order, one oversized transaction alone. */
 export async function nextBatch(db: SqlExecutor, max: number): Promise<OutboxEntry[]> {
   const oldest = await readOutbox(db, 0, max + 1);

@@ -7,6 +7,7 @@ import { getTableName, type Table } from "drizzle-orm";
 import type { SqliteRemoteDatabase } from "drizzle-orm/sqlite-proxy";
 import limits from "../../protocol/limits.json" with { type: "json" };
 import { isRead, type QueryResult, type SqliteAdapter, type SqlExecutor, type Statement } from "../adapters/adapter.ts";
+import { jsonText } from "../protocol/codecs.ts";
 import { PROTOCOL_VERSION, type PullResponse, type PushRequest, type Rejection, type WireRow } from "../protocol/messages.ts";
 import type { TableMeta } from "../protocol/tables.ts";
 import { PageGroup } from "./apply.ts";
@@ -21,11 +22,13 @@ import { PageQueue } from "./pages.ts";
 import {
   discardTransaction,
   dropAcknowledged,
+  fitBytes,
   lastOutboxId,
   nextBatch,
   pendingCount,
   readWritten,
   toMutation,
+  utf8Length,
   writtenSince,
   type OutboxEntry,
   type Written,
@@ -206,6 +209,8 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
   #pushBatchSize: number;
   /** Whether this sync's push had a batch refused for its bytes: its batches grow no more. */
   #pushNarrowed = false;
+  /** The host's body limit, once a 413 named it (`maxBytes`): each batch is cut to fit it. */
+  #pushMaxBytes: number | null = null;
   /** The app's `pushBatchSize`, lowered for good to the server's `maxMutations` when it names one. */
   #pushBatchLimit: number;
   readonly #writeDebounceMs: number;
@@ -611,19 +616,13 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
       this.#pushBefore = null;
       const oldest = await nextBatch(this.#adapter, this.#pushBatchSize);
       const ahead = oldest.filter((entry) => before === null || entry.id < before);
-      const batch = ahead.length > 0 ? ahead : oldest;
+      const { batch, request } = this.#fitted(ahead.length > 0 ? ahead : oldest);
       const first = batch[0];
       const last = batch[batch.length - 1];
       if (first === undefined || last === undefined) return;
       // The early pages were asked for before these writes reach the host: a pull must follow the push.
       this.#dropEarlyPages();
       this.#setStatus({ state: "pushing", retryAt: null });
-      const request: PushRequest = {
-        protocol: PROTOCOL_VERSION,
-        schemaVersion: this.#schemaVersion,
-        clientId: this.clientId,
-        mutations: batch.map((entry, n) => toMutation(entry, this.#tables, batch[n - 1])),
-      };
       const response = await this.#transport.push(request, this.#closing.signal).catch((error: unknown) => {
         if (!(error instanceof SyncHttpError)) throw error;
         // A smaller batch may go through: sent at once, so that a sync ends with a refusal only
@@ -652,6 +651,22 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
     }
   }
 
+  /**
+   * The push of `entries`, once the host has said how many bytes a body may have (`maxBytes` of a
+   * 413 `request_too_large`) only the whole transactions from the first that fit in it: the host
+   * refuses no other body, so the batch need not shrink for every later write, nor stop growing.
+   */
+  #fitted(entries: readonly OutboxEntry[]): { batch: readonly OutboxEntry[]; request: PushRequest } {
+    const envelope: Omit<PushRequest, "mutations"> = { protocol: PROTOCOL_VERSION, schemaVersion: this.#schemaVersion, clientId: this.clientId };
+    const mutations = entries.map((entry, n) => toMutation(entry, this.#tables, entries[n - 1]));
+    const maxBytes = this.#pushMaxBytes;
+    if (maxBytes === null) return { batch: entries, request: { ...envelope, mutations } };
+    // The body is the transport's jsonText of the request: the envelope, then each mutation and a comma.
+    const sizes = mutations.map((mutation) => utf8Length(jsonText(mutation)) + 1);
+    const fit = fitBytes(entries, sizes, maxBytes - utf8Length(jsonText({ ...envelope, mutations: [] })) + 1);
+    return { batch: entries.slice(0, fit), request: { ...envelope, mutations: mutations.slice(0, fit) } };
+  }
+
   /** A push went through: its batch size doubles back, unless this sync had a body refused. */
   #pushAccepted(): void {
     if (!this.#pushNarrowed) this.#pushBatchSize = Math.min(this.#pushBatchLimit, this.#pushBatchSize * 2);
@@ -670,6 +685,13 @@ export class SyncClient<TSchema extends Record<string, unknown>> extends BaseObs
       const maxMutations = error.body?.error.maxMutations;
       const limited = error.code === "batch_too_large" && typeof maxMutations === "number";
       if (limited) this.#pushBatchLimit = Math.max(1, Math.min(this.#pushBatchLimit, maxMutations));
+      // The host's byte limit, newly learnt: the retry is cut to fit it (see `#fitted`). Known
+      // already, it failed to (another limit in front of the host): halved as when none is known.
+      const maxBytes = error.body?.error.maxBytes;
+      if (!limited && typeof maxBytes === "number" && maxBytes !== this.#pushMaxBytes) {
+        this.#pushMaxBytes = maxBytes;
+        return !alone;
+      }
       const fewer = limited ? maxMutations : Math.floor(batch.length / 2);
       if (!limited) this.#pushNarrowed = true;
       this.#pushBatchSize = Math.max(1, Math.min(this.#pushBatchSize, fewer));
