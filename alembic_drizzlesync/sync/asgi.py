@@ -31,6 +31,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .async_processor import AsyncSyncProcessor
+from .contract import retry_after_seconds
 from .errors import (
     SyncError,
     request_too_large,
@@ -79,6 +80,9 @@ def create_app(
             allow_methods=["POST"],
             allow_headers=["authorization", "content-type"],
             allow_credentials=True,
+            # Not a CORS-safelisted response header: without this a page on another origin sees
+            # a 503 but not how long to wait, and retries on its own backoff alone.
+            expose_headers=["retry-after"],
             max_age=cors_max_age,
         )
     return app
@@ -175,6 +179,10 @@ def _route_path(scope: Scope) -> str:
 
 async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
     length = (b"content-length", str(len(body)).encode())
+    if status == 503:
+        # Every 503 is one to retry (a busy or unreachable database or key server, a database
+        # the operator must put right): say when, for the client and any proxy in between.
+        headers = [*headers, (b"retry-after", str(retry_after_seconds()).encode())]
     await send({"type": "http.response.start", "status": status, "headers": [*headers, length]})
     await send({"type": "http.response.body", "body": body})
 

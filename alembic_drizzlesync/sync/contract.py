@@ -54,6 +54,12 @@ def contract() -> Mapping[str, Any]:
     return data
 
 
+def retry_after_seconds() -> int:
+    """The `Retry-After` every 503 carries (`errors.json`'s `retryAfter`), the same behind either host."""
+    seconds: int = contract()["retryAfter"]["seconds"]
+    return seconds
+
+
 def is_transient(sqlstate: str) -> bool:
     """Whether a Postgres error is temporary (503, retried), as `errors.json`'s `sqlstates` says."""
     transient = contract()["sqlstates"]["transient"]

@@ -365,6 +365,7 @@ def test_a_table_renamed_by_hand_is_503_until_put_back(
         response = http.post(path, content=json.dumps(body), headers=signed_in)
         assert response.status_code == 503, response.text
         assert error_of(response) == {"code": "server_misconfigured", "message": MISCONFIGURED}
+        assert response.headers["retry-after"] == str(contract()["retryAfter"]["seconds"])
     db.execute(sql.SQL("ALTER TABLE by_hand RENAME TO {}").format(sql.Identifier(renamed)))
     assert db.execute("SELECT count(*) FROM todos WHERE id = %s", (todo_id,)).fetchone() == (0,)
     retried = http.post("/push", content=json.dumps(write), headers=signed_in)
@@ -396,6 +397,8 @@ def test_cors_preflight_and_response_headers(http: httpx.Client, alice: str) -> 
     assert "POST" in preflight.headers["access-control-allow-methods"]
     response = http.post("/pull", json=PULL, headers={"authorization": f"Bearer {alice}", "origin": ORIGIN})
     assert response.headers["access-control-allow-origin"] == ORIGIN
+    # Retry-After is no CORS-safelisted header: a page on another origin reads a 503's only if exposed.
+    assert response.headers["access-control-expose-headers"].lower() == "retry-after"
     for stranger in (
         http.options(
             "/push", headers={"origin": "https://evil.example", "access-control-request-method": "POST"}
@@ -453,3 +456,5 @@ def test_a_database_that_cannot_be_reached_is_503(host: Any, path: str) -> None:
         body = PULL if path == "/pull" else push([])
         response = httpx.post(f"{url}{path}", json=body, headers={"authorization": "Bearer u"}, timeout=60)
     assert (response.status_code, error_of(response)["code"]) == (503, "temporarily_unavailable")
+    # Said when to retry, for the client and any proxy in between: neither host did.
+    assert response.headers["retry-after"] == str(contract()["retryAfter"]["seconds"])

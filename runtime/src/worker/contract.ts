@@ -34,6 +34,9 @@ export function isMisconfiguration(sqlstate: string): boolean {
   return errors.sqlstates.misconfigured.states.includes(sqlstate);
 }
 
+/** The `Retry-After` every 503 carries, the same behind either host. */
+export const RETRY_AFTER_SECONDS: number = errors.retryAfter.seconds;
+
 /** What a client is told while the database lacks what the functions name (`server_misconfigured`). */
 export const MISCONFIGURED_MESSAGE = errors.sqlstates.misconfigured.message;
 

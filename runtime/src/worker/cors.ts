@@ -68,6 +68,9 @@ export function withCors(request: Request, response: Response, cors: CorsOptions
   }
   response.headers.set("access-control-allow-origin", origin);
   response.headers.set("access-control-allow-credentials", "true");
+  // Not a CORS-safelisted response header: without this a page on another origin sees a 503 but
+  // not how long to wait (Starlette's middleware is given the same).
+  response.headers.set("access-control-expose-headers", "retry-after");
   response.headers.append("vary", "Origin");
   return response;
 }

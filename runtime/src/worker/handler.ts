@@ -7,7 +7,7 @@
  * either: identity (401), content type (415), body size (413), then the request itself (400,
  * 413), then the database (its DZ<status> errors, 503 when it is busy).
  */
-import { syncError, SyncError } from "./contract.ts";
+import { RETRY_AFTER_SECONDS, syncError, SyncError } from "./contract.ts";
 import { discardBody, readBody } from "./body.ts";
 import { isPreflight, preflight, withCors, type CorsOptions } from "./cors.ts";
 import { pull, push, statements, type DatabaseOptions, type HyperdriveBinding } from "./database.ts";
@@ -162,5 +162,11 @@ function hyperdrive(env: unknown, name: string): HyperdriveBinding {
 }
 
 function json(status: number, body: unknown): Response {
-  return new Response(JSON.stringify(body), { status, headers: { "content-type": JSON_TYPE } });
+  const headers: Record<string, string> = { "content-type": JSON_TYPE };
+  if (status === 503) {
+    // Every 503 is one to retry (a busy or unreachable database or key server, a database the
+    // operator must put right): say when, for the client and any proxy in between.
+    headers["retry-after"] = String(RETRY_AFTER_SECONDS);
+  }
+  return new Response(JSON.stringify(body), { status, headers });
 }
