@@ -212,9 +212,9 @@ class SyncProcessor:
         """
         try:
             pooled = self.engine.raw_connection()
-        except sqlalchemy.exc.TimeoutError:
+        except sqlalchemy.exc.TimeoutError as error:
             # Every pooled connection busy for the pool's timeout: transient, as the async pool's is.
-            raise temporarily_unavailable() from None
+            raise unavailable(str(error).partition("\n")[0]) from None
         try:
             connection = cast("psycopg.Connection[Any]", pooled.driver_connection)
             # The transaction is the query's explicit BEGIN ... COMMIT. The connection goes back as
@@ -253,6 +253,13 @@ def _transaction(isolation: str, call: str) -> bytes:
     return f"BEGIN ISOLATION LEVEL {isolation}; {call}; COMMIT".encode()
 
 
+def unavailable(cause: str) -> SyncError:
+    """503 `temporarily_unavailable`, its cause logged: a client retries it silently, so without a
+    line an operator would not see statement timeouts, an exhausted pool or a restarting database."""
+    log.warning("drizzlesync: answered 503, retry later: %s", cause)
+    return temporarily_unavailable()
+
+
 def _database_error(original: BaseException | None) -> SyncError | None:
     if not isinstance(original, psycopg.Error):
         return None
@@ -266,7 +273,10 @@ def _database_error(original: BaseException | None) -> SyncError | None:
     # exceeded): only an error without a SQLSTATE (no server answer) is judged by its type.
     transient = is_transient(state) if state else isinstance(original, psycopg.OperationalError)
     if transient:
-        return temporarily_unavailable()
+        # The primary message alone ("canceling statement due to statement timeout", "terminating
+        # connection due to administrator command", the pool's timeout): a DETAIL may quote a row.
+        cause = original.diag.message_primary if state else str(original).partition("\n")[0]
+        return unavailable(f"{cause or type(original).__name__}{f' (SQLSTATE {state})' if state else ''}")
     if is_misconfiguration(state):
         # Not the request's fault, nor a passing one: the operator must hear of it, and the
         # client keeps its writes and retries until the database is put right.

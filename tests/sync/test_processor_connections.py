@@ -318,3 +318,35 @@ def test_values_reach_the_functions_exactly_as_sent(synced_db: str, processor: P
     assert status == 200, page
     titles = [change["row"]["title"] for change in page["changes"] if change["table"] == "todos"]
     assert titles == [AWKWARD]
+
+
+@pytest.mark.parametrize("kind", ["engine", "async pool"])
+def test_a_statement_timeout_is_503_and_logged_without_the_request_s_data(
+    synced_db: str, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The client retries a 503 without a word, so the host's log is where an operator learns that
+    statements time out: it said nothing. The line names the cause, never the user or a row."""
+    slow = "-c statement_timeout=200"
+    with psycopg.connect(synced_db, autocommit=True) as db:
+        alice, _ = seed.member(db, "alice-secret-id", "A")
+    looped: InLoop | None = None
+    engine = create_engine(localdb.sqlalchemy_url(synced_db), connect_args={"options": slow})
+    if kind == "async pool":
+        looped = one_connection_pool(synced_db, kwargs={"autocommit": True, "options": slow})
+    host: Processor = looped if looped is not None else SyncProcessor(engine)
+    try:
+        with psycopg.connect(synced_db) as locker:
+            locker.execute("LOCK TABLE todos IN ACCESS EXCLUSIVE MODE")
+            with caplog.at_level("WARNING", logger="alembic_drizzlesync"):
+                status, body = pull(host, alice, "alice-1")
+        assert (status, body["error"]["code"]) == (503, "temporarily_unavailable")
+        logged = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+        assert logged == [
+            "drizzlesync: answered 503, retry later: "
+            "canceling statement due to statement timeout (SQLSTATE 57014)"
+        ]
+        assert pull(host, alice, "alice-1")[0] == 200  # the lock gone, the same connection serves
+    finally:
+        if looped is not None:
+            looped.close()
+        engine.dispose()
