@@ -18,6 +18,7 @@ its middleware.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -59,8 +60,14 @@ def create_app(
     cors_origins: Sequence[str] = (),
     cors_max_age: int = 600,
     lifespan: Lifespan | None = None,
+    health_path: str | None = None,
 ) -> ASGIApp:
     """The sync endpoints; the body-size limit is `processor.limits.max_body_bytes`.
+
+    `health_path` (e.g. `/health`) adds a readiness check there: `GET` is 200
+    when a pooled connection answers a query, else 503 with `Retry-After`, as
+    a request would get, so that a load balancer sends no traffic to a host
+    whose database it cannot reach. It needs no identity.
 
     `lifespan` (Starlette's form) runs around the app's life when it is served
     on its own: where it opens and closes an `AsyncSyncProcessor`'s pool
@@ -68,11 +75,15 @@ def create_app(
     the outer app.
     """
     handles: dict[str, Handle]
+    ready: Callable[[], Awaitable[Response]]
     if isinstance(processor, AsyncSyncProcessor):
         handles = {"/push": processor.push, "/pull": processor.pull}
+        ready = processor.ready
     else:
         handles = {"/push": _in_thread_pool(processor.push), "/pull": _in_thread_pool(processor.pull)}
-    app: ASGIApp = SyncApp(handles, authenticate, processor.limits.max_body_bytes, lifespan)
+        ready = functools.partial(run_in_threadpool, processor.ready)
+    health = None if health_path is None else (health_path, ready)
+    app: ASGIApp = SyncApp(handles, authenticate, processor.limits.max_body_bytes, lifespan, health)
     if cors_origins:
         app = CORSMiddleware(
             app,
@@ -97,11 +108,13 @@ class SyncApp:
         authenticate: Authenticate,
         max_body_bytes: int,
         lifespan: Lifespan | None,
+        health: tuple[str, Callable[[], Awaitable[Response]]] | None = None,
     ) -> None:
         self.handles = handles
         self.authenticate = authenticate
         self.max_body_bytes = max_body_bytes
         self.lifespan = lifespan
+        self.health = health
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -112,7 +125,11 @@ class SyncApp:
             await send({"type": "websocket.close", "code": 1000})
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        handle = self.handles.get(_route_path(scope))
+        path = _route_path(scope)
+        if self.health is not None and path == self.health[0]:
+            await self._health(scope, send, self.health[1])
+            return
+        handle = self.handles.get(path)
         if handle is None:
             await _send(send, 404, b"Not Found", TEXT_HEADERS)
             return
@@ -140,6 +157,17 @@ class SyncApp:
             # A bug in authenticate or the processor: the client gets the protocol's 500,
             # the log the traceback.
             log.exception("drizzlesync: request to %s failed", scope["path"])
+            response = INTERNAL
+        await _send(send, response.status, response.body, JSON_HEADERS)
+
+    async def _health(self, scope: Scope, send: Send, ready: Callable[[], Awaitable[Response]]) -> None:
+        if scope["method"] != "GET":
+            await _send(send, 405, b"Method Not Allowed", [*TEXT_HEADERS, (b"allow", b"GET")])
+            return
+        try:
+            response = await ready()
+        except Exception:
+            log.exception("drizzlesync: the readiness check failed")
             response = INTERNAL
         await _send(send, response.status, response.body, JSON_HEADERS)
 

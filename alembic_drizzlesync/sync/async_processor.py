@@ -20,7 +20,7 @@ from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from ..config import DEFAULT_LIBRARY_SCHEMA, SyncConfig
 from .errors import SyncError
-from .processor import Identity, ProtocolQueries, Query, Response, error_response
+from .processor import READY, Identity, ProtocolQueries, Query, Response, error_response
 from .protocol import DEFAULT_LIMITS, Limits
 
 IDLE = psycopg.pq.TransactionStatus.IDLE
@@ -73,6 +73,10 @@ class AsyncSyncProcessor:
     async def pull(self, identity: Identity | None, body: bytes) -> Response:
         """Read changes."""
         return await self._serve(self._queries.pull, identity, body)
+
+    async def ready(self) -> Response:
+        """200 when a pooled connection answers a query, else the 503 a request would get."""
+        return await self._serve(lambda _identity, _body: READY, None, b"")
 
     async def _serve(
         self, query: Callable[[Identity | None, bytes], Query], identity: Identity | None, body: bytes

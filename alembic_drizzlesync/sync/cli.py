@@ -55,6 +55,10 @@ DEV_WARNING = (
 )
 
 
+# For a load balancer's or orchestrator's probe: no identity, one query on a pooled connection.
+HEALTH_PATH = "/health"
+
+
 def add_commands(subparsers: Any) -> None:
     """Add this module's subcommands to the `drizzlesync` parser."""
     serve = subparsers.add_parser(
@@ -301,6 +305,7 @@ def serve_command(args: argparse.Namespace) -> int:
         lines.append(f"  workers: {args.workers}, each with a pool of {args.pool_size} connections")
     else:
         lines.append(f"  pool: at most {args.pool_size} Postgres connections (--pool-size)")
+    lines.append(f"  readiness: GET {address}{HEALTH_PATH} (200, or 503 while the database does not answer)")
     print("\n".join(lines), flush=True)
     for warning in warnings:
         print(warning, file=sys.stderr, flush=True)
@@ -377,7 +382,13 @@ def _app(args: argparse.Namespace, config: SyncConfig, authenticate: Authenticat
         open=False,
     )
     processor = AsyncSyncProcessor.from_config(pool, config, Limits(max_body_bytes=args.max_body_bytes))
-    return create_app(processor, authenticate, cors_origins=args.cors_origin, lifespan=pool_lifespan(pool))
+    return create_app(
+        processor,
+        authenticate,
+        cors_origins=args.cors_origin,
+        lifespan=pool_lifespan(pool),
+        health_path=HEALTH_PATH,
+    )
 
 
 def compact_command(args: argparse.Namespace) -> int:

@@ -77,6 +77,10 @@ class Query(NamedTuple):
     params: dict[str, Any]
 
 
+# A readiness check's transaction, run as a request's is: a pooled connection that answers.
+READY = Query(b'BEGIN; SELECT \'{"status":"ready"}\'; COMMIT', {})
+
+
 class ProtocolQueries:
     """A request body checked and turned into the one query that answers it.
 
@@ -183,6 +187,10 @@ class SyncProcessor:
     def pull(self, identity: Identity | None, body: bytes) -> Response:
         """Read changes."""
         return self._serve(self._queries.pull, identity, body)
+
+    def ready(self) -> Response:
+        """200 when a pooled connection answers a query, else the 503 a request would get."""
+        return self._serve(lambda _identity, _body: READY, None, b"")
 
     def _serve(
         self, query: Callable[[Identity | None, bytes], Query], identity: Identity | None, body: bytes

@@ -11,6 +11,7 @@ from types import ModuleType
 import httpx
 import psycopg
 import pytest
+from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.routing import Mount
@@ -203,3 +204,29 @@ async def test_a_client_gone_before_its_body_arrived_gets_no_answer_and_no_error
     await app(scope, receive, send)
     assert sent == []
     assert not [record for record in caplog.records if record.levelname == "ERROR"]
+
+
+async def test_a_readiness_check_answers_at_its_path_without_an_identity(engine: Engine) -> None:
+    """A load balancer's probe: 200 while the database answers, 503 with Retry-After while it does
+    not. Without one, only a token a probe does not have reached the database (401 before it)."""
+    unreachable = create_engine("postgresql+psycopg://postgres@127.0.0.1:9/none", pool_timeout=0.5)
+    apps = {
+        "up": create_app(SyncProcessor(engine), bearer_user_for_development, health_path="/health"),
+        "down": create_app(SyncProcessor(unreachable), bearer_user_for_development, health_path="/health"),
+    }
+    parent = Starlette(routes=[Mount(f"/{name}", app=app) for name, app in apps.items()])
+    transport = httpx.ASGITransport(app=parent)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        up = await http.get("/up/health")
+        down = await http.get("/down/health")
+        posted = await http.post("/up/health")
+        without = await http.get("/up/health", headers={"origin": ORIGIN})
+    unreachable.dispose()
+    assert (up.status_code, up.json()) == (200, {"status": "ready"})
+    assert (down.status_code, down.json()["error"]["code"]) == (503, "temporarily_unavailable")
+    assert down.headers["retry-after"] == "1"
+    assert (posted.status_code, posted.headers["allow"]) == (405, "GET")
+    assert without.status_code == 200
+    no_check = create_app(SyncProcessor(engine), bearer_user_for_development)  # opt-in: the Worker has none
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=no_check), base_url="http://t") as http:
+        assert (await http.get("/health")).status_code == 404

@@ -118,8 +118,11 @@ def test_serve_with_two_workers_serves_from_both(synced_db: str, tmp_path: Path)
             client = SyncClient(http, user, f"alice-{index}")
             client.pull_all()
             assert {key[0] for key in client.rows} == {"teams", "memberships"}
+        ready = http.get("/health")  # the readiness check, in whichever worker answers
+        assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
     printed = output.read_text()
     assert "workers: 2, each with a pool of 10 connections" in printed
+    assert f"readiness: GET {url}/health" in printed
     assert printed.count("Application startup complete") == 2
 
 

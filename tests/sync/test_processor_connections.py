@@ -350,3 +350,25 @@ def test_a_statement_timeout_is_503_and_logged_without_the_request_s_data(
         if looped is not None:
             looped.close()
         engine.dispose()
+
+
+def test_the_async_processor_s_readiness_is_its_pool_s() -> None:
+    """`ready()` is what a request would get from the pool: 503 while it cannot connect."""
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        "postgresql://postgres@127.0.0.1:9/none", min_size=1, timeout=0.5, open=False
+    )
+    looped = InLoop(pool, wait_for_connections=False)
+    try:
+        response = looped.wait(looped.processor.ready())
+    finally:
+        looped.close()
+    assert (response.status, json.loads(response.body)["error"]["code"]) == (503, "temporarily_unavailable")
+
+
+def test_the_async_processor_is_ready_on_a_pool_that_connects(synced_db: str) -> None:
+    looped = one_connection_pool(synced_db, kwargs={"autocommit": True})
+    try:
+        response = looped.wait(looped.processor.ready())
+    finally:
+        looped.close()
+    assert (response.status, json.loads(response.body)) == (200, {"status": "ready"})
