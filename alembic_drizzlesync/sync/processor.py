@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
@@ -261,6 +262,9 @@ def _transaction(isolation: str, call: str) -> bytes:
     return f"BEGIN ISOLATION LEVEL {isolation}; {call}; COMMIT".encode()
 
 
+_FUNCTION_LINE = re.compile(r"PL/pgSQL function \S+\(.*\) line \d+ at [A-Za-z ]+$")
+
+
 def unavailable(cause: str) -> SyncError:
     """503 `temporarily_unavailable`, its cause logged: a client retries it silently, so without a
     line an operator would not see statement timeouts, an exhausted pool or a restarting database."""
@@ -288,8 +292,15 @@ def _database_error(original: BaseException | None) -> SyncError | None:
     if is_misconfiguration(state):
         # Not the request's fault, nor a passing one: the operator must hear of it, and the
         # client keeps its writes and retries until the database is put right.
+        # What is missing (the primary message) and which functions ran into it (CONTEXT's
+        # "PL/pgSQL function ... line N" lines); never the rest of the server's message, whose
+        # QUERY and SQL lines carry the request's values as literals (a user's scope keys).
+        where = [line for line in (original.diag.context or "").splitlines() if _FUNCTION_LINE.match(line)]
         log.error(
-            "drizzlesync: the database does not match its sync setup: %s (SQLSTATE %s)", original, state
+            "drizzlesync: the database does not match its sync setup: %s (SQLSTATE %s)%s",
+            original.diag.message_primary or type(original).__name__,
+            state,
+            "".join(f"\n  in {line}" for line in where),
         )
         return server_misconfigured()
     return None

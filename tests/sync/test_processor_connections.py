@@ -372,3 +372,24 @@ def test_the_async_processor_is_ready_on_a_pool_that_connects(synced_db: str) ->
     finally:
         looped.close()
     assert (response.status, json.loads(response.body)) == (200, {"status": "ready"})
+
+
+def test_a_misconfiguration_is_logged_with_what_is_missing_and_none_of_the_user_s_data(
+    synced_db: str, one_connection: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The operator reads which relation is missing and in which function; the log held the whole
+    server message, whose QUERY line carried the user's scope keys (team ids) as literals."""
+    with psycopg.connect(synced_db, autocommit=True) as db:
+        alice, team = seed.member(db, "alice", "A")
+        seed.todo(db, team, "hello")
+        db.execute("ALTER TABLE todos RENAME TO by_hand")
+    with caplog.at_level("ERROR", logger="alembic_drizzlesync"):
+        status, body = pull(SyncProcessor(one_connection), alice, "alice-1")
+    assert (status, body["error"]["code"]) == (503, "server_misconfigured")
+    (logged,) = [record.getMessage() for record in caplog.records if record.levelname == "ERROR"]
+    assert logged.startswith(
+        'drizzlesync: the database does not match its sync setup: relation "public.todos" does not exist'
+        " (SQLSTATE 42P01)"
+    )
+    assert "PL/pgSQL function drizzlesync." in logged  # where, for the operator
+    assert team not in logged and alice not in logged
