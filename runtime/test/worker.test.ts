@@ -8,7 +8,7 @@ import { SignJWT } from "jose";
 
 import { bearerUserForDevelopment, createSyncHandler, type JwtOptions } from "../src/worker/index.ts";
 import { readBody } from "../src/worker/body.ts";
-import { literal, statements } from "../src/worker/database.ts";
+import { literal, pull, statements } from "../src/worker/database.ts";
 import { parseJson, parsePull, parsePush, readJson } from "../src/worker/request.ts";
 import { DEFAULT_LIMITS } from "../src/worker/limits.ts";
 
@@ -341,5 +341,24 @@ describe("worker SQL text", () => {
       "SELECT CAST(sync_lib.push(CAST('u''1' AS text), CAST('{\"role\":\"it''s\"}' AS jsonb), " +
         "CAST('c' AS text), CAST(3 AS integer), CAST('[]' AS jsonb)) AS text) AS result",
     );
+  });
+});
+
+describe("worker database errors", () => {
+  it("logs a 503's cause, as the Python host does: the client retries it without a word", async (t) => {
+    const warn = t.mock.method(console, "warn", () => undefined);
+    // Nothing listens there: postgres.js's ECONNREFUSED, as a database that went away.
+    const binding = { connectionString: "postgres://sync:pw@127.0.0.1:18399/app" };
+    const identity = { userId: "alice-secret-id", claims: {} };
+    const call = { schemaVersion: 1, clientId: "c", cursor: null, limit: 10 };
+    const error = await pull(binding, () => undefined, statements({}), identity, call).then(
+      () => assert.fail("expected a refusal"),
+      (refused: unknown) => refused as { status: number; code: string },
+    );
+    assert.deepEqual([error.status, error.code], [503, "temporarily_unavailable"]);
+    const logged = warn.mock.calls.map((c) => String(c.arguments[0]));
+    assert.equal(logged.length, 1);
+    assert.match(logged[0] ?? "", /^drizzlesync: answered 503, retry later: .*ECONNREFUSED/);
+    assert.ok(!(logged[0] ?? "").includes("alice-secret-id"));
   });
 });

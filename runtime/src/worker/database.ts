@@ -151,13 +151,23 @@ export function pull(
   return run(binding, waitUntil, text.pull(identity, call), true);
 }
 
+/**
+ * 503 `temporarily_unavailable`, its cause logged as the Python host logs it: a client retries a
+ * 503 without a word, so without a line an operator would not see statement timeouts or a database
+ * that went away. The primary message only (postgres.js's `message`): a DETAIL may quote a row.
+ */
+function unavailable(cause: string): SyncError {
+  console.warn(`drizzlesync: answered 503, retry later: ${cause}`);
+  return syncError("temporarily_unavailable", "the database is busy or unreachable; retry");
+}
+
 function databaseError(error: unknown): unknown {
   if (!(error instanceof postgres.PostgresError)) {
     // A connection lost or never made: postgres.js's own errors carry a code (CONNECTION_CLOSED,
     // ECONNREFUSED, ...), the Workers runtime's socket errors are plain Errors without one
     // (`connection attempt failed`, `Network connection lost.`). A TypeError and the like is a bug.
     return error instanceof Error && ("code" in error || Object.getPrototypeOf(error) === Error.prototype)
-      ? syncError("temporarily_unavailable", "the database is busy or unreachable; retry")
+      ? unavailable(error.message.split("\n")[0] || error.name)
       : error;
   }
   const state = error.code;
@@ -175,7 +185,7 @@ function databaseError(error: unknown): unknown {
     );
   }
   if (isTransient(state)) {
-    return syncError("temporarily_unavailable", "the database is busy or unreachable; retry");
+    return unavailable(`${error.message} (SQLSTATE ${state})`);
   }
   if (isMisconfiguration(state)) {
     // Not the request's fault, nor a passing one: the operator must hear of it, and the client
