@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -31,6 +32,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..config import ConfigError
 from .async_processor import AsyncSyncProcessor
 from .contract import retry_after_seconds
 from .errors import (
@@ -87,7 +89,7 @@ def create_app(
     if cors_origins:
         app = CORSMiddleware(
             app,
-            allow_origins=list(cors_origins),
+            allow_origins=[check_origin(origin) for origin in cors_origins],
             allow_methods=["POST"],
             allow_headers=["authorization", "content-type"],
             allow_credentials=True,
@@ -97,6 +99,29 @@ def create_app(
             max_age=cors_max_age,
         )
     return app
+
+
+# An origin as a browser sends it in `Origin`: a scheme, `://`, a host (and a port) in lower case,
+# nothing after. Shared by `createSyncHandler`'s check of `cors.origins`.
+_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/?#\sA-Z]+")
+_DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+
+
+def check_origin(origin: str) -> str:
+    """`origin` as given, or ConfigError when no browser's `Origin` header can ever equal it.
+
+    Origins are compared as exact strings: one copied from the address bar
+    (`https://app.example.com/`) matched no request, the page's preflights
+    were refused and its client stayed offline, with nothing in any log.
+    """
+    default_port = _DEFAULT_PORTS.get(origin.partition(":")[0], "")
+    if not _ORIGIN.fullmatch(origin) or (default_port and origin.endswith(default_port)):
+        raise ConfigError(
+            f"cors origin {origin!r} never equals a browser's Origin header: write it as "
+            "scheme://host[:port] in lower case, without a path, a trailing slash or a default "
+            "port (e.g. https://app.example.com)"
+        )
+    return origin
 
 
 class SyncApp:

@@ -287,6 +287,10 @@ def serve_command(args: argparse.Namespace) -> int:
     if args.pool_size < 1:
         raise ConfigError(f"--pool-size: expected at least 1, got {args.pool_size}")
     config = required_project_config(args)
+    from .asgi import check_origin
+
+    for origin in args.cors_origin:  # here, not in each worker process, so that serve exits 2
+        check_origin(origin)
     authenticate, auth_mode, dev = _authentication(args, config)
     address = f"http://{args.host}:{args.port}"
     with psycopg.connect(libpq_url(_engine_url(args)), connect_timeout=10) as conn:

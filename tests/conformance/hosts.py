@@ -130,9 +130,12 @@ class AsgiHost:
             timeout=POOL_TIMEOUT_SECONDS,
         )
         processor = AsyncSyncProcessor(pool, limits=settings.limits)
-        app = create_app(
-            processor, authenticate, cors_origins=settings.cors_origins, lifespan=pool_lifespan(pool)
-        )
+        try:
+            app = create_app(
+                processor, authenticate, cors_origins=settings.cors_origins, lifespan=pool_lifespan(pool)
+            )
+        except ConfigError as error:  # an origin no browser sends, say
+            raise HostRefused(str(error)) from None
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)

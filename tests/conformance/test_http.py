@@ -14,7 +14,7 @@ import pytest
 from psycopg import sql
 
 from alembic_drizzlesync.sync.contract import contract
-from tests.conformance.hosts import ORIGIN, Settings, free_port
+from tests.conformance.hosts import ORIGIN, HostRefused, Settings, free_port
 from tests.sync import seed
 
 PULL = {"protocol": 1, "schemaVersion": 1, "clientId": "conformance", "cursor": None}
@@ -408,6 +408,34 @@ def test_cors_preflight_and_response_headers(http: httpx.Client, alice: str) -> 
         ),
     ):
         assert "access-control-allow-origin" not in stranger.headers
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "https://app.example.com/",
+        "https://app.example.com/sync",
+        "https://App.example.com",
+        "https://app.example.com:443",
+        "app.example.com",
+        "*",
+    ],
+)
+def test_an_origin_no_browser_sends_is_refused_at_start(host: Any, origin: str) -> None:
+    """Origins are compared as exact strings: with one copied from the address bar, every
+    preflight was refused and the page's client stayed offline, with nothing in any log."""
+    with pytest.raises(HostRefused, match="never equals a browser's Origin header"):
+        with host.serve("postgresql://postgres@127.0.0.1:9/none", Settings(cors_origins=(origin,))):
+            pass
+
+
+@pytest.mark.parametrize("origin", ["http://localhost:5173", "capacitor://localhost", "http://[::1]:8080"])
+def test_origins_as_browsers_send_them_are_served(host: Any, synced_db: str, origin: str) -> None:
+    with host.serve(synced_db, Settings(cors_origins=(origin,))) as url:
+        preflight = httpx.options(
+            f"{url}/pull", headers={"origin": origin, "access-control-request-method": "POST"}
+        )
+    assert preflight.headers["access-control-allow-origin"] == origin
 
 
 def test_two_content_types_are_415(http: httpx.Client, alice: str) -> None:

@@ -351,3 +351,13 @@ def test_serve_starts_and_says_so_when_a_scope_rule_no_longer_reads(synced_db: s
     with serving(args, tmp_path) as (_, output):
         printed = output.read_text()
     assert 'WARNING: cannot check the scope rules: column "team_id" does not exist' in printed
+
+
+def test_serve_refuses_an_origin_no_browser_sends(capsys: pytest.CaptureFixture[str]) -> None:
+    """Checked before the database is reached (nothing listens on port 9), in the parent process."""
+    args = ["serve", "--dev", "--database-url", "postgresql://127.0.0.1:9/x", "--pyproject"]
+    status = main([*args, str(EXAMPLE_PYPROJECT), "--cors-origin", "https://app.example.com/"])
+    assert status == 2
+    assert "cors origin 'https://app.example.com/' never equals a browser's Origin header" in (
+        capsys.readouterr().err
+    )

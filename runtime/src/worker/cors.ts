@@ -21,6 +21,27 @@ const ALLOWED_HEADERS = [
 ];
 const ALLOWED = new Set(ALLOWED_HEADERS.map((name) => name.toLowerCase()));
 
+// An origin as a browser sends it in `Origin`: a scheme, `://`, a host (and a port) in lower case,
+// nothing after; the Python host's `check_origin` applies the same rule.
+const ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/[^/?#\sA-Z]+$/;
+const DEFAULT_PORTS: Readonly<Record<string, string>> = { http: ":80", https: ":443" };
+
+/**
+ * Throws for an origin no browser's `Origin` header can ever equal: origins are compared as exact
+ * strings, so one copied from the address bar (`https://app.example.com/`) matched no request, the
+ * page's preflights were refused and its client stayed offline, with nothing in any log.
+ */
+export function checkOrigin(origin: string): void {
+  const defaultPort = DEFAULT_PORTS[origin.split(":")[0] ?? ""];
+  if (!ORIGIN.test(origin) || (defaultPort !== undefined && origin.endsWith(defaultPort))) {
+    throw new TypeError(
+      `cors origin ${JSON.stringify(origin)} never equals a browser's Origin header: write it as ` +
+        "scheme://host[:port] in lower case, without a path, a trailing slash or a default " +
+        "port (e.g. https://app.example.com)",
+    );
+  }
+}
+
 /**
  * A browser's preflight names the origin it asks for; an OPTIONS without one is no CORS request
  * and is answered as any other method (405), as Starlette's middleware passes it on.

@@ -9,7 +9,7 @@
  */
 import { RETRY_AFTER_SECONDS, syncError, SyncError } from "./contract.ts";
 import { discardBody, readBody } from "./body.ts";
-import { isPreflight, preflight, withCors, type CorsOptions } from "./cors.ts";
+import { checkOrigin, isPreflight, preflight, withCors, type CorsOptions } from "./cors.ts";
 import { pull, push, statements, type DatabaseOptions, type HyperdriveBinding } from "./database.ts";
 import type { Identity } from "./identity.ts";
 import { checkJwtOptions, verifyBearer, type JwtOptions } from "./jwt.ts";
@@ -57,6 +57,7 @@ export function createSyncHandler<Env = Record<string, unknown>>(
   const bindingName = options.binding ?? "HYPERDRIVE";
   const authenticate = authenticator(options);
   checkExactNumbers();
+  options.cors?.origins.forEach(checkOrigin);
   if (options.jwt !== undefined && typeof options.jwt !== "function") {
     checkJwtOptions(options.jwt);
   }
