@@ -34,7 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config import ConfigError
 from .async_processor import AsyncSyncProcessor
-from .contract import retry_after_seconds
+from .contract import cors_origin_rule, retry_after_seconds
 from .errors import (
     SyncError,
     request_too_large,
@@ -101,26 +101,18 @@ def create_app(
     return app
 
 
-# An origin as a browser sends it in `Origin`: a scheme, `://`, a host (and a port) in lower case,
-# nothing after. Shared by `createSyncHandler`'s check of `cors.origins`.
-_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/?#\sA-Z]+")
-_DEFAULT_PORTS = {"http": ":80", "https": ":443"}
-
-
 def check_origin(origin: str) -> str:
-    """`origin` as given, or ConfigError when no browser's `Origin` header can ever equal it.
+    """`origin` as given, or ConfigError when no browser's `Origin` header can ever equal it
+    (`protocol/cors.json`, which the Worker's `createSyncHandler` applies too).
 
     Origins are compared as exact strings: one copied from the address bar
     (`https://app.example.com/`) matched no request, the page's preflights
     were refused and its client stayed offline, with nothing in any log.
     """
-    default_port = _DEFAULT_PORTS.get(origin.partition(":")[0], "")
-    if not _ORIGIN.fullmatch(origin) or (default_port and origin.endswith(default_port)):
-        raise ConfigError(
-            f"cors origin {origin!r} never equals a browser's Origin header: write it as "
-            "scheme://host[:port] in lower case, without a path, a trailing slash or a default "
-            "port (e.g. https://app.example.com)"
-        )
+    rule = cors_origin_rule()
+    default_port = rule["defaultPorts"].get(origin.partition(":")[0])
+    if not re.fullmatch(rule["originPattern"], origin) or (default_port and origin.endswith(default_port)):
+        raise ConfigError(rule["message"].replace("{origin}", repr(origin)))
     return origin
 
 

@@ -86,6 +86,13 @@ def jwks_timings() -> Mapping[str, float]:
 
 
 @cache
+def cors_origin_rule() -> Mapping[str, Any]:
+    """`cors.json`: the form a configured CORS origin must have, and what to say when it has not."""
+    data: Mapping[str, Any] = _read("cors.json")
+    return data
+
+
+@cache
 def error_codes() -> Mapping[str, ErrorCode]:
     """The HTTP error codes by name."""
     return {

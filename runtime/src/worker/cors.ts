@@ -3,6 +3,8 @@
  * listed origins only, with credentials, POST with `authorization` and `content-type`.
  * A preflight from an unlisted origin gets no `Access-Control-Allow-Origin`.
  */
+import rule from "../../protocol/cors.json" with { type: "json" };
+
 export interface CorsOptions {
   /** Exact origins, e.g. `https://app.example.com`. */
   readonly origins: readonly string[];
@@ -21,10 +23,10 @@ const ALLOWED_HEADERS = [
 ];
 const ALLOWED = new Set(ALLOWED_HEADERS.map((name) => name.toLowerCase()));
 
-// An origin as a browser sends it in `Origin`: a scheme, `://`, a host (and a port) in lower case,
-// nothing after; the Python host's `check_origin` applies the same rule.
-const ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/[^/?#\sA-Z]+$/;
-const DEFAULT_PORTS: Readonly<Record<string, string>> = { http: ":80", https: ":443" };
+// An origin as a browser sends it in `Origin` (protocol/cors.json, which the Python host's
+// `check_origin` applies too).
+const ORIGIN = new RegExp(rule.originPattern);
+const DEFAULT_PORTS: Readonly<Record<string, string>> = rule.defaultPorts;
 
 /**
  * Throws for an origin no browser's `Origin` header can ever equal: origins are compared as exact
@@ -34,11 +36,7 @@ const DEFAULT_PORTS: Readonly<Record<string, string>> = { http: ":80", https: ":
 export function checkOrigin(origin: string): void {
   const defaultPort = DEFAULT_PORTS[origin.split(":")[0] ?? ""];
   if (!ORIGIN.test(origin) || (defaultPort !== undefined && origin.endsWith(defaultPort))) {
-    throw new TypeError(
-      `cors origin ${JSON.stringify(origin)} never equals a browser's Origin header: write it as ` +
-        "scheme://host[:port] in lower case, without a path, a trailing slash or a default " +
-        "port (e.g. https://app.example.com)",
-    );
+    throw new TypeError(rule.message.replace("{origin}", JSON.stringify(origin)));
   }
 }
 
