@@ -337,3 +337,21 @@ def test_every_change_to_version_28s_released_functions_applies() -> None:
     for reset in resets:
         assert reset.replace("RESET search_path", "SET search_path = pg_catalog, pg_temp") in downgrade
     assert len(resets) == 7
+
+
+def test_every_change_to_version_29s_released_functions_applies() -> None:
+    """Version 29 re-creates version 18's apply_patches with its scope test naming the batch's row
+    too, and nothing else; takes the SET clause off again, as version 28 did; and takes EXECUTE on
+    user_scope_keys from PUBLIC. Its downgrade re-creates the released text, without the clause."""
+    patches, reset, revoke, installation = upgrade_script(29, "drizzlesync")
+    assert installation == "UPDATE drizzlesync.installation SET version = 29"
+    (released,) = [s for s in upgrade_script(18, "drizzlesync") if "FUNCTION drizzlesync.apply_patches(" in s]
+    alone, joined = "(%5$s) IS TRUE ", "((%5$s) OR m.drizzlesync_mutation IS NULL) IS TRUE "
+    assert released.count(alone) == 1 and patches.count(joined) == 1
+    assert patches.replace(joined, alone) == released
+    assert reset == "ALTER FUNCTION drizzlesync.apply_patches(text[], jsonb, jsonb) RESET search_path"
+    assert revoke == "REVOKE EXECUTE ON FUNCTION drizzlesync.user_scope_keys(text, jsonb) FROM PUBLIC"
+    grant, downgraded, reset_again, back = downgrade_script(29, "drizzlesync")
+    assert grant == "GRANT EXECUTE ON FUNCTION drizzlesync.user_scope_keys(text, jsonb) TO PUBLIC"
+    assert (downgraded, reset_again) == (released, reset)
+    assert back == "UPDATE drizzlesync.installation SET version = 28"

@@ -155,3 +155,21 @@ def test_from_library_version_9_the_pulls_sorted_keys_follow_every_change_of_the
     assert keys() == []  # no claim: a null key, left out
     apply_ops(db_url, *script.downgrade_ops.ops)
     assert keys() == ["team:a", "team:b"]
+
+
+def test_no_role_but_the_owner_may_call_the_scope_functions_even_after_set_user_scopes(db_url: str) -> None:
+    """Both run the project's query as the library's owner for any user id they are given: a role
+    with USAGE on the library schema could read any user's scope keys through `user_scope_keys`,
+    which kept PUBLIC's EXECUTE until library version 29 (`user_scopes` lost it in version 2). A
+    later `set_user_scopes` re-creates them and keeps the grants."""
+    migrate(db_url, models(), CONFIG)
+    script = autogenerate(db_url, models(), replace(CONFIG, user_scopes_query=BY_CLAIM))
+    assert script.upgrade_ops is not None
+    apply_ops(db_url, *script.upgrade_ops.ops)
+    with psycopg.connect(localdb.libpq_url(db_url), autocommit=True) as db:
+        rows = db.execute(
+            "SELECT p.proname, has_function_privilege('public', p.oid, 'EXECUTE') FROM pg_proc AS p "
+            "WHERE p.pronamespace = 'drizzlesync'::regnamespace "
+            "AND p.proname IN ('user_scopes', 'user_scope_keys') ORDER BY 1"
+        ).fetchall()
+    assert rows == [("user_scope_keys", False), ("user_scopes", False)]
