@@ -26,6 +26,18 @@ __all__ = ["migrated_template", "synced_db"]
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "example_project"
 
+TODO_AUDIT = """
+CREATE TABLE public.todo_audit (op text, id uuid, title text);
+CREATE FUNCTION public.todo_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO public.todo_audit VALUES (TG_OP, NEW.id, NEW.title);
+  RETURN NEW;
+END $$;
+CREATE TRIGGER todo_audit AFTER INSERT OR UPDATE ON todos FOR EACH ROW EXECUTE FUNCTION public.todo_audit();
+"""
+"""Every insert and update of todos in `public.todo_audit`: how the device tests count the times
+each write reached Postgres."""
+
 
 def free_port() -> int:
     with socket.socket() as probe:

@@ -18,17 +18,7 @@ import pytest
 
 from tests.sync import seed
 
-from .conftest import ROOT
-
-AUDIT = """
-CREATE TABLE public.todo_audit (op text, id uuid, title text);
-CREATE FUNCTION public.todo_audit() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  INSERT INTO public.todo_audit VALUES (TG_OP, NEW.id, NEW.title);
-  RETURN NEW;
-END $$;
-CREATE TRIGGER todo_audit AFTER INSERT OR UPDATE ON todos FOR EACH ROW EXECUTE FUNCTION public.todo_audit();
-"""
+from .conftest import ROOT, TODO_AUDIT
 
 
 def device(
@@ -57,7 +47,7 @@ def test_a_killed_device_recovers_every_committed_write_once(
         user, team = seed.member(db, "ada", "crew")
         for index in range(7):
             seed.todo(db, team, f"server {index}")
-        db.execute(AUDIT)
+        db.execute(TODO_AUDIT)
     env = {"USER_ID": user, "TEAM_ID": team, "DB_FILE": str(tmp_path / "device.sqlite3")}
 
     status, lines = device(node22, sync_server, env, "work", kill_at)

@@ -18,17 +18,7 @@ import pytest
 
 from tests.sync import seed
 
-from .conftest import ROOT
-
-AUDIT = """
-CREATE TABLE public.todo_audit (op text, id uuid, title text);
-CREATE FUNCTION public.todo_audit() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  INSERT INTO public.todo_audit VALUES (TG_OP, NEW.id, NEW.title);
-  RETURN NEW;
-END $$;
-CREATE TRIGGER todo_audit AFTER INSERT OR UPDATE ON todos FOR EACH ROW EXECUTE FUNCTION public.todo_audit();
-"""
+from .conftest import ROOT, TODO_AUDIT
 
 
 def device(node: str, base: str, env: dict[str, str], step: str, **extra: str) -> dict[str, Any]:
@@ -61,7 +51,7 @@ def test_a_device_offline_for_long_catches_up(
         gone = seed.todo(db, team, "deleted while the device was away")
         for index in range(5):
             seed.todo(db, lost, f"side {index}")
-        db.execute(AUDIT)
+        db.execute(TODO_AUDIT)
     env = {"USER_ID": user, "TEAM_ID": team, "TEAM_LOST": lost, "DB_FILE": str(tmp_path / "d.sqlite3")}
 
     first = device(node22, sync_server, env, "bootstrap")

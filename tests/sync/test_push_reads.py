@@ -43,15 +43,8 @@ def test_a_batch_of_patches_reads_the_rows_it_names_and_no_others(served: psycop
     alice, team = seed.member(db, "alice", "A")
     others = [seed.team(db, f"other {i}") for i in range(OTHER_ROWS // 1000)]
     for team_id, rows in [(team, TEAM_ROWS)] + [(other, 1000) for other in others]:
-        db.execute(
-            "INSERT INTO todos (team_id, title) SELECT %s, 'todo ' || i FROM generate_series(1, %s) AS i",
-            (team_id, rows),
-        )
-    # As a table is until it is first analyzed: the planner knows nothing of the team's share.
-    db.execute(
-        "DELETE FROM pg_statistic WHERE starelid = 'todos'::regclass "
-        "OR starelid IN (SELECT indexrelid FROM pg_index WHERE indrelid = 'todos'::regclass)"
-    )
+        add_todos(db, team_id, rows)
+    forget_statistics(db)
     seq_read, index_fetched = push_reads(db, alice, team, PATCHES)
     assert seq_read == 0
     assert index_fetched <= PATCHES, index_fetched  # one lookup by key per patch
@@ -66,10 +59,7 @@ def test_a_batch_of_patches_probes_its_rows_even_in_a_table_small_next_to_it(
     (`= ANY (ARRAY[key])`) can only be probed, once per patch."""
     db = served
     alice, team = seed.member(db, "alice", "A")
-    db.execute(
-        "INSERT INTO todos (team_id, title) SELECT %s, 'todo ' || i FROM generate_series(1, %s) AS i",
-        (team, TEAM_ROWS),
-    )
+    add_todos(db, team, TEAM_ROWS)
     db.execute("ANALYZE todos")
     seq_read, index_fetched = push_reads(db, alice, team, 1000)
     assert seq_read == 0
@@ -87,14 +77,8 @@ def test_a_batch_of_patches_probes_its_rows_in_a_table_the_planner_knows_nothing
     after the join and the table's side is the whole table, which only the index reads cheaply."""
     db = served
     alice, team = seed.member(db, "alice", "A")
-    db.execute(
-        "INSERT INTO todos (team_id, title) SELECT %s, 'todo ' || i FROM generate_series(1, %s) AS i",
-        (team, TEAM_ROWS),
-    )
-    db.execute(
-        "DELETE FROM pg_statistic WHERE starelid = 'todos'::regclass "
-        "OR starelid IN (SELECT indexrelid FROM pg_index WHERE indrelid = 'todos'::regclass)"
-    )
+    add_todos(db, team, TEAM_ROWS)
+    forget_statistics(db)
     seq_read, index_fetched = push_reads(db, alice, team, PATCHES)
     assert seq_read == 0
     assert index_fetched <= PATCHES, index_fetched
@@ -109,10 +93,7 @@ def test_a_rule_tested_as_text_without_statistics_has_a_table_its_own_index_serv
     (as before version 29, which applies it after the join: a second guard of the same plan)."""
     seed.serve_scope(db, "own index")
     alice, team = seed.member(db, "alice", "A")
-    db.execute(
-        "INSERT INTO todos (team_id, title) SELECT %s, 'todo ' || i FROM generate_series(1, %s) AS i",
-        (team, TEAM_ROWS),
-    )
+    add_todos(db, team, TEAM_ROWS)
     db.execute("ANALYZE todos")
     plan = db.execute("""SELECT drizzlesync.write_plans('[{"table": "todos"}]')->'todos'""").fetchone()
     assert plan is not None
@@ -121,6 +102,21 @@ def test_a_rule_tested_as_text_without_statistics_has_a_table_its_own_index_serv
     scope_on_the_table_alone(db)
     seq_read, _ = push_reads(db, alice, team, 1000)
     assert seq_read >= TEAM_ROWS
+
+
+def add_todos(db: psycopg.Connection[Any], team: str, rows: int) -> None:
+    db.execute(
+        "INSERT INTO todos (team_id, title) SELECT %s, 'todo ' || i FROM generate_series(1, %s) AS i",
+        (team, rows),
+    )
+
+
+def forget_statistics(db: psycopg.Connection[Any]) -> None:
+    """As todos is until it is first analyzed: the planner knows nothing of the team's share."""
+    db.execute(
+        "DELETE FROM pg_statistic WHERE starelid = 'todos'::regclass "
+        "OR starelid IN (SELECT indexrelid FROM pg_index WHERE indrelid = 'todos'::regclass)"
+    )
 
 
 def scope_on_the_table_alone(db: psycopg.Connection[Any]) -> None:
