@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from tests.sync.conftest import migrated_template, synced_db
@@ -37,6 +38,16 @@ CREATE TRIGGER todo_audit AFTER INSERT OR UPDATE ON todos FOR EACH ROW EXECUTE F
 """
 """Every insert and update of todos in `public.todo_audit`: how the device tests count the times
 each write reached Postgres."""
+
+
+def team_todos_and_repeats(url: str, team: str) -> tuple[dict[str, str], list[tuple[Any, ...]]]:
+    """The team's todos on the server (id to title), and each write `TODO_AUDIT` saw more than once."""
+    with psycopg.connect(url) as db:
+        rows = db.execute("SELECT id::text, title FROM todos WHERE team_id = %s", (team,)).fetchall()
+        twice = db.execute(
+            "SELECT op, title, count(*) FROM public.todo_audit GROUP BY 1, 2 HAVING count(*) > 1"
+        ).fetchall()
+    return {row[0]: row[1] for row in rows}, [tuple(row) for row in twice]
 
 
 def free_port() -> int:

@@ -18,7 +18,7 @@ import pytest
 
 from tests.sync import seed
 
-from .conftest import ROOT, TODO_AUDIT
+from .conftest import ROOT, TODO_AUDIT, team_todos_and_repeats
 
 
 def device(
@@ -58,12 +58,7 @@ def test_a_killed_device_recovers_every_committed_write_once(
     status, lines = device(node22, sync_server, env, "finish")
     final = lines[-1]
     assert (final["pending"], final["state"], final["error"]) == (0, "idle", None)
-    with psycopg.connect(synced_db) as db:
-        rows = db.execute("SELECT id::text, title FROM todos WHERE team_id = %s", (team,)).fetchall()
-        server = {row[0]: row[1] for row in rows}
-        twice = db.execute(
-            "SELECT op, title, count(*) FROM public.todo_audit GROUP BY 1, 2 HAVING count(*) > 1"
-        ).fetchall()
+    server, twice = team_todos_and_repeats(synced_db, team)
     assert final["todos"] == server
     for row_id, title in committed.items():
         assert server.get(row_id) == title, (row_id, title)

@@ -18,7 +18,7 @@ import pytest
 
 from tests.sync import seed
 
-from .conftest import ROOT, TODO_AUDIT
+from .conftest import ROOT, TODO_AUDIT, team_todos_and_repeats
 
 
 def device(node: str, base: str, env: dict[str, str], step: str, **extra: str) -> dict[str, Any]:
@@ -68,7 +68,6 @@ def test_a_device_offline_for_long_catches_up(
 
     # Pages of 200: the bootstrap the compaction forces is several pages, one asked for ahead.
     final = device(node22, sync_server, env, "reconnect", EXPIRE_ON=expire_on, PULL_LIMIT="200")
-    print({key: value for key, value in final.items() if key not in ("todos",)})
 
     assert (final["pending"], final["state"], final["error"]) == (0, "idle", None)
     assert final["renewals"] == 1 and final["requests"][f"{expire_on.split(':')[0]} 401"] == 1
@@ -76,12 +75,8 @@ def test_a_device_offline_for_long_catches_up(
     # carried the rest a quarter as full).
     assert final["requests"]["push 413"] == 1
     assert final["bootstrap"]["done"] is True
+    server, twice = team_todos_and_repeats(synced_db, team)
     with psycopg.connect(synced_db) as db:
-        rows = db.execute("SELECT id::text, title FROM todos WHERE team_id = %s", (team,)).fetchall()
-        server = {row[0]: row[1] for row in rows}
-        twice = db.execute(
-            "SELECT op, title, count(*) FROM public.todo_audit GROUP BY 1, 2 HAVING count(*) > 1"
-        ).fetchall()
         lost_rows = db.execute("SELECT count(*) FROM todos WHERE team_id = %s", (lost,)).fetchone()
     expected = {key: value for key, value in offline["expected"].items() if value is not None}
     expected[added] = "added while the device was away"
