@@ -31,7 +31,12 @@
    its own.
    The same push as puts (`puts`), each its own client transaction, each
    carrying the row's team, against the same upserts (our own target, the
-   patches' 2x; library version 19 applies such a batch as one statement).
+   patches' 2x; library version 19 applies such a batch as one statement);
+   and a delete of each of the same rows (`deletes`), each its own client
+   transaction, against the same keys deleted by plain batched `DELETE`s
+   (our own target, 2x; library version 30 applies such a batch as one
+   statement), the rows put back untimed before each round. `--push-revision`
+   measures an older version's in these too.
    And 1,000 pushes of one patch each (`small`), a device's usual push,
    against as many one-row upserts, and 1,000 pulls of one change each
    against as many one-row reads as JSON (no targets: the protocol's fixed
@@ -123,6 +128,13 @@ UPSERT = (
     "ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title"
 )
 """The push figure's baseline: a batch of rows (`{rows}`, a JSON array) upserted into todos."""
+DELETE_KEYS = "DELETE FROM todos WHERE id IN (SELECT k::uuid FROM jsonb_array_elements_text(%s::jsonb) AS k)"
+"""The deletes figure's baseline: a batch of todos' keys (a JSON array) deleted in one statement."""
+RESTORE = (
+    "INSERT INTO todos (id, team_id, title) "
+    "SELECT k::uuid, %s, 'todo' FROM jsonb_array_elements_text(%s::jsonb) AS k"
+)
+"""Puts back the rows a round of deletes took (a team's, by their keys) before the next round."""
 
 
 def title_rows(ids: list[str], team: str, label: str) -> list[dict[str, str]]:
@@ -145,6 +157,15 @@ def title_patches(ids: list[str], first_id: int, label: str) -> list[dict[str, A
     ]
 
 
+def key_deletes(ids: list[str], first_id: int) -> list[dict[str, Any]]:
+    """A delete of each of `ids`, numbered from `first_id`, each its own client transaction, as a
+    device that clears a list offline queues them."""
+    return [
+        {"id": first_id + i, "tx": first_id + i, "table": "todos", "op": "delete", "pk": {"id": todo}}
+        for i, todo in enumerate(ids)
+    ]
+
+
 def title_puts(ids: list[str], first_id: int, label: str, team: str) -> list[dict[str, Any]]:
     """The same changes as `title_patches`, each a put carrying the row's team, as a device that
     writes one row at a time queues them: each its own client transaction."""
@@ -161,6 +182,7 @@ GROUPS = (
     "pull",
     "push",
     "puts",
+    "deletes",
     "small",
     "schema",
     "log",
@@ -581,13 +603,13 @@ def bench_estimate(
 
 
 def bench_push(
-    url: str, patches: int, repeat: int, puts: bool = False, batch_size: int = BATCH
+    url: str, patches: int, repeat: int, kind: str = "patches", batch_size: int = BATCH
 ) -> tuple[float, float, float | None, float | None]:
-    """A push of `patches` patch mutations (with `puts`, the same as puts, `title_puts`) in
-    batches of `batch_size` through `drizzlesync.push`,
-    against the same changes as batched upserts into the same (captured) table: the best of
-    `repeat` rounds each, alternated; wall times, then CPU times (the side's server process and
-    this one, see `best_cpu`).
+    """A push of `patches` patch mutations (`kind` "puts": the same as puts, `title_puts`;
+    "deletes": a delete of each row instead, `key_deletes`) in batches of `batch_size` through
+    `drizzlesync.push`, against the same changes as batched upserts (deletes: `DELETE_KEYS`) into
+    the same (captured) table: the best of `repeat` rounds each, alternated; wall times, then CPU
+    times (the side's server process and this one, see `best_cpu`).
 
     Both sides run on warm connections (a host pushes on a pooled one), on a table that has
     statistics, and each round starts from a vacuumed table and log: every round updates each
@@ -595,7 +617,7 @@ def bench_push(
     autovacuum came by) would pay for them, or not, by chance. Each round's request bodies are
     JSON text made before its timer starts: a device builds its mutations and a host passes the
     body on as text, so building them here in Python (33 ms a round of pushes, 14 ms of
-    upserts) is neither side's cost."""
+    upserts) is neither side's cost. Before a round of deletes the rows are put back, untimed."""
     with psycopg.connect(url, autocommit=True) as db:
         user, team = seed_team(db)
         add_todos(db, team, patches)
@@ -611,7 +633,9 @@ def bench_push(
                 label = f"push {r}"
                 changes = (
                     title_puts(batch, client.next_id, label, team)
-                    if puts
+                    if kind == "puts"
+                    else key_deletes(batch, client.next_id)
+                    if kind == "deletes"
                     else title_patches(batch, client.next_id, label)
                 )
                 bodies.append(json.dumps(changes))
@@ -620,6 +644,8 @@ def bench_push(
 
         def upsert_bodies() -> list[str]:
             r = next(rounds)
+            if kind == "deletes":
+                return [json.dumps(batch) for batch in batches]
             return [json.dumps(title_rows(batch, team, f"upsert {r}")) for batch in batches]
 
         def push(bodies: list[str]) -> None:
@@ -627,13 +653,16 @@ def bench_push(
                 client.push(body)
 
         def upsert(bodies: list[str]) -> None:
+            statement = DELETE_KEYS if kind == "deletes" else UPSERT.format(rows="%s")
             for body in bodies:
                 with db.transaction():
-                    db.execute(UPSERT.format(rows="%s"), (body,))
+                    db.execute(statement, (body,))
 
         def timed(
             run: Callable[[list[str]], None], bodies: list[str], conn: psycopg.Connection[Any]
         ) -> tuple[float, float | None]:
+            if kind == "deletes":
+                db.execute(RESTORE + " ON CONFLICT (id) DO NOTHING", (team, json.dumps(ids)))
             db.execute("VACUUM todos, drizzlesync.change_log")
             server, process, start = backend_cpu(conn), time.process_time(), time.perf_counter()
             run(bodies)
@@ -643,8 +672,8 @@ def bench_push(
             return wall, after - server + time.process_time() - process
 
         # Untimed: both connections' plans and caches warm, as on a host that has served a push.
-        push(push_bodies())
-        upsert(upsert_bodies())
+        timed(push, push_bodies(), client.conn)
+        timed(upsert, upsert_bodies(), db)
         pushes, upserts = [], []
         for _ in range(repeat):
             pushes.append(timed(push, push_bodies(), client.conn))
@@ -820,7 +849,10 @@ def bench_busy_window(server: str, other_entries: int, repeat: int) -> tuple[flo
 
 
 def push_figures(
-    name: str, runs: list[tuple[float, float, float | None, float | None]], patches: int, repeat: int
+    name: str,
+    runs: list[tuple[float, float, float | None, float | None]],
+    repeat: int,
+    baseline: str = "batched upserts",
 ) -> tuple[tuple[str, float, str, float], list[str]]:
     """The table row of a set of push runs (the worst run's ratio) and its closing notes (every
     run's ratio, in wall and in CPU time)."""
@@ -842,7 +874,7 @@ def push_figures(
             + ", ".join(f"{ratio:.2f}x" for ratio in cpu)
             + f"; range {min(cpu):.2f}-{max(cpu):.2f}x"
         )
-    return (name, runs[worst][0], "batched upserts", runs[worst][1]), notes
+    return (name, runs[worst][0], baseline, runs[worst][1]), notes
 
 
 def main() -> int:
@@ -959,39 +991,37 @@ def main() -> int:
                     f"{name}, CPU time (server and client): {ours_cpu:.3f} s against"
                     f" {base_cpu:.3f} s, {ours_cpu / base_cpu:.2f}x"
                 )
-    if "push" in only:
-        # The target holds in every run: several runs, each in a new database, and the worst in
-        # the table. With --push-revision, each run also measures an older library version's push
-        # in a database of its own, right after the current one's, so that both see the same load.
+    # The pushes of 10,000 changes: patches, the same as puts (each its own client transaction,
+    # carrying the row's team; library version 19 applies a batch of them as one statement) and
+    # deletes of the same rows (version 30), each against its plain batched statement. The target
+    # holds in every run: several runs, each in a new database, and the worst in the table; the
+    # puts' and deletes' are our own, the patches'. With --push-revision, each run also measures an
+    # older library version's push in a database of its own, right after the current one's, so
+    # that both see the same load. Twice the rounds of the other figures: a round's server CPU
+    # time moves by a third from one round to the next on a shared machine, where its
+    # instructions do not (bench/push_instructions.py), and a round takes well under a second.
+    push_rounds = args.repeat * 2
+    pushes = (
+        ("push", "patches", "batched upserts"),
+        ("puts", "puts", "batched upserts"),
+        ("deletes", "deletes", "batched DELETEs"),
+    )
+    for group, kind, baseline in pushes:
+        if group not in only:
+            continue
         revisions = ["head"] + ([args.push_revision] if args.push_revision else [])
         runs: dict[str, list[tuple[float, float, float | None, float | None]]] = {r: [] for r in revisions}
-        # Twice the rounds of the other figures: a round's server CPU time moves by a third from
-        # one round to the next on a shared machine, where its instructions do not
-        # (bench/push_instructions.py), and a round takes well under a second.
-        push_rounds = args.repeat * 2
         for _ in range(args.push_runs):
             for revision in revisions:
                 with migrated_database(server, revision) as url:
-                    runs[revision].append(bench_push(url, args.patches, push_rounds))
+                    runs[revision].append(bench_push(url, args.patches, push_rounds, kind))
         for revision in revisions:
-            name = f"push {args.patches:,} patches (batches of {BATCH})"
+            name = f"push {args.patches:,} {kind} (batches of {BATCH})"
             if revision != "head":
                 name = f"the same at revision {revision}"
-            row, run_notes = push_figures(name, runs[revision], args.patches, push_rounds)
+            row, run_notes = push_figures(name, runs[revision], push_rounds, baseline)
             rows.append((*row, 2.0 if revision == "head" else None))
             notes.extend(run_notes)
-    if "puts" in only:
-        # The same push as puts, each its own client transaction (library version 19 applies a
-        # batch of them as one statement): our own target, the patches' 2x.
-        put_runs = []
-        for _ in range(args.push_runs):
-            with migrated_database(server) as url:
-                put_runs.append(bench_push(url, args.patches, args.repeat * 2, puts=True))
-        row, run_notes = push_figures(
-            f"push {args.patches:,} puts (batches of {BATCH})", put_runs, args.patches, args.repeat * 2
-        )
-        rows.append((*row, 2.0))
-        notes.extend(run_notes)
     # A device's usual push is a mutation or two: a push of one patch, each its own request,
     # against the one-row upsert, which pays no protocol; and its usual pull a change or two. Our
     # own figures, without a target; with --push-revision and --pull-revision, an older library

@@ -14,7 +14,7 @@ from ..templating import render
 from .statements import split_statements
 from .user_scopes import user_scopes_script
 
-LIBRARY_VERSION = 29
+LIBRARY_VERSION = 30
 """The version of the SQL objects this release installs."""
 
 SCOPE_INDEX_PREFIX = "drizzlesync_scope_"

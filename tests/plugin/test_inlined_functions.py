@@ -355,3 +355,40 @@ def test_every_change_to_version_29s_released_functions_applies() -> None:
     assert grant == "GRANT EXECUTE ON FUNCTION drizzlesync.user_scope_keys(text, jsonb) TO PUBLIC"
     assert (downgraded, reset_again) == (released, reset)
     assert back == "UPDATE drizzlesync.installation SET version = 28"
+
+
+def test_every_change_to_version_30s_released_functions_applies() -> None:
+    """Version 30 creates apply_deletes; re-creates version 28's push trying a batch as deletes after
+    patches and puts, and version 19's apply_runs and apply_run with deletes as a kind of run and
+    apply_deletes called for it; takes the SET clause of the last two off again, as version 28 did.
+    Its downgrade re-creates the released text."""
+    create, push, runs, run, *resets, installation = upgrade_script(30, "drizzlesync")
+    assert create.startswith("CREATE FUNCTION drizzlesync.apply_deletes(scope_keys text[], mutations jsonb")
+    assert installation == "UPDATE drizzlesync.installation SET version = 30"
+    (released_push,) = [s for s in upgrade_script(28, "drizzlesync") if "FUNCTION drizzlesync.push(" in s]
+    released = {
+        name: s.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+        for s in upgrade_script(19, "drizzlesync")
+        for name in ("apply_runs", "apply_run")
+        if s.startswith(f"CREATE FUNCTION drizzlesync.{name}(")
+    }
+    puts = "OR drizzlesync.apply_puts(scope_keys, fresh, plans->(fresh->0->>'table'))"
+    deletes = "\n            OR drizzlesync.apply_deletes(scope_keys, fresh, plans->(fresh->0->>'table'))"
+    assert released_push.count(puts + ") THEN") == 1
+    assert push == released_push.replace(puts + ") THEN", puts + deletes + ") THEN")
+    kinds = ("('put', 'patch')", "('put', 'patch', 'delete')")
+    assert released["apply_runs"].count(kinds[0]) == 1 and runs.count(kinds[1]) == 1
+    assert "a delete, or a mutation push has" in released["apply_runs"]
+    assert "a delete, or" not in runs
+    called = "                WHEN 'delete' THEN drizzlesync.apply_deletes(scope_keys, batch, plan)\n"
+    assert run.count(called) == 1 and run.replace(called, "") == released["apply_run"]
+    assert resets == [
+        "ALTER FUNCTION drizzlesync.apply_runs(text, text[], jsonb, jsonb) RESET search_path",
+        "ALTER FUNCTION drizzlesync.apply_run(text, text[], jsonb, jsonb, boolean, boolean)"
+        " RESET search_path",
+    ]
+    push_back, runs_back, run_back, *resets_back, drop, back = downgrade_script(30, "drizzlesync")
+    assert (push_back, runs_back, run_back) == (released_push, released["apply_runs"], released["apply_run"])
+    assert resets_back == resets
+    assert drop == "DROP FUNCTION drizzlesync.apply_deletes(text[], jsonb, jsonb)"
+    assert back == "UPDATE drizzlesync.installation SET version = 29"

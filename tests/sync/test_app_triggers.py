@@ -111,6 +111,28 @@ def test_a_batch_of_patches_in_which_a_trigger_skipped_one_applies_the_rest(
     assert client.rows[row_key("todos", {"id": locked})]["done"] is False
 
 
+def test_a_batch_of_deletes_in_which_a_trigger_kept_rows_applies_the_rest(
+    db: psycopg.Connection[Any], alice: tuple[SyncClient, str]
+) -> None:
+    """The one DELETE of a run (library version 30) removed fewer rows than the batch names and a
+    named row is still there, so it is undone and the run applied one client transaction at a time:
+    the free rows go, the locked one and the soft-deleted one come back as the server keeps them."""
+    client, team = alice
+    locked, archived = seed.todo(db, team, "locked"), seed.todo(db, team, "archived on delete")
+    free = [seed.todo(db, team, f"free {i}") for i in range(3)]
+    client.pull_all()
+    for todo_id in (free[0], locked, free[1], archived, free[2]):
+        write(client, {"table": "todos", "op": "delete", "pk": {"id": todo_id}})
+    assert row_key("todos", {"id": locked}) not in client.rows
+
+    client.sync()
+
+    assert client.rejected == {}
+    remaining = db.execute("SELECT id::text, done FROM todos ORDER BY title").fetchall()
+    assert remaining == [(archived, True), (locked, False)]
+    assert client.rows == seed.visible_rows(db, client.user_id)
+
+
 def test_a_soft_delete_trigger_keeps_its_update_and_the_client_gets_the_row_back(
     db: psycopg.Connection[Any], alice: tuple[SyncClient, str]
 ) -> None:

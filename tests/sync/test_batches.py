@@ -1,15 +1,16 @@
 """A batch of puts to one table is one statement, and a mixed batch is cut into runs applied that
-way (library version 19); either writes what one client transaction at a time would.
+way (library version 19); so is a batch of deletes (version 30); each writes what one client
+transaction at a time would.
 
 `apply_puts` tries a batch as one `INSERT ... ON CONFLICT DO UPDATE` and undoes
-it unless every put lands whole and in scope; `apply_runs` cuts a batch that
-neither it nor `apply_patches` takes into runs of puts or patches to one table,
-each tried whole; `apply_run` cuts a run that fails in halves, each tried the
-same way, down to single client transactions, which reject the mutations that
-fail. Each test pushes through `drizzlesync.push`
-on the test's own connection with `track_functions = 'pl'`, so
-`pg_stat_xact_user_functions` tells which path wrote: a mutation applied
-whole never calls `apply_mutation`.
+it unless every put lands whole and in scope, as `apply_deletes` does with one
+`DELETE`; `apply_runs` cuts a batch that none of them nor `apply_patches` takes
+into runs of puts, patches or deletes to one table, each tried whole;
+`apply_run` cuts a run that fails in halves, each tried the same way, down to
+single client transactions, which reject the mutations that fail. Each test
+pushes through `drizzlesync.push` on the test's own connection with
+`track_functions = 'pl'`, so `pg_stat_xact_user_functions` tells which path
+wrote: a mutation applied whole never calls `apply_mutation`.
 """
 
 from __future__ import annotations
@@ -396,3 +397,76 @@ def test_one_bad_put_among_many_costs_halving_runs_not_a_transaction_each(
     stored = todos(db)
     assert stored.pop(theirs) == ("theirs", False, world["b"], None)
     assert stored == {key: (f"todo {i}", False, world["a"], None) for i, key in enumerate(keys)}
+
+
+def project(db: psycopg.Connection[Any], team: str, name: str) -> str:
+    row = db.execute("INSERT INTO projects (team_id, name) VALUES (%s, %s) RETURNING id::text", (team, name))
+    found = row.fetchone()
+    assert found is not None
+    return str(found[0])
+
+
+def test_a_run_of_deletes_is_one_statement(db: psycopg.Connection[Any], world: dict[str, str]) -> None:
+    """Library version 30: a batch of deletes (each its own client transaction, as a device that
+    clears a list offline sends them) is one DELETE. A key the table does not hold, or one the batch
+    names twice, deletes nothing more and is accepted, as one transaction at a time accepts it; each
+    row removed is logged as the client's."""
+    gone = [seed.todo(db, world["a"], f"todo {i}") for i in range(3)]
+    kept = seed.todo(db, world["a"], "kept")
+    rejected, calls = push(db, world["alice"], [delete(key) for key in [*gone, str(uuid.uuid4()), gone[0]]])
+    assert (rejected, calls) == ({}, 0)
+    assert set(todos(db)) == {kept}
+    logged = db.execute(
+        "SELECT pk->>'id' FROM drizzlesync.change_log WHERE client_id = %s ORDER BY 1", (CLIENT,)
+    ).fetchall()
+    assert logged == sorted((key,) for key in gone)
+
+
+def test_a_delete_of_another_scopes_row_among_many_is_rejected_and_the_others_land(
+    db: psycopg.Connection[Any], world: dict[str, str]
+) -> None:
+    """The one DELETE left a row it names in place, out of the user's scopes, so it is undone, and
+    the run is cut in halves down to the transaction at fault, as a run of puts is. The row out of
+    scope is never deleted, not even for a moment: a sequence (which no rollback takes back) counts
+    the calls of a trigger on deletes of team B's rows."""
+    db.execute(
+        f"""
+        CREATE SEQUENCE theirs_deleted;
+        CREATE FUNCTION count_theirs() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF OLD.team_id = '{world["b"]}' THEN PERFORM nextval('public.theirs_deleted'); END IF;
+            RETURN OLD;
+        END $$;
+        CREATE TRIGGER count_theirs BEFORE DELETE ON todos FOR EACH ROW EXECUTE FUNCTION count_theirs();
+        """
+    )
+    ours = [seed.todo(db, world["a"], f"todo {i}") for i in range(7)]
+    theirs = seed.todo(db, world["b"], "theirs")
+    batch = [delete(key) for key in ours]
+    batch.insert(5, delete(theirs))
+    rejected, calls = push(db, world["alice"], list(batch))
+    assert rejected == {"5": "forbidden"}
+    assert calls == 1  # the half of two beside the forbidden delete
+    assert todos(db) == {theirs: ("theirs", False, world["b"], None)}
+    assert db.execute("SELECT is_called FROM theirs_deleted").fetchone() == (False,)
+
+
+def test_a_delete_a_foreign_key_refuses_is_rejected_alone(
+    db: psycopg.Connection[Any], world: dict[str, str]
+) -> None:
+    """A project its todos still reference, under ON DELETE RESTRICT: the statement fails, and the
+    transaction that deletes that project is rejected while the other deletes of the run land."""
+    db.execute(
+        "ALTER TABLE todos DROP CONSTRAINT todos_project_id_fkey, ADD CONSTRAINT todos_project_id_fkey"
+        " FOREIGN KEY (project_id) REFERENCES projects (id) ON DELETE RESTRICT"
+    )
+    empty = [project(db, world["a"], f"empty {i}") for i in range(3)]
+    used = project(db, world["a"], "used")
+    todo = seed.todo(db, world["a"], "in a project")
+    db.execute("UPDATE todos SET project_id = %s WHERE id = %s", (used, todo))
+    batch = [{"table": "projects", "op": "delete", "pk": {"id": key}} for key in [*empty, used]]
+    rejected, calls = push(db, world["alice"], list(batch))
+    assert rejected == {"3": "constraint_violation"}
+    assert calls == 1  # the project beside it, in the last half of two
+    remaining = db.execute("SELECT id::text FROM projects").fetchall()
+    assert remaining == [(used,)]

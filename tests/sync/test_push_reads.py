@@ -84,6 +84,31 @@ def test_a_batch_of_patches_probes_its_rows_in_a_table_the_planner_knows_nothing
     assert index_fetched <= PATCHES, index_fetched
 
 
+def test_a_batch_of_deletes_probes_its_rows_in_a_table_the_planner_knows_nothing_of(
+    served: psycopg.Connection[Any],
+) -> None:
+    """Library version 30's one DELETE of a run joins the batch to the table by the key probe alone
+    and tests each removed row's scope in RETURNING, after the row is found: on the same team alone in
+    a table never analyzed it reads the rows it names through the primary key. With the scope test in
+    the DELETE's WHERE instead, the planner read the whole team by sequential scan."""
+    db = served
+    alice, team = seed.member(db, "alice", "A")
+    add_todos(db, team, TEAM_ROWS)
+    forget_statistics(db)
+    named = db.execute(
+        "SELECT id::text FROM todos WHERE team_id = %s ORDER BY random() LIMIT %s", (team, PATCHES)
+    ).fetchall()
+    deletes = [
+        {"id": i, "tx": i, "table": "todos", "op": "delete", "pk": {"id": todo}}
+        for i, (todo,) in enumerate(named, start=1)
+    ]
+    seq_read, index_fetched = pushed_reads(db, alice, deletes)
+    left = db.execute("SELECT count(*) FROM todos WHERE team_id = %s", (team,)).fetchone()
+    assert left == (TEAM_ROWS - PATCHES,)
+    assert seq_read == 0
+    assert index_fetched <= PATCHES, index_fetched
+
+
 def test_a_rule_tested_as_text_without_statistics_has_a_table_its_own_index_serves_scanned(
     db: psycopg.Connection[Any],
 ) -> None:
@@ -142,16 +167,22 @@ def push_reads(db: psycopg.Connection[Any], user: str, team: str, patches: int) 
         {"id": i, "tx": i, "table": "todos", "op": "patch", "pk": {"id": todo}, "values": {"title": f"p {i}"}}
         for i, (todo,) in enumerate(named, start=1)
     ]
+    counted = pushed_reads(db, user, mutations)
+    titles = db.execute("SELECT count(*) FROM todos WHERE title LIKE 'p %'").fetchone()
+    assert titles is not None and titles[0] == patches
+    return counted
 
+
+def pushed_reads(db: psycopg.Connection[Any], user: str, mutations: list[dict[str, Any]]) -> tuple[int, int]:
+    """Rows of `todos` a push of `mutations` (numbered from 1) read by sequential scans and fetched
+    through indexes; the push must reject none of them."""
     with db.transaction():
         before = reads(db)
         row = db.execute(
             "SELECT drizzlesync.push(%s, '{}'::jsonb, 'laptop', 1, %s::jsonb)", (user, json.dumps(mutations))
         ).fetchone()
         after = reads(db)
-    assert row is not None and row[0] == {"lastMutationId": patches, "rejected": []}
-    titles = db.execute("SELECT count(*) FROM todos WHERE title LIKE 'p %'").fetchone()
-    assert titles is not None and titles[0] == patches
+    assert row is not None and row[0] == {"lastMutationId": len(mutations), "rejected": []}
     return after[0] - before[0], after[1] - before[1]
 
 
