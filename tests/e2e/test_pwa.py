@@ -138,6 +138,17 @@ def test_scope_changes_remove_rows_and_refuse_writes(node: str, demo_host: DemoH
     assert (held, refused) == (0, 0)
 
 
+def test_a_change_the_server_cannot_take_is_given_up_and_the_rest_sync(
+    node: str, demo_host: DemoHost
+) -> None:
+    run_scenario(node, demo_host, "refusedChange")
+    assert titles(demo_host) == {
+        "Try the demo": False,
+        "Before the refusal": False,
+        "After the refusal": False,
+    }
+
+
 def test_two_devices_offline_converge_to_the_servers_rows(node: str, demo_host: DemoHost) -> None:
     run_scenario(node, demo_host, "twoDevices")
     expected = {"Try the demo": False, "Shared two": True, "Ada offline": False, "Grace offline": False}

@@ -1,5 +1,5 @@
 import { asc } from "drizzle-orm";
-import type { RejectedWrite } from "drizzlesync/client";
+import { SyncHttpError, type RejectedWrite } from "drizzlesync/client";
 import { useLiveQuery, useSyncStatus } from "drizzlesync/react";
 import { useCallback, useEffect, useRef, useState } from "react";
 import { openClient, type TodoClient } from "./db/open";
@@ -120,12 +120,33 @@ function describe(writes: readonly RejectedWrite[]): string {
   return writes.map((write) => `${write.op} on ${write.table}: ${write.code} (${write.message})`).join("; ");
 }
 
+/**
+ * The host's refusal of a change it will never take as it is (too large even alone, or holding a
+ * value it cannot store, such as a title with a NUL character), which holds back every later change
+ * of this device until the user gives it up; null for any other state. The check docs/client.md
+ * gives: the engine ends a sync with such an error only once it is that change's own.
+ */
+function refusal(error: Error | null): SyncHttpError | null {
+  if (!(error instanceof SyncHttpError)) return null;
+  return error.status === 413 || error.body?.error.path?.startsWith("mutations[") === true ? error : null;
+}
+
 function Teams({ client }: { client: TodoClient }) {
   const status = useSyncStatus(client);
   const { data: rows } = useLiveQuery(client, [teams], () => client.db.select().from(teams).orderBy(asc(teams.name)), []);
   const [chosen, setChosen] = useState<string | null>(null);
   const [rejected, setRejected] = useState<string | null>(null);
   useEffect(() => client.registerListener({ rejected: (writes) => setRejected(describe(writes)) }), [client]);
+  const refused = refusal(status.error);
+  const [discarding, setDiscarding] = useState(false);
+  // The writes given up reach the `rejected` listener above, which says which they were.
+  const discard = () => {
+    setDiscarding(true);
+    client
+      .discardRefusedTransaction()
+      .catch((reason: unknown) => setRejected(`could not give the change up: ${String(reason)}`))
+      .finally(() => setDiscarding(false));
+  };
 
   // A team the user has left (its rows went with the last pull) is no longer a choice.
   const teamId = rows?.find((team) => team.id === chosen)?.id ?? rows?.[0]?.id ?? null;
@@ -136,6 +157,15 @@ function Teams({ client }: { client: TodoClient }) {
         <p className="notice" data-testid="update-required">
           This version of the app is out of date: the server has moved to a newer schema. Your changes
           are kept on this device and sync after the update. <button onClick={() => location.reload()}>Update now</button>
+        </p>
+      )}
+      {refused !== null && (
+        <p className="notice" data-testid="refused">
+          The server cannot take one of your changes ({refused.body?.error.message ?? refused.message}), and the
+          changes made after it wait behind it.{" "}
+          <button data-testid="discard-refused" disabled={discarding} onClick={discard}>
+            Give that change up
+          </button>
         </p>
       )}
       {rejected !== null && (

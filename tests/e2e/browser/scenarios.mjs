@@ -453,6 +453,37 @@ const scenarios = {
       "Typed meanwhile|false",
     ]);
   },
+
+  /**
+   * A todo whose title holds a NUL character, which Postgres cannot store: the host refuses it for
+   * good (a 400 naming the write), and a todo added after it waits behind it, since the server takes
+   * a device's writes in order. The page offers to give that change up; once given up, the page says
+   * which write went, the bad todo leaves the page and the one behind it reaches Postgres.
+   */
+  async refusedChange(browser, db) {
+    const { ada } = await users();
+    const { page } = await openDevice(browser, origin, "ada");
+    await signIn(page, ada.email);
+    await addTodo(page, "Before the refusal");
+    await waitSynced(page);
+    await page.getByTestId("new-todo").fill("Bad\u0000title");
+    await page.getByTestId("new-todo").press("Enter");
+    await shownWithin(page, page.getByTestId("refused"), "the refused change was not offered to give up");
+    await addTodo(page, "After the refusal");
+    await page.waitForTimeout(1_000); // a sync or two, which must not push it past the refused one
+    assert.deepEqual(await serverTodos(db, "Demo team"), ["Before the refusal|false", "Try the demo|false"]);
+
+    await page.getByTestId("discard-refused").click();
+    await shownWithin(page, page.getByTestId("rejected").filter({ hasText: "invalid_string" }), "the write given up was not named");
+    await waitSynced(page);
+    assert.equal(await page.getByTestId("refused").count(), 0, "the refusal is still shown");
+    assert.deepEqual(await serverTodos(db, "Demo team"), [
+      "After the refusal|false",
+      "Before the refusal|false",
+      "Try the demo|false",
+    ]);
+    await waitShown({ page, name: "ada" }, ["After the refusal|false", "Before the refusal|false", "Try the demo|false"]);
+  },
 };
 
 const run = scenarios[scenario];
