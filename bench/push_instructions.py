@@ -103,7 +103,7 @@ def script(
     for r in range(rounds + 1):
         for side in SIDES:
             if deletes:
-                lines.append(restore + " ON CONFLICT (id) DO NOTHING;")
+                lines.append(restore + ";")
             lines += [SETTLE, "SELECT pg_sleep(0);"]
             labels.append(None)
             if side == "push":

@@ -98,7 +98,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import psycopg
@@ -132,7 +132,7 @@ DELETE_KEYS = "DELETE FROM todos WHERE id IN (SELECT k::uuid FROM jsonb_array_el
 """The deletes figure's baseline: a batch of todos' keys (a JSON array) deleted in one statement."""
 RESTORE = (
     "INSERT INTO todos (id, team_id, title) "
-    "SELECT k::uuid, %s, 'todo' FROM jsonb_array_elements_text(%s::jsonb) AS k"
+    "SELECT k::uuid, %s, 'todo' FROM jsonb_array_elements_text(%s::jsonb) AS k ON CONFLICT (id) DO NOTHING"
 )
 """Puts back the rows a round of deletes took (a team's, by their keys) before the next round."""
 
@@ -602,8 +602,12 @@ def bench_estimate(
         return took, best(first_page, repeat), estimated
 
 
+PushKind = Literal["patches", "puts", "deletes"]
+"""What a push figure's mutations are: title patches, the same as puts, or deletes of the rows."""
+
+
 def bench_push(
-    url: str, patches: int, repeat: int, kind: str = "patches", batch_size: int = BATCH
+    url: str, patches: int, repeat: int, kind: PushKind = "patches", batch_size: int = BATCH
 ) -> tuple[float, float, float | None, float | None]:
     """A push of `patches` patch mutations (`kind` "puts": the same as puts, `title_puts`;
     "deletes": a delete of each row instead, `key_deletes`) in batches of `batch_size` through
@@ -662,7 +666,7 @@ def bench_push(
             run: Callable[[list[str]], None], bodies: list[str], conn: psycopg.Connection[Any]
         ) -> tuple[float, float | None]:
             if kind == "deletes":
-                db.execute(RESTORE + " ON CONFLICT (id) DO NOTHING", (team, json.dumps(ids)))
+                db.execute(RESTORE, (team, json.dumps(ids)))
             db.execute("VACUUM todos, drizzlesync.change_log")
             server, process, start = backend_cpu(conn), time.process_time(), time.perf_counter()
             run(bodies)
@@ -1001,7 +1005,7 @@ def main() -> int:
     # time moves by a third from one round to the next on a shared machine, where its
     # instructions do not (bench/push_instructions.py), and a round takes well under a second.
     push_rounds = args.repeat * 2
-    pushes = (
+    pushes: tuple[tuple[str, PushKind, str], ...] = (
         ("push", "patches", "batched upserts"),
         ("puts", "puts", "batched upserts"),
         ("deletes", "deletes", "batched DELETEs"),
