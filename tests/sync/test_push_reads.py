@@ -87,10 +87,11 @@ def test_a_batch_of_patches_probes_its_rows_in_a_table_the_planner_knows_nothing
 def test_a_batch_of_deletes_probes_its_rows_in_a_table_the_planner_knows_nothing_of(
     served: psycopg.Connection[Any],
 ) -> None:
-    """Library version 30's one DELETE of a run joins the batch to the table by the key probe alone
-    and tests each removed row's scope in RETURNING, after the row is found: on the same team alone in
-    a table never analyzed it reads the rows it names through the primary key. With the scope test in
-    the DELETE's WHERE instead, the planner read the whole team by sequential scan."""
+    """Library version 30's one DELETE of a run joins the batch to the table by the key probe, its
+    scope test naming the batch's row so that it applies after the row is found: on the same team
+    alone in a table never analyzed it reads the rows it names through the primary key. With the
+    scope test of the table alone in the DELETE's WHERE, the planner read the whole team by
+    sequential scan."""
     db = served
     alice, team = seed.member(db, "alice", "A")
     add_todos(db, team, TEAM_ROWS)
