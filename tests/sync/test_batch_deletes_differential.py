@@ -42,20 +42,27 @@ RETURNS boolean LANGUAGE sql AS 'SELECT false'
 Drawn = tuple[str, int, bool]
 """A mutation as drawn: its kind (a key of MAKERS), the index of its key, whether in upper case."""
 
-Outcome = tuple[dict[str, str], dict[str, tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]
+Outcome = tuple[dict[str, str], dict[str, tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]], int]
 
 
 @pytest.fixture
 def teams(db: psycopg.Connection[Any]) -> Iterator[dict[str, str]]:
     """Alice in team A, carol in team B, and on todos the application's BEFORE DELETE trigger that
-    keeps a row titled 'locked' and turns the delete of one titled 'archived' into `done = true`."""
+    keeps a row titled 'locked' and turns the delete of one titled 'archived' into `done = true`. It
+    also counts, in a sequence (which no rollback takes back), the deletes it sees of rows out of
+    alice's team: one transaction at a time never starts one (apply_mutation checks the locked row's
+    scope first), and neither may the one DELETE, even if it is undone."""
     names = {"alice": seed.user(db, "alice"), "a": seed.team(db, "A"), "b": seed.team(db, "B")}
     seed.join(db, names["alice"], names["a"])
     seed.join(db, seed.user(db, "carol"), names["b"])
     db.execute(
-        """
+        f"""
+        CREATE SEQUENCE deleted_elsewhere;
         CREATE FUNCTION keep_some() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
+            IF OLD.team_id <> '{names["a"]}' THEN
+                PERFORM nextval('public.deleted_elsewhere');
+            END IF;
             IF OLD.title = 'locked' THEN
                 RETURN NULL;
             ELSIF OLD.title = 'archived' THEN
@@ -113,10 +120,15 @@ TODOS = "SELECT id::text, team_id::text, title, done, project_id::text FROM todo
 
 def outcome(db: psycopg.Connection[Any], user: str, transactions: list[Any], rows: str = TODOS) -> Outcome:
     """Push `transactions` and read what it left: the rejections (by position in the batch), the
-    rows of the table (`rows`, keyed by its first column), the change log and the rejection table.
+    rows of the table (`rows`, keyed by its first column), the change log, the rejection table and
+    how many deletes of rows out of alice's team the todos trigger saw start.
     The log is compared without its ids, each key's entries in their order; the order between keys
     is not compared: one DELETE logs its rows in the table's order, not the batch's."""
+    started = "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM deleted_elsewhere"
+    before = db.execute(started).fetchone()
     rejected, _calls = push(db, user, transactions)
+    after = db.execute(started).fetchone()
+    assert before is not None and after is not None
     table = {row[0]: row[1:] for row in db.execute(rows)}
     log = db.execute(
         "SELECT table_id, op, pk::text, scope_before, scope_after, client_id FROM drizzlesync.change_log"
@@ -125,7 +137,13 @@ def outcome(db: psycopg.Connection[Any], user: str, transactions: list[Any], row
     rejections = db.execute(
         "SELECT mutation_id, code FROM drizzlesync.rejection WHERE client_id = %s ORDER BY 1", (CLIENT,)
     ).fetchall()
-    return rejected, table, sorted(log, key=lambda entry: (entry[0], entry[2])), rejections
+    return (
+        rejected,
+        table,
+        sorted(log, key=lambda entry: (entry[0], entry[2])),
+        rejections,
+        after[0] - before[0],
+    )
 
 
 @settings(max_examples=120)
