@@ -28,11 +28,11 @@ from .client_migrations.history import (
     retire,
 )
 from .client_migrations.key_checks import key_checks
-from .client_migrations.shape import RenamedColumns, TableShape, shapes_of
+from .client_migrations.shape import RenamedColumns, RenamedTables, TableShape, shapes_of
 from .client_migrations.triggers import outbox_triggers
 from .meta import render_sync_meta
 from .output import STEP_DIRECTORY
-from .plan import Plan, TablePlan, build_plan
+from .plan import Plan, TablePlan, build_plan, wire_name
 from .postgres import PostgresSchemaGenerator
 from .relations import render_relations
 from .sqlite import SqliteSchemaGenerator
@@ -66,8 +66,12 @@ class Options:
     renamed_columns: RenamedColumns = field(default_factory=dict)
     """Columns of synced tables the migrations just run renamed (the plugin watches them): the
     client step keeps their values and pending writes instead of dropping and adding them."""
+    renamed_tables: Mapping[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    """Synced tables the migrations just run renamed (the plugin watches them too), now to then: the
+    client step renames the table, keeping its rows and pending writes, instead of dropping it and
+    creating another."""
     renames_started: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)
-    """Per table, its columns' names where `renamed_columns` are counted from."""
+    """Per table (by its name now), its columns' names where the renames are counted from."""
 
     @classmethod
     def from_config(cls, config: SyncConfig, **overrides: Any) -> Options:
@@ -146,7 +150,7 @@ def generate(conn: psycopg.Connection[Any], out: Path, options: Options) -> dict
     history_file = out / HISTORY
     previous = history_file.read_text(encoding="utf-8") if history_file.exists() else None
     before = read_history(previous)
-    shapes = shapes_of(plan, _trusted_renames(options, plan, before, server_version))
+    shapes = shapes_of(plan, *_trusted_renames(options, plan, before, server_version))
     history = record(before, server_version, shapes)
     current = history[-1]
     retired = retire(before, current, read_retired(previous))
@@ -168,25 +172,34 @@ def generate(conn: psycopg.Connection[Any], out: Path, options: Options) -> dict
 
 def _trusted_renames(
     options: Options, plan: Plan, history: list[Version], server_version: int | None
-) -> RenamedColumns:
-    """The renames of the tables whose columns, where the renames are counted from, are those of
-    the version the next step starts from.
+) -> tuple[RenamedColumns, RenamedTables]:
+    """The renames (of columns, and of tables by their wire names then) of the tables whose columns,
+    where the renames are counted from, are those the version the next step starts from has under
+    the table's name then.
 
     Where they are not, the database was behind or ahead of history.json when the command began
     (a revision that ran unwatched: `--sql`, `output` unset), and a rename relative to it could
-    pair a column with another one of the recorded version that only shares its old name: such
-    a table's step drops and adds the columns instead, as for any unwatched rename.
+    pair a column with another one of the recorded version that only shares its old name, or a
+    table with another one that only shares its old name: such a table's step drops and adds the
+    columns, or the table, instead, as for any unwatched rename.
     """
     below = [v for v in history if server_version is not None and v.version < server_version]
     recorded = {
         s.source: frozenset(c.wire_name for c in s.columns) for s in (below[-1].tables if below else ())
     }
-    wire = {(t.table.schema, t.table.name): t.wire_name for t in plan.synced}
-    return {
-        table: renames
-        for table, renames in options.renamed_columns.items()
-        if table in wire and options.renames_started.get(table) == recorded.get(wire[table])
+    then = {
+        t.table.key: wire_name(*options.renamed_tables[t.table.key])
+        for t in plan.synced
+        if t.table.key in options.renamed_tables
     }
+    trusted = {
+        t.table.key
+        for t in plan.synced
+        if options.renames_started.get(t.table.key) == recorded.get(then.get(t.table.key, t.wire_name))
+    }
+    columns = {table: renames for table, renames in options.renamed_columns.items() if table in trusted}
+    tables = {table: source for table, source in then.items() if table in trusted}
+    return columns, tables
 
 
 def _require_schemas_of(synced: Iterable[tuple[str, str]], schemas: Collection[str], key: str) -> None:

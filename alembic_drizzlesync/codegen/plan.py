@@ -84,6 +84,11 @@ class SqliteIndex:
     columns: tuple[str, ...]
 
 
+def wire_name(schema: str, table: str) -> str:
+    """A table's name in pushes, pulls and the outbox (`TablePlan.wire_name`)."""
+    return table if schema == "public" else f"{schema}.{table}"
+
+
 @dataclass(frozen=True)
 class TablePlan:
     table: Table
@@ -104,7 +109,7 @@ class TablePlan:
 
         It is the sync processor's `wire_name()`, so both ends spell a table alike.
         """
-        return self.table.name if self.table.schema == "public" else self.qualified_name
+        return wire_name(self.table.schema, self.table.name)
 
     def column(self, name: str) -> ColumnPlan:
         return next(c for c in self.columns if c.column.name == name)

@@ -165,5 +165,12 @@ def migration_steps(history: list[Version]) -> list[tuple[int, list[str]]]:
             earlier[shape.source] = earlier.get(shape.source, frozenset()) | {
                 c.wire_name for c in shape.columns
             }
+        # A renamed table's pending writes moved to its new name, and with them the names its
+        # columns had before (all read at once: two tables may swap names).
+        carried = {
+            s.source: earlier.get(s.renamed_from, frozenset()) for s in version.tables if s.renamed_from
+        }
+        for source, names in carried.items():
+            earlier[source] = earlier.get(source, frozenset()) | names
         previous = version.tables
     return result

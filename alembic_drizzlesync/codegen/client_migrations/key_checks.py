@@ -46,6 +46,26 @@ def _misfit_length(column: ColumnPlan) -> tuple[str, str] | None:
     return None
 
 
+SPELLING, LENGTH = "", "length_"
+"""The kinds of key check, as their names spell them: a uuid's spelling, a `char(n)`'s or
+`varchar(n)`'s length."""
+
+
+def key_check_name(sqlite_table: str, kind: str, suffix: str) -> str:
+    return f"{sqlite_table}_key_{kind}{suffix}"
+
+
+def key_check_names(sqlite_table: str) -> list[str]:
+    """Every name a key check of the table may have: a step that renames the table drops them, as
+    it cannot tell which ones the device's build made (they follow Postgres's types, which the
+    recorded shapes do not hold), and the runtime makes the current ones on open."""
+    return [
+        key_check_name(sqlite_table, kind, suffix)
+        for kind in (SPELLING, LENGTH)
+        for suffix in ("insert", "update")
+    ]
+
+
 def key_checks(table: TablePlan) -> list[tuple[str, str]]:
     """(name, statement) of the table's key checks: none unless a primary key column is a uuid, a
     `char(n)` or a `varchar(n)` (a domain over one included). A key changed by an update is checked
@@ -56,7 +76,7 @@ def key_checks(table: TablePlan) -> list[tuple[str, str]]:
 
     def triggers(kind: str, tests: dict[str, str], message: str) -> list[tuple[str, str]]:
         def trigger(event: str, suffix: str, when: list[str]) -> tuple[str, str]:
-            name = f"{table.sqlite_name}_key_{kind}{suffix}"
+            name = key_check_name(table.sqlite_name, kind, suffix)
             return name, (
                 f"CREATE TRIGGER {quote(name)} BEFORE {event} ON {target}\n"
                 f"WHEN {not_applying}\n  AND ({' OR '.join(when)})\n"
@@ -82,7 +102,7 @@ def key_checks(table: TablePlan) -> list[tuple[str, str]]:
             "crypto.randomUUID() does): the row would come back from the server under that spelling, "
             "and the device would keep both"
         )
-        checks += triggers("", {name: _respelled(f"NEW.{quote(name)}") for name in uuids}, message)
+        checks += triggers(SPELLING, {name: _respelled(f"NEW.{quote(name)}") for name in uuids}, message)
     lengths = {k.sqlite_name: misfit for k in keys if (misfit := _misfit_length(k)) is not None}
     if lengths:
         rules = "; ".join(f"{table.sqlite_name}.{name} {rule}" for name, (_, rule) in lengths.items())
@@ -90,5 +110,5 @@ def key_checks(table: TablePlan) -> list[tuple[str, str]]:
             f"drizzlesync: write the key as Postgres stores it, {rules}: the row would come back from "
             "the server under Postgres's value, and the device would keep both"
         )
-        checks += triggers("length_", {name: test for name, (test, _) in lengths.items()}, message)
+        checks += triggers(LENGTH, {name: test for name, (test, _) in lengths.items()}, message)
     return checks

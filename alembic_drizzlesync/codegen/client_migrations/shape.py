@@ -18,6 +18,10 @@ from ..plan import ColumnPlan, Plan, TablePlan
 RenamedColumns = Mapping[tuple[str, str], Mapping[str, str]]
 """Per table (schema, name), its columns renamed since the version recorded before: new name to old."""
 
+RenamedTables = Mapping[tuple[str, str], str]
+"""Per table (schema, name), its wire name in the version recorded before, where a revision renamed
+it (or moved it to another schema) since."""
+
 STORAGE = {"integer": "INTEGER", "real": "REAL", "text": "TEXT", "bytes": "BLOB"}
 """sqlite-core builder → the column type of a STRICT table."""
 
@@ -43,6 +47,10 @@ class TableShape:
     columns: tuple[ColumnShape, ...]
     primary_key: tuple[str, ...]
     indexes: tuple[tuple[str, tuple[str, ...]], ...]
+    renamed_from: str | None = None
+    """The table's wire name (`source`) in the version recorded before, when a revision renamed it:
+    the step renames the SQLite table, keeping its rows, and moves its pending writes to the new
+    name. Not part of the shape's hash, as for a column's."""
 
     @staticmethod
     def from_json(raw: dict[str, Any]) -> TableShape:
@@ -52,6 +60,7 @@ class TableShape:
             columns=tuple(ColumnShape(**c) for c in raw["columns"]),
             primary_key=tuple(raw["primary_key"]),
             indexes=tuple((name, tuple(columns)) for name, columns in raw["indexes"]),
+            renamed_from=raw.get("renamed_from"),
         )
 
 
@@ -69,8 +78,9 @@ def _sqlite_default(column: ColumnPlan) -> str | None:
     return literal(json.dumps(value, separators=(",", ":")))
 
 
-def table_shape(table: TablePlan, renamed: Mapping[str, str]) -> TableShape:
-    """`renamed`: the table's columns a revision renamed, new Postgres name to old."""
+def table_shape(table: TablePlan, renamed: Mapping[str, str], renamed_from: str | None = None) -> TableShape:
+    """`renamed`: the table's columns a revision renamed, new Postgres name to old; `renamed_from`:
+    the table's wire name before a revision renamed it."""
     sqlite_name = {c.column.name: c.sqlite_name for c in table.columns}
     return TableShape(
         name=table.sqlite_name,
@@ -89,18 +99,25 @@ def table_shape(table: TablePlan, renamed: Mapping[str, str]) -> TableShape:
         ),
         primary_key=tuple(sqlite_name[c] for c in table.table.primary_key),
         indexes=tuple((index.name, index.columns) for index in table.sqlite_indexes),
+        renamed_from=renamed_from,
     )
 
 
-def shapes_of(plan: Plan, renamed: RenamedColumns) -> tuple[TableShape, ...]:
+def shapes_of(
+    plan: Plan, renamed: RenamedColumns, renamed_tables: RenamedTables | None = None
+) -> tuple[TableShape, ...]:
     return tuple(
-        table_shape(table, renamed.get((table.table.schema, table.table.name), {})) for table in plan.synced
+        table_shape(table, renamed.get(table.table.key, {}), (renamed_tables or {}).get(table.table.key))
+        for table in plan.synced
     )
 
 
 def shape_json(shape: TableShape, *, renames: bool = True) -> dict[str, Any]:
-    """A shape as history.json holds it: a column's `renamed_from` only where a revision set it."""
+    """A shape as history.json holds it: a table's or column's `renamed_from` only where a revision
+    set it."""
     raw = asdict(shape)
+    if not (renames and shape.renamed_from):
+        del raw["renamed_from"]
     raw["columns"] = [
         {key: value for key, value in column.items() if key != "renamed_from" or (renames and value)}
         for column in raw["columns"]

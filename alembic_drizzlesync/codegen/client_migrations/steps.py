@@ -10,7 +10,7 @@ from ...sql import split_statements
 from ...templating import render
 from ..plan import OUTBOX_TABLE, STATE_TABLE
 from .shape import ColumnShape, TableShape
-from .triggers import render_triggers
+from .triggers import render_triggers, trigger_names
 
 
 def render_sync_tables(version: int) -> list[str]:
@@ -193,21 +193,80 @@ def render_reindex(old: TableShape, new: TableShape) -> list[str]:
     if it exists, and one created is first dropped under its name: either way the step must not
     fail, or it fails every open of the build.
     """
-    added = [index for index in new.indexes if index not in old.indexes]
-    gone = [name for name, columns in old.indexes if (name, columns) not in new.indexes]
+    gone, added = _index_changes(old, new)
     dropped = [
         f"DROP INDEX IF EXISTS {quote(name)}" for name in dict.fromkeys([*gone, *(n for n, _ in added)])
     ]
     return dropped + render_indexes(new.name, added)
 
 
+def _index_changes(old: TableShape, new: TableShape) -> tuple[list[str], list[tuple[str, tuple[str, ...]]]]:
+    """The names of the indexes of `old` that `new` lacks, and the indexes `new` adds."""
+    gone = [name for name, columns in old.indexes if (name, columns) not in new.indexes]
+    return gone, [index for index in new.indexes if index not in old.indexes]
+
+
 def _rebuilt(old: TableShape, new: TableShape) -> bool:
     """Whether the step rebuilds the table: its columns, key or source changed, or a column was
     renamed (two swapping names leave the columns as they were). The renames recorded for `old`
-    are its own step's, not a difference from it."""
+    are its own step's, not a difference from it; a table a revision renamed (`renamed_from`) is
+    only renamed, unless its columns changed too."""
     before = (_bare(old.columns), old.primary_key, old.source)
-    after = (_bare(new.columns), new.primary_key, new.source)
+    after = (_bare(new.columns), new.primary_key, new.renamed_from or new.source)
     return before != after or any(c.renamed_from is not None for c in new.columns)
+
+
+def render_rename(old: TableShape, new: TableShape, held: str | None = None) -> list[str]:
+    """A table a revision renamed, its columns as they were: SQLite renames it in place (from
+    `held`, the name a swap parked it under), keeping its rows and the indexes the new shape
+    still has (Postgres keeps an index's name through the rename too). The step has dropped its
+    triggers and other indexes before (`_unhooked`), and the outbox's writes were moved to the
+    new name (`render_outbox_renames`)."""
+    _, added = _index_changes(old, new)
+    rename = [f"ALTER TABLE {quote(held or old.name)} RENAME TO {quote(new.name)}"]
+    return [
+        *(rename if (held or old.name) != new.name else []),
+        *render_indexes(new.name, added),
+        *render_triggers(new),
+    ]
+
+
+def _unhooked(old: TableShape, new: TableShape) -> list[str]:
+    """What a renamed table drops before any table is renamed or made: its triggers, which write its
+    old name into the pending writes (and its key checks, named after it), and the indexes the new
+    shape lacks, whose names another table of the step may take."""
+    gone, _ = _index_changes(old, new)
+    return [f"DROP TRIGGER IF EXISTS {quote(name)}" for name in trigger_names(old)] + [
+        f"DROP INDEX IF EXISTS {quote(name)}" for name in gone
+    ]
+
+
+def render_outbox_renames(renames: list[tuple[TableShape, TableShape]]) -> list[str]:
+    """The pending writes of each renamed table (old, new) move to its new name, one `UPDATE` each,
+    so that they reach the server under it instead of being rejected (`unknown_table`); when a
+    new name is also one renamed away (two tables swapping names), each first moves to a name no
+    table has, as a renamed column's values do."""
+    moves = [(old.source, new.source) for old, new in renames if old.source != new.source]
+    if {target for _, target in moves} & {source for source, _ in moves}:
+        moves = [(source, f"_sync_renaming:{target}") for source, target in moves] + [
+            (f"_sync_renaming:{target}", target) for _, target in moves
+        ]
+    return [
+        f'UPDATE {quote(OUTBOX_TABLE)} SET "table" = {literal(target)} WHERE "table" = {literal(source)}'
+        for source, target in moves
+    ]
+
+
+def _previous_table(
+    before: tuple[TableShape, ...], after: tuple[TableShape, ...], shape: TableShape
+) -> TableShape | None:
+    """The table of `before` that `shape` is: the one it was renamed from (by its wire name), else
+    its namesake in SQLite, unless that one was renamed to another table."""
+    if shape.renamed_from is not None:
+        return next((o for o in before if o.source == shape.renamed_from), None)
+    renamed_away = {s.renamed_from for s in after if s.renamed_from is not None}
+    namesake = next((o for o in before if o.name == shape.name), None)
+    return None if namesake is None or namesake.source in renamed_away else namesake
 
 
 def _bare(columns: tuple[ColumnShape, ...]) -> tuple[ColumnShape, ...]:
@@ -223,22 +282,46 @@ def render_step(
     """The statements that take a client from `before` (None: an empty database) to `after`;
     `earlier`: per table (its source), the names its columns had in the versions before `before`.
 
-    The pull cursor is reset when a table is added or rebuilt: its rows (or
-    their new columns) can only come from a fresh pull.
+    The pull cursor is reset when a table is added, rebuilt or renamed: its
+    rows (or their new columns) can only come from a fresh pull, and the
+    server resets a cursor of another schema version anyway (a renamed
+    table's kept rows are what the app shows until that pull replaces them).
+
+    Renamed tables go first, after the dropped ones: a table added under a
+    renamed one's old name needs it gone. When a new name is one renamed
+    away (two tables swapping names), each renamed table is parked under a
+    name no table has first.
     """
     if before is None:
         return [*render_sync_tables(version), *(s for shape in after for s in render_create(shape))]
-    old = {shape.name: shape for shape in before}
-    statements = [f"DROP TABLE {quote(name)}" for name in old if name not in {shape.name for shape in after}]
+    previous = {shape.name: _previous_table(before, after, shape) for shape in after}
+    carried = {shape.name for shape in previous.values() if shape is not None}
+    statements = [f"DROP TABLE {quote(shape.name)}" for shape in before if shape.name not in carried]
+    renames = [
+        (old, shape) for shape in after if shape.renamed_from and (old := previous[shape.name]) is not None
+    ]
+    statements += render_outbox_renames(renames)
+    statements += [statement for old, new in renames for statement in _unhooked(old, new)]
+    moved = [(old, new) for old, new in renames if old.name != new.name]
+    held: dict[str, str] = {}
+    if {new.name for _, new in moved} & {old.name for old, _ in moved}:
+        held = {new.name: f"_sync_renaming_{new.name}" for _, new in moved}
+        statements += [
+            f"ALTER TABLE {quote(old.name)} RENAME TO {quote(held[new.name])}" for old, new in moved
+        ]
     repull = False
-    for shape in after:
-        previous = old.get(shape.name)
-        if previous is None:
+    renamed = [new for _, new in renames]
+    for shape in renamed + [shape for shape in after if shape not in renamed]:
+        old = previous[shape.name]
+        names = (earlier or {}).get(old.source if old is not None else shape.source, frozenset())
+        if old is None:
             statements += render_create(shape)
-        elif _rebuilt(previous, shape):
-            statements += render_rebuild(previous, shape, (earlier or {}).get(shape.source, frozenset()))
+        elif _rebuilt(old, shape):
+            statements += render_rebuild(replace(old, name=held.get(shape.name, old.name)), shape, names)
+        elif old.source != shape.source or old.name != shape.name:
+            statements += render_rename(old, shape, held.get(shape.name))
         else:
-            statements += render_reindex(previous, shape)
+            statements += render_reindex(old, shape)
             continue
         repull = True
     cursor = ', "cursor" = NULL' if repull else ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ...quoting import literal, quote
 from ..plan import OUTBOX_TABLE, STATE_TABLE
+from .key_checks import key_check_names
 from .shape import ColumnShape, TableShape
 
 
@@ -52,6 +53,12 @@ def _outbox_insert(shape: TableShape, op: str, row: str, values: str) -> str:
 
 def render_triggers(shape: TableShape) -> list[str]:
     return [sql for _, sql in outbox_triggers(shape)]
+
+
+def trigger_names(shape: TableShape) -> list[str]:
+    """The names of every trigger a build may have made on the table: its outbox triggers and its
+    key checks (`key_checks`)."""
+    return [name for name, _ in outbox_triggers(shape)] + key_check_names(shape.name)
 
 
 def outbox_triggers(shape: TableShape) -> list[tuple[str, str]]:
