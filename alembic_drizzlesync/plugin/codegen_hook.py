@@ -30,7 +30,7 @@ from ..codegen.output import write_files
 from ..config import ConfigError, SyncConfig
 from ..localdb import libpq_url
 from .errors import AlembicConfigError
-from .renames import ColumnWatch
+from .renames import RenameWatch
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +38,9 @@ OnVersionApply = Callable[..., None]
 Report = Callable[[str], None]
 
 
-def codegen_hook(config: SyncConfig, watch: ColumnWatch | None = None) -> OnVersionApply:
+def codegen_hook(config: SyncConfig, watch: RenameWatch | None = None) -> OnVersionApply:
     """An `on_version_apply` callback that regenerates `config.output` after the commit, telling
-    the generation which columns `watch` saw renamed."""
+    the generation which tables and columns `watch` saw renamed."""
     pending: weakref.WeakKeyDictionary[Connection, Report | None] = weakref.WeakKeyDictionary()
     """Per connection, how to report the generation its next commit owes (None: nothing owed)."""
 
@@ -85,12 +85,15 @@ def _reporter(ctx: Any) -> Report:
 
 
 def _regenerate(
-    conn: Connection, dbapi: Any, config: SyncConfig, report: Report, watch: ColumnWatch | None
+    conn: Connection, dbapi: Any, config: SyncConfig, report: Report, watch: RenameWatch | None
 ) -> None:
     assert config.output is not None
-    renamed, started = (watch.renamed(), watch.started()) if watch is not None else ({}, {})
     options = Options.from_config(
-        config, sync_unregistered=False, renamed_columns=renamed, renames_started=started
+        config,
+        sync_unregistered=False,
+        renamed_columns=watch.renamed() if watch is not None else {},
+        renamed_tables=watch.renamed_tables() if watch is not None else {},
+        renames_started=watch.started() if watch is not None else {},
     )
     try:
         if isinstance(dbapi, psycopg.Connection):

@@ -24,7 +24,7 @@ from .codegen_hook import chain, codegen_hook
 from .compare import CONFIG_OPTION
 from .drift import drift_check
 from .errors import reported_as_command_error
-from .renames import ColumnWatch
+from .renames import RenameWatch
 
 PLUGIN_NAME = "drizzlesync"
 DEFAULT_PLUGINS = ["alembic.autogenerate.*"]
@@ -45,7 +45,7 @@ def with_drizzlesync(*, drizzlesync: SyncConfig | Path | str | None = None, **op
         plugins.append(PLUGIN_NAME)
     options["autogenerate_plugins"] = plugins
     options["include_name"] = _hide_library_schema(config, options.get("include_name"))
-    watch = ColumnWatch(config.library_schema)
+    watch = RenameWatch(config.library_schema)
     connection = options.get("connection")
     if config.output is not None and connection is not None:
         watch.look_before_migrating(connection)
