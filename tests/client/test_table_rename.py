@@ -1,0 +1,82 @@
+"""A device with pending writes to a synced table that a revision renames (todos to tasks,
+runtime/test/integration/table-rename.ts): the new build opens with the rows under the new name and
+every pending write (a put, a patch, a delete) moved to it, nothing pruned; its sync pushes them,
+the server applies each to the renamed table, and the device ends with exactly the server's rows.
+Before, the step dropped todos and created tasks: the writes were pruned and rejected
+(`unknown_table`), and only a bootstrap brought the rows back, without them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from alembic import command
+from alembic.config import Config
+
+from alembic_drizzlesync.localdb import libpq_url
+from tests.plugin.revisions import write_revision
+from tests.sync import seed
+
+from .conftest import run_integration, serving
+from .test_schema_change import build
+
+RENAME = (
+    '    op.disable_sync("todos")\n'
+    '    op.rename_table("todos", "tasks")\n'
+    '    op.enable_sync("tasks", scope="\'team:\' || team_id")\n'
+    "    op.bump_sync_schema_version(2)"
+)
+
+
+def test_pending_writes_to_a_renamed_table_reach_the_server_under_its_new_name(
+    example_copy: Path, db_url: str, tmp_path: Path, node22: str
+) -> None:
+    alembic = Config(str(example_copy / "alembic.ini"))
+    command.upgrade(alembic, "head")
+    first_build = build(example_copy, tmp_path / "build1")
+    url = libpq_url(db_url)
+    with psycopg.connect(url, autocommit=True) as db:
+        user, team = seed.member(db, "ada", "crew")
+        keep, drop = seed.todo(db, team, "kept"), seed.todo(db, team, "dropped offline")
+        untouched = seed.todo(db, team, "untouched")
+    env = {
+        "USER_ID": user,
+        "TEAM_ID": team,
+        "KEEP": keep,
+        "DROP": drop,
+        "DB_FILE": str(tmp_path / "d.sqlite3"),
+    }
+    pyproject = example_copy / "pyproject.toml"
+
+    def phase(base: str, name: str, generated: Path) -> dict[str, Any]:
+        return run_integration(
+            node22, "table-rename", base, {**env, "PHASE": name, "GENERATED": str(generated)}
+        )
+
+    with serving(url, pyproject) as base:
+        written = phase(base, "write", first_build)
+    assert sorted(written["pulled"]) == sorted([keep, drop, untouched])
+    assert written["pending"] == 3
+
+    write_revision(example_copy, "tasks", RENAME)
+    command.upgrade(alembic, "head")
+    second_build = build(example_copy, tmp_path / "build2")
+    with serving(url, pyproject) as base:  # a deploy restarts the host
+        new = phase(base, "new-build", second_build)
+
+    assert new["migration"] == {"from": 1, "to": 2, "pruned": [], "repaired": []}
+    # Opened, before any pull: the device's rows under the new name, its writes moved to it.
+    expected = {keep: "retitled offline", written["made"]: "made offline", untouched: "untouched"}
+    assert {row["id"]: row["title"] for row in new["local"]} == expected
+    assert new["outbox"] == [
+        {"table": "tasks", "op": "put"},
+        {"table": "tasks", "op": "patch"},
+        {"table": "tasks", "op": "delete"},
+    ]
+    assert new["rejected"] == []
+    assert (new["state"], new["pending"]) == ("idle", 0)
+    with psycopg.connect(url) as db:
+        server = dict(db.execute("SELECT id::text, title FROM tasks WHERE team_id = %s", (team,)).fetchall())
+    assert server == expected  # the put and the patch applied, the delete too
+    assert {row["id"]: row["title"] for row in new["todos"]} == server
