@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import sqlite3
 
-from alembic_drizzlesync.codegen.client_migrations.history import migration_steps, read_history, record
-from alembic_drizzlesync.codegen.client_migrations.history import render_history
+from alembic_drizzlesync.codegen.client_migrations.history import (
+    migration_steps,
+    read_history,
+    record,
+    render_history,
+)
 from alembic_drizzlesync.codegen.client_migrations.shape import ColumnShape, TableShape, shape_hash
 
 from .test_client_migrations import outbox, text_column
