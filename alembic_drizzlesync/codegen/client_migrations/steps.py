@@ -313,12 +313,12 @@ def render_step(
     renamed = [new for _, new in renames]
     for shape in renamed + [shape for shape in after if shape not in renamed]:
         old = previous[shape.name]
-        names = (earlier or {}).get(old.source if old is not None else shape.source, frozenset())
+        names = (earlier or {}).get(shape.renamed_from or shape.source, frozenset())
         if old is None:
             statements += render_create(shape)
         elif _rebuilt(old, shape):
             statements += render_rebuild(replace(old, name=held.get(shape.name, old.name)), shape, names)
-        elif old.source != shape.source or old.name != shape.name:
+        elif shape.renamed_from is not None:
             statements += render_rename(old, shape, held.get(shape.name))
         else:
             statements += render_reindex(old, shape)
