@@ -40,6 +40,7 @@ def test_pending_writes_to_a_renamed_table_reach_the_server_under_its_new_name(
         user, team = seed.member(db, "ada", "crew")
         keep, drop = seed.todo(db, team, "kept"), seed.todo(db, team, "dropped offline")
         untouched = seed.todo(db, team, "untouched")
+        gone = seed.todo(db, team, "deleted on the server after the rename")
     env = {
         "USER_ID": user,
         "TEAM_ID": team,
@@ -56,19 +57,29 @@ def test_pending_writes_to_a_renamed_table_reach_the_server_under_its_new_name(
 
     with serving(url, pyproject) as base:
         written = phase(base, "write", first_build)
-    assert sorted(written["pulled"]) == sorted([keep, drop, untouched])
+    assert sorted(written["pulled"]) == sorted([keep, drop, untouched, gone])
     assert written["pending"] == 3
 
     write_revision(example_copy, "tasks", RENAME)
     command.upgrade(alembic, "head")
     second_build = build(example_copy, tmp_path / "build2")
+    with psycopg.connect(url, autocommit=True) as db:  # the server's rows move on meanwhile
+        db.execute("DELETE FROM tasks WHERE id = %s", (gone,))
+        added = db.execute(
+            "INSERT INTO tasks (team_id, title) VALUES (%s, 'added on the server') RETURNING id::text",
+            (team,),
+        ).fetchone()
+    assert added is not None
     with serving(url, pyproject) as base:  # a deploy restarts the host
         new = phase(base, "new-build", second_build)
 
     assert new["migration"] == {"from": 1, "to": 2, "pruned": [], "repaired": []}
     # Opened, before any pull: the device's rows under the new name, its writes moved to it.
     expected = {keep: "retitled offline", written["made"]: "made offline", untouched: "untouched"}
-    assert {row["id"]: row["title"] for row in new["local"]} == expected
+    assert {row["id"]: row["title"] for row in new["local"]} == {
+        **expected,
+        gone: "deleted on the server after the rename",
+    }
     assert new["outbox"] == [
         {"table": "tasks", "op": "put"},
         {"table": "tasks", "op": "patch"},
@@ -78,5 +89,6 @@ def test_pending_writes_to_a_renamed_table_reach_the_server_under_its_new_name(
     assert (new["state"], new["pending"]) == ("idle", 0)
     with psycopg.connect(url) as db:
         server = dict(db.execute("SELECT id::text, title FROM tasks WHERE team_id = %s", (team,)).fetchall())
-    assert server == expected  # the put and the patch applied, the delete too
-    assert {row["id"]: row["title"] for row in new["todos"]} == server
+    # The put and the patch applied, the delete too; the pull replaced the rows the device kept.
+    assert server == {**expected, added[0]: "added on the server"}
+    assert {row["id"]: row["title"] for row in new["synced"]} == server

@@ -35,7 +35,7 @@ if (phase === "write") {
   client.registerListener({ rejected: (writes) => rejected.push(...writes.map(({ id, table, op, code }) => ({ id, table, op, code }))) });
   await client.sync();
   report.rejected = rejected;
-  report.todos = rowObjects(await adapter.execute("SELECT id, title FROM tasks ORDER BY id"));
+  report.synced = rowObjects(await adapter.execute("SELECT id, title FROM tasks ORDER BY id"));
 }
 Object.assign(report, { state: client.status.state, pending: client.status.pending });
 await client.close();
