@@ -57,15 +57,26 @@ def build(project: Path, into: Path) -> Path:
     return into
 
 
-def test_a_pending_write_survives_a_schema_change(
-    example_copy: Path, db_url: str, tmp_path: Path, node22: str
-) -> None:
+def first_build_with_a_member(
+    example_copy: Path, db_url: str, into: Path
+) -> tuple[Config, Path, str, str, str]:
+    """The copy migrated to head and built (into `into`), with a member of a team: its Alembic
+    config, the build, the database's libpq URL, the user and the team."""
     alembic = Config(str(example_copy / "alembic.ini"))
     command.upgrade(alembic, "head")
-    first_build = build(example_copy, tmp_path / "build1")
+    first_build = build(example_copy, into)
     url = libpq_url(db_url)
     with psycopg.connect(url, autocommit=True) as db:
         user, team = seed.member(db, "ada", "crew")
+    return alembic, first_build, url, user, team
+
+
+def test_a_pending_write_survives_a_schema_change(
+    example_copy: Path, db_url: str, tmp_path: Path, node22: str
+) -> None:
+    alembic, first_build, url, user, team = first_build_with_a_member(
+        example_copy, db_url, tmp_path / "build1"
+    )
     env = {"USER_ID": user, "TEAM_ID": team, "DB_FILE": str(tmp_path / "device.sqlite3")}
     pyproject = example_copy / "pyproject.toml"
 

@@ -12,14 +12,12 @@ from typing import Any
 
 import psycopg
 from alembic import command
-from alembic.config import Config
 
-from alembic_drizzlesync.localdb import libpq_url
 from tests.plugin.revisions import write_revision
 from tests.sync import seed
 
 from .conftest import run_integration, serving
-from .test_schema_change import build
+from .test_schema_change import build, first_build_with_a_member
 
 RENAME = (
     '    op.disable_sync("todos")\n'
@@ -32,12 +30,10 @@ RENAME = (
 def test_pending_writes_to_a_renamed_table_reach_the_server_under_its_new_name(
     example_copy: Path, db_url: str, tmp_path: Path, node22: str
 ) -> None:
-    alembic = Config(str(example_copy / "alembic.ini"))
-    command.upgrade(alembic, "head")
-    first_build = build(example_copy, tmp_path / "build1")
-    url = libpq_url(db_url)
+    alembic, first_build, url, user, team = first_build_with_a_member(
+        example_copy, db_url, tmp_path / "build1"
+    )
     with psycopg.connect(url, autocommit=True) as db:
-        user, team = seed.member(db, "ada", "crew")
         keep, drop = seed.todo(db, team, "kept"), seed.todo(db, team, "dropped offline")
         untouched = seed.todo(db, team, "untouched")
         gone = seed.todo(db, team, "deleted on the server after the rename")

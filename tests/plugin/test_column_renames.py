@@ -31,9 +31,9 @@ def todos_columns(project: Path, version: int) -> dict[str, str | None]:
     return {c["wire_name"]: c.get("renamed_from") for c in todos["columns"]}
 
 
-def device_after(project: Path, write: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """A device at version 1 holding a todo and its pending write of it (`write`), after the steps
-    above it: its todo and its pending writes' values."""
+def device_at_version_1(project: Path) -> tuple[sqlite3.Connection, list[Path]]:
+    """A device at the project's first client step, holding a pulled todo (TODO), and the steps
+    above it, for the test to run once it has written offline."""
     db = sqlite3.connect(":memory:")
     steps = sorted((project / GENERATED).glob("*.sql"))
     db.executescript(steps[0].read_text())
@@ -42,10 +42,22 @@ def device_after(project: Path, write: str) -> tuple[dict[str, Any], list[dict[s
         "INSERT INTO todos (id, team_id, title, done, updated_at) VALUES (?, ?, 'pulled', 0, 0)", (TODO, TEAM)
     )
     db.execute("UPDATE _sync_state SET applying = 0")
-    db.execute(write)
-    for step in steps[1:]:
+    return db, steps[1:]
+
+
+def run_steps(db: sqlite3.Connection, steps: list[Path]) -> None:
+    """Each step in a transaction of its own, as the runtime runs them."""
+    for step in steps:
         db.executescript(f"BEGIN;\n{step.read_text()}\nCOMMIT;")
     db.row_factory = sqlite3.Row
+
+
+def device_after(project: Path, write: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A device at version 1 holding a todo and its pending write of it (`write`), after the steps
+    above it: its todo and its pending writes' values."""
+    db, steps = device_at_version_1(project)
+    db.execute(write)
+    run_steps(db, steps)
     [todo] = [dict(row) for row in db.execute("SELECT * FROM todos")]
     pending = [
         json.loads(row["values"]) for row in db.execute('SELECT "values" FROM _sync_outbox ORDER BY id')

@@ -7,12 +7,11 @@ compose with the columns'; one no command watched (generation off) stays a drop 
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 from tests.plugin.revisions import write_revision
-from tests.plugin.test_column_renames import GENERATED, TEAM, TODO, upgrade
+from tests.plugin.test_column_renames import GENERATED, TEAM, TODO, device_at_version_1, run_steps, upgrade
 from tests.plugin.test_command_errors import drizzlesync
 
 RENAME = (
@@ -33,14 +32,7 @@ def recorded(project: Path, version: int, source: str) -> dict[str, Any]:
 def device_after(project: Path) -> tuple[list[dict[str, Any]], list[tuple[str, str, dict[str, Any] | None]]]:
     """A device at version 1 holding a pulled todo, with a put, a patch and a delete of todos
     pending, after the steps above it: its tasks, and its pending writes (table, op, values)."""
-    db = sqlite3.connect(":memory:")
-    steps = sorted((project / GENERATED).glob("*.sql"))
-    db.executescript(steps[0].read_text())
-    db.execute("UPDATE _sync_state SET applying = 1")  # as a pull applies rows: no outbox entries
-    db.execute(
-        "INSERT INTO todos (id, team_id, title, done, updated_at) VALUES (?, ?, 'pulled', 0, 0)", (TODO, TEAM)
-    )
-    db.execute("UPDATE _sync_state SET applying = 0")
+    db, steps = device_at_version_1(project)
     made = "00000000-0000-4000-8000-000000000003"
     db.execute(
         "INSERT INTO todos (id, team_id, title, done, updated_at) VALUES (?, ?, 'made offline', 0, 0)",
@@ -48,9 +40,7 @@ def device_after(project: Path) -> tuple[list[dict[str, Any]], list[tuple[str, s
     )
     db.execute("UPDATE todos SET title = 'edited offline' WHERE id = ?", (TODO,))
     db.execute("DELETE FROM todos WHERE id = ?", (made,))
-    for step in steps[1:]:
-        db.executescript(f"BEGIN;\n{step.read_text()}\nCOMMIT;")
-    db.row_factory = sqlite3.Row
+    run_steps(db, steps)
     tasks = [dict(row) for row in db.execute("SELECT * FROM tasks")]
     pending = [
         (row["table"], row["op"], json.loads(row["values"]) if row["values"] else None)
