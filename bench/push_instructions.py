@@ -74,10 +74,11 @@ def push_batch(
     """bench/sync.py's push of title changes to `ids`, as a host sends it, a statement a line: the
     changes in runs of `put_run` puts and `put_run` patches, alternating (0: all patches); with
     `deletes`, a delete of each row instead."""
-    patches, puts = title_patches(ids, first_id, label), title_puts(ids, first_id, label, team)
-    batch = [puts[i] if put_run and (i // put_run) % 2 == 0 else patches[i] for i in range(len(ids))]
     if deletes:
         batch = key_deletes(ids, first_id)
+    else:
+        patches, puts = title_patches(ids, first_id, label), title_puts(ids, first_id, label, team)
+        batch = [puts[i] if put_run and (i // put_run) % 2 == 0 else patches[i] for i in range(len(ids))]
     mutations = literal(json.dumps(batch))
     call = (
         f"SELECT drizzlesync.push({literal(user)}, '{{}}'::jsonb, {literal(CLIENT)}, 1, {mutations}::jsonb);"
