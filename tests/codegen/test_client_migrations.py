@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -543,3 +544,25 @@ def test_a_name_whose_rename_cannot_be_moved_still_drops_stale_values() -> None:
     before = notes(key, text_column("X"), text_column('a"b'))
     after = notes(key, text_column("X", renamed_from='a"b'))
     assert pending_after(record(record([], 1, before), 2, after), 1, [{"X": "old X value"}]) == [{}]
+
+
+@pytest.mark.parametrize("taker", ["reindexed", "rebuilt", "added"])
+def test_an_index_name_moving_to_another_table_ends_on_that_table(taker: str) -> None:
+    """A revision drops `shared_idx` from one table and gives the name to an index of another (the
+    table before it in the step). Made before the old index was dropped, the new one failed the
+    step on every open (an index of that name exists), or was made and then dropped by the other
+    table's statements, leaving the device without it."""
+    key, x = text_column("id"), text_column("x")
+    giver = TableShape("givers", "givers", (key, x), ("id",), (("shared_idx", ("x",)),))
+    taken = ("shared_idx", ("x",))
+    before_taker = TableShape("takers", "takers", (key, x), ("id",), ())
+    columns = (key, x, text_column("y")) if taker == "rebuilt" else (key, x)
+    after_taker = TableShape("takers", "takers", columns, ("id",), (taken,))
+    before = (giver,) if taker == "added" else (before_taker, giver)
+    after = (after_taker, replace(giver, indexes=()))
+    steps = migration_steps(record(record([], 1, before), 2, after))
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    for _, statements in steps:
+        db.executescript(f"BEGIN;\n{';'.join(statements)};\nCOMMIT;")
+    indexes = db.execute("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+    assert indexes.fetchall() == [("shared_idx", "takers")]

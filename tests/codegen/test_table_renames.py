@@ -60,12 +60,13 @@ def test_a_renamed_table_keeps_its_rows_and_pending_writes() -> None:
         'DROP TRIGGER IF EXISTS "notes_key_length_insert"',
         'DROP TRIGGER IF EXISTS "notes_key_length_update"',
         'DROP INDEX IF EXISTS "notes_title_idx"',
+        'DROP INDEX IF EXISTS "memos_title_idx"',
         'ALTER TABLE "notes" RENAME TO "memos"',
         'CREATE INDEX "memos_title_idx" ON "memos" ("title")',
-        *second[12:16],  # the four outbox triggers of memos
+        *second[13:17],  # the four outbox triggers of memos
         'UPDATE "_sync_state" SET "schema_version" = 2, "cursor" = NULL',
     ]
-    assert all(s.startswith('CREATE TRIGGER "memos_outbox_') for s in second[12:16])
+    assert all(s.startswith('CREATE TRIGGER "memos_outbox_') for s in second[13:17])
 
     db = device(first)
     db.executescript(f"BEGIN;\n{';'.join(second)};\nCOMMIT;")

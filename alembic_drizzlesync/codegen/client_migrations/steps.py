@@ -185,19 +185,30 @@ def _outbox_update(table: TableShape, column: str, holding: str, value: str, onl
 
 
 def render_reindex(old: TableShape, new: TableShape) -> list[str]:
-    """Only the indexes changed: no rebuild, no new pull.
+    """Only the indexes changed: no rebuild, no new pull. The step has dropped the indexes `new`
+    lacks, and any of the names it adds, before (`_released_indexes`)."""
+    _, added = _index_changes(old, new)
+    return render_indexes(new.name, added)
 
-    A device's indexes need not be those of `old`: an index change alone is folded into the
+
+def _released_indexes(previous: Mapping[str, TableShape | None], after: tuple[TableShape, ...]) -> list[str]:
+    """The indexes a step drops before it makes or changes any table: each that a kept table no
+    longer has, and each name the step is about to create an index under.
+
+    Index names are one namespace in SQLite, as in a Postgres schema, and a revision may give one
+    table's index name to another's: made first, the new index failed the step (the name taken),
+    or was made and then dropped under that name by the other table's statements. And a device's
+    indexes need not be those of the step's `before`: an index change alone is folded into the
     current step, which devices already at its version never run again, so a device may lack an
-    index `old` has, or keep one that `old` no longer has. Each index is therefore dropped only
-    if it exists, and one created is first dropped under its name: either way the step must not
-    fail, or it fails every open of the build.
+    index `before` has, or keep one it no longer has. Each is therefore dropped only if it exists:
+    a step must not fail, or it fails every open of the build.
     """
-    gone, added = _index_changes(old, new)
-    dropped = [
-        f"DROP INDEX IF EXISTS {quote(name)}" for name in dict.fromkeys([*gone, *(n for n, _ in added)])
-    ]
-    return dropped + render_indexes(new.name, added)
+    names: list[str] = []
+    for shape in after:
+        old = previous[shape.name]
+        gone, added = _index_changes(old, shape) if old is not None else ([], list(shape.indexes))
+        names += [*gone, *(name for name, _ in added)]
+    return [f"DROP INDEX IF EXISTS {quote(name)}" for name in dict.fromkeys(names)]
 
 
 def _index_changes(old: TableShape, new: TableShape) -> tuple[list[str], list[tuple[str, tuple[str, ...]]]]:
@@ -220,8 +231,8 @@ def render_rename(old: TableShape, new: TableShape, held: str | None = None) -> 
     """A table a revision renamed, its columns as they were: SQLite renames it in place (from
     `held`, the name a swap parked it under), keeping its rows and the indexes the new shape
     still has (Postgres keeps an index's name through the rename too). The step has dropped its
-    triggers and other indexes before (`_unhooked`), and the outbox's writes were moved to the
-    new name (`render_outbox_renames`)."""
+    triggers (`_unhooked`) and other indexes (`_released_indexes`) before, and the outbox's
+    writes were moved to the new name (`render_outbox_renames`)."""
     _, added = _index_changes(old, new)
     rename = [f"ALTER TABLE {quote(held or old.name)} RENAME TO {quote(new.name)}"]
     return [
@@ -231,14 +242,10 @@ def render_rename(old: TableShape, new: TableShape, held: str | None = None) -> 
     ]
 
 
-def _unhooked(old: TableShape, new: TableShape) -> list[str]:
+def _unhooked(old: TableShape) -> list[str]:
     """What a renamed table drops before any table is renamed or made: its triggers, which write its
-    old name into the pending writes (and its key checks, named after it), and the indexes the new
-    shape lacks, whose names another table of the step may take."""
-    gone, _ = _index_changes(old, new)
-    return [f"DROP TRIGGER IF EXISTS {quote(name)}" for name in trigger_names(old)] + [
-        f"DROP INDEX IF EXISTS {quote(name)}" for name in gone
-    ]
+    old name into the pending writes (and its key checks, named after it)."""
+    return [f"DROP TRIGGER IF EXISTS {quote(name)}" for name in trigger_names(old)]
 
 
 def render_outbox_renames(renames: list[tuple[TableShape, TableShape]]) -> list[str]:
@@ -301,7 +308,8 @@ def render_step(
         (old, shape) for shape in after if shape.renamed_from and (old := previous[shape.name]) is not None
     ]
     statements += render_outbox_renames(renames)
-    statements += [statement for old, new in renames for statement in _unhooked(old, new)]
+    statements += [statement for old, _ in renames for statement in _unhooked(old)]
+    statements += _released_indexes(previous, after)
     moved = [(old, new) for old, new in renames if old.name != new.name]
     held: dict[str, str] = {}
     if {new.name for _, new in moved} & {old.name for old, _ in moved}:
