@@ -43,6 +43,13 @@ const META: Record<string, TableMeta> = {
     scope: null,
     columns: [column("id", "text"), { ...column("body", "json"), nullable: false }, column("extra", "json")],
   },
+  ends: {
+    name: "ends",
+    sqliteTable: "ends",
+    primaryKey: ["id"],
+    scope: null,
+    columns: [column("id", "int"), column("v", "text")],
+  },
   pairs: {
     name: "app.pairs",
     sqliteTable: "app_pairs",
@@ -59,6 +66,7 @@ const SCHEMA = [
   "CREATE TABLE things (id TEXT PRIMARY KEY, n INTEGER, x REAL, t TEXT, b INTEGER, j TEXT, at INTEGER, raw BLOB)",
   "CREATE TABLE app_pairs (a TEXT, b INTEGER, v TEXT, PRIMARY KEY (a, b))",
   "CREATE TABLE docs (id TEXT PRIMARY KEY, body TEXT NOT NULL, extra TEXT) STRICT",
+  "CREATE TABLE ends (id INTEGER PRIMARY KEY, v TEXT) STRICT",
 ];
 
 const tables = new SyncedTables(META);
@@ -152,6 +160,27 @@ for (const factory of adapterFactories) {
       assert.ok(replay !== null);
       await adapter.execute(...replay);
       assert.deepEqual((await rows())[1], ["b", "null", null]);
+      await adapter.close();
+    });
+
+    it("stores a bigint that arrives as ±2^63 (int64's ends, as the nearest double) as that end, a key too", async () => {
+      // As the double, the STRICT INTEGER column refused it, and the page, on every pull.
+      const adapter = await migrated(factory.open());
+      const end = (id: number, v: string): Change => ({ table: "ends", op: "upsert", row: { id, v } });
+      const apply = (changes: Change[]) => adapter.transaction((tx) => applyPage(tx, tables, page({ changes }), { clear: false, rebase: true }));
+      await apply([end(2 ** 63, "largest"), end(-(2 ** 63), "smallest"), end(2 ** 53 + 2, "past 2^53")]);
+      const rows = async () => (await adapter.execute("SELECT CAST(id AS TEXT), v FROM ends ORDER BY id")).rows.map((row) => [...row]);
+      assert.deepEqual(await rows(), [
+        ["-9223372036854775808", "smallest"],
+        ["9007199254740994", "past 2^53"],
+        ["9223372036854775807", "largest"],
+      ]);
+      await apply([{ table: "ends", op: "delete", pk: { id: 2 ** 63 } }]);
+      assert.equal((await rows()).length, 2);
+      // A pending write's key (JSON in the outbox) names the same row as the pulled one.
+      const ends = tables.get("ends");
+      assert.equal(ends.keyOfOutbox({ id: 2 ** 63 }), ends.keyOfWire({ id: 2 ** 63 }));
+      assert.notEqual(ends.keyOfWire({ id: 2 ** 63 }), ends.keyOfWire({ id: -(2 ** 63) }));
       await adapter.close();
     });
 

@@ -9,8 +9,8 @@ export function openSqlJs(db: Database): SqliteAdapter {
   function run(sql: string, params: readonly SqlValue[]): QueryResult {
     const statement = db.prepare(sql);
     try {
-      // sql.js binds numbers, strings, blobs and null; bigints beyond 2^53 are the caller's to avoid.
-      statement.bind(params.map((value) => (typeof value === "bigint" ? Number(value) : value)));
+      // sql.js (1.13) binds bigints exactly, though its types name only numbers, strings, blobs and null.
+      statement.bind(params as (number | string | Uint8Array | null)[]);
       const columns = statement.getColumnNames();
       const rows: unknown[][] = [];
       while (statement.step()) rows.push(statement.get());

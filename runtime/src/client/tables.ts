@@ -48,6 +48,11 @@ export function jsonOfRows(rows: readonly (readonly SqlValue[])[]): string | nul
 /** In a `u` regex a pair is one code point, so only an unpaired surrogate matches. */
 const LONE_SURROGATE = /\p{Cs}/u;
 
+/** Stored key values as one text: a bigint (an int64 end, `int64Of`) too, which JSON.stringify refuses. */
+function keyText(values: readonly unknown[]): string {
+  return JSON.stringify(values, (_, value: unknown) => (typeof value === "bigint" ? `${value}n` : value));
+}
+
 /** `value ->> 0, value ->> 1, …`: the elements of each array of `json_each(?)`, as SQL values. */
 function elements(count: number): string {
   return Array.from({ length: count }, (_, index) => `value ->> ${index}`).join(", ");
@@ -146,11 +151,11 @@ export class SyncedTable {
 
   /** A row's identity, comparable between a pulled key or row (wire form) and an outbox key. */
   keyOfWire(values: WireRow): string {
-    return JSON.stringify(this.#keyColumns.map((column) => fromWire(column.codec, values[column.name])));
+    return keyText(this.#keyColumns.map((column) => fromWire(column.codec, values[column.name])));
   }
 
   keyOfOutbox(pk: WireRow): string {
-    return JSON.stringify(this.#keyColumns.map((column) => storedFromOutbox(column, pk[column.name])));
+    return keyText(this.#keyColumns.map((column) => storedFromOutbox(column, pk[column.name])));
   }
 
   /**

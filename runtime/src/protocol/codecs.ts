@@ -115,6 +115,20 @@ function numberOf(value: unknown, text: RegExp, holds: (number: number) => boole
   return holds(number) ? number : value;
 }
 
+/**
+ * int64's ends. A pulled `bigint` past ±2^53 arrives as the nearest double, and near int64's ends
+ * (its largest value, a common "never" sentinel, among them) that double is ±2^63, past what a
+ * SQLite INTEGER holds: a STRICT table refused the row, and with it the page, on every pull. It is
+ * stored as the end it rounded to, a bigint, so 2^63 − 1 and −2^63 themselves are stored exactly.
+ */
+const INT64_MAX = 2n ** 63n - 1n;
+const INT64_MIN = -(2n ** 63n);
+
+function int64Of(value: unknown): unknown {
+  if (typeof value !== "number" || Math.abs(value) < 2 ** 63) return value;
+  return value > 0 ? INT64_MAX : INT64_MIN;
+}
+
 /** Postgres' spellings of a boolean (its `boolin`, prefixes aside), lower case. */
 const BOOLEAN_TEXT: ReadonlyMap<string, boolean> = new Map([
   ...["t", "true", "y", "yes", "on", "1"].map((text) => [text, true] as const),
@@ -142,7 +156,7 @@ function bytesOf(hex: string): Uint8Array {
 }
 
 export const wireCodecs: { readonly [C in WireCodec]: Codec } = {
-  int: { fromWire: (value) => value, toWire: (value) => numberOf(value, INTEGER_TEXT, Number.isSafeInteger) },
+  int: { fromWire: int64Of, toWire: (value) => numberOf(value, INTEGER_TEXT, Number.isSafeInteger) },
   float: {
     fromWire: (value) => (typeof value === "string" ? Number(value) : value),
     toWire: (value) => (typeof value === "number" && !Number.isFinite(value) ? String(value) : numberOf(value, DECIMAL_TEXT, Number.isFinite)),
