@@ -1,7 +1,8 @@
-"""A device with pending writes to a synced table that a revision renames (todos to tasks,
-runtime/test/integration/table-rename.ts): the new build opens with the rows under the new name and
-every pending write (a put, a patch, a delete) moved to it, nothing pruned; its sync pushes them,
-the server applies each to the renamed table, and the device ends with exactly the server's rows.
+"""A device with pending writes to a synced table that a revision renames (todos to tasks, or moves
+to another schema: app.todos; runtime/test/integration/table-rename.ts): the new build opens with
+the rows under the new name and every pending write (a put, a patch, a delete) moved to it, nothing
+pruned; its sync pushes them, the server applies each to the renamed table, and the device ends
+with exactly the server's rows.
 Before, the step dropped todos and created tasks: the writes were pruned and rejected
 (`unknown_table`), and only a bootstrap brought the rows back, without them."""
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from alembic import command
 
 from tests.plugin.revisions import write_revision
@@ -25,10 +27,29 @@ RENAME = (
     '    op.enable_sync("tasks", scope="\'team:\' || team_id")\n'
     "    op.bump_sync_schema_version(2)"
 )
+MOVE = (
+    '    op.disable_sync("todos")\n'
+    '    op.execute("CREATE SCHEMA app")\n'
+    '    op.execute("ALTER TABLE todos SET SCHEMA app")\n'
+    '    op.enable_sync("todos", schema="app", scope="\'team:\' || team_id")\n'
+    "    op.bump_sync_schema_version(2)"
+)
+"""The table moved to another schema: on the wire `app.todos`, in SQLite `app_todos`."""
 
 
+@pytest.mark.parametrize(
+    ("revision", "server_table", "device_table"),
+    [(RENAME, "tasks", "tasks"), (MOVE, "app.todos", "app_todos")],
+    ids=["renamed", "moved to another schema"],
+)
 def test_pending_writes_to_a_renamed_table_reach_the_server_under_its_new_name(
-    example_copy: Path, db_url: str, tmp_path: Path, node22: str
+    example_copy: Path,
+    db_url: str,
+    tmp_path: Path,
+    node22: str,
+    revision: str,
+    server_table: str,
+    device_table: str,
 ) -> None:
     alembic, first_build, url, user, team = first_build_with_a_member(
         example_copy, db_url, tmp_path / "build1"
@@ -43,6 +64,7 @@ def test_pending_writes_to_a_renamed_table_reach_the_server_under_its_new_name(
         "KEEP": keep,
         "DROP": drop,
         "DB_FILE": str(tmp_path / "d.sqlite3"),
+        "NEW_TABLE": device_table,
     }
     pyproject = example_copy / "pyproject.toml"
 
@@ -56,15 +78,13 @@ def test_pending_writes_to_a_renamed_table_reach_the_server_under_its_new_name(
     assert sorted(written["pulled"]) == sorted([keep, drop, untouched, gone])
     assert written["pending"] == 3
 
-    write_revision(example_copy, "tasks", RENAME)
+    write_revision(example_copy, "tasks", revision)
     command.upgrade(alembic, "head")
     second_build = build(example_copy, tmp_path / "build2")
     with psycopg.connect(url, autocommit=True) as db:  # the server's rows move on meanwhile
-        db.execute("DELETE FROM tasks WHERE id = %s", (gone,))
-        added = db.execute(
-            "INSERT INTO tasks (team_id, title) VALUES (%s, 'added on the server') RETURNING id::text",
-            (team,),
-        ).fetchone()
+        db.execute(f"DELETE FROM {server_table} WHERE id = %s", (gone,))
+        insert = f"INSERT INTO {server_table} (team_id, title) VALUES (%s, 'added on the server')"
+        added = db.execute(f"{insert} RETURNING id::text", (team,)).fetchone()
     assert added is not None
     with serving(url, pyproject) as base:  # a deploy restarts the host
         new = phase(base, "new-build", second_build)
@@ -77,14 +97,15 @@ def test_pending_writes_to_a_renamed_table_reach_the_server_under_its_new_name(
         gone: "deleted on the server after the rename",
     }
     assert new["outbox"] == [
-        {"table": "tasks", "op": "put"},
-        {"table": "tasks", "op": "patch"},
-        {"table": "tasks", "op": "delete"},
+        {"table": server_table, "op": "put"},
+        {"table": server_table, "op": "patch"},
+        {"table": server_table, "op": "delete"},
     ]
     assert new["rejected"] == []
     assert (new["state"], new["pending"]) == ("idle", 0)
     with psycopg.connect(url) as db:
-        server = dict(db.execute("SELECT id::text, title FROM tasks WHERE team_id = %s", (team,)).fetchall())
+        query = f"SELECT id::text, title FROM {server_table} WHERE team_id = %s"
+        server = dict(db.execute(query, (team,)).fetchall())
     # The put and the patch applied, the delete too; the pull replaced the rows the device kept.
     assert server == {**expected, added[0]: "added on the server"}
     assert {row["id"]: row["title"] for row in new["synced"]} == server

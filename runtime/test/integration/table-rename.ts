@@ -1,5 +1,6 @@
 /**
- * One device across a revision that renames a synced table (todos to tasks), run by
+ * One device across a revision that renames a synced table (todos to tasks, or to app.todos: the
+ * SQLite table NEW_TABLE), run by
  * tests/client/test_table_rename.py in phases, each a separate process on the same database file,
  * as successive app builds would be:
  *   write      build 1: bootstrap (the server's todos), then offline a new todo (put), a pulled one
@@ -29,13 +30,14 @@ if (phase === "write") {
   await client.db.run(sql`DELETE FROM todos WHERE id = ${required("DROP")}`);
   report.made = made;
 } else {
-  report.local = rowObjects(await adapter.execute("SELECT id, title FROM tasks ORDER BY id"));
+  const renamed = JSON.stringify(required("NEW_TABLE"));
+  report.local = rowObjects(await adapter.execute(`SELECT id, title FROM ${renamed} ORDER BY id`));
   report.outbox = rowObjects(await adapter.execute('SELECT "table", "op" FROM "_sync_outbox" ORDER BY "id"'));
   const rejected: unknown[] = [];
   client.registerListener({ rejected: (writes) => rejected.push(...writes.map(({ id, table, op, code }) => ({ id, table, op, code }))) });
   await client.sync();
   report.rejected = rejected;
-  report.synced = rowObjects(await adapter.execute("SELECT id, title FROM tasks ORDER BY id"));
+  report.synced = rowObjects(await adapter.execute(`SELECT id, title FROM ${renamed} ORDER BY id`));
 }
 Object.assign(report, { state: client.status.state, pending: client.status.pending });
 await client.close();
