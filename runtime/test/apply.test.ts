@@ -7,6 +7,7 @@ import type { SqliteAdapter, SqlValue } from "../src/adapters/adapter.ts";
 import { applyPage, pageStatements } from "../src/client/apply.ts";
 import { SyncedTables, quote } from "../src/client/tables.ts";
 import { fromWire } from "../src/protocol/codecs.ts";
+import { parseJson } from "../src/protocol/json.ts";
 import type { Change, WireRow } from "../src/protocol/messages.ts";
 import type { ColumnMeta, TableMeta } from "../src/protocol/tables.ts";
 import { adapterFactories } from "./support/adapters.ts";
@@ -181,6 +182,19 @@ for (const factory of adapterFactories) {
       const ends = tables.get("ends");
       assert.equal(ends.keyOfOutbox({ id: 2 ** 63 }), ends.keyOfWire({ id: 2 ** 63 }));
       assert.notEqual(ends.keyOfWire({ id: 2 ** 63 }), ends.keyOfWire({ id: -(2 ** 63) }));
+      await adapter.close();
+    });
+
+    it("keeps keys past 2^53 apart, exact as the page's text has them (parseJson)", async () => {
+      // JSON.parse made 2^53 + 1 the double 2^53: two rows of the server were one on the device.
+      const adapter = await migrated(factory.open());
+      const apply = (text: string) =>
+        adapter.transaction((tx) => applyPage(tx, tables, page({ changes: parseJson(text) as Change[] }), { clear: false, rebase: true }));
+      await apply('[{"table":"ends","op":"upsert","row":{"id":9007199254740993,"v":"odd"}},{"table":"ends","op":"upsert","row":{"id":9007199254740994,"v":"even"}}]');
+      const rows = async () => (await adapter.execute("SELECT CAST(id AS TEXT), v FROM ends ORDER BY id")).rows.map((row) => [...row]);
+      assert.deepEqual(await rows(), [["9007199254740993", "odd"], ["9007199254740994", "even"]]);
+      await apply('[{"table":"ends","op":"delete","pk":{"id":9007199254740993}}]');
+      assert.deepEqual(await rows(), [["9007199254740994", "even"]]);
       await adapter.close();
     });
 

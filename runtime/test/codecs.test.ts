@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { fromWire, jsonText, toWire, type WireCodec } from "../src/protocol/codecs.ts";
+import { fromWire, toWire, type WireCodec } from "../src/protocol/codecs.ts";
+import { jsonText } from "../src/protocol/json.ts";
 
 describe("wire codecs", () => {
   it("keep null as null both ways for every codec", () => {

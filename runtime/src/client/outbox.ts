@@ -1,5 +1,6 @@
 /** `_sync_outbox`: local writes recorded by the generated triggers, pushed in id order. */
 import { rowObjects, type QueryResult, type SqlExecutor, type Statement } from "../adapters/adapter.ts";
+import { parseJson } from "../protocol/json.ts";
 import type { Mutation, MutationOp, WireRow } from "../protocol/messages.ts";
 import type { SyncedTables } from "./tables.ts";
 
@@ -22,8 +23,8 @@ function entries(rows: Record<string, unknown>[]): OutboxEntry[] {
     tx: Number(row.tx),
     table: String(row.table),
     op: String(row.op) as MutationOp,
-    pk: JSON.parse(String(row.pk)) as WireRow,
-    values: typeof row.values === "string" ? (JSON.parse(row.values) as WireRow) : null,
+    pk: parseJson(String(row.pk)) as WireRow,
+    values: typeof row.values === "string" ? (parseJson(row.values) as WireRow) : null,
   }));
 }
 

@@ -7,7 +7,7 @@ import { getTableName, type Table } from "drizzle-orm";
 import type { SqliteRemoteDatabase } from "drizzle-orm/sqlite-proxy";
 import limits from "../../protocol/limits.json" with { type: "json" };
 import { isRead, type QueryResult, type SqliteAdapter, type SqlExecutor, type Statement } from "../adapters/adapter.ts";
-import { jsonText } from "../protocol/codecs.ts";
+import { jsonText } from "../protocol/json.ts";
 import { PROTOCOL_VERSION, type PullResponse, type PushRequest, type Rejection, type WireRow } from "../protocol/messages.ts";
 import type { TableMeta } from "../protocol/tables.ts";
 import { PageGroup } from "./apply.ts";

@@ -1,4 +1,4 @@
-import { jsonText } from "../protocol/codecs.ts";
+import { jsonText, parseJson } from "../protocol/json.ts";
 import type { ErrorBody, PullRequest, PullResponse, PushRequest, PushResponse } from "../protocol/messages.ts";
 import { SyncHttpError, SyncNetworkError } from "./errors.ts";
 
@@ -141,7 +141,7 @@ export function httpTransport(options: HttpTransportOptions): Transport {
       const after = retryAfterMs(response.headers, Date.now());
       throw new SyncHttpError(response.status, isErrorBody(parsed) ? parsed : undefined, after);
     }
-    return JSON.parse(text) as T;
+    return parseJson(text) as T;
   }
 
   return {

@@ -4,6 +4,8 @@
  * numerics go as text, point and line as objects. The code generator picks a
  * codec per column (`sync-meta.ts`); this module is the only implementation.
  */
+import { jsonText, parseJson } from "./json.ts";
+
 export type WireCodec =
   | "int" // integer ↔ number
   | "float" // real ↔ number; NaN and ±Infinity as the strings "NaN", "Infinity", "-Infinity"
@@ -47,54 +49,11 @@ function isoOf(time: number): string {
   return time >= LATEST ? "infinity" : time <= -LATEST ? "-infinity" : new Date(time).toISOString();
 }
 
-/**
- * The JSON text of a plain JSON value (a pulled row's, a request body). `JSON.stringify` recurses,
- * and throws a RangeError ("Maximum call stack size exceeded") on a value nested a few thousand
- * levels deep (under 5,000 in Node 22), which Postgres holds (jsonb nests some 10,000 deep): the
- * pulled row failed its page, every pull after it, and every bootstrap of its table. Such a value
- * is written out with a stack of its own, in the order `JSON.stringify` writes it, to the same
- * text: an `undefined` property left out, an `undefined` element as null.
- */
-export function jsonText(value: unknown): string {
-  try {
-    return JSON.stringify(value);
-  } catch (error) {
-    if (!(error instanceof RangeError)) throw error;
-  }
-  const parts: string[] = [];
-  // Work left to do, the next piece last: a value to write out, or text to append as it is.
-  const work: ({ text: string } | { value: unknown })[] = [{ value }];
-  for (let item = work.pop(); item !== undefined; item = work.pop()) {
-    if ("text" in item) {
-      parts.push(item.text);
-      continue;
-    }
-    const next = item.value;
-    if (next === null || typeof next !== "object") {
-      parts.push(JSON.stringify(next));
-      continue;
-    }
-    const entries: [string | null, unknown][] = Array.isArray(next)
-      ? next.map((element: unknown) => [null, element ?? null])
-      : Object.entries(next).filter(([, element]) => element !== undefined);
-    const [open, close] = Array.isArray(next) ? ["[", "]"] : ["{", "}"];
-    work.push({ text: close });
-    for (let index = entries.length - 1; index >= 0; index -= 1) {
-      const [key, element] = entries[index] as [string | null, unknown];
-      work.push({ value: element });
-      if (key !== null) work.push({ text: `${JSON.stringify(key)}:` });
-      if (index > 0) work.push({ text: "," });
-    }
-    work.push({ text: open });
-  }
-  return parts.join("");
-}
-
 /** JSON text as its value; other text (queued while the column held text) as a JSON string. */
 function jsonOf(value: unknown): unknown {
   if (typeof value !== "string") return value;
   try {
-    return JSON.parse(value);
+    return parseJson(value);
   } catch {
     return value;
   }
@@ -158,7 +117,8 @@ function bytesOf(hex: string): Uint8Array {
 export const wireCodecs: { readonly [C in WireCodec]: Codec } = {
   int: { fromWire: int64Of, toWire: (value) => numberOf(value, INTEGER_TEXT, Number.isSafeInteger) },
   float: {
-    fromWire: (value) => (typeof value === "string" ? Number(value) : value),
+    // A bigint only if a float came as a long integer literal (`parseJson`), which Postgres never writes.
+    fromWire: (value) => (typeof value === "string" || typeof value === "bigint" ? Number(value) : value),
     toWire: (value) => (typeof value === "number" && !Number.isFinite(value) ? String(value) : numberOf(value, DECIMAL_TEXT, Number.isFinite)),
   },
   text: {

@@ -1,4 +1,5 @@
 export { fromWire, toWire, wireCodecs, type Codec, type WireCodec } from "./codecs.ts";
+export { jsonText, parseJson } from "./json.ts";
 export type { ColumnMeta, TableMeta } from "./tables.ts";
 export { errorAction, type ErrorAction } from "./errors.ts";
 export {

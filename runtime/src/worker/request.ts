@@ -5,6 +5,7 @@
  * batch) and this server's limits. Garbage costs no round trip.
  */
 import { PROTOCOL, requestSchemas, syncError, SyncError } from "./contract.ts";
+import { rawJson, type ReviverContext } from "../protocol/json.ts";
 import type { Identity } from "./identity.ts";
 import defaults from "../../protocol/limits.json" with { type: "json" };
 import type { Limits } from "./limits.ts";
@@ -128,12 +129,6 @@ function unstorable(source: string): string | undefined {
   return undefined;
 }
 
-/** What JSON.parse gives a reviver besides the key and value (Node 21+, workerd). */
-interface ReviverContext {
-  readonly source?: string;
-}
-type RawJson = (text: string) => unknown;
-const rawJson = (JSON as unknown as { rawJSON?: RawJson }).rawJSON;
 /** A number JSON.parse may round: a fraction, an exponent, or more digits than a double holds. */
 const MAY_ROUND = /\d[.eE]|\d{16}/;
 
