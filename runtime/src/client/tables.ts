@@ -48,8 +48,12 @@ export function jsonOfRows(rows: readonly (readonly SqlValue[])[]): string | nul
 /** In a `u` regex a pair is one code point, so only an unpaired surrogate matches. */
 const LONE_SURROGATE = /\p{Cs}/u;
 
-/** Stored key values as one text: a bigint (an int64 end, `int64Of`) too, which JSON.stringify refuses. */
+/**
+ * Stored key values as one text: a bigint too (past 2^53, `parseJson`), which JSON.stringify
+ * refuses; the replacer only then, as a page's every row goes through here.
+ */
 function keyText(values: readonly unknown[]): string {
+  if (!values.some((value) => typeof value === "bigint")) return JSON.stringify(values);
   return JSON.stringify(values, (_, value: unknown) => (typeof value === "bigint" ? `${value}n` : value));
 }
 
