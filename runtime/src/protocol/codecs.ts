@@ -75,10 +75,11 @@ function numberOf(value: unknown, text: RegExp, holds: (number: number) => boole
 }
 
 /**
- * int64's ends. A pulled `bigint` past ±2^53 arrives as the nearest double, and near int64's ends
- * (its largest value, a common "never" sentinel, among them) that double is ±2^63, past what a
- * SQLite INTEGER holds: a STRICT table refused the row, and with it the page, on every pull. It is
- * stored as the end it rounded to, a bigint, so 2^63 − 1 and −2^63 themselves are stored exactly.
+ * int64's ends. Where JSON.parse cannot keep it exact (`parseJson`), a pulled `bigint` past ±2^53
+ * arrives as the nearest double, and near int64's ends (its largest value, a common "never"
+ * sentinel, among them) that double is ±2^63, past what a SQLite INTEGER holds: a STRICT table
+ * refused the row, and with it the page, on every pull. It is stored as the end it rounded to, a
+ * bigint, so 2^63 − 1 and −2^63 themselves are stored exactly.
  */
 const INT64_MAX = 2n ** 63n - 1n;
 const INT64_MIN = -(2n ** 63n);

@@ -61,15 +61,16 @@ export function jsonText(value: unknown): string {
   try {
     return JSON.stringify(value);
   } catch (error) {
-    if (!(error instanceof RangeError || (error instanceof TypeError && rawJson !== undefined))) throw error;
-  }
-  if (rawJson !== undefined) {
     const raw = rawJson;
-    try {
-      // A TypeError is a bigint's; one left (a cycle) is thrown again.
-      return JSON.stringify(value, (_key, item: unknown) => (typeof item === "bigint" ? raw(String(item)) : item));
-    } catch (error) {
-      if (!(error instanceof RangeError)) throw error;
+    if (error instanceof TypeError && raw !== undefined) {
+      try {
+        // A bigint's TypeError; one left (a cycle) is thrown again, a deep value goes on below.
+        return JSON.stringify(value, (_key, item: unknown) => (typeof item === "bigint" ? raw(String(item)) : item));
+      } catch (again) {
+        if (!(again instanceof RangeError)) throw again;
+      }
+    } else if (!(error instanceof RangeError)) {
+      throw error;
     }
   }
   const parts: string[] = [];
