@@ -1316,40 +1316,40 @@ END`,
     name: "auth_users_key_insert",
     sql: `CREATE TRIGGER "auth_users_key_insert" BEFORE INSERT ON "auth_users"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
-  AND ((NEW."id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."id", '-', ''), '{', ''), '}', '')) = 32
-    AND (NEW."id" GLOB '*[A-F{}]*' OR NEW."id" NOT GLOB '????????-????-????-????-????????????')))
 BEGIN
-  SELECT RAISE(ABORT, 'drizzlesync: write auth_users.id as Postgres writes a uuid, lowercase with hyphens (as crypto.randomUUID() does): the row would come back from the server under that spelling, and the device would keep both');
+  SELECT RAISE(ABORT, 'drizzlesync: write auth_users.id as Postgres writes a uuid, lowercase with hyphens (as crypto.randomUUID() does): the row would come back from the server under that spelling, and the device would keep both')
+  WHERE ((NEW."id" GLOB '*[A-F{}]*' OR NEW."id" NOT GLOB '????????-????-????-????-????????????')
+    AND NEW."id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."id", '-', ''), '{', ''), '}', '')) = 32);
 END`,
   },
   {
     name: "auth_users_key_update",
     sql: `CREATE TRIGGER "auth_users_key_update" BEFORE UPDATE OF "id" ON "auth_users"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
-  AND ((NEW."id" IS NOT OLD."id" AND NEW."id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."id", '-', ''), '{', ''), '}', '')) = 32
-    AND (NEW."id" GLOB '*[A-F{}]*' OR NEW."id" NOT GLOB '????????-????-????-????-????????????')))
 BEGIN
-  SELECT RAISE(ABORT, 'drizzlesync: write auth_users.id as Postgres writes a uuid, lowercase with hyphens (as crypto.randomUUID() does): the row would come back from the server under that spelling, and the device would keep both');
+  SELECT RAISE(ABORT, 'drizzlesync: write auth_users.id as Postgres writes a uuid, lowercase with hyphens (as crypto.randomUUID() does): the row would come back from the server under that spelling, and the device would keep both')
+  WHERE (NEW."id" IS NOT OLD."id" AND (NEW."id" GLOB '*[A-F{}]*' OR NEW."id" NOT GLOB '????????-????-????-????-????????????')
+    AND NEW."id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."id", '-', ''), '{', ''), '}', '')) = 32);
 END`,
   },
   {
     name: "texts_key_insert",
     sql: `CREATE TRIGGER "texts_key_insert" BEFORE INSERT ON "texts"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
-  AND ((NEW."id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."id", '-', ''), '{', ''), '}', '')) = 32
-    AND (NEW."id" GLOB '*[A-F{}]*' OR NEW."id" NOT GLOB '????????-????-????-????-????????????')))
 BEGIN
-  SELECT RAISE(ABORT, 'drizzlesync: write texts.id as Postgres writes a uuid, lowercase with hyphens (as crypto.randomUUID() does): the row would come back from the server under that spelling, and the device would keep both');
+  SELECT RAISE(ABORT, 'drizzlesync: write texts.id as Postgres writes a uuid, lowercase with hyphens (as crypto.randomUUID() does): the row would come back from the server under that spelling, and the device would keep both')
+  WHERE ((NEW."id" GLOB '*[A-F{}]*' OR NEW."id" NOT GLOB '????????-????-????-????-????????????')
+    AND NEW."id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."id", '-', ''), '{', ''), '}', '')) = 32);
 END`,
   },
   {
     name: "texts_key_update",
     sql: `CREATE TRIGGER "texts_key_update" BEFORE UPDATE OF "id" ON "texts"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
-  AND ((NEW."id" IS NOT OLD."id" AND NEW."id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."id", '-', ''), '{', ''), '}', '')) = 32
-    AND (NEW."id" GLOB '*[A-F{}]*' OR NEW."id" NOT GLOB '????????-????-????-????-????????????')))
 BEGIN
-  SELECT RAISE(ABORT, 'drizzlesync: write texts.id as Postgres writes a uuid, lowercase with hyphens (as crypto.randomUUID() does): the row would come back from the server under that spelling, and the device would keep both');
+  SELECT RAISE(ABORT, 'drizzlesync: write texts.id as Postgres writes a uuid, lowercase with hyphens (as crypto.randomUUID() does): the row would come back from the server under that spelling, and the device would keep both')
+  WHERE (NEW."id" IS NOT OLD."id" AND (NEW."id" GLOB '*[A-F{}]*' OR NEW."id" NOT GLOB '????????-????-????-????-????????????')
+    AND NEW."id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."id", '-', ''), '{', ''), '}', '')) = 32);
 END`,
   },
 ];

@@ -265,82 +265,82 @@ END`,
     name: "memberships_key_insert",
     sql: `CREATE TRIGGER "memberships_key_insert" BEFORE INSERT ON "memberships"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
-  AND ((NEW."user_id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."user_id", '-', ''), '{', ''), '}', '')) = 32
-    AND (NEW."user_id" GLOB '*[A-F{}]*' OR NEW."user_id" NOT GLOB '????????-????-????-????-????????????')) OR (NEW."team_id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."team_id", '-', ''), '{', ''), '}', '')) = 32
-    AND (NEW."team_id" GLOB '*[A-F{}]*' OR NEW."team_id" NOT GLOB '????????-????-????-????-????????????')))
 BEGIN
-  SELECT RAISE(ABORT, 'drizzlesync: write memberships.user_id and memberships.team_id as Postgres writes a uuid, lowercase with hyphens (as crypto.randomUUID() does): the row would come back from the server under that spelling, and the device would keep both');
+  SELECT RAISE(ABORT, 'drizzlesync: write memberships.user_id and memberships.team_id as Postgres writes a uuid, lowercase with hyphens (as crypto.randomUUID() does): the row would come back from the server under that spelling, and the device would keep both')
+  WHERE ((NEW."user_id" GLOB '*[A-F{}]*' OR NEW."user_id" NOT GLOB '????????-????-????-????-????????????')
+    AND NEW."user_id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."user_id", '-', ''), '{', ''), '}', '')) = 32) OR ((NEW."team_id" GLOB '*[A-F{}]*' OR NEW."team_id" NOT GLOB '????????-????-????-????-????????????')
+    AND NEW."team_id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."team_id", '-', ''), '{', ''), '}', '')) = 32);
 END`,
   },
   {
     name: "memberships_key_update",
     sql: `CREATE TRIGGER "memberships_key_update" BEFORE UPDATE OF "user_id", "team_id" ON "memberships"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
-  AND ((NEW."user_id" IS NOT OLD."user_id" AND NEW."user_id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."user_id", '-', ''), '{', ''), '}', '')) = 32
-    AND (NEW."user_id" GLOB '*[A-F{}]*' OR NEW."user_id" NOT GLOB '????????-????-????-????-????????????')) OR (NEW."team_id" IS NOT OLD."team_id" AND NEW."team_id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."team_id", '-', ''), '{', ''), '}', '')) = 32
-    AND (NEW."team_id" GLOB '*[A-F{}]*' OR NEW."team_id" NOT GLOB '????????-????-????-????-????????????')))
 BEGIN
-  SELECT RAISE(ABORT, 'drizzlesync: write memberships.user_id and memberships.team_id as Postgres writes a uuid, lowercase with hyphens (as crypto.randomUUID() does): the row would come back from the server under that spelling, and the device would keep both');
+  SELECT RAISE(ABORT, 'drizzlesync: write memberships.user_id and memberships.team_id as Postgres writes a uuid, lowercase with hyphens (as crypto.randomUUID() does): the row would come back from the server under that spelling, and the device would keep both')
+  WHERE (NEW."user_id" IS NOT OLD."user_id" AND (NEW."user_id" GLOB '*[A-F{}]*' OR NEW."user_id" NOT GLOB '????????-????-????-????-????????????')
+    AND NEW."user_id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."user_id", '-', ''), '{', ''), '}', '')) = 32) OR (NEW."team_id" IS NOT OLD."team_id" AND (NEW."team_id" GLOB '*[A-F{}]*' OR NEW."team_id" NOT GLOB '????????-????-????-????-????????????')
+    AND NEW."team_id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."team_id", '-', ''), '{', ''), '}', '')) = 32);
 END`,
   },
   {
     name: "projects_key_insert",
     sql: `CREATE TRIGGER "projects_key_insert" BEFORE INSERT ON "projects"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
-  AND ((NEW."id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."id", '-', ''), '{', ''), '}', '')) = 32
-    AND (NEW."id" GLOB '*[A-F{}]*' OR NEW."id" NOT GLOB '????????-????-????-????-????????????')))
 BEGIN
-  SELECT RAISE(ABORT, 'drizzlesync: write projects.id as Postgres writes a uuid, lowercase with hyphens (as crypto.randomUUID() does): the row would come back from the server under that spelling, and the device would keep both');
+  SELECT RAISE(ABORT, 'drizzlesync: write projects.id as Postgres writes a uuid, lowercase with hyphens (as crypto.randomUUID() does): the row would come back from the server under that spelling, and the device would keep both')
+  WHERE ((NEW."id" GLOB '*[A-F{}]*' OR NEW."id" NOT GLOB '????????-????-????-????-????????????')
+    AND NEW."id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."id", '-', ''), '{', ''), '}', '')) = 32);
 END`,
   },
   {
     name: "projects_key_update",
     sql: `CREATE TRIGGER "projects_key_update" BEFORE UPDATE OF "id" ON "projects"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
-  AND ((NEW."id" IS NOT OLD."id" AND NEW."id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."id", '-', ''), '{', ''), '}', '')) = 32
-    AND (NEW."id" GLOB '*[A-F{}]*' OR NEW."id" NOT GLOB '????????-????-????-????-????????????')))
 BEGIN
-  SELECT RAISE(ABORT, 'drizzlesync: write projects.id as Postgres writes a uuid, lowercase with hyphens (as crypto.randomUUID() does): the row would come back from the server under that spelling, and the device would keep both');
+  SELECT RAISE(ABORT, 'drizzlesync: write projects.id as Postgres writes a uuid, lowercase with hyphens (as crypto.randomUUID() does): the row would come back from the server under that spelling, and the device would keep both')
+  WHERE (NEW."id" IS NOT OLD."id" AND (NEW."id" GLOB '*[A-F{}]*' OR NEW."id" NOT GLOB '????????-????-????-????-????????????')
+    AND NEW."id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."id", '-', ''), '{', ''), '}', '')) = 32);
 END`,
   },
   {
     name: "teams_key_insert",
     sql: `CREATE TRIGGER "teams_key_insert" BEFORE INSERT ON "teams"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
-  AND ((NEW."id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."id", '-', ''), '{', ''), '}', '')) = 32
-    AND (NEW."id" GLOB '*[A-F{}]*' OR NEW."id" NOT GLOB '????????-????-????-????-????????????')))
 BEGIN
-  SELECT RAISE(ABORT, 'drizzlesync: write teams.id as Postgres writes a uuid, lowercase with hyphens (as crypto.randomUUID() does): the row would come back from the server under that spelling, and the device would keep both');
+  SELECT RAISE(ABORT, 'drizzlesync: write teams.id as Postgres writes a uuid, lowercase with hyphens (as crypto.randomUUID() does): the row would come back from the server under that spelling, and the device would keep both')
+  WHERE ((NEW."id" GLOB '*[A-F{}]*' OR NEW."id" NOT GLOB '????????-????-????-????-????????????')
+    AND NEW."id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."id", '-', ''), '{', ''), '}', '')) = 32);
 END`,
   },
   {
     name: "teams_key_update",
     sql: `CREATE TRIGGER "teams_key_update" BEFORE UPDATE OF "id" ON "teams"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
-  AND ((NEW."id" IS NOT OLD."id" AND NEW."id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."id", '-', ''), '{', ''), '}', '')) = 32
-    AND (NEW."id" GLOB '*[A-F{}]*' OR NEW."id" NOT GLOB '????????-????-????-????-????????????')))
 BEGIN
-  SELECT RAISE(ABORT, 'drizzlesync: write teams.id as Postgres writes a uuid, lowercase with hyphens (as crypto.randomUUID() does): the row would come back from the server under that spelling, and the device would keep both');
+  SELECT RAISE(ABORT, 'drizzlesync: write teams.id as Postgres writes a uuid, lowercase with hyphens (as crypto.randomUUID() does): the row would come back from the server under that spelling, and the device would keep both')
+  WHERE (NEW."id" IS NOT OLD."id" AND (NEW."id" GLOB '*[A-F{}]*' OR NEW."id" NOT GLOB '????????-????-????-????-????????????')
+    AND NEW."id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."id", '-', ''), '{', ''), '}', '')) = 32);
 END`,
   },
   {
     name: "todos_key_insert",
     sql: `CREATE TRIGGER "todos_key_insert" BEFORE INSERT ON "todos"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
-  AND ((NEW."id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."id", '-', ''), '{', ''), '}', '')) = 32
-    AND (NEW."id" GLOB '*[A-F{}]*' OR NEW."id" NOT GLOB '????????-????-????-????-????????????')))
 BEGIN
-  SELECT RAISE(ABORT, 'drizzlesync: write todos.id as Postgres writes a uuid, lowercase with hyphens (as crypto.randomUUID() does): the row would come back from the server under that spelling, and the device would keep both');
+  SELECT RAISE(ABORT, 'drizzlesync: write todos.id as Postgres writes a uuid, lowercase with hyphens (as crypto.randomUUID() does): the row would come back from the server under that spelling, and the device would keep both')
+  WHERE ((NEW."id" GLOB '*[A-F{}]*' OR NEW."id" NOT GLOB '????????-????-????-????-????????????')
+    AND NEW."id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."id", '-', ''), '{', ''), '}', '')) = 32);
 END`,
   },
   {
     name: "todos_key_update",
     sql: `CREATE TRIGGER "todos_key_update" BEFORE UPDATE OF "id" ON "todos"
 WHEN (SELECT "applying" FROM "_sync_state") = 0
-  AND ((NEW."id" IS NOT OLD."id" AND NEW."id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."id", '-', ''), '{', ''), '}', '')) = 32
-    AND (NEW."id" GLOB '*[A-F{}]*' OR NEW."id" NOT GLOB '????????-????-????-????-????????????')))
 BEGIN
-  SELECT RAISE(ABORT, 'drizzlesync: write todos.id as Postgres writes a uuid, lowercase with hyphens (as crypto.randomUUID() does): the row would come back from the server under that spelling, and the device would keep both');
+  SELECT RAISE(ABORT, 'drizzlesync: write todos.id as Postgres writes a uuid, lowercase with hyphens (as crypto.randomUUID() does): the row would come back from the server under that spelling, and the device would keep both')
+  WHERE (NEW."id" IS NOT OLD."id" AND (NEW."id" GLOB '*[A-F{}]*' OR NEW."id" NOT GLOB '????????-????-????-????-????????????')
+    AND NEW."id" NOT GLOB '*[^0-9a-fA-F{}-]*' AND length(replace(replace(replace(NEW."id", '-', ''), '{', ''), '}', '')) = 32);
 END`,
   },
 ];
