@@ -6,6 +6,8 @@ from the page's text to SQLite and back into the push."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import psycopg
@@ -15,6 +17,9 @@ from tests.plugin.revisions import write_revision
 
 from .conftest import run_integration, serving
 from .test_schema_change import build, first_build_with_a_member
+
+Serve = Callable[[str], AbstractContextManager[str]]
+"""A host on the database of the libpq URL given, as a context yielding its base URL."""
 
 TICKETS = (
     '    op.create_table("tickets", sa.Column("id", sa.BigInteger(), primary_key=True),\n'
@@ -31,6 +36,13 @@ LARGEST = 2**63 - 1
 def test_ids_past_2_53_reach_the_device_and_come_back_exactly(
     example_copy: Path, db_url: str, tmp_path: Path, node22: str
 ) -> None:
+    ids_come_back_exactly(
+        example_copy, db_url, tmp_path, node22, lambda url: serving(url, example_copy / "pyproject.toml")
+    )
+
+
+def ids_come_back_exactly(example_copy: Path, db_url: str, tmp_path: Path, node22: str, serve: Serve) -> None:
+    """The scenario and its checks, through the host `serve` starts (tests/conformance: the Worker)."""
     alembic, _, url, user, team = first_build_with_a_member(example_copy, db_url, tmp_path / "build1")
     write_revision(example_copy, "tickets", TICKETS)
     command.upgrade(alembic, "head")
@@ -48,7 +60,7 @@ def test_ids_past_2_53_reach_the_device_and_come_back_exactly(
         "DELETED_ID": str(BASE + 2),
         "MADE_ID": str(BASE + 5),
     }
-    with serving(url, example_copy / "pyproject.toml") as base:
+    with serve(url) as base:
         report = run_integration(node22, "bigint-keys", base, env)
 
     assert report["pulled"] == [{"id": str(id_), "title": f"ticket {id_}"} for id_ in ids]

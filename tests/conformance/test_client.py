@@ -9,8 +9,9 @@ import pytest
 from alembic_drizzlesync.sync import Limits
 from tests.client import test_long_offline as long_offline
 from tests.client.conftest import node22
+from tests.client.test_bigint_keys import ids_come_back_exactly
 from tests.client.test_two_devices import test_two_devices_converge_with_the_server
-from tests.conformance.hosts import Settings
+from tests.conformance.hosts import Settings, WorkerHost
 
 __all__ = ["node22", "test_two_devices_converge_with_the_server"]
 
@@ -33,3 +34,14 @@ def test_a_device_offline_for_long_catches_up_through_the_worker(
     own code, which tests/client (against `drizzlesync serve`) does not reach."""
     run = long_offline.test_a_device_offline_for_long_catches_up
     run(synced_db, sync_server, node22, tmp_path, expire_on)
+
+
+def test_ids_past_2_53_come_back_exactly_through_the_worker(
+    example_copy: Path, db_url: str, tmp_path: Path, node22: str, worker_host: WorkerHost
+) -> None:
+    """tests/client's 64-bit ids against the Worker, which reads a push's numbers by their source
+    text (its own code) before the database gets them."""
+    settings = Settings(limits=Limits())
+    ids_come_back_exactly(
+        example_copy, db_url, tmp_path, node22, lambda url: worker_host.serve(url, settings)
+    )
