@@ -24,7 +24,8 @@ export const rawJson = (JSON as unknown as { rawJSON?: RawJson }).rawJSON;
  * only costs the slower parse below.
  */
 const LONG_INTEGER = /[:,[]-?\d{16}/;
-const INTEGER_LITERAL = /^-?\d+$/;
+/** A JSON number written as an integer: no point, no exponent. */
+export const INTEGER_LITERAL = /^-?\d+$/;
 
 /** Parsed, an integer a double cannot hold as a bigint (only where it can be written back exactly). */
 function exactInteger(_key: string, value: unknown, context?: ReviverContext): unknown {

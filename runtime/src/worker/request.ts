@@ -5,7 +5,7 @@
  * batch) and this server's limits. Garbage costs no round trip.
  */
 import { PROTOCOL, requestSchemas, syncError, SyncError } from "./contract.ts";
-import { rawJson, type ReviverContext } from "../protocol/json.ts";
+import { INTEGER_LITERAL, rawJson, type ReviverContext } from "../protocol/json.ts";
 import type { Identity } from "./identity.ts";
 import defaults from "../../protocol/limits.json" with { type: "json" };
 import type { Limits } from "./limits.ts";
@@ -94,7 +94,6 @@ class Unstorable {
  * only then is it read again.
  */
 const MAY_OVERFLOW = /\d{309}/;
-const WHOLE_NUMBER = /^-?\d+$/;
 
 /**
  * The body read again with each number's source text at hand: one jsonb cannot hold is
@@ -107,7 +106,7 @@ function readBySource(text: string): Json | undefined {
       if (typeof value !== "number" || context?.source === undefined) return value;
       const refusal = unstorable(context.source);
       if (refusal !== undefined) return new Unstorable(refusal);
-      if (!Number.isFinite(value) && WHOLE_NUMBER.test(context.source)) return Math.sign(value) * Number.MAX_VALUE;
+      if (!Number.isFinite(value) && INTEGER_LITERAL.test(context.source)) return Math.sign(value) * Number.MAX_VALUE;
       return value;
     }) as Json;
   } catch {
@@ -123,7 +122,7 @@ function unstorable(source: string): string | undefined {
   if ((mantissa.split(".")[1] ?? "").length - exponent > MAX_NUMBER_SCALE) {
     return `numbers may have at most ${MAX_NUMBER_SCALE} digits after the point`;
   }
-  if (WHOLE_NUMBER.test(source) && source.replace("-", "").length > MAX_NUMBER_DIGITS) {
+  if (INTEGER_LITERAL.test(source) && source.replace("-", "").length > MAX_NUMBER_DIGITS) {
     return `numbers may have at most ${MAX_NUMBER_DIGITS} digits before the point`;
   }
   return undefined;
@@ -141,7 +140,6 @@ export function checkExactNumbers(): void {
 
 /** The highest mutation id the protocol allows (a Postgres bigint), which the schema's double cannot say. */
 const LAST_MUTATION_ID = 2n ** 63n - 1n;
-const DIGITS = /^-?\d+$/;
 
 /**
  * The mutations as written: JSON.parse makes numbers doubles (`1.00499999999999999999` becomes
@@ -169,7 +167,7 @@ function exactMutations(text: string | undefined): Record<string, unknown>[] | u
  */
 function exactInteger(exact: unknown, rounded: number): bigint {
   const source = (exact as { rawJSON?: unknown } | null)?.rawJSON;
-  return typeof source === "string" && DIGITS.test(source) ? BigInt(source) : BigInt(rounded);
+  return typeof source === "string" && INTEGER_LITERAL.test(source) ? BigInt(source) : BigInt(rounded);
 }
 
 /** A mutation's id and tx as the checks compare them and the database receives them. */
